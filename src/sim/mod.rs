@@ -1,0 +1,4 @@
+//! The simulated VegeHub: profiles, state, routes, faults, server handle and
+//! mDNS advertiser. Uses only `crate::device`; never imports harness code.
+
+pub mod cli;
