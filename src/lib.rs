@@ -10,7 +10,8 @@
 //!                generations), actuators, data updates; API paths; the mDNS
 //!                service type and TXT keys. Depends on nothing internal.
 //! client.rs      the shared session: one reqwest client, typed calls for one hub
-//! ledger.rs      connection accounting and the leak verdict
+//! ledger.rs      connection accounting and the leak verdict: opens seen by a
+//!                reqwest connector layer, closes read from the OS socket table
 //! discovery.rs   mdns-sd browse -> discovered hubs; uses device
 //! scenario/      one file per scenario; each takes the client and the run's facts
 //! run.rs         builds the runtime and session, runs the plan through libtest-mimic
@@ -27,5 +28,6 @@ pub mod cli;
 pub mod device;
 pub mod error;
 pub mod exit_code;
+pub mod ledger;
 pub mod run_args;
 pub mod sim;

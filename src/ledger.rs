@@ -1,0 +1,982 @@
+//! Connection accounting and the leak verdict: every TCP connection the
+//! shared client opens (hub, local and remote address, the scenario running
+//! when it opened, requests it carried, when it closed), the sessions
+//! created, and at the end of a run whether any connection leaked, more than
+//! one session was made, or a hub's connection budget was exceeded.
+//!
+//! Opens and closes come from two sources, because neither alone is enough:
+//! - **Opens**: each session's client carries a [`SessionLayer`] (reqwest's
+//!   `ClientBuilder::connector_layer`), which sees every connection the
+//!   client establishes and reads its addresses from hyper-util's
+//!   `HttpInfo`. reqwest hands the layer its own private stream type, which
+//!   the layer must return as is, so the layer cannot see the stream being
+//!   dropped.
+//! - **Closes**: the operating system's socket table, read through netstat2
+//!   (netlink sock_diag on Linux, libproc on macOS, GetExtendedTcpTable on
+//!   Windows). A connection counts as closed once *our* side has closed it:
+//!   it is gone from the table or in a state only reached after our close
+//!   (FIN_WAIT_1/2, CLOSING, LAST_ACK, TIME_WAIT). ESTABLISHED and
+//!   CLOSE_WAIT (the hub hung up, we did not) are open. Where the table
+//!   cannot be read the verdict says closes were not confirmed; it never
+//!   claims zero.
+//!
+//! Requests are attributed to their connection from each response's
+//! `HttpInfo` (local and remote address), via [`Ledger::record_response`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use hyper_util::client::legacy::connect::{Connection, HttpInfo};
+use tokio::time::Instant;
+
+/// Connections a hub may have open at once before the run fails. Small
+/// embedded HTTP servers run out of sockets quickly.
+pub const DEFAULT_CONN_BUDGET: usize = 2;
+
+/// How long the run waits, after the session is closed, for every
+/// connection to close before calling the ones still open leaks.
+pub const DEFAULT_CLOSE_DEADLINE: Duration = Duration::from_secs(5);
+
+/// How often the socket table is read while waiting for closes.
+const POLL_INTERVAL: Duration = Duration::from_millis(20);
+
+/// The socket table could not be read.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("cannot read the socket table: {0}")]
+pub struct SocketTableError(pub String);
+
+/// One TCP connection as the operating system lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpEntry {
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    /// The TCP state as the OS names it (`ESTABLISHED`, `TIME_WAIT`, ...).
+    pub state: String,
+    /// Our side of the connection has not closed it yet.
+    pub open: bool,
+}
+
+/// Reads the operating system's table of TCP connections. A trait so tests
+/// can stand in a platform whose table cannot be read.
+pub trait SocketTable: Send + Sync + 'static {
+    /// How closes are confirmed, in words for the report.
+    fn mechanism(&self) -> String;
+    /// Every TCP connection the OS lists, whichever process owns it.
+    fn tcp_entries(&self) -> Result<Vec<TcpEntry>, SocketTableError>;
+    /// The TCP connections owned by this process.
+    fn own_tcp_entries(&self) -> Result<Vec<TcpEntry>, SocketTableError>;
+}
+
+/// The socket table of the machine the harness runs on.
+pub fn os_socket_table() -> Box<dyn SocketTable> {
+    Box::new(os::OsSocketTable)
+}
+
+#[cfg(any(target_os = "linux", target_os = "macos", target_os = "windows"))]
+mod os {
+    use super::{canonical, SocketTable, SocketTableError, TcpEntry};
+    use netstat2::{AddressFamilyFlags, ProtocolFlags, ProtocolSocketInfo, SocketInfo, TcpState};
+    use std::net::SocketAddr;
+
+    pub struct OsSocketTable;
+
+    const MECHANISM: &str = if cfg!(target_os = "linux") {
+        "the Linux socket table (netlink sock_diag)"
+    } else if cfg!(target_os = "macos") {
+        "the macOS socket table (libproc)"
+    } else {
+        "the Windows TCP table (GetExtendedTcpTable)"
+    };
+
+    /// States our side only reaches after it closed the socket (or the OS
+    /// dropped it); anything else, including CLOSE_WAIT, is still open.
+    fn closed_by_us(state: TcpState) -> bool {
+        matches!(
+            state,
+            TcpState::Closed
+                | TcpState::FinWait1
+                | TcpState::FinWait2
+                | TcpState::Closing
+                | TcpState::LastAck
+                | TcpState::TimeWait
+                | TcpState::DeleteTcb
+        )
+    }
+
+    fn entry(info: &SocketInfo) -> Option<TcpEntry> {
+        let ProtocolSocketInfo::Tcp(tcp) = &info.protocol_socket_info else {
+            return None;
+        };
+        if tcp.state == TcpState::Listen {
+            return None;
+        }
+        Some(TcpEntry {
+            local: canonical(SocketAddr::new(tcp.local_addr, tcp.local_port)),
+            remote: canonical(SocketAddr::new(tcp.remote_addr, tcp.remote_port)),
+            state: tcp.state.to_string(),
+            open: !closed_by_us(tcp.state),
+        })
+    }
+
+    fn read(with_pids: bool) -> Result<Vec<(TcpEntry, Vec<u32>)>, SocketTableError> {
+        let af = AddressFamilyFlags::IPV4 | AddressFamilyFlags::IPV6;
+        let err = |e: netstat2::error::Error| SocketTableError(e.to_string());
+        // Finding each socket's process is the slow part (a walk of /proc on
+        // Linux); only the sweep for unledgered connections needs it.
+        #[cfg(not(target_os = "macos"))]
+        let infos: Vec<SocketInfo> = if with_pids {
+            netstat2::iterate_sockets_info(af, ProtocolFlags::TCP)
+                .map_err(err)?
+                .collect::<Result<_, _>>()
+                .map_err(err)?
+        } else {
+            netstat2::iterate_sockets_info_without_pids(af, ProtocolFlags::TCP)
+                .map_err(err)?
+                .collect::<Result<_, _>>()
+                .map_err(err)?
+        };
+        #[cfg(target_os = "macos")]
+        let infos: Vec<SocketInfo> = {
+            let _ = with_pids;
+            netstat2::iterate_sockets_info(af, ProtocolFlags::TCP)
+                .map_err(err)?
+                .collect::<Result<_, _>>()
+                .map_err(err)?
+        };
+        Ok(infos
+            .iter()
+            .filter_map(|i| entry(i).map(|e| (e, i.associated_pids.clone())))
+            .collect())
+    }
+
+    impl SocketTable for OsSocketTable {
+        fn mechanism(&self) -> String {
+            MECHANISM.to_string()
+        }
+
+        fn tcp_entries(&self) -> Result<Vec<TcpEntry>, SocketTableError> {
+            Ok(read(false)?.into_iter().map(|(e, _)| e).collect())
+        }
+
+        fn own_tcp_entries(&self) -> Result<Vec<TcpEntry>, SocketTableError> {
+            let me = std::process::id();
+            Ok(read(true)?
+                .into_iter()
+                .filter(|(_, pids)| pids.contains(&me))
+                .map(|(e, _)| e)
+                .collect())
+        }
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "macos", target_os = "windows")))]
+mod os {
+    use super::{SocketTable, SocketTableError, TcpEntry};
+
+    /// No socket-table reader for this OS: closes cannot be confirmed.
+    pub struct OsSocketTable;
+
+    impl SocketTable for OsSocketTable {
+        fn mechanism(&self) -> String {
+            "no socket-table reader on this operating system".to_string()
+        }
+        fn tcp_entries(&self) -> Result<Vec<TcpEntry>, SocketTableError> {
+            Err(SocketTableError(format!(
+                "no socket-table reader for {}",
+                std::env::consts::OS
+            )))
+        }
+        fn own_tcp_entries(&self) -> Result<Vec<TcpEntry>, SocketTableError> {
+            self.tcp_entries()
+        }
+    }
+}
+
+/// Addresses compared the way the socket table reports them: IPv4-mapped
+/// IPv6 as IPv4, no IPv6 scope or flow label.
+fn canonical(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(addr.ip().to_canonical(), addr.port())
+}
+
+/// The label a hub goes by in the ledger: `host:port` of its URL, the same
+/// string the run passes to [`Ledger::set_scenario`].
+pub fn hub_label(url: &reqwest::Url) -> String {
+    format!(
+        "{}:{}",
+        url.host_str().unwrap_or("?"),
+        url.port_or_known_default().unwrap_or(80)
+    )
+}
+
+/// One TCP connection a session opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnRecord {
+    /// Which session (1-based, in creation order) opened it.
+    pub session: u32,
+    /// The hub it went to (see [`hub_label`]); the remote address until a
+    /// response on it named the hub.
+    pub hub: String,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    /// The scenario running when it opened.
+    pub scenario: Option<String>,
+    /// Responses received on it.
+    pub requests: u64,
+    /// When it opened, from the ledger's creation.
+    pub opened_at: Duration,
+    /// When it was first seen closed, from the ledger's creation.
+    pub closed_at: Option<Duration>,
+    /// The TCP state it was last seen in while open.
+    pub last_state: Option<String>,
+}
+
+impl ConnRecord {
+    fn scenario_name(&self) -> &str {
+        self.scenario.as_deref().unwrap_or("(no scenario)")
+    }
+}
+
+/// How closes were confirmed, if they were.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloseCheck {
+    /// The socket table was read; the counts are measured.
+    Confirmed { mechanism: String },
+    /// The socket table could not be read; whether connections closed is
+    /// unknown.
+    Unconfirmed { reason: String },
+}
+
+/// One hub's use of connections over the run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HubUsage {
+    pub hub: String,
+    pub connections: usize,
+    pub requests: u64,
+    /// Most connections open to it at once; `None` when the socket table
+    /// could not be read (closes unknown, so neither is overlap).
+    pub peak_open: Option<usize>,
+}
+
+/// Records the run's sessions and connections. Cheap to clone; every clone
+/// is the same ledger.
+#[derive(Clone)]
+pub struct Ledger {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    table: Box<dyn SocketTable>,
+    budget: usize,
+    created: Instant,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    sessions: u32,
+    conns: Vec<ConnRecord>,
+    /// Connections the connector reported without addresses (not plain TCP).
+    unidentified: u32,
+    /// Responses that came over a connection no session opened.
+    unledgered_requests: u64,
+    /// Hub label by remote address, learned from responses.
+    hubs: HashMap<SocketAddr, String>,
+    /// The scenario running against each hub, by hub label.
+    scenarios: HashMap<String, String>,
+    /// Most connections open at once, by remote address.
+    peak: HashMap<SocketAddr, usize>,
+    /// Why the socket table could not be read, the last time it failed.
+    table_error: Option<String>,
+}
+
+impl fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let st = self.lock();
+        f.debug_struct("Ledger")
+            .field("sessions", &st.sessions)
+            .field("connections", &st.conns.len())
+            .field("budget", &self.inner.budget)
+            .finish()
+    }
+}
+
+impl Ledger {
+    /// A ledger reading this machine's socket table, failing the run when a
+    /// hub has more than `budget` connections open at once.
+    pub fn new(budget: usize) -> Ledger {
+        Ledger::with_table(budget, os_socket_table())
+    }
+
+    /// A ledger reading the given socket table.
+    pub fn with_table(budget: usize, table: Box<dyn SocketTable>) -> Ledger {
+        Ledger {
+            inner: Arc::new(Inner {
+                table,
+                budget,
+                created: Instant::now(),
+                state: Mutex::new(State::default()),
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic elsewhere while holding the lock leaves counts that are
+        // still worth reporting.
+        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn now(&self) -> Duration {
+        self.inner.created.elapsed()
+    }
+
+    /// Count a new session (one client) and return the connector layer its
+    /// client must be built with: `ClientBuilder::connector_layer(layer)`.
+    pub fn new_session(&self) -> SessionLayer {
+        let mut st = self.lock();
+        st.sessions += 1;
+        SessionLayer {
+            ledger: self.clone(),
+            session: st.sessions,
+        }
+    }
+
+    /// Sessions created so far.
+    pub fn sessions(&self) -> u32 {
+        self.lock().sessions
+    }
+
+    /// Say which scenario is running against `hub` (a [`hub_label`]), or
+    /// that none is (`None`). Connections opened meanwhile are attributed to it.
+    pub fn set_scenario(&self, hub: &str, scenario: Option<&str>) {
+        let mut st = self.lock();
+        match scenario {
+            Some(name) => st.scenarios.insert(hub.to_string(), name.to_string()),
+            None => st.scenarios.remove(hub),
+        };
+    }
+
+    /// Attribute one response to the connection it came over.
+    pub fn record_response(&self, response: &reqwest::Response) {
+        let Some(info) = response.extensions().get::<HttpInfo>() else {
+            return;
+        };
+        self.record_request(
+            &hub_label(response.url()),
+            info.local_addr(),
+            info.remote_addr(),
+        );
+    }
+
+    /// Attribute one request to the connection `local` -> `remote` to `hub`.
+    pub fn record_request(&self, hub: &str, local: SocketAddr, remote: SocketAddr) {
+        let (local, remote) = (canonical(local), canonical(remote));
+        let mut st = self.lock();
+        st.hubs.entry(remote).or_insert_with(|| hub.to_string());
+        let scenario = st.scenarios.get(hub).cloned();
+        // The newest record for the pair: a port pair can be reused once the
+        // older connection has gone.
+        match st
+            .conns
+            .iter_mut()
+            .rev()
+            .find(|c| c.local == local && c.remote == remote)
+        {
+            Some(conn) => {
+                conn.requests += 1;
+                conn.hub = hub.to_string();
+                // Opened while several hubs were busy: the first request
+                // on it says whose scenario it was.
+                if conn.scenario.is_none() {
+                    conn.scenario = scenario;
+                }
+            }
+            None => st.unledgered_requests += 1,
+        }
+    }
+
+    fn opened(&self, session: u32, addrs: Option<(SocketAddr, SocketAddr)>) {
+        let opened_at = self.now();
+        let mut st = self.lock();
+        let Some((local, remote)) = addrs.map(|(l, r)| (canonical(l), canonical(r))) else {
+            st.unidentified += 1;
+            return;
+        };
+        // The kernel cannot hold two sockets with the same address pair: an
+        // older record for it is closed, whether or not we saw it go.
+        for old in st
+            .conns
+            .iter_mut()
+            .filter(|c| c.local == local && c.remote == remote && c.closed_at.is_none())
+        {
+            old.closed_at = Some(opened_at);
+        }
+        let hub = st.hubs.get(&remote).cloned();
+        let scenario = match &hub {
+            Some(h) => st.scenarios.get(h).cloned(),
+            // Unknown hub: only unambiguous when a single hub is busy.
+            None if st.scenarios.len() == 1 => st.scenarios.values().next().cloned(),
+            None => None,
+        };
+        st.conns.push(ConnRecord {
+            session,
+            hub: hub.unwrap_or_else(|| remote.to_string()),
+            local,
+            remote,
+            scenario,
+            requests: 0,
+            opened_at,
+            closed_at: None,
+            last_state: None,
+        });
+        // Overlap needs to know which older connections are still open.
+        if self.refresh(&mut st).is_ok() {
+            let open = st
+                .conns
+                .iter()
+                .filter(|c| c.remote == remote && c.closed_at.is_none())
+                .count();
+            let peak = st.peak.entry(remote).or_default();
+            *peak = (*peak).max(open);
+        }
+    }
+
+    /// Read the socket table and mark the connections that have closed.
+    /// Returns how many are still open.
+    fn refresh(&self, st: &mut State) -> Result<usize, SocketTableError> {
+        if st.conns.iter().all(|c| c.closed_at.is_some()) {
+            return Ok(0);
+        }
+        let entries = match self.inner.table.tcp_entries() {
+            Ok(entries) => entries,
+            Err(e) => {
+                st.table_error = Some(e.0.clone());
+                return Err(e);
+            }
+        };
+        let now = self.now();
+        let mut open = 0;
+        for conn in st.conns.iter_mut().filter(|c| c.closed_at.is_none()) {
+            match entries
+                .iter()
+                .find(|e| e.open && e.local == conn.local && e.remote == conn.remote)
+            {
+                Some(e) => {
+                    conn.last_state = Some(e.state.clone());
+                    open += 1;
+                }
+                None => conn.closed_at = Some(now),
+            }
+        }
+        Ok(open)
+    }
+
+    /// After the session is closed (every client dropped): wait up to
+    /// `within` for every connection to close, polling the socket table,
+    /// then give the verdict.
+    pub async fn settle(&self, within: Duration) -> Verdict {
+        let start = Instant::now();
+        let deadline = start + within;
+        let mut poll = tokio::time::interval(POLL_INTERVAL);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            poll.tick().await;
+            let open = self.refresh(&mut self.lock());
+            match open {
+                Ok(0) | Err(_) => break,
+                Ok(_) if Instant::now() >= deadline => break,
+                Ok(_) => {}
+            }
+        }
+        let waited = start.elapsed();
+        self.verdict(waited)
+    }
+
+    /// The verdict as things stand, without waiting.
+    pub fn verdict(&self, waited: Duration) -> Verdict {
+        let mut st = self.lock();
+        let confirmed = self.refresh(&mut st).is_ok();
+        let close_check = match (&st.table_error, confirmed) {
+            (_, true) => CloseCheck::Confirmed {
+                mechanism: self.inner.table.mechanism(),
+            },
+            (Some(reason), false) => CloseCheck::Unconfirmed {
+                reason: reason.clone(),
+            },
+            (None, false) => unreachable!("refresh failed without an error"),
+        };
+        // Connections from this process to a hub that no session opened: a
+        // client built without the ledger's layer.
+        let mut strays = Vec::new();
+        let hub_addrs: Vec<SocketAddr> = st
+            .conns
+            .iter()
+            .map(|c| c.remote)
+            .chain(st.hubs.keys().copied())
+            .collect();
+        if confirmed && !hub_addrs.is_empty() {
+            match self.inner.table.own_tcp_entries() {
+                Ok(own) => strays.extend(own.into_iter().filter(|e| {
+                    e.open
+                        && hub_addrs.contains(&e.remote)
+                        && !st
+                            .conns
+                            .iter()
+                            .any(|c| c.local == e.local && c.remote == e.remote)
+                })),
+                Err(e) => st.table_error = Some(e.0),
+            }
+        }
+        let mut hubs: BTreeMap<String, HubUsage> = BTreeMap::new();
+        for conn in &st.conns {
+            let usage = hubs.entry(conn.hub.clone()).or_insert_with(|| HubUsage {
+                hub: conn.hub.clone(),
+                connections: 0,
+                requests: 0,
+                peak_open: confirmed.then_some(0),
+            });
+            usage.connections += 1;
+            usage.requests += conn.requests;
+            if let Some(peak) = usage.peak_open.as_mut() {
+                *peak = (*peak).max(st.peak.get(&conn.remote).copied().unwrap_or(1));
+            }
+        }
+        Verdict {
+            close_check,
+            sessions: st.sessions,
+            connections: st.conns.clone(),
+            unidentified: st.unidentified,
+            unledgered_requests: st.unledgered_requests,
+            strays,
+            hubs: hubs.into_values().collect(),
+            budget: self.inner.budget,
+            waited,
+        }
+    }
+}
+
+/// The connector layer of one session: records each connection its client
+/// opens. Get it from [`Ledger::new_session`].
+#[derive(Clone, Debug)]
+pub struct SessionLayer {
+    ledger: Ledger,
+    session: u32,
+}
+
+impl<S> tower::Layer<S> for SessionLayer {
+    type Service = SessionConnector<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        SessionConnector {
+            inner,
+            ledger: self.ledger.clone(),
+            session: self.session,
+        }
+    }
+}
+
+/// The connector service [`SessionLayer`] wraps around reqwest's own.
+#[derive(Clone, Debug)]
+pub struct SessionConnector<S> {
+    inner: S,
+    ledger: Ledger,
+    session: u32,
+}
+
+impl<S, R> tower::Service<R> for SessionConnector<S>
+where
+    S: tower::Service<R>,
+    S::Response: Connection + Send + 'static,
+    S::Error: Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: R) -> Self::Future {
+        let connecting = self.inner.call(request);
+        let ledger = self.ledger.clone();
+        let session = self.session;
+        Box::pin(async move {
+            let conn = connecting.await?;
+            let mut extras = http::Extensions::new();
+            conn.connected().get_extras(&mut extras);
+            let addrs = extras
+                .get::<HttpInfo>()
+                .map(|info| (info.local_addr(), info.remote_addr()));
+            ledger.opened(session, addrs);
+            Ok(conn)
+        })
+    }
+}
+
+/// What the ledger concluded at the end of a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub close_check: CloseCheck,
+    /// Sessions (clients) created; a run must create exactly one.
+    pub sessions: u32,
+    pub connections: Vec<ConnRecord>,
+    /// Connections the connector reported without addresses; they cannot
+    /// be checked.
+    pub unidentified: u32,
+    /// Responses over connections no session opened.
+    pub unledgered_requests: u64,
+    /// Open connections from this process to a hub that no session opened.
+    pub strays: Vec<TcpEntry>,
+    pub hubs: Vec<HubUsage>,
+    /// Connections a hub may have open at once.
+    pub budget: usize,
+    /// How long the ledger waited for closes.
+    pub waited: Duration,
+}
+
+impl Verdict {
+    pub fn opened(&self) -> usize {
+        self.connections.len()
+    }
+
+    pub fn closed(&self) -> usize {
+        self.connections
+            .iter()
+            .filter(|c| c.closed_at.is_some())
+            .count()
+    }
+
+    /// Connections still open after the wait (only meaningful when closes
+    /// were confirmed).
+    pub fn still_open(&self) -> impl Iterator<Item = &ConnRecord> {
+        self.connections.iter().filter(|c| c.closed_at.is_none())
+    }
+
+    pub fn confirmed(&self) -> bool {
+        matches!(self.close_check, CloseCheck::Confirmed { .. })
+    }
+
+    /// A connection to a hub was still open after the wait.
+    pub fn leaked(&self) -> bool {
+        self.confirmed() && (self.still_open().next().is_some() || !self.strays.is_empty())
+    }
+
+    /// Every reason the connection gate fails the run, one line each.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.confirmed() {
+            for c in self.still_open() {
+                out.push(format!(
+                    "connection leak: {} -> hub {} ({}), opened during {}, still {} {:.1}s after the session closed",
+                    c.local,
+                    c.hub,
+                    c.remote,
+                    c.scenario_name(),
+                    c.last_state.as_deref().unwrap_or("open"),
+                    self.waited.as_secs_f64(),
+                ));
+            }
+            for s in &self.strays {
+                out.push(format!(
+                    "connection leak: {} -> {} ({}) was opened outside the session",
+                    s.local, s.remote, s.state
+                ));
+            }
+        }
+        if self.sessions > 1 {
+            out.push(format!(
+                "{} sessions created, expected 1: every client is a new pool and new connections",
+                self.sessions
+            ));
+        }
+        if self.unledgered_requests > 0 {
+            out.push(format!(
+                "{} requests travelled on connections no session opened (a client built outside the session)",
+                self.unledgered_requests
+            ));
+        }
+        for hub in &self.hubs {
+            if let Some(peak) = hub.peak_open.filter(|p| *p > self.budget) {
+                out.push(format!(
+                    "hub {}: {} connections open at once, budget {} (--conn-budget)",
+                    hub.hub, peak, self.budget
+                ));
+            }
+        }
+        out
+    }
+
+    /// The connection gate fails the run.
+    pub fn failed(&self) -> bool {
+        !self.problems().is_empty()
+    }
+
+    /// The summary lines for the report.
+    pub fn summary_lines(&self) -> Vec<String> {
+        let mut out = vec![format!("sessions: {}", self.sessions)];
+        match &self.close_check {
+            CloseCheck::Confirmed { mechanism } => {
+                out.push(format!(
+                    "connections: opened {}, closed {}, still open {}",
+                    self.opened(),
+                    self.closed(),
+                    self.opened() - self.closed() + self.strays.len()
+                ));
+                out.push(format!("closes confirmed from {mechanism}"));
+            }
+            CloseCheck::Unconfirmed { reason } => {
+                out.push(format!(
+                    "connections: opened {}, closes NOT confirmed on this platform ({reason}); leaks cannot be ruled out",
+                    self.opened()
+                ));
+            }
+        }
+        if self.unidentified > 0 {
+            out.push(format!(
+                "{} connections without addresses could not be checked",
+                self.unidentified
+            ));
+        }
+        for hub in &self.hubs {
+            let per_conn = hub.requests as f64 / hub.connections.max(1) as f64;
+            let peak = match hub.peak_open {
+                Some(p) => format!("at most {p} open at once"),
+                None => "overlap unknown".to_string(),
+            };
+            out.push(format!(
+                "hub {}: {} connections, {} requests ({per_conn:.1} per connection), {peak} (budget {})",
+                hub.hub, hub.connections, hub.requests, self.budget
+            ));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A socket table whose entries the test sets, or that cannot be read.
+    #[derive(Clone, Default)]
+    struct FakeTable(Arc<Mutex<Option<Vec<TcpEntry>>>>);
+
+    impl FakeTable {
+        fn set(&self, entries: Option<Vec<TcpEntry>>) {
+            *self.0.lock().unwrap() = entries;
+        }
+    }
+
+    impl SocketTable for FakeTable {
+        fn mechanism(&self) -> String {
+            "a fake table".to_string()
+        }
+        fn tcp_entries(&self) -> Result<Vec<TcpEntry>, SocketTableError> {
+            self.0
+                .lock()
+                .unwrap()
+                .clone()
+                .ok_or_else(|| SocketTableError("not on this platform".to_string()))
+        }
+        fn own_tcp_entries(&self) -> Result<Vec<TcpEntry>, SocketTableError> {
+            self.tcp_entries()
+        }
+    }
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    fn established(local: &str, remote: &str) -> TcpEntry {
+        TcpEntry {
+            local: addr(local),
+            remote: addr(remote),
+            state: "ESTABLISHED".to_string(),
+            open: true,
+        }
+    }
+
+    const HUB: &str = "127.0.0.1:8080";
+
+    #[tokio::test(start_paused = true)]
+    async fn an_open_connection_is_a_leak_after_the_deadline_and_not_before_it_closes() {
+        let table = FakeTable::default();
+        let ledger = Ledger::with_table(2, Box::new(table.clone()));
+        let layer = ledger.new_session();
+        table.set(Some(vec![established("127.0.0.1:40000", HUB)]));
+        ledger.set_scenario(HUB, Some("info"));
+        ledger.opened(layer.session, Some((addr("127.0.0.1:40000"), addr(HUB))));
+        ledger.record_request(HUB, addr("127.0.0.1:40000"), addr(HUB));
+
+        let start = Instant::now();
+        let verdict = ledger.settle(Duration::from_secs(5)).await;
+        assert!(start.elapsed() >= Duration::from_secs(5));
+        assert!(verdict.leaked());
+        let problems = verdict.problems();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("127.0.0.1:40000 -> hub 127.0.0.1:8080"));
+        assert!(problems[0].contains("opened during info"));
+        assert!(problems[0].contains("ESTABLISHED"));
+        assert!(verdict
+            .summary_lines()
+            .contains(&"connections: opened 1, closed 0, still open 1".to_string()));
+
+        // The same connection seen in TIME_WAIT: closed by us, no leak.
+        table.set(Some(vec![TcpEntry {
+            state: "TIME_WAIT".to_string(),
+            open: false,
+            ..established("127.0.0.1:40000", HUB)
+        }]));
+        let verdict = ledger.settle(Duration::from_secs(5)).await;
+        assert!(!verdict.failed(), "{:?}", verdict.problems());
+        assert!(verdict
+            .summary_lines()
+            .contains(&"connections: opened 1, closed 1, still open 0".to_string()));
+        assert_eq!(verdict.hubs[0].requests, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_wait_ends_as_soon_as_everything_closed() {
+        let table = FakeTable::default();
+        let ledger = Ledger::with_table(2, Box::new(table.clone()));
+        let layer = ledger.new_session();
+        table.set(Some(vec![established("127.0.0.1:40000", HUB)]));
+        ledger.opened(layer.session, Some((addr("127.0.0.1:40000"), addr(HUB))));
+        table.set(Some(vec![]));
+        let start = Instant::now();
+        let verdict = ledger.settle(Duration::from_secs(5)).await;
+        assert!(start.elapsed() < Duration::from_millis(100));
+        assert!(!verdict.leaked());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unreadable_table_says_closes_are_unconfirmed_instead_of_claiming_zero() {
+        let table = FakeTable::default();
+        let ledger = Ledger::with_table(1, Box::new(table.clone()));
+        let layer = ledger.new_session();
+        for port in [40000, 40001] {
+            ledger.opened(
+                layer.session,
+                Some((addr(&format!("127.0.0.1:{port}")), addr(HUB))),
+            );
+        }
+        let verdict = ledger.settle(Duration::from_secs(5)).await;
+        assert!(!verdict.confirmed());
+        assert!(!verdict.leaked());
+        // Overlap is unknown too, so the budget of 1 is not claimed exceeded.
+        assert!(verdict.problems().is_empty(), "{:?}", verdict.problems());
+        let lines = verdict.summary_lines().join("\n");
+        assert!(lines.contains("closes NOT confirmed on this platform (not on this platform)"));
+        assert!(!lines.contains("still open 0"));
+        assert!(lines.contains("overlap unknown"));
+    }
+
+    #[test]
+    fn a_second_session_and_an_exceeded_budget_fail_the_gate() {
+        let table = FakeTable::default();
+        table.set(Some(vec![]));
+        let ledger = Ledger::with_table(2, Box::new(table.clone()));
+        let first = ledger.new_session();
+        assert!(ledger.verdict(Duration::ZERO).problems().is_empty());
+        let _second = ledger.new_session();
+        let problems = ledger.verdict(Duration::ZERO).problems();
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].starts_with("2 sessions created, expected 1"));
+
+        let ledger = Ledger::with_table(2, Box::new(table.clone()));
+        let layer = ledger.new_session();
+        let mut open = Vec::new();
+        for port in [40000, 40001, 40002] {
+            let local = format!("127.0.0.1:{port}");
+            open.push(established(&local, HUB));
+            table.set(Some(open.clone()));
+            ledger.opened(layer.session, Some((addr(&local), addr(HUB))));
+            let verdict = ledger.verdict(Duration::ZERO);
+            let over = verdict.problems().iter().any(|p| p.contains("budget 2"));
+            assert_eq!(over, port == 40002, "{port}: {:?}", verdict.problems());
+        }
+        let _ = first;
+    }
+
+    #[test]
+    fn sequential_connections_that_closed_do_not_count_as_overlap() {
+        let table = FakeTable::default();
+        let ledger = Ledger::with_table(1, Box::new(table.clone()));
+        let layer = ledger.new_session();
+        for port in [40000, 40001, 40002] {
+            let local = format!("127.0.0.1:{port}");
+            // Only the newest is in the table: the previous one closed.
+            table.set(Some(vec![established(&local, HUB)]));
+            ledger.opened(layer.session, Some((addr(&local), addr(HUB))));
+        }
+        table.set(Some(vec![]));
+        let verdict = ledger.verdict(Duration::ZERO);
+        assert!(verdict.problems().is_empty(), "{:?}", verdict.problems());
+        assert_eq!(verdict.hubs[0].peak_open, Some(1));
+        assert_eq!(verdict.hubs[0].connections, 3);
+    }
+
+    #[test]
+    fn requests_on_unknown_connections_and_strays_are_reported() {
+        let table = FakeTable::default();
+        table.set(Some(vec![established("127.0.0.1:40009", HUB)]));
+        let ledger = Ledger::with_table(2, Box::new(table.clone()));
+        let _layer = ledger.new_session();
+        ledger.record_request(HUB, addr("127.0.0.1:40009"), addr(HUB));
+        let verdict = ledger.verdict(Duration::ZERO);
+        assert!(verdict.leaked());
+        let problems = verdict.problems().join("\n");
+        assert!(problems.contains(
+            "127.0.0.1:40009 -> 127.0.0.1:8080 (ESTABLISHED) was opened outside the session"
+        ));
+        assert!(problems.contains("1 requests travelled on connections no session opened"));
+    }
+
+    #[test]
+    fn the_scenario_is_the_one_running_against_the_connections_hub() {
+        let table = FakeTable::default();
+        table.set(Some(vec![]));
+        let ledger = Ledger::with_table(2, Box::new(table.clone()));
+        let layer = ledger.new_session();
+        let other = "127.0.0.1:9090";
+        ledger.set_scenario(HUB, Some("mac"));
+        ledger.set_scenario(other, Some("setup"));
+        // Two hubs busy and this address never seen: unknown until the
+        // first response names the hub.
+        ledger.opened(layer.session, Some((addr("127.0.0.1:40000"), addr(HUB))));
+        assert_eq!(ledger.verdict(Duration::ZERO).connections[0].scenario, None);
+        ledger.record_request(HUB, addr("127.0.0.1:40000"), addr(HUB));
+        ledger.set_scenario(HUB, Some("info"));
+        // Now the address is known: attributed at open.
+        ledger.opened(layer.session, Some((addr("127.0.0.1:40001"), addr(HUB))));
+        let conns = ledger.verdict(Duration::ZERO).connections;
+        assert_eq!(conns[0].scenario.as_deref(), Some("mac"));
+        assert_eq!(conns[1].scenario.as_deref(), Some("info"));
+        assert_eq!(conns[1].hub, HUB);
+    }
+
+    #[test]
+    fn the_os_table_lists_a_connection_of_ours_and_sees_it_close() {
+        let table = os_socket_table();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (local, remote) = (client.local_addr().unwrap(), client.peer_addr().unwrap());
+        let find = |entries: Vec<TcpEntry>| {
+            entries
+                .into_iter()
+                .find(|e| e.local == local && e.remote == remote)
+        };
+        let seen = find(table.tcp_entries().unwrap()).expect("connection listed");
+        assert!(seen.open, "{seen:?}");
+        assert!(find(table.own_tcp_entries().unwrap()).is_some());
+        drop(client);
+        let after = find(table.tcp_entries().unwrap());
+        assert!(after.as_ref().is_none_or(|e| !e.open), "{after:?}");
+    }
+}
