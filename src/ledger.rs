@@ -226,6 +226,8 @@ pub struct ConnRecord {
     pub remote: SocketAddr,
     /// The scenario running when it opened.
     pub scenario: Option<String>,
+    /// The scenario of the last request it carried.
+    pub last_scenario: Option<String>,
     /// Responses received on it.
     pub requests: u64,
     /// When it opened, from the ledger's creation.
@@ -361,16 +363,13 @@ impl Ledger {
         };
     }
 
-    /// Attribute one response to the connection it came over.
-    pub fn record_response(&self, response: &reqwest::Response) {
+    /// Attribute one response from `hub` (the label given to
+    /// [`Ledger::set_scenario`]) to the connection it came over.
+    pub fn record_response(&self, hub: &str, response: &reqwest::Response) {
         let Some(info) = response.extensions().get::<HttpInfo>() else {
             return;
         };
-        self.record_request(
-            &hub_label(response.url()),
-            info.local_addr(),
-            info.remote_addr(),
-        );
+        self.record_request(hub, info.local_addr(), info.remote_addr());
     }
 
     /// Attribute one request to the connection `local` -> `remote` to `hub`.
@@ -393,8 +392,9 @@ impl Ledger {
                 // Opened while several hubs were busy: the first request
                 // on it says whose scenario it was.
                 if conn.scenario.is_none() {
-                    conn.scenario = scenario;
+                    conn.scenario = scenario.clone();
                 }
+                conn.last_scenario = scenario;
             }
             None => st.unledgered_requests += 1,
         }
@@ -429,6 +429,7 @@ impl Ledger {
             local,
             remote,
             scenario,
+            last_scenario: None,
             requests: 0,
             opened_at,
             closed_at: None,
@@ -673,8 +674,15 @@ impl Verdict {
         let mut out = Vec::new();
         if self.confirmed() {
             for c in self.still_open() {
+                let last_used = match &c.last_scenario {
+                    Some(last) if c.scenario.as_ref() != Some(last) => {
+                        format!(", last used during {last}")
+                    }
+                    _ => String::new(),
+                };
                 out.push(format!(
-                    "connection leak: {} -> hub {} ({}), opened during {}, still {} {:.1}s after the session closed",
+                    "connection leak: {} -> hub {} ({}), opened during {}{last_used}, \
+                     still {} {:.1}s after the session closed",
                     c.local,
                     c.hub,
                     c.remote,

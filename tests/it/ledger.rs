@@ -50,7 +50,8 @@ fn client(layer: SessionLayer) -> reqwest::Client {
 
 async fn get_text(ledger: &Ledger, client: &reqwest::Client, url: &str) -> String {
     let response = client.get(url).send().await.unwrap();
-    ledger.record_response(&response);
+    let hub = vegehub_harness::ledger::hub_label(response.url());
+    ledger.record_response(&hub, &response);
     response.text().await.unwrap()
 }
 
@@ -122,7 +123,7 @@ async fn a_response_body_kept_past_the_session_is_a_leak_until_dropped() {
         .send()
         .await
         .unwrap();
-    ledger.record_response(&kept);
+    ledger.record_response(&hub, &kept);
     drop(client);
 
     let verdict = ledger.settle(Duration::from_millis(300)).await;
@@ -139,7 +140,10 @@ async fn a_response_body_kept_past_the_session_is_a_leak_until_dropped() {
     );
     // Opened by the first scenario, pinned by the second: the ledger names
     // the scenario that opened it.
-    assert!(problems[0].contains("opened during mac"), "{problems:?}");
+    assert!(
+        problems[0].contains("opened during mac, last used during config-round-trip"),
+        "{problems:?}"
+    );
     assert_eq!(
         line(&verdict, "connections:"),
         "connections: opened 1, closed 0, still open 1"
@@ -208,7 +212,7 @@ async fn connections_open_at_once_beyond_the_budget_fail() {
             client.get(&url).send()
         );
         for response in [a, b, c] {
-            ledger.record_response(&response.unwrap());
+            ledger.record_response(&hub, &response.unwrap());
         }
         drop(client);
         let verdict = ledger.settle(Duration::from_secs(3)).await;
