@@ -26,4 +26,7 @@ pub struct Cli {
 pub enum Command {
     /// Serve a simulated VegeHub until Ctrl-C or SIGTERM.
     Sim(crate::sim::cli::SimArgs),
+    /// Write a config backup back to its hub and verify it reads back
+    /// deep-equal.
+    Restore(crate::restore::cli::RestoreArgs),
 }

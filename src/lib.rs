@@ -9,6 +9,16 @@
 //! device/        the wire model: serde types for info, config (both firmware
 //!                generations), actuators, data updates; API paths; the mDNS
 //!                service type and TXT keys. Depends on nothing internal.
+//! backup.rs      config backups: atomic 0600 files written before a hub's first
+//!                config write, loaded and validated for `restore`
+//! redact.rs      hides API keys and passwords in output and reports (--show-secrets)
+//! json_diff.rs   deep-equal that names the differing JSON paths, never values
+//! actuator_limit.rs  the only constructor of actuator commands: every `on`
+//!                capped by --max-on-seconds
+//! teardown/      undo obligations per hub, cleanup with timeouts and backoff,
+//!                SIGINT/SIGTERM handling
+//! safety.rs      the run's safety flags validated into one shared `Safety`
+//! restore/       the `restore` command: MAC check, write, verify deep-equal
 //! client.rs      the shared session: one reqwest client, typed calls for one hub
 //! ledger.rs      connection accounting and the leak verdict: opens seen by a
 //!                reqwest connector layer, closes read from the OS socket table
@@ -24,10 +34,17 @@
 //! The wall that matters most: `sim` never imports harness code, so the
 //! simulator cannot agree with the harness by construction.
 
+pub mod actuator_limit;
+pub mod backup;
 pub mod cli;
 pub mod device;
 pub mod error;
 pub mod exit_code;
+pub mod json_diff;
 pub mod ledger;
+pub mod redact;
+pub mod restore;
 pub mod run_args;
+pub mod safety;
 pub mod sim;
+pub mod teardown;

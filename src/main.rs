@@ -7,6 +7,7 @@ fn main() {
     let cli = Cli::parse();
     let code = match cli.command {
         Some(Command::Sim(args)) => vegehub_harness::sim::cli::run(args),
+        Some(Command::Restore(args)) => vegehub_harness::restore::cli::run(args),
         None => {
             eprintln!("vegehub-harness: error: the harness run is not built yet; pass `sim`");
             vegehub_harness::exit_code::USAGE

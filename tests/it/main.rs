@@ -1,2 +1,3 @@
 //! Integration tests: one binary, modules per area.
 mod ledger;
+mod safety;

@@ -1,0 +1,90 @@
+//! `vegehub-harness restore BACKUP.json`: the thin command around
+//! [`super::restore`]; the only part of restore that prints.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::{http, restore, RestoreError};
+use crate::backup;
+use crate::exit_code;
+use crate::teardown::CleanupPolicy;
+
+/// Per-request timeout of the restore command.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// Backup file written by a harness run (printed by the run, kept in
+    /// --backup-dir).
+    #[arg(value_name = "BACKUP.json")]
+    pub backup: PathBuf,
+    /// The hub to restore [default: the address recorded in the backup].
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub device: Option<String>,
+    /// Restore even when the hub's MAC differs from the backup's.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Run the `restore` command; returns the process exit code.
+pub fn run(args: RestoreArgs) -> i32 {
+    match run_inner(args) {
+        Ok(()) => exit_code::SUCCESS,
+        Err(e) => {
+            eprintln!("vegehub-harness: error: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+fn run_inner(args: RestoreArgs) -> Result<(), RestoreError> {
+    // Everything is validated before the first request.
+    let b = backup::load(&args.backup)?;
+    let address = args.device.clone().unwrap_or_else(|| b.hub.address.clone());
+    let bad = |reason: String| RestoreError::BadAddress {
+        address: address.clone(),
+        reason,
+    };
+    let base = http::base_url(&address).map_err(bad)?;
+    let hub = http::HttpHub::new(base, REQUEST_TIMEOUT).map_err(bad)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| bad(format!("cannot start the runtime: {e}")))?;
+    let policy = CleanupPolicy::default();
+    let r = runtime.block_on(restore(
+        &b,
+        &args.backup,
+        &address,
+        &hub,
+        args.force,
+        &policy,
+    ));
+    drop(hub);
+    let r = r?;
+    if !r.mac_matched {
+        eprintln!(
+            "vegehub-harness: warning: --force: wrote the backup of {} to hub {} (MAC {})",
+            backup_mac(&b),
+            address,
+            r.hub_mac
+        );
+    }
+    println!(
+        "restored config of hub {}{} at {address} from {} (taken {} by harness {}): verified, reads back deep-equal",
+        b.hub.name.as_deref().map(|n| format!("{n} ")).unwrap_or_default(),
+        r.hub_mac,
+        args.backup.display(),
+        b.created_at,
+        b.harness_version,
+    );
+    Ok(())
+}
+
+fn backup_mac(b: &backup::Backup) -> String {
+    crate::device::Mac::parse(&b.hub.mac)
+        .map(|m| m.to_string())
+        .unwrap_or_else(|| b.hub.mac.clone())
+}

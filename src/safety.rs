@@ -1,0 +1,190 @@
+//! The run's safety settings and state in one place: the `--backup-dir`,
+//! `--max-on-seconds` and `--show-secrets` flags, validated into a
+//! [`Safety`] that scenarios use to back up before writing, to build
+//! actuator commands, to register undo obligations and to redact output.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use clap::Args;
+use serde_json::Value;
+
+use crate::actuator_limit::{parse_max_on, MaxOn};
+use crate::backup::{self, Backup, BackupError, HubIdentity};
+use crate::redact::Redactor;
+use crate::teardown::{CleanupPolicy, Interrupt, Obligations};
+
+/// Flags of the harness run that protect the hub.
+#[derive(Debug, Clone, Default, Args)]
+pub struct SafetyArgs {
+    /// Where original configs are backed up before the harness first
+    /// writes to a hub [default: $XDG_STATE_HOME/vegehub-harness/backups,
+    /// i.e. ~/.local/state/vegehub-harness/backups on Linux].
+    #[arg(long, value_name = "DIR", env = "VEGEHUB_HARNESS_BACKUP_DIR")]
+    pub backup_dir: Option<PathBuf>,
+    /// Longest an actuator may be switched on; every `on` carries this as
+    /// its device-side duration at most, so a relay switches itself off
+    /// even if the harness dies.
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_max_on)]
+    pub max_on_seconds: MaxOn,
+    /// Print API keys and passwords from hub configs instead of redacting them.
+    #[arg(long)]
+    pub show_secrets: bool,
+}
+
+/// The run's safety state, shared by every scenario of every hub. Cheap to
+/// clone.
+#[derive(Debug, Clone)]
+pub struct Safety {
+    backup_dir: Option<PathBuf>,
+    pub max_on: MaxOn,
+    pub redactor: Redactor,
+    pub obligations: Obligations,
+    pub interrupt: Interrupt,
+    pub cleanup: CleanupPolicy,
+    /// Backups written this run, by hub address: one per hub, taken before
+    /// its first write.
+    backups: Arc<Mutex<BTreeMap<String, PathBuf>>>,
+}
+
+impl Safety {
+    pub fn new(args: &SafetyArgs) -> Safety {
+        Safety {
+            backup_dir: args.backup_dir.clone(),
+            max_on: args.max_on_seconds,
+            redactor: Redactor::new(args.show_secrets),
+            obligations: Obligations::new(args.max_on_seconds),
+            interrupt: Interrupt::new(),
+            cleanup: CleanupPolicy::default(),
+            backups: Arc::default(),
+        }
+    }
+
+    /// The directory backups go to.
+    pub fn backup_dir(&self) -> Result<PathBuf, BackupError> {
+        backup::resolve_dir(self.backup_dir.as_deref())
+    }
+
+    /// Call before every `config/set` on a hub, with the config as read
+    /// before any write. The first call for a hub writes the backup and
+    /// registers the restore obligation; later calls return that backup.
+    /// An error means nothing may be written to the hub.
+    pub fn before_config_write(
+        &self,
+        hub: &HubIdentity,
+        original: &Value,
+    ) -> Result<BackupWritten, BackupError> {
+        let mut backups = self.backups.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(path) = backups.get(&hub.address) {
+            return Ok(BackupWritten {
+                path: path.clone(),
+                new: false,
+            });
+        }
+        let dir = self.backup_dir()?;
+        let path = backup::write(&dir, &Backup::new(hub.clone(), original.clone()))?;
+        self.obligations
+            .config_may_change(&hub.address, original.clone(), path.clone());
+        backups.insert(hub.address.clone(), path.clone());
+        Ok(BackupWritten { path, new: true })
+    }
+
+    /// The backup taken of `hub` this run, if any.
+    pub fn backup_of(&self, hub_address: &str) -> Option<PathBuf> {
+        self.backups
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(hub_address)
+            .cloned()
+    }
+}
+
+/// Where a hub's backup is, and whether this call wrote it (print the path
+/// the first time).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupWritten {
+    pub path: PathBuf,
+    pub new: bool,
+}
+
+impl BackupWritten {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use serde_json::json;
+
+    #[derive(Debug, Parser)]
+    struct T {
+        #[command(flatten)]
+        s: SafetyArgs,
+    }
+
+    fn id(addr: &str) -> HubIdentity {
+        HubIdentity {
+            mac: "A1B2C3D4E5F6".into(),
+            name: None,
+            firmware: None,
+            address: addr.into(),
+        }
+    }
+
+    #[test]
+    fn flags_parse_and_default() {
+        let t = T::try_parse_from(["x"]).unwrap();
+        assert_eq!(t.s.max_on_seconds.seconds(), 10);
+        assert!(!t.s.show_secrets);
+        let t = T::try_parse_from(["x", "--max-on-seconds", "3", "--show-secrets"]).unwrap();
+        assert_eq!(t.s.max_on_seconds.seconds(), 3);
+        assert!(t.s.show_secrets);
+        let e = T::try_parse_from(["x", "--max-on-seconds", "0"]).unwrap_err();
+        assert!(e.to_string().contains("--max-on-seconds"), "{e}");
+    }
+
+    #[test]
+    fn one_backup_per_hub_then_the_obligation_is_registered() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Safety::new(&SafetyArgs {
+            backup_dir: Some(dir.path().to_owned()),
+            ..SafetyArgs::default()
+        });
+        let first = s
+            .before_config_write(&id("127.0.0.1:1"), &json!({"a": 1}))
+            .unwrap();
+        assert!(first.new);
+        let again = s
+            .before_config_write(&id("127.0.0.1:1"), &json!({"a": 2}))
+            .unwrap();
+        assert_eq!(
+            again,
+            BackupWritten {
+                path: first.path.clone(),
+                new: false
+            }
+        );
+        assert_eq!(backup::load(&first.path).unwrap().config, json!({"a": 1}));
+        let debt = s.obligations.debt("127.0.0.1:1");
+        assert_eq!(debt.config.unwrap().backup, first.path);
+        assert_eq!(s.backup_of("127.0.0.1:1"), Some(first.path));
+    }
+
+    #[test]
+    fn a_failing_backup_registers_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        std::fs::write(&file, "").unwrap();
+        let s = Safety::new(&SafetyArgs {
+            backup_dir: Some(file.join("sub")),
+            ..SafetyArgs::default()
+        });
+        assert!(s.before_config_write(&id("h"), &json!({})).is_err());
+        assert!(s.obligations.is_clear());
+        assert_eq!(s.backup_of("h"), None);
+    }
+}

@@ -1,0 +1,277 @@
+//! Guaranteed teardown: a registry of what the harness has changed on each
+//! hub and not yet verified undone ("obligations": actuator slots that may
+//! be on, a config to restore with its backup), the cleanup that settles
+//! them with its own timeouts and retries, and the Ctrl-C/SIGTERM handling
+//! that triggers it.
+//!
+//! Scenarios register an obligation *before* the request that creates it and
+//! clear it only once the undo is verified, so whatever ends the run (error,
+//! panic, signal) the registry says exactly what may be left.
+
+pub mod signal;
+pub mod undo;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde_json::Value;
+
+use crate::actuator_limit::MaxOn;
+use crate::device::{ActuatorSet, ActuatorSlot};
+
+pub use signal::{Interrupt, Signal};
+pub use undo::{settle, CleanupPolicy, HubUndo, UndoEvent};
+
+/// What cleanup and `restore` need from one hub. The harness's shared
+/// client implements it; unit tests use scripted fakes.
+pub trait HubOps: Sync {
+    type Error: fmt::Display;
+    fn actuator_set(
+        &self,
+        cmd: ActuatorSet,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    fn actuator_status(
+        &self,
+    ) -> impl Future<Output = Result<Vec<ActuatorSlot>, Self::Error>> + Send;
+    /// The whole config document, as `config/get` returns it.
+    fn config_get(&self) -> impl Future<Output = Result<Value, Self::Error>> + Send;
+    fn config_set(&self, config: &Value) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    /// The hub's MAC from `info/get` (any notation).
+    fn mac(&self) -> impl Future<Output = Result<String, Self::Error>> + Send;
+}
+
+/// A config the harness may have changed, and how to put it back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigDebt {
+    /// The config as first read, before the harness wrote anything.
+    pub original: Value,
+    /// The backup file holding `original`.
+    pub backup: PathBuf,
+}
+
+/// Everything not yet verified undone on one hub.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HubDebt {
+    /// How to name the hub to a person: name, MAC, address as known.
+    pub label: String,
+    /// Actuator slots that may be on.
+    pub slots: BTreeSet<u32>,
+    pub config: Option<ConfigDebt>,
+}
+
+impl HubDebt {
+    pub fn is_clear(&self) -> bool {
+        self.slots.is_empty() && self.config.is_none()
+    }
+}
+
+/// The shared registry of obligations, keyed by hub address (`HOST:PORT`).
+/// Cheap to clone; every clone is the same registry.
+#[derive(Debug, Clone)]
+pub struct Obligations {
+    inner: Arc<Mutex<BTreeMap<String, HubDebt>>>,
+    max_on: MaxOn,
+}
+
+impl Obligations {
+    /// `max_on` is only used to tell a person when on slots end by
+    /// themselves.
+    pub fn new(max_on: MaxOn) -> Obligations {
+        Obligations {
+            inner: Arc::default(),
+            max_on,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<String, HubDebt>> {
+        // A panic elsewhere while holding the lock must not stop cleanup.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn with_hub<R>(&self, hub: &str, f: impl FnOnce(&mut HubDebt) -> R) -> R {
+        let mut map = self.lock();
+        let debt = map.entry(hub.to_owned()).or_insert_with(|| HubDebt {
+            label: hub.to_owned(),
+            ..HubDebt::default()
+        });
+        let r = f(debt);
+        if debt.is_clear() {
+            let label = debt.label.clone();
+            // Keep the label for later obligations on the same hub.
+            map.insert(
+                hub.to_owned(),
+                HubDebt {
+                    label,
+                    ..HubDebt::default()
+                },
+            );
+        }
+        r
+    }
+
+    /// Name the hub for messages (e.g. `Desk (A1:B2:..) at 127.0.0.1:80`).
+    pub fn set_label(&self, hub: &str, label: impl Into<String>) {
+        let label = label.into();
+        self.with_hub(hub, |d| d.label = label);
+    }
+
+    /// Call before sending an `on` to `slot`.
+    pub fn slot_may_be_on(&self, hub: &str, slot: u32) {
+        self.with_hub(hub, |d| d.slots.insert(slot));
+    }
+
+    /// Call once `slot` is verified off.
+    pub fn slot_off(&self, hub: &str, slot: u32) {
+        self.with_hub(hub, |d| d.slots.remove(&slot));
+    }
+
+    /// Call before the first `config/set`, with the backup already written.
+    /// A second call keeps the first original: that is the hub's real config.
+    pub fn config_may_change(&self, hub: &str, original: Value, backup: PathBuf) {
+        self.with_hub(hub, |d| {
+            d.config.get_or_insert(ConfigDebt { original, backup });
+        });
+    }
+
+    /// Call once the original config is verified back on the hub.
+    pub fn config_restored(&self, hub: &str) {
+        self.with_hub(hub, |d| d.config = None);
+    }
+
+    /// The debt of one hub (empty when none).
+    pub fn debt(&self, hub: &str) -> HubDebt {
+        self.lock().get(hub).cloned().unwrap_or_default()
+    }
+
+    /// Addresses of the hubs that owe anything.
+    pub fn hubs(&self) -> Vec<String> {
+        self.lock()
+            .iter()
+            .filter(|(_, d)| !d.is_clear())
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    /// Everything that may be left, for a person.
+    pub fn leftovers(&self) -> Leftovers {
+        Leftovers {
+            hubs: self
+                .lock()
+                .iter()
+                .filter(|(_, d)| !d.is_clear())
+                .map(|(k, d)| (k.clone(), d.clone()))
+                .collect(),
+            max_on: self.max_on,
+        }
+    }
+
+    pub fn is_clear(&self) -> bool {
+        self.lock().values().all(HubDebt::is_clear)
+    }
+}
+
+/// A snapshot of what may be left on hubs; `Display` writes what a person
+/// must know and do, one line per fact.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Leftovers {
+    pub hubs: Vec<(String, HubDebt)>,
+    max_on: MaxOn,
+}
+
+impl Leftovers {
+    pub fn is_empty(&self) -> bool {
+        self.hubs.is_empty()
+    }
+}
+
+impl fmt::Display for Leftovers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.hubs.is_empty() {
+            return f.write_str("nothing left modified on any hub");
+        }
+        let mut first = true;
+        for (addr, debt) in &self.hubs {
+            if !first {
+                writeln!(f)?;
+            }
+            first = false;
+            write!(f, "hub {}:", debt.label)?;
+            if !debt.slots.is_empty() {
+                let slots: Vec<String> = debt.slots.iter().map(u32::to_string).collect();
+                write!(
+                    f,
+                    "\n  actuator slot(s) {} may be on (each switches itself off within {} s of being switched on)",
+                    slots.join(", "),
+                    self.max_on.seconds()
+                )?;
+            }
+            if let Some(c) = &debt.config {
+                write!(
+                    f,
+                    "\n  config may be modified; restore it with: vegehub-harness restore {} --device {addr}",
+                    shell_quote(&c.backup.display().to_string())
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Quote a path so the printed command can be pasted into a POSIX shell.
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+:=@,".contains(c))
+    {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn registry_tracks_until_verified_undone() {
+        let o = Obligations::new(MaxOn::default());
+        assert!(o.is_clear());
+        o.set_label("127.0.0.1:1", "Desk (A1:B2:C3:D4:E5:F6) at 127.0.0.1:1");
+        o.slot_may_be_on("127.0.0.1:1", 0);
+        o.slot_may_be_on("127.0.0.1:1", 1);
+        o.config_may_change("127.0.0.1:1", json!({"a": 1}), "/b/x.json".into());
+        o.config_may_change("127.0.0.1:1", json!({"a": 2}), "/b/y.json".into());
+        assert_eq!(o.hubs(), vec!["127.0.0.1:1"]);
+        let d = o.debt("127.0.0.1:1");
+        assert_eq!(
+            d.config.unwrap().original,
+            json!({"a": 1}),
+            "first original kept"
+        );
+        let text = o.leftovers().to_string();
+        assert_eq!(
+            text,
+            "hub Desk (A1:B2:C3:D4:E5:F6) at 127.0.0.1:1:\n  actuator slot(s) 0, 1 may be on (each switches itself off within 10 s of being switched on)\n  config may be modified; restore it with: vegehub-harness restore /b/x.json --device 127.0.0.1:1"
+        );
+        o.slot_off("127.0.0.1:1", 0);
+        o.slot_off("127.0.0.1:1", 1);
+        o.config_restored("127.0.0.1:1");
+        assert!(o.is_clear());
+        assert!(o.leftovers().is_empty());
+        assert!(o.hubs().is_empty());
+        // The label survives for later obligations.
+        o.slot_may_be_on("127.0.0.1:1", 2);
+        assert!(o.leftovers().to_string().starts_with("hub Desk"));
+    }
+
+    #[test]
+    fn odd_paths_are_quoted_for_the_shell() {
+        assert_eq!(shell_quote("/a/b.json"), "/a/b.json");
+        assert_eq!(shell_quote("/a b/it's.json"), r"'/a b/it'\''s.json'");
+    }
+}

@@ -1,0 +1,184 @@
+//! Ctrl-C and SIGTERM: the first one sets the run's [`Interrupt`] (the run
+//! stops its scenario and settles every obligation); the second one calls
+//! the binary's "give up now" hook, which prints what may be left and exits.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+/// A signal that interrupts a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// SIGINT / Ctrl-C.
+    Interrupt,
+    /// SIGTERM.
+    Terminate,
+}
+
+impl std::fmt::Display for Signal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Signal::Interrupt => "SIGINT (Ctrl-C)",
+            Signal::Terminate => "SIGTERM",
+        })
+    }
+}
+
+/// The run's interruption flag: set by the first signal, awaitable by
+/// scenarios. Cheap to clone; every clone is the same flag.
+#[derive(Debug, Clone)]
+pub struct Interrupt {
+    first: Arc<watch::Sender<Option<Signal>>>,
+    count: Arc<AtomicU32>,
+}
+
+impl Default for Interrupt {
+    fn default() -> Self {
+        Interrupt {
+            first: Arc::new(watch::channel(None).0),
+            count: Arc::default(),
+        }
+    }
+}
+
+impl Interrupt {
+    pub fn new() -> Interrupt {
+        Interrupt::default()
+    }
+
+    /// The first signal received, if any.
+    pub fn signal(&self) -> Option<Signal> {
+        *self.first.borrow()
+    }
+
+    pub fn is_interrupted(&self) -> bool {
+        self.signal().is_some()
+    }
+
+    /// Record a signal; returns how many have been received so far.
+    pub fn raise(&self, signal: Signal) -> u32 {
+        let n = self.count.fetch_add(1, Ordering::SeqCst) + 1;
+        self.first.send_if_modified(|s| {
+            let was = s.is_none();
+            s.get_or_insert(signal);
+            was
+        });
+        n
+    }
+
+    /// Resolves with the first signal (at once if one was already received).
+    /// Race a scenario against this to stop it.
+    pub async fn wait(&self) -> Signal {
+        let mut rx = self.first.subscribe();
+        let r = rx.wait_for(Option::is_some).await;
+        // The sender lives as long as `self`, so the wait cannot fail.
+        r.ok().and_then(|s| *s).expect("interrupt sender alive")
+    }
+}
+
+/// Start listening for SIGINT and SIGTERM on the current runtime. The
+/// handlers are installed before this returns, so no signal can slip
+/// through to the default (kill) action afterwards. `on_second` runs on the
+/// second signal; it is expected to print what may be left and exit.
+pub fn listen(
+    interrupt: Interrupt,
+    on_second: impl FnOnce(Signal) + Send + 'static,
+) -> std::io::Result<JoinHandle<()>> {
+    let (tx, rx) = mpsc::channel(4);
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut int = signal(SignalKind::interrupt())?;
+        let mut term = signal(SignalKind::terminate())?;
+        tokio::spawn(async move {
+            loop {
+                let s = tokio::select! {
+                    Some(()) = int.recv() => Signal::Interrupt,
+                    Some(()) = term.recv() => Signal::Terminate,
+                    else => break,
+                };
+                if tx.send(s).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    {
+        let mut ctrl_c = tokio::signal::windows::ctrl_c()?;
+        tokio::spawn(async move {
+            while ctrl_c.recv().await.is_some() {
+                if tx.send(Signal::Interrupt).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    Ok(tokio::spawn(forward(interrupt, rx, on_second)))
+}
+
+/// Feed signals from `rx` into `interrupt`; call `on_second` on the second.
+async fn forward(
+    interrupt: Interrupt,
+    mut rx: mpsc::Receiver<Signal>,
+    on_second: impl FnOnce(Signal),
+) {
+    let mut on_second = Some(on_second);
+    while let Some(s) = rx.recv().await {
+        if interrupt.raise(s) >= 2 {
+            if let Some(f) = on_second.take() {
+                f(s);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[tokio::test]
+    async fn first_signal_interrupts_second_gives_up() {
+        let interrupt = Interrupt::new();
+        let (tx, rx) = mpsc::channel(4);
+        let seconds = Arc::new(Mutex::new(Vec::new()));
+        let s2 = seconds.clone();
+        let task = tokio::spawn(forward(interrupt.clone(), rx, move |s| {
+            s2.lock().unwrap().push(s)
+        }));
+        assert!(!interrupt.is_interrupted());
+        let waiter = tokio::spawn({
+            let i = interrupt.clone();
+            async move { i.wait().await }
+        });
+        tx.send(Signal::Terminate).await.unwrap();
+        assert_eq!(waiter.await.unwrap(), Signal::Terminate);
+        assert!(seconds.lock().unwrap().is_empty(), "one signal is not two");
+        tx.send(Signal::Interrupt).await.unwrap();
+        tx.send(Signal::Interrupt).await.unwrap();
+        drop(tx);
+        task.await.unwrap();
+        // The hook ran once, for the second signal; the first is kept.
+        assert_eq!(*seconds.lock().unwrap(), vec![Signal::Interrupt]);
+        assert_eq!(interrupt.signal(), Some(Signal::Terminate));
+        // Waiting after the fact resolves at once.
+        assert_eq!(interrupt.wait().await, Signal::Terminate);
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_real_sigterm_is_caught() {
+        let interrupt = Interrupt::new();
+        listen(interrupt.clone(), |_| {}).unwrap();
+        // SAFETY: sending a signal to our own process; the handler above is
+        // installed, so the default action (terminate) does not run.
+        unsafe { libc::kill(libc::getpid(), libc::SIGTERM) };
+        let s = tokio::time::timeout(std::time::Duration::from_secs(5), interrupt.wait())
+            .await
+            .expect("signal delivered within 5 s");
+        assert_eq!(s, Signal::Terminate);
+    }
+}

@@ -1,0 +1,557 @@
+//! Settling a hub's obligations: switch its slots off and restore its config,
+//! each verified by reading the hub back, with a timeout per attempt and
+//! retries with exponential backoff, so a flaky hub gets several chances and
+//! a dead one cannot hang the harness.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::time::{sleep, timeout, Instant};
+
+use super::{HubOps, Obligations};
+use crate::actuator_limit::MaxOn;
+use crate::json_diff::diff_paths;
+
+/// Timeouts and retries of cleanup. Worst case for one undo step is
+/// `attempts * attempt_timeout` plus the backoffs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CleanupPolicy {
+    /// Tries per undo step (at least 1).
+    pub attempts: u32,
+    /// Wait after the first failed attempt; doubles after each further one.
+    pub first_backoff: Duration,
+    pub max_backoff: Duration,
+    /// Bound on one attempt, requests and verification included.
+    pub attempt_timeout: Duration,
+    /// How long one attempt polls `actuators/status` for the slots to read off.
+    pub verify_within: Duration,
+    /// Interval of that polling.
+    pub poll_every: Duration,
+}
+
+impl Default for CleanupPolicy {
+    fn default() -> Self {
+        CleanupPolicy {
+            attempts: 4,
+            first_backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(2),
+            attempt_timeout: Duration::from_secs(3),
+            verify_within: Duration::from_secs(2),
+            poll_every: Duration::from_millis(100),
+        }
+    }
+}
+
+impl CleanupPolicy {
+    /// The longest one undo step can take.
+    pub fn worst_case(&self) -> Duration {
+        let mut total = self.attempt_timeout * self.attempts;
+        let mut b = self.first_backoff;
+        for _ in 1..self.attempts {
+            total += b;
+            b = (b * 2).min(self.max_backoff);
+        }
+        total
+    }
+}
+
+/// Progress of cleanup, for the console.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UndoEvent {
+    Undoing {
+        hub: String,
+        what: String,
+    },
+    Retrying {
+        hub: String,
+        what: String,
+        attempt: u32,
+        error: String,
+        backoff: Duration,
+    },
+    Undone {
+        hub: String,
+        what: String,
+    },
+    Failed {
+        hub: String,
+        what: String,
+        error: String,
+    },
+}
+
+impl std::fmt::Display for UndoEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UndoEvent::Undoing { hub, what } => write!(f, "undoing on hub {hub}: {what}"),
+            UndoEvent::Retrying {
+                hub,
+                what,
+                attempt,
+                error,
+                backoff,
+            } => write!(
+                f,
+                "hub {hub}: {what}: attempt {attempt} failed ({error}); retrying in {} ms",
+                backoff.as_millis()
+            ),
+            UndoEvent::Undone { hub, what } => write!(f, "hub {hub}: {what}: done, verified"),
+            UndoEvent::Failed { hub, what, error } => {
+                write!(f, "hub {hub}: {what}: NOT verified: {error}")
+            }
+        }
+    }
+}
+
+/// What cleanup of one hub achieved.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HubUndo {
+    pub label: String,
+    pub slots_off: Vec<u32>,
+    /// Slots that could not be verified off.
+    pub slots_left: Vec<u32>,
+    /// The backup that was restored and verified.
+    pub config_restored: Option<PathBuf>,
+    /// The backup to restore by hand: the restore could not be verified.
+    pub config_left: Option<PathBuf>,
+    pub errors: Vec<String>,
+}
+
+impl HubUndo {
+    /// Everything owed was verified undone.
+    pub fn verified(&self) -> bool {
+        self.slots_left.is_empty() && self.config_left.is_none()
+    }
+}
+
+/// Settle everything `obligations` records for `hub`, slots first (water
+/// before config). Verified steps are cleared from the registry; unverified
+/// ones stay so the caller can print them.
+pub async fn settle<H: HubOps>(
+    hub: &str,
+    ops: &H,
+    obligations: &Obligations,
+    policy: &CleanupPolicy,
+    on_event: &mut (dyn FnMut(UndoEvent) + Send),
+) -> HubUndo {
+    let debt = obligations.debt(hub);
+    let mut report = HubUndo {
+        label: debt.label.clone(),
+        ..HubUndo::default()
+    };
+    let label = debt.label;
+
+    if !debt.slots.is_empty() {
+        let slots = debt.slots;
+        let what = format!("switch actuator slot(s) {} off", list(&slots));
+        let r = step(&label, &what, policy, on_event, || {
+            all_off_verified(ops, &slots, policy)
+        })
+        .await;
+        match r {
+            Ok(()) => {
+                slots.iter().for_each(|&s| obligations.slot_off(hub, s));
+                report.slots_off = slots.into_iter().collect();
+            }
+            Err(e) => {
+                report.slots_left = slots.into_iter().collect();
+                report.errors.push(format!("{what}: {e}"));
+            }
+        }
+    }
+
+    if let Some(c) = debt.config {
+        let what = format!("restore config from {}", c.backup.display());
+        let r = step(&label, &what, policy, on_event, || {
+            restore_verified(ops, &c.original)
+        })
+        .await;
+        match r {
+            Ok(()) => {
+                obligations.config_restored(hub);
+                report.config_restored = Some(c.backup);
+            }
+            Err(e) => {
+                report.config_left = Some(c.backup);
+                report.errors.push(format!("{what}: {e}"));
+            }
+        }
+    }
+    report
+}
+
+/// Run one undo step with events, timeouts and retries.
+async fn step<F, Fut>(
+    hub: &str,
+    what: &str,
+    policy: &CleanupPolicy,
+    on_event: &mut (dyn FnMut(UndoEvent) + Send),
+    attempt: F,
+) -> Result<(), String>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), String>>,
+{
+    on_event(UndoEvent::Undoing {
+        hub: hub.to_owned(),
+        what: what.to_owned(),
+    });
+    let r = retry(policy, attempt, |attempt, error, backoff| {
+        on_event(UndoEvent::Retrying {
+            hub: hub.to_owned(),
+            what: what.to_owned(),
+            attempt,
+            error: error.to_owned(),
+            backoff,
+        })
+    })
+    .await;
+    on_event(match &r {
+        Ok(()) => UndoEvent::Undone {
+            hub: hub.to_owned(),
+            what: what.to_owned(),
+        },
+        Err(e) => UndoEvent::Failed {
+            hub: hub.to_owned(),
+            what: what.to_owned(),
+            error: e.clone(),
+        },
+    });
+    r
+}
+
+/// Try `attempt` up to `policy.attempts` times, each bounded by
+/// `policy.attempt_timeout`, sleeping an exponentially growing backoff in
+/// between. The error names the last failure and the number of attempts.
+pub async fn retry<F, Fut>(
+    policy: &CleanupPolicy,
+    mut attempt: F,
+    mut on_retry: impl FnMut(u32, &str, Duration),
+) -> Result<(), String>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), String>>,
+{
+    let attempts = policy.attempts.max(1);
+    let mut backoff = policy.first_backoff;
+    for n in 1..=attempts {
+        let error = match timeout(policy.attempt_timeout, attempt()).await {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(e)) => e,
+            Err(_) => format!("no answer within {} ms", policy.attempt_timeout.as_millis()),
+        };
+        if n == attempts {
+            return Err(format!("{error} (gave up after {n} attempts)"));
+        }
+        on_retry(n, &error, backoff);
+        sleep(backoff).await;
+        backoff = (backoff * 2).min(policy.max_backoff);
+    }
+    unreachable!("the loop returns on its last attempt")
+}
+
+/// Send `off` to every slot, then poll status until all of them read off.
+async fn all_off_verified<H: HubOps>(
+    ops: &H,
+    slots: &BTreeSet<u32>,
+    policy: &CleanupPolicy,
+) -> Result<(), String> {
+    for &slot in slots {
+        ops.actuator_set(MaxOn::off(slot))
+            .await
+            .map_err(|e| format!("slot {slot} off: {e}"))?;
+    }
+    let deadline = Instant::now() + policy.verify_within;
+    loop {
+        let status = ops
+            .actuator_status()
+            .await
+            .map_err(|e| format!("actuator status: {e}"))?;
+        let still_on: BTreeSet<u32> = slots
+            .iter()
+            .copied()
+            .filter(|s| {
+                status
+                    .iter()
+                    .find(|a| a.slot == *s)
+                    .is_none_or(|a| a.state != 0)
+            })
+            .collect();
+        if still_on.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "slot(s) {} still on (or missing from status) after {} ms",
+                list(&still_on),
+                policy.verify_within.as_millis()
+            ));
+        }
+        sleep(policy.poll_every).await;
+    }
+}
+
+/// Write `original` back and verify the hub returns it deep-equal.
+pub(crate) async fn restore_verified<H: HubOps>(ops: &H, original: &Value) -> Result<(), String> {
+    ops.config_set(original)
+        .await
+        .map_err(|e| format!("config/set: {e}"))?;
+    let back = ops
+        .config_get()
+        .await
+        .map_err(|e| format!("config/get: {e}"))?;
+    let diff = diff_paths(original, &back);
+    if diff.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("read back differs at {}", diff.join(", ")))
+    }
+}
+
+fn list(slots: &BTreeSet<u32>) -> String {
+    slots
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::device::{ActuatorSet, ActuatorSlot};
+    use serde_json::json;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Mutex;
+
+    /// A scripted hub: `fail_first` requests of each kind fail, `hang`
+    /// makes every request wait forever, `stuck` slots never switch off,
+    /// `mangle` changes what config/get returns.
+    #[derive(Default)]
+    pub(crate) struct FakeHub {
+        pub slots: Mutex<Vec<u8>>,
+        pub config: Mutex<Value>,
+        pub mac: String,
+        pub fail_first: AtomicU32,
+        pub hang: bool,
+        pub stuck: Vec<u32>,
+        pub mangle: bool,
+        pub sets: Mutex<Vec<ActuatorSet>>,
+        pub config_sets: AtomicU32,
+    }
+
+    impl FakeHub {
+        async fn gate(&self) -> Result<(), String> {
+            if self.hang {
+                std::future::pending::<()>().await;
+            }
+            let left = self.fail_first.load(Ordering::SeqCst);
+            if left > 0 {
+                self.fail_first.store(left - 1, Ordering::SeqCst);
+                return Err("status 500".into());
+            }
+            Ok(())
+        }
+    }
+
+    impl HubOps for FakeHub {
+        type Error = String;
+        async fn actuator_set(&self, cmd: ActuatorSet) -> Result<(), String> {
+            self.gate().await?;
+            self.sets.lock().unwrap().push(cmd);
+            if !self.stuck.contains(&cmd.target) {
+                self.slots.lock().unwrap()[cmd.target as usize] = cmd.state;
+            }
+            Ok(())
+        }
+        async fn actuator_status(&self) -> Result<Vec<ActuatorSlot>, String> {
+            self.gate().await?;
+            Ok(self
+                .slots
+                .lock()
+                .unwrap()
+                .iter()
+                .enumerate()
+                .map(|(i, &state)| ActuatorSlot {
+                    slot: i as u32,
+                    state,
+                    last_run: 0,
+                    next_window_start: 0,
+                    next_window_end: 0,
+                    cur_ma: 0,
+                    typ_ma: 0,
+                    error: 0,
+                })
+                .collect())
+        }
+        async fn config_get(&self) -> Result<Value, String> {
+            self.gate().await?;
+            let mut c = self.config.lock().unwrap().clone();
+            if self.mangle {
+                c["mangled"] = json!(true);
+            }
+            Ok(c)
+        }
+        async fn config_set(&self, config: &Value) -> Result<(), String> {
+            self.gate().await?;
+            self.config_sets.fetch_add(1, Ordering::SeqCst);
+            *self.config.lock().unwrap() = config.clone();
+            Ok(())
+        }
+        async fn mac(&self) -> Result<String, String> {
+            self.gate().await?;
+            Ok(self.mac.clone())
+        }
+    }
+
+    fn owed(o: &Obligations) {
+        o.slot_may_be_on("h", 0);
+        o.slot_may_be_on("h", 1);
+        o.config_may_change("h", json!({"a": 1}), "/b/h.json".into());
+    }
+
+    fn hub() -> FakeHub {
+        FakeHub {
+            slots: Mutex::new(vec![1, 1]),
+            config: Mutex::new(json!({"a": 2})),
+            ..FakeHub::default()
+        }
+    }
+
+    async fn run(h: &FakeHub, o: &Obligations) -> (HubUndo, Vec<UndoEvent>) {
+        let mut events = Vec::new();
+        let r = settle("h", h, o, &CleanupPolicy::default(), &mut |e| {
+            events.push(e)
+        })
+        .await;
+        (r, events)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn settles_a_healthy_hub_and_clears_the_registry() {
+        let o = Obligations::new(MaxOn::default());
+        owed(&o);
+        let h = hub();
+        let (r, events) = run(&h, &o).await;
+        assert!(r.verified(), "{r:?}");
+        assert_eq!(r.slots_off, vec![0, 1]);
+        assert_eq!(*h.slots.lock().unwrap(), vec![0, 0]);
+        assert_eq!(*h.config.lock().unwrap(), json!({"a": 1}));
+        assert!(o.is_clear());
+        // Every off carries duration 0 and state 0.
+        assert!(h
+            .sets
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|s| s.state == 0 && s.duration == 0));
+        assert_eq!(events.len(), 4, "{events:?}");
+        assert_eq!(
+            events[0].to_string(),
+            "undoing on hub h: switch actuator slot(s) 0, 1 off"
+        );
+        assert_eq!(
+            events[3].to_string(),
+            "hub h: restore config from /b/h.json: done, verified"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_flaky_hub_gets_retries_with_doubling_backoff() {
+        let o = Obligations::new(MaxOn::default());
+        owed(&o);
+        let h = hub();
+        // Attempts 1-3 of the slot step fail; the 4th succeeds.
+        h.fail_first.store(3, Ordering::SeqCst);
+        let start = Instant::now();
+        let (r, events) = run(&h, &o).await;
+        assert!(r.verified(), "{r:?}");
+        let backoffs: Vec<u128> = events
+            .iter()
+            .filter_map(|e| match e {
+                UndoEvent::Retrying { backoff, .. } => Some(backoff.as_millis()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(backoffs, vec![250, 500, 1000]);
+        // Virtual time: exactly the backoffs (requests are instant).
+        assert_eq!(start.elapsed(), Duration::from_millis(1750));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dead_hub_is_given_up_on_in_bounded_time() {
+        let o = Obligations::new(MaxOn::default());
+        owed(&o);
+        let h = FakeHub {
+            hang: true,
+            ..hub()
+        };
+        let policy = CleanupPolicy::default();
+        let start = Instant::now();
+        let (r, events) = run(&h, &o).await;
+        assert!(!r.verified());
+        assert_eq!(r.slots_left, vec![0, 1]);
+        assert_eq!(r.config_left, Some(PathBuf::from("/b/h.json")));
+        assert_eq!(start.elapsed(), policy.worst_case() * 2);
+        assert_eq!(
+            policy.worst_case(),
+            Duration::from_millis(4 * 3000 + 250 + 500 + 1000)
+        );
+        // The registry still says what is owed.
+        assert_eq!(o.debt("h").slots.len(), 2);
+        assert!(o.debt("h").config.is_some());
+        match events.last().unwrap() {
+            UndoEvent::Failed { error, .. } => {
+                assert_eq!(error, "no answer within 3000 ms (gave up after 4 attempts)")
+            }
+            e => panic!("{e:?}"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stuck_relay_is_not_verified_off() {
+        let o = Obligations::new(MaxOn::default());
+        o.slot_may_be_on("h", 0);
+        o.slot_may_be_on("h", 1);
+        let h = FakeHub {
+            stuck: vec![1],
+            ..hub()
+        };
+        let (r, _) = run(&h, &o).await;
+        assert_eq!(r.slots_left, vec![0, 1]);
+        assert!(r.errors[0].contains("slot(s) 1 still on"), "{:?}", r.errors);
+        assert!(!o.is_clear());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_restore_that_does_not_read_back_equal_is_not_verified() {
+        let o = Obligations::new(MaxOn::default());
+        o.config_may_change("h", json!({"a": 1}), "/b/h.json".into());
+        let h = FakeHub {
+            mangle: true,
+            ..hub()
+        };
+        let (r, _) = run(&h, &o).await;
+        assert_eq!(r.config_left, Some(PathBuf::from("/b/h.json")));
+        assert!(r.errors[0].contains("read back differs at mangled (unexpected)"));
+        assert_eq!(
+            h.config_sets.load(Ordering::SeqCst),
+            4,
+            "one write per attempt"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn nothing_owed_sends_nothing() {
+        let o = Obligations::new(MaxOn::default());
+        let h = hub();
+        let (r, events) = run(&h, &o).await;
+        assert!(r.verified());
+        assert!(events.is_empty());
+        assert!(h.sets.lock().unwrap().is_empty());
+        assert_eq!(h.config_sets.load(Ordering::SeqCst), 0);
+    }
+}
