@@ -9,7 +9,10 @@ use serde_json::{json, Value};
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_vegehub-harness"));
     // Never touch the real per-user state directory from a test.
-    c.env("XDG_STATE_HOME", std::env::temp_dir().join("vegehub-harness-it-state"));
+    c.env(
+        "XDG_STATE_HOME",
+        std::env::temp_dir().join("vegehub-harness-it-state"),
+    );
     c.env_remove("VEGEHUB_HARNESS_BACKUP_DIR");
     c
 }
