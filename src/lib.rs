@@ -22,7 +22,8 @@
 //! client.rs      the shared session: one reqwest client, typed calls for one hub
 //! ledger.rs      connection accounting and the leak verdict: opens seen by a
 //!                reqwest connector layer, closes read from the OS socket table
-//! discovery.rs   mdns-sd browse -> discovered hubs; uses device
+//! discovery.rs   mdns-sd browse -> discovered hubs, the stop rule; uses device
+//! discover_cli.rs  the `discover` command: args, spinner, text/JSON listing
 //! scenario/      one file per scenario; each takes the client and the run's facts
 //! run.rs         builds the runtime and session, runs the plan through libtest-mimic
 //! report/        console summary (the only library code that prints)
@@ -38,6 +39,8 @@ pub mod actuator_limit;
 pub mod backup;
 pub mod cli;
 pub mod device;
+pub mod discover_cli;
+pub mod discovery;
 pub mod error;
 pub mod exit_code;
 pub mod json_diff;

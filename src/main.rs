@@ -8,6 +8,7 @@ fn main() {
     let code = match cli.command {
         Some(Command::Sim(args)) => vegehub_harness::sim::cli::run(args),
         Some(Command::Restore(args)) => vegehub_harness::restore::cli::run(args),
+        Some(Command::Discover(args)) => vegehub_harness::discover_cli::run(args),
         None => {
             eprintln!("vegehub-harness: error: the harness run is not built yet; pass `sim`");
             vegehub_harness::exit_code::USAGE

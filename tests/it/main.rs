@@ -1,3 +1,6 @@
 //! Integration tests: one binary, modules per area.
+
+mod discovery;
 mod ledger;
+mod netns;
 mod safety;

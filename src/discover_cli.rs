@@ -1,0 +1,247 @@
+//! `vegehub-harness discover`: arguments, the browse with a spinner on a
+//! terminal, and the listing (text or one JSON document).
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::device::mdns::SERVICE_TYPE;
+use crate::discovery::{self, DiscoverOptions, Discovery, DiscoveryError, Progress, StopReason};
+use crate::exit_code;
+
+/// List the hubs that answer on the local network (mDNS `_vege._tcp.local.`).
+///
+/// Stops as soon as `--expect N` hubs are resolved; without `--expect`,
+/// 1.2 s after the last new hub (every hub answers the first query within
+/// about 100 ms, and the re-query at about 1 s catches one that missed it);
+/// never later than `--timeout`. Exit 0 when hubs were found (and as many as
+/// `--expect` asked for), 4 when none (or too few) were.
+#[derive(Debug, Args)]
+pub struct DiscoverArgs {
+    /// Give up after SECS seconds.
+    #[arg(long, value_name = "SECS", default_value = "5", value_parser = parse_timeout)]
+    pub timeout: Duration,
+    /// Stop as soon as N hubs are resolved (no quiet period).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub expect: Option<u32>,
+    /// Browse on this network interface only (e.g. eth0).
+    #[arg(long, value_name = "NAME")]
+    pub interface: Option<String>,
+    /// Print one JSON document instead of the listing.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `--timeout`: positive seconds, fractions allowed, at most an hour.
+pub fn parse_timeout(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if !(secs > 0.0 && secs <= 3600.0) {
+        return Err(format!("{s} is out of range (0 < SECS <= 3600)"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+impl DiscoverArgs {
+    /// The browse options these arguments ask for.
+    pub fn options(&self) -> DiscoverOptions {
+        DiscoverOptions {
+            timeout: self.timeout,
+            expect: self.expect.map(|n| n as usize),
+            interface: self.interface.clone(),
+            ..DiscoverOptions::default()
+        }
+    }
+}
+
+/// A spinner with the hub count on a terminal; nothing when stderr is not one.
+pub struct Spinner(Option<ProgressBar>);
+
+impl Spinner {
+    pub fn new(what: &str) -> Spinner {
+        if !std::io::stderr().is_terminal() {
+            return Spinner(None);
+        }
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.set_message(format!("{what}: 0 hubs"));
+        bar.enable_steady_tick(Duration::from_millis(100));
+        Spinner(Some(bar))
+    }
+
+    pub fn update(&self, what: &str, p: &Progress) {
+        if let Some(bar) = &self.0 {
+            let count = match p {
+                Progress::Found { count, .. }
+                | Progress::Updated { count, .. }
+                | Progress::Removed { count, .. } => *count,
+            };
+            bar.set_message(format!("{what}: {count} {}", plural(count, "hub", "hubs")));
+        }
+    }
+
+    pub fn finish(self) {
+        if let Some(bar) = self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 {
+        one
+    } else {
+        many
+    }
+}
+
+/// Browse with a spinner on a terminal. Builds the one runtime of this command.
+pub fn browse(opts: &DiscoverOptions) -> Result<Discovery, DiscoveryError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| DiscoveryError::Mdns(format!("cannot build the runtime: {e}")))?;
+    let what = format!("browsing {SERVICE_TYPE}");
+    let spinner = Spinner::new(&what);
+    let result = runtime.block_on(discovery::discover(opts, |p| spinner.update(&what, p)));
+    spinner.finish();
+    result
+}
+
+/// Run the `discover` command; returns the process exit code.
+pub fn run(args: DiscoverArgs) -> i32 {
+    let opts = args.options();
+    let found = match browse(&opts) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("vegehub-harness: error: {e:#}");
+            return match e {
+                DiscoveryError::UnknownInterface { .. } => exit_code::USAGE,
+                DiscoveryError::Mdns(_) => exit_code::NO_HUB,
+            };
+        }
+    };
+    if args.json {
+        println!("{}", render_json(&found));
+    } else {
+        print!("{}", render_text(&found));
+    }
+    match shortfall(&found, opts.expect) {
+        Some(msg) => {
+            eprintln!("vegehub-harness: {msg}");
+            exit_code::NO_HUB
+        }
+        None => exit_code::SUCCESS,
+    }
+}
+
+/// Why the result is not enough: none found, or fewer than `--expect`.
+pub fn shortfall(d: &Discovery, expect: Option<usize>) -> Option<String> {
+    let secs = d.elapsed.as_secs_f64();
+    if d.hubs.is_empty() {
+        return Some(format!("no hub found in {secs:.1} s. {NO_HUB_HINT}"));
+    }
+    match expect {
+        Some(n) if d.hubs.len() < n => Some(format!(
+            "--expect {n}: found {} {} in {secs:.1} s",
+            d.hubs.len(),
+            plural(d.hubs.len(), "hub", "hubs"),
+        )),
+        _ => None,
+    }
+}
+
+/// What to check when nothing answers.
+pub const NO_HUB_HINT: &str = "Is this machine on the hubs' network (same Wi-Fi/LAN, no guest \
+isolation)? Is multicast UDP 5353 blocked by a firewall? Try a longer --timeout, \
+--interface NAME, or name the hub with --device HOST.";
+
+/// The JSON document of `discover --json`.
+pub fn render_json(d: &Discovery) -> String {
+    let doc = serde_json::json!({
+        "service_type": SERVICE_TYPE,
+        "stopped": d.stopped,
+        "elapsed_ms": d.elapsed.as_millis() as u64,
+        "hubs": d.hubs,
+    });
+    serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+}
+
+/// The listing of `discover`.
+pub fn render_text(d: &Discovery) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let n = d.hubs.len();
+    let why = match d.stopped {
+        StopReason::Expected => "as many as expected".to_string(),
+        StopReason::Quiet => format!(
+            "then {:.1} s without a new one",
+            discovery::QUIET_PERIOD.as_secs_f64()
+        ),
+        StopReason::Timeout => "timeout reached".to_string(),
+    };
+    let _ = writeln!(
+        out,
+        "{n} {} found in {:.2} s ({why})",
+        plural(n, "hub", "hubs"),
+        d.elapsed.as_secs_f64()
+    );
+    for (i, hub) in d.hubs.iter().enumerate() {
+        let t = &hub.hub_txt;
+        let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "?".into());
+        let num = |v: Option<u32>| v.map_or("?".into(), |n| n.to_string());
+        let addrs: Vec<String> = hub.addresses.iter().map(|a| a.display()).collect();
+        let _ = writeln!(out);
+        let _ = writeln!(out, "{:>3}  {}", i + 1, hub.instance);
+        let _ = writeln!(out, "     host       {}:{}", hub.host, hub.port);
+        let _ = writeln!(out, "     addresses  {}", addrs.join(", "));
+        let _ = writeln!(
+            out,
+            "     firmware   {}  type {}  sensors {}  actuators {}  power_mode {}",
+            opt(&t.version),
+            opt(&t.hub_type),
+            num(t.sensors),
+            num(t.actuators),
+            num(t.power_mode),
+        );
+        if !t.sensor_names.is_empty() {
+            let _ = writeln!(out, "     sensors    {}", t.sensor_names.join(", "));
+        }
+        if let Some(warning) = hub.name_conflict() {
+            let _ = writeln!(out, "     warning    {warning}");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeout_is_validated() {
+        assert_eq!(parse_timeout("2.5").unwrap(), Duration::from_millis(2500));
+        for bad in ["0", "-1", "abc", "NaN", "1e9"] {
+            assert!(parse_timeout(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn shortfall_names_the_problem() {
+        let d = Discovery {
+            hubs: vec![],
+            stopped: StopReason::Timeout,
+            elapsed: Duration::from_secs(5),
+        };
+        let msg = shortfall(&d, None).unwrap();
+        assert!(msg.starts_with("no hub found in 5.0 s.") && msg.contains("--device"));
+    }
+}

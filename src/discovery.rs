@@ -1,0 +1,803 @@
+//! mDNS discovery of hubs: browse `_vege._tcp.local.` with mdns-sd, merge
+//! what responders say into one `DiscoveredHub` per instance, and decide
+//! when the picture is complete. Uses only `device`; never prints.
+//!
+//! When to stop, in order: the `timeout` bound; `expect` hubs settled; or,
+//! without `expect`, at least one hub found, every hub settled, and no new
+//! hub for `quiet`. A hub is *settled* once it has an IPv4 address, or
+//! `ipv4_grace` after it first resolved with IPv6 only (real responders and
+//! mdns-sd may report one address family first; after the grace the hub is
+//! usable over IPv6 with its interface scope).
+//!
+//! The mdns-sd daemon has no `Drop`: `discover` always stops the browse,
+//! shuts the daemon down and waits for both its thread and the event
+//! forwarder before returning, whatever the outcome.
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, SocketAddr, SocketAddrV6};
+use std::time::Duration;
+
+use mdns_sd::{DaemonStatus, IfKind, ResolvedService, ScopedIp, ServiceDaemon, ServiceEvent};
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::device::mdns::{HubTxt, SERVICE_TYPE};
+
+/// Default bound on a browse.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Stop this long after the last new hub (without `--expect`). Measured:
+/// every responder on the link answers the first query within ~100 ms;
+/// mdns-sd re-queries at ~1 s, so 1.2 s after the last new hub still
+/// catches a hub that missed the first query and answers the second.
+pub const QUIET_PERIOD: Duration = Duration::from_millis(1200);
+/// How long a hub resolved with IPv6 addresses only waits for its IPv4 one.
+/// A responder sends A and AAAA together; the second family arrives within
+/// milliseconds when it exists at all.
+pub const IPV4_GRACE: Duration = Duration::from_millis(500);
+/// Bound on the daemon's shutdown.
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(3);
+
+/// How to browse.
+#[derive(Debug, Clone)]
+pub struct DiscoverOptions {
+    /// Upper bound on the whole browse.
+    pub timeout: Duration,
+    /// Stop as soon as this many hubs are settled.
+    pub expect: Option<usize>,
+    /// Browse on this interface only.
+    pub interface: Option<String>,
+    /// Quiet period after the last new hub.
+    pub quiet: Duration,
+    /// Wait for IPv4 after an IPv6-only resolution.
+    pub ipv4_grace: Duration,
+}
+
+impl Default for DiscoverOptions {
+    fn default() -> Self {
+        DiscoverOptions {
+            timeout: DEFAULT_TIMEOUT,
+            expect: None,
+            interface: None,
+            quiet: QUIET_PERIOD,
+            ipv4_grace: IPV4_GRACE,
+        }
+    }
+}
+
+/// One address of a hub and the local interfaces it was seen on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HubAddr {
+    pub ip: IpAddr,
+    /// Local interface names the address was learnt on.
+    pub interfaces: Vec<String>,
+    /// Interface index for an IPv6 address (its scope), 0 when unknown.
+    #[serde(skip)]
+    pub scope_id: u32,
+}
+
+impl HubAddr {
+    fn rank(&self) -> u8 {
+        match self.ip {
+            IpAddr::V4(_) => 0,
+            IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) != 0xfe80 => 1,
+            IpAddr::V6(_) => 2,
+        }
+    }
+
+    /// The address as a technician would type it: `fe80::1%eth0` for a
+    /// scoped IPv6 address.
+    pub fn display(&self) -> String {
+        match (self.ip, self.interfaces.first()) {
+            (IpAddr::V6(v6), Some(intf)) if self.rank() == 2 => format!("{v6}%{intf}"),
+            (ip, _) => ip.to_string(),
+        }
+    }
+}
+
+/// A hub found on the network.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DiscoveredHub {
+    /// Instance name, unescaped (`Vege_A6_20`, `Desk_Temp_Soil`).
+    pub instance: String,
+    /// Full service name (`Vege_A6_20._vege._tcp.local.`).
+    pub fullname: String,
+    /// Host name from the SRV record (`Vege_A6_20.local.`).
+    pub host: String,
+    pub port: u16,
+    /// IPv4 first, then routable IPv6, then link-local IPv6.
+    pub addresses: Vec<HubAddr>,
+    /// TXT key/value pairs as sent, in order.
+    #[serde(serialize_with = "txt_as_map")]
+    pub txt: Vec<(String, String)>,
+    /// The TXT values a hub is known to send, typed.
+    #[serde(rename = "hub")]
+    pub hub_txt: HubTxt,
+    /// Time from the start of the browse to the first resolution.
+    #[serde(rename = "resolved_ms", serialize_with = "as_millis")]
+    pub resolved_after: Duration,
+}
+
+fn txt_as_map<S: serde::Serializer>(txt: &[(String, String)], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = s.serialize_map(Some(txt.len()))?;
+    for (k, v) in txt {
+        map.serialize_entry(k, v)?;
+    }
+    map.end()
+}
+
+fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_millis() as u64)
+}
+
+impl DiscoveredHub {
+    /// Has at least one IPv4 address.
+    pub fn has_ipv4(&self) -> bool {
+        self.addresses.iter().any(|a| a.ip.is_ipv4())
+    }
+
+    /// Where to connect: the first IPv4 address, else an IPv6 one with its
+    /// interface scope (a link-local address is useless without it).
+    pub fn socket_addr(&self) -> Option<SocketAddr> {
+        let a = self.addresses.first()?;
+        Some(match a.ip {
+            IpAddr::V4(v4) => SocketAddr::new(IpAddr::V4(v4), self.port),
+            IpAddr::V6(v6) => SocketAddr::V6(SocketAddrV6::new(v6, self.port, 0, a.scope_id)),
+        })
+    }
+
+    /// Local interfaces the hub was seen on, sorted.
+    pub fn interfaces(&self) -> Vec<String> {
+        let set: BTreeSet<&String> = self
+            .addresses
+            .iter()
+            .flat_map(|a| a.interfaces.iter())
+            .collect();
+        set.into_iter().cloned().collect()
+    }
+
+    /// The same instance name answered on two interfaces with different
+    /// IPv4 addresses: two hubs share a name (a hub has one Wi-Fi address),
+    /// or one hub is reachable two ways. Either way a name alone cannot
+    /// pick one; `--interface` or an address can.
+    pub fn name_conflict(&self) -> Option<String> {
+        let v4: Vec<&HubAddr> = self.addresses.iter().filter(|a| a.ip.is_ipv4()).collect();
+        let per_intf: BTreeSet<(&String, IpAddr)> = v4
+            .iter()
+            .flat_map(|a| a.interfaces.iter().map(move |i| (i, a.ip)))
+            .collect();
+        let intfs: BTreeSet<&String> = per_intf.iter().map(|(i, _)| *i).collect();
+        let ips: BTreeSet<IpAddr> = per_intf.iter().map(|(_, ip)| *ip).collect();
+        (intfs.len() > 1 && ips.len() > 1).then(|| {
+            let list: Vec<String> = per_intf
+                .iter()
+                .map(|(i, ip)| format!("{ip} on {i}"))
+                .collect();
+            format!(
+                "instance {} answered on several interfaces with different addresses ({})",
+                self.instance,
+                list.join(", ")
+            )
+        })
+    }
+}
+
+/// Why the browse ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// `expect` hubs were settled.
+    Expected,
+    /// No new hub for the quiet period.
+    Quiet,
+    /// The timeout bound was reached.
+    Timeout,
+}
+
+/// The result of a browse.
+#[derive(Debug, Clone, Serialize)]
+pub struct Discovery {
+    /// Sorted by instance name, so numbering is stable across runs.
+    pub hubs: Vec<DiscoveredHub>,
+    pub stopped: StopReason,
+    #[serde(rename = "elapsed_ms", serialize_with = "as_millis")]
+    pub elapsed: Duration,
+}
+
+/// What the caller may show while browsing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    /// A new hub resolved; `count` hubs known now.
+    Found { instance: String, count: usize },
+    /// A known hub re-announced (addresses, TXT or port may have changed).
+    Updated { instance: String, count: usize },
+    /// A hub said goodbye during the browse.
+    Removed { instance: String, count: usize },
+}
+
+/// Browsing could not start or broke.
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoveryError {
+    /// `--interface` names no interface with an address.
+    #[error("--interface {name}: no such interface with an address (have: {})", known.join(", "))]
+    UnknownInterface { name: String, known: Vec<String> },
+    /// The mdns-sd daemon failed.
+    #[error("mdns browse: {0}")]
+    Mdns(String),
+}
+
+/// Browse for hubs until the stop rule says the picture is complete, then
+/// shut the mdns-sd daemon down and wait for it.
+pub async fn discover(
+    opts: &DiscoverOptions,
+    mut progress: impl FnMut(&Progress),
+) -> Result<Discovery, DiscoveryError> {
+    if let Some(name) = &opts.interface {
+        check_interface(name)?;
+    }
+    let mdns = |e: mdns_sd::Error| DiscoveryError::Mdns(e.to_string());
+    let daemon = ServiceDaemon::new().map_err(mdns)?;
+    let browse = (|| {
+        if let Some(name) = &opts.interface {
+            daemon.disable_interface(IfKind::All)?;
+            daemon.enable_interface(name.as_str())?;
+        }
+        daemon.browse(SERVICE_TYPE)
+    })();
+    let collected = match browse {
+        Ok(events) => {
+            let (tx, rx) = mpsc::channel(64);
+            // flume's async side is not enabled in mdns-sd; a blocking
+            // forwarder ends when the daemon drops the browse channel.
+            let forwarder = tokio::task::spawn_blocking(move || {
+                while let Ok(ev) = events.recv() {
+                    if let Some(ev) = BrowseEvent::from_mdns(ev) {
+                        if tx.blocking_send(ev).is_err() {
+                            break;
+                        }
+                    }
+                }
+            });
+            let collected = collect(rx, opts, &mut progress).await;
+            let _ = daemon.stop_browse(SERVICE_TYPE);
+            let stopped = stop_daemon(&daemon).await;
+            let _ = forwarder.await;
+            stopped.and(collected)
+        }
+        Err(e) => {
+            let _ = stop_daemon(&daemon).await;
+            Err(mdns(e))
+        }
+    };
+    collected
+}
+
+fn check_interface(name: &str) -> Result<(), DiscoveryError> {
+    let intfs = if_addrs::get_if_addrs().unwrap_or_default();
+    if intfs.iter().any(|i| i.name == name) {
+        return Ok(());
+    }
+    let known: BTreeSet<String> = intfs.into_iter().map(|i| i.name).collect();
+    Err(DiscoveryError::UnknownInterface {
+        name: name.to_string(),
+        known: known.into_iter().collect(),
+    })
+}
+
+async fn stop_daemon(daemon: &ServiceDaemon) -> Result<(), DiscoveryError> {
+    let status = daemon
+        .shutdown()
+        .map_err(|e| DiscoveryError::Mdns(format!("daemon shutdown: {e}")))?;
+    let answer = tokio::task::spawn_blocking(move || status.recv_timeout(SHUTDOWN_DEADLINE))
+        .await
+        .map_err(|e| DiscoveryError::Mdns(format!("daemon shutdown: {e}")))?;
+    match answer {
+        Ok(DaemonStatus::Shutdown) => Ok(()),
+        Ok(other) => Err(DiscoveryError::Mdns(format!(
+            "daemon shutdown: daemon answered {other:?}"
+        ))),
+        Err(e) => Err(DiscoveryError::Mdns(format!("daemon shutdown: {e}"))),
+    }
+}
+
+/// What the collector consumes; built from mdns-sd events, or by tests.
+#[derive(Debug, Clone)]
+enum BrowseEvent {
+    Resolved(Sighting),
+    Removed { fullname: String },
+}
+
+/// One resolution of one instance, as mdns-sd reports it: the whole
+/// current picture from its cache, not a delta.
+#[derive(Debug, Clone)]
+struct Sighting {
+    fullname: String,
+    host: String,
+    port: u16,
+    addrs: Vec<HubAddr>,
+    txt: Vec<(String, String)>,
+}
+
+impl BrowseEvent {
+    fn from_mdns(ev: ServiceEvent) -> Option<BrowseEvent> {
+        match ev {
+            ServiceEvent::ServiceResolved(r) => Some(BrowseEvent::Resolved(Sighting::from(*r))),
+            ServiceEvent::ServiceRemoved(_, fullname) => Some(BrowseEvent::Removed { fullname }),
+            _ => None,
+        }
+    }
+}
+
+impl From<ResolvedService> for Sighting {
+    fn from(r: ResolvedService) -> Sighting {
+        let mut addrs: Vec<HubAddr> = Vec::new();
+        for a in r.get_addresses() {
+            let (ip, intfs, scope_id) = match a {
+                ScopedIp::V4(v4) => (
+                    IpAddr::V4(*v4.addr()),
+                    v4.interface_ids().iter().map(|i| i.name.clone()).collect(),
+                    0,
+                ),
+                ScopedIp::V6(v6) => (
+                    IpAddr::V6(*v6.addr()),
+                    vec![v6.scope_id().name.clone()],
+                    v6.scope_id().index,
+                ),
+                _ => continue,
+            };
+            let intfs: Vec<String> = intfs.into_iter().filter(|n| !n.is_empty()).collect();
+            addrs.push(HubAddr {
+                ip,
+                interfaces: intfs,
+                scope_id,
+            });
+        }
+        Sighting {
+            fullname: r.get_fullname().to_string(),
+            host: r.get_hostname().to_string(),
+            port: r.get_port(),
+            addrs,
+            txt: r
+                .get_properties()
+                .iter()
+                .map(|p| (p.key().to_string(), p.val_str().to_string()))
+                .collect(),
+        }
+    }
+}
+
+/// `Desk\.Temp._vege._tcp.local.` -> `Desk.Temp`.
+fn instance_of(fullname: &str) -> String {
+    let suffix = format!(".{SERVICE_TYPE}");
+    let escaped = fullname
+        .strip_suffix(&suffix)
+        .or_else(|| fullname.strip_suffix(&suffix.to_lowercase()))
+        .unwrap_or(fullname);
+    let mut out = String::with_capacity(escaped.len());
+    let mut chars = escaped.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.extend(chars.next()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Merge the same address learnt on several interfaces (the same hub seen
+/// twice, or IPv6 link-local reported once per scope) and order them.
+fn merge_addrs(addrs: Vec<HubAddr>) -> Vec<HubAddr> {
+    let mut out: Vec<HubAddr> = Vec::new();
+    for a in addrs {
+        let same_scope = |o: &HubAddr| o.ip == a.ip && (a.ip.is_ipv4() || o.scope_id == a.scope_id);
+        match out.iter_mut().find(|o| same_scope(o)) {
+            Some(o) => {
+                for i in a.interfaces {
+                    if !o.interfaces.contains(&i) {
+                        o.interfaces.push(i);
+                    }
+                }
+            }
+            None => out.push(a),
+        }
+    }
+    for a in &mut out {
+        a.interfaces.sort();
+    }
+    out.sort_by_key(|a| (a.rank(), a.ip, a.scope_id));
+    out
+}
+
+struct Tracked {
+    hub: DiscoveredHub,
+    first_seen: Instant,
+}
+
+struct Collector<'a> {
+    opts: &'a DiscoverOptions,
+    start: Instant,
+    hubs: Vec<Tracked>,
+    last_new: Option<Instant>,
+}
+
+impl Collector<'_> {
+    fn deadline(&self) -> Instant {
+        self.start + self.opts.timeout
+    }
+
+    fn settled(&self, t: &Tracked, now: Instant) -> bool {
+        t.hub.has_ipv4() || now >= t.first_seen + self.opts.ipv4_grace
+    }
+
+    fn stop(&self, now: Instant) -> Option<StopReason> {
+        let settled = self.hubs.iter().filter(|t| self.settled(t, now)).count();
+        match (self.opts.expect, self.last_new) {
+            (Some(n), _) if settled >= n => Some(StopReason::Expected),
+            _ if now >= self.deadline() => Some(StopReason::Timeout),
+            (None, Some(last)) if settled == self.hubs.len() && now >= last + self.opts.quiet => {
+                Some(StopReason::Quiet)
+            }
+            _ => None,
+        }
+    }
+
+    /// The next instant at which `stop` may change its answer without an event.
+    fn next_wake(&self, now: Instant) -> Instant {
+        let mut wake = self.deadline();
+        if let (None, Some(last)) = (self.opts.expect, self.last_new) {
+            wake = wake.min(last + self.opts.quiet);
+        }
+        for t in &self.hubs {
+            let grace_end = t.first_seen + self.opts.ipv4_grace;
+            if !t.hub.has_ipv4() && grace_end > now {
+                wake = wake.min(grace_end);
+            }
+        }
+        wake
+    }
+
+    fn apply(&mut self, ev: BrowseEvent, now: Instant) -> Option<Progress> {
+        match ev {
+            BrowseEvent::Resolved(s) => {
+                let instance = instance_of(&s.fullname);
+                let hub_txt =
+                    HubTxt::from_pairs(s.txt.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+                let addrs = merge_addrs(s.addrs);
+                let known = self
+                    .hubs
+                    .iter_mut()
+                    .find(|t| t.hub.fullname.eq_ignore_ascii_case(&s.fullname));
+                match known {
+                    Some(t) => {
+                        t.hub.host = s.host;
+                        t.hub.port = s.port;
+                        t.hub.addresses = addrs;
+                        t.hub.txt = s.txt;
+                        t.hub.hub_txt = hub_txt;
+                        Some(Progress::Updated {
+                            instance,
+                            count: self.hubs.len(),
+                        })
+                    }
+                    None => {
+                        self.hubs.push(Tracked {
+                            hub: DiscoveredHub {
+                                instance: instance.clone(),
+                                fullname: s.fullname,
+                                host: s.host,
+                                port: s.port,
+                                addresses: addrs,
+                                txt: s.txt,
+                                hub_txt,
+                                resolved_after: now - self.start,
+                            },
+                            first_seen: now,
+                        });
+                        self.last_new = Some(now);
+                        Some(Progress::Found {
+                            instance,
+                            count: self.hubs.len(),
+                        })
+                    }
+                }
+            }
+            BrowseEvent::Removed { fullname } => {
+                let before = self.hubs.len();
+                self.hubs
+                    .retain(|t| !t.hub.fullname.eq_ignore_ascii_case(&fullname));
+                (self.hubs.len() < before).then(|| Progress::Removed {
+                    instance: instance_of(&fullname),
+                    count: self.hubs.len(),
+                })
+            }
+        }
+    }
+}
+
+/// The stop rule, driven by events and tokio time (so tests pause time).
+async fn collect(
+    mut rx: mpsc::Receiver<BrowseEvent>,
+    opts: &DiscoverOptions,
+    progress: &mut impl FnMut(&Progress),
+) -> Result<Discovery, DiscoveryError> {
+    let mut c = Collector {
+        opts,
+        start: Instant::now(),
+        hubs: Vec::new(),
+        last_new: None,
+    };
+    let stopped = loop {
+        let now = Instant::now();
+        if let Some(reason) = c.stop(now) {
+            break reason;
+        }
+        tokio::select! {
+            ev = rx.recv() => match ev {
+                Some(ev) => {
+                    if let Some(p) = c.apply(ev, Instant::now()) {
+                        progress(&p);
+                    }
+                }
+                None => return Err(DiscoveryError::Mdns("the mdns daemon stopped during the browse".into())),
+            },
+            _ = tokio::time::sleep_until(c.next_wake(now)) => {}
+        }
+    };
+    let mut hubs: Vec<DiscoveredHub> = c.hubs.into_iter().map(|t| t.hub).collect();
+    hubs.sort_by(|a, b| a.instance.cmp(&b.instance));
+    Ok(Discovery {
+        hubs,
+        stopped,
+        elapsed: Instant::now() - c.start,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOOP_V4: &str = "127.0.0.1";
+
+    fn addr(ip: &str, intf: &str, scope: u32) -> HubAddr {
+        HubAddr {
+            ip: ip.parse().unwrap(),
+            interfaces: vec![intf.to_string()],
+            scope_id: scope,
+        }
+    }
+
+    fn seen(name: &str, addrs: Vec<HubAddr>) -> BrowseEvent {
+        BrowseEvent::Resolved(Sighting {
+            fullname: format!("{name}.{SERVICE_TYPE}"),
+            host: format!("{name}.local."),
+            port: 80,
+            addrs,
+            txt: vec![("version".into(), "5.1.1".into())],
+        })
+    }
+
+    fn removed(name: &str) -> BrowseEvent {
+        BrowseEvent::Removed {
+            fullname: format!("{name}.{SERVICE_TYPE}"),
+        }
+    }
+
+    /// Feed `script` (delay from the previous event, event) into `collect`
+    /// under paused time; returns the result and the elapsed virtual time.
+    async fn run(
+        opts: DiscoverOptions,
+        script: Vec<(u64, BrowseEvent)>,
+    ) -> (Discovery, Vec<Progress>) {
+        let (tx, rx) = mpsc::channel(64);
+        let feeder = tokio::spawn(async move {
+            for (delay, ev) in script {
+                tokio::time::sleep(Duration::from_millis(delay)).await;
+                if tx.send(ev).await.is_err() {
+                    return;
+                }
+            }
+            // Keep the channel open: a real browse never ends by itself.
+            std::future::pending::<()>().await;
+        });
+        let mut seen = Vec::new();
+        let d = collect(rx, &opts, &mut |p: &Progress| seen.push(p.clone()))
+            .await
+            .unwrap();
+        feeder.abort();
+        (d, seen)
+    }
+
+    fn ms(d: Duration) -> u128 {
+        d.as_millis()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn quiet_period_ends_the_browse_after_the_last_new_hub() {
+        let script = vec![
+            (40, seen("Vege_00_01", vec![addr(LOOP_V4, "lo", 0)])),
+            (300, seen("Vege_00_02", vec![addr("127.0.0.2", "lo", 0)])),
+        ];
+        let (d, _) = run(DiscoverOptions::default(), script).await;
+        assert_eq!(d.stopped, StopReason::Quiet);
+        assert_eq!(ms(d.elapsed), 340 + ms(QUIET_PERIOD));
+        assert_eq!(d.hubs.len(), 2);
+        assert_eq!(ms(d.hubs[1].resolved_after), 340);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_late_hub_restarts_the_quiet_period() {
+        let script = vec![
+            (40, seen("Vege_00_01", vec![addr(LOOP_V4, "lo", 0)])),
+            // Answers the re-query just before the quiet period would end.
+            (1100, seen("Vege_00_02", vec![addr("127.0.0.2", "lo", 0)])),
+        ];
+        let (d, _) = run(DiscoverOptions::default(), script).await;
+        assert_eq!(d.hubs.len(), 2);
+        assert_eq!(ms(d.elapsed), 1140 + ms(QUIET_PERIOD));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn nothing_found_waits_for_the_timeout() {
+        let opts = DiscoverOptions {
+            timeout: Duration::from_secs(2),
+            ..Default::default()
+        };
+        let (d, _) = run(opts, vec![]).await;
+        assert_eq!(d.stopped, StopReason::Timeout);
+        assert_eq!(ms(d.elapsed), 2000);
+        assert!(d.hubs.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn expect_returns_as_soon_as_the_last_hub_resolves() {
+        let opts = DiscoverOptions {
+            expect: Some(3),
+            ..Default::default()
+        };
+        let script = vec![
+            (30, seen("Vege_00_01", vec![addr(LOOP_V4, "lo", 0)])),
+            (10, seen("Vege_00_02", vec![addr("127.0.0.2", "lo", 0)])),
+            (2000, seen("Vege_00_03", vec![addr("127.0.0.3", "lo", 0)])),
+        ];
+        let (d, _) = run(opts, script).await;
+        assert_eq!(d.stopped, StopReason::Expected);
+        assert_eq!(ms(d.elapsed), 2040, "no quiet period with --expect");
+        assert_eq!(d.hubs.len(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn expect_not_met_ends_at_the_timeout() {
+        let opts = DiscoverOptions {
+            expect: Some(2),
+            ..Default::default()
+        };
+        let script = vec![(30, seen("Vege_00_01", vec![addr(LOOP_V4, "lo", 0)]))];
+        let (d, _) = run(opts, script).await;
+        assert_eq!(d.stopped, StopReason::Timeout);
+        assert_eq!(ms(d.elapsed), ms(DEFAULT_TIMEOUT));
+        assert_eq!(d.hubs.len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ipv6_link_local_first_waits_briefly_for_ipv4() {
+        let opts = DiscoverOptions {
+            expect: Some(1),
+            ..Default::default()
+        };
+        let v6 = || addr("fe80::1", "eth0", 2);
+        let script = vec![
+            (30, seen("Vege_00_01", vec![v6()])),
+            (20, seen("Vege_00_01", vec![v6(), addr(LOOP_V4, "eth0", 0)])),
+        ];
+        let (d, progress) = run(opts, script).await;
+        assert_eq!(ms(d.elapsed), 50, "stops when IPv4 arrives, not before");
+        let hub = &d.hubs[0];
+        assert_eq!(hub.socket_addr().unwrap().to_string(), "127.0.0.1:80");
+        assert_eq!(hub.addresses[1].display(), "fe80::1%eth0");
+        assert!(matches!(progress[1], Progress::Updated { .. }));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ipv6_only_hub_is_usable_with_its_scope_after_the_grace() {
+        let opts = DiscoverOptions {
+            expect: Some(1),
+            ..Default::default()
+        };
+        let script = vec![(30, seen("Vege_00_01", vec![addr("fe80::1", "eth0", 2)]))];
+        let (d, _) = run(opts, script).await;
+        assert_eq!(d.stopped, StopReason::Expected);
+        assert_eq!(ms(d.elapsed), 30 + ms(IPV4_GRACE));
+        match d.hubs[0].socket_addr().unwrap() {
+            SocketAddr::V6(v6) => assert_eq!(v6.scope_id(), 2),
+            other => panic!("expected a scoped IPv6 address, got {other}"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reannounce_updates_without_restarting_the_quiet_period() {
+        let script = vec![
+            (30, seen("Vege_00_01", vec![addr(LOOP_V4, "lo", 0)])),
+            (1000, seen("Vege_00_01", vec![addr("127.0.0.9", "lo", 0)])),
+        ];
+        let (d, progress) = run(DiscoverOptions::default(), script).await;
+        assert_eq!(d.hubs.len(), 1);
+        assert_eq!(d.hubs[0].addresses[0].ip.to_string(), "127.0.0.9");
+        assert_eq!(ms(d.elapsed), 30 + ms(QUIET_PERIOD));
+        assert_eq!(progress.len(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hub_that_leaves_during_the_browse_is_dropped() {
+        let script = vec![
+            (30, seen("Vege_00_01", vec![addr(LOOP_V4, "lo", 0)])),
+            (10, seen("Vege_00_02", vec![addr("127.0.0.2", "lo", 0)])),
+            (100, removed("Vege_00_01")),
+        ];
+        let (d, progress) = run(DiscoverOptions::default(), script).await;
+        assert_eq!(d.hubs.len(), 1);
+        assert_eq!(d.hubs[0].instance, "Vege_00_02");
+        assert_eq!(
+            progress.last(),
+            Some(&Progress::Removed {
+                instance: "Vege_00_01".into(),
+                count: 1
+            })
+        );
+    }
+
+    #[test]
+    fn same_address_on_two_interfaces_is_one_address() {
+        let merged = merge_addrs(vec![
+            addr("fe80::1", "eth1", 3),
+            addr(LOOP_V4, "eth1", 0),
+            addr(LOOP_V4, "eth0", 0),
+            addr("fe80::1", "eth0", 2),
+        ]);
+        assert_eq!(merged.len(), 3);
+        assert_eq!(merged[0].interfaces, ["eth0", "eth1"]);
+        assert_eq!(merged[1].scope_id, 2);
+        assert_eq!(merged[2].scope_id, 3);
+    }
+
+    #[test]
+    fn same_name_on_two_interfaces_with_different_addresses_is_a_conflict() {
+        let hub = |addrs| DiscoveredHub {
+            instance: "Desk".into(),
+            fullname: format!("Desk.{SERVICE_TYPE}"),
+            host: "Desk.local.".into(),
+            port: 80,
+            addresses: merge_addrs(addrs),
+            txt: vec![],
+            hub_txt: HubTxt::default(),
+            resolved_after: Duration::ZERO,
+        };
+        let one_hub_two_paths = hub(vec![addr(LOOP_V4, "eth0", 0), addr(LOOP_V4, "eth1", 0)]);
+        assert_eq!(one_hub_two_paths.name_conflict(), None);
+        let two_hubs = hub(vec![addr(LOOP_V4, "eth0", 0), addr("127.0.0.2", "eth1", 0)]);
+        let msg = two_hubs.name_conflict().unwrap();
+        assert!(msg.contains("127.0.0.1 on eth0") && msg.contains("127.0.0.2 on eth1"));
+        assert_eq!(two_hubs.interfaces(), ["eth0", "eth1"]);
+    }
+
+    #[test]
+    fn instance_names_are_unescaped() {
+        assert_eq!(
+            instance_of(&format!("Vege_A6_20.{SERVICE_TYPE}")),
+            "Vege_A6_20"
+        );
+        assert_eq!(
+            instance_of(&format!("Desk\\.Temp.{SERVICE_TYPE}")),
+            "Desk.Temp"
+        );
+    }
+
+    #[test]
+    fn unknown_interface_is_named() {
+        let e = check_interface("no-such-intf0").unwrap_err().to_string();
+        assert!(
+            e.starts_with("--interface no-such-intf0: no such interface"),
+            "{e}"
+        );
+    }
+}
