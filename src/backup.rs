@@ -112,6 +112,21 @@ pub fn resolve_dir(given: Option<&Path>) -> Result<PathBuf, BackupError> {
     }
 }
 
+/// Check, before any hub is contacted, that backups can be written to `dir`:
+/// create it (0700) if needed, then create and remove a temp file in it.
+pub fn check_writable(dir: &Path) -> Result<(), BackupError> {
+    let err = |source| BackupError::Dir {
+        dir: dir.to_owned(),
+        source,
+    };
+    create_private_dir(dir).map_err(err)?;
+    let probe = tempfile::Builder::new()
+        .prefix(".probe-")
+        .tempfile_in(dir)
+        .map_err(err)?;
+    probe.close().map_err(err)
+}
+
 /// Write `backup` into `dir` atomically and durably: a temp file in the same
 /// directory (created 0600), fsync, rename to its final name (never over an
 /// existing file), fsync the directory. Returns the final path. On error no
@@ -300,6 +315,18 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.contains("plain-file"), "{msg}");
         assert!(!msg.contains('\n'));
+    }
+
+    #[test]
+    fn writability_is_checked_without_leaving_anything() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("new");
+        check_writable(&sub).unwrap();
+        assert_eq!(std::fs::read_dir(&sub).unwrap().count(), 0);
+        let file = dir.path().join("f");
+        std::fs::write(&file, "x").unwrap();
+        let msg = check_writable(&file).unwrap_err().to_string();
+        assert!(msg.starts_with(&format!("backup dir {}: ", file.display())), "{msg}");
     }
 
     #[test]

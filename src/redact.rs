@@ -4,6 +4,7 @@
 //! one place secrets are kept, which is why they are mode 0600.
 
 use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
@@ -40,16 +41,50 @@ fn is_secret_value(v: &Value) -> bool {
     }
 }
 
-/// Redacts, or passes through when secrets are to be shown.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Secrets shorter than this are not searched for in free text: replacing
+/// every `0` or `ab` in a message would garble it, and no real key is that
+/// short.
+const MIN_TEXT_SECRET: usize = 4;
+
+/// Redacts, or passes through when secrets are to be shown. Clones share
+/// the secrets learnt from configs, so text printed anywhere in the run
+/// can be scrubbed of every key seen so far.
+#[derive(Debug, Clone, Default)]
 pub struct Redactor {
     show_secrets: bool,
+    learned: Arc<Mutex<BTreeSet<String>>>,
 }
 
 impl Redactor {
     /// `show_secrets` is the `--show-secrets` flag.
     pub fn new(show_secrets: bool) -> Redactor {
-        Redactor { show_secrets }
+        Redactor {
+            show_secrets,
+            learned: Arc::default(),
+        }
+    }
+
+    /// Remember the secrets of a config read from a hub, so [`scrub`]
+    /// hides them wherever they are quoted later.
+    ///
+    /// [`scrub`]: Redactor::scrub
+    pub fn learn(&self, config: &Value) {
+        let mut found = BTreeSet::new();
+        collect_secrets(config, &mut found);
+        found.retain(|s| s.len() >= MIN_TEXT_SECRET);
+        self.learned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(found);
+    }
+
+    /// `text` with every learnt secret replaced.
+    pub fn scrub(&self, text: &str) -> String {
+        if self.show_secrets {
+            return text.to_owned();
+        }
+        let learned = self.learned.lock().unwrap_or_else(|e| e.into_inner());
+        replace_all(text, learned.iter())
     }
 
     pub fn shows_secrets(&self) -> bool {
@@ -75,13 +110,18 @@ impl Redactor {
         for s in sources {
             collect_secrets(s, &mut secrets);
         }
-        // Longest first, so a secret that contains another is replaced whole.
-        let mut secrets: Vec<String> = secrets.into_iter().collect();
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        secrets
-            .iter()
-            .fold(text.to_owned(), |t, s| t.replace(s.as_str(), REDACTED))
+        secrets.retain(|s| s.len() >= MIN_TEXT_SECRET);
+        replace_all(text, secrets.iter())
     }
+}
+
+fn replace_all<'a>(text: &str, secrets: impl Iterator<Item = &'a String>) -> String {
+    // Longest first, so a secret that contains another is replaced whole.
+    let mut secrets: Vec<&String> = secrets.collect();
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    secrets
+        .iter()
+        .fold(text.to_owned(), |t, s| t.replace(s.as_str(), REDACTED))
 }
 
 /// Replace every secret-named field of `value`, at any depth.
@@ -176,6 +216,22 @@ mod tests {
             out,
             "endpoints[0].config.api_key: expected \"<redacted>\", got \"<redacted>\""
         );
+    }
+
+    #[test]
+    fn learnt_secrets_are_scrubbed_from_any_text_by_every_clone() {
+        let r = Redactor::new(false);
+        let other = r.clone();
+        r.learn(&config());
+        r.learn(&json!({"api_key": "ab"}));
+        let msg = "posted {\"api_key\":\"OLDKEY123\"} with hunter22; ab stays";
+        assert_eq!(
+            other.scrub(msg),
+            "posted {\"api_key\":\"<redacted>\"} with <redacted>; ab stays"
+        );
+        let shown = Redactor::new(true);
+        shown.learn(&config());
+        assert_eq!(shown.scrub(msg), msg);
     }
 
     #[test]

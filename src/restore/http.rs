@@ -7,7 +7,8 @@ use std::time::Duration;
 use reqwest::{Client, Url};
 use serde_json::Value;
 
-use crate::device::{self, paths, ActuatorSet, ActuatorSlot, ActuatorStatus, InfoResponse};
+use crate::actuator_limit::MaxOn;
+use crate::device::{self, paths, ActuatorSlot, ActuatorStatus, InfoResponse};
 use crate::teardown::HubOps;
 
 /// Parse `HOST[:PORT]` (port 80 when absent; IPv6 in brackets) into the
@@ -95,8 +96,8 @@ async fn json<T: serde::de::DeserializeOwned>(
 impl HubOps for HttpHub {
     type Error = String;
 
-    async fn actuator_set(&self, cmd: ActuatorSet) -> Result<(), String> {
-        let body = serde_json::to_value(cmd).expect("serialisable");
+    async fn actuator_off(&self, slot: u32) -> Result<(), String> {
+        let body = serde_json::to_value(MaxOn::off(slot)).expect("serialisable");
         self.post(paths::ACTUATORS_SET, &body).await.map(drop)
     }
 

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde_json::Value;
 
 use crate::actuator_limit::MaxOn;
-use crate::device::{ActuatorSet, ActuatorSlot};
+use crate::device::ActuatorSlot;
 
 pub use signal::{Interrupt, Signal};
 pub use undo::{settle, CleanupPolicy, HubUndo, UndoEvent};
@@ -29,10 +29,9 @@ pub use undo::{settle, CleanupPolicy, HubUndo, UndoEvent};
 /// client implements it; unit tests use scripted fakes.
 pub trait HubOps: Sync {
     type Error: fmt::Display;
-    fn actuator_set(
-        &self,
-        cmd: ActuatorSet,
-    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    /// Switch `slot` off now (`state 0`, `duration 0`). Cleanup never
+    /// switches anything on, so it needs no other actuator command.
+    fn actuator_off(&self, slot: u32) -> impl Future<Output = Result<(), Self::Error>> + Send;
     fn actuator_status(
         &self,
     ) -> impl Future<Output = Result<Vec<ActuatorSlot>, Self::Error>> + Send;

@@ -12,7 +12,6 @@ use serde_json::Value;
 use tokio::time::{sleep, timeout, Instant};
 
 use super::{HubOps, Obligations};
-use crate::actuator_limit::MaxOn;
 use crate::json_diff::diff_paths;
 
 /// Timeouts and retries of cleanup. Worst case for one undo step is
@@ -260,7 +259,7 @@ async fn all_off_verified<H: HubOps>(
     policy: &CleanupPolicy,
 ) -> Result<(), String> {
     for &slot in slots {
-        ops.actuator_set(MaxOn::off(slot))
+        ops.actuator_off(slot)
             .await
             .map_err(|e| format!("slot {slot} off: {e}"))?;
     }
@@ -322,6 +321,7 @@ fn list(slots: &BTreeSet<u32>) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::actuator_limit::MaxOn;
     use crate::device::{ActuatorSet, ActuatorSlot};
     use serde_json::json;
     use std::sync::atomic::{AtomicU32, Ordering};
@@ -359,7 +359,8 @@ pub(crate) mod tests {
 
     impl HubOps for FakeHub {
         type Error = String;
-        async fn actuator_set(&self, cmd: ActuatorSet) -> Result<(), String> {
+        async fn actuator_off(&self, slot: u32) -> Result<(), String> {
+            let cmd = MaxOn::off(slot);
             self.gate().await?;
             self.sets.lock().unwrap().push(cmd);
             if !self.stuck.contains(&cmd.target) {

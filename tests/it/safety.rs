@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 
 use serde_json::{json, Value};
 
-fn bin() -> Command {
+pub fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_vegehub-harness"));
     // Never touch the real per-user state directory from a test.
     c.env(
@@ -44,7 +44,7 @@ fn assert_untouched(l: &TcpListener) {
     }
 }
 
-fn one_line_error(out: &Output, code: i32, needles: &[&str]) {
+pub fn one_line_error(out: &Output, code: i32, needles: &[&str]) {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(code), "stderr: {err}");
     assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
