@@ -326,7 +326,10 @@ mod tests {
         let file = dir.path().join("f");
         std::fs::write(&file, "x").unwrap();
         let msg = check_writable(&file).unwrap_err().to_string();
-        assert!(msg.starts_with(&format!("backup dir {}: ", file.display())), "{msg}");
+        assert!(
+            msg.starts_with(&format!("backup dir {}: ", file.display())),
+            "{msg}"
+        );
     }
 
     #[test]
