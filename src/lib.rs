@@ -27,7 +27,8 @@
 //! scenario/      one file per scenario; each takes the client and the run's facts
 //! run.rs         builds the runtime and session, runs the plan through libtest-mimic
 //! report/        console summary (the only library code that prints)
-//! sim/           the simulated hub: profiles, state, routes (`app(state) -> Router`),
+//! sim/           the simulated hub: profiles (fixtures/*.json), state + timers, routes
+//!                (`app(state) -> Router`), update posts, accept loop + `SimHandle`,
 //!                faults, mDNS advertiser. Uses only `device`, never the harness.
 //! main.rs        parse args, dispatch, map the outcome to an exit code
 //! ```

@@ -1,12 +1,148 @@
-//! `vegehub-harness sim`: serve a simulated hub from the command line.
+//! `vegehub-harness sim`: serve a simulated hub from the command line until
+//! Ctrl-C or SIGTERM.
+
+use std::io::Write;
+use std::net::SocketAddr;
 
 use clap::Args;
 
+use super::{FaultSpec, Profile, SimOptions};
+use crate::exit_code;
+
+const FAULT_HELP: &str = "\
+Inject a fault (repeatable): KIND[:ARG][@ENDPOINT][,after=N][,times=N]
+
+ENDPOINT is the path without /api/ (info/get, config/get, config/set,
+update/send, actuators/set, actuators/status); omitted = every endpoint.
+after=N skips the first N matching requests; times=N applies only N times.
+
+Kinds:
+  status:CODE      answer with HTTP status CODE (empty body) instead
+  delay:DUR        wait DUR (300ms, 2s, 1m) before answering
+  hang             never answer (until the simulator stops)
+  drop             close the connection without an answer
+  malformed        answer 200 with a body that is not valid JSON
+  conn-close       send `Connection: close` on every answer, then close
+  ignore-set       config/set answers 200 but stores nothing
+  stuck-off[:SLOT] the actuator (every slot if no SLOT) never turns on
+  stuck-on[:SLOT]  the actuator never turns off once on (neither its timer
+                   nor state 0); after/times count the off attempts
+  max-conns:N      at most N connections at once; the next is closed at once
+  reboot-after:N   after N requests the hub reboots: every connection
+                   dropped, actuators reset, stored config kept
+                   (once; times=K allows K reboots)";
+
+/// Serve a simulated VegeHub until Ctrl-C or SIGTERM.
+///
+/// Prints the base URL as the first line of stdout, then serves. On shutdown
+/// prints `connections: accepted N, open at shutdown N`.
 #[derive(Debug, Args)]
-pub struct SimArgs {}
+pub struct SimArgs {
+    /// Hub profile: a built-in name (hub-new-firmware, hub-old-firmware,
+    /// hub-4-relay-ac, hub-battery-sensor) or a path to a profile .json file.
+    #[arg(long, value_name = "NAME|PATH", default_value = "hub-new-firmware")]
+    pub profile: String,
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    pub bind: SocketAddr,
+    /// Announce the hub over mDNS as `_vege._tcp.local.`.
+    #[arg(long)]
+    pub advertise: bool,
+    #[arg(long = "fault", value_name = "SPEC", long_help = FAULT_HELP, help = "Inject a fault (repeatable); see --help for the grammar and kinds")]
+    pub faults: Vec<String>,
+}
+
+/// Validate the arguments into options, before any I/O.
+pub fn options(args: &SimArgs) -> Result<SimOptions, String> {
+    let profile = Profile::load(&args.profile).map_err(|e| e.to_string())?;
+    let faults = args
+        .faults
+        .iter()
+        .map(|s| s.parse::<FaultSpec>().map_err(|e| e.to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(SimOptions {
+        profile,
+        bind: args.bind,
+        faults,
+        advertise: args.advertise,
+    })
+}
+
+fn fail(msg: impl std::fmt::Display) -> i32 {
+    eprintln!("vegehub-harness: error: {msg:#}");
+    exit_code::USAGE
+}
 
 /// Run the `sim` command; returns the process exit code.
-pub fn run(_args: SimArgs) -> i32 {
-    eprintln!("vegehub-harness: the simulator is not built yet");
-    crate::exit_code::USAGE
+pub fn run(args: SimArgs) -> i32 {
+    let opts = match options(&args) {
+        Ok(o) => o,
+        Err(e) => return fail(e),
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(format_args!("sim: cannot build the runtime: {e}")),
+    };
+    rt.block_on(serve(opts))
+}
+
+async fn serve(opts: SimOptions) -> i32 {
+    use tokio::signal::unix::{signal, SignalKind};
+    // Handlers go in before the URL is printed, so a signal sent as soon as
+    // the URL is read cannot kill the process before it reports.
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => return fail(format_args!("sim: cannot watch SIGTERM: {e}")),
+    };
+    let bind = opts.bind;
+    let describe = format!(
+        "simulating {} ({}, mac {}, firmware {}, config generation {}, {} actuators){}",
+        opts.profile.source(),
+        opts.profile.name(),
+        opts.profile.mac(),
+        opts.profile.firmware(),
+        opts.profile.generation(),
+        opts.profile.actuator_count(),
+        if opts.faults.is_empty() {
+            String::new()
+        } else {
+            let specs: Vec<_> = opts.faults.iter().map(|f| f.as_str()).collect();
+            format!(", faults: {}", specs.join(" "))
+        }
+    );
+    let handle = match super::spawn(opts).await {
+        Ok(h) => h,
+        Err(e) if is_advertise_error(&e) => return fail(format_args!("sim: --advertise: {e}")),
+        Err(e) => return fail(format_args!("sim: cannot serve on --bind {bind}: {e}")),
+    };
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{}", handle.base_url());
+    let _ = stdout.flush();
+    drop(stdout);
+    eprintln!("{describe}");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    let open_at_shutdown = handle.stats().open;
+    let code = match handle.stop().await {
+        Ok(stats) => {
+            println!(
+                "connections: accepted {}, open at shutdown {open_at_shutdown}",
+                stats.accepted
+            );
+            exit_code::SUCCESS
+        }
+        Err(e) => fail(format_args!("sim: {e}")),
+    };
+    let _ = std::io::stdout().flush();
+    code
+}
+
+fn is_advertise_error(e: &std::io::Error) -> bool {
+    e.get_ref()
+        .is_some_and(|inner| inner.is::<super::advertise::AdvertiseError>())
 }

@@ -1,5 +1,29 @@
 //! The simulated VegeHub: profiles, state, routes, faults, server handle and
 //! mDNS advertiser. Uses only `crate::device`; never imports harness code.
+//!
+//! ```text
+//! profile.rs    hub profiles (fixtures/*.json, built in or by path)
+//! fault.rs      fault specs: KIND[:ARG][@ENDPOINT][,after=N][,times=N]
+//! state.rs      live hub state: config, actuators + timers, fault counters,
+//!               connection accounting, update deliveries
+//! routes.rs     app(state) -> Router: every endpoint, request-level faults
+//! update.rs     update/send: the data update and its posting
+//! server.rs     accept loop, SimOptions, spawn/start, SimHandle
+//! advertise.rs  mDNS registration (`--advertise`)
+//! cli.rs        the `sim` subcommand
+//! ```
 
 pub mod advertise;
 pub mod cli;
+pub mod fault;
+pub mod profile;
+pub mod routes;
+pub mod server;
+pub mod state;
+pub mod update;
+
+pub use fault::{FaultKind, FaultSpec, FaultSpecError, Route};
+pub use profile::{Profile, ProfileError};
+pub use routes::{app, DropConnection};
+pub use server::{spawn, start, start_with, SimHandle, SimOptions};
+pub use state::{ConnStats, Delivery, SimState};

@@ -4,3 +4,5 @@ mod discovery;
 mod ledger;
 mod netns;
 mod safety;
+mod sim;
+mod sim_cli;

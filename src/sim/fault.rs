@@ -1,0 +1,337 @@
+//! Fault specs: what misbehaviour the simulated hub injects, on which
+//! endpoint, and how often. Grammar:
+//! `KIND[:ARG][@ENDPOINT][,after=N][,times=N]`.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::device::paths;
+
+/// One of the hub's API endpoints, named as in a fault spec (the path
+/// without `/api/`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Route {
+    InfoGet,
+    ConfigGet,
+    ConfigSet,
+    UpdateSend,
+    ActuatorsSet,
+    ActuatorsStatus,
+}
+
+impl Route {
+    pub const ALL: [Route; 6] = [
+        Route::InfoGet,
+        Route::ConfigGet,
+        Route::ConfigSet,
+        Route::UpdateSend,
+        Route::ActuatorsSet,
+        Route::ActuatorsStatus,
+    ];
+
+    /// The full request path, e.g. `/api/info/get`.
+    pub fn path(self) -> &'static str {
+        match self {
+            Route::InfoGet => paths::INFO_GET,
+            Route::ConfigGet => paths::CONFIG_GET,
+            Route::ConfigSet => paths::CONFIG_SET,
+            Route::UpdateSend => paths::UPDATE_SEND,
+            Route::ActuatorsSet => paths::ACTUATORS_SET,
+            Route::ActuatorsStatus => paths::ACTUATORS_STATUS,
+        }
+    }
+
+    /// The name used in fault specs, e.g. `info/get`.
+    pub fn name(self) -> &'static str {
+        &self.path()["/api/".len()..]
+    }
+
+    pub fn from_path(path: &str) -> Option<Route> {
+        Route::ALL.into_iter().find(|e| e.path() == path)
+    }
+
+    pub fn from_name(name: &str) -> Option<Route> {
+        Route::ALL.into_iter().find(|e| e.name() == name)
+    }
+}
+
+impl fmt::Display for Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What goes wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FaultKind {
+    /// Answer with this HTTP status (empty body) instead of the real answer.
+    Status(u16),
+    /// Wait this long before answering.
+    Delay(Duration),
+    /// Never answer (until the simulator shuts down).
+    Hang,
+    /// Close the connection without an answer.
+    Drop,
+    /// Answer 200 with a body that is not valid JSON.
+    Malformed,
+    /// `Connection: close` on every answer, and close after it.
+    ConnClose,
+    /// `config/set` answers 200 but stores nothing.
+    IgnoreSet,
+    /// The actuator slot (every slot if `None`) never turns on.
+    StuckOff(Option<u32>),
+    /// The actuator slot (every slot if `None`) never turns off once on:
+    /// neither its timer nor `state 0` switches it off.
+    StuckOn(Option<u32>),
+    /// At most this many connections at once; the next is closed at once.
+    MaxConns(u32),
+    /// After this many requests the hub reboots: every connection dropped,
+    /// actuators reset, stored config kept.
+    RebootAfter(u64),
+}
+
+/// A parsed `--fault` spec.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FaultSpec {
+    pub kind: FaultKind,
+    /// `None`: every endpoint.
+    pub endpoint: Option<Route>,
+    /// Skip the first `after` matching events.
+    pub after: u64,
+    /// Apply at most this many times (`None`: always).
+    pub times: Option<u64>,
+    spec: String,
+}
+
+/// A fault spec that does not parse. The message names the spec.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("bad fault spec {spec:?}: {reason}")]
+pub struct FaultSpecError {
+    pub spec: String,
+    pub reason: String,
+}
+
+impl FaultSpec {
+    /// The spec as written.
+    pub fn as_str(&self) -> &str {
+        &self.spec
+    }
+
+    /// Whether the `n`th matching event (0-based) is inside the
+    /// `after`/`times` window.
+    pub fn window_contains(&self, n: u64) -> bool {
+        n >= self.after && self.times.is_none_or(|t| n - self.after < t)
+    }
+
+    /// Whether this fault applies to requests on `endpoint`.
+    pub fn matches(&self, endpoint: Route) -> bool {
+        self.endpoint.is_none_or(|e| e == endpoint)
+    }
+}
+
+impl fmt::Display for FaultSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.spec)
+    }
+}
+
+/// Parse `300ms`, `2s`, `1.5s`, `1m`.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+    let (num, unit) = s.split_at(split);
+    let value: f64 = num.parse().ok()?;
+    let secs = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        _ => return None,
+    };
+    Duration::try_from_secs_f64(secs).ok()
+}
+
+impl FromStr for FaultSpec {
+    type Err = FaultSpecError;
+
+    fn from_str(spec: &str) -> Result<FaultSpec, FaultSpecError> {
+        let err = |reason: String| FaultSpecError {
+            spec: spec.to_owned(),
+            reason,
+        };
+        let mut parts = spec.split(',');
+        let head = parts.next().unwrap_or_default();
+        let (head, endpoint) = match head.split_once('@') {
+            Some((h, e)) => {
+                let ep = Route::from_name(e).ok_or_else(|| {
+                    let names: Vec<_> = Route::ALL.iter().map(|e| e.name()).collect();
+                    err(format!(
+                        "unknown endpoint {e:?} (one of {})",
+                        names.join(", ")
+                    ))
+                })?;
+                (h, Some(ep))
+            }
+            None => (head, None),
+        };
+        let (name, arg) = match head.split_once(':') {
+            Some((n, a)) => (n, Some(a)),
+            None => (head, None),
+        };
+        let need_arg = |what: &str| arg.ok_or_else(|| err(format!("{name} needs :{what}")));
+        let no_arg = || match arg {
+            Some(a) => Err(err(format!("{name} takes no argument (got {a:?})"))),
+            None => Ok(()),
+        };
+        let count = |what: &str, a: &str| {
+            a.parse::<u64>()
+                .map_err(|_| err(format!("{what} must be a whole number, got {a:?}")))
+        };
+        let slot = |a: Option<&str>| match a {
+            None => Ok(None),
+            Some(a) => a
+                .parse::<u32>()
+                .map(Some)
+                .map_err(|_| err(format!("{name} slot must be a whole number, got {a:?}"))),
+        };
+        let kind =
+            match name {
+                "status" => {
+                    let a = need_arg("CODE")?;
+                    match a.parse::<u16>() {
+                        Ok(c) if (100..=599).contains(&c) => FaultKind::Status(c),
+                        _ => return Err(err(format!("status code must be 100..=599, got {a:?}"))),
+                    }
+                }
+                "delay" => {
+                    let a = need_arg("DURATION")?;
+                    FaultKind::Delay(parse_duration(a).ok_or_else(|| {
+                        err(format!("bad duration {a:?} (use e.g. 300ms, 2s, 1m)"))
+                    })?)
+                }
+                "hang" => no_arg().map(|_| FaultKind::Hang)?,
+                "drop" => no_arg().map(|_| FaultKind::Drop)?,
+                "malformed" => no_arg().map(|_| FaultKind::Malformed)?,
+                "conn-close" => no_arg().map(|_| FaultKind::ConnClose)?,
+                "ignore-set" => no_arg().map(|_| FaultKind::IgnoreSet)?,
+                "stuck-off" => FaultKind::StuckOff(slot(arg)?),
+                "stuck-on" => FaultKind::StuckOn(slot(arg)?),
+                "max-conns" => {
+                    let n = count("max-conns", need_arg("N")?)?;
+                    if n == 0 {
+                        return Err(err("max-conns must be at least 1".into()));
+                    }
+                    FaultKind::MaxConns(
+                        u32::try_from(n).map_err(|_| err("max-conns is too large".into()))?,
+                    )
+                }
+                "reboot-after" => FaultKind::RebootAfter(count("reboot-after", need_arg("N")?)?),
+                "" => return Err(err("empty fault kind".into())),
+                other => {
+                    return Err(err(format!(
+                        "unknown fault kind {other:?} (status, delay, hang, drop, malformed, \
+                     conn-close, ignore-set, stuck-off, stuck-on, max-conns, reboot-after)"
+                    )))
+                }
+            };
+        match (&kind, endpoint) {
+            (FaultKind::IgnoreSet, Some(e)) if e != Route::ConfigSet => {
+                return Err(err("ignore-set applies only to config/set".into()))
+            }
+            (FaultKind::StuckOff(_) | FaultKind::StuckOn(_), Some(e))
+                if e != Route::ActuatorsSet =>
+            {
+                return Err(err(format!("{name} applies only to actuators/set")))
+            }
+            (FaultKind::MaxConns(_), Some(_)) => {
+                return Err(err("max-conns limits connections, not an endpoint".into()))
+            }
+            _ => {}
+        }
+        let mut after = 0;
+        let mut times = None;
+        for opt in parts {
+            match opt.split_once('=') {
+                Some(("after", n)) => after = count("after", n)?,
+                Some(("times", n)) => times = Some(count("times", n)?),
+                _ => return Err(err(format!("unknown option {opt:?} (after=N, times=N)"))),
+            }
+        }
+        Ok(FaultSpec {
+            kind,
+            endpoint,
+            after,
+            times,
+            spec: spec.to_owned(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_whole_grammar() {
+        let f: FaultSpec = "status:500@config/set,after=1,times=2".parse().unwrap();
+        assert_eq!(f.kind, FaultKind::Status(500));
+        assert_eq!(f.endpoint, Some(Route::ConfigSet));
+        assert_eq!((f.after, f.times), (1, Some(2)));
+        assert!(!f.window_contains(0));
+        assert!(f.window_contains(1) && f.window_contains(2));
+        assert!(!f.window_contains(3));
+
+        let cases = [
+            ("delay:300ms", FaultKind::Delay(Duration::from_millis(300))),
+            (
+                "delay:2s@info/get",
+                FaultKind::Delay(Duration::from_secs(2)),
+            ),
+            ("hang@actuators/status", FaultKind::Hang),
+            ("drop", FaultKind::Drop),
+            ("malformed@info/get", FaultKind::Malformed),
+            ("conn-close", FaultKind::ConnClose),
+            ("ignore-set", FaultKind::IgnoreSet),
+            ("stuck-off", FaultKind::StuckOff(None)),
+            ("stuck-on:1", FaultKind::StuckOn(Some(1))),
+            ("max-conns:2", FaultKind::MaxConns(2)),
+            ("reboot-after:5", FaultKind::RebootAfter(5)),
+        ];
+        for (spec, kind) in cases {
+            let f: FaultSpec = spec.parse().unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(f.kind, kind, "{spec}");
+            assert_eq!(f.to_string(), spec);
+            assert!(f.window_contains(1_000_000), "{spec}: unlimited by default");
+        }
+    }
+
+    #[test]
+    fn bad_specs_name_the_spec() {
+        for spec in [
+            "",
+            "status",
+            "status:99",
+            "status:abc",
+            "delay:5",
+            "delay:5h",
+            "hang:1",
+            "explode",
+            "drop@info/put",
+            "drop,after=x",
+            "drop,every=2",
+            "ignore-set@info/get",
+            "stuck-on:x",
+            "stuck-off@config/set",
+            "max-conns:0",
+            "max-conns:2@info/get",
+            "reboot-after",
+        ] {
+            let e = spec.parse::<FaultSpec>().unwrap_err();
+            let msg = e.to_string();
+            assert!(
+                msg.starts_with(&format!("bad fault spec {spec:?}: ")),
+                "{msg}"
+            );
+            assert!(!msg.contains('\n'), "{msg}");
+        }
+    }
+}

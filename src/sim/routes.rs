@@ -1,0 +1,214 @@
+//! The hub's HTTP API as an axum `Router` (`app(state)`), with the
+//! request-level faults applied in front of the handlers. Callable without a
+//! socket via `tower::ServiceExt::oneshot`.
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde_json::{json, Map, Value};
+
+use super::fault::{FaultKind, Route};
+use super::state::{BadRequest, SimState};
+use super::update;
+use crate::device::{paths, ActuatorSet, ActuatorStatus, InfoResponse};
+
+/// Marks a response whose connection must be closed without sending it
+/// (the `drop` fault, a reboot). The server turns it into a dropped
+/// connection; called without a socket, it shows as a 503 carrying this
+/// extension.
+#[derive(Debug, Clone, Copy)]
+pub struct DropConnection;
+
+/// The body the `malformed` fault answers with: cut off mid-document.
+pub const MALFORMED_BODY: &str = "{\"hub\":{\"first_boot\":fals";
+
+/// The router of one simulated hub.
+pub fn app(state: SimState) -> Router {
+    Router::new()
+        .route(paths::INFO_GET, post(info_get))
+        .route(paths::CONFIG_GET, post(config_get))
+        .route(paths::CONFIG_SET, post(config_set))
+        .route(paths::UPDATE_SEND, get(update_send))
+        .route(paths::ACTUATORS_SET, post(actuators_set))
+        .route(paths::ACTUATORS_STATUS, get(actuators_status))
+        .route_layer(middleware::from_fn_with_state(state.clone(), faults))
+        .with_state(state)
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn ok(body: &Value) -> Response {
+    json_response(StatusCode::OK, body)
+}
+
+/// The simulator's error answer: real firmware's error bodies are unknown.
+fn bad_request(BadRequest(message): BadRequest) -> Response {
+    json_response(
+        StatusCode::BAD_REQUEST,
+        &json!({"error": 1, "message": message}),
+    )
+}
+
+/// A JSON object naming sections: `{"hub":[],"wifi":[]}`.
+fn sections(body: &[u8]) -> Result<Map<String, Value>, BadRequest> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(BadRequest(
+            "body must be a JSON object naming the sections wanted".into(),
+        )),
+        Err(e) => Err(BadRequest(format!("body is not JSON: {e}"))),
+    }
+}
+
+fn dropped() -> Response {
+    let mut r = (StatusCode::SERVICE_UNAVAILABLE, "connection dropped").into_response();
+    r.extensions_mut().insert(DropConnection);
+    r
+}
+
+/// Request-level faults: reboot, delay, status, hang, drop, malformed,
+/// conn-close. State faults (ignore-set, stuck-*) live in the handlers.
+async fn faults(State(state): State<SimState>, req: Request, next: Next) -> Response {
+    let Some(route) = Route::from_path(req.uri().path()) else {
+        return next.run(req).await;
+    };
+    if state.count_for_reboot(route) {
+        return dropped();
+    }
+    for (i, f) in state.faults().iter().enumerate() {
+        if !f.matches(route) {
+            continue;
+        }
+        match f.kind {
+            FaultKind::Delay(d) if state.fire(i) => tokio::time::sleep(d).await,
+            FaultKind::Status(code) if state.fire(i) => {
+                let code = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                return code.into_response();
+            }
+            FaultKind::Hang if state.fire(i) => std::future::pending::<()>().await,
+            FaultKind::Drop if state.fire(i) => return dropped(),
+            FaultKind::Malformed if state.fire(i) => {
+                return (
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, "application/json")],
+                    MALFORMED_BODY,
+                )
+                    .into_response()
+            }
+            _ => {}
+        }
+    }
+    let mut resp = next.run(req).await;
+    let close = state
+        .faults()
+        .iter()
+        .enumerate()
+        .filter(|(i, f)| f.kind == FaultKind::ConnClose && f.matches(route) && state.fire(*i))
+        .count()
+        > 0;
+    if close {
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    resp
+}
+
+async fn info_get(State(state): State<SimState>, body: Bytes) -> Response {
+    let wanted = match sections(&body) {
+        Ok(w) => w,
+        Err(e) => return bad_request(e),
+    };
+    let p = state.profile();
+    let info = InfoResponse {
+        hub: wanted.contains_key("hub").then(|| p.hub().clone()),
+        wifi: wanted.contains_key("wifi").then(|| p.wifi().clone()),
+    };
+    // Sections in request order, as the hub builds its answer.
+    let mut out = Map::new();
+    let info = serde_json::to_value(info).unwrap_or_default();
+    for name in wanted.keys() {
+        if let Some(v) = info.get(name) {
+            out.insert(name.clone(), v.clone());
+        }
+    }
+    ok(&Value::Object(out))
+}
+
+async fn config_get(State(state): State<SimState>, body: Bytes) -> Response {
+    match sections(&body) {
+        Ok(wanted) => ok(&state.config_sections(&wanted)),
+        Err(e) => bad_request(e),
+    }
+}
+
+async fn config_set(State(state): State<SimState>, body: Bytes) -> Response {
+    let ignore = state
+        .faults()
+        .iter()
+        .enumerate()
+        .filter(|(i, f)| f.kind == FaultKind::IgnoreSet && state.fire(*i))
+        .count()
+        > 0;
+    let doc: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return bad_request(BadRequest(format!("body is not JSON: {e}"))),
+    };
+    match state.set_config(&doc, !ignore) {
+        Ok(()) => ok(&json!({"error": 0})),
+        Err(e) => bad_request(e),
+    }
+}
+
+async fn update_send(State(state): State<SimState>) -> Response {
+    update::send_updates(&state);
+    ok(&json!({"error": 0}))
+}
+
+async fn actuators_set(State(state): State<SimState>, body: Bytes) -> Response {
+    let set: ActuatorSet = match serde_json::from_slice(&body) {
+        Ok(s) => s,
+        Err(e) => {
+            return bad_request(BadRequest(format!(
+                "body must be {{\"target\":SLOT,\"duration\":SECONDS,\"state\":0|1}}: {e}"
+            )))
+        }
+    };
+    match state.set_actuator(set) {
+        Ok(()) => ok(&json!({"error": 0})),
+        Err(e) => bad_request(e),
+    }
+}
+
+async fn actuators_status(State(state): State<SimState>) -> Response {
+    let status = ActuatorStatus {
+        actuators: state.actuator_slots(),
+        error: "success".into(),
+    };
+    ok(&serde_json::to_value(status).unwrap_or_default())
+}
+
+/// Turn a router answer into what hyper sends: a `DropConnection` answer
+/// becomes an error, which makes hyper close the connection unanswered.
+pub(crate) fn into_wire(resp: Response<Body>) -> Result<Response<Body>, ConnectionDropped> {
+    if resp.extensions().get::<DropConnection>().is_some() {
+        Err(ConnectionDropped)
+    } else {
+        Ok(resp)
+    }
+}
+
+/// The error hyper sees for a dropped connection.
+#[derive(Debug, thiserror::Error)]
+#[error("connection dropped by a simulated fault")]
+pub(crate) struct ConnectionDropped;

@@ -1,0 +1,488 @@
+//! The live state of one simulated hub: stored config, actuator slots and
+//! their timers, fault counters, connection accounting and the update
+//! deliveries it made. Shared by the routes and the accept loop.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Map, Value};
+use tokio::sync::{watch, Notify};
+
+use super::fault::{FaultKind, FaultSpec, Route};
+use super::profile::Profile;
+use crate::device::{ActuatorSet, ActuatorSlot, Generation};
+
+/// Connection accounting, as the simulated hub saw it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConnStats {
+    /// Connections accepted and served (refused ones are not counted here).
+    pub accepted: u64,
+    /// Connections open now.
+    pub open: u64,
+    /// Connections closed at once because of a `max-conns` fault.
+    pub refused: u64,
+    /// HTTP requests received, on every connection.
+    pub requests: u64,
+    /// Requests per accepted connection, in accept order.
+    pub requests_per_connection: Vec<u64>,
+}
+
+/// One data update the hub tried to post after `update/send`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub url: String,
+    /// The receiver's HTTP status, or why the post failed.
+    pub result: Result<u16, String>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot {
+    on: bool,
+    last_run: i64,
+    window_end: i64,
+    /// Bumped on every switch, so a timer armed for an earlier "on" does nothing.
+    generation: u64,
+}
+
+/// A request the hub refuses with a 4xx; the message goes into the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadRequest(pub String);
+
+pub(crate) struct Inner {
+    profile: Profile,
+    generation: Generation,
+    config: Mutex<Value>,
+    slots: Mutex<Vec<Slot>>,
+    pub(crate) faults: Vec<FaultSpec>,
+    fault_hits: Vec<AtomicU64>,
+    /// Requests counted towards each `reboot-after` fault since its last reboot.
+    reboot_counts: Mutex<Vec<(u64, u64)>>,
+    conns: Mutex<ConnStats>,
+    conns_changed: Condvar,
+    conns_notify: Notify,
+    /// Bumped on every simulated reboot; connections watch it and drop.
+    reboot: watch::Sender<u64>,
+    deliveries: Mutex<Vec<Delivery>>,
+    deliveries_notify: Notify,
+    pub(crate) update_client: reqwest::Client,
+}
+
+/// The shared state of one simulated hub. Cheap to clone.
+#[derive(Clone)]
+pub struct SimState(pub(crate) Arc<Inner>);
+
+/// Timeout of the hub's own data-update posts.
+pub const UPDATE_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding a lock is a bug elsewhere; keep serving the state.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub(crate) fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
+impl SimState {
+    pub fn new(profile: Profile, faults: Vec<FaultSpec>) -> SimState {
+        let slots = vec![Slot::default(); profile.actuator_count() as usize];
+        let reboots = faults.iter().map(|_| (0, 0)).collect();
+        let update_client = reqwest::Client::builder()
+            .timeout(UPDATE_TIMEOUT)
+            .build()
+            .unwrap_or_default();
+        SimState(Arc::new(Inner {
+            generation: profile.generation(),
+            config: Mutex::new(profile.config().clone()),
+            profile,
+            slots: Mutex::new(slots),
+            fault_hits: faults.iter().map(|_| AtomicU64::new(0)).collect(),
+            faults,
+            reboot_counts: Mutex::new(reboots),
+            conns: Mutex::new(ConnStats::default()),
+            conns_changed: Condvar::new(),
+            conns_notify: Notify::new(),
+            reboot: watch::Sender::new(0),
+            deliveries: Mutex::new(Vec::new()),
+            deliveries_notify: Notify::new(),
+            update_client,
+        }))
+    }
+
+    pub fn profile(&self) -> &Profile {
+        &self.0.profile
+    }
+
+    pub fn faults(&self) -> &[FaultSpec] {
+        &self.0.faults
+    }
+
+    /// Count one matching event for fault `idx`; true if it applies now.
+    pub(crate) fn fire(&self, idx: usize) -> bool {
+        let n = self.0.fault_hits[idx].fetch_add(1, Ordering::Relaxed);
+        self.0.faults[idx].window_contains(n)
+    }
+
+    // ---- config ----
+
+    /// The stored config document.
+    pub fn config(&self) -> Value {
+        lock(&self.0.config).clone()
+    }
+
+    /// `config/get`: the named sections, in request order, then `"error":0`.
+    /// Old firmware always answers `endpoints` with null.
+    pub fn config_sections(&self, wanted: &Map<String, Value>) -> Value {
+        let config = lock(&self.0.config);
+        let mut out = Map::new();
+        for name in wanted.keys() {
+            if name == "error" {
+                continue;
+            }
+            if name == "endpoints" && self.0.generation == Generation::Old {
+                out.insert(name.clone(), Value::Null);
+            } else if let Some(v) = config.get(name) {
+                out.insert(name.clone(), v.clone());
+            }
+        }
+        out.insert("error".into(), Value::from(0));
+        Value::Object(out)
+    }
+
+    /// `config/set`: each top-level section in `body` replaces the stored
+    /// one; sections not in the body are kept. The result must keep the
+    /// hub's firmware generation, or nothing is stored. `store` false (the
+    /// `ignore-set` fault) validates but stores nothing.
+    pub fn set_config(&self, body: &Value, store: bool) -> Result<(), BadRequest> {
+        let Value::Object(sections) = body else {
+            return Err(BadRequest("config must be a JSON object".into()));
+        };
+        let mut config = lock(&self.0.config);
+        let mut merged = config.clone();
+        let target = merged.as_object_mut().expect("config is an object");
+        for (name, value) in sections {
+            match name.as_str() {
+                // Echoed back from config/get; not part of the document.
+                "error" => {}
+                "endpoints" if self.0.generation == Generation::Old && value.is_null() => {}
+                _ => {
+                    target.insert(name.clone(), value.clone());
+                }
+            }
+        }
+        if Generation::of(&merged) != self.0.generation {
+            return Err(BadRequest(format!(
+                "config has the shape of {} firmware but this hub runs {}",
+                Generation::of(&merged),
+                self.0.generation
+            )));
+        }
+        check_config(&merged, self.0.generation).map_err(BadRequest)?;
+        if store {
+            *config = merged;
+        }
+        Ok(())
+    }
+
+    // ---- actuators ----
+
+    /// Live state (0/1) of every slot.
+    pub fn actuator_states(&self) -> Vec<u8> {
+        lock(&self.0.slots).iter().map(|s| s.on as u8).collect()
+    }
+
+    /// `actuators/status` entries.
+    pub fn actuator_slots(&self) -> Vec<ActuatorSlot> {
+        let typ = self.0.profile.typ_ma();
+        lock(&self.0.slots)
+            .iter()
+            .enumerate()
+            .map(|(i, s)| ActuatorSlot {
+                slot: i as u32,
+                state: s.on as u8,
+                last_run: s.last_run,
+                next_window_start: if s.on { s.last_run } else { 0 },
+                next_window_end: if s.on { s.window_end } else { 0 },
+                cur_ma: if s.on { typ } else { 0 },
+                typ_ma: typ,
+                error: 0,
+            })
+            .collect()
+    }
+
+    /// `actuators/set`: switch a slot on for `duration` seconds (0: until
+    /// switched off) or off now.
+    pub fn set_actuator(&self, set: ActuatorSet) -> Result<(), BadRequest> {
+        let count = self.0.profile.actuator_count();
+        if set.target >= count {
+            return Err(BadRequest(format!(
+                "target {} out of range (hub has {count} actuators)",
+                set.target
+            )));
+        }
+        match set.state {
+            0 => {
+                self.switch_off(set.target, None);
+                Ok(())
+            }
+            1 => {
+                if self.stuck(set.target, true) {
+                    return Ok(());
+                }
+                let now = unix_now();
+                let mut slots = lock(&self.0.slots);
+                let slot = &mut slots[set.target as usize];
+                slot.on = true;
+                slot.last_run = now;
+                slot.window_end = if set.duration > 0 {
+                    now + i64::from(set.duration)
+                } else {
+                    0
+                };
+                slot.generation += 1;
+                if set.duration > 0 {
+                    self.arm_timer(set.target, slot.generation, set.duration);
+                }
+                Ok(())
+            }
+            s => Err(BadRequest(format!("state must be 0 or 1, got {s}"))),
+        }
+    }
+
+    fn arm_timer(&self, target: u32, generation: u64, secs: u32) {
+        // Weak: a pending timer must not keep a shut-down hub alive.
+        let weak: Weak<Inner> = Arc::downgrade(&self.0);
+        // The deadline is fixed now, not when the task first runs.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(u64::from(secs));
+        tokio::spawn(async move {
+            tokio::time::sleep_until(deadline).await;
+            if let Some(inner) = weak.upgrade() {
+                SimState(inner).switch_off(target, Some(generation));
+            }
+        });
+    }
+
+    /// Switch a slot off, unless a `stuck-on` fault holds it. `timer` is the
+    /// generation a timer was armed for; a newer switch makes it a no-op.
+    fn switch_off(&self, target: u32, timer: Option<u64>) {
+        {
+            let slots = lock(&self.0.slots);
+            let slot = &slots[target as usize];
+            if !slot.on || timer.is_some_and(|g| g != slot.generation) {
+                return;
+            }
+        }
+        if self.stuck(target, false) {
+            return;
+        }
+        let mut slots = lock(&self.0.slots);
+        let slot = &mut slots[target as usize];
+        slot.on = false;
+        slot.window_end = 0;
+        slot.generation += 1;
+    }
+
+    /// Whether a stuck fault stops this switch (`on`: a switch on).
+    fn stuck(&self, target: u32, on: bool) -> bool {
+        let mut stuck = false;
+        for (i, f) in self.0.faults.iter().enumerate() {
+            let slot = match (&f.kind, on) {
+                (FaultKind::StuckOff(s), true) | (FaultKind::StuckOn(s), false) => s,
+                _ => continue,
+            };
+            if slot.is_none_or(|s| s == target) && self.fire(i) {
+                stuck = true;
+            }
+        }
+        stuck
+    }
+
+    // ---- reboot ----
+
+    /// Count a request on `endpoint` towards `reboot-after` faults; true if
+    /// the hub reboots now (the caller's connection is dropped with the rest).
+    pub(crate) fn count_for_reboot(&self, endpoint: Route) -> bool {
+        let mut counts = lock(&self.0.reboot_counts);
+        let mut reboot = false;
+        for (i, f) in self.0.faults.iter().enumerate() {
+            let FaultKind::RebootAfter(n) = f.kind else {
+                continue;
+            };
+            if !f.matches(endpoint) {
+                continue;
+            }
+            let (seen, reboots) = &mut counts[i];
+            *seen += 1;
+            // `times` limits the number of reboots; `after` is not used.
+            if *seen > n && f.times.is_none_or(|t| *reboots < t) {
+                *seen = 0;
+                *reboots += 1;
+                reboot = true;
+            }
+        }
+        drop(counts);
+        if reboot {
+            self.reboot();
+        }
+        reboot
+    }
+
+    /// Reboot: volatile state (actuators, their timers) reset, every
+    /// connection dropped, stored config kept.
+    pub fn reboot(&self) {
+        for slot in lock(&self.0.slots).iter_mut() {
+            let generation = slot.generation + 1;
+            *slot = Slot {
+                generation,
+                ..Slot::default()
+            };
+        }
+        self.0.reboot.send_modify(|e| *e += 1);
+    }
+
+    pub(crate) fn reboots(&self) -> watch::Receiver<u64> {
+        self.0.reboot.subscribe()
+    }
+
+    // ---- connections ----
+
+    fn conns_changed(&self) {
+        self.0.conns_changed.notify_all();
+        self.0.conns_notify.notify_waiters();
+    }
+
+    /// A new connection: admitted (returns its index) or refused by
+    /// `max-conns`.
+    pub(crate) fn admit(&self) -> Option<usize> {
+        let mut c = lock(&self.0.conns);
+        for (i, f) in self.0.faults.iter().enumerate() {
+            if let FaultKind::MaxConns(n) = f.kind {
+                if c.open >= u64::from(n) && self.fire(i) {
+                    c.refused += 1;
+                    drop(c);
+                    self.conns_changed();
+                    return None;
+                }
+            }
+        }
+        c.accepted += 1;
+        c.open += 1;
+        c.requests_per_connection.push(0);
+        let id = c.requests_per_connection.len() - 1;
+        drop(c);
+        self.conns_changed();
+        Some(id)
+    }
+
+    pub(crate) fn conn_closed(&self) {
+        lock(&self.0.conns).open -= 1;
+        self.conns_changed();
+    }
+
+    pub(crate) fn conn_request(&self, id: usize) {
+        let mut c = lock(&self.0.conns);
+        c.requests += 1;
+        c.requests_per_connection[id] += 1;
+        drop(c);
+        self.conns_changed();
+    }
+
+    pub fn stats(&self) -> ConnStats {
+        lock(&self.0.conns).clone()
+    }
+
+    /// Block until `pred` holds or `deadline` passes. Not for use on a
+    /// runtime thread that also serves the hub (see `wait_until`).
+    pub fn wait_for(&self, deadline: Duration, pred: impl Fn(&ConnStats) -> bool) -> bool {
+        let guard = lock(&self.0.conns);
+        let (guard, _) = self
+            .0
+            .conns_changed
+            .wait_timeout_while(guard, deadline, |c| !pred(c))
+            .unwrap_or_else(|e| e.into_inner());
+        pred(&guard)
+    }
+
+    /// Async `wait_for`, for hubs started with `spawn` on the test's runtime.
+    pub async fn wait_until(&self, deadline: Duration, pred: impl Fn(&ConnStats) -> bool) -> bool {
+        let wait = async {
+            loop {
+                let notified = self.0.conns_notify.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                if pred(&self.stats()) {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        tokio::time::timeout(deadline, wait).await.is_ok()
+    }
+
+    // ---- update deliveries ----
+
+    pub(crate) fn record_delivery(&self, d: Delivery) {
+        lock(&self.0.deliveries).push(d);
+        self.0.deliveries_notify.notify_waiters();
+    }
+
+    /// Data updates posted so far, in completion order.
+    pub fn deliveries(&self) -> Vec<Delivery> {
+        lock(&self.0.deliveries).clone()
+    }
+}
+
+/// Whether `doc` has the shape of a config document of `generation`.
+pub fn check_config(doc: &Value, generation: Generation) -> Result<(), String> {
+    let Value::Object(map) = doc else {
+        return Err("config must be a JSON object".into());
+    };
+    if let Some(hub) = map.get("hub") {
+        let Value::Object(hub) = hub else {
+            return Err("hub must be an object".into());
+        };
+        for key in ["server_url", "name"] {
+            if hub.get(key).is_some_and(|v| !v.is_string()) {
+                return Err(format!("hub.{key} must be a string"));
+            }
+        }
+        if hub.get("server_type").is_some_and(|v| !v.is_i64()) {
+            return Err("hub.server_type must be an integer".into());
+        }
+    }
+    for key in ["sensors", "actuators", "schedules"] {
+        if map.get(key).is_some_and(|v| !v.is_array()) {
+            return Err(format!("{key} must be a list"));
+        }
+    }
+    if map.get("api_key").is_some_and(|v| !v.is_string()) {
+        return Err("api_key must be a string".into());
+    }
+    match generation {
+        Generation::New => {
+            let Some(Value::Array(endpoints)) = map.get("endpoints") else {
+                return Err("endpoints must be a list on new firmware".into());
+            };
+            for (i, e) in endpoints.iter().enumerate() {
+                serde_json::from_value::<crate::device::Endpoint>(e.clone())
+                    .map_err(|err| format!("endpoints[{i}]: {err}"))?;
+            }
+        }
+        Generation::Old => {
+            if map.get("endpoints").is_some_and(|v| !v.is_null()) {
+                return Err("endpoints must be null on old firmware".into());
+            }
+            if !map.get("api_key").is_some_and(Value::is_string) {
+                return Err("api_key (a string) is required on old firmware".into());
+            }
+            if !map.get("hub").is_some_and(Value::is_object) {
+                return Err("hub (an object) is required on old firmware".into());
+            }
+        }
+    }
+    Ok(())
+}

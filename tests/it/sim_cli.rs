@@ -1,0 +1,156 @@
+//! `vegehub-harness sim` as a real process: the URL as the first stdout
+//! line, answers like a hub, the connections line on SIGTERM, and one-line
+//! errors with exit code 2 for bad input.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_vegehub-harness");
+
+/// A running `sim` process with its stdout lines arriving on a channel.
+pub struct SimProcess {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    pub url: String,
+}
+
+impl SimProcess {
+    pub fn start(args: &[&str]) -> SimProcess {
+        let mut child = Command::new(BIN)
+            .arg("sim")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let url = lines
+            .recv_timeout(Duration::from_secs(10))
+            .expect("no URL on stdout within 10 s");
+        SimProcess { child, lines, url }
+    }
+
+    /// Send SIGTERM and wait (with a deadline) for the exit; returns the
+    /// exit code and the remaining stdout lines.
+    pub fn terminate(self) -> (Option<i32>, Vec<String>) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let (tx, rx) = mpsc::channel();
+        let mut child = self.child;
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait());
+        });
+        let status = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("sim did not exit within 10 s of SIGTERM")
+            .unwrap();
+        let mut rest = Vec::new();
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            rest.push(line);
+        }
+        (status.code(), rest)
+    }
+}
+
+fn run_to_end(args: &[&str]) -> Output {
+    let (tx, rx) = mpsc::channel();
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    std::thread::spawn(move || {
+        let _ = tx.send(Command::new(BIN).arg("sim").args(args).output());
+    });
+    rx.recv_timeout(Duration::from_secs(10))
+        .expect("sim did not exit within 10 s")
+        .unwrap()
+}
+
+#[tokio::test]
+async fn sim_prints_its_url_answers_like_an_old_hub_and_reports_connections() {
+    let sim = SimProcess::start(&["--profile", "hub-old-firmware"]);
+    assert!(sim.url.starts_with("http://127.0.0.1:"), "{}", sim.url);
+    // What `curl -d '{"hub":[],"api_key":[],"endpoints":[]}' URL/api/config/get`
+    // sends: a form content type, which the hub ignores.
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let answer: Value = http
+        .post(format!("{}/api/config/get", sim.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(r#"{"hub":[],"api_key":[],"endpoints":[]}"#)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let keys: Vec<_> = answer.as_object().unwrap().keys().cloned().collect();
+    assert_eq!(keys, ["hub", "api_key", "endpoints", "error"]);
+    assert_eq!(answer["endpoints"], json!(null));
+    assert_eq!(answer["error"], 0);
+    assert!(answer["api_key"].is_string());
+    assert!(answer["hub"]["server_url"].is_string());
+
+    // The client's pooled connection is still open when the signal arrives.
+    let (code, rest) = sim.terminate();
+    assert_eq!(code, Some(0));
+    assert_eq!(rest, ["connections: accepted 1, open at shutdown 1"]);
+    drop(http);
+}
+
+#[test]
+fn sim_with_nothing_connected_reports_zero() {
+    let sim = SimProcess::start(&[]);
+    let (code, rest) = sim.terminate();
+    assert_eq!(code, Some(0));
+    assert_eq!(rest, ["connections: accepted 0, open at shutdown 0"]);
+}
+
+fn assert_one_line_usage_error(out: &Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(out.stdout.is_empty(), "printed a URL for a failed start");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(needle), "{stderr:?} should name {needle:?}");
+}
+
+#[test]
+fn unknown_or_malformed_profile_is_a_one_line_error_with_exit_2() {
+    let out = run_to_end(&["--profile", "hub-nonexistent"]);
+    assert_one_line_usage_error(&out, "hub-nonexistent");
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad-hub.json");
+    std::fs::write(&bad, "{\"name\": ").unwrap();
+    let out = run_to_end(&["--profile", bad.to_str().unwrap()]);
+    assert_one_line_usage_error(&out, bad.to_str().unwrap());
+}
+
+#[test]
+fn bad_fault_spec_is_a_one_line_error_with_exit_2() {
+    let out = run_to_end(&["--fault", "drop", "--fault", "status:9000@info/get"]);
+    assert_one_line_usage_error(&out, "status:9000@info/get");
+}
+
+#[test]
+fn bind_failure_is_a_one_line_error_with_exit_2() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = run_to_end(&["--bind", &addr]);
+    assert_one_line_usage_error(&out, &addr);
+}
