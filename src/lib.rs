@@ -24,6 +24,7 @@
 //!                reqwest connector layer, closes read from the OS socket table
 //! discovery.rs   mdns-sd browse -> discovered hubs, the stop rule; uses device
 //! discover_cli.rs  the `discover` command: args, spinner, text/JSON listing
+//! select.rs      choosing a run's hubs from a discovery (--select, --all, prompt)
 //! scenario/      one file per scenario; each takes the client and the run's facts
 //! run.rs         builds the runtime and session, runs the plan through libtest-mimic
 //! report/        console summary (the only library code that prints)
@@ -50,5 +51,6 @@ pub mod redact;
 pub mod restore;
 pub mod run_args;
 pub mod safety;
+pub mod select;
 pub mod sim;
 pub mod teardown;

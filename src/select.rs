@@ -1,0 +1,465 @@
+//! Choosing the hubs of a run from a discovery: `--select NAME|MAC|IP`,
+//! `--all`, or the technician's answer on a terminal. Never guesses: no
+//! hub, an unmatched or ambiguous `--select`, or several hubs without a
+//! choice end the run before anything is sent to a hub. Uses `discovery`
+//! and `device`; the caller supplies the prompt and how to read a MAC.
+
+use std::future::Future;
+use std::net::IpAddr;
+
+use crate::device::normalize_mac;
+use crate::discovery::{DiscoveredHub, Discovery};
+
+/// What `--select` names. One string may read as several of these (a hub
+/// named `A1B2C3D4E5F6`); a hub matching any reading matches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selector {
+    raw: String,
+    ip: Option<IpAddr>,
+    /// 12 upper-case hex digits.
+    mac: Option<String>,
+}
+
+impl Selector {
+    pub fn parse(s: &str) -> Result<Selector, SelectError> {
+        let raw = s.trim().to_string();
+        if raw.is_empty() {
+            return Err(SelectError::Usage("--select: empty value".into()));
+        }
+        // `fe80::1%eth0` is how `discover` prints a scoped address.
+        let ip_part = raw.split_once('%').map_or(raw.as_str(), |(ip, _)| ip);
+        Ok(Selector {
+            ip: ip_part.parse().ok(),
+            mac: normalize_mac(&raw),
+            raw,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.raw
+    }
+
+    /// Matches by name or address, without asking the hub anything.
+    fn matches_offline(&self, hub: &DiscoveredHub) -> bool {
+        let bare = |name: &str| {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            name.strip_suffix(".local").map_or(name.clone(), str::to_string)
+        };
+        hub.instance.eq_ignore_ascii_case(&self.raw)
+            || bare(&hub.host) == bare(&self.raw)
+            || self
+                .ip
+                .is_some_and(|ip| hub.addresses.iter().any(|a| a.ip == ip))
+    }
+}
+
+/// The technician at a terminal.
+pub trait Prompt {
+    /// One hub was found: use it?
+    fn confirm(&mut self, hub: &DiscoveredHub) -> bool;
+    /// Several were found: the index of the one to use, all of them
+    /// (`Pick::All`), or none (`Pick::Abort`).
+    fn pick(&mut self, hubs: &[DiscoveredHub]) -> Pick;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pick {
+    One(usize),
+    All,
+    Abort,
+}
+
+/// How the run asks for its hubs.
+pub struct Request<'a> {
+    pub select: Option<&'a Selector>,
+    pub all: bool,
+    /// `Some` only on a terminal; CI never blocks on a prompt.
+    pub prompt: Option<&'a mut dyn Prompt>,
+}
+
+/// Why no hub was chosen. Each maps to an exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum SelectError {
+    /// Bad `--select` value.
+    #[error("{0}")]
+    Usage(String),
+    /// Nothing found, nothing matched, or no single hub could be chosen.
+    #[error("{0}")]
+    NoHub(String),
+}
+
+/// One line per hub for lists in messages: `Vege_A6_20 (127.0.0.1:80)`.
+pub fn describe(hub: &DiscoveredHub) -> String {
+    let addr = hub
+        .addresses
+        .first()
+        .map_or_else(|| "no address".to_string(), |a| a.display());
+    format!("{} ({addr}:{})", hub.instance, hub.port)
+}
+
+fn listing(hubs: &[DiscoveredHub]) -> String {
+    hubs.iter()
+        .enumerate()
+        .map(|(i, h)| format!("  {}. {}", i + 1, describe(h)))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Choose the hubs of a run. `mac_of` reads a hub's MAC (its `info/get`);
+/// it is called only when `--select` reads as a MAC and no name or address
+/// matched.
+pub async fn choose<F, Fut>(
+    found: &Discovery,
+    req: Request<'_>,
+    mac_of: F,
+) -> Result<Vec<DiscoveredHub>, SelectError>
+where
+    F: Fn(DiscoveredHub) -> Fut,
+    Fut: Future<Output = Option<String>>,
+{
+    let hubs = &found.hubs;
+    if hubs.is_empty() {
+        return Err(SelectError::NoHub(format!(
+            "no hub found on the network in {:.1} s. {}",
+            found.elapsed.as_secs_f64(),
+            crate::discover_cli::NO_HUB_HINT
+        )));
+    }
+    if let Some(sel) = req.select {
+        return by_selector(hubs, sel, mac_of).await.map(|h| vec![h]);
+    }
+    if req.all {
+        return Ok(hubs.clone());
+    }
+    match (hubs.len(), req.prompt) {
+        (1, None) => Ok(hubs.clone()),
+        (1, Some(p)) => {
+            if p.confirm(&hubs[0]) {
+                Ok(hubs.clone())
+            } else {
+                Err(SelectError::NoHub(format!(
+                    "{} not confirmed; nothing run",
+                    describe(&hubs[0])
+                )))
+            }
+        }
+        (n, Some(p)) => match p.pick(hubs) {
+            Pick::One(i) if i < n => Ok(vec![hubs[i].clone()]),
+            Pick::All => Ok(hubs.clone()),
+            Pick::One(_) | Pick::Abort => {
+                Err(SelectError::NoHub("no hub picked; nothing run".into()))
+            }
+        },
+        (n, None) => Err(SelectError::NoHub(format!(
+            "{n} hubs found; say which with --select NAME|MAC|IP or --all:\n{}",
+            listing(hubs)
+        ))),
+    }
+}
+
+async fn by_selector<F, Fut>(
+    hubs: &[DiscoveredHub],
+    sel: &Selector,
+    mac_of: F,
+) -> Result<DiscoveredHub, SelectError>
+where
+    F: Fn(DiscoveredHub) -> Fut,
+    Fut: Future<Output = Option<String>>,
+{
+    let mut matched: Vec<&DiscoveredHub> = hubs.iter().filter(|h| sel.matches_offline(h)).collect();
+    let mut unread = Vec::new();
+    if let Some(mac) = &sel.mac {
+        // Only the hub knows its whole MAC; ask every hub not matched yet.
+        for h in hubs.iter().filter(|h| !sel.matches_offline(h)) {
+            match mac_of(h.clone()).await {
+                Some(m) if normalize_mac(&m).as_deref() == Some(mac.as_str()) => matched.push(h),
+                Some(_) => {}
+                None => unread.push(h.instance.clone()),
+            }
+        }
+    }
+    match matched.as_slice() {
+        [one] => match one.name_conflict() {
+            Some(conflict)
+                if !sel
+                    .ip
+                    .is_some_and(|ip| one.addresses.iter().any(|a| a.ip == ip)) =>
+            {
+                Err(SelectError::NoHub(format!(
+                    "--select {} is ambiguous: {conflict}; select by address or use --interface",
+                    sel.as_str()
+                )))
+            }
+            _ => Ok((*one).clone()),
+        },
+        [] => {
+            let mut msg = format!(
+                "--select {} matches none of the {} {} found:\n{}",
+                sel.as_str(),
+                hubs.len(),
+                if hubs.len() == 1 { "hub" } else { "hubs" },
+                listing(hubs)
+            );
+            if !unread.is_empty() {
+                msg.push_str(&format!(
+                    "\n(could not read the MAC of: {})",
+                    unread.join(", ")
+                ));
+            }
+            Err(SelectError::NoHub(msg))
+        }
+        many => {
+            let owned: Vec<DiscoveredHub> = many.iter().map(|h| (*h).clone()).collect();
+            Err(SelectError::NoHub(format!(
+                "--select {} is ambiguous: it matches {} hubs:\n{}",
+                sel.as_str(),
+                many.len(),
+                listing(&owned)
+            )))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::device::mdns::HubTxt;
+    use crate::discovery::{HubAddr, StopReason};
+
+    fn hub(instance: &str, ips: &[(&str, &str)]) -> DiscoveredHub {
+        DiscoveredHub {
+            instance: instance.into(),
+            fullname: format!("{instance}._vege._tcp.local."),
+            host: format!("{instance}.local."),
+            port: 80,
+            addresses: ips
+                .iter()
+                .map(|(ip, intf)| HubAddr {
+                    ip: ip.parse().unwrap(),
+                    interfaces: vec![intf.to_string()],
+                    scope_id: 0,
+                })
+                .collect(),
+            txt: vec![],
+            hub_txt: HubTxt::default(),
+            resolved_after: Duration::from_millis(40),
+        }
+    }
+
+    fn found(hubs: Vec<DiscoveredHub>) -> Discovery {
+        Discovery {
+            hubs,
+            stopped: StopReason::Quiet,
+            elapsed: Duration::from_millis(1300),
+        }
+    }
+
+    fn three() -> Discovery {
+        found(vec![
+            hub("Desk_Temp_Soil", &[("127.0.0.11", "eth0")]),
+            hub("Vege_A6_20", &[("127.0.0.12", "eth0")]),
+            hub("Vege_B7_31", &[("127.0.0.13", "eth0")]),
+        ])
+    }
+
+    /// MACs the simulated hubs report: `..:A6:20` and `..:B7:31`; the
+    /// user-named hub's MAC cannot be read.
+    async fn mac_of(h: DiscoveredHub) -> Option<String> {
+        match h.instance.as_str() {
+            "Vege_A6_20" => Some("02:00:00:00:A6:20".into()),
+            "Vege_B7_31" => Some("02:00:00:00:B7:31".into()),
+            _ => None,
+        }
+    }
+
+    fn req(select: Option<&Selector>) -> Request<'_> {
+        Request {
+            select,
+            all: false,
+            prompt: None,
+        }
+    }
+
+    async fn pick(d: &Discovery, s: &str) -> Result<Vec<String>, SelectError> {
+        let sel = Selector::parse(s)?;
+        choose(d, req(Some(&sel)), mac_of)
+            .await
+            .map(|hs| hs.into_iter().map(|h| h.instance).collect())
+    }
+
+    #[tokio::test]
+    async fn select_by_name_mac_in_any_notation_and_address() {
+        let d = three();
+        assert_eq!(
+            pick(&d, "desk_temp_soil").await.unwrap(),
+            ["Desk_Temp_Soil"]
+        );
+        assert_eq!(pick(&d, "Vege_A6_20.local").await.unwrap(), ["Vege_A6_20"]);
+        for mac in [
+            "02:00:00:00:B7:31",
+            "02-00-00-00-b7-31",
+            "0200.0000.b731",
+            "02000000B731",
+        ] {
+            assert_eq!(pick(&d, mac).await.unwrap(), ["Vege_B7_31"], "{mac}");
+        }
+        assert_eq!(pick(&d, "127.0.0.12").await.unwrap(), ["Vege_A6_20"]);
+    }
+
+    #[tokio::test]
+    async fn unmatched_select_lists_what_was_found() {
+        let e = pick(&three(), "02:00:00:00:FF:FF").await.unwrap_err();
+        let msg = e.to_string();
+        assert!(matches!(e, SelectError::NoHub(_)));
+        assert!(msg.starts_with("--select 02:00:00:00:FF:FF matches none of the 3 hubs found"));
+        assert!(msg.contains("3. Vege_B7_31 (127.0.0.13:80)"), "{msg}");
+        assert!(
+            msg.contains("could not read the MAC of: Desk_Temp_Soil"),
+            "{msg}"
+        );
+    }
+
+    #[tokio::test]
+    async fn ambiguous_select_is_refused() {
+        // A hub whose user-chosen name reads as another hub's MAC.
+        let mut d = three();
+        d.hubs.push(hub("02000000A620", &[("127.0.0.14", "eth0")]));
+        let msg = pick(&d, "02000000A620").await.unwrap_err().to_string();
+        assert!(msg.contains("is ambiguous: it matches 2 hubs"), "{msg}");
+        assert!(
+            msg.contains("Vege_A6_20") && msg.contains("02000000A620"),
+            "{msg}"
+        );
+
+        // Two hubs with one name on two interfaces: the name cannot choose,
+        // an address can.
+        let twin = found(vec![hub(
+            "Desk",
+            &[("127.0.0.21", "eth0"), ("127.0.0.22", "eth1")],
+        )]);
+        let msg = pick(&twin, "Desk").await.unwrap_err().to_string();
+        assert!(
+            msg.contains("ambiguous") && msg.contains("--interface"),
+            "{msg}"
+        );
+        assert_eq!(pick(&twin, "127.0.0.22").await.unwrap(), ["Desk"]);
+    }
+
+    #[tokio::test]
+    async fn none_found_is_no_hub_with_a_hint() {
+        let e = choose(&found(vec![]), req(None), mac_of).await.unwrap_err();
+        assert!(matches!(e, SelectError::NoHub(_)));
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with("no hub found on the network in 1.3 s."),
+            "{msg}"
+        );
+        assert!(msg.contains("--device"), "{msg}");
+    }
+
+    #[tokio::test]
+    async fn several_without_a_choice_lists_them_and_refuses() {
+        let e = choose(&three(), req(None), mac_of).await.unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with("3 hubs found; say which with --select"),
+            "{msg}"
+        );
+        assert!(msg.contains("1. Desk_Temp_Soil (127.0.0.11:80)"), "{msg}");
+        let all = choose(
+            &three(),
+            Request {
+                select: None,
+                all: true,
+                prompt: None,
+            },
+            mac_of,
+        )
+        .await
+        .unwrap();
+        assert_eq!(all.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn one_hub_is_used_without_asking_off_a_terminal() {
+        let d = found(vec![hub("Vege_A6_20", &[("127.0.0.12", "eth0")])]);
+        assert_eq!(choose(&d, req(None), mac_of).await.unwrap().len(), 1);
+    }
+
+    struct Scripted {
+        confirm: bool,
+        pick: Pick,
+        asked: Vec<String>,
+    }
+
+    impl Prompt for Scripted {
+        fn confirm(&mut self, hub: &DiscoveredHub) -> bool {
+            self.asked.push(format!("confirm {}", hub.instance));
+            self.confirm
+        }
+        fn pick(&mut self, hubs: &[DiscoveredHub]) -> Pick {
+            self.asked.push(format!("pick of {}", hubs.len()));
+            self.pick
+        }
+    }
+
+    #[tokio::test]
+    async fn a_terminal_confirms_one_and_picks_among_several() {
+        let one = found(vec![hub("Vege_A6_20", &[("127.0.0.12", "eth0")])]);
+        for (answer, ok) in [(true, true), (false, false)] {
+            let mut p = Scripted {
+                confirm: answer,
+                pick: Pick::Abort,
+                asked: vec![],
+            };
+            let r = choose(
+                &one,
+                Request {
+                    select: None,
+                    all: false,
+                    prompt: Some(&mut p),
+                },
+                mac_of,
+            )
+            .await;
+            assert_eq!(r.is_ok(), ok);
+            assert_eq!(p.asked, ["confirm Vege_A6_20"]);
+        }
+        for (answer, want) in [
+            (Pick::One(1), Some(vec!["Vege_A6_20"])),
+            (
+                Pick::All,
+                Some(vec!["Desk_Temp_Soil", "Vege_A6_20", "Vege_B7_31"]),
+            ),
+            (Pick::One(7), None),
+            (Pick::Abort, None),
+        ] {
+            let mut p = Scripted {
+                confirm: false,
+                pick: answer,
+                asked: vec![],
+            };
+            let r = choose(
+                &three(),
+                Request {
+                    select: None,
+                    all: false,
+                    prompt: Some(&mut p),
+                },
+                mac_of,
+            )
+            .await;
+            let got = r
+                .ok()
+                .map(|hs| hs.into_iter().map(|h| h.instance).collect::<Vec<_>>());
+            assert_eq!(got, want.map(|w| w.into_iter().map(String::from).collect()));
+        }
+    }
+
+    #[test]
+    fn empty_select_is_a_usage_error() {
+        assert!(matches!(Selector::parse("  "), Err(SelectError::Usage(_))));
+    }
+}
