@@ -43,7 +43,8 @@ impl Selector {
     fn matches_offline(&self, hub: &DiscoveredHub) -> bool {
         let bare = |name: &str| {
             let name = name.trim_end_matches('.').to_ascii_lowercase();
-            name.strip_suffix(".local").map_or(name.clone(), str::to_string)
+            name.strip_suffix(".local")
+                .map_or(name.clone(), str::to_string)
         };
         hub.instance.eq_ignore_ascii_case(&self.raw)
             || bare(&hub.host) == bare(&self.raw)

@@ -283,3 +283,73 @@ netns_test! {
         adv.shutdown().unwrap();
     }
 }
+
+netns_test! {
+    fn ipv6_link_local_first_then_ipv4_over_real_mdns() {
+        // IPv6 multicast needs a real link (lo has none): a veth pair with a
+        // fixed link-local address (no DAD wait, no generated one).
+        let (v6, v4) = ("fe80::77:1", "169.254.6.1");
+        for cmd in [
+            "ip link add vd0 type veth peer name vd1".to_string(),
+            "echo 1 > /proc/sys/net/ipv6/conf/vd0/addr_gen_mode".into(),
+            "echo 1 > /proc/sys/net/ipv6/conf/vd1/addr_gen_mode".into(),
+            format!("ip addr add {v6}/64 dev vd0 nodad"),
+            format!("ip addr add {v4}/16 dev vd0"),
+            "ip link set vd0 up && ip link set vd1 up".into(),
+            "n=0; until ip -o link show dev vd0 | grep -q 'state UP'; do n=$((n+1)); \
+             [ $n -lt 5000 ] || exit 1; done"
+                .into(),
+        ] {
+            let st = Command::new("sh").args(["-c", &cmd]).status().unwrap();
+            assert!(st.success(), "{cmd}");
+        }
+        let mut hub = ad("02:00:00:00:08:01", Some("Late_V4"), 8080);
+        hub.addrs = vec![v6.parse().unwrap()];
+        let adv = Mutex::new(Advertiser::register(&hub).unwrap());
+        hub.addrs.push(v4.parse().unwrap());
+
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        // IPv6 only: after the grace the hub is usable over IPv6, scoped.
+        let opts = DiscoverOptions {
+            expect: Some(1),
+            interface: Some("vd0".into()),
+            ..Default::default()
+        };
+        let d = rt.block_on(discovery::discover(&opts, |_| {})).unwrap();
+        let h = &d.hubs[0];
+        assert_eq!(h.addresses.len(), 1, "{:?}", h.addresses);
+        assert_eq!(h.addresses[0].display(), format!("{v6}%vd0"));
+        match h.socket_addr().unwrap() {
+            std::net::SocketAddr::V6(a) => assert!(a.scope_id() > 0, "unscoped {a}"),
+            other => panic!("expected IPv6, got {other}"),
+        }
+        assert!(d.elapsed >= h.resolved_after + discovery::IPV4_GRACE, "{d:?}");
+
+        let grace = Duration::from_secs(3);
+        let opts = DiscoverOptions {
+            expect: Some(1),
+            interface: Some("vd0".into()),
+            ipv4_grace: grace,
+            ..Default::default()
+        };
+        let mut first = None;
+        let d = rt
+            .block_on(discovery::discover(&opts, |p| {
+                if let Progress::Found { .. } = p {
+                    // The hub is known by its IPv6 address only; now its
+                    // IPv4 one comes up, as on a hub that just joined Wi-Fi.
+                    first = Some(std::time::Instant::now());
+                    adv.lock().unwrap().reannounce(&hub).unwrap();
+                }
+            }))
+            .unwrap();
+        let waited = first.expect("found").elapsed();
+        assert_eq!(d.stopped, StopReason::Expected);
+        assert!(waited < grace, "waited the whole grace ({waited:?}) instead of for IPv4");
+        let h = &d.hubs[0];
+        let addrs: Vec<String> = h.addresses.iter().map(|a| a.display()).collect();
+        assert_eq!(addrs, [v4.to_string(), format!("{v6}%vd0")]);
+        assert_eq!(h.socket_addr().unwrap().to_string(), format!("{v4}:8080"));
+        adv.into_inner().unwrap().shutdown().unwrap();
+    }
+}
