@@ -26,6 +26,8 @@
 //! discover_cli.rs  the `discover` command: args, spinner, text/JSON listing
 //! select.rs      choosing a run's hubs from a discovery (--select, --all, prompt)
 //! scenario/      one file per scenario; each takes the client and the run's facts
+//! plan.rs        plan files (scenarios/*.json) -> a validated, ordered plan; uses measurement
+//! measurement.rs device facts with limits (OpenHTF style) and their verdicts; uses device
 //! run.rs         builds the runtime and session, runs the plan through libtest-mimic
 //! report/        console summary (the only library code that prints)
 //! sim/           the simulated hub: profiles (fixtures/*.json), state + timers, routes
@@ -47,6 +49,8 @@ pub mod error;
 pub mod exit_code;
 pub mod json_diff;
 pub mod ledger;
+pub mod measurement;
+pub mod plan;
 pub mod redact;
 pub mod restore;
 pub mod run_args;

@@ -1,0 +1,974 @@
+//! Plan files (`scenarios/*.json`): which scenarios run against each hub, in
+//! which order, with which parameters, whether each may change the hub, and
+//! the measurements each checks. A plan is loaded and validated completely
+//! before anything is sent to a hub; any error names the file, the JSON path
+//! and what was expected. Depends on `measurement` only.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::measurement::{Measurement, MeasurementSpec};
+
+/// The plan run when none is given, built into the binary so a release build
+/// works from any directory.
+pub const DEFAULT_PLAN_JSON: &str = include_str!("../scenarios/default.json");
+/// How the built-in default plan is named in errors and records.
+pub const DEFAULT_PLAN_SOURCE: &str = "scenarios/default.json (built in)";
+
+/// Prefix every setup test value must carry, so a plan can never hold a real
+/// key and a hub left with a test value is recognisable.
+pub const TEST_VALUE_PREFIX: &str = "VEGEHUB_HARNESS_TEST_";
+
+/// Per-request timeout when a plan gives none.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Retries after a connection error when a plan gives none.
+pub const DEFAULT_RETRIES: u32 = 2;
+/// Longest timeout or deadline a plan may ask for.
+const MAX_SECONDS: f64 = 600.0;
+/// Most retries a plan may ask for: more only hides a sick hub.
+const MAX_RETRIES: u32 = 10;
+
+/// The scenarios the harness knows, by trial name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ScenarioKind {
+    Mac,
+    Info,
+    ActuatorStatus,
+    ConfigRoundTrip,
+    Actuators,
+    Setup,
+}
+
+impl ScenarioKind {
+    pub const ALL: [ScenarioKind; 6] = [
+        ScenarioKind::Mac,
+        ScenarioKind::Info,
+        ScenarioKind::ActuatorStatus,
+        ScenarioKind::ConfigRoundTrip,
+        ScenarioKind::Actuators,
+        ScenarioKind::Setup,
+    ];
+
+    /// The trial name, as used in plan files, filters and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            ScenarioKind::Mac => "mac",
+            ScenarioKind::Info => "info",
+            ScenarioKind::ActuatorStatus => "actuator-status",
+            ScenarioKind::ConfigRoundTrip => "config-round-trip",
+            ScenarioKind::Actuators => "actuators",
+            ScenarioKind::Setup => "setup",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<ScenarioKind> {
+        ScenarioKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// Whether the scenario writes to the hub (config or relays). A plan
+    /// must say for each of these whether it is allowed to.
+    pub fn changes_hub(self) -> bool {
+        matches!(
+            self,
+            ScenarioKind::ConfigRoundTrip | ScenarioKind::Actuators | ScenarioKind::Setup
+        )
+    }
+}
+
+impl std::fmt::Display for ScenarioKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A validated plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// The file it came from, or [`DEFAULT_PLAN_SOURCE`].
+    pub source: String,
+    pub description: Option<String>,
+    /// In the order they run.
+    pub steps: Vec<Step>,
+    /// The document as written, for the run record.
+    pub document: Value,
+}
+
+/// One scenario of a plan with its parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub params: Params,
+    /// Measurements this scenario checks; any failure fails the scenario.
+    pub measurements: Vec<Measurement>,
+    /// Timeout of every request the scenario sends.
+    pub timeout: Duration,
+    /// Retries after a connection error, per request.
+    pub retries: u32,
+    /// For scenarios that change the hub: whether the plan allows it. Always
+    /// false for read-only scenarios (they never need it).
+    pub allow_changes: bool,
+}
+
+impl Step {
+    pub fn scenario(&self) -> ScenarioKind {
+        match self.params {
+            Params::Mac => ScenarioKind::Mac,
+            Params::Info => ScenarioKind::Info,
+            Params::ActuatorStatus => ScenarioKind::ActuatorStatus,
+            Params::ConfigRoundTrip => ScenarioKind::ConfigRoundTrip,
+            Params::Actuators(_) => ScenarioKind::Actuators,
+            Params::Setup(_) => ScenarioKind::Setup,
+        }
+    }
+}
+
+/// Scenario-specific parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Params {
+    Mac,
+    Info,
+    ActuatorStatus,
+    ConfigRoundTrip,
+    Actuators(ActuatorParams),
+    Setup(SetupParams),
+}
+
+/// Which actuator slots the `actuators` scenario switches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Slots {
+    /// Every slot the hub reports.
+    All,
+    /// These 0-based slots, in this order.
+    List(Vec<u32>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActuatorParams {
+    pub slots: Slots,
+    /// Device-side duration of each switch-on, in whole seconds (what
+    /// `actuators/set` takes).
+    pub on_seconds: u32,
+    /// Whether to check that the hub switches a slot off by itself when its
+    /// duration ends.
+    pub auto_off_check: bool,
+    /// The slot the auto-off check uses; `None`: the first slot tested.
+    pub auto_off_slot: Option<u32>,
+    /// Deadline for a relay to follow a command (polling status).
+    pub verify_timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SetupParams {
+    /// The API key the scenario configures; starts with [`TEST_VALUE_PREFIX`].
+    pub test_api_key: String,
+    /// The server address the scenario configures (never contacted by the
+    /// harness).
+    pub test_server_url: String,
+    /// Whether to restore the original config afterwards. Only a plan that
+    /// means to leave the hub configured turns this off.
+    pub restore: bool,
+}
+
+impl Default for ActuatorParams {
+    fn default() -> Self {
+        ActuatorParams {
+            slots: Slots::All,
+            on_seconds: 1,
+            auto_off_check: true,
+            auto_off_slot: None,
+            verify_timeout: DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+impl Default for SetupParams {
+    fn default() -> Self {
+        SetupParams {
+            test_api_key: format!("{TEST_VALUE_PREFIX}KEY"),
+            test_server_url: format!("http://vegehub-harness.invalid/{TEST_VALUE_PREFIX}SERVER"),
+            restore: true,
+        }
+    }
+}
+
+/// Why a plan was refused. Displayed as one line.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("plan {file}: cannot read: {source}")]
+    Read {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// `path` is a JSON path such as `scenarios[4].slots[1]`, empty for the
+    /// document itself.
+    #[error("plan {file}: {}{message}", if path.is_empty() { String::new() } else { format!("at {path}: ") })]
+    Invalid {
+        file: String,
+        path: String,
+        message: String,
+    },
+}
+
+impl PlanError {
+    /// The JSON path of an invalid plan, if that is what it is.
+    pub fn path(&self) -> Option<&str> {
+        match self {
+            PlanError::Invalid { path, .. } => Some(path),
+            PlanError::Read { .. } => None,
+        }
+    }
+}
+
+/// A problem at a JSON path, before the file name is known to it.
+struct At {
+    path: String,
+    message: String,
+}
+
+fn at(path: impl Into<String>, message: impl Into<String>) -> At {
+    At {
+        path: path.into(),
+        message: message.into(),
+    }
+}
+
+impl Plan {
+    /// Read and validate a plan file.
+    pub fn load(path: &Path) -> Result<Plan, PlanError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| PlanError::Read {
+            file: file.clone(),
+            source,
+        })?;
+        Plan::parse(&text, &file)
+    }
+
+    /// The built-in default plan.
+    pub fn builtin_default() -> Plan {
+        Plan::parse(DEFAULT_PLAN_JSON, DEFAULT_PLAN_SOURCE)
+            .expect("the built-in default plan is valid (a unit test checks it)")
+    }
+
+    /// Validate a plan document; `source` names it in errors.
+    pub fn parse(text: &str, source: &str) -> Result<Plan, PlanError> {
+        parse(text, source).map_err(|At { path, message }| PlanError::Invalid {
+            file: source.to_string(),
+            path,
+            message,
+        })
+    }
+
+    /// The step of a scenario, if the plan runs it.
+    pub fn step(&self, kind: ScenarioKind) -> Option<&Step> {
+        self.steps.iter().find(|s| s.scenario() == kind)
+    }
+}
+
+/// The document level of a plan file.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPlan {
+    #[serde(default)]
+    description: Option<String>,
+    /// Defaults for every step.
+    #[serde(default)]
+    timeout_seconds: Option<f64>,
+    #[serde(default)]
+    retries: Option<u32>,
+    /// Checked step by step (the `scenario` key picks the step's fields).
+    scenarios: Vec<Value>,
+}
+
+/// Fields every step has.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReadOnlyStep {
+    #[serde(default)]
+    measurements: Vec<MeasurementSpec>,
+    #[serde(default)]
+    timeout_seconds: Option<f64>,
+    #[serde(default)]
+    retries: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigRoundTripStep {
+    allow_changes: bool,
+    #[serde(default)]
+    measurements: Vec<MeasurementSpec>,
+    #[serde(default)]
+    timeout_seconds: Option<f64>,
+    #[serde(default)]
+    retries: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActuatorsStep {
+    allow_changes: bool,
+    #[serde(default)]
+    slots: Option<RawSlots>,
+    #[serde(default)]
+    on_seconds: Option<u32>,
+    #[serde(default)]
+    auto_off_check: Option<bool>,
+    #[serde(default)]
+    auto_off_slot: Option<u32>,
+    #[serde(default)]
+    verify_timeout_seconds: Option<f64>,
+    #[serde(default)]
+    measurements: Vec<MeasurementSpec>,
+    #[serde(default)]
+    timeout_seconds: Option<f64>,
+    #[serde(default)]
+    retries: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetupStep {
+    allow_changes: bool,
+    #[serde(default)]
+    restore: Option<bool>,
+    #[serde(default)]
+    test_api_key: Option<String>,
+    #[serde(default)]
+    test_server_url: Option<String>,
+    #[serde(default)]
+    measurements: Vec<MeasurementSpec>,
+    #[serde(default)]
+    timeout_seconds: Option<f64>,
+    #[serde(default)]
+    retries: Option<u32>,
+}
+
+/// `"all"` or a list of slot numbers.
+struct RawSlots(Slots);
+
+impl<'de> Deserialize<'de> for RawSlots {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawSlots;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("\"all\" or a list of slot numbers")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<RawSlots, E> {
+                if s == "all" {
+                    Ok(RawSlots(Slots::All))
+                } else {
+                    Err(E::invalid_value(de::Unexpected::Str(s), &self))
+                }
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawSlots, A::Error> {
+                let mut slots = Vec::new();
+                while let Some(slot) = seq.next_element::<u32>()? {
+                    slots.push(slot);
+                }
+                Ok(RawSlots(Slots::List(slots)))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Deserialize with the JSON path of any error. `prefix` is the path of
+/// `value` inside the document.
+fn typed<T: serde::de::DeserializeOwned>(value: Value, prefix: &str) -> Result<T, At> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let inner = e.path().to_string();
+        let path = match (prefix.is_empty(), inner.as_str()) {
+            (_, ".") => prefix.to_string(),
+            (true, inner) => inner.to_string(),
+            (false, inner) if inner.starts_with('[') => format!("{prefix}{inner}"),
+            (false, inner) => format!("{prefix}.{inner}"),
+        };
+        at(path, e.into_inner().to_string())
+    })
+}
+
+fn parse(text: &str, _source: &str) -> Result<Plan, At> {
+    let document: Value = serde_json::from_str(text).map_err(|e| at("", e.to_string()))?;
+    if !document.is_object() {
+        return Err(at("", "expected a JSON object with a \"scenarios\" list"));
+    }
+    let raw: RawPlan = typed(document.clone(), "")?;
+    let timeout = seconds(raw.timeout_seconds, "timeout_seconds")?.unwrap_or(DEFAULT_TIMEOUT);
+    let retries = retries(raw.retries, "retries")?.unwrap_or(DEFAULT_RETRIES);
+    if raw.scenarios.is_empty() {
+        return Err(at("scenarios", "expected at least one scenario"));
+    }
+    let mut steps: Vec<Step> = Vec::new();
+    let mut names = Vec::new();
+    for (i, value) in raw.scenarios.into_iter().enumerate() {
+        let path = format!("scenarios[{i}]");
+        let step = parse_step(value, &path, timeout, retries)?;
+        if let Some(first) = steps.iter().position(|s| s.scenario() == step.scenario()) {
+            return Err(at(
+                format!("{path}.scenario"),
+                format!(
+                    "\"{}\" is already listed at scenarios[{first}]; each scenario runs once",
+                    step.scenario()
+                ),
+            ));
+        }
+        for m in &step.measurements {
+            names.push(m.name.clone());
+        }
+        steps.push(step);
+    }
+    // Names identify measurements in records; two with one name would be
+    // ambiguous there.
+    for (i, name) in names.iter().enumerate() {
+        if names[..i].contains(name) {
+            return Err(at(
+                "scenarios",
+                format!("measurement name \"{name}\" is used twice; give each a unique \"name\""),
+            ));
+        }
+    }
+    Ok(Plan {
+        source: _source.to_string(),
+        description: raw.description,
+        steps,
+        document,
+    })
+}
+
+fn parse_step(
+    value: Value,
+    path: &str,
+    timeout: Duration,
+    retries_default: u32,
+) -> Result<Step, At> {
+    let Value::Object(mut map) = value else {
+        return Err(at(
+            path,
+            "expected an object such as {\"scenario\": \"info\"}",
+        ));
+    };
+    let kind = scenario_name(&mut map, path)?;
+    let rest = Value::Object(map);
+    let (params, specs, step_timeout, step_retries, allow_changes) = match kind {
+        ScenarioKind::Mac | ScenarioKind::Info | ScenarioKind::ActuatorStatus => {
+            let s: ReadOnlyStep = typed(rest, path)?;
+            let params = match kind {
+                ScenarioKind::Mac => Params::Mac,
+                ScenarioKind::Info => Params::Info,
+                _ => Params::ActuatorStatus,
+            };
+            (params, s.measurements, s.timeout_seconds, s.retries, false)
+        }
+        ScenarioKind::ConfigRoundTrip => {
+            let s: ConfigRoundTripStep = typed(rest, path)?;
+            (
+                Params::ConfigRoundTrip,
+                s.measurements,
+                s.timeout_seconds,
+                s.retries,
+                s.allow_changes,
+            )
+        }
+        ScenarioKind::Actuators => {
+            let s: ActuatorsStep = typed(rest, path)?;
+            let params = actuator_params(&s, path)?;
+            (
+                Params::Actuators(params),
+                s.measurements,
+                s.timeout_seconds,
+                s.retries,
+                s.allow_changes,
+            )
+        }
+        ScenarioKind::Setup => {
+            let s: SetupStep = typed(rest, path)?;
+            let params = setup_params(&s, path)?;
+            (
+                Params::Setup(params),
+                s.measurements,
+                s.timeout_seconds,
+                s.retries,
+                s.allow_changes,
+            )
+        }
+    };
+    let mut measurements = Vec::new();
+    for (j, spec) in specs.iter().enumerate() {
+        let mpath = format!("{path}.measurements[{j}]");
+        if spec.fact.measured_by() != kind.name() {
+            return Err(at(
+                format!("{mpath}.fact"),
+                format!(
+                    "{} is measured by the \"{}\" scenario, not \"{kind}\"",
+                    spec.fact,
+                    spec.fact.measured_by()
+                ),
+            ));
+        }
+        let m = spec.validate().map_err(|e| {
+            at(
+                format!("{mpath}.{}", e.field),
+                format!("expected {}", e.expected),
+            )
+        })?;
+        measurements.push(m);
+    }
+    Ok(Step {
+        params,
+        measurements,
+        timeout: seconds(step_timeout, &format!("{path}.timeout_seconds"))?.unwrap_or(timeout),
+        retries: retries(step_retries, &format!("{path}.retries"))?.unwrap_or(retries_default),
+        allow_changes,
+    })
+}
+
+fn scenario_name(map: &mut Map<String, Value>, path: &str) -> Result<ScenarioKind, At> {
+    let known = || {
+        ScenarioKind::ALL
+            .iter()
+            .map(|k| format!("\"{k}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match map.remove("scenario") {
+        None => Err(at(
+            path,
+            format!("missing field `scenario` (one of {})", known()),
+        )),
+        Some(Value::String(name)) => ScenarioKind::from_name(&name).ok_or_else(|| {
+            at(
+                format!("{path}.scenario"),
+                format!("unknown scenario \"{name}\", expected one of {}", known()),
+            )
+        }),
+        Some(other) => Err(at(
+            format!("{path}.scenario"),
+            format!(
+                "expected a scenario name (one of {}), found {other}",
+                known()
+            ),
+        )),
+    }
+}
+
+fn actuator_params(s: &ActuatorsStep, path: &str) -> Result<ActuatorParams, At> {
+    let d = ActuatorParams::default();
+    let slots = s.slots.as_ref().map(|r| r.0.clone()).unwrap_or(d.slots);
+    if let Slots::List(list) = &slots {
+        if list.is_empty() {
+            return Err(at(
+                format!("{path}.slots"),
+                "expected at least one slot, or \"all\"",
+            ));
+        }
+        for (i, slot) in list.iter().enumerate() {
+            if list[..i].contains(slot) {
+                return Err(at(
+                    format!("{path}.slots[{i}]"),
+                    format!("slot {slot} is listed twice"),
+                ));
+            }
+        }
+    }
+    let on_seconds = s.on_seconds.unwrap_or(d.on_seconds);
+    if on_seconds == 0 || f64::from(on_seconds) > MAX_SECONDS {
+        return Err(at(
+            format!("{path}.on_seconds"),
+            format!("expected whole seconds from 1 to {MAX_SECONDS}"),
+        ));
+    }
+    if let (Some(slot), Slots::List(list)) = (s.auto_off_slot, &slots) {
+        if !list.contains(&slot) {
+            return Err(at(
+                format!("{path}.auto_off_slot"),
+                format!("expected one of the slots tested ({list:?}), found {slot}"),
+            ));
+        }
+    }
+    Ok(ActuatorParams {
+        slots,
+        on_seconds,
+        auto_off_check: s.auto_off_check.unwrap_or(d.auto_off_check),
+        auto_off_slot: s.auto_off_slot,
+        verify_timeout: seconds(
+            s.verify_timeout_seconds,
+            &format!("{path}.verify_timeout_seconds"),
+        )?
+        .unwrap_or(d.verify_timeout),
+    })
+}
+
+fn setup_params(s: &SetupStep, path: &str) -> Result<SetupParams, At> {
+    let d = SetupParams::default();
+    let test_api_key = s.test_api_key.clone().unwrap_or(d.test_api_key);
+    if !test_api_key.starts_with(TEST_VALUE_PREFIX) {
+        return Err(at(
+            format!("{path}.test_api_key"),
+            format!("expected a test key starting with {TEST_VALUE_PREFIX} (never a real key)"),
+        ));
+    }
+    let test_server_url = s.test_server_url.clone().unwrap_or(d.test_server_url);
+    let host = test_server_url
+        .strip_prefix("http://")
+        .map(|rest| rest.split(['/', ':']).next().unwrap_or(""));
+    if host.is_none_or(str::is_empty) || !test_server_url.contains(TEST_VALUE_PREFIX) {
+        return Err(at(
+            format!("{path}.test_server_url"),
+            format!("expected an http:// URL containing {TEST_VALUE_PREFIX}, so the hub's config shows it is a test value"),
+        ));
+    }
+    Ok(SetupParams {
+        test_api_key,
+        test_server_url,
+        restore: s.restore.unwrap_or(d.restore),
+    })
+}
+
+fn seconds(v: Option<f64>, path: &str) -> Result<Option<Duration>, At> {
+    match v {
+        None => Ok(None),
+        Some(s) if s.is_finite() && s > 0.0 && s <= MAX_SECONDS => {
+            Ok(Some(Duration::from_secs_f64(s)))
+        }
+        Some(s) => Err(at(
+            path,
+            format!("expected seconds above 0 and at most {MAX_SECONDS}, found {s}"),
+        )),
+    }
+}
+
+fn retries(v: Option<u32>, path: &str) -> Result<Option<u32>, At> {
+    match v {
+        Some(n) if n > MAX_RETRIES => Err(at(
+            path,
+            format!("expected at most {MAX_RETRIES} retries, found {n}"),
+        )),
+        v => Ok(v),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::measurement::Fact;
+
+    fn err(text: &str) -> String {
+        let e = Plan::parse(text, "bad.json").expect_err(text);
+        let line = e.to_string();
+        assert!(!line.contains('\n'), "one line: {line}");
+        assert!(line.starts_with("plan bad.json: "), "{line}");
+        line
+    }
+
+    fn assert_err(text: &str, path: &str, expected: &str) {
+        let e = Plan::parse(text, "bad.json").expect_err(text);
+        assert_eq!(e.path(), Some(path), "{e}");
+        let line = err(text);
+        assert!(line.contains(expected), "{line:?} lacks {expected:?}");
+    }
+
+    #[test]
+    fn shipped_plans_are_valid() {
+        let default = Plan::builtin_default();
+        let names: Vec<&str> = default.steps.iter().map(|s| s.scenario().name()).collect();
+        assert_eq!(
+            names,
+            [
+                "mac",
+                "info",
+                "actuator-status",
+                "config-round-trip",
+                "actuators",
+                "setup"
+            ]
+        );
+        assert!(default
+            .steps
+            .iter()
+            .filter(|s| s.scenario().changes_hub())
+            .all(|s| s.allow_changes));
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+        let smoke = Plan::load(&dir.join("smoke.json")).unwrap();
+        assert!(
+            smoke.steps.iter().all(|s| !s.scenario().changes_hub()),
+            "smoke is read-only"
+        );
+        let prod = Plan::load(&dir.join("production-4-relay-ac.json")).unwrap();
+        let facts: Vec<Fact> = prod
+            .steps
+            .iter()
+            .flat_map(|s| s.measurements.iter().map(|m| m.fact))
+            .collect();
+        for f in [
+            Fact::FirmwareVersion,
+            Fact::ActuatorCount,
+            Fact::PowerSource,
+        ] {
+            assert!(facts.contains(&f), "production plan measures {f}");
+        }
+        // The embedded copy is the file on disk.
+        assert_eq!(
+            std::fs::read_to_string(dir.join("default.json")).unwrap(),
+            DEFAULT_PLAN_JSON
+        );
+    }
+
+    #[test]
+    fn parameters_and_defaults() {
+        let p = Plan::parse(
+            r#"{"timeout_seconds": 2, "retries": 1, "scenarios": [
+                {"scenario": "info", "timeout_seconds": 0.5},
+                {"scenario": "actuators", "allow_changes": true, "slots": [2, 0],
+                 "on_seconds": 3, "auto_off_slot": 0, "auto_off_check": false},
+                {"scenario": "setup", "allow_changes": false, "restore": false},
+                {"scenario": "mac", "retries": 0}
+            ]}"#,
+            "p.json",
+        )
+        .unwrap();
+        assert_eq!(p.steps[0].timeout, Duration::from_millis(500));
+        assert_eq!(p.steps[0].retries, 1);
+        let Params::Actuators(a) = &p.steps[1].params else {
+            panic!()
+        };
+        assert_eq!(a.slots, Slots::List(vec![2, 0]));
+        assert_eq!(
+            (a.on_seconds, a.auto_off_check, a.auto_off_slot),
+            (3, false, Some(0))
+        );
+        assert_eq!(p.steps[1].timeout, Duration::from_secs(2));
+        let Params::Setup(s) = &p.steps[2].params else {
+            panic!()
+        };
+        assert!(!s.restore && !p.steps[2].allow_changes);
+        assert!(s.test_api_key.starts_with(TEST_VALUE_PREFIX));
+        assert_eq!(p.steps[3].retries, 0);
+        assert_eq!(p.steps[3].scenario(), ScenarioKind::Mac);
+        assert!(p.step(ScenarioKind::ConfigRoundTrip).is_none());
+    }
+
+    #[test]
+    fn not_json() {
+        let line = err("{\"scenarios\": [");
+        assert!(line.contains("line 1"), "{line}");
+        err("[]");
+    }
+
+    #[test]
+    fn unknown_top_level_field() {
+        assert_err(
+            r#"{"scenarios": [{"scenario": "mac"}], "scenaros": []}"#,
+            "scenaros",
+            "unknown field `scenaros`",
+        );
+    }
+
+    #[test]
+    fn missing_or_empty_scenarios() {
+        assert_err(r#"{}"#, "", "missing field `scenarios`");
+        assert_err(r#"{"scenarios": []}"#, "scenarios", "at least one scenario");
+    }
+
+    #[test]
+    fn unknown_scenario() {
+        assert_err(
+            r#"{"scenarios": [{"scenario": "mac"}, {"scenario": "reboot"}]}"#,
+            "scenarios[1].scenario",
+            "unknown scenario \"reboot\", expected one of \"mac\", \"info\"",
+        );
+        assert_err(
+            r#"{"scenarios": [{"scenario": 3}]}"#,
+            "scenarios[0].scenario",
+            "expected a scenario name",
+        );
+        assert_err(
+            r#"{"scenarios": [{"slots": "all"}]}"#,
+            "scenarios[0]",
+            "missing field `scenario`",
+        );
+        assert_err(
+            r#"{"scenarios": ["mac"]}"#,
+            "scenarios[0]",
+            "expected an object",
+        );
+    }
+
+    #[test]
+    fn duplicate_scenario() {
+        assert_err(
+            r#"{"scenarios": [{"scenario": "mac"}, {"scenario": "mac"}]}"#,
+            "scenarios[1].scenario",
+            "already listed at scenarios[0]",
+        );
+    }
+
+    #[test]
+    fn unknown_step_field() {
+        assert_err(
+            r#"{"scenarios": [{"scenario": "actuators", "allow_changes": true, "slot": [1]}]}"#,
+            "scenarios[0].slot",
+            "unknown field `slot`",
+        );
+        // A read-only scenario has no allow_changes to give.
+        assert_err(
+            r#"{"scenarios": [{"scenario": "info", "allow_changes": true}]}"#,
+            "scenarios[0].allow_changes",
+            "unknown field `allow_changes`",
+        );
+    }
+
+    #[test]
+    fn changing_scenarios_must_say_whether_they_may() {
+        for name in ["config-round-trip", "actuators", "setup"] {
+            assert_err(
+                &format!(r#"{{"scenarios": [{{"scenario": "{name}"}}]}}"#),
+                "scenarios[0]",
+                "missing field `allow_changes`",
+            );
+        }
+    }
+
+    #[test]
+    fn wrong_types() {
+        assert_err(
+            r#"{"scenarios": [{"scenario": "actuators", "allow_changes": "yes"}]}"#,
+            "scenarios[0].allow_changes",
+            "expected a boolean",
+        );
+        assert_err(
+            r#"{"scenarios": [{"scenario": "actuators", "allow_changes": true, "slots": [0, "one"]}]}"#,
+            "scenarios[0].slots[1]",
+            "invalid type: string \"one\", expected u32",
+        );
+        assert_err(
+            r#"{"scenarios": [{"scenario": "actuators", "allow_changes": true, "slots": "some"}]}"#,
+            "scenarios[0].slots",
+            "expected \"all\" or a list of slot numbers",
+        );
+        assert_err(
+            r#"{"scenarios": [{"scenario": "actuators", "allow_changes": true, "on_seconds": -1}]}"#,
+            "scenarios[0].on_seconds",
+            "expected u32",
+        );
+        assert_err(
+            r#"{"timeout_seconds": "5", "scenarios": [{"scenario": "mac"}]}"#,
+            "timeout_seconds",
+            "expected f64",
+        );
+        assert_err(
+            r#"{"scenarios": {"scenario": "mac"}}"#,
+            "scenarios",
+            "expected a sequence",
+        );
+    }
+
+    #[test]
+    fn out_of_range_values() {
+        assert_err(
+            r#"{"timeout_seconds": 0, "scenarios": [{"scenario": "mac"}]}"#,
+            "timeout_seconds",
+            "above 0",
+        );
+        assert_err(
+            r#"{"scenarios": [{"scenario": "mac", "retries": 50}]}"#,
+            "scenarios[0].retries",
+            "at most 10 retries",
+        );
+        let act = |extra: &str| {
+            format!(
+                r#"{{"scenarios": [{{"scenario": "actuators", "allow_changes": true, {extra}}}]}}"#
+            )
+        };
+        assert_err(
+            &act(r#""on_seconds": 0"#),
+            "scenarios[0].on_seconds",
+            "from 1",
+        );
+        assert_err(
+            &act(r#""slots": []"#),
+            "scenarios[0].slots",
+            "at least one slot",
+        );
+        assert_err(
+            &act(r#""slots": [1, 1]"#),
+            "scenarios[0].slots[1]",
+            "listed twice",
+        );
+        assert_err(
+            &act(r#""slots": [0, 1], "auto_off_slot": 3"#),
+            "scenarios[0].auto_off_slot",
+            "one of the slots tested",
+        );
+        assert_err(
+            &act(r#""verify_timeout_seconds": 1000"#),
+            "scenarios[0].verify_timeout_seconds",
+            "at most 600",
+        );
+    }
+
+    #[test]
+    fn setup_values_must_be_test_values() {
+        assert_err(
+            r#"{"scenarios": [{"scenario": "setup", "allow_changes": true, "test_api_key": "4f1e9a"}]}"#,
+            "scenarios[0].test_api_key",
+            "starting with VEGEHUB_HARNESS_TEST_",
+        );
+        assert_err(
+            r#"{"scenarios": [{"scenario": "setup", "allow_changes": true, "test_server_url": "ftp://x/VEGEHUB_HARNESS_TEST_"}]}"#,
+            "scenarios[0].test_server_url",
+            "http:// URL",
+        );
+        assert_err(
+            r#"{"scenarios": [{"scenario": "setup", "allow_changes": true, "test_server_url": "http://x/real"}]}"#,
+            "scenarios[0].test_server_url",
+            "containing VEGEHUB_HARNESS_TEST_",
+        );
+    }
+
+    #[test]
+    fn bad_measurements() {
+        let with = |m: &str| {
+            format!(r#"{{"scenarios": [{{"scenario": "info", "measurements": [{m}]}}]}}"#)
+        };
+        assert_err(
+            &with(r#"{"fact": "firmware_version", "at_least": "five"}"#),
+            "scenarios[0].measurements[0].at_least",
+            "expected a version string such as \"5.1.1\"",
+        );
+        assert_err(
+            &with(r#"{"fact": "relay_count", "equals": 4}"#),
+            "scenarios[0].measurements[0].fact",
+            "unknown variant `relay_count`, expected one of `mac`",
+        );
+        assert_err(
+            &with(r#"{"fact": "actuator_count", "equal": 4}"#),
+            "scenarios[0].measurements[0].equal",
+            "unknown field `equal`",
+        );
+        assert_err(
+            &with(r#"{"fact": "actuator_count", "equals": "four"}"#),
+            "scenarios[0].measurements[0].equals",
+            "expected a whole number for actuator_count",
+        );
+        assert_err(
+            &with(r#"{"fact": "power_source", "equals": "solar"}"#),
+            "scenarios[0].measurements[0].equals",
+            "expected one of \"ac\", \"battery\"",
+        );
+        assert_err(
+            &with(r#"{"fact": "mac", "starts_with": "A1"}"#),
+            "scenarios[0].measurements[0].fact",
+            "mac is measured by the \"mac\" scenario, not \"info\"",
+        );
+        assert_err(
+            &with(r#"{"fact": "ssid", "equals": "a"}, {"fact": "ssid", "equals": "b"}"#),
+            "scenarios",
+            "measurement name \"ssid\" is used twice",
+        );
+    }
+}
