@@ -29,7 +29,8 @@
 //! plan.rs        plan files (scenarios/*.json) -> a validated, ordered plan; uses measurement
 //! measurement.rs device facts with limits (OpenHTF style) and their verdicts; uses device
 //! run.rs         builds the runtime and session, runs the plan through libtest-mimic
-//! report/        console summary (the only library code that prints)
+//! report/        console summary (the only library code that prints), the JSON run
+//!                record (schema: ci/run-record.schema.json) and JUnit, written atomically
 //! sim/           the simulated hub: profiles (fixtures/*.json), state + timers, routes
 //!                (`app(state) -> Router`), update posts, accept loop + `SimHandle`,
 //!                faults, mDNS advertiser. Uses only `device`, never the harness.
@@ -52,6 +53,7 @@ pub mod ledger;
 pub mod measurement;
 pub mod plan;
 pub mod redact;
+pub mod report;
 pub mod restore;
 pub mod run_args;
 pub mod safety;

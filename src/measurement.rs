@@ -538,6 +538,23 @@ impl Measurement {
     }
 }
 
+/// The failure message for a scenario whose measurements did not all pass,
+/// naming each failed measurement and why; `None` when all passed.
+pub fn failure_message(records: &[MeasurementRecord]) -> Option<String> {
+    let failed: Vec<String> = records
+        .iter()
+        .filter(|r| r.verdict == Verdict::Fail)
+        .map(|r| {
+            format!(
+                "measurement {} failed: {}",
+                r.name,
+                r.message.as_deref().unwrap_or("limits not met")
+            )
+        })
+        .collect();
+    (!failed.is_empty()).then(|| failed.join("; "))
+}
+
 /// Everything the scenarios of one hub measured, fact by fact. Scenarios fill
 /// it in as they go; measurements read it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -750,6 +767,23 @@ mod tests {
         assert_fail(
             &measure(s, Measured::Text("A1B2C3D4E5F7".into())),
             "not equal",
+        );
+    }
+
+    #[test]
+    fn failure_message_names_only_failed_measurements() {
+        let pass = measure(
+            json!({"name": "relays", "fact": "actuator_count", "equals": 4}),
+            Measured::Integer(4),
+        );
+        assert_eq!(failure_message(std::slice::from_ref(&pass)), None);
+        let fail = measure(
+            json!({"name": "fw", "fact": "firmware_version", "at_least": "5.1.1"}),
+            Measured::Version("3.4.5".into()),
+        );
+        assert_eq!(
+            failure_message(&[pass, fail]).as_deref(),
+            Some("measurement fw failed: firmware_version 3.4.5 is below the limit at_least 5.1.1")
         );
     }
 

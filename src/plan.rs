@@ -388,7 +388,13 @@ fn typed<T: serde::de::DeserializeOwned>(value: Value, prefix: &str) -> Result<T
             (false, inner) if inner.starts_with('[') => format!("{prefix}{inner}"),
             (false, inner) => format!("{prefix}.{inner}"),
         };
-        at(path, e.into_inner().to_string())
+        // serde names Rust types; a technician editing a plan reads words.
+        let message = e
+            .into_inner()
+            .to_string()
+            .replace("expected u32", "expected a whole number, 0 or more")
+            .replace("expected f64", "expected a number");
+        at(path, message)
     })
 }
 
@@ -843,7 +849,7 @@ mod tests {
         assert_err(
             r#"{"scenarios": [{"scenario": "actuators", "allow_changes": true, "slots": [0, "one"]}]}"#,
             "scenarios[0].slots[1]",
-            "invalid type: string \"one\", expected u32",
+            "invalid type: string \"one\", expected a whole number, 0 or more",
         );
         assert_err(
             r#"{"scenarios": [{"scenario": "actuators", "allow_changes": true, "slots": "some"}]}"#,
@@ -853,12 +859,12 @@ mod tests {
         assert_err(
             r#"{"scenarios": [{"scenario": "actuators", "allow_changes": true, "on_seconds": -1}]}"#,
             "scenarios[0].on_seconds",
-            "expected u32",
+            "expected a whole number",
         );
         assert_err(
             r#"{"timeout_seconds": "5", "scenarios": [{"scenario": "mac"}]}"#,
             "timeout_seconds",
-            "expected f64",
+            "expected a number",
         );
         assert_err(
             r#"{"scenarios": {"scenario": "mac"}}"#,

@@ -1,0 +1,516 @@
+//! The JSON run record (`--report-json`): one document per run with the
+//! harness version, times, the plan, and per hub its identity and each
+//! scenario's outcome, measurements and, for failed scenarios, the HTTP
+//! exchanges with secrets redacted. Its schema is
+//! `ci/run-record.schema.json`; a test validates records against it.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::measurement::MeasurementRecord;
+use crate::plan::{Plan, TEST_VALUE_PREFIX};
+
+/// Bumped when a field changes meaning or disappears; additions keep it.
+pub const RECORD_VERSION: u32 = 1;
+/// What replaces a secret in recorded bodies.
+pub const REDACTED: &str = "[redacted]";
+/// Longest body kept in a record; the rest is cut (and says so).
+const MAX_BODY_CHARS: usize = 16 * 1024;
+
+/// One run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRecord {
+    pub record_version: u32,
+    pub harness: Harness,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    /// `None` while the run is going on.
+    pub finished_at: Option<String>,
+    pub status: RunStatus,
+    /// The process exit code, once known.
+    pub exit_code: Option<i32>,
+    pub plan: PlanRecord,
+    pub hubs: Vec<HubRecord>,
+    /// The connection ledger's summary for the run's session, when kept.
+    pub ledger: Option<Value>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Harness {
+    pub name: &'static str,
+    pub version: &'static str,
+}
+
+/// Where a run stands; a record written while it runs says `running`, so a
+/// record left by a killed process is recognisable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Running,
+    Finished,
+    Interrupted,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanRecord {
+    /// The plan file, or `scenarios/default.json (built in)`.
+    pub source: String,
+    pub description: Option<String>,
+    /// Scenario names in plan order.
+    pub scenarios: Vec<String>,
+    /// The plan document as written.
+    pub document: Value,
+}
+
+/// One hub and what happened to it.
+#[derive(Debug, Clone, Serialize)]
+pub struct HubRecord {
+    /// How the hub was addressed: `HOST:PORT`, a discovered instance, or the
+    /// simulator profile.
+    pub target: String,
+    pub identity: HubIdentity,
+    pub scenarios: Vec<ScenarioRecord>,
+}
+
+/// What is known about who a hub is. Fields stay `None` until a scenario
+/// (or discovery) learns them.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct HubIdentity {
+    pub name: Option<String>,
+    /// 12 upper-case hex digits.
+    pub mac: Option<String>,
+    pub firmware: Option<String>,
+    pub addresses: Vec<String>,
+    /// mDNS TXT properties, when the hub was discovered.
+    pub txt: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Passed,
+    Failed,
+    Skipped,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioRecord {
+    pub name: String,
+    pub outcome: Outcome,
+    pub duration_ms: u64,
+    /// The failure message, or the reason of a skip.
+    pub message: Option<String>,
+    pub measurements: Vec<MeasurementRecord>,
+    /// Only for failed scenarios: the HTTP exchanges they made.
+    pub exchanges: Vec<Exchange>,
+}
+
+impl ScenarioRecord {
+    /// A scenario's record. Exchanges are kept only when it failed: they are
+    /// there to diagnose failures, and passing runs stay small.
+    pub fn new(
+        name: impl Into<String>,
+        outcome: Outcome,
+        duration: Duration,
+        message: Option<String>,
+        measurements: Vec<MeasurementRecord>,
+        exchanges: Vec<Exchange>,
+    ) -> ScenarioRecord {
+        ScenarioRecord {
+            name: name.into(),
+            outcome,
+            duration_ms: duration.as_millis().try_into().unwrap_or(u64::MAX),
+            message,
+            measurements,
+            exchanges: if outcome == Outcome::Failed {
+                exchanges
+            } else {
+                Vec::new()
+            },
+        }
+    }
+}
+
+/// One HTTP request and its answer (or the error instead of one).
+#[derive(Debug, Clone, Serialize)]
+pub struct Exchange {
+    pub method: String,
+    pub path: String,
+    /// `None` when no answer came (timeout, connection error).
+    pub status: Option<u16>,
+    pub error: Option<String>,
+    /// Milliseconds from the start of the scenario to the request.
+    pub at_ms: u64,
+    pub duration_ms: u64,
+    pub request_body: Option<Value>,
+    pub response_body: Option<Value>,
+}
+
+impl Exchange {
+    /// Record an exchange; bodies are parsed as JSON when they are JSON,
+    /// redacted, and cut to a bounded length.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        method: &str,
+        path: &str,
+        status: Option<u16>,
+        error: Option<String>,
+        at: Duration,
+        duration: Duration,
+        request_body: Option<&[u8]>,
+        response_body: Option<&[u8]>,
+    ) -> Exchange {
+        let ms = |d: Duration| d.as_millis().try_into().unwrap_or(u64::MAX);
+        Exchange {
+            method: method.to_string(),
+            path: path.to_string(),
+            status,
+            error,
+            at_ms: ms(at),
+            duration_ms: ms(duration),
+            request_body: request_body.map(body),
+            response_body: response_body.map(body),
+        }
+    }
+}
+
+fn body(bytes: &[u8]) -> Value {
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(mut v) => {
+            redact(&mut v);
+            v
+        }
+        Err(_) => {
+            let text = String::from_utf8_lossy(bytes);
+            let mut cut: String = text.chars().take(MAX_BODY_CHARS).collect();
+            if cut.len() < text.len() {
+                cut.push_str("…[cut]");
+            }
+            Value::String(cut)
+        }
+    }
+}
+
+/// Replace secrets in a JSON body: the value of any key that names a key,
+/// password, token or secret, and the path of any URL (webhook URLs carry
+/// their secret in the path). Values the harness itself set (starting with
+/// [`TEST_VALUE_PREFIX`]) stay readable, so a failed setup can be diagnosed.
+pub fn redact(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                let key = k.to_ascii_lowercase();
+                let is_test = |v: &Value| v.as_str().is_some_and(|s| s.contains(TEST_VALUE_PREFIX));
+                if ["key", "pass", "psk", "token", "secret"]
+                    .iter()
+                    .any(|s| key.contains(s))
+                {
+                    let empty = v.is_null() || v.as_str() == Some("");
+                    if !empty && !is_test(v) {
+                        *v = Value::String(REDACTED.into());
+                    }
+                } else if key.contains("url") && !is_test(v) {
+                    if let Some(s) = v.as_str() {
+                        *v = Value::String(redact_url(s));
+                    }
+                } else {
+                    redact(v);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(redact),
+        _ => {}
+    }
+}
+
+/// Keep `scheme://host:port` and replace the rest.
+fn redact_url(s: &str) -> String {
+    let Some((scheme, rest)) = s.split_once("://") else {
+        return if s.is_empty() {
+            String::new()
+        } else {
+            REDACTED.into()
+        };
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    // A user:password@ part is a secret too.
+    let host = host.rsplit('@').next().unwrap_or(host);
+    if rest.len() > host.len() || rest.contains('@') {
+        format!("{scheme}://{host}/{REDACTED}")
+    } else {
+        s.to_string()
+    }
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+impl RunRecord {
+    /// The record of a run that starts now with `plan`.
+    pub fn start(plan: &Plan, started_at: DateTime<Utc>) -> RunRecord {
+        RunRecord {
+            record_version: RECORD_VERSION,
+            harness: Harness {
+                name: env!("CARGO_PKG_NAME"),
+                version: env!("CARGO_PKG_VERSION"),
+            },
+            started_at: rfc3339(started_at),
+            finished_at: None,
+            status: RunStatus::Running,
+            exit_code: None,
+            plan: PlanRecord {
+                source: plan.source.clone(),
+                description: plan.description.clone(),
+                scenarios: plan
+                    .steps
+                    .iter()
+                    .map(|s| s.scenario().name().to_string())
+                    .collect(),
+                document: plan.document.clone(),
+            },
+            hubs: Vec::new(),
+            ledger: None,
+        }
+    }
+
+    /// Mark the run ended.
+    pub fn finish(&mut self, status: RunStatus, exit_code: i32, finished_at: DateTime<Utc>) {
+        self.status = status;
+        self.exit_code = Some(exit_code);
+        self.finished_at = Some(rfc3339(finished_at));
+    }
+
+    pub fn to_json(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self).expect("a run record always serializes");
+        s.push('\n');
+        s
+    }
+
+    /// Write the record atomically.
+    pub fn write(&self, path: &Path) -> Result<(), super::ReportError> {
+        super::write_atomic(path, self.to_json().as_bytes())
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::measurement::{Measured, MeasurementSpec};
+    use serde_json::json;
+
+    /// A record with every kind of content: passed, failed (with a failed
+    /// measurement and exchanges), skipped, a second hub, a ledger.
+    pub(crate) fn sample_record() -> RunRecord {
+        let plan = Plan::builtin_default();
+        let t0 = DateTime::parse_from_rfc3339("2026-11-22T03:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let mut r = RunRecord::start(&plan, t0);
+        let fw: MeasurementSpec = serde_json::from_value(
+            json!({"name": "firmware", "fact": "firmware_version", "at_least": "5.1.1"}),
+        )
+        .unwrap();
+        let fw = fw.validate().unwrap();
+        let relays: MeasurementSpec =
+            serde_json::from_value(json!({"fact": "actuator_count", "equals": 4})).unwrap();
+        let relays = relays.validate().unwrap();
+        let exchange = Exchange::new(
+            "POST",
+            "/api/config/set",
+            Some(500),
+            None,
+            Duration::from_millis(3),
+            Duration::from_millis(12),
+            Some(br#"{"api_key":"real-secret","hub":{"server_url":"http://ha.local:8123/api/webhook/abc"}}"#),
+            Some(b"internal error"),
+        );
+        let timeout = Exchange::new(
+            "POST",
+            "/api/config/get",
+            None,
+            Some("timed out after 5s".into()),
+            Duration::from_millis(20),
+            Duration::from_secs(5),
+            Some(br#"{"hub":[]}"#),
+            None,
+        );
+        r.hubs.push(HubRecord {
+            target: "127.0.0.1:8080".into(),
+            identity: HubIdentity {
+                name: Some("Vege_A6_20".into()),
+                mac: Some("A1B2C3D4A620".into()),
+                firmware: Some("3.4.5".into()),
+                addresses: vec!["127.0.0.1".into()],
+                txt: [("version".to_string(), "3.4.5".to_string())].into(),
+            },
+            scenarios: vec![
+                ScenarioRecord::new("mac", Outcome::Passed, Duration::from_millis(4), None, vec![], vec![exchange.clone()]),
+                ScenarioRecord::new(
+                    "info",
+                    Outcome::Failed,
+                    Duration::from_millis(9),
+                    Some("measurement firmware failed: firmware_version 3.4.5 is below the limit at_least 5.1.1".into()),
+                    vec![
+                        fw.evaluate(Some(&Measured::Version("3.4.5".into()))),
+                        relays.evaluate(Some(&Measured::Integer(4))),
+                    ],
+                    vec![exchange, timeout],
+                ),
+                ScenarioRecord::new(
+                    "actuators",
+                    Outcome::Skipped,
+                    Duration::ZERO,
+                    Some("not enabled (--actuators)".into()),
+                    vec![],
+                    vec![],
+                ),
+            ],
+        });
+        r.hubs.push(HubRecord {
+            target: "127.0.0.1:8081".into(),
+            identity: HubIdentity::default(),
+            scenarios: vec![],
+        });
+        r.ledger =
+            Some(json!({"sessions": 1, "connections_opened": 2, "connections_open_at_end": 0}));
+        r.finish(RunStatus::Finished, 1, t0 + chrono::Duration::seconds(3));
+        r
+    }
+
+    fn schema() -> Value {
+        let text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("ci/run-record.schema.json"),
+        )
+        .unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+
+    fn validator() -> jsonschema::Validator {
+        jsonschema::options()
+            .should_validate_formats(true)
+            .build(&schema())
+            .expect("the schema is a valid JSON Schema")
+    }
+
+    fn errors(v: &Value) -> Vec<String> {
+        validator()
+            .iter_errors(v)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect()
+    }
+
+    #[test]
+    fn record_validates_against_the_schema() {
+        let v: Value = serde_json::from_str(&sample_record().to_json()).unwrap();
+        assert_eq!(errors(&v), Vec::<String>::new());
+        // A record written mid-run is valid too.
+        let running = RunRecord::start(&Plan::builtin_default(), Utc::now());
+        let v: Value = serde_json::from_str(&running.to_json()).unwrap();
+        assert_eq!(errors(&v), Vec::<String>::new());
+    }
+
+    #[test]
+    fn schema_rejects_broken_records() {
+        let good: Value = serde_json::from_str(&sample_record().to_json()).unwrap();
+        let broken = |f: &dyn Fn(&mut Value)| {
+            let mut v = good.clone();
+            f(&mut v);
+            assert!(!validator().is_valid(&v), "schema accepted {v:#}");
+        };
+        broken(&|v| {
+            v["harness"].as_object_mut().unwrap().remove("version");
+        });
+        broken(&|v| v["hubs"][0]["scenarios"][0]["outcome"] = json!("maybe"));
+        broken(&|v| v["started_at"] = json!("yesterday"));
+        broken(&|v| v["surprise"] = json!(1));
+        broken(&|v| v["hubs"][0]["scenarios"][1]["measurements"][0]["verdict"] = json!("ok"));
+        // Exchanges belong to failed scenarios only.
+        broken(&|v| {
+            let ex = v["hubs"][0]["scenarios"][1]["exchanges"].clone();
+            v["hubs"][0]["scenarios"][0]["exchanges"] = ex;
+        });
+        // A failed measurement carries a message.
+        broken(&|v| {
+            v["hubs"][0]["scenarios"][1]["measurements"][0]
+                .as_object_mut()
+                .unwrap()
+                .remove("message");
+        });
+    }
+
+    #[test]
+    fn exchanges_kept_only_for_failures_and_redacted() {
+        let r = sample_record();
+        let hub = &r.hubs[0];
+        assert!(
+            hub.scenarios[0].exchanges.is_empty(),
+            "passed scenario keeps none"
+        );
+        let ex = &hub.scenarios[1].exchanges;
+        assert_eq!(ex.len(), 2);
+        let body = ex[0].request_body.as_ref().unwrap();
+        assert_eq!(body["api_key"], json!(REDACTED));
+        assert_eq!(
+            body["hub"]["server_url"],
+            json!("http://ha.local:8123/[redacted]")
+        );
+        assert!(!r.to_json().contains("real-secret"));
+        assert!(!r.to_json().contains("webhook/abc"));
+        assert_eq!(ex[0].response_body, Some(json!("internal error")));
+        assert_eq!(ex[1].status, None);
+    }
+
+    #[test]
+    fn redaction_keeps_test_values_and_non_secrets() {
+        let mut v = json!({
+            "endpoints": [{"name": "HomeAssistant", "config": {
+                "api_key": "VEGEHUB_HARNESS_TEST_KEY", "url": "http://x/VEGEHUB_HARNESS_TEST_SERVER",
+                "data_format": "json"}},
+                {"config": {"api_key": "abc123", "url": "http://homeassistant.local:8123/api/webhook/s3cr3t"}}],
+            "wifi": {"ssid": "bench", "password": "hunter2", "psk": ""},
+            "api_key": null,
+            "num_channels": 2
+        });
+        redact(&mut v);
+        assert_eq!(
+            v["endpoints"][0]["config"]["api_key"],
+            json!("VEGEHUB_HARNESS_TEST_KEY")
+        );
+        assert_eq!(
+            v["endpoints"][0]["config"]["url"],
+            json!("http://x/VEGEHUB_HARNESS_TEST_SERVER")
+        );
+        assert_eq!(v["endpoints"][0]["config"]["data_format"], json!("json"));
+        assert_eq!(v["endpoints"][1]["config"]["api_key"], json!(REDACTED));
+        assert_eq!(
+            v["endpoints"][1]["config"]["url"],
+            json!("http://homeassistant.local:8123/[redacted]")
+        );
+        assert_eq!(v["wifi"]["password"], json!(REDACTED));
+        assert_eq!(v["wifi"]["psk"], json!(""));
+        assert_eq!(v["wifi"]["ssid"], json!("bench"));
+        assert_eq!(v["api_key"], Value::Null);
+        assert_eq!(
+            redact_url("http://user:pw@host/x"),
+            "http://host/[redacted]"
+        );
+        assert_eq!(redact_url("http://host:80"), "http://host:80");
+    }
+
+    #[test]
+    fn written_atomically() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.json");
+        sample_record().write(&path).unwrap();
+        let back: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(back["status"], json!("finished"));
+        assert_eq!(back["exit_code"], json!(1));
+        assert_eq!(back["harness"]["version"], json!(env!("CARGO_PKG_VERSION")));
+    }
+}

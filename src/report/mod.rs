@@ -1,0 +1,99 @@
+//! Everything the harness reports: the JSON run record and the JUnit file
+//! (written atomically, also for failed and interrupted runs). The only
+//! library code that prints to the terminal lives here.
+
+pub mod json;
+pub mod junit;
+
+use std::io::Write;
+use std::path::Path;
+
+/// A report file could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write report {file}: {source}")]
+pub struct ReportError {
+    pub file: String,
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// Write `bytes` to `path` so a reader sees either the old file or the whole
+/// new one, never a half-written file: write a temporary file beside it,
+/// flush it to disk, then rename it over `path`.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
+    let err = |source| ReportError {
+        file: path.display().to_string(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".vegehub-harness-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(err)?;
+    tmp.write_all(bytes).map_err(err)?;
+    tmp.as_file().sync_all().map_err(err)?;
+    tmp.persist(path).map_err(|e| err(e.error))?;
+    Ok(())
+}
+
+/// Check before a run that a report can be written to `path` (its directory
+/// exists and is a directory), so a typo fails fast instead of after the run.
+pub fn check_report_path(flag: &str, path: &Path) -> Result<(), String> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(format!(
+            "{flag} {}: directory {} does not exist",
+            path.display(),
+            dir.display()
+        ));
+    }
+    if path.is_dir() {
+        return Err(format!("{flag} {}: is a directory", path.display()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_whole_file_and_leaves_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.json");
+        write_atomic(&path, b"first").unwrap();
+        write_atomic(&path, b"second").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "second");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["r.json"]);
+    }
+
+    #[test]
+    fn unwritable_paths_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope").join("r.json");
+        let e = write_atomic(&missing, b"x").unwrap_err().to_string();
+        assert!(
+            e.starts_with("cannot write report ") && e.contains("nope"),
+            "{e}"
+        );
+        let e = check_report_path("--junit", &missing).unwrap_err();
+        assert!(
+            e.starts_with("--junit ") && e.contains("does not exist"),
+            "{e}"
+        );
+        let e = check_report_path("--junit", dir.path()).unwrap_err();
+        assert!(e.ends_with("is a directory"), "{e}");
+        check_report_path("--junit", &dir.path().join("ok.xml")).unwrap();
+    }
+}
