@@ -20,8 +20,9 @@ pub const DEFAULT_PLAN_JSON: &str = include_str!("../scenarios/default.json");
 pub const DEFAULT_PLAN_SOURCE: &str = "scenarios/default.json (built in)";
 
 /// Prefix every setup test value must carry, so a plan can never hold a real
-/// key and a hub left with a test value is recognisable.
-pub const TEST_VALUE_PREFIX: &str = "VEGEHUB_HARNESS_TEST_";
+/// key and a hub left with a test value is recognisable (and redaction lets
+/// it through).
+pub use crate::redact::TEST_VALUE_PREFIX;
 
 /// Per-request timeout when a plan gives none.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);

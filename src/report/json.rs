@@ -13,12 +13,11 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::measurement::MeasurementRecord;
-use crate::plan::{Plan, TEST_VALUE_PREFIX};
+use crate::plan::Plan;
+use crate::redact::{Redactor, REDACTED, TEST_VALUE_PREFIX};
 
 /// Bumped when a field changes meaning or disappears; additions keep it.
 pub const RECORD_VERSION: u32 = 1;
-/// What replaces a secret in recorded bodies.
-pub const REDACTED: &str = "[redacted]";
 /// Longest body kept in a record; the rest is cut (and says so).
 const MAX_BODY_CHARS: usize = 16 * 1024;
 
@@ -153,7 +152,7 @@ pub struct Exchange {
 
 impl Exchange {
     /// Record an exchange; bodies are parsed as JSON when they are JSON,
-    /// redacted, and cut to a bounded length.
+    /// redacted (unless `--show-secrets`), and cut to a bounded length.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         method: &str,
@@ -164,6 +163,7 @@ impl Exchange {
         duration: Duration,
         request_body: Option<&[u8]>,
         response_body: Option<&[u8]>,
+        redactor: &Redactor,
     ) -> Exchange {
         let ms = |d: Duration| d.as_millis().try_into().unwrap_or(u64::MAX);
         Exchange {
@@ -173,18 +173,15 @@ impl Exchange {
             error,
             at_ms: ms(at),
             duration_ms: ms(duration),
-            request_body: request_body.map(body),
-            response_body: response_body.map(body),
+            request_body: request_body.map(|b| body(b, redactor)),
+            response_body: response_body.map(|b| body(b, redactor)),
         }
     }
 }
 
-fn body(bytes: &[u8]) -> Value {
+fn body(bytes: &[u8], redactor: &Redactor) -> Value {
     match serde_json::from_slice::<Value>(bytes) {
-        Ok(mut v) => {
-            redact(&mut v);
-            v
-        }
+        Ok(v) => redact_body(&v, redactor),
         Err(_) => {
             let text = String::from_utf8_lossy(bytes);
             let mut cut: String = text.chars().take(MAX_BODY_CHARS).collect();
@@ -196,34 +193,33 @@ fn body(bytes: &[u8]) -> Value {
     }
 }
 
-/// Replace secrets in a JSON body: the value of any key that names a key,
-/// password, token or secret, and the path of any URL (webhook URLs carry
-/// their secret in the path). Values the harness itself set (starting with
-/// [`TEST_VALUE_PREFIX`]) stay readable, so a failed setup can be diagnosed.
-pub fn redact(v: &mut Value) {
+/// Hide secrets in a recorded JSON body: every secret-named field (see
+/// `crate::redact`), and the path of any URL, since webhook URLs carry their
+/// secret in the path. The harness's own test values stay readable.
+fn redact_body(v: &Value, redactor: &Redactor) -> Value {
+    let mut v = redactor.json(v);
+    if !redactor.shows_secrets() {
+        redact_urls(&mut v);
+    }
+    v
+}
+
+fn redact_urls(v: &mut Value) {
     match v {
         Value::Object(map) => {
             for (k, v) in map.iter_mut() {
-                let key = k.to_ascii_lowercase();
-                let is_test = |v: &Value| v.as_str().is_some_and(|s| s.contains(TEST_VALUE_PREFIX));
-                if ["key", "pass", "psk", "token", "secret"]
-                    .iter()
-                    .any(|s| key.contains(s))
-                {
-                    let empty = v.is_null() || v.as_str() == Some("");
-                    if !empty && !is_test(v) {
-                        *v = Value::String(REDACTED.into());
+                match v {
+                    Value::String(s)
+                        if k.to_ascii_lowercase().contains("url")
+                            && !s.contains(TEST_VALUE_PREFIX) =>
+                    {
+                        *s = redact_url(s);
                     }
-                } else if key.contains("url") && !is_test(v) {
-                    if let Some(s) = v.as_str() {
-                        *v = Value::String(redact_url(s));
-                    }
-                } else {
-                    redact(v);
+                    _ => redact_urls(v),
                 }
             }
         }
-        Value::Array(items) => items.iter_mut().for_each(redact),
+        Value::Array(items) => items.iter_mut().for_each(redact_urls),
         _ => {}
     }
 }
@@ -329,6 +325,7 @@ pub(crate) mod tests {
             Duration::from_millis(12),
             Some(br#"{"api_key":"real-secret","hub":{"server_url":"http://ha.local:8123/api/webhook/abc"}}"#),
             Some(b"internal error"),
+            &Redactor::new(false),
         );
         let timeout = Exchange::new(
             "POST",
@@ -339,6 +336,7 @@ pub(crate) mod tests {
             Duration::from_secs(5),
             Some(br#"{"hub":[]}"#),
             None,
+            &Redactor::new(false),
         );
         r.hubs.push(HubRecord {
             target: "127.0.0.1:8080".into(),
@@ -458,7 +456,7 @@ pub(crate) mod tests {
         assert_eq!(body["api_key"], json!(REDACTED));
         assert_eq!(
             body["hub"]["server_url"],
-            json!("http://ha.local:8123/[redacted]")
+            json!("http://ha.local:8123/<redacted>")
         );
         assert!(!r.to_json().contains("real-secret"));
         assert!(!r.to_json().contains("webhook/abc"));
@@ -468,7 +466,7 @@ pub(crate) mod tests {
 
     #[test]
     fn redaction_keeps_test_values_and_non_secrets() {
-        let mut v = json!({
+        let v = json!({
             "endpoints": [{"name": "HomeAssistant", "config": {
                 "api_key": "VEGEHUB_HARNESS_TEST_KEY", "url": "http://x/VEGEHUB_HARNESS_TEST_SERVER",
                 "data_format": "json"}},
@@ -477,7 +475,7 @@ pub(crate) mod tests {
             "api_key": null,
             "num_channels": 2
         });
-        redact(&mut v);
+        let v = redact_body(&v, &Redactor::new(false));
         assert_eq!(
             v["endpoints"][0]["config"]["api_key"],
             json!("VEGEHUB_HARNESS_TEST_KEY")
@@ -490,7 +488,7 @@ pub(crate) mod tests {
         assert_eq!(v["endpoints"][1]["config"]["api_key"], json!(REDACTED));
         assert_eq!(
             v["endpoints"][1]["config"]["url"],
-            json!("http://homeassistant.local:8123/[redacted]")
+            json!("http://homeassistant.local:8123/<redacted>")
         );
         assert_eq!(v["wifi"]["password"], json!(REDACTED));
         assert_eq!(v["wifi"]["psk"], json!(""));
@@ -498,7 +496,7 @@ pub(crate) mod tests {
         assert_eq!(v["api_key"], Value::Null);
         assert_eq!(
             redact_url("http://user:pw@host/x"),
-            "http://host/[redacted]"
+            "http://host/<redacted>"
         );
         assert_eq!(redact_url("http://host:80"), "http://host:80");
     }
