@@ -149,14 +149,18 @@ pub enum Slots {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ActuatorParams {
     pub slots: Slots,
-    /// Device-side duration of each switch-on, in whole seconds (what
-    /// `actuators/set` takes).
+    /// Device-side duration of each slot's on/off check, in whole seconds
+    /// (what `actuators/set` takes); the harness switches the slot off
+    /// itself long before, so this only bounds how long a relay stays on if
+    /// the harness dies.
     pub on_seconds: u32,
     /// Whether to check that the hub switches a slot off by itself when its
     /// duration ends.
     pub auto_off_check: bool,
     /// The slot the auto-off check uses; `None`: the first slot tested.
     pub auto_off_slot: Option<u32>,
+    /// Device-side duration of the auto-off check, in whole seconds.
+    pub auto_off_seconds: u32,
     /// Deadline for a relay to follow a command (polling status).
     pub verify_timeout: Duration,
 }
@@ -177,9 +181,10 @@ impl Default for ActuatorParams {
     fn default() -> Self {
         ActuatorParams {
             slots: Slots::All,
-            on_seconds: 1,
+            on_seconds: 5,
             auto_off_check: true,
             auto_off_slot: None,
+            auto_off_seconds: 1,
             verify_timeout: DEFAULT_TIMEOUT,
         }
     }
@@ -320,6 +325,8 @@ struct ActuatorsStep {
     auto_off_check: Option<bool>,
     #[serde(default)]
     auto_off_slot: Option<u32>,
+    #[serde(default)]
+    auto_off_seconds: Option<u32>,
     #[serde(default)]
     verify_timeout_seconds: Option<f64>,
     #[serde(default)]
@@ -582,13 +589,19 @@ fn actuator_params(s: &ActuatorsStep, path: &str) -> Result<ActuatorParams, At> 
             }
         }
     }
-    let on_seconds = s.on_seconds.unwrap_or(d.on_seconds);
-    if on_seconds == 0 || f64::from(on_seconds) > MAX_SECONDS {
-        return Err(at(
-            format!("{path}.on_seconds"),
-            format!("expected whole seconds from 1 to {MAX_SECONDS}"),
-        ));
-    }
+    let whole_seconds = |v: Option<u32>, default: u32, field: &str| {
+        let n = v.unwrap_or(default);
+        if n == 0 || f64::from(n) > MAX_SECONDS {
+            return Err(at(
+                format!("{path}.{field}"),
+                format!("expected whole seconds from 1 to {MAX_SECONDS}"),
+            ));
+        }
+        Ok(n)
+    };
+    let on_seconds = whole_seconds(s.on_seconds, d.on_seconds, "on_seconds")?;
+    let auto_off_seconds =
+        whole_seconds(s.auto_off_seconds, d.auto_off_seconds, "auto_off_seconds")?;
     if let (Some(slot), Slots::List(list)) = (s.auto_off_slot, &slots) {
         if !list.contains(&slot) {
             return Err(at(
@@ -602,6 +615,7 @@ fn actuator_params(s: &ActuatorsStep, path: &str) -> Result<ActuatorParams, At> 
         on_seconds,
         auto_off_check: s.auto_off_check.unwrap_or(d.auto_off_check),
         auto_off_slot: s.auto_off_slot,
+        auto_off_seconds,
         verify_timeout: seconds(
             s.verify_timeout_seconds,
             &format!("{path}.verify_timeout_seconds"),
