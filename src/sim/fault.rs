@@ -256,6 +256,11 @@ impl FromStr for FaultSpec {
                 _ => return Err(err(format!("unknown option {opt:?} (after=N, times=N)"))),
             }
         }
+        if matches!(kind, FaultKind::RebootAfter(_)) && after > 0 {
+            return Err(err(
+                "reboot-after takes no after= (its N already counts requests)".into(),
+            ));
+        }
         Ok(FaultSpec {
             kind,
             endpoint,
@@ -324,6 +329,7 @@ mod tests {
             "max-conns:0",
             "max-conns:2@info/get",
             "reboot-after",
+            "reboot-after:2,after=1",
         ] {
             let e = spec.parse::<FaultSpec>().unwrap_err();
             let msg = e.to_string();

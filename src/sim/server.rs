@@ -249,9 +249,20 @@ impl SimHandle {
         self.state.actuator_states()
     }
 
+    /// How many times the hub has rebooted (`reboot-after`).
+    pub fn reboot_count(&self) -> u64 {
+        self.state.reboot_count()
+    }
+
     /// Data updates the hub has posted so far.
     pub fn deliveries(&self) -> Vec<Delivery> {
         self.state.deliveries()
+    }
+
+    /// Wait until at least `n` data updates have completed (delivered or
+    /// failed); returns whether they did before `deadline`.
+    pub async fn wait_deliveries(&self, n: usize, deadline: Duration) -> bool {
+        self.state.wait_deliveries(n, deadline).await
     }
 
     /// Block until `pred` holds for the connection stats, or `deadline`

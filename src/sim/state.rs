@@ -317,8 +317,8 @@ impl SimState {
             }
             let (seen, reboots) = &mut counts[i];
             *seen += 1;
-            // `times` limits the number of reboots; `after` is not used.
-            if *seen > n && f.times.is_none_or(|t| *reboots < t) {
+            // One reboot unless `times` allows more; `after` is not used.
+            if *seen > n && *reboots < f.times.unwrap_or(1) {
                 *seen = 0;
                 *reboots += 1;
                 reboot = true;
@@ -342,6 +342,11 @@ impl SimState {
             };
         }
         self.0.reboot.send_modify(|e| *e += 1);
+    }
+
+    /// How many times the hub has rebooted (`reboot-after`).
+    pub fn reboot_count(&self) -> u64 {
+        *self.0.reboot.borrow()
     }
 
     pub(crate) fn reboots(&self) -> watch::Receiver<u64> {
@@ -428,6 +433,22 @@ impl SimState {
     pub(crate) fn record_delivery(&self, d: Delivery) {
         lock(&self.0.deliveries).push(d);
         self.0.deliveries_notify.notify_waiters();
+    }
+
+    /// Wait until at least `n` data updates have completed (either way).
+    pub async fn wait_deliveries(&self, n: usize, deadline: Duration) -> bool {
+        let wait = async {
+            loop {
+                let notified = self.0.deliveries_notify.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                if lock(&self.0.deliveries).len() >= n {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        tokio::time::timeout(deadline, wait).await.is_ok()
     }
 
     /// Data updates posted so far, in completion order.

@@ -6,3 +6,5 @@ mod netns;
 mod safety;
 mod sim;
 mod sim_cli;
+mod sim_faults;
+mod sim_update;
