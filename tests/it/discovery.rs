@@ -12,6 +12,7 @@ use vegehub_harness::sim::advertise::{Advertisement, Advertiser};
 
 use crate::netns::{await_mdns_daemon_threads, mdns_daemon_threads};
 use crate::netns_test;
+use crate::sim_cli::SimProcess;
 
 const BIN: &str = env!("CARGO_BIN_EXE_vegehub-harness");
 
@@ -25,6 +26,41 @@ fn ad(mac: &str, instance: Option<&str>, port: u16) -> Advertisement {
         sensors: vec!["Sensor1".into(), "Moist".into()],
         actuators: 2,
         power_mode: 0,
+    }
+}
+
+/// A `vegehub-harness sim --advertise` process; killed if the test fails
+/// before `stop`, so nothing outlives the namespace's test.
+struct Sim(Option<SimProcess>, u32);
+
+impl Sim {
+    fn advertise(args: &[&str]) -> Sim {
+        let mut all = vec!["--advertise"];
+        all.extend_from_slice(args);
+        let p = SimProcess::start(&all);
+        let pid = p.pid();
+        Sim(Some(p), pid)
+    }
+
+    fn url(&self) -> &str {
+        &self.0.as_ref().expect("running").url
+    }
+
+    /// SIGTERM, and the simulator must exit 0 (its advertiser unregistered
+    /// and its mdns daemon shut down).
+    fn stop(mut self) {
+        let (code, rest) = self.0.take().expect("running").terminate();
+        assert_eq!(code, Some(0), "sim exit; stdout after the URL: {rest:?}");
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        if self.0.take().is_some() {
+            let _ = Command::new("kill")
+                .args(["-KILL", &self.1.to_string()])
+                .status();
+        }
     }
 }
 
@@ -128,20 +164,19 @@ netns_test! {
 
 netns_test! {
     fn expect_three_returns_as_soon_as_the_third_resolves() {
-        let advs: Vec<Advertiser> = ["02:00:00:00:03:01", "02:00:00:00:03:02", "02:00:00:00:03:03"]
+        let sims: Vec<Sim> = ["hub-new-firmware", "hub-old-firmware", "hub-4-relay-ac"]
             .iter()
-            .zip(8001..)
-            .map(|(mac, port)| Advertiser::register(&ad(mac, None, port)).unwrap())
+            .map(|p| Sim::advertise(&["--profile", p]))
             .collect();
         let out = harness(&["discover", "--expect", "3", "--json"]);
         assert!(out.status.success(), "{out:?}");
         let doc = json_of(&out);
         assert_eq!(doc["stopped"], "expected");
-        assert_eq!(names(&doc), ["Vege_03_01", "Vege_03_02", "Vege_03_03"]);
+        assert_eq!(names(&doc), ["Greenhouse_Relays", "Vege_1C_07", "Vege_A6_20"]);
         let elapsed = doc["elapsed_ms"].as_u64().unwrap();
         let last = last_resolved_ms(&doc);
         eprintln!("resolved at {:?} ms, stopped at {elapsed} ms", resolved_ms(&doc));
-        // Freshly registered responders rate-limit their answer to the first
+        // Freshly started responders rate-limit their answer to the first
         // query (they multicast their records an instant before), so hubs
         // resolve at the ~1 s re-query here; what matters is that the browse
         // ends with the third, not a quiet period later.
@@ -160,9 +195,36 @@ netns_test! {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("--expect 4: found 3 hubs"), "{err}");
 
-        for a in advs {
-            a.shutdown().unwrap();
+        for s in sims {
+            s.stop();
         }
+    }
+}
+
+netns_test! {
+    fn simulator_advertises_its_profile_and_says_goodbye() {
+        let sim = Sim::advertise(&["--profile", "hub-battery-sensor"]);
+        let port: u64 = sim.url().rsplit(':').next().unwrap().trim_end_matches('/').parse().unwrap();
+        let out = harness(&["discover", "--expect", "1", "--json"]);
+        assert!(out.status.success(), "{out:?}");
+        let doc = json_of(&out);
+        let hub = &doc["hubs"][0];
+        assert_eq!(hub["instance"], "Desk_Temp_Soil");
+        assert_eq!(hub["host"], "Desk_Temp_Soil.local.");
+        assert_eq!(hub["port"], port);
+        assert_eq!(hub["addresses"][0]["ip"], "127.0.0.1");
+        let profile = vegehub_harness::sim::Profile::load("hub-battery-sensor").unwrap();
+        assert_eq!(hub["hub"]["version"], profile.firmware());
+        assert_eq!(hub["hub"]["type"], "hub");
+        assert_eq!(hub["hub"]["actuators"], profile.actuator_count());
+        let sensors: Vec<&str> = profile.sensors().iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(hub["hub"]["sensor_names"], serde_json::json!(sensors));
+
+        // After SIGTERM the hub is gone from the network: nothing answers.
+        sim.stop();
+        let out = harness(&["discover", "--timeout", "1.5", "--json"]);
+        assert_eq!(out.status.code(), Some(4), "{out:?}");
+        assert!(names(&json_of(&out)).is_empty());
     }
 }
 

@@ -43,6 +43,11 @@ impl SimProcess {
         SimProcess { child, lines, url }
     }
 
+    /// The simulator's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Send SIGTERM and wait (with a deadline) for the exit; returns the
     /// exit code and the remaining stdout lines.
     pub fn terminate(self) -> (Option<i32>, Vec<String>) {
