@@ -159,3 +159,94 @@ fn bind_failure_is_a_one_line_error_with_exit_2() {
     let out = run_to_end(&["--bind", &addr]);
     assert_one_line_usage_error(&out, &addr);
 }
+
+fn harness_to_end(args: &[&str]) -> Output {
+    let (tx, rx) = mpsc::channel();
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    std::thread::spawn(move || {
+        let _ = tx.send(Command::new(BIN).args(args).output());
+    });
+    rx.recv_timeout(Duration::from_secs(15))
+        .expect("vegehub-harness did not exit within 15 s")
+        .unwrap()
+}
+
+crate::netns_test! {
+    fn sim_advertise_registers_the_profile_and_unregisters_on_sigterm() {
+        let sim = SimProcess::start(&["--profile", "hub-battery-sensor", "--advertise"]);
+        let port: u16 = sim.url.rsplit(':').next().unwrap().parse().unwrap();
+        let out = harness_to_end(&["discover", "--expect", "1", "--timeout", "5", "--json"]);
+        assert!(out.status.success(), "{out:?}");
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let hub = &doc["hubs"][0];
+        // The profile's own hub name, as a user-named real hub announces it.
+        assert_eq!(hub["instance"], "Desk_Temp_Soil");
+        assert_eq!(hub["port"], port);
+        assert_eq!(hub["addresses"][0]["ip"], "127.0.0.1");
+        let txt = &hub["txt"];
+        assert_eq!(txt["version"], "5.1.1");
+        assert_eq!(txt["type"], "hub");
+        assert_eq!(txt["sensors"], "2");
+        assert_eq!(txt["actuators"], "0");
+        assert_eq!(txt["sens_1"], "Soil");
+        assert_eq!(txt["sens_2"], "Temp");
+        assert_eq!(txt["power_mode"], "1");
+
+        let (code, rest) = sim.terminate();
+        assert_eq!(code, Some(0));
+        assert_eq!(rest, ["connections: accepted 0, open at shutdown 0"]);
+        // Gone after the exit. (That the goodbye is sent is the advertiser's own
+        // test in discovery.rs; here the process has ended either way.)
+        let out = harness_to_end(&["discover", "--timeout", "1.5", "--json"]);
+        assert_eq!(out.status.code(), Some(4), "{out:?}");
+    }
+}
+
+#[test]
+fn sim_help_documents_every_fault_kind() {
+    let out = Command::new(BIN).args(["sim", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for kind in [
+        "status:CODE",
+        "delay:DUR",
+        "hang",
+        "drop",
+        "malformed",
+        "conn-close",
+        "ignore-set",
+        "stuck-off[:SLOT]",
+        "stuck-on[:SLOT]",
+        "max-conns:N",
+        "reboot-after:N",
+        "after=N",
+        "times=N",
+    ] {
+        assert!(help.contains(kind), "--help lacks {kind}:\n{help}");
+    }
+}
+
+#[test]
+fn sim_stops_on_sigint_too() {
+    let sim = SimProcess::start(&["--profile", "hub-4-relay-ac"]);
+    let status = Command::new("kill")
+        .args(["-INT", &sim.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (tx, rx) = mpsc::channel();
+    let SimProcess {
+        mut child, lines, ..
+    } = sim;
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait());
+    });
+    let status = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("sim did not exit within 10 s of SIGINT")
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(
+        lines.recv_timeout(Duration::from_secs(5)).unwrap(),
+        "connections: accepted 0, open at shutdown 0"
+    );
+}
