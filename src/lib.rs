@@ -19,18 +19,27 @@
 //!                SIGINT/SIGTERM handling
 //! safety.rs      the run's safety flags validated into one shared `Safety`
 //! restore/       the `restore` command: MAC check, write, verify deep-equal
-//! client.rs      the shared session: one reqwest client, typed calls for one hub
+//! client.rs      the shared session: the one place a reqwest client is built;
+//!                typed calls for one hub, timeouts, bounded visible retry,
+//!                exchange log; uses device
 //! ledger.rs      connection accounting and the leak verdict: opens seen by a
 //!                reqwest connector layer, closes read from the OS socket table
 //! discovery.rs   mdns-sd browse -> discovered hubs, the stop rule; uses device
 //! discover_cli.rs  the `discover` command: args, spinner, text/JSON listing
 //! select.rs      choosing a run's hubs from a discovery (--select, --all, prompt)
-//! scenario/      one file per scenario; each takes the client and the run's facts
+//! scenario/      one file per scenario (mac, info, actuator_status,
+//!                config_round_trip, actuators, setup) plus facts, JSON diff,
+//!                deadline polling; each takes the client and the hub's facts
+//!                and returns a structured Record; uses client, device
 //! plan.rs        plan files (scenarios/*.json) -> a validated, ordered plan; uses measurement
 //! measurement.rs device facts with limits (OpenHTF style) and their verdicts; uses device
-//! run.rs         builds the runtime and session, runs the plan through libtest-mimic
-//! report/        console summary (the only library code that prints), the JSON run
-//!                record (schema: ci/run-record.schema.json) and JUnit, written atomically
+//! run.rs         one runtime + one client per run, the plan as libtest-mimic
+//!                trials, one thread per hub, session closed and awaited;
+//!                `RunReport` (uses client, scenario, sim as "the device")
+//! run_args.rs    the run's flags, validated into `run::RunConfig` before I/O
+//! report/        console summary and verbose trace (the only library code that
+//!                prints), the JSON run record (schema: ci/run-record.schema.json)
+//!                and JUnit, written atomically; all rendered from `RunReport`
 //! sim/           the simulated hub: profiles (fixtures/*.json), state + timers, routes
 //!                (`app(state) -> Router`), update posts, accept loop + `SimHandle`,
 //!                faults, mDNS advertiser. Uses only `device`, never the harness.
@@ -43,6 +52,7 @@
 pub mod actuator_limit;
 pub mod backup;
 pub mod cli;
+pub mod client;
 pub mod device;
 pub mod discover_cli;
 pub mod discovery;
@@ -55,8 +65,10 @@ pub mod plan;
 pub mod redact;
 pub mod report;
 pub mod restore;
+pub mod run;
 pub mod run_args;
 pub mod safety;
+pub mod scenario;
 pub mod select;
 pub mod sim;
 pub mod teardown;

@@ -2,6 +2,7 @@
 
 use clap::Parser;
 use vegehub_harness::cli::{Cli, Command};
+use vegehub_harness::{report, run};
 
 fn main() {
     let cli = Cli::parse();
@@ -9,10 +10,34 @@ fn main() {
         Some(Command::Sim(args)) => vegehub_harness::sim::cli::run(args),
         Some(Command::Restore(args)) => vegehub_harness::restore::cli::run(args),
         Some(Command::Discover(args)) => vegehub_harness::discover_cli::run(args),
-        None => {
-            eprintln!("vegehub-harness: error: the harness run is not built yet; pass `sim`");
-            vegehub_harness::exit_code::USAGE
-        }
+        None => harness(cli.run),
     };
     std::process::exit(code);
+}
+
+/// The harness run: validate, run, print the summary, map to an exit code.
+fn harness(args: vegehub_harness::run_args::RunArgs) -> i32 {
+    let result = args.into_config().and_then(|cfg| {
+        report::set_color(cfg.libtest.color);
+        let json = matches!(cfg.libtest.format, Some(libtest_mimic::FormatSetting::Json));
+        let observer = cfg.verbose.then(report::verbose::observer);
+        run::run(cfg, observer).map(|r| (r, json))
+    });
+    match result {
+        Ok((report, _)) if report.listed_only => vegehub_harness::exit_code::SUCCESS,
+        Ok((report, json)) => {
+            let text = report::console::summary(&report);
+            // Keep stdout a clean JSON stream with --format json.
+            if json {
+                eprint!("{text}");
+            } else {
+                print!("{text}");
+            }
+            report.outcome().exit_code()
+        }
+        Err(e) => {
+            eprintln!("vegehub-harness: error: {e:#}");
+            e.exit_code()
+        }
+    }
 }

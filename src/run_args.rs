@@ -1,11 +1,292 @@
-//! Arguments of the main command (the harness run).
+//! Arguments of the main command (the harness run), and their validation
+//! into a `run::RunConfig` before any I/O. The opt-in prompt for real hubs
+//! lives here too: it is part of reading the command line.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::time::Duration;
 
 use clap::Args;
+use libtest_mimic::{ColorSetting, FormatSetting};
+
+use crate::client::SessionConfig;
+use crate::error::FatalError;
+use crate::run::{RunConfig, Target, TargetSpec};
+use crate::scenario::Options;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Run against the built-in simulated hub, started in-process (profile
-    /// name or JSON file; default hub-new-firmware).
+    /// name or JSON file; default hub-new-firmware). Runs every scenario,
+    /// actuators and setup included.
     #[arg(long, value_name = "PROFILE", num_args = 0..=1, default_missing_value = "hub-new-firmware")]
     pub sim: Option<String>,
+
+    /// Run against this hub (repeatable). Port defaults to 80.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub device: Vec<String>,
+
+    /// Allow the `actuators` scenario on real hubs (switches relays, valves
+    /// and pumps on and off).
+    #[arg(long)]
+    pub actuators: bool,
+
+    /// Allow the `setup` scenario on real hubs (writes a test API key and
+    /// server to the config, then restores the original).
+    #[arg(long)]
+    pub setup: bool,
+
+    /// Print every HTTP exchange and retry as it happens (on stderr).
+    #[arg(short, long)]
+    pub verbose: bool,
+
+    /// Timeout of each HTTP request (e.g. 5s, 800ms).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// Timeout of each TCP connect.
+    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = parse_duration)]
+    pub connect_timeout: Duration,
+
+    /// Extra attempts of a request after a connection error.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub retries: u32,
+
+    /// How long a relay or the config has to follow a command.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub verify_timeout: Duration,
+
+    /// Device-side duration of each slot's on/off check, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=600))]
+    pub on_seconds: u32,
+
+    /// Device-side duration of the auto-off check on slot 0, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=600))]
+    pub auto_off_seconds: u32,
+
+    /// Run only scenarios whose name contains FILTER (libtest convention).
+    #[arg(value_name = "FILTER")]
+    pub filter: Option<String>,
+
+    /// Match FILTER and --skip exactly.
+    #[arg(long)]
+    pub exact: bool,
+
+    /// Skip scenarios whose name contains this (repeatable).
+    #[arg(long, value_name = "FILTER")]
+    pub skip: Vec<String>,
+
+    /// List the scenarios and exit without contacting any hub.
+    #[arg(long)]
+    pub list: bool,
+
+    /// Output format of the scenario lines.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<FormatSetting>,
+
+    /// Colour: auto (terminal and no NO_COLOR), always, never.
+    #[arg(long, value_enum, value_name = "WHEN")]
+    pub color: Option<ColorSetting>,
+
+    /// Terse scenario lines (one character each).
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Accepted for libtest compatibility; the scenarios of one hub always
+    /// run in order on one thread.
+    #[arg(long, value_name = "N")]
+    pub test_threads: Option<usize>,
+}
+
+impl RunArgs {
+    /// Validate into a run config. Nothing is sent anywhere; on a terminal,
+    /// a real hub's hub-changing scenarios may be confirmed interactively.
+    pub fn into_config(self) -> Result<RunConfig, FatalError> {
+        let mut targets = Vec::new();
+        if let Some(p) = &self.sim {
+            if p.trim().is_empty() {
+                return Err(FatalError::Usage("--sim: empty profile name".into()));
+            }
+            targets.push(Target::Sim { profile: p.clone() });
+        }
+        for d in &self.device {
+            let (host, port) =
+                parse_device(d).map_err(|e| FatalError::Usage(format!("--device {d:?}: {e}")))?;
+            targets.push(Target::Device { host, port });
+        }
+        if self.timeout.is_zero() || self.connect_timeout.is_zero() {
+            return Err(FatalError::Usage(
+                "--timeout and --connect-timeout must be more than zero".into(),
+            ));
+        }
+        if self.test_threads == Some(0) {
+            return Err(FatalError::Usage(
+                "--test-threads must be at least 1".into(),
+            ));
+        }
+
+        let has_device = targets.iter().any(|t| matches!(t, Target::Device { .. }));
+        let (mut actuators, mut setup) = (self.actuators, self.setup);
+        // Ask only a person at a terminal; CI never blocks on a prompt.
+        if has_device && !self.list && std::io::stdin().is_terminal() {
+            if !actuators {
+                actuators = confirm(ACTUATOR_WARNING, "Test actuator functionality?");
+            }
+            if !setup {
+                setup = confirm(SETUP_WARNING, "Test setup function (config modification)?");
+            }
+        }
+
+        let libtest = libtest_mimic::Arguments {
+            filter: self.filter,
+            exact: self.exact,
+            skip: self.skip,
+            list: self.list,
+            format: self.format,
+            color: self.color,
+            quiet: self.quiet,
+            test_threads: self.test_threads,
+            ..Default::default()
+        };
+
+        Ok(RunConfig {
+            targets: if targets.is_empty() {
+                TargetSpec::Discover
+            } else {
+                TargetSpec::Given(targets)
+            },
+            session: SessionConfig {
+                request_timeout: self.timeout,
+                connect_timeout: self.connect_timeout,
+                retries: self.retries,
+                ..SessionConfig::default()
+            },
+            scenario: Options {
+                on_seconds: self.on_seconds,
+                auto_off_seconds: self.auto_off_seconds,
+                verify_timeout: self.verify_timeout,
+                ..Options::default()
+            },
+            allow_actuators: actuators,
+            allow_setup: setup,
+            verbose: self.verbose,
+            libtest,
+        })
+    }
+}
+
+const ACTUATOR_WARNING: &str = "\
+Actuator testing warning:
+   Testing actuators will switch every relay of the hub on and off.
+   Each on carries a short device-side duration, and all actuators are
+   switched off at the end, but you should only proceed if it is safe to do
+   so (pumps, valves and anything else attached will run).";
+
+const SETUP_WARNING: &str = "\
+Setup function testing warning:
+   Testing the setup function will temporarily modify device config.
+   The test will add a test endpoint/settings, verify changes,
+   and then restore the original configuration.";
+
+/// Ask a yes/no question on stderr; anything but y/yes is no.
+fn confirm(warning: &str, question: &str) -> bool {
+    eprintln!("\n{warning}");
+    eprint!("{question} [y/N]: ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    if std::io::stdin().lock().read_line(&mut line).is_err() {
+        return false;
+    }
+    matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
+
+/// `HOST`, `HOST:PORT`, `[V6]`, `[V6]:PORT` or a bare IPv6 address. Port
+/// defaults to the hub's HTTP port.
+pub fn parse_device(s: &str) -> Result<(String, u16), String> {
+    let s = s.trim();
+    let default = crate::device::DEFAULT_HTTP_PORT;
+    let port_of = |p: &str| -> Result<u16, String> {
+        match p.parse::<u16>() {
+            Ok(0) | Err(_) => Err(format!("port {p:?} is not a number from 1 to 65535")),
+            Ok(n) => Ok(n),
+        }
+    };
+    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+        let (h, after) = rest
+            .split_once(']')
+            .ok_or("missing `]` after an IPv6 address")?;
+        let port = match after {
+            "" => default,
+            p => port_of(p.strip_prefix(':').ok_or("expected `:PORT` after `]`")?)?,
+        };
+        (h.to_owned(), port)
+    } else if s.matches(':').count() > 1 {
+        (s.to_owned(), default)
+    } else if let Some((h, p)) = s.split_once(':') {
+        (h.to_owned(), port_of(p)?)
+    } else {
+        (s.to_owned(), default)
+    };
+    if host.is_empty() {
+        return Err("empty host".into());
+    }
+    if host
+        .chars()
+        .any(|c| c.is_whitespace() || matches!(c, '/' | '?' | '#' | '@'))
+    {
+        return Err("expected HOST[:PORT], not a URL".into());
+    }
+    Ok((host, port))
+}
+
+/// `300ms`, `2s`, `1.5s`, `1m`; a bare number is seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (e.g. 800ms, 5s)"))?;
+    let secs = match unit.trim() {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" => n * 60.0,
+        u => return Err(format!("{s:?}: unknown unit {u:?} (use ms, s or m)")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("{s:?} is out of range"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn devices() {
+        assert_eq!(
+            parse_device("127.0.0.1:8080"),
+            Ok(("127.0.0.1".into(), 8080))
+        );
+        assert_eq!(
+            parse_device("vege_a6_20.local"),
+            Ok(("vege_a6_20.local".into(), 80))
+        );
+        assert_eq!(parse_device("[::1]:81"), Ok(("::1".into(), 81)));
+        assert_eq!(parse_device("::1"), Ok(("::1".into(), 80)));
+        assert!(parse_device("127.0.0.1:0").is_err());
+        assert!(parse_device("127.0.0.1:http").is_err());
+        assert!(parse_device("http://127.0.0.1/").is_err());
+        assert!(parse_device(":80").is_err());
+        assert!(parse_device("[::1").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("300ms"), Ok(Duration::from_millis(300)));
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert!(parse_duration("fast").is_err());
+        assert!(parse_duration("3h").is_err());
+    }
 }

@@ -1,12 +1,32 @@
-//! Everything the harness reports: the JSON run record and the JUnit file
-//! (written atomically, also for failed and interrupted runs). The only
-//! library code that prints to the terminal lives here.
+//! Everything the harness reports: the console summary per hub, the verbose
+//! trace of HTTP exchanges, the JSON run record and the JUnit file (written
+//! atomically, also for failed and interrupted runs). Reports are rendered
+//! from the run's structured records (`run::RunReport`), never from console
+//! text. The only library code that prints to the terminal lives here.
 
+pub mod console;
 pub mod json;
 pub mod junit;
+pub mod verbose;
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::Path;
+
+use libtest_mimic::ColorSetting;
+
+/// Decide colour once for the run: `--color always|never` wins; otherwise
+/// colour only on a terminal and only without `NO_COLOR`.
+pub fn set_color(choice: Option<ColorSetting>) {
+    let on = match choice.unwrap_or(ColorSetting::Auto) {
+        ColorSetting::Always => true,
+        ColorSetting::Never => false,
+        ColorSetting::Auto => {
+            std::io::stdout().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        }
+    };
+    colored::control::set_override(on);
+}
 
 /// A report file could not be written.
 #[derive(Debug, thiserror::Error)]

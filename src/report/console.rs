@@ -1,0 +1,118 @@
+//! The console summary printed after the libtest lines: per hub, its
+//! identity, the count of passed/failed/skipped scenarios, the reason of
+//! every failure and skip, cleanup results, and the time taken.
+
+use std::fmt::Write as _;
+
+use colored::Colorize;
+
+use crate::run::{HubReport, RunReport};
+use crate::scenario::Verdict;
+
+/// Render the summary (colour as set by `report::set_color`).
+pub fn summary(report: &RunReport) -> String {
+    let mut out = String::new();
+    for hub in &report.hubs {
+        hub_summary(&mut out, hub);
+    }
+    let o = report.outcome();
+    let verdict = match o.exit_code() {
+        0 => "PASS".green().bold(),
+        _ => "FAIL".red().bold(),
+    };
+    let _ = writeln!(
+        out,
+        "harness: {verdict} ({} hub(s), {:.2}s, exit code {})",
+        report.hubs.len(),
+        report.elapsed.as_secs_f64(),
+        o.exit_code()
+    );
+    out
+}
+
+fn hub_summary(out: &mut String, hub: &HubReport) {
+    let f = &hub.facts;
+    let dash = || "?".to_string();
+    let _ = writeln!(
+        out,
+        "\n{} {} ({})",
+        "hub".bold(),
+        hub.label.bold(),
+        hub.source
+    );
+    let mut id = vec![
+        format!("name {}", f.name.clone().unwrap_or_else(dash)),
+        format!(
+            "mac {}",
+            f.mac
+                .as_ref()
+                .map(|m| m.as_str().to_owned())
+                .unwrap_or_else(dash)
+        ),
+    ];
+    match f.info.known() {
+        Some(i) => {
+            id.push(format!("firmware {}", i.hub.version));
+            id.push(format!("power {}", i.power_source()));
+            id.push(format!(
+                "{} channels, {} actuators",
+                i.hub.num_channels, i.hub.num_actuators
+            ));
+        }
+        None => id.push("firmware ?".into()),
+    }
+    if let Some(g) = f.generation {
+        id.push(format!("config {g}"));
+    }
+    id.push(format!("address {}", hub.base_url));
+    let _ = writeln!(out, "  {}", id.join(", "));
+    if let crate::client::Contact::Unreachable(why) = &hub.contact {
+        let _ = writeln!(out, "  {} {why}", "unreachable:".red().bold());
+    }
+
+    let count = |p: fn(&Verdict) -> bool| hub.records.iter().filter(|r| p(&r.verdict)).count();
+    let passed = count(|v| matches!(v, Verdict::Pass));
+    let failed = count(|v| matches!(v, Verdict::Fail(_)));
+    let skipped = count(|v| matches!(v, Verdict::Skip(_)));
+    let _ = writeln!(
+        out,
+        "  {} passed, {} failed, {} skipped in {:.2}s",
+        passed.to_string().green(),
+        if failed > 0 {
+            failed.to_string().red().bold()
+        } else {
+            failed.to_string().normal()
+        },
+        skipped.to_string().yellow(),
+        hub.elapsed().as_secs_f64()
+    );
+    for r in &hub.records {
+        let tag = match &r.verdict {
+            Verdict::Pass => "pass".green(),
+            Verdict::Fail(_) => "FAIL".red().bold(),
+            Verdict::Skip(_) => "skip".yellow(),
+        };
+        let mut line = format!(
+            "  {tag} {:<18} {:>6.2}s",
+            r.scenario.name(),
+            r.duration.as_secs_f64()
+        );
+        if let Some(reason) = r.verdict.reason() {
+            let _ = write!(line, "  {reason}");
+        } else if !r.notes.is_empty() {
+            let _ = write!(line, "  {}", r.notes.join("; ").dimmed());
+        }
+        let _ = writeln!(out, "{line}");
+        for c in &r.cleanup {
+            let state = if c.verified {
+                "verified".green()
+            } else {
+                "NOT VERIFIED (hub may be left modified)".red().bold()
+            };
+            let _ = writeln!(out, "       cleanup: {}: {state}: {}", c.what, c.detail);
+        }
+    }
+    if let Some(n) = &hub.sim_note {
+        let _ = writeln!(out, "  {}", n.dimmed());
+    }
+}

@@ -1,0 +1,398 @@
+//! The harness run: one tokio runtime and one HTTP client for the whole run,
+//! the plan turned into libtest-mimic trials, each hub's scenarios run in
+//! order on that hub's own thread, and the session closed and awaited at the
+//! end. Produces a `RunReport` that every report is rendered from. Uses
+//! `client`, `scenario`, `sim` (to start the simulated hub as a device).
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use libtest_mimic::{Completion, Trial};
+use tokio::runtime::Handle;
+
+use crate::client::{self, Contact, HubClient, Observer, SessionConfig};
+use crate::error::FatalError;
+use crate::exit_code::Outcome;
+use crate::scenario::{self, HubFacts, Options, Permission, Record, Scenario, Verdict};
+
+/// A validated run, built by `run_args` before any I/O.
+pub struct RunConfig {
+    pub targets: TargetSpec,
+    pub session: SessionConfig,
+    /// Scenario parameters shared by every hub (permissions are set per hub).
+    pub scenario: Options,
+    /// `--actuators` given (or confirmed at the prompt).
+    pub allow_actuators: bool,
+    /// `--setup` given (or confirmed at the prompt).
+    pub allow_setup: bool,
+    pub verbose: bool,
+    pub libtest: libtest_mimic::Arguments,
+}
+
+/// Which hubs to run against.
+pub enum TargetSpec {
+    Given(Vec<Target>),
+    /// No target flag: find hubs on the network (see [`discover`]).
+    Discover,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// The simulated hub with this profile, started for the run.
+    Sim {
+        profile: String,
+    },
+    Device {
+        host: String,
+        port: u16,
+    },
+}
+
+/// Every hub of the run, after it ended.
+pub struct RunReport {
+    pub hubs: Vec<HubReport>,
+    /// `--list` only: nothing ran.
+    pub listed_only: bool,
+    pub elapsed: Duration,
+}
+
+impl RunReport {
+    pub fn outcome(&self) -> Outcome {
+        self.hubs
+            .iter()
+            .fold(Outcome::default(), |o, h| o.merge(h.outcome()))
+    }
+}
+
+/// One hub's part of the run.
+pub struct HubReport {
+    /// `HOST:PORT`, the label in messages.
+    pub label: String,
+    /// `http://HOST:PORT`.
+    pub base_url: String,
+    /// `device` or `simulator (profile NAME)`.
+    pub source: String,
+    pub facts: HubFacts,
+    /// One per selected scenario, in plan order.
+    pub records: Vec<Record>,
+    pub contact: Contact,
+    /// What the simulator saw, for a simulated hub.
+    pub sim_note: Option<String>,
+}
+
+impl HubReport {
+    pub fn outcome(&self) -> Outcome {
+        Outcome {
+            failed: self
+                .records
+                .iter()
+                .any(|r| matches!(r.verdict, Verdict::Fail(_))),
+            no_hub: matches!(self.contact, Contact::Unreachable(_)),
+            hub_modified: self
+                .records
+                .iter()
+                .flat_map(|r| &r.cleanup)
+                .any(|c| !c.verified),
+            ..Outcome::default()
+        }
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.records.iter().map(|r| r.duration).sum()
+    }
+}
+
+/// THE discovery hook: with no target flag, the hubs come from here.
+fn discover(_cfg: &RunConfig) -> Result<Vec<Target>, FatalError> {
+    Err(FatalError::Usage(
+        "no hub given: pass --device HOST[:PORT] for a real hub or --sim [PROFILE] for the \
+         simulated one (discovery over mDNS is not built yet)"
+            .into(),
+    ))
+}
+
+/// A hub to run against, with its client and permissions.
+struct Hub {
+    label: String,
+    source: String,
+    name: Option<String>,
+    client: HubClient,
+    options: Options,
+}
+
+/// A trial asking its hub's thread to run one scenario.
+struct Job {
+    scenario: Scenario,
+    reply: mpsc::Sender<Verdict>,
+}
+
+/// Run the plan. Returns the report, or a fatal error before any scenario
+/// (bad profile, no target, a runtime that would not start).
+pub fn run(cfg: RunConfig, observer: Option<Observer>) -> Result<RunReport, FatalError> {
+    let started = Instant::now();
+    if cfg.libtest.list {
+        // Listing contacts nothing and starts nothing.
+        let n = match &cfg.targets {
+            TargetSpec::Given(t) => t.len(),
+            TargetSpec::Discover => 1,
+        };
+        let trials = (0..n.max(1))
+            .flat_map(|i| {
+                Scenario::PLAN.into_iter().map(move |s| {
+                    let t = Trial::test(s.name(), || Ok(()));
+                    if n > 1 {
+                        t.with_kind(format!("hub{}", i + 1))
+                    } else {
+                        t
+                    }
+                })
+            })
+            .collect();
+        let _listed = libtest_mimic::run(&cfg.libtest, trials);
+        return Ok(RunReport {
+            hubs: Vec::new(),
+            listed_only: true,
+            elapsed: started.elapsed(),
+        });
+    }
+
+    let targets = match &cfg.targets {
+        TargetSpec::Given(t) => t.clone(),
+        TargetSpec::Discover => discover(&cfg)?,
+    };
+
+    // One runtime for the whole run: the client belongs to it, and every
+    // scenario runs on it through a Handle.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("vegehub-harness-rt")
+        .enable_all()
+        .build()
+        .map_err(|e| FatalError::Other(anyhow::anyhow!("starting the async runtime: {e}")))?;
+
+    let mut sims = Vec::new();
+    let mut hubs = Vec::new();
+    let http = {
+        let _enter = runtime.enter();
+        client::build_http(&cfg.session).map_err(|e| FatalError::Other(e.into()))?
+    };
+    for t in &targets {
+        let (host_port, source, name, sim_opts) = match t {
+            Target::Device { host, port } => {
+                let hp = if host.contains(':') {
+                    format!("[{host}]:{port}")
+                } else {
+                    format!("{host}:{port}")
+                };
+                let perm = |allowed: bool, flag: &str| {
+                    if allowed {
+                        Permission::Allowed
+                    } else {
+                        Permission::Denied(format!("not enabled ({flag})"))
+                    }
+                };
+                let opts = Options {
+                    actuators: perm(cfg.allow_actuators, "--actuators"),
+                    setup: perm(cfg.allow_setup, "--setup"),
+                    ..cfg.scenario.clone()
+                };
+                sims.push(None);
+                (hp, "device".to_owned(), None, opts)
+            }
+            Target::Sim { profile } => {
+                let sim = SimHub::start(profile)?;
+                let hp = sim.addr.to_string();
+                let name = sim.name.clone();
+                sims.push(Some(sim));
+                // The simulated hub has nothing attached: run everything.
+                let opts = Options {
+                    actuators: Permission::Allowed,
+                    setup: Permission::Allowed,
+                    ..cfg.scenario.clone()
+                };
+                (
+                    hp,
+                    format!("simulator (profile {profile})"),
+                    Some(name),
+                    opts,
+                )
+            }
+        };
+        let client = HubClient::new(
+            http.clone(),
+            format!("http://{host_port}"),
+            host_port.clone(),
+            cfg.session.clone(),
+            observer.clone(),
+        );
+        hubs.push(Hub {
+            label: host_port,
+            source,
+            name,
+            client,
+            options: sim_opts,
+        });
+    }
+
+    // Trials, and per hub the scenarios the filter keeps (same predicate
+    // libtest-mimic applies), so the hub's thread knows what to expect.
+    // Trials go scenario by scenario across hubs, so that with one test
+    // thread per hub (the default) every hub makes progress at once.
+    let several = hubs.len() > 1;
+    let mut libtest = cfg.libtest.clone();
+    libtest.test_threads = Some(libtest.test_threads.unwrap_or(hubs.len().max(1)));
+    let mut trials = Vec::new();
+    let mut expected = vec![Vec::new(); hubs.len()];
+    let channels: Vec<_> = hubs.iter().map(|_| mpsc::channel::<Job>()).collect();
+    for s in Scenario::PLAN {
+        for (i, hub) in hubs.iter().enumerate() {
+            let tx = channels[i].0.clone();
+            let mut trial = Trial::ignorable_test(s.name(), move || ask(&tx, s));
+            if several {
+                trial = trial.with_kind(hub.label.clone());
+            }
+            if !libtest.is_filtered_out(&trial) {
+                expected[i].push(s);
+            }
+            trials.push(trial);
+        }
+    }
+    let mut workers = Vec::new();
+    for ((hub, expected), (_, rx)) in hubs.into_iter().zip(expected).zip(channels) {
+        let handle = runtime.handle().clone();
+        let label = hub.label.clone();
+        let worker = std::thread::Builder::new()
+            .name(format!("hub {label}"))
+            .spawn(move || hub_thread(handle, hub, expected, rx))
+            .map_err(|e| {
+                FatalError::Other(anyhow::anyhow!("starting the thread for {label}: {e}"))
+            })?;
+        workers.push(worker);
+    }
+
+    // The verdicts come from the records; libtest-mimic's conclusion only
+    // counts the same trials.
+    let _conclusion = libtest_mimic::run(&libtest, trials);
+
+    let mut reports = Vec::new();
+    for w in workers {
+        // A hub thread only panics on a harness bug outside any scenario.
+        match w.join() {
+            Ok(r) => reports.push(r),
+            Err(p) => {
+                return Err(FatalError::Other(anyhow::anyhow!(
+                    "a hub thread panicked: {}",
+                    scenario::setup::panic_message(&p)
+                )))
+            }
+        }
+    }
+
+    // Close the session: the last client handle goes, then the runtime
+    // shuts down and awaits every connection task, so no socket outlives
+    // the run. Bounded so a stuck resolver cannot hang the exit.
+    drop(http);
+    runtime.shutdown_timeout(Duration::from_secs(5));
+
+    // The simulated hubs stop last: the harness's side is closed by now.
+    for (rep, sim) in reports.iter_mut().zip(sims) {
+        if let Some(sim) = sim {
+            rep.sim_note = Some(sim.stop());
+        }
+    }
+
+    Ok(RunReport {
+        hubs: reports,
+        listed_only: false,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// A trial's body: hand the scenario to its hub's thread and wait.
+fn ask(tx: &mpsc::Sender<Job>, scenario: Scenario) -> Result<Completion, libtest_mimic::Failed> {
+    let (reply, answer) = mpsc::channel();
+    tx.send(Job { scenario, reply })
+        .map_err(|_| "the hub's thread has stopped")?;
+    match answer.recv() {
+        Ok(Verdict::Pass) => Ok(Completion::Completed),
+        Ok(Verdict::Skip(why)) => Ok(Completion::ignored_with(why)),
+        Ok(Verdict::Fail(msg)) => Err(msg.into()),
+        Err(_) => Err("the hub's thread stopped before answering".into()),
+    }
+}
+
+/// One hub's thread: run the expected scenarios in plan order, each when
+/// its trial asks, on the run's runtime.
+fn hub_thread(rt: Handle, hub: Hub, expected: Vec<Scenario>, rx: mpsc::Receiver<Job>) -> HubReport {
+    let mut facts = HubFacts {
+        name: hub.name.clone(),
+        ..HubFacts::default()
+    };
+    let mut records = Vec::new();
+    let mut waiting: HashMap<Scenario, mpsc::Sender<Verdict>> = HashMap::new();
+    'plan: for s in expected {
+        // With several test threads, trials may ask out of order: keep the
+        // early ones until their turn.
+        let reply = loop {
+            if let Some(r) = waiting.remove(&s) {
+                break r;
+            }
+            match rx.recv() {
+                Ok(job) => {
+                    waiting.insert(job.scenario, job.reply);
+                }
+                Err(_) => break 'plan,
+            }
+        };
+        let record = match hub.client.contact() {
+            // Unreachable before any answer: later scenarios would only
+            // pile up connection timeouts.
+            Contact::Unreachable(why) => {
+                Record::not_run(s, Verdict::Skip(format!("hub unreachable ({why})")))
+            }
+            _ => std::panic::catch_unwind(AssertUnwindSafe(|| {
+                rt.block_on(s.run(&hub.client, &mut facts, &hub.options))
+            }))
+            .unwrap_or_else(|p| {
+                Record::not_run(
+                    s,
+                    Verdict::Fail(format!(
+                        "{s} panicked: {}",
+                        scenario::setup::panic_message(&p)
+                    )),
+                )
+            }),
+        };
+        let _ = reply.send(record.verdict.clone());
+        records.push(record);
+    }
+    HubReport {
+        base_url: hub.client.base_url().to_owned(),
+        contact: hub.client.contact(),
+        label: hub.label,
+        source: hub.source,
+        facts,
+        records,
+        sim_note: None,
+    }
+}
+
+/// The simulated hub, started as a device on its own thread and runtime.
+struct SimHub {
+    addr: std::net::SocketAddr,
+    name: String,
+}
+
+impl SimHub {
+    fn start(profile: &str) -> Result<SimHub, FatalError> {
+        Err(FatalError::Usage(format!(
+            "--sim {profile}: TEMP simulator not landed"
+        )))
+    }
+
+    fn stop(self) -> String {
+        format!("{} {}", self.addr, self.name)
+    }
+}

@@ -1,0 +1,170 @@
+//! Scenario `actuators` (opt-in): all slots off and verified; each slot on
+//! (always with a device-side duration) and verified on, off and verified
+//! off; on slot 0, the hub's own switch-off when the duration ends. Every
+//! check polls `actuators/status` with a deadline. Whatever happens
+//! (failure, error, panic) an all-off is attempted and its result reported.
+
+use std::panic::AssertUnwindSafe;
+use std::time::Duration;
+
+use futures_util::FutureExt;
+
+use super::setup::panic_message;
+use super::{wait, Cleanup, Cx, Options, Permission, Step, Stop};
+use crate::client::HubClient;
+use crate::device::ActuatorStatus;
+
+/// Describe the slots that are on, for messages.
+fn on_slots(st: &ActuatorStatus) -> Vec<u32> {
+    st.actuators
+        .iter()
+        .filter(|a| a.state != 0)
+        .map(|a| a.slot)
+        .collect()
+}
+
+/// Wait until `slot` reads `want` (0 off, 1 on).
+async fn wait_slot(
+    client: &HubClient,
+    opts: &Options,
+    slot: u32,
+    want: u8,
+    timeout: Duration,
+) -> Result<(), wait::TimedOut> {
+    wait::until(timeout, opts.poll_interval, || async move {
+        let st = client.actuator_status().await.map_err(|e| e.to_string())?;
+        match st.actuators.iter().find(|a| a.slot == slot) {
+            Some(a) if a.state == want => Ok(Some(())),
+            Some(a) => Err(format!("slot {slot} state {}", a.state)),
+            None => Err(format!("slot {slot} missing from actuators/status")),
+        }
+    })
+    .await
+}
+
+/// Wait until every slot reads off.
+async fn wait_all_off(client: &HubClient, opts: &Options) -> Result<(), wait::TimedOut> {
+    wait::until(opts.verify_timeout, opts.poll_interval, || async {
+        let st = client.actuator_status().await.map_err(|e| e.to_string())?;
+        let on = on_slots(&st);
+        if on.is_empty() {
+            Ok(Some(()))
+        } else {
+            Err(format!("slot(s) {on:?} on"))
+        }
+    })
+    .await
+}
+
+/// Send off to every slot (all of them, even after an error), then verify.
+pub async fn all_off(client: &HubClient, count: u32, opts: &Options) -> Cleanup {
+    let mut errors = Vec::new();
+    for slot in 0..count {
+        if let Err(e) = client.actuator_off(slot).await {
+            errors.push(format!("off for slot {slot}: {e}"));
+        }
+    }
+    let verify = wait_all_off(client, opts).await;
+    let what = format!("all {count} actuators off");
+    match verify {
+        Ok(()) => Cleanup {
+            what,
+            verified: true,
+            detail: if errors.is_empty() {
+                "every slot reads off".into()
+            } else {
+                format!("every slot reads off (despite: {})", errors.join("; "))
+            },
+        },
+        Err(t) => {
+            errors.push(format!(
+                "not verified within {:?}: {}",
+                opts.verify_timeout, t.last
+            ));
+            Cleanup {
+                what,
+                verified: false,
+                detail: errors.join("; "),
+            }
+        }
+    }
+}
+
+async fn exercise(client: &HubClient, count: u32, opts: &Options) -> Step {
+    let vt = opts.verify_timeout;
+    for slot in 0..count {
+        client.actuator_off(slot).await?;
+    }
+    wait_all_off(client, opts).await.map_err(|t| {
+        Stop::Fail(format!(
+            "not all slots off at start within {vt:?}: {}",
+            t.last
+        ))
+    })?;
+
+    for slot in 0..count {
+        client.actuator_on(slot, opts.on_seconds).await?;
+        wait_slot(client, opts, slot, 1, vt).await.map_err(|t| {
+            Stop::Fail(format!(
+                "slot {slot} did not turn on within {vt:?} (last seen: {})",
+                t.last
+            ))
+        })?;
+        client.actuator_off(slot).await?;
+        wait_slot(client, opts, slot, 0, vt).await.map_err(|t| {
+            Stop::Fail(format!(
+                "slot {slot} did not turn off within {vt:?} of an off command (last seen: {})",
+                t.last
+            ))
+        })?;
+    }
+
+    // The safety net every on relies on: the hub ends the duration itself.
+    let secs = opts.auto_off_seconds;
+    client.actuator_on(0, secs).await?;
+    wait_slot(client, opts, 0, 1, vt).await.map_err(|t| {
+        Stop::Fail(format!(
+            "slot 0 did not turn on for the auto-off check within {vt:?} (last seen: {})",
+            t.last
+        ))
+    })?;
+    let limit = Duration::from_secs(secs.into()) + vt;
+    wait_slot(client, opts, 0, 0, limit).await.map_err(|t| {
+        Stop::Fail(format!(
+            "slot 0 did not switch itself off: still on {limit:?} after an on with duration {secs} s (last seen: {})",
+            t.last
+        ))
+    })?;
+    Ok(())
+}
+
+pub(super) async fn run(cx: &mut Cx<'_>) -> Step {
+    if let Permission::Denied(why) = &cx.opts.actuators {
+        return Err(Stop::Skip(why.clone()));
+    }
+    let count = cx.require_info().await?.hub.num_actuators;
+    if count == 0 {
+        return Err(Stop::Skip("hub has no actuators".into()));
+    }
+    let body = AssertUnwindSafe(exercise(cx.client, count, cx.opts))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|p| {
+            Err(Stop::Fail(format!(
+                "actuators panicked: {}",
+                panic_message(&p)
+            )))
+        });
+    let off = all_off(cx.client, count, cx.opts).await;
+    let (ok, detail) = (off.verified, off.detail.clone());
+    cx.cleanup.push(off);
+    body?;
+    if !ok {
+        return Err(Stop::Fail(format!("all-off not verified: {detail}")));
+    }
+    cx.note(format!(
+        "{count} slots switched on and off; slot 0 switched itself off after {} s",
+        cx.opts.auto_off_seconds
+    ));
+    Ok(())
+}

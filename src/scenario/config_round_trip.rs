@@ -1,0 +1,36 @@
+//! Scenario `config-round-trip`: read the config, detect the firmware
+//! generation, write the same document back, read again and compare
+//! deep-equal; any difference fails naming the JSON paths. If the hub did
+//! not keep the document, the original is written back and verified.
+
+use super::diff::{diff, summarize};
+use super::{setup, Cx, Step, Stop};
+use crate::device::Generation;
+
+pub(super) async fn run(cx: &mut Cx<'_>) -> Step {
+    let original = cx.client.config_get().await?;
+    cx.facts.record_config(&original);
+    let generation = Generation::of(&original);
+    cx.note(format!("firmware generation {generation}"));
+    cx.client.config_set(&original).await?;
+    let back = match cx.client.config_get().await {
+        Ok(b) => b,
+        Err(e) => {
+            // The hub took a write; make sure it still holds the original.
+            let c = setup::restore(cx.client, &original).await;
+            cx.cleanup.push(c);
+            return Err(e.into());
+        }
+    };
+    let d = diff(&original, &back);
+    if d.is_empty() {
+        return Ok(());
+    }
+    let c = setup::restore(cx.client, &original).await;
+    cx.cleanup.push(c);
+    Err(Stop::Fail(format!(
+        "config read back after writing it unchanged differs at {} path(s): {}",
+        d.len(),
+        summarize(&d, 5)
+    )))
+}

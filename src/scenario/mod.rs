@@ -1,0 +1,256 @@
+//! The scenarios of a run, in plan order, and what they produce: structured
+//! results (outcome, reason, duration, exchanges, cleanup) that reports are
+//! rendered from. Each scenario takes the hub's client and the hub's facts,
+//! and gathers the facts it needs itself when run alone. Uses `client`,
+//! `device`.
+
+pub mod actuator_status;
+pub mod actuators;
+pub mod config_round_trip;
+pub mod diff;
+pub mod facts;
+pub mod info;
+pub mod mac;
+pub mod setup;
+pub mod wait;
+
+use std::time::{Duration, Instant};
+
+use crate::client::{Exchange, HubClient};
+pub use facts::{Gathered, HubFacts, HubInfo};
+
+/// A scenario of the plan. Names are the libtest trial names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scenario {
+    Mac,
+    Info,
+    ActuatorStatus,
+    ConfigRoundTrip,
+    Actuators,
+    Setup,
+}
+
+impl Scenario {
+    /// The plan, in the order it runs.
+    pub const PLAN: [Scenario; 6] = [
+        Scenario::Mac,
+        Scenario::Info,
+        Scenario::ActuatorStatus,
+        Scenario::ConfigRoundTrip,
+        Scenario::Actuators,
+        Scenario::Setup,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Mac => "mac",
+            Scenario::Info => "info",
+            Scenario::ActuatorStatus => "actuator-status",
+            Scenario::ConfigRoundTrip => "config-round-trip",
+            Scenario::Actuators => "actuators",
+            Scenario::Setup => "setup",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Scenario> {
+        Scenario::PLAN.into_iter().find(|s| s.name() == name)
+    }
+
+    /// Whether the scenario changes the hub (and so needs opting in on a
+    /// real hub).
+    pub fn changes_hub(self) -> bool {
+        matches!(self, Scenario::Actuators | Scenario::Setup)
+    }
+
+    /// Run the scenario against one hub. Never panics outward for a hub
+    /// misbehaving; a panic in harness code is caught by the caller.
+    pub async fn run(self, client: &HubClient, facts: &mut HubFacts, opts: &Options) -> Record {
+        let started = Instant::now();
+        let mut cx = Cx {
+            client,
+            facts,
+            opts,
+            cleanup: Vec::new(),
+            notes: Vec::new(),
+        };
+        let verdict = match self {
+            Scenario::Mac => mac::run(&mut cx).await,
+            Scenario::Info => info::run(&mut cx).await,
+            Scenario::ActuatorStatus => actuator_status::run(&mut cx).await,
+            Scenario::ConfigRoundTrip => config_round_trip::run(&mut cx).await,
+            Scenario::Actuators => actuators::run(&mut cx).await,
+            Scenario::Setup => setup::run(&mut cx).await,
+        };
+        let verdict = match verdict {
+            Ok(()) => Verdict::Pass,
+            Err(Stop::Fail(m)) => Verdict::Fail(m),
+            Err(Stop::Skip(m)) => Verdict::Skip(m),
+        };
+        let Cx { cleanup, notes, .. } = cx;
+        Record {
+            scenario: self,
+            verdict,
+            duration: started.elapsed(),
+            exchanges: client.take_exchanges(),
+            cleanup,
+            notes,
+        }
+    }
+}
+
+impl std::fmt::Display for Scenario {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Whether a hub-changing scenario may run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Permission {
+    Allowed,
+    /// Skipped with this reason, e.g. `not enabled (--actuators)`.
+    Denied(String),
+}
+
+/// Scenario parameters for one hub.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub actuators: Permission,
+    pub setup: Permission,
+    /// Device-side duration of each slot's on/off check, in seconds.
+    pub on_seconds: u32,
+    /// Device-side duration of the auto-off check, in seconds.
+    pub auto_off_seconds: u32,
+    /// How long a relay or config has to follow a command before it counts
+    /// as not following.
+    pub verify_timeout: Duration,
+    /// Pause between two status polls while waiting.
+    pub poll_interval: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            actuators: Permission::Allowed,
+            setup: Permission::Allowed,
+            on_seconds: 5,
+            auto_off_seconds: 1,
+            verify_timeout: Duration::from_secs(5),
+            poll_interval: Duration::from_millis(100),
+        }
+    }
+}
+
+/// How a scenario ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Pass,
+    Fail(String),
+    Skip(String),
+}
+
+impl Verdict {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail(_) => "fail",
+            Verdict::Skip(_) => "skip",
+        }
+    }
+
+    /// The failure message or skip reason.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Verdict::Pass => None,
+            Verdict::Fail(m) | Verdict::Skip(m) => Some(m),
+        }
+    }
+}
+
+/// A cleanup step (all actuators off, config restored) and whether it was
+/// verified. An unverified cleanup means the hub may be left modified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cleanup {
+    /// What was undone, e.g. `all actuators off`.
+    pub what: String,
+    pub verified: bool,
+    /// How it was verified, or why it could not be.
+    pub detail: String,
+}
+
+/// The result of one scenario on one hub: what every report renders.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub scenario: Scenario,
+    pub verdict: Verdict,
+    pub duration: Duration,
+    /// Every HTTP exchange the scenario made, in order.
+    pub exchanges: Vec<Exchange>,
+    pub cleanup: Vec<Cleanup>,
+    /// Facts observed along the way (`mac A1B2C3D4E5F6`).
+    pub notes: Vec<String>,
+}
+
+impl Record {
+    /// A record for a scenario that did not run (skipped before starting,
+    /// or its runner panicked).
+    pub fn not_run(scenario: Scenario, verdict: Verdict) -> Record {
+        Record {
+            scenario,
+            verdict,
+            duration: Duration::ZERO,
+            exchanges: Vec::new(),
+            cleanup: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+}
+
+/// Why a scenario stopped early.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stop {
+    Fail(String),
+    Skip(String),
+}
+
+impl From<crate::client::CallError> for Stop {
+    fn from(e: crate::client::CallError) -> Stop {
+        Stop::Fail(e.to_string())
+    }
+}
+
+pub(crate) type Step<T = ()> = Result<T, Stop>;
+
+/// What a running scenario works with.
+pub struct Cx<'a> {
+    pub client: &'a HubClient,
+    pub facts: &'a mut HubFacts,
+    pub opts: &'a Options,
+    pub cleanup: Vec<Cleanup>,
+    pub notes: Vec<String>,
+}
+
+impl Cx<'_> {
+    pub fn note(&mut self, s: impl Into<String>) {
+        self.notes.push(s.into());
+    }
+
+    /// The hub and wifi sections: from the `info` scenario if it ran, else
+    /// read now. A failed `info` makes dependents skip with its reason.
+    pub async fn require_info(&mut self) -> Step<HubInfo> {
+        match &self.facts.info {
+            Gathered::Known(i) => return Ok(i.clone()),
+            Gathered::Failed(why) => {
+                return Err(Stop::Skip(format!("prerequisite info failed: {why}")))
+            }
+            Gathered::NotYet => {}
+        }
+        match info::gather(self.client).await {
+            Ok(i) => {
+                self.facts.record_info(&i);
+                Ok(i)
+            }
+            Err(why) => Err(Stop::Fail(format!("gathering hub info: {why}"))),
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! Scenario `setup` (opt-in): keep the original config, configure a test API
+//! key and server the way the firmware generation expects, read back and
+//! verify, then restore the original and verify the restore deep-equal. The
+//! restore runs whatever happened before it (failure, error, panic).
+
+use std::panic::AssertUnwindSafe;
+
+use futures_util::FutureExt;
+use serde_json::{json, Value};
+
+use super::diff::{diff, summarize};
+use super::{Cleanup, Cx, Permission, Step, Stop};
+use crate::client::HubClient;
+use crate::device::config::SERVER_TYPE_CUSTOM;
+use crate::device::Generation;
+
+/// Test API key: recognisable, never a real key.
+pub const TEST_API_KEY: &str = "VEGEHUB_HARNESS_TEST_API_KEY";
+/// Test endpoint name (new firmware).
+pub const TEST_ENDPOINT_NAME: &str = "VEGEHUB_HARNESS_TEST";
+/// Test server: loopback discard port, so a hub that does post goes nowhere.
+pub const TEST_SERVER_URL: &str = "http://127.0.0.1:9/VEGEHUB_HARNESS_TEST";
+
+/// The original config with the test key and server set the way its
+/// generation expects: new firmware gets an endpoint appended (as the
+/// reference client does); old firmware gets `api_key`, `hub.server_url`
+/// and `hub.server_type` 3.
+pub fn test_config(original: &Value) -> Value {
+    let mut doc = original.clone();
+    match Generation::of(original) {
+        Generation::New => {
+            let list = doc["endpoints"]
+                .as_array_mut()
+                .expect("new generation has a list");
+            let id = list
+                .iter()
+                .filter_map(|e| e["id"].as_i64())
+                .max()
+                .unwrap_or(0)
+                + 1;
+            list.push(json!({
+                "id": id,
+                "name": TEST_ENDPOINT_NAME,
+                "type": "custom",
+                "enabled": true,
+                "connection_method": "wifi",
+                "config": {
+                    "api_key": TEST_API_KEY,
+                    "data_format": "json",
+                    "url": TEST_SERVER_URL,
+                }
+            }));
+        }
+        Generation::Old => {
+            if !doc.is_object() {
+                doc = json!({});
+            }
+            doc["api_key"] = json!(TEST_API_KEY);
+            if !doc["hub"].is_object() {
+                doc["hub"] = json!({});
+            }
+            doc["hub"]["server_url"] = json!(TEST_SERVER_URL);
+            doc["hub"]["server_type"] = json!(SERVER_TYPE_CUSTOM);
+        }
+    }
+    doc
+}
+
+/// Write `original` back and verify the hub holds it deep-equal.
+pub async fn restore(client: &HubClient, original: &Value) -> Cleanup {
+    let what = "config restored".to_owned();
+    if let Err(e) = client.config_set(original).await {
+        return Cleanup {
+            what,
+            verified: false,
+            detail: format!("writing the original back failed: {e}"),
+        };
+    }
+    match client.config_get().await {
+        Err(e) => Cleanup {
+            what,
+            verified: false,
+            detail: format!("reading the config back failed: {e}"),
+        },
+        Ok(back) => {
+            let d = diff(original, &back);
+            if d.is_empty() {
+                Cleanup {
+                    what,
+                    verified: true,
+                    detail: "read back deep-equal to the original".into(),
+                }
+            } else {
+                Cleanup {
+                    what,
+                    verified: false,
+                    detail: format!(
+                        "read back differs from the original at {} path(s): {}",
+                        d.len(),
+                        summarize(&d, 5)
+                    ),
+                }
+            }
+        }
+    }
+}
+
+async fn apply_and_verify(client: &HubClient, test: &Value, generation: Generation) -> Step {
+    client.config_set(test).await?;
+    let back = client.config_get().await?;
+    let d = diff(test, &back);
+    if d.is_empty() {
+        return Ok(());
+    }
+    Err(Stop::Fail(format!(
+        "config/set succeeded but the hub did not keep the test settings \
+         ({generation} firmware); read back differs at {} path(s): {}",
+        d.len(),
+        summarize(&d, 5)
+    )))
+}
+
+pub(super) async fn run(cx: &mut Cx<'_>) -> Step {
+    if let Permission::Denied(why) = &cx.opts.setup {
+        return Err(Stop::Skip(why.clone()));
+    }
+    let original = cx.client.config_get().await?;
+    cx.facts.record_config(&original);
+    let generation = Generation::of(&original);
+    cx.note(format!("firmware generation {generation}"));
+    let test = test_config(&original);
+
+    let body = AssertUnwindSafe(apply_and_verify(cx.client, &test, generation))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|p| Err(Stop::Fail(format!("setup panicked: {}", panic_message(&p)))));
+
+    let restored = restore(cx.client, &original).await;
+    let (ok, detail) = (restored.verified, restored.detail.clone());
+    cx.cleanup.push(restored);
+    body?;
+    if !ok {
+        return Err(Stop::Fail(format!("restore not verified: {detail}")));
+    }
+    Ok(())
+}
+
+/// The text of a caught panic.
+pub(crate) fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "non-text panic payload".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_firmware_gets_an_endpoint_appended_and_nothing_else_changes() {
+        let orig = json!({"endpoints": [{"id": 4, "name": "HomeAssistant"}], "error": 0});
+        let t = test_config(&orig);
+        let d: Vec<String> = diff(&orig, &t).into_iter().map(|d| d.path).collect();
+        assert_eq!(d, ["$.endpoints"]);
+        assert_eq!(t["endpoints"][1]["id"], 5);
+        assert_eq!(t["endpoints"][1]["config"]["api_key"], TEST_API_KEY);
+        assert_eq!(t["endpoints"][1]["config"]["url"], TEST_SERVER_URL);
+    }
+
+    #[test]
+    fn old_firmware_gets_key_server_and_type() {
+        let orig = json!({"hub": {"name": "x", "server_url": "", "server_type": 0},
+                          "api_key": "", "endpoints": null, "error": 0});
+        let t = test_config(&orig);
+        let d: Vec<String> = diff(&orig, &t).into_iter().map(|d| d.path).collect();
+        assert_eq!(d, ["$.hub.server_url", "$.hub.server_type", "$.api_key"]);
+        assert_eq!(t["hub"]["server_type"], 3);
+    }
+
+    #[test]
+    fn test_values_are_recognisable_and_loopback() {
+        assert!(TEST_API_KEY.starts_with("VEGEHUB_HARNESS_TEST"));
+        assert!(TEST_SERVER_URL.starts_with("http://127.0.0.1:"));
+    }
+}
