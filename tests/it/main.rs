@@ -3,6 +3,7 @@
 mod discovery;
 mod ledger;
 mod netns;
+mod run;
 mod safety;
 mod sim;
 mod sim_cli;
