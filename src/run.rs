@@ -383,16 +383,35 @@ fn hub_thread(rt: Handle, hub: Hub, expected: Vec<Scenario>, rx: mpsc::Receiver<
 struct SimHub {
     addr: std::net::SocketAddr,
     name: String,
+    handle: crate::sim::SimHandle,
 }
 
 impl SimHub {
     fn start(profile: &str) -> Result<SimHub, FatalError> {
-        Err(FatalError::Usage(format!(
-            "--sim {profile}: TEMP simulator not landed"
-        )))
+        let p = crate::sim::Profile::load(profile)
+            .map_err(|e| FatalError::Usage(format!("--sim {profile}: {e:#}")))?;
+        let name = p.name().to_owned();
+        let mut opts = crate::sim::SimOptions::new(p);
+        opts.bind = (std::net::Ipv4Addr::LOCALHOST, 0).into();
+        opts.advertise = false;
+        let handle = crate::sim::start_with(opts).map_err(|e| {
+            FatalError::Other(anyhow::anyhow!(
+                "starting the simulated hub ({profile}): {e}"
+            ))
+        })?;
+        Ok(SimHub {
+            addr: handle.addr(),
+            name,
+            handle,
+        })
     }
 
+    /// Shut the simulator down; say what it saw.
     fn stop(self) -> String {
-        format!("{} {}", self.addr, self.name)
+        let s = self.handle.shutdown();
+        format!(
+            "simulator saw {} connection(s) ({:?} requests each), {} request(s), {} still open at the end",
+            s.accepted, s.requests_per_connection, s.requests, s.open
+        )
     }
 }

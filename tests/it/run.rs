@@ -4,7 +4,9 @@
 
 use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use vegehub_harness::sim::{self, FaultSpec, Profile, SimHandle, SimOptions};
 
 /// Fast settings for a simulated hub: relays follow at once.
 const FAST: &[&str] = &[
@@ -15,6 +17,15 @@ const FAST: &[&str] = &[
     "--on-seconds",
     "2",
 ];
+
+fn sim_with(profile: &str, faults: &[&str]) -> SimHandle {
+    let mut opts = SimOptions::new(Profile::load(profile).expect("profile loads"));
+    opts.faults = faults
+        .iter()
+        .map(|f| f.parse::<FaultSpec>().expect("fault spec parses"))
+        .collect();
+    sim::start_with(opts).expect("simulator starts")
+}
 
 /// Run the harness binary with `args`; the run must end within `limit`.
 fn harness(args: &[&str], limit: Duration) -> Output {
@@ -75,6 +86,236 @@ fn closed_port() -> u16 {
 const LIMIT: Duration = Duration::from_secs(30);
 
 #[test]
+fn every_shipped_profile_passes_with_sim() {
+    for name in Profile::builtin_names() {
+        let mut args = vec!["--sim", name];
+        args.extend_from_slice(FAST);
+        let o = harness(&args, LIMIT);
+        let out = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{name}:\n{out}");
+        assert!(!out.contains("FAILED"), "{name}:\n{out}");
+        for s in ["mac", "info", "config-round-trip", "setup"] {
+            assert!(line(&out, s).ends_with("ok"), "{name} {s}:\n{out}");
+        }
+        let p = Profile::load(name).unwrap();
+        if p.actuator_count() == 0 {
+            for s in ["actuator-status", "actuators"] {
+                assert!(
+                    line(&out, s).contains("ignored (hub has no actuators)"),
+                    "{name} {s}:\n{out}"
+                );
+            }
+        } else {
+            for s in ["actuator-status", "actuators"] {
+                assert!(line(&out, s).ends_with("ok"), "{name} {s}:\n{out}");
+            }
+        }
+        let generation = match p.generation() {
+            vegehub_harness::device::Generation::Old => "config old",
+            vegehub_harness::device::Generation::New => "config new",
+        };
+        assert!(out.contains(generation), "{name}:\n{out}");
+        assert!(
+            out.contains(p.mac().as_str()),
+            "{name}: MAC in summary:\n{out}"
+        );
+    }
+}
+
+#[test]
+fn a_real_device_run_leaves_the_hub_as_it_was() {
+    let hub = sim_with("hub-4-relay-ac", &[]);
+    let before = hub.config();
+    let addr = hub.addr().to_string();
+    let o = harness(&device_args(&addr, &["--actuators", "--setup"]), LIMIT);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(line(&out, "actuators").ends_with("ok"), "{out}");
+    assert!(line(&out, "setup").ends_with("ok"), "{out}");
+    assert!(out.contains("cleanup: config restored: verified"), "{out}");
+    assert!(
+        out.contains("cleanup: all 4 actuators off: verified"),
+        "{out}"
+    );
+    assert_eq!(hub.config(), before, "config deep-equal to the original");
+    assert!(hub.actuator_states().iter().all(|&s| s == 0));
+}
+
+#[test]
+fn hub_changing_scenarios_are_opt_in_on_a_real_device() {
+    let hub = sim_with("hub-new-firmware", &[]);
+    let addr = hub.addr().to_string();
+    let o = harness(&device_args(&addr, &[]), LIMIT);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(
+        line(&out, "actuators").contains("not enabled (--actuators)"),
+        "{out}"
+    );
+    assert!(
+        line(&out, "setup").contains("not enabled (--setup)"),
+        "{out}"
+    );
+    // Nothing was switched on: the hub never saw an actuators/set.
+    assert!(hub.actuator_states().iter().all(|&s| s == 0));
+}
+
+#[test]
+fn a_hub_that_ignores_config_set_fails_setup_and_says_why() {
+    let hub = sim_with("hub-new-firmware", &["ignore-set@config/set"]);
+    let before = hub.config();
+    let addr = hub.addr().to_string();
+    let o = harness(&device_args(&addr, &["--setup"]), LIMIT);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(line(&out, "setup").ends_with("FAILED"), "{out}");
+    assert!(
+        out.contains("did not keep the test settings") && out.contains("$.endpoints"),
+        "names what the hub did not keep:\n{out}"
+    );
+    // The restore ran anyway and the hub holds the original.
+    assert!(out.contains("cleanup: config restored: verified"), "{out}");
+    assert_eq!(hub.config(), before);
+}
+
+#[test]
+fn old_firmware_setup_sets_key_server_and_type_then_restores() {
+    let hub = sim_with("hub-old-firmware", &["ignore-set@config/set"]);
+    let addr = hub.addr().to_string();
+    let o = harness(&device_args(&addr, &["--exact", "setup", "--setup"]), LIMIT);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    for path in ["$.api_key", "$.hub.server_url", "$.hub.server_type"] {
+        assert!(out.contains(path), "{path} named:\n{out}");
+    }
+
+    let hub = sim_with("hub-old-firmware", &[]);
+    let before = hub.config();
+    let addr = hub.addr().to_string();
+    let o = harness(&device_args(&addr, &["--exact", "setup", "--setup"]), LIMIT);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(hub.config(), before);
+}
+
+#[test]
+fn a_restore_the_hub_refuses_is_exit_5() {
+    // The test settings are stored; the restore that follows gets a 500.
+    let hub = sim_with("hub-new-firmware", &["status:500@config/set,after=1"]);
+    let addr = hub.addr().to_string();
+    let o = harness(&device_args(&addr, &["--exact", "setup", "--setup"]), LIMIT);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(5), "{out}");
+    assert!(out.contains("config restored: NOT VERIFIED"), "{out}");
+    // The hub really is left modified: that is what exit 5 says.
+    let eps = hub.config()["endpoints"].as_array().unwrap().clone();
+    assert!(
+        eps.iter().any(|e| e["name"] == "VEGEHUB_HARNESS_TEST"),
+        "{eps:?}"
+    );
+}
+
+#[test]
+fn a_relay_stuck_off_fails_actuators_naming_the_slot() {
+    let hub = sim_with("hub-4-relay-ac", &["stuck-off:2"]);
+    let addr = hub.addr().to_string();
+    let o = harness(&device_args(&addr, &["--actuators"]), LIMIT);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(line(&out, "actuators").ends_with("FAILED"), "{out}");
+    assert!(out.contains("slot 2 did not turn on"), "{out}");
+    assert!(
+        out.contains("cleanup: all 4 actuators off: verified"),
+        "{out}"
+    );
+    assert!(hub.actuator_states().iter().all(|&s| s == 0));
+}
+
+#[test]
+fn a_relay_stuck_on_cannot_be_verified_off_and_is_exit_5() {
+    let hub = sim_with("hub-new-firmware", &["stuck-on:0"]);
+    let addr = hub.addr().to_string();
+    let o = harness(&device_args(&addr, &["--actuators"]), LIMIT);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(5), "{out}");
+    assert!(out.contains("slot 0 did not turn off"), "{out}");
+    assert!(out.contains("off: NOT VERIFIED"), "{out}");
+    assert_eq!(
+        hub.actuator_states()[0],
+        1,
+        "the harness reported what is true"
+    );
+}
+
+#[test]
+fn a_500_on_info_fails_info_and_dependents_skip() {
+    let hub = sim_with("hub-new-firmware", &["status:500@info/get"]);
+    let addr = hub.addr().to_string();
+    let o = harness(&device_args(&addr, &["--actuators"]), LIMIT);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(line(&out, "info").ends_with("FAILED"), "{out}");
+    assert!(out.contains("http status 500"), "{out}");
+    for s in ["actuator-status", "actuators"] {
+        assert!(
+            line(&out, s).contains("ignored (prerequisite info failed"),
+            "{s}:\n{out}"
+        );
+    }
+    assert!(line(&out, "config-round-trip").ends_with("ok"), "{out}");
+}
+
+#[test]
+fn a_hanging_hub_ends_the_run_within_its_timeouts() {
+    let hub = sim_with("hub-new-firmware", &["hang@info/get"]);
+    let addr = hub.addr().to_string();
+    let started = Instant::now();
+    let o = harness(
+        &[
+            "--device",
+            &addr,
+            "--timeout",
+            "300ms",
+            "--verify-timeout",
+            "300ms",
+        ],
+        Duration::from_secs(15),
+    );
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("no answer within 300ms"), "{out}");
+    assert!(line(&out, "info").ends_with("FAILED"), "{out}");
+    assert!(
+        line(&out, "actuator-status").contains("prerequisite info failed"),
+        "{out}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_dropped_connection_is_retried_and_the_run_passes() {
+    let hub = sim_with("hub-new-firmware", &["drop@info/get,times=1"]);
+    let addr = hub.addr().to_string();
+    let o = harness(&device_args(&addr, &["-v"]), LIMIT);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("attempt 1 of 3 failed"),
+        "retry visible with -v:\n{out}"
+    );
+    assert!(line(&out, "mac").ends_with("ok"), "{out}");
+
+    // The same fault without retries fails: the retry is what saved it.
+    let hub = sim_with("hub-new-firmware", &["drop@info/get,times=1"]);
+    let addr = hub.addr().to_string();
+    let o = harness(&device_args(&addr, &["--retries", "0"]), LIMIT);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+}
+
+#[test]
 fn a_closed_port_is_exit_4() {
     let port = closed_port().to_string();
     let addr = format!("127.0.0.1:{port}");
@@ -95,6 +336,19 @@ fn no_target_is_exit_2_and_says_what_to_pass() {
 }
 
 #[test]
+fn bad_input_is_exit_2() {
+    for args in [
+        &["--sim", "no-such-profile"][..],
+        &["--device", "127.0.0.1:0"],
+        &["--device", "http://127.0.0.1/"],
+        &["--sim", "--timeout", "soon"],
+    ] {
+        let o = harness(args, LIMIT);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+    }
+}
+
+#[test]
 fn list_names_the_plan_and_contacts_nothing() {
     let o = harness(&["--list", "--device", "127.0.0.1:9"], LIMIT);
     let out = String::from_utf8_lossy(&o.stdout);
@@ -111,4 +365,42 @@ fn list_names_the_plan_and_contacts_nothing() {
             "setup"
         ]
     );
+}
+
+#[test]
+fn a_scenario_run_alone_gathers_its_own_facts() {
+    let hub = sim_with("hub-4-relay-ac", &[]);
+    let addr = hub.addr().to_string();
+    let o = harness(
+        &device_args(&addr, &["--exact", "actuators", "--actuators"]),
+        LIMIT,
+    );
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("1 passed; 0 failed; 0 ignored; 0 measured; 5 filtered out"),
+        "{out}"
+    );
+    assert!(out.contains("4 slots switched on and off"), "{out}");
+
+    let mut args = vec!["--sim", "hub-new-firmware", "setup"];
+    args.extend_from_slice(FAST);
+    let o = harness(&args, LIMIT);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains("1 passed"), "{out}");
+}
+
+#[test]
+fn a_name_filter_and_skip_select_scenarios() {
+    let hub = sim_with("hub-new-firmware", &[]);
+    let addr = hub.addr().to_string();
+    let o = harness(
+        &device_args(&addr, &["actuator", "--skip", "actuators"]),
+        LIMIT,
+    );
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains("running 1 test"), "{out}");
+    assert!(line(&out, "actuator-status").ends_with("ok"), "{out}");
 }
