@@ -410,7 +410,7 @@ impl SimHub {
     fn stop(self) -> String {
         let s = self.handle.shutdown();
         format!(
-            "simulator saw {} connection(s) ({:?} requests each), {} request(s), {} still open at the end",
+            "simulator: {} connection(s) accepted, requests per connection {:?}, {} request(s), {} open at the end",
             s.accepted, s.requests_per_connection, s.requests, s.open
         )
     }

@@ -231,6 +231,40 @@ fn a_relay_stuck_off_fails_actuators_naming_the_slot() {
 }
 
 #[test]
+fn an_error_mid_scenario_still_switches_everything_off() {
+    // Two initial offs and the on of slot 0 pass; the off of slot 0 gets a
+    // 500 and ends the scenario with an error while slot 0 is on, with a
+    // device-side duration far longer than the run: only the all-off after
+    // the error can have switched it off.
+    let hub = sim_with(
+        "hub-new-firmware",
+        &["status:500@actuators/set,after=3,times=1"],
+    );
+    let addr = hub.addr().to_string();
+    let args = [
+        "--device",
+        &addr,
+        "--verify-timeout",
+        "1s",
+        "--actuators",
+        "--on-seconds",
+        "9",
+    ];
+    let o = harness(&args, LIMIT);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("POST /api/actuators/set: http status 500"),
+        "{out}"
+    );
+    assert!(
+        out.contains("cleanup: all 2 actuators off: verified"),
+        "{out}"
+    );
+    assert_eq!(hub.actuator_states(), [0, 0]);
+}
+
+#[test]
 fn a_relay_stuck_on_cannot_be_verified_off_and_is_exit_5() {
     let hub = sim_with("hub-new-firmware", &["stuck-on:0"]);
     let addr = hub.addr().to_string();
