@@ -24,6 +24,6 @@ pub mod update;
 
 pub use fault::{FaultKind, FaultSpec, FaultSpecError, Route};
 pub use profile::{Profile, ProfileError};
-pub use routes::{app, DropConnection};
+pub use routes::{app, ConnId, DropConnection};
 pub use server::{spawn, start, start_with, SimHandle, SimOptions};
-pub use state::{ConnStats, Delivery, SimState};
+pub use state::{ConnStats, Delivery, Received, SimState};

@@ -12,7 +12,7 @@ use axum::Router;
 use serde_json::{json, Map, Value};
 
 use super::fault::{FaultKind, Route};
-use super::state::{BadRequest, SimState};
+use super::state::{BadRequest, Received, SimState};
 use super::update;
 use crate::device::{paths, ActuatorSet, ActuatorStatus, InfoResponse};
 
@@ -36,6 +36,7 @@ pub fn app(state: SimState) -> Router {
         .route(paths::ACTUATORS_SET, post(actuators_set))
         .route(paths::ACTUATORS_STATUS, get(actuators_status))
         .route_layer(middleware::from_fn_with_state(state.clone(), faults))
+        .layer(middleware::from_fn_with_state(state.clone(), record))
         .with_state(state)
 }
 
@@ -75,6 +76,31 @@ fn dropped() -> Response {
     let mut r = (StatusCode::SERVICE_UNAVAILABLE, "connection dropped").into_response();
     r.extensions_mut().insert(DropConnection);
     r
+}
+
+/// The connection a request came on (set by the server; absent when the
+/// router is called without a socket).
+#[derive(Debug, Clone, Copy)]
+pub struct ConnId(pub usize);
+
+/// Largest request body the hub reads.
+const BODY_LIMIT: usize = 1 << 20;
+
+/// Record every request, before any fault, as the hub received it.
+async fn record(State(state): State<SimState>, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    let bytes = match axum::body::to_bytes(body, BODY_LIMIT).await {
+        Ok(b) => b,
+        Err(_) => return StatusCode::PAYLOAD_TOO_LARGE.into_response(),
+    };
+    state.record_request(Received {
+        connection: parts.extensions.get::<ConnId>().map(|c| c.0),
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_owned(),
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    });
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
 }
 
 /// Request-level faults: reboot, delay, status, hang, drop, malformed,

@@ -18,8 +18,8 @@ use tower::ServiceExt;
 use super::advertise::{AdvertiseError, Advertisement, Advertiser};
 use super::fault::FaultSpec;
 use super::profile::Profile;
-use super::routes::{app, into_wire};
-use super::state::{ConnStats, Delivery, SimState};
+use super::routes::{app, into_wire, ConnId};
+use super::state::{ConnStats, Delivery, Received, SimState};
 
 /// How to start a simulated hub.
 #[derive(Debug, Clone)]
@@ -181,8 +181,9 @@ async fn serve_connection(stream: TcpStream, state: SimState, id: usize) {
     let _open = OpenGuard(state.clone());
     let mut reboots = state.reboots();
     let router = app(state.clone());
-    let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+    let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         state.conn_request(id);
+        req.extensions_mut().insert(ConnId(id));
         let router = router.clone();
         async move {
             let resp = router
@@ -247,6 +248,11 @@ impl SimHandle {
     /// Live state (0/1) of every actuator slot.
     pub fn actuator_states(&self) -> Vec<u8> {
         self.state.actuator_states()
+    }
+
+    /// Every request the hub received so far, in arrival order.
+    pub fn received(&self) -> Vec<Received> {
+        self.state.received()
     }
 
     /// How many times the hub has rebooted (`reboot-after`).

@@ -36,6 +36,17 @@ pub struct Delivery {
     pub result: Result<u16, String>,
 }
 
+/// One request as the hub received it, before any fault acted on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    /// Index into `ConnStats::requests_per_connection`; `None` when the
+    /// router was called without a socket.
+    pub connection: Option<usize>,
+    pub method: String,
+    pub path: String,
+    pub body: String,
+}
+
 #[derive(Debug, Clone, Copy, Default)]
 struct Slot {
     on: bool,
@@ -63,6 +74,7 @@ pub(crate) struct Inner {
     conns_notify: Notify,
     /// Bumped on every simulated reboot; connections watch it and drop.
     reboot: watch::Sender<u64>,
+    received: Mutex<Vec<Received>>,
     deliveries: Mutex<Vec<Delivery>>,
     deliveries_notify: Notify,
     pub(crate) update_client: reqwest::Client,
@@ -107,6 +119,7 @@ impl SimState {
             conns_changed: Condvar::new(),
             conns_notify: Notify::new(),
             reboot: watch::Sender::new(0),
+            received: Mutex::new(Vec::new()),
             deliveries: Mutex::new(Vec::new()),
             deliveries_notify: Notify::new(),
             update_client,
@@ -426,6 +439,17 @@ impl SimState {
             }
         };
         tokio::time::timeout(deadline, wait).await.is_ok()
+    }
+
+    // ---- what was received ----
+
+    pub(crate) fn record_request(&self, r: Received) {
+        lock(&self.0.received).push(r);
+    }
+
+    /// Every request received so far, in arrival order.
+    pub fn received(&self) -> Vec<Received> {
+        lock(&self.0.received).clone()
     }
 
     // ---- update deliveries ----

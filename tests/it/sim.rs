@@ -407,6 +407,16 @@ async fn started_hub_serves_and_counts_requests_per_connection() {
     let stats = hub.stats();
     assert_eq!((stats.accepted, stats.open, stats.requests), (1, 1, 3));
     assert_eq!(stats.requests_per_connection, [3]);
+    let received = hub.received();
+    assert_eq!(received.len(), 3);
+    for r in &received {
+        assert_eq!(r.connection, Some(0));
+        assert_eq!(
+            (r.method.as_str(), r.path.as_str()),
+            ("POST", "/api/info/get")
+        );
+        assert_eq!(r.body, r#"{"hub":[]}"#);
+    }
     drop(http);
     assert!(
         hub.wait_until(Duration::from_secs(5), |s| s.open == 0)
@@ -482,4 +492,17 @@ fn a_profile_file_loads_by_path_and_a_broken_one_names_the_file() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("missing.json"), "{err}");
+}
+
+#[tokio::test]
+async fn the_router_records_every_request_even_refused_ones() {
+    let (app, state) = router("hub-new-firmware");
+    post(&app, "/api/config/set", "not json").await;
+    get(&app, "/api/nope").await;
+    let received = state.received();
+    assert_eq!(received.len(), 2);
+    assert_eq!(received[0].path, "/api/config/set");
+    assert_eq!(received[0].body, "not json");
+    assert_eq!(received[0].connection, None);
+    assert_eq!(received[1].path, "/api/nope");
 }
