@@ -90,12 +90,11 @@ pub fn run(args: SimArgs) -> i32 {
 }
 
 async fn serve(opts: SimOptions) -> i32 {
-    use tokio::signal::unix::{signal, SignalKind};
     // Handlers go in before the URL is printed, so a signal sent as soon as
     // the URL is read cannot kill the process before it reports.
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => return fail(format_args!("sim: cannot watch SIGTERM: {e}")),
+    let stop_signal = match stop_signals() {
+        Ok(f) => f,
+        Err(e) => return fail(format_args!("sim: cannot watch Ctrl-C/SIGTERM: {e}")),
     };
     let bind = opts.bind;
     let describe = format!(
@@ -123,10 +122,7 @@ async fn serve(opts: SimOptions) -> i32 {
     let _ = stdout.flush();
     drop(stdout);
     eprintln!("{describe}");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    stop_signal.await;
     let open_at_shutdown = handle.stats().open;
     let code = match handle.stop().await {
         Ok(stats) => {
@@ -145,4 +141,25 @@ async fn serve(opts: SimOptions) -> i32 {
 fn is_advertise_error(e: &std::io::Error) -> bool {
     e.get_ref()
         .is_some_and(|inner| inner.is::<super::advertise::AdvertiseError>())
+}
+
+/// Ctrl-C or SIGTERM, registered now (not on first poll).
+#[cfg(unix)]
+fn stop_signals() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+    })
+}
+
+#[cfg(not(unix))]
+fn stop_signals() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
