@@ -407,10 +407,17 @@ impl SimHub {
     }
 
     /// Shut the simulator down; say what it saw.
+    /// Called after the session is closed: the simulator's own count of
+    /// open connections must drop to zero (waited for with a deadline, as
+    /// it sees each close a moment after the harness makes it).
     fn stop(self) -> String {
-        let s = self.handle.shutdown();
+        self.handle
+            .wait_for(Duration::from_secs(2), |s| s.open == 0);
+        let s = self.handle.stats();
+        self.handle.shutdown();
         format!(
-            "simulator: {} connection(s) accepted, requests per connection {:?}, {} request(s), {} open at the end",
+            "simulator: {} connection(s) accepted, requests per connection {:?}, {} request(s); \
+             {} still open after the session closed",
             s.accepted, s.requests_per_connection, s.requests, s.open
         )
     }

@@ -142,6 +142,41 @@ fn a_real_device_run_leaves_the_hub_as_it_was() {
 }
 
 #[test]
+fn several_hubs_run_side_by_side_each_in_order() {
+    let a = sim_with("hub-new-firmware", &[]);
+    let b = sim_with("hub-old-firmware", &["status:500@info/get"]);
+    let (aa, ba) = (a.addr().to_string(), b.addr().to_string());
+    let mut args = vec!["--device", aa.as_str(), "--device", ba.as_str(), "--setup"];
+    args.extend_from_slice(FAST);
+    let o = harness(&args, LIMIT);
+    let out = text(&o);
+    // One hub fails, the other passes: the run fails, each hub's lines say which.
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains(&format!("test [{aa}] info")), "{out}");
+    let info_a = out
+        .lines()
+        .find(|l| l.starts_with(&format!("test [{aa}] info")))
+        .unwrap();
+    let info_b = out
+        .lines()
+        .find(|l| l.starts_with(&format!("test [{ba}] info")))
+        .unwrap();
+    assert!(
+        info_a.ends_with("ok") && info_b.ends_with("FAILED"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("hub {aa}")) && out.contains(&format!("hub {ba}")),
+        "{out}"
+    );
+    assert_eq!(
+        out.matches("cleanup: config restored: verified").count(),
+        2,
+        "{out}"
+    );
+}
+
+#[test]
 fn hub_changing_scenarios_are_opt_in_on_a_real_device() {
     let hub = sim_with("hub-new-firmware", &[]);
     let addr = hub.addr().to_string();
