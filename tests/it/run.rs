@@ -473,3 +473,44 @@ fn a_name_filter_and_skip_select_scenarios() {
     assert!(out.contains("running 1 test"), "{out}");
     assert!(line(&out, "actuator-status").ends_with("ok"), "{out}");
 }
+
+#[test]
+fn scenarios_of_a_hub_run_in_plan_order_whatever_test_threads_says() {
+    let mut args = vec!["--sim", "hub-4-relay-ac", "--test-threads", "6"];
+    args.extend_from_slice(FAST);
+    let o = harness(&args, LIMIT);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    let order: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("test ") && l.contains(" ... "))
+        .map(|l| l.split_whitespace().nth(1).unwrap())
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "mac",
+            "info",
+            "actuator-status",
+            "config-round-trip",
+            "actuators",
+            "setup"
+        ],
+        "{out}"
+    );
+}
+
+#[test]
+fn json_format_keeps_stdout_a_clean_json_stream() {
+    let mut args = vec!["--sim", "--format", "json"];
+    args.extend_from_slice(FAST);
+    let o = harness(&args, LIMIT);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    for l in stdout.lines() {
+        serde_json::from_str::<serde_json::Value>(l).unwrap_or_else(|e| panic!("{e}: {l:?}"));
+    }
+    assert!(stdout.contains(r#""name": "setup""#), "{stdout}");
+    // The summary goes to stderr instead.
+    assert!(String::from_utf8_lossy(&o.stderr).contains("harness: PASS"));
+}
