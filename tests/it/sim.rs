@@ -506,3 +506,15 @@ async fn the_router_records_every_request_even_refused_ones() {
     assert_eq!(received[0].connection, None);
     assert_eq!(received[1].path, "/api/nope");
 }
+
+#[test]
+fn wait_for_blocks_until_the_stats_say_so() {
+    let hub = sim::start(profile("hub-new-firmware")).unwrap();
+    let conn = std::net::TcpStream::connect(hub.addr()).unwrap();
+    assert!(hub.wait_for(Duration::from_secs(5), |s| s.open == 1));
+    drop(conn);
+    assert!(hub.wait_for(Duration::from_secs(5), |s| s.open == 0 && s.accepted == 1));
+    // A condition that never comes true gives up at its deadline.
+    assert!(!hub.wait_for(Duration::from_millis(50), |s| s.accepted == 2));
+    assert_eq!(hub.shutdown().requests, 0);
+}
