@@ -222,6 +222,106 @@ pub fn render_text(d: &Discovery) -> String {
     out
 }
 
+/// How a run shows its search for hubs: a spinner and prompts when a
+/// person is at the terminal, one plain line on stderr otherwise.
+pub struct RunChooserUi {
+    spinner: Option<Spinner>,
+    interactive: bool,
+}
+
+const BROWSING: &str = "looking for hubs";
+
+impl RunChooserUi {
+    /// Prompts only when both stdin and stderr are terminals: CI never
+    /// blocks on a question.
+    pub fn new() -> RunChooserUi {
+        RunChooserUi {
+            spinner: Some(Spinner::new(BROWSING)),
+            interactive: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
+        }
+    }
+}
+
+impl Default for RunChooserUi {
+    fn default() -> Self {
+        RunChooserUi::new()
+    }
+}
+
+impl crate::select::ChooseUi for RunChooserUi {
+    fn progress(&mut self, p: &Progress) {
+        if let Some(s) = &self.spinner {
+            s.update(BROWSING, p);
+        }
+    }
+
+    fn browsed(&mut self, d: &Discovery) {
+        if let Some(s) = self.spinner.take() {
+            s.finish();
+        }
+        eprintln!(
+            "vegehub-harness: {} {} found on the network in {:.1} s",
+            d.hubs.len(),
+            plural(d.hubs.len(), "hub", "hubs"),
+            d.elapsed.as_secs_f64()
+        );
+    }
+
+    fn prompt(&mut self) -> Option<&mut dyn crate::select::Prompt> {
+        if self.interactive {
+            Some(self)
+        } else {
+            None
+        }
+    }
+
+    fn chosen(&mut self, hubs: &[crate::discovery::DiscoveredHub]) {
+        let list: Vec<String> = hubs.iter().map(crate::select::describe).collect();
+        eprintln!("vegehub-harness: testing {}", list.join(", "));
+    }
+}
+
+fn ask(question: &str) -> Option<String> {
+    use std::io::{BufRead, Write};
+    eprint!("{question}");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    match std::io::stdin().lock().read_line(&mut line) {
+        Ok(0) | Err(_) => None,
+        Ok(_) => Some(line.trim().to_string()),
+    }
+}
+
+impl crate::select::Prompt for RunChooserUi {
+    fn confirm(&mut self, hub: &crate::discovery::DiscoveredHub) -> bool {
+        let answer = ask(&format!(
+            "One hub found: {}. Test it? [Y/n]: ",
+            crate::select::describe(hub)
+        ));
+        matches!(
+            answer.map(|a| a.to_ascii_lowercase()).as_deref(),
+            Some("" | "y" | "yes")
+        )
+    }
+
+    fn pick(&mut self, hubs: &[crate::discovery::DiscoveredHub]) -> crate::select::Pick {
+        use crate::select::Pick;
+        eprintln!("Hubs found:");
+        for (i, h) in hubs.iter().enumerate() {
+            eprintln!("  {}. {}", i + 1, crate::select::describe(h));
+        }
+        let question = format!("Hub to test (1-{}, a = all, empty = none): ", hubs.len());
+        match ask(&question).map(|a| a.to_ascii_lowercase()) {
+            Some(a) if a == "a" || a == "all" => Pick::All,
+            Some(a) => match a.parse::<usize>() {
+                Ok(n) if (1..=hubs.len()).contains(&n) => Pick::One(n - 1),
+                _ => Pick::Abort,
+            },
+            None => Pick::Abort,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@ use std::future::Future;
 use std::net::IpAddr;
 
 use crate::device::normalize_mac;
-use crate::discovery::{DiscoveredHub, Discovery};
+use crate::discovery::{self, DiscoverOptions, DiscoveredHub, Discovery, DiscoveryError, Progress};
 
 /// What `--select` names. One string may read as several of these (a hub
 /// named `A1B2C3D4E5F6`); a hub matching any reading matches.
@@ -87,6 +87,65 @@ pub enum SelectError {
     /// Nothing found, nothing matched, or no single hub could be chosen.
     #[error("{0}")]
     NoHub(String),
+}
+
+/// How a run finds its hubs when none was named on the command line.
+pub struct DiscoverPlan {
+    pub options: DiscoverOptions,
+    pub select: Option<Selector>,
+    pub all: bool,
+    pub ui: Box<dyn ChooseUi>,
+}
+
+impl std::fmt::Debug for DiscoverPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DiscoverPlan")
+            .field("options", &self.options)
+            .field("select", &self.select)
+            .field("all", &self.all)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the technician (or a CI log) sees while a run finds its hubs. The
+/// CLI implements it (spinner, prompts on stderr); the library never prints.
+pub trait ChooseUi: Send {
+    /// A hub appeared, changed or left during the browse.
+    fn progress(&mut self, _p: &Progress) {}
+    /// The browse ended.
+    fn browsed(&mut self, _d: &Discovery) {}
+    /// The prompt, or `None` when nobody is there to answer.
+    fn prompt(&mut self) -> Option<&mut dyn Prompt>;
+    /// The hubs the run will use.
+    fn chosen(&mut self, _hubs: &[DiscoveredHub]) {}
+}
+
+/// Browse, then choose as `plan` says. The mdns-sd daemon is shut down and
+/// awaited before this returns (see `discovery::discover`).
+pub async fn discover_and_choose<F, Fut>(
+    plan: &mut DiscoverPlan,
+    mac_of: F,
+) -> Result<Vec<DiscoveredHub>, SelectError>
+where
+    F: Fn(DiscoveredHub) -> Fut,
+    Fut: Future<Output = Option<String>>,
+{
+    let ui = &mut plan.ui;
+    let found = discovery::discover(&plan.options, |p| ui.progress(p))
+        .await
+        .map_err(|e| match e {
+            DiscoveryError::UnknownInterface { .. } => SelectError::Usage(e.to_string()),
+            DiscoveryError::Mdns(_) => SelectError::NoHub(e.to_string()),
+        })?;
+    plan.ui.browsed(&found);
+    let req = Request {
+        select: plan.select.as_ref(),
+        all: plan.all,
+        prompt: plan.ui.prompt(),
+    };
+    let hubs = choose(&found, req, mac_of).await?;
+    plan.ui.chosen(&hubs);
+    Ok(hubs)
 }
 
 /// One line per hub for lists in messages: `Vege_A6_20 (127.0.0.1:80)`.
