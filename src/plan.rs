@@ -24,6 +24,11 @@ pub const DEFAULT_PLAN_SOURCE: &str = "scenarios/default.json (built in)";
 /// it through).
 pub use crate::redact::TEST_VALUE_PREFIX;
 
+/// Marker a setup test server URL must contain.
+const TEST_URL_MARKER: &str = "VEGEHUB_HARNESS_TEST";
+/// The default setup test server.
+pub const TEST_SERVER_URL: &str = "http://127.0.0.1:9/VEGEHUB_HARNESS_TEST";
+
 /// Per-request timeout when a plan gives none.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Retries after a connection error when a plan gives none.
@@ -193,8 +198,10 @@ impl Default for ActuatorParams {
 impl Default for SetupParams {
     fn default() -> Self {
         SetupParams {
-            test_api_key: format!("{TEST_VALUE_PREFIX}KEY"),
-            test_server_url: format!("http://vegehub-harness.invalid/{TEST_VALUE_PREFIX}SERVER"),
+            test_api_key: format!("{TEST_VALUE_PREFIX}API_KEY"),
+            // The hub's own loopback discard port: if the hub ever posts to
+            // it, the post goes nowhere.
+            test_server_url: TEST_SERVER_URL.to_string(),
             restore: true,
         }
     }
@@ -637,10 +644,10 @@ fn setup_params(s: &SetupStep, path: &str) -> Result<SetupParams, At> {
     let host = test_server_url
         .strip_prefix("http://")
         .map(|rest| rest.split(['/', ':']).next().unwrap_or(""));
-    if host.is_none_or(str::is_empty) || !test_server_url.contains(TEST_VALUE_PREFIX) {
+    if host.is_none_or(str::is_empty) || !test_server_url.contains(TEST_URL_MARKER) {
         return Err(at(
             format!("{path}.test_server_url"),
-            format!("expected an http:// URL containing {TEST_VALUE_PREFIX}, so the hub's config shows it is a test value"),
+            format!("expected an http:// URL containing {TEST_URL_MARKER}, so the hub's config shows it is a test value"),
         ));
     }
     Ok(SetupParams {
@@ -947,7 +954,7 @@ mod tests {
         assert_err(
             r#"{"scenarios": [{"scenario": "setup", "allow_changes": true, "test_server_url": "http://x/real"}]}"#,
             "scenarios[0].test_server_url",
-            "containing VEGEHUB_HARNESS_TEST_",
+            "containing VEGEHUB_HARNESS_TEST,",
         );
     }
 
