@@ -196,6 +196,15 @@ impl HubClient {
         }
     }
 
+    /// The same hub and session with another request timeout and retry
+    /// count (a plan step's); shares the exchange log and contact state.
+    pub fn with_limits(&self, request_timeout: Duration, retries: u32) -> HubClient {
+        let mut c = self.clone();
+        c.cfg.request_timeout = request_timeout;
+        c.cfg.retries = retries;
+        c
+    }
+
     /// The hub label used in messages (`HOST:PORT`).
     pub fn hub(&self) -> &str {
         &self.hub
@@ -323,7 +332,10 @@ impl HubClient {
         let mut backoff = self.cfg.backoff;
         let mut attempt = 1;
         let result = loop {
-            let mut req = self.http.request(method.clone(), &url);
+            let mut req = self
+                .http
+                .request(method.clone(), &url)
+                .timeout(self.cfg.request_timeout);
             if let Some(b) = &body {
                 req = req.json(b);
             }

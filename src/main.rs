@@ -33,7 +33,20 @@ fn harness(args: vegehub_harness::run_args::RunArgs) -> i32 {
             } else {
                 print!("{text}");
             }
-            report.outcome().exit_code()
+            let outcome = report.outcome();
+            let code = outcome.exit_code();
+            // The last write of the report files, with the exit code.
+            match report
+                .reports
+                .as_ref()
+                .map(|r| r.finish(outcome.interrupted, code))
+            {
+                Some(Err(e)) => {
+                    eprintln!("vegehub-harness: error: {e:#}");
+                    code.max(vegehub_harness::exit_code::SCENARIO_FAILED)
+                }
+                _ => code,
+            }
         }
         Err(e) => {
             eprintln!("vegehub-harness: error: {e:#}");

@@ -1,7 +1,7 @@
 //! Measurements with limits, in the spirit of OpenHTF: a device fact a plan
 //! expects (firmware at least X, four relays, AC power…), checked on its own
 //! against the value a scenario measured, giving a record with the measured
-//! value, the limits and pass or fail. Depends only on `device`.
+//! value, the limits and pass or fail. Uses `device` and the run's facts.
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -555,10 +555,10 @@ pub fn failure_message(records: &[MeasurementRecord]) -> Option<String> {
     (!failed.is_empty()).then(|| failed.join("; "))
 }
 
-/// Everything the scenarios of one hub measured, fact by fact. Scenarios fill
-/// it in as they go; measurements read it.
+/// Everything the scenarios of one hub measured, fact by fact, as
+/// measurements read it (built from the run's `scenario::HubFacts`).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct HubFacts {
+pub struct MeasuredFacts {
     pub mac: Option<String>,
     pub firmware_version: Option<String>,
     pub channel_count: Option<u32>,
@@ -573,7 +573,7 @@ pub struct HubFacts {
     pub firmware_generation: Option<Generation>,
 }
 
-impl HubFacts {
+impl MeasuredFacts {
     /// Record what an `info/get` answer says. Wi-Fi numbers are strings on
     /// the wire; one that does not parse stays unmeasured.
     pub fn record_info(&mut self, info: &InfoResponse) {
@@ -593,6 +593,23 @@ impl HubFacts {
                 self.mac = Some(mac);
             }
         }
+    }
+
+    /// The facts the run has gathered about a hub so far.
+    pub fn from_run(facts: &crate::scenario::HubFacts) -> MeasuredFacts {
+        let mut m = MeasuredFacts::default();
+        if let Some(i) = facts.info.known() {
+            m.record_info(&InfoResponse {
+                hub: Some(i.hub.clone()),
+                wifi: Some(i.wifi.clone()),
+            });
+        }
+        if let Some(mac) = &facts.mac {
+            m.mac = Some(mac.as_str().to_string());
+        }
+        m.hub_name = facts.name.clone();
+        m.firmware_generation = facts.generation;
+        m
     }
 
     /// The measured value of a fact, if it was measured.
@@ -870,7 +887,7 @@ mod tests {
                      "status": "3", "mac_addr": "a1:b2:c3:d4:e5:f6"}
         }))
         .unwrap();
-        let mut facts = HubFacts::default();
+        let mut facts = MeasuredFacts::default();
         facts.record_info(&info);
         assert_eq!(facts.get(Fact::ActuatorCount), Some(Measured::Integer(4)));
         assert_eq!(

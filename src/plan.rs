@@ -2,7 +2,8 @@
 //! which order, with which parameters, whether each may change the hub, and
 //! the measurements each checks. A plan is loaded and validated completely
 //! before anything is sent to a hub; any error names the file, the JSON path
-//! and what was expected. Depends on `measurement` only.
+//! and what was expected. Uses `measurement`; hands the run its scenario
+//! options (`scenario::Options`).
 
 use std::path::Path;
 use std::time::Duration;
@@ -11,7 +12,8 @@ use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::measurement::{Measurement, MeasurementSpec};
+use crate::measurement::{MeasuredFacts, Measurement, MeasurementRecord, MeasurementSpec};
+use crate::scenario::Options;
 
 /// The plan run when none is given, built into the binary so a release build
 /// works from any directory.
@@ -97,6 +99,9 @@ pub struct Plan {
     /// The file it came from, or [`DEFAULT_PLAN_SOURCE`].
     pub source: String,
     pub description: Option<String>,
+    /// The plan-level request timeout and retries (steps may differ).
+    pub timeout: Duration,
+    pub retries: u32,
     /// In the order they run.
     pub steps: Vec<Step>,
     /// The document as written, for the run record.
@@ -128,6 +133,70 @@ impl Step {
             Params::Actuators(_) => ScenarioKind::Actuators,
             Params::Setup(_) => ScenarioKind::Setup,
         }
+    }
+}
+
+/// Scenario parameters given on the command line; each one given wins over
+/// the plan for this run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ParamOverrides {
+    /// `--timeout`
+    pub timeout: Option<Duration>,
+    /// `--retries`
+    pub retries: Option<u32>,
+    /// `--verify-timeout`
+    pub verify_timeout: Option<Duration>,
+    /// `--on-seconds`
+    pub on_seconds: Option<u32>,
+    /// `--auto-off-seconds`
+    pub auto_off_seconds: Option<u32>,
+}
+
+impl Step {
+    /// The request timeout and retries of this step's requests.
+    pub fn limits(&self, o: &ParamOverrides) -> (Duration, u32) {
+        (
+            o.timeout.unwrap_or(self.timeout),
+            o.retries.unwrap_or(self.retries),
+        )
+    }
+
+    /// The scenario options of this step: the plan's parameters, then the
+    /// command line's overrides, on top of `base` (permissions, polling).
+    pub fn options(&self, base: &Options, o: &ParamOverrides) -> Options {
+        let mut opts = base.clone();
+        if let Params::Actuators(a) = &self.params {
+            opts.on_seconds = a.on_seconds;
+            opts.auto_off_seconds = a.auto_off_seconds;
+            opts.verify_timeout = a.verify_timeout;
+        }
+        if let Some(v) = o.on_seconds {
+            opts.on_seconds = v;
+        }
+        if let Some(v) = o.auto_off_seconds {
+            opts.auto_off_seconds = v;
+        }
+        if let Some(v) = o.verify_timeout {
+            opts.verify_timeout = v;
+        }
+        opts
+    }
+
+    /// The reason this step is skipped without running, if the plan does
+    /// not allow it to change the hub.
+    pub fn denied_by_plan(&self) -> Option<String> {
+        (self.scenario().changes_hub() && !self.allow_changes).then(|| {
+            "the plan does not allow it to change the hub (allow_changes: false)".to_string()
+        })
+    }
+
+    /// Evaluate this step's measurements against what the run has gathered.
+    pub fn measure(&self, facts: &crate::scenario::HubFacts) -> Vec<MeasurementRecord> {
+        let measured = MeasuredFacts::from_run(facts);
+        self.measurements
+            .iter()
+            .map(|m| m.evaluate(measured.get(m.fact).as_ref()))
+            .collect()
     }
 }
 
@@ -456,6 +525,8 @@ fn parse(text: &str, _source: &str) -> Result<Plan, At> {
     Ok(Plan {
         source: _source.to_string(),
         description: raw.description,
+        timeout,
+        retries,
         steps,
         document,
     })

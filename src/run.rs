@@ -12,9 +12,14 @@ use std::time::{Duration, Instant};
 use libtest_mimic::{Completion, Trial};
 use tokio::runtime::Handle;
 
+use std::sync::Arc;
+
 use crate::client::{self, Contact, HubClient, Observer, SessionConfig};
 use crate::error::FatalError;
 use crate::exit_code::Outcome;
+use crate::plan::{ParamOverrides, Plan};
+use crate::redact::Redactor;
+use crate::report::sink::{ReportPaths, ReportSink};
 use crate::scenario::{self, HubFacts, Options, Permission, Record, Scenario, Verdict};
 
 /// A validated run, built by `run_args` before any I/O.
@@ -29,6 +34,25 @@ pub struct RunConfig {
     pub allow_setup: bool,
     pub verbose: bool,
     pub libtest: libtest_mimic::Arguments,
+    /// The scenarios to run, in order, with their parameters and measurements.
+    pub plan: Plan,
+    /// Scenario parameters given on the command line (they win over the plan).
+    pub overrides: ParamOverrides,
+    /// `--report-json` / `--junit`.
+    pub reports: ReportPaths,
+    /// Hides secrets in the report files.
+    pub redactor: Redactor,
+}
+
+impl RunConfig {
+    /// The plan's scenarios, in plan order.
+    fn scenarios(&self) -> Vec<Scenario> {
+        self.plan
+            .steps
+            .iter()
+            .filter_map(|s| Scenario::from_name(s.scenario().name()))
+            .collect()
+    }
 }
 
 /// Which hubs to run against.
@@ -56,6 +80,9 @@ pub struct RunReport {
     /// `--list` only: nothing ran.
     pub listed_only: bool,
     pub elapsed: Duration,
+    /// The report files, written after every scenario; the caller writes
+    /// them a last time with the exit code ([`ReportSink::finish`]).
+    pub reports: Option<Arc<ReportSink>>,
 }
 
 impl RunReport {
@@ -138,9 +165,10 @@ pub fn run(cfg: RunConfig, observer: Option<Observer>) -> Result<RunReport, Fata
             TargetSpec::Given(t) => t.len(),
             TargetSpec::Discover => 1,
         };
+        let plan = cfg.scenarios();
         let trials = (0..n.max(1))
             .flat_map(|i| {
-                Scenario::PLAN.into_iter().map(move |s| {
+                plan.iter().map(move |&s| {
                     let t = Trial::test(s.name(), || Ok(()));
                     if n > 1 {
                         t.with_kind(format!("hub{}", i + 1))
@@ -155,6 +183,7 @@ pub fn run(cfg: RunConfig, observer: Option<Observer>) -> Result<RunReport, Fata
             hubs: Vec::new(),
             listed_only: true,
             elapsed: started.elapsed(),
+            reports: None,
         });
     }
 
@@ -240,13 +269,21 @@ pub fn run(cfg: RunConfig, observer: Option<Observer>) -> Result<RunReport, Fata
     // libtest-mimic applies), so the hub's thread knows what to expect.
     // Trials go scenario by scenario across hubs, so that with one test
     // thread per hub (the default) every hub makes progress at once.
+    let sink = cfg.reports.any().then(|| {
+        Arc::new(ReportSink::new(
+            cfg.reports.clone(),
+            &cfg.plan,
+            cfg.redactor.clone(),
+        ))
+    });
+    let plan = Arc::new(cfg.plan.clone());
     let several = hubs.len() > 1;
     let mut libtest = cfg.libtest.clone();
     libtest.test_threads = Some(libtest.test_threads.unwrap_or(hubs.len().max(1)));
     let mut trials = Vec::new();
     let mut expected = vec![Vec::new(); hubs.len()];
     let channels: Vec<_> = hubs.iter().map(|_| mpsc::channel::<Job>()).collect();
-    for s in Scenario::PLAN {
+    for s in cfg.scenarios() {
         for (i, hub) in hubs.iter().enumerate() {
             let tx = channels[i].0.clone();
             let mut trial = Trial::ignorable_test(s.name(), move || ask(&tx, s));
@@ -263,9 +300,21 @@ pub fn run(cfg: RunConfig, observer: Option<Observer>) -> Result<RunReport, Fata
     for ((hub, expected), (_, rx)) in hubs.into_iter().zip(expected).zip(channels) {
         let handle = runtime.handle().clone();
         let label = hub.label.clone();
+        let ctx = PlanCx {
+            plan: plan.clone(),
+            overrides: cfg.overrides.clone(),
+            sink: sink.clone().map(|s| {
+                let facts = HubFacts {
+                    name: hub.name.clone(),
+                    ..HubFacts::default()
+                };
+                let i = s.add_hub(&hub.label, &facts);
+                (s, i)
+            }),
+        };
         let worker = std::thread::Builder::new()
             .name(format!("hub {label}"))
-            .spawn(move || hub_thread(handle, hub, expected, rx))
+            .spawn(move || hub_thread(handle, hub, expected, rx, ctx))
             .map_err(|e| {
                 FatalError::Other(anyhow::anyhow!("starting the thread for {label}: {e}"))
             })?;
@@ -307,6 +356,7 @@ pub fn run(cfg: RunConfig, observer: Option<Observer>) -> Result<RunReport, Fata
         hubs: reports,
         listed_only: false,
         elapsed: started.elapsed(),
+        reports: sink,
     })
 }
 
@@ -323,9 +373,24 @@ fn ask(tx: &mpsc::Sender<Job>, scenario: Scenario) -> Result<Completion, libtest
     }
 }
 
+/// What a hub's thread takes from the plan: each scenario's parameters and
+/// measurements, and where to record each scenario as it ends.
+struct PlanCx {
+    plan: Arc<Plan>,
+    overrides: ParamOverrides,
+    /// The report files and this hub's index in them.
+    sink: Option<(Arc<ReportSink>, usize)>,
+}
+
 /// One hub's thread: run the expected scenarios in plan order, each when
 /// its trial asks, on the run's runtime.
-fn hub_thread(rt: Handle, hub: Hub, expected: Vec<Scenario>, rx: mpsc::Receiver<Job>) -> HubReport {
+fn hub_thread(
+    rt: Handle,
+    hub: Hub,
+    expected: Vec<Scenario>,
+    rx: mpsc::Receiver<Job>,
+    ctx: PlanCx,
+) -> HubReport {
     let mut facts = HubFacts {
         name: hub.name.clone(),
         ..HubFacts::default()
@@ -346,14 +411,26 @@ fn hub_thread(rt: Handle, hub: Hub, expected: Vec<Scenario>, rx: mpsc::Receiver<
                 Err(_) => break 'plan,
             }
         };
-        let record = match hub.client.contact() {
+        let step = ctx
+            .plan
+            .steps
+            .iter()
+            .find(|st| st.scenario().name() == s.name())
+            .expect("every expected scenario comes from the plan");
+        let options = step.options(&hub.options, &ctx.overrides);
+        let (timeout, retries) = step.limits(&ctx.overrides);
+        let client = hub.client.with_limits(timeout, retries);
+        let mut record = match hub.client.contact() {
             // Unreachable before any answer: later scenarios would only
             // pile up connection timeouts.
             Contact::Unreachable(why) => {
                 Record::not_run(s, Verdict::Skip(format!("hub unreachable ({why})")))
             }
+            _ if step.denied_by_plan().is_some() => {
+                Record::not_run(s, Verdict::Skip(step.denied_by_plan().unwrap_or_default()))
+            }
             _ => std::panic::catch_unwind(AssertUnwindSafe(|| {
-                rt.block_on(s.run(&hub.client, &mut facts, &hub.options))
+                rt.block_on(s.run(&client, &mut facts, &options))
             }))
             .unwrap_or_else(|p| {
                 Record::not_run(
@@ -365,6 +442,21 @@ fn hub_thread(rt: Handle, hub: Hub, expected: Vec<Scenario>, rx: mpsc::Receiver<
                 )
             }),
         };
+        // The plan's measurements for this scenario: each judged on its own;
+        // any that fails fails the scenario. A skipped scenario measured
+        // nothing.
+        if !matches!(record.verdict, Verdict::Skip(_)) {
+            record.measurements = step.measure(&facts);
+            if let Some(msg) = crate::measurement::failure_message(&record.measurements) {
+                record.verdict = match record.verdict {
+                    Verdict::Fail(m) => Verdict::Fail(format!("{m}; {msg}")),
+                    _ => Verdict::Fail(msg),
+                };
+            }
+        }
+        if let Some((sink, i)) = &ctx.sink {
+            sink.scenario_done(*i, &facts, &record);
+        }
         let _ = reply.send(record.verdict.clone());
         records.push(record);
     }

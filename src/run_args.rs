@@ -3,6 +3,7 @@
 //! lives here too: it is part of reading the command line.
 
 use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
@@ -10,6 +11,9 @@ use libtest_mimic::{ColorSetting, FormatSetting};
 
 use crate::client::SessionConfig;
 use crate::error::FatalError;
+use crate::plan::{ParamOverrides, Plan};
+use crate::redact::Redactor;
+use crate::report::sink::ReportPaths;
 use crate::run::{RunConfig, Target, TargetSpec};
 use crate::scenario::Options;
 
@@ -39,29 +43,47 @@ pub struct RunArgs {
     #[arg(short, long)]
     pub verbose: bool,
 
-    /// Timeout of each HTTP request (e.g. 5s, 800ms).
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
-    pub timeout: Duration,
+    /// The plan: which scenarios run, in which order, with which parameters
+    /// and measurements [default: scenarios/default.json, built in].
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
+
+    /// Write the run record (JSON, schema ci/run-record.schema.json) here,
+    /// after every scenario and at the end.
+    #[arg(long, value_name = "FILE")]
+    pub report_json: Option<PathBuf>,
+
+    /// Write a JUnit XML report here, after every scenario and at the end.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+
+    /// Timeout of each HTTP request (e.g. 5s, 800ms) [default: the plan's, 5s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
 
     /// Timeout of each TCP connect.
     #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = parse_duration)]
     pub connect_timeout: Duration,
 
-    /// Extra attempts of a request after a connection error.
-    #[arg(long, value_name = "N", default_value_t = 2)]
-    pub retries: u32,
+    /// Extra attempts of a request after a connection error [default: the
+    /// plan's, 2].
+    #[arg(long, value_name = "N")]
+    pub retries: Option<u32>,
 
-    /// How long a relay or the config has to follow a command.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
-    pub verify_timeout: Duration,
+    /// How long a relay or the config has to follow a command [default: the
+    /// plan's, 5s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub verify_timeout: Option<Duration>,
 
-    /// Device-side duration of each slot's on/off check, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=600))]
-    pub on_seconds: u32,
+    /// Device-side duration of each slot's on/off check, in seconds
+    /// [default: the plan's, 5].
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(1..=600))]
+    pub on_seconds: Option<u32>,
 
-    /// Device-side duration of the auto-off check on slot 0, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=600))]
-    pub auto_off_seconds: u32,
+    /// Device-side duration of the auto-off check, in seconds [default: the
+    /// plan's, 1].
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(1..=600))]
+    pub auto_off_seconds: Option<u32>,
 
     /// Run only scenarios whose name contains FILTER (libtest convention).
     #[arg(value_name = "FILTER")]
@@ -101,6 +123,18 @@ impl RunArgs {
     /// Validate into a run config. Nothing is sent anywhere; on a terminal,
     /// a real hub's hub-changing scenarios may be confirmed interactively.
     pub fn into_config(self) -> Result<RunConfig, FatalError> {
+        // The plan and the report paths are checked before anything else:
+        // a bad plan sends nothing anywhere.
+        let plan = match &self.plan {
+            Some(path) => Plan::load(path),
+            None => Ok(Plan::builtin_default()),
+        }
+        .map_err(|e| FatalError::Usage(e.to_string()))?;
+        let reports = ReportPaths {
+            json: self.report_json.clone(),
+            junit: self.junit.clone(),
+        };
+        reports.check().map_err(FatalError::Usage)?;
         let mut targets = Vec::new();
         if let Some(p) = &self.sim {
             if p.trim().is_empty() {
@@ -113,7 +147,7 @@ impl RunArgs {
                 parse_device(d).map_err(|e| FatalError::Usage(format!("--device {d:?}: {e}")))?;
             targets.push(Target::Device { host, port });
         }
-        if self.timeout.is_zero() || self.connect_timeout.is_zero() {
+        if self.timeout.is_some_and(|t| t.is_zero()) || self.connect_timeout.is_zero() {
             return Err(FatalError::Usage(
                 "--timeout and --connect-timeout must be more than zero".into(),
             ));
@@ -155,17 +189,22 @@ impl RunArgs {
                 TargetSpec::Given(targets)
             },
             session: SessionConfig {
-                request_timeout: self.timeout,
+                request_timeout: self.timeout.unwrap_or(plan.timeout),
                 connect_timeout: self.connect_timeout,
-                retries: self.retries,
+                retries: self.retries.unwrap_or(plan.retries),
                 ..SessionConfig::default()
             },
-            scenario: Options {
+            scenario: Options::default(),
+            overrides: ParamOverrides {
+                timeout: self.timeout,
+                retries: self.retries,
+                verify_timeout: self.verify_timeout,
                 on_seconds: self.on_seconds,
                 auto_off_seconds: self.auto_off_seconds,
-                verify_timeout: self.verify_timeout,
-                ..Options::default()
             },
+            plan,
+            reports,
+            redactor: Redactor::new(false),
             allow_actuators: actuators,
             allow_setup: setup,
             verbose: self.verbose,

@@ -183,7 +183,7 @@ fn body(bytes: &[u8], redactor: &Redactor) -> Value {
     match serde_json::from_slice::<Value>(bytes) {
         Ok(v) => redact_body(&v, redactor),
         Err(_) => {
-            let text = String::from_utf8_lossy(bytes);
+            let text = redactor.scrub(&String::from_utf8_lossy(bytes));
             let mut cut: String = text.chars().take(MAX_BODY_CHARS).collect();
             if cut.len() < text.len() {
                 cut.push_str("…[cut]");

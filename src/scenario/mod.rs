@@ -94,6 +94,7 @@ impl Scenario {
             exchanges: client.take_exchanges(),
             cleanup,
             notes,
+            measurements: Vec::new(),
         }
     }
 }
@@ -189,6 +190,8 @@ pub struct Record {
     pub cleanup: Vec<Cleanup>,
     /// Facts observed along the way (`mac A1B2C3D4E5F6`).
     pub notes: Vec<String>,
+    /// The plan's measurements for this scenario, evaluated after it ran.
+    pub measurements: Vec<crate::measurement::MeasurementRecord>,
 }
 
 impl Record {
@@ -202,6 +205,7 @@ impl Record {
             exchanges: Vec::new(),
             cleanup: Vec::new(),
             notes: Vec::new(),
+            measurements: Vec::new(),
         }
     }
 }

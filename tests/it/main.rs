@@ -3,6 +3,7 @@
 mod discovery;
 mod ledger;
 mod netns;
+mod plan;
 mod run;
 mod safety;
 mod sim;

@@ -1,0 +1,204 @@
+//! Where the report files of a run go while it runs: the JSON record and the
+//! JUnit file are rewritten (atomically) after every scenario and once more
+//! when the run ends, so a failed, interrupted or killed run still leaves
+//! both, complete up to its last scenario. Converts the run's scenario
+//! records into the report model. Uses `scenario`, `measurement`.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use chrono::Utc;
+
+use super::json::{
+    Exchange, HubIdentity, HubRecord, Outcome, RunRecord, RunStatus, ScenarioRecord,
+};
+use super::ReportError;
+use crate::client;
+use crate::plan::Plan;
+use crate::redact::Redactor;
+use crate::scenario::{HubFacts, Record, Verdict};
+
+/// The report files asked for on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct ReportPaths {
+    /// `--report-json FILE`
+    pub json: Option<PathBuf>,
+    /// `--junit FILE`
+    pub junit: Option<PathBuf>,
+}
+
+impl ReportPaths {
+    pub fn any(&self) -> bool {
+        self.json.is_some() || self.junit.is_some()
+    }
+
+    /// Refuse, before anything is sent, a report that could not be written.
+    pub fn check(&self) -> Result<(), String> {
+        if let Some(p) = &self.json {
+            super::check_report_path("--report-json", p)?;
+        }
+        if let Some(p) = &self.junit {
+            super::check_report_path("--junit", p)?;
+        }
+        Ok(())
+    }
+}
+
+/// The run's report files and the record they are written from.
+pub struct ReportSink {
+    paths: ReportPaths,
+    redactor: Redactor,
+    record: Mutex<RunRecord>,
+    /// The first write error, reported once at the end.
+    failed: Mutex<Option<ReportError>>,
+}
+
+impl ReportSink {
+    pub fn new(paths: ReportPaths, plan: &Plan, redactor: Redactor) -> ReportSink {
+        ReportSink {
+            paths,
+            redactor,
+            record: Mutex::new(RunRecord::start(plan, Utc::now())),
+            failed: Mutex::new(None),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, RunRecord> {
+        // A panic elsewhere while holding the lock leaves a usable record.
+        self.record.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Register a hub before its first scenario; returns its index.
+    pub fn add_hub(&self, target: &str, facts: &HubFacts) -> usize {
+        let mut r = self.lock();
+        r.hubs.push(HubRecord {
+            target: target.to_string(),
+            identity: identity(target, facts),
+            scenarios: Vec::new(),
+        });
+        r.hubs.len() - 1
+    }
+
+    /// A scenario of hub `hub` ended: record it and rewrite the files.
+    pub fn scenario_done(&self, hub: usize, facts: &HubFacts, record: &Record) {
+        {
+            let mut r = self.lock();
+            let h = &mut r.hubs[hub];
+            h.identity = identity(&h.target, facts);
+            h.scenarios.push(scenario_record(record, &self.redactor));
+        }
+        self.write();
+    }
+
+    /// The run ended (or was interrupted): stamp it and write the files one
+    /// last time. Returns the first error any write met.
+    pub fn finish(&self, interrupted: bool, exit_code: i32) -> Result<(), ReportError> {
+        let status = if interrupted {
+            RunStatus::Interrupted
+        } else {
+            RunStatus::Finished
+        };
+        self.lock().finish(status, exit_code, Utc::now());
+        self.write();
+        match self.failed.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// A copy of the record as it stands.
+    pub fn record(&self) -> RunRecord {
+        self.lock().clone()
+    }
+
+    fn write(&self) {
+        let record = self.record();
+        let mut results = Vec::new();
+        if let Some(p) = &self.paths.json {
+            results.push(record.write(p));
+        }
+        if let Some(p) = &self.paths.junit {
+            results.push(super::junit::write(&record, p));
+        }
+        let mut failed = self.failed.lock().unwrap_or_else(|p| p.into_inner());
+        for e in results.into_iter().filter_map(Result::err) {
+            failed.get_or_insert(e);
+        }
+    }
+}
+
+fn identity(target: &str, facts: &HubFacts) -> HubIdentity {
+    // The address the hub was reached at, without the port.
+    let host = target
+        .rsplit_once(':')
+        .map_or(target, |(h, _)| h)
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    HubIdentity {
+        name: facts.name.clone(),
+        mac: facts.mac.as_ref().map(|m| m.as_str().to_string()),
+        firmware: facts.info.known().map(|i| i.hub.version.clone()),
+        addresses: vec![host.to_string()],
+        txt: Default::default(),
+    }
+}
+
+/// The report form of one scenario's record.
+pub fn scenario_record(record: &Record, redactor: &Redactor) -> ScenarioRecord {
+    let (outcome, message) = match &record.verdict {
+        Verdict::Pass => (Outcome::Passed, None),
+        Verdict::Fail(m) => (Outcome::Failed, Some(redactor.scrub(m))),
+        Verdict::Skip(m) => (Outcome::Skipped, Some(redactor.scrub(m))),
+    };
+    let exchanges = if outcome == Outcome::Failed {
+        exchanges(&record.exchanges, redactor)
+    } else {
+        Vec::new()
+    };
+    ScenarioRecord::new(
+        record.scenario.name(),
+        outcome,
+        record.duration,
+        message,
+        record.measurements.clone(),
+        exchanges,
+    )
+}
+
+/// The client's exchanges in report form. The client keeps durations, not
+/// start times; a scenario's exchanges run one after another, so each starts
+/// where the previous ended.
+fn exchanges(list: &[client::Exchange], redactor: &Redactor) -> Vec<Exchange> {
+    // Secrets a hub sent (a config read) are hidden wherever they are quoted.
+    for e in list {
+        if let Some(v) = e
+            .response_body
+            .as_deref()
+            .and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok())
+        {
+            redactor.learn(&v);
+        }
+    }
+    let mut at = std::time::Duration::ZERO;
+    list.iter()
+        .map(|e| {
+            let request = e
+                .request_body
+                .as_ref()
+                .map(|b| serde_json::to_vec(b).unwrap_or_default());
+            let x = Exchange::new(
+                &e.method,
+                &e.path,
+                e.status,
+                e.error.as_ref().map(|m| redactor.scrub(m)),
+                at,
+                e.elapsed,
+                request.as_deref(),
+                e.response_body.as_deref().map(str::as_bytes),
+                redactor,
+            );
+            at += e.elapsed;
+            x
+        })
+        .collect()
+}

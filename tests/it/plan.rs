@@ -1,0 +1,586 @@
+//! Plans, measurements and report files through the real binary against the
+//! simulated hub: every shipped plan on a suitable profile, a violated limit
+//! failing exactly its measurement (and passing when the limit is met), bad
+//! plans refused with exit 2 before a single request, and both report files
+//! left behind by failing and interrupted runs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use vegehub_harness::sim::{self, FaultSpec, Profile, SimHandle, SimOptions};
+
+const BIN: &str = env!("CARGO_BIN_EXE_vegehub-harness");
+const LIMIT: Duration = Duration::from_secs(30);
+
+fn sim_with(profile: &str, faults: &[&str]) -> SimHandle {
+    let mut opts = SimOptions::new(Profile::load(profile).expect("profile loads"));
+    opts.faults = faults
+        .iter()
+        .map(|f| f.parse::<FaultSpec>().expect("fault spec parses"))
+        .collect();
+    sim::start_with(opts).expect("simulator starts")
+}
+
+fn spawn(args: &[&str]) -> Child {
+    Command::new(BIN)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("harness starts")
+}
+
+/// Wait for a child with a deadline; kill it (by its id) if it overruns.
+fn finish(child: Child, limit: Duration, what: &str) -> Output {
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(out) => out.expect("harness output"),
+        Err(_) => {
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+            panic!("harness did not end within {limit:?}: {what}");
+        }
+    }
+}
+
+fn harness(args: &[&str]) -> Output {
+    finish(spawn(args), LIMIT, &format!("{args:?}"))
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}\n--- stderr ---\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn shipped(plan: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(plan)
+        .display()
+        .to_string()
+}
+
+/// Report paths in a fresh temporary directory.
+struct Reports {
+    _dir: tempfile::TempDir,
+    json: PathBuf,
+    junit: PathBuf,
+}
+
+impl Reports {
+    fn new() -> Reports {
+        let dir = tempfile::tempdir().unwrap();
+        Reports {
+            json: dir.path().join("run.json"),
+            junit: dir.path().join("junit.xml"),
+            _dir: dir,
+        }
+    }
+
+    fn args(&self) -> Vec<String> {
+        vec![
+            "--report-json".into(),
+            self.json.display().to_string(),
+            "--junit".into(),
+            self.junit.display().to_string(),
+        ]
+    }
+
+    /// The JSON record, checked against the documented schema.
+    fn record(&self) -> Value {
+        let text = std::fs::read_to_string(&self.json).expect("JSON record written");
+        let record: Value = serde_json::from_str(&text).expect("JSON record parses");
+        let schema: Value = serde_json::from_str(
+            &std::fs::read_to_string(
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("ci/run-record.schema.json"),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let validator = jsonschema::options()
+            .should_validate_formats(true)
+            .build(&schema)
+            .unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(&record)
+            .map(|e| format!("{e} at {}", e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "record violates the schema: {errors:#?}");
+        record
+    }
+
+    /// The JUnit file, parsed by quick-junit's reader.
+    fn junit(&self) -> quick_junit::Report {
+        let xml = std::fs::read_to_string(&self.junit).expect("JUnit written");
+        quick_junit::Report::deserialize_from_str(&xml).expect("JUnit parses")
+    }
+}
+
+fn run_with_reports(base: &[&str], reports: &Reports) -> Output {
+    let mut args: Vec<String> = base.iter().map(|s| s.to_string()).collect();
+    args.extend(reports.args());
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    harness(&refs)
+}
+
+fn scenario<'a>(record: &'a Value, name: &str) -> &'a Value {
+    record["hubs"][0]["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {record:#}"))
+}
+
+fn outcomes(record: &Value) -> Vec<(String, String)> {
+    record["hubs"][0]["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap().to_string(),
+                s["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn production_plan_passes_on_the_4_relay_ac_hub() {
+    let reports = Reports::new();
+    let plan = shipped("production-4-relay-ac.json");
+    let o = run_with_reports(&["--sim", "hub-4-relay-ac", "--plan", &plan], &reports);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let r = reports.record();
+    assert_eq!(r["status"], "finished");
+    assert_eq!(r["exit_code"], 0);
+    assert_eq!(r["plan"]["source"], json!(plan));
+    let info = scenario(&r, "info");
+    let ms: Vec<(&str, &Value, &str)> = info["measurements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["name"].as_str().unwrap(),
+                &m["measured"],
+                m["verdict"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ms,
+        [
+            ("firmware", &json!("5.1.1"), "pass"),
+            ("relays", &json!(4), "pass"),
+            ("channels", &json!(4), "pass"),
+            ("power", &json!("ac"), "pass"),
+            ("wifi-signal", &json!(-44), "pass"),
+        ]
+    );
+    let gen = &scenario(&r, "config-round-trip")["measurements"][0];
+    assert_eq!(
+        (&gen["measured"], &gen["verdict"]),
+        (&json!("new"), &json!("pass"))
+    );
+    assert!(outcomes(&r).iter().all(|(_, o)| o == "passed"), "{r:#}");
+    let junit = reports.junit();
+    assert_eq!(junit.test_suites.len(), 1);
+    assert_eq!(junit.failures, 0);
+    assert_eq!(junit.tests, 6);
+}
+
+#[test]
+fn production_plan_fails_the_wrong_model() {
+    // The 2-relay battery-fed hub is not the 4-relay AC model: exactly the
+    // model measurements fail, and `info` with them.
+    let reports = Reports::new();
+    let plan = shipped("production-4-relay-ac.json");
+    let o = run_with_reports(&["--sim", "hub-new-firmware", "--plan", &plan], &reports);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let r = reports.record();
+    let info = scenario(&r, "info");
+    assert_eq!(info["outcome"], "failed");
+    let failed: Vec<&str> = info["measurements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["verdict"] == "fail")
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, ["relays", "channels", "power"]);
+    let msg = info["message"].as_str().unwrap();
+    assert!(
+        msg.contains("measurement relays failed: actuator_count 2 is not equal to 4"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn smoke_plan_is_read_only_and_quick() {
+    let hub = sim_with("hub-battery-sensor", &[]);
+    let before = hub.config();
+    let reports = Reports::new();
+    let started = Instant::now();
+    let o = run_with_reports(
+        &[
+            "--device",
+            &hub.addr().to_string(),
+            "--plan",
+            &shipped("smoke.json"),
+        ],
+        &reports,
+    );
+    let took = started.elapsed();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(took < Duration::from_secs(10), "smoke took {took:?}");
+    let r = reports.record();
+    assert_eq!(
+        outcomes(&r),
+        [
+            ("mac".into(), "passed".into()),
+            ("info".into(), "passed".into()),
+            ("actuator-status".into(), "skipped".into()),
+        ]
+    );
+    assert_eq!(hub.config(), before, "smoke changed nothing");
+    // Read-only: nothing asked the hub to write (no --actuators/--setup
+    // prompt needed, no config/set).
+    let out = text(&o);
+    assert!(
+        !out.contains("config-round-trip") && !out.contains("setup"),
+        "{out}"
+    );
+}
+
+#[test]
+fn default_plan_is_built_in_and_matches_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    // Run from a directory without scenarios/: the built-in plan is used.
+    let hub = sim_with("hub-old-firmware", &[]);
+    let json = dir.path().join("r.json");
+    let o = finish(
+        Command::new(BIN)
+            .current_dir(dir.path())
+            .args([
+                "--device",
+                &hub.addr().to_string(),
+                "--actuators",
+                "--setup",
+            ])
+            .args(["--report-json", json.to_str().unwrap()])
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+        LIMIT,
+        "built-in default plan",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(r["plan"]["source"], "scenarios/default.json (built in)");
+    let on_disk: Value =
+        serde_json::from_str(&std::fs::read_to_string(shipped("default.json")).unwrap()).unwrap();
+    assert_eq!(r["plan"]["document"], on_disk);
+    assert_eq!(
+        r["plan"]["scenarios"],
+        json!([
+            "mac",
+            "info",
+            "actuator-status",
+            "config-round-trip",
+            "actuators",
+            "setup"
+        ])
+    );
+}
+
+/// A plan with one measurement per info fact, all met by hub-old-firmware
+/// except when `firmware_at_least` is above its 3.4.5.
+fn limits_plan(dir: &Path, firmware_at_least: &str) -> String {
+    let plan = json!({
+        "scenarios": [
+            { "scenario": "mac", "measurements": [
+                { "fact": "mac", "starts_with": "A1:B2:C3" } ] },
+            { "scenario": "info", "measurements": [
+                { "name": "firmware", "fact": "firmware_version", "at_least": firmware_at_least },
+                { "name": "channels", "fact": "channel_count", "equals": 1 },
+                { "name": "power", "fact": "power_source", "equals": "ac" },
+                { "name": "signal", "fact": "wifi_strength_dbm", "at_least": -75 } ] },
+            { "scenario": "config-round-trip", "allow_changes": true, "measurements": [
+                { "fact": "firmware_generation", "equals": "old" } ] }
+        ]
+    });
+    let path = dir.join(format!("limits-{firmware_at_least}.json"));
+    std::fs::write(&path, plan.to_string()).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn a_violated_limit_fails_exactly_that_measurement() {
+    let dir = tempfile::tempdir().unwrap();
+    for (at_least, code) in [("3.4.5", 0), ("5.1.1", 1)] {
+        let reports = Reports::new();
+        let plan = limits_plan(dir.path(), at_least);
+        let o = run_with_reports(&["--sim", "hub-old-firmware", "--plan", &plan], &reports);
+        let out = text(&o);
+        assert_eq!(o.status.code(), Some(code), "at_least {at_least}:\n{out}");
+        let r = reports.record();
+        let verdicts: Vec<(String, String)> = r["hubs"][0]["scenarios"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s["measurements"].as_array().unwrap())
+            .map(|m| {
+                (
+                    m["name"].as_str().unwrap().to_string(),
+                    m["verdict"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        let firmware = if code == 0 { "pass" } else { "fail" };
+        let expected: Vec<(String, String)> = [
+            ("mac", "pass"),
+            ("firmware", firmware),
+            ("channels", "pass"),
+            ("power", "pass"),
+            ("signal", "pass"),
+            ("firmware_generation", "pass"),
+        ]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+        assert_eq!(verdicts, expected, "at_least {at_least}");
+        let info = scenario(&r, "info");
+        let others_passed = ["mac", "config-round-trip"]
+            .iter()
+            .all(|s| scenario(&r, s)["outcome"] == "passed");
+        assert!(others_passed, "{r:#}");
+        let junit = reports.junit();
+        let case = junit.test_suites[0]
+            .test_cases
+            .iter()
+            .find(|c| c.name.as_str() == "info")
+            .unwrap();
+        if code == 0 {
+            assert_eq!(info["outcome"], "passed");
+            assert!(matches!(
+                case.status,
+                quick_junit::TestCaseStatus::Success { .. }
+            ));
+        } else {
+            assert_eq!(info["outcome"], "failed");
+            let m = &info["measurements"][0];
+            assert_eq!(m["measured"], "3.4.5");
+            assert_eq!(m["limits"], json!({"at_least": "5.1.1"}));
+            assert_eq!(
+                m["message"],
+                "firmware_version 3.4.5 is below the limit at_least 5.1.1"
+            );
+            assert!(out.contains("measurement firmware failed"), "{out}");
+            let quick_junit::TestCaseStatus::NonSuccess { message, ty, .. } = &case.status else {
+                panic!("info not a failure in JUnit: {case:?}");
+            };
+            assert!(message
+                .as_ref()
+                .unwrap()
+                .as_str()
+                .contains("measurement firmware failed"));
+            assert_eq!(ty.as_ref().unwrap().as_str(), "measurement");
+        }
+    }
+}
+
+#[test]
+fn bad_plans_exit_2_and_send_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = sim_with("hub-new-firmware", &[]);
+    let addr = hub.addr().to_string();
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "unknown-scenario",
+            r#"{"scenarios": [{"scenario": "mac"}, {"scenario": "reboot"}]}"#,
+            "at scenarios[1].scenario: unknown scenario \"reboot\"",
+        ),
+        (
+            "wrong-type",
+            r#"{"scenarios": [{"scenario": "actuators", "allow_changes": true, "slots": [0, "one"]}]}"#,
+            "at scenarios[0].slots[1]: invalid type: string \"one\"",
+        ),
+        (
+            "unknown-field",
+            r#"{"scenarios": [{"scenario": "info", "timeout": 3}]}"#,
+            "at scenarios[0].timeout: unknown field `timeout`",
+        ),
+        (
+            "bad-limit",
+            r#"{"scenarios": [{"scenario": "info", "measurements": [{"fact": "firmware_version", "at_least": "five"}]}]}"#,
+            "at scenarios[0].measurements[0].at_least: expected a version string",
+        ),
+        (
+            "not-json",
+            r#"{"scenarios": [{"scenario": "mac"}"#,
+            "EOF while parsing",
+        ),
+    ];
+    for (name, body, expected) in cases {
+        let path = dir.path().join(format!("{name}.json"));
+        std::fs::write(&path, body).unwrap();
+        let path = path.display().to_string();
+        let o = harness(&["--device", &addr, "--plan", &path, "--actuators", "--setup"]);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{name}: {}", text(&o));
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{name}: one line: {stderr}");
+        assert!(
+            lines[0].contains(&format!("plan {path}: ")),
+            "{name}: {stderr}"
+        );
+        assert!(lines[0].contains(expected), "{name}: {stderr}");
+    }
+    let missing = dir.path().join("missing.json").display().to_string();
+    let o = harness(&["--device", &addr, "--plan", &missing]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains(&format!("plan {missing}: cannot read")));
+    // A report that could not be written is refused up front too.
+    let o = harness(&[
+        "--device",
+        &addr,
+        "--junit",
+        &dir.path()
+            .join("no/such/dir/junit.xml")
+            .display()
+            .to_string(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--junit"),
+        "{}",
+        text(&o)
+    );
+    let stats = hub.stats();
+    assert_eq!((stats.accepted, stats.requests), (0, 0), "nothing was sent");
+}
+
+#[test]
+fn failing_run_leaves_both_reports_with_failures_and_skips() {
+    let hub = sim_with("hub-new-firmware", &["status:500@config/get"]);
+    let reports = Reports::new();
+    let o = run_with_reports(&["--device", &hub.addr().to_string()], &reports);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let r = reports.record();
+    assert_eq!(
+        (r["status"].as_str(), r["exit_code"].as_i64()),
+        (Some("finished"), Some(1))
+    );
+    let crt = scenario(&r, "config-round-trip");
+    assert_eq!(crt["outcome"], "failed");
+    let ex = crt["exchanges"].as_array().unwrap();
+    assert!(
+        ex.iter()
+            .any(|e| e["path"] == "/api/config/get" && e["status"] == 500),
+        "{crt:#}"
+    );
+    // Passed scenarios keep no exchanges.
+    assert_eq!(scenario(&r, "info")["exchanges"], json!([]));
+    // Not opted in on a "real" hub: skipped with the reason.
+    let act = scenario(&r, "actuators");
+    assert_eq!(act["outcome"], "skipped");
+    assert_eq!(act["message"], "not enabled (--actuators)");
+    let junit = reports.junit();
+    let suite = &junit.test_suites[0];
+    assert!(suite.failures >= 1 && suite.tests == 6, "{suite:?}");
+    let props: Vec<(&str, &str)> = suite
+        .properties
+        .iter()
+        .map(|p| (p.name.as_str(), p.value.as_str()))
+        .collect();
+    assert!(props.contains(&("mac", "A1B2C3D4A620")), "{props:?}");
+    let skipped = suite
+        .test_cases
+        .iter()
+        .find(|c| c.name.as_str() == "actuators")
+        .unwrap();
+    let quick_junit::TestCaseStatus::Skipped { message, .. } = &skipped.status else {
+        panic!("actuators not skipped: {skipped:?}");
+    };
+    assert_eq!(
+        message.as_ref().unwrap().as_str(),
+        "not enabled (--actuators)"
+    );
+}
+
+#[test]
+fn interrupted_run_still_leaves_both_files() {
+    // The hub hangs on actuator status: the run is stuck in actuator-status
+    // when SIGINT arrives.
+    let hub = sim_with("hub-new-firmware", &["hang@actuators/status"]);
+    let reports = Reports::new();
+    let mut args = vec![
+        "--device".to_string(),
+        hub.addr().to_string(),
+        "--timeout".into(),
+        "20s".into(),
+    ];
+    args.extend(reports.args());
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let child = spawn(&refs);
+    // Wait for the request that hangs, then interrupt.
+    assert!(
+        hub.wait_for(Duration::from_secs(10), |s| s.requests >= 3),
+        "the run never reached actuator-status"
+    );
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let o = finish(child, Duration::from_secs(15), "interrupted run");
+    // Whatever ran before the interrupt is in both files, valid.
+    let r = reports.record();
+    assert_eq!(scenario(&r, "mac")["outcome"], "passed", "{r:#}");
+    assert_eq!(scenario(&r, "info")["outcome"], "passed", "{r:#}");
+    let junit = reports.junit();
+    let names: Vec<&str> = junit.test_suites[0]
+        .test_cases
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(&names[..2], ["mac", "info"]);
+    let run_status = junit.test_suites[0]
+        .properties
+        .iter()
+        .find(|p| p.name.as_str() == "run_status")
+        .map(|p| p.value.as_str().to_string());
+    match o.status.code() {
+        // The run handled the signal: cleaned up and stamped the files.
+        Some(130) => {
+            assert_eq!(r["status"], "interrupted");
+            assert_eq!(r["exit_code"], 130);
+            assert_eq!(run_status.as_deref(), Some("interrupted"));
+        }
+        // Killed by the signal: the files written after the last finished
+        // scenario stand, and say the run never finished.
+        None => {
+            assert_eq!(r["status"], "running");
+            assert_eq!(r["finished_at"], Value::Null);
+            assert_eq!(run_status.as_deref(), Some("running"));
+        }
+        other => panic!("interrupted run exited with {other:?}:\n{}", text(&o)),
+    }
+}
