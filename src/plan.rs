@@ -28,8 +28,6 @@ pub use crate::redact::TEST_VALUE_PREFIX;
 
 /// Marker a setup test server URL must contain.
 const TEST_URL_MARKER: &str = "VEGEHUB_HARNESS_TEST";
-/// The default setup test server.
-pub const TEST_SERVER_URL: &str = "http://127.0.0.1:9/VEGEHUB_HARNESS_TEST";
 
 /// Per-request timeout when a plan gives none.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -165,10 +163,24 @@ impl Step {
     /// command line's overrides, on top of `base` (permissions, polling).
     pub fn options(&self, base: &Options, o: &ParamOverrides) -> Options {
         let mut opts = base.clone();
-        if let Params::Actuators(a) = &self.params {
-            opts.on_seconds = a.on_seconds;
-            opts.auto_off_seconds = a.auto_off_seconds;
-            opts.verify_timeout = a.verify_timeout;
+        match &self.params {
+            Params::Actuators(a) => {
+                opts.on_seconds = a.on_seconds;
+                opts.auto_off_seconds = a.auto_off_seconds;
+                opts.verify_timeout = a.verify_timeout;
+                opts.slots = match &a.slots {
+                    Slots::All => None,
+                    Slots::List(l) => Some(l.clone()),
+                };
+                opts.auto_off_check = a.auto_off_check;
+                opts.auto_off_slot = a.auto_off_slot;
+            }
+            Params::Setup(p) => {
+                opts.test_api_key = p.test_api_key.clone();
+                opts.test_server_url = p.test_server_url.clone();
+                opts.restore = p.restore;
+            }
+            _ => {}
         }
         if let Some(v) = o.on_seconds {
             opts.on_seconds = v;
@@ -267,10 +279,8 @@ impl Default for ActuatorParams {
 impl Default for SetupParams {
     fn default() -> Self {
         SetupParams {
-            test_api_key: format!("{TEST_VALUE_PREFIX}API_KEY"),
-            // The hub's own loopback discard port: if the hub ever posts to
-            // it, the post goes nowhere.
-            test_server_url: TEST_SERVER_URL.to_string(),
+            test_api_key: crate::scenario::setup::TEST_API_KEY.to_string(),
+            test_server_url: crate::scenario::setup::TEST_SERVER_URL.to_string(),
             restore: true,
         }
     }

@@ -102,7 +102,8 @@ async fn exercise(client: &HubClient, count: u32, opts: &Options) -> Step {
         ))
     })?;
 
-    for slot in 0..count {
+    let slots = chosen_slots(count, opts)?;
+    for &slot in &slots {
         client.actuator_on(slot, opts.on_seconds).await?;
         wait_slot(client, opts, slot, 1, vt).await.map_err(|t| {
             Stop::Fail(format!(
@@ -120,22 +121,41 @@ async fn exercise(client: &HubClient, count: u32, opts: &Options) -> Step {
     }
 
     // The safety net every on relies on: the hub ends the duration itself.
+    if !opts.auto_off_check {
+        return Ok(());
+    }
+    let slot = opts.auto_off_slot.unwrap_or(slots[0]);
     let secs = opts.auto_off_seconds;
-    client.actuator_on(0, secs).await?;
-    wait_slot(client, opts, 0, 1, vt).await.map_err(|t| {
+    client.actuator_on(slot, secs).await?;
+    wait_slot(client, opts, slot, 1, vt).await.map_err(|t| {
         Stop::Fail(format!(
-            "slot 0 did not turn on for the auto-off check within {vt:?} (last seen: {})",
+            "slot {slot} did not turn on for the auto-off check within {vt:?} (last seen: {})",
             t.last
         ))
     })?;
     let limit = Duration::from_secs(secs.into()) + vt;
-    wait_slot(client, opts, 0, 0, limit).await.map_err(|t| {
+    wait_slot(client, opts, slot, 0, limit).await.map_err(|t| {
         Stop::Fail(format!(
-            "slot 0 did not switch itself off: still on {limit:?} after an on with duration {secs} s (last seen: {})",
+            "slot {slot} did not switch itself off: still on {limit:?} after an on with duration {secs} s (last seen: {})",
             t.last
         ))
     })?;
     Ok(())
+}
+
+/// The slots to switch: the plan's, or every slot. A plan slot the hub
+/// does not have is a failure naming it.
+fn chosen_slots(count: u32, opts: &Options) -> Result<Vec<u32>, Stop> {
+    match &opts.slots {
+        None => Ok((0..count).collect()),
+        Some(list) => match list.iter().find(|&&s| s >= count) {
+            Some(bad) => Err(Stop::Fail(format!(
+                "the plan names slot {bad}, but the hub has {count} actuator(s) (slots 0 to {})",
+                count - 1
+            ))),
+            None => Ok(list.clone()),
+        },
+    }
 }
 
 pub(super) async fn run(cx: &mut Cx<'_>) -> Step {
@@ -162,9 +182,18 @@ pub(super) async fn run(cx: &mut Cx<'_>) -> Step {
     if !ok {
         return Err(Stop::Fail(format!("all-off not verified: {detail}")));
     }
+    let switched = chosen_slots(count, cx.opts)?;
+    let auto_off = match (cx.opts.auto_off_check, cx.opts.auto_off_slot) {
+        (false, _) => "no auto-off check (plan)".to_owned(),
+        (true, slot) => format!(
+            "slot {} switched itself off after {} s",
+            slot.unwrap_or(switched[0]),
+            cx.opts.auto_off_seconds
+        ),
+    };
     cx.note(format!(
-        "{count} slots switched on and off; slot 0 switched itself off after {} s",
-        cx.opts.auto_off_seconds
+        "{} of {count} slots switched on and off; {auto_off}",
+        switched.len()
     ));
     Ok(())
 }

@@ -127,6 +127,17 @@ pub struct Options {
     pub verify_timeout: Duration,
     /// Pause between two status polls while waiting.
     pub poll_interval: Duration,
+    /// The slots `actuators` switches, in order; `None`: every slot.
+    pub slots: Option<Vec<u32>>,
+    /// Whether `actuators` checks that the hub switches a slot off by itself.
+    pub auto_off_check: bool,
+    /// The slot of that check; `None`: the first slot switched.
+    pub auto_off_slot: Option<u32>,
+    /// The API key and server `setup` configures.
+    pub test_api_key: String,
+    pub test_server_url: String,
+    /// Whether `setup` restores the original config (a plan may say no).
+    pub restore: bool,
 }
 
 impl Default for Options {
@@ -138,6 +149,12 @@ impl Default for Options {
             auto_off_seconds: 1,
             verify_timeout: Duration::from_secs(5),
             poll_interval: Duration::from_millis(100),
+            slots: None,
+            auto_off_check: true,
+            auto_off_slot: None,
+            test_api_key: setup::TEST_API_KEY.to_owned(),
+            test_server_url: setup::TEST_SERVER_URL.to_owned(),
+            restore: true,
         }
     }
 }

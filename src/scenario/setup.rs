@@ -26,6 +26,11 @@ pub const TEST_SERVER_URL: &str = "http://127.0.0.1:9/VEGEHUB_HARNESS_TEST";
 /// reference client does); old firmware gets `api_key`, `hub.server_url`
 /// and `hub.server_type` 3.
 pub fn test_config(original: &Value) -> Value {
+    test_config_with(original, TEST_API_KEY, TEST_SERVER_URL)
+}
+
+/// [`test_config`] with the plan's test key and server.
+pub fn test_config_with(original: &Value, api_key: &str, server_url: &str) -> Value {
     let mut doc = original.clone();
     match Generation::of(original) {
         Generation::New => {
@@ -45,9 +50,9 @@ pub fn test_config(original: &Value) -> Value {
                 "enabled": true,
                 "connection_method": "wifi",
                 "config": {
-                    "api_key": TEST_API_KEY,
+                    "api_key": api_key,
                     "data_format": "json",
-                    "url": TEST_SERVER_URL,
+                    "url": server_url,
                 }
             }));
         }
@@ -55,11 +60,11 @@ pub fn test_config(original: &Value) -> Value {
             if !doc.is_object() {
                 doc = json!({});
             }
-            doc["api_key"] = json!(TEST_API_KEY);
+            doc["api_key"] = json!(api_key);
             if !doc["hub"].is_object() {
                 doc["hub"] = json!({});
             }
-            doc["hub"]["server_url"] = json!(TEST_SERVER_URL);
+            doc["hub"]["server_url"] = json!(server_url);
             doc["hub"]["server_type"] = json!(SERVER_TYPE_CUSTOM);
         }
     }
@@ -128,13 +133,18 @@ pub(super) async fn run(cx: &mut Cx<'_>) -> Step {
     cx.facts.record_config(&original);
     let generation = Generation::of(&original);
     cx.note(format!("firmware generation {generation}"));
-    let test = test_config(&original);
+    let test = test_config_with(&original, &cx.opts.test_api_key, &cx.opts.test_server_url);
 
     let body = AssertUnwindSafe(apply_and_verify(cx.client, &test, generation))
         .catch_unwind()
         .await
         .unwrap_or_else(|p| Err(Stop::Fail(format!("setup panicked: {}", panic_message(&p)))));
 
+    if !cx.opts.restore {
+        // The plan asked to leave the hub configured with the test values.
+        cx.note("original config not restored: the plan says restore false");
+        return body;
+    }
     let restored = restore(cx.client, &original).await;
     let (ok, detail) = (restored.verified, restored.detail.clone());
     cx.cleanup.push(restored);

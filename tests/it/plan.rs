@@ -584,3 +584,149 @@ fn interrupted_run_still_leaves_both_files() {
         other => panic!("interrupted run exited with {other:?}:\n{}", text(&o)),
     }
 }
+
+/// Write a plan document into `dir` and return its path.
+fn write_plan(dir: &Path, name: &str, plan: Value) -> String {
+    let path = dir.join(format!("{name}.json"));
+    std::fs::write(&path, plan.to_string()).unwrap();
+    path.display().to_string()
+}
+
+fn actuators_plan(dir: &Path, name: &str, step: Value) -> String {
+    let mut step = step;
+    step["scenario"] = json!("actuators");
+    step["allow_changes"] = json!(true);
+    step["verify_timeout_seconds"] = json!(1);
+    write_plan(
+        dir,
+        name,
+        json!({"scenarios": [{"scenario": "info"}, step]}),
+    )
+}
+
+#[test]
+fn plan_slots_choose_which_relays_are_switched() {
+    let dir = tempfile::tempdir().unwrap();
+    // Slot 0 never turns on: a plan that leaves it out passes, one that
+    // names it fails naming it.
+    for (slots, code, needle) in [
+        (
+            json!([1]),
+            0,
+            "1 of 2 slots switched on and off; slot 1 switched itself off",
+        ),
+        (json!([1, 0]), 1, "slot 0 did not turn on"),
+        (
+            json!([0, 5]),
+            1,
+            "the plan names slot 5, but the hub has 2 actuator(s)",
+        ),
+    ] {
+        let hub = sim_with("hub-new-firmware", &["stuck-off:0"]);
+        let plan = actuators_plan(dir.path(), "slots", json!({"slots": slots}));
+        let o = harness(&[
+            "--device",
+            &hub.addr().to_string(),
+            "--actuators",
+            "--plan",
+            &plan,
+        ]);
+        let out = text(&o);
+        assert_eq!(o.status.code(), Some(code), "slots {slots}:\n{out}");
+        assert!(out.contains(needle), "slots {slots}: {needle:?} in\n{out}");
+        assert_eq!(hub.actuator_states(), [0, 0], "all off at the end");
+    }
+}
+
+#[test]
+fn plan_turns_the_auto_off_check_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut requests = Vec::new();
+    for check in [true, false] {
+        let hub = sim_with("hub-new-firmware", &[]);
+        let plan = actuators_plan(
+            dir.path(),
+            "auto-off",
+            json!({"slots": [0], "auto_off_check": check}),
+        );
+        let o = harness(&[
+            "--device",
+            &hub.addr().to_string(),
+            "--actuators",
+            "--plan",
+            &plan,
+        ]);
+        let out = text(&o);
+        assert_eq!(o.status.code(), Some(0), "check {check}:\n{out}");
+        let note = if check {
+            "slot 0 switched itself off after 1 s"
+        } else {
+            "no auto-off check (plan)"
+        };
+        assert!(out.contains(note), "check {check}:\n{out}");
+        requests.push(hub.stats().requests);
+    }
+    assert!(
+        requests[0] > requests[1],
+        "the check sends more: {requests:?}"
+    );
+}
+
+#[test]
+fn plan_setup_values_restore_and_allow_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let setup = |extra: Value| {
+        let mut step = json!({"scenario": "setup", "allow_changes": true,
+            "test_api_key": "VEGEHUB_HARNESS_TEST_PLAN_KEY"});
+        for (k, v) in extra.as_object().unwrap() {
+            step[k] = v.clone();
+        }
+        write_plan(dir.path(), "setup", json!({"scenarios": [step]}))
+    };
+    // restore false: the hub keeps the plan's test key.
+    let hub = sim_with("hub-new-firmware", &[]);
+    let before = hub.config();
+    let o = harness(&[
+        "--device",
+        &hub.addr().to_string(),
+        "--setup",
+        "--plan",
+        &setup(json!({"restore": false})),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let after = hub.config();
+    assert_ne!(after, before);
+    assert!(
+        after.to_string().contains("VEGEHUB_HARNESS_TEST_PLAN_KEY"),
+        "{after}"
+    );
+    // restore true: given back deep-equal, after using the plan's key.
+    let hub = sim_with("hub-new-firmware", &[]);
+    let before = hub.config();
+    let o = harness(&[
+        "--device",
+        &hub.addr().to_string(),
+        "--setup",
+        "--plan",
+        &setup(json!({"restore": true})),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(hub.config(), before);
+    // allow_changes false: skipped with the plan's reason, even with --setup,
+    // and not a request sent for it.
+    let hub = sim_with("hub-new-firmware", &[]);
+    let o = harness(&[
+        "--device",
+        &hub.addr().to_string(),
+        "--setup",
+        "--plan",
+        &setup(json!({"allow_changes": false})),
+    ]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("the plan does not allow it to change the hub"),
+        "{out}"
+    );
+    assert_eq!(hub.stats().requests, 0, "{out}");
+}
