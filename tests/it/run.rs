@@ -514,3 +514,46 @@ fn json_format_keeps_stdout_a_clean_json_stream() {
     // The summary goes to stderr instead.
     assert!(String::from_utf8_lossy(&o.stderr).contains("harness: PASS"));
 }
+
+#[test]
+fn on_a_terminal_the_opt_ins_are_asked_with_the_safety_warning() {
+    use std::io::Write;
+    // `script` gives the harness a pseudo-terminal as stdin; the answers
+    // come through it: yes to actuators, no to setup.
+    let hub = sim_with("hub-new-firmware", &[]);
+    let cmd = format!(
+        "'{}' --device {} --verify-timeout 1s --on-seconds 2",
+        env!("CARGO_BIN_EXE_vegehub-harness"),
+        hub.addr()
+    );
+    let mut child = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("`script` (util-linux) runs the harness on a pseudo-terminal");
+    child.stdin.take().unwrap().write_all(b"y\nn\n").unwrap();
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let o = match rx.recv_timeout(LIMIT) {
+        Ok(o) => o.unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+            panic!("harness under script did not end");
+        }
+    };
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains("Actuator testing warning"), "{out}");
+    assert!(out.contains("Setup function testing warning"), "{out}");
+    assert!(line(&out, "actuators").ends_with("ok"), "{out}");
+    assert!(
+        line(&out, "setup").contains("not enabled (--setup)"),
+        "{out}"
+    );
+}
