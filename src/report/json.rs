@@ -375,8 +375,12 @@ pub(crate) mod tests {
             identity: HubIdentity::default(),
             scenarios: vec![],
         });
-        r.ledger =
-            Some(json!({"sessions": 1, "connections_opened": 2, "connections_open_at_end": 0}));
+        r.ledger = Some(
+            json!({"sessions": 1, "connections_opened": 2, "connections_closed": 2,
+            "closes_confirmed": true, "close_check": "the OS socket table", "leaked": false,
+            "problems": [], "budget": 2, "waited_ms": 100,
+            "hubs": [{"hub": "127.0.0.1:8080", "connections": 2, "requests": 9, "peak_open": 1}]}),
+        );
         r.finish(RunStatus::Finished, 1, t0 + chrono::Duration::seconds(3));
         r
     }
@@ -396,7 +400,7 @@ pub(crate) mod tests {
             .expect("the schema is a valid JSON Schema")
     }
 
-    fn errors(v: &Value) -> Vec<String> {
+    pub(crate) fn errors(v: &Value) -> Vec<String> {
         validator()
             .iter_errors(v)
             .map(|e| format!("{} at {}", e, e.instance_path()))
@@ -427,6 +431,7 @@ pub(crate) mod tests {
         broken(&|v| v["hubs"][0]["scenarios"][0]["outcome"] = json!("maybe"));
         broken(&|v| v["started_at"] = json!("yesterday"));
         broken(&|v| v["surprise"] = json!(1));
+        broken(&|v| v["ledger"]["leaked"] = json!("no"));
         broken(&|v| v["hubs"][0]["scenarios"][1]["measurements"][0]["verdict"] = json!("ok"));
         // Exchanges belong to failed scenarios only.
         broken(&|v| {

@@ -106,6 +106,12 @@ impl ReportSink {
         }
     }
 
+    /// Keep the connection ledger's verdict of the run's session (call
+    /// before [`ReportSink::finish`]).
+    pub fn set_ledger(&self, verdict: &crate::ledger::Verdict) {
+        self.lock().ledger = Some(ledger_json(verdict));
+    }
+
     /// A copy of the record as it stands.
     pub fn record(&self) -> RunRecord {
         self.lock().clone()
@@ -201,4 +207,96 @@ fn exchanges(list: &[client::Exchange], redactor: &Redactor) -> Vec<Exchange> {
             x
         })
         .collect()
+}
+
+/// The ledger's verdict as the record's `ledger` object.
+pub fn ledger_json(v: &crate::ledger::Verdict) -> serde_json::Value {
+    use crate::ledger::CloseCheck;
+    let (confirmed, how) = match &v.close_check {
+        CloseCheck::Confirmed { mechanism } => (true, mechanism.clone()),
+        CloseCheck::Unconfirmed { reason } => (false, reason.clone()),
+    };
+    serde_json::json!({
+        "sessions": v.sessions,
+        "connections_opened": v.opened(),
+        "connections_closed": v.closed(),
+        "closes_confirmed": confirmed,
+        "close_check": how,
+        "leaked": v.leaked(),
+        "problems": v.problems(),
+        "budget": v.budget,
+        "waited_ms": u64::try_from(v.waited.as_millis()).unwrap_or(u64::MAX),
+        "hubs": v.hubs.iter().map(|h| serde_json::json!({
+            "hub": h.hub,
+            "connections": h.connections,
+            "requests": h.requests,
+            "peak_open": h.peak_open,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::{CloseCheck, ConnRecord, HubUsage, Verdict};
+    use std::time::Duration;
+
+    fn verdict(closed: bool) -> Verdict {
+        let addr = |p| std::net::SocketAddr::from(([127, 0, 0, 1], p));
+        Verdict {
+            close_check: CloseCheck::Confirmed {
+                mechanism: "the OS socket table".into(),
+            },
+            sessions: 1,
+            connections: vec![ConnRecord {
+                session: 1,
+                hub: "127.0.0.1:8080".into(),
+                local: addr(40000),
+                remote: addr(8080),
+                scenario: Some("mac".into()),
+                last_scenario: Some("setup".into()),
+                requests: 12,
+                opened_at: Duration::from_millis(5),
+                closed_at: closed.then_some(Duration::from_millis(900)),
+                last_state: None,
+            }],
+            unidentified: 0,
+            unledgered_requests: 0,
+            strays: vec![],
+            hubs: vec![HubUsage {
+                hub: "127.0.0.1:8080".into(),
+                connections: 1,
+                requests: 12,
+                peak_open: Some(1),
+            }],
+            budget: 2,
+            waited: Duration::from_millis(100),
+        }
+    }
+
+    #[test]
+    fn ledger_verdict_goes_into_the_record_and_flips_with_a_leak() {
+        let sink = ReportSink::new(
+            ReportPaths::default(),
+            &Plan::builtin_default(),
+            Redactor::new(false),
+        );
+        sink.set_ledger(&verdict(true));
+        let l = sink.record().ledger.unwrap();
+        assert_eq!(l["leaked"], false);
+        assert_eq!(l["connections_closed"], 1);
+        assert_eq!(l["problems"], serde_json::json!([]));
+        sink.set_ledger(&verdict(false));
+        let l = sink.record().ledger.unwrap();
+        assert_eq!(l["leaked"], true);
+        assert_eq!(l["connections_closed"], 0);
+        assert!(l["problems"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("connection leak: 127.0.0.1:40000 -> hub 127.0.0.1:8080"));
+        assert_eq!(l["hubs"][0]["requests"], 12);
+        // The ledger object is what the schema documents.
+        let v: serde_json::Value = serde_json::from_str(&sink.record().to_json()).unwrap();
+        assert_eq!(crate::report::json::tests::errors(&v), Vec::<String>::new());
+    }
 }

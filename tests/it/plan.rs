@@ -256,6 +256,14 @@ fn smoke_plan_is_read_only_and_quick() {
         ]
     );
     assert_eq!(hub.config(), before, "smoke changed nothing");
+    // Read-only: only reads reached the hub.
+    let paths: Vec<String> = hub.received().into_iter().map(|r| r.path).collect();
+    assert!(
+        paths
+            .iter()
+            .all(|p| p == "/api/info/get" || p == "/api/actuators/status"),
+        "{paths:?}"
+    );
     // Read-only: nothing asked the hub to write (no --actuators/--setup
     // prompt needed, no config/set).
     let out = text(&o);
@@ -729,4 +737,30 @@ fn plan_setup_values_restore_and_allow_changes() {
         "{out}"
     );
     assert_eq!(hub.stats().requests, 0, "{out}");
+}
+
+#[test]
+fn list_shows_the_plans_scenarios_in_order() {
+    let plan = shipped("smoke.json");
+    let o = harness(&["--device", "127.0.0.1:9", "--plan", &plan, "--list"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let names: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.strip_suffix(": test"))
+        .collect();
+    assert_eq!(names, ["mac", "info", "actuator-status"], "{stdout}");
+    let dir = tempfile::tempdir().unwrap();
+    let reordered = write_plan(
+        dir.path(),
+        "reordered",
+        json!({"scenarios": [{"scenario": "info"}, {"scenario": "mac"}]}),
+    );
+    let o = harness(&["--device", "127.0.0.1:9", "--plan", &reordered, "--list"]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let names: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.strip_suffix(": test"))
+        .collect();
+    assert_eq!(names, ["info", "mac"], "{stdout}");
 }
