@@ -37,7 +37,9 @@ pub enum Fact {
     PowerSource,
     /// `wifi.ssid` (`info`).
     Ssid,
-    /// The name the hub goes by: its mDNS instance name when known (`info`).
+    /// The name the hub goes by: the simulator profile's or discovered
+    /// name, else the config's `hub.name` (`config-round-trip`, which reads
+    /// the config).
     HubName,
     /// `new` (endpoints list) or `old` (api_key + server_url) (`config-round-trip`).
     FirmwareGeneration,
@@ -99,7 +101,7 @@ impl Fact {
     pub fn measured_by(self) -> &'static str {
         match self {
             Fact::Mac => MAC_SCENARIO,
-            Fact::FirmwareGeneration => CONFIG_SCENARIO,
+            Fact::FirmwareGeneration | Fact::HubName => CONFIG_SCENARIO,
             _ => INFO_SCENARIO,
         }
     }

@@ -764,3 +764,67 @@ fn list_shows_the_plans_scenarios_in_order() {
         .collect();
     assert_eq!(names, ["info", "mac"], "{stdout}");
 }
+
+#[test]
+fn failed_scenario_exchanges_are_recorded_with_secrets_redacted() {
+    // The hub ignores config/set: setup fails, and its exchanges (the
+    // config read and written, carrying the hub's endpoint key) are kept.
+    let hub = sim_with("hub-new-firmware", &["ignore-set"]);
+    assert!(hub.config().to_string().contains("cloud-key"));
+    let reports = Reports::new();
+    let o = run_with_reports(
+        &[
+            "--device",
+            &hub.addr().to_string(),
+            "--setup",
+            "setup",
+            "--exact",
+        ],
+        &reports,
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let r = reports.record();
+    let setup = scenario(&r, "setup");
+    assert_eq!(setup["outcome"], "failed");
+    let ex = setup["exchanges"].as_array().unwrap();
+    let paths: Vec<&str> = ex.iter().map(|e| e["path"].as_str().unwrap()).collect();
+    assert!(paths.contains(&"/api/config/set"), "{paths:?}");
+    let set = ex.iter().find(|e| e["path"] == "/api/config/set").unwrap();
+    assert_eq!(set["method"], "POST");
+    assert_eq!(set["status"], 200);
+    let endpoints = &set["request_body"]["endpoints"];
+    assert_eq!(endpoints[0]["config"]["api_key"], "<redacted>");
+    // The harness's own test key is no secret and stays readable.
+    assert_eq!(
+        endpoints[1]["config"]["api_key"],
+        "VEGEHUB_HARNESS_TEST_API_KEY"
+    );
+    let json = std::fs::read_to_string(&reports.json).unwrap();
+    let xml = std::fs::read_to_string(&reports.junit).unwrap();
+    assert!(!json.contains("cloud-key") && !xml.contains("cloud-key"));
+}
+
+#[test]
+fn hub_name_measurement_flips_with_the_hub() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write_plan(
+        dir.path(),
+        "name",
+        json!({"scenarios": [{"scenario": "config-round-trip", "allow_changes": true,
+            "measurements": [{"name": "model-name", "fact": "hub_name", "starts_with": "Vege_"}]}]}),
+    );
+    for (profile, code, verdict, measured) in [
+        ("hub-new-firmware", 0, "pass", "Vege_A6_20"),
+        ("hub-battery-sensor", 1, "fail", "Desk_Temp_Soil"),
+    ] {
+        let reports = Reports::new();
+        let o = run_with_reports(&["--sim", profile, "--plan", &plan], &reports);
+        assert_eq!(o.status.code(), Some(code), "{profile}: {}", text(&o));
+        let r = reports.record();
+        let m = &scenario(&r, "config-round-trip")["measurements"][0];
+        assert_eq!(
+            (m["verdict"].as_str(), m["measured"].as_str()),
+            (Some(verdict), Some(measured))
+        );
+    }
+}
