@@ -171,8 +171,7 @@ mod tests {
     fn new_firmware_gets_an_endpoint_appended_and_nothing_else_changes() {
         let orig = json!({"endpoints": [{"id": 4, "name": "HomeAssistant"}], "error": 0});
         let t = test_config(&orig);
-        let d: Vec<String> = diff(&orig, &t).into_iter().map(|d| d.path).collect();
-        assert_eq!(d, ["$.endpoints"]);
+        assert_eq!(diff(&orig, &t), ["endpoints[1] (length 2 instead of 1)"]);
         assert_eq!(t["endpoints"][1]["id"], 5);
         assert_eq!(t["endpoints"][1]["config"]["api_key"], TEST_API_KEY);
         assert_eq!(t["endpoints"][1]["config"]["url"], TEST_SERVER_URL);
@@ -183,8 +182,10 @@ mod tests {
         let orig = json!({"hub": {"name": "x", "server_url": "", "server_type": 0},
                           "api_key": "", "endpoints": null, "error": 0});
         let t = test_config(&orig);
-        let d: Vec<String> = diff(&orig, &t).into_iter().map(|d| d.path).collect();
-        assert_eq!(d, ["$.hub.server_url", "$.hub.server_type", "$.api_key"]);
+        assert_eq!(
+            diff(&orig, &t),
+            ["hub.server_url", "hub.server_type", "api_key"]
+        );
         assert_eq!(t["hub"]["server_type"], 3);
     }
 
