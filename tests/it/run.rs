@@ -348,6 +348,7 @@ fn a_hanging_hub_ends_the_run_within_its_timeouts() {
             "300ms",
             "--verify-timeout",
             "300ms",
+            "-v",
         ],
         Duration::from_secs(15),
     );
@@ -364,6 +365,9 @@ fn a_hanging_hub_ends_the_run_within_its_timeouts() {
         "{:?}",
         started.elapsed()
     );
+    // A timeout is not a connection error: retrying would only multiply the wait.
+    assert!(!out.contains("retrying in"), "{out}");
+    assert!(out.contains("POST /api/info/get -> error"), "{out}");
 }
 
 #[test]
