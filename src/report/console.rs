@@ -1,6 +1,7 @@
 //! The console summary printed after the libtest lines: per hub, its
 //! identity, the count of passed/failed/skipped scenarios, the reason of
-//! every failure and skip, cleanup results, and the time taken.
+//! every failure and skip, cleanup results, each measurement with its
+//! value, limits and verdict, and the time taken.
 
 use std::fmt::Write as _;
 
@@ -110,6 +111,22 @@ fn hub_summary(out: &mut String, hub: &HubReport) {
                 "NOT VERIFIED (hub may be left modified)".red().bold()
             };
             let _ = writeln!(out, "       cleanup: {}: {state}: {}", c.what, c.detail);
+        }
+        for m in &r.measurements {
+            let verdict = match m.verdict {
+                crate::measurement::Verdict::Pass => "pass".green(),
+                crate::measurement::Verdict::Fail => "FAIL".red().bold(),
+            };
+            let measured = m
+                .measured
+                .as_ref()
+                .map_or_else(|| "not measured".to_string(), |v| v.to_string());
+            let limits = serde_json::Value::Object(m.limits.clone());
+            let _ = writeln!(
+                out,
+                "       measure: {} ({}) = {measured}, limits {limits}: {verdict}",
+                m.name, m.fact
+            );
         }
     }
     if let Some(n) = &hub.sim_note {

@@ -221,6 +221,18 @@ fn production_plan_fails_the_wrong_model() {
         .map(|m| m["name"].as_str().unwrap())
         .collect();
     assert_eq!(failed, ["relays", "channels", "power"]);
+    // The console summary shows every measurement with its verdict.
+    let out = text(&o);
+    assert!(
+        out.contains(r#"measure: relays (actuator_count) = 2, limits {"equals":4}: FAIL"#),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            r#"measure: firmware (firmware_version) = "5.1.1", limits {"at_least":"5.1.1"}: pass"#
+        ),
+        "{out}"
+    );
     let msg = info["message"].as_str().unwrap();
     assert!(
         msg.contains("measurement relays failed: actuator_count 2 is not equal to 4"),
