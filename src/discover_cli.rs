@@ -236,7 +236,7 @@ impl RunChooserUi {
     /// blocks on a question.
     pub fn new() -> RunChooserUi {
         RunChooserUi {
-            spinner: Some(Spinner::new(BROWSING)),
+            spinner: None,
             interactive: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
         }
     }
@@ -249,6 +249,10 @@ impl Default for RunChooserUi {
 }
 
 impl crate::select::ChooseUi for RunChooserUi {
+    fn browsing(&mut self) {
+        self.spinner = Some(Spinner::new(BROWSING));
+    }
+
     fn progress(&mut self, p: &Progress) {
         if let Some(s) = &self.spinner {
             s.update(BROWSING, p);

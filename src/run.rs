@@ -58,8 +58,9 @@ impl RunConfig {
 /// Which hubs to run against.
 pub enum TargetSpec {
     Given(Vec<Target>),
-    /// No target flag: find hubs on the network (see [`discover`]).
-    Discover,
+    /// No target flag: find hubs on the network and choose among them
+    /// (see [`discover`]).
+    Discover(crate::select::DiscoverPlan),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,13 +132,49 @@ impl HubReport {
     }
 }
 
-/// THE discovery hook: with no target flag, the hubs come from here.
-fn discover(_cfg: &RunConfig) -> Result<Vec<Target>, FatalError> {
-    Err(FatalError::Usage(
-        "no hub given: pass --device HOST[:PORT] for a real hub or --sim [PROFILE] for the \
-         simulated one (discovery over mDNS is not built yet)"
-            .into(),
-    ))
+/// THE discovery hook: with no target flag, the hubs come from an mDNS
+/// browse and `select`. `--select MAC` reads each hub's MAC over the run's
+/// own client, on the run's runtime (one session for the whole run).
+fn discover(
+    runtime: &tokio::runtime::Runtime,
+    http: &reqwest::Client,
+    session: &SessionConfig,
+    plan: &mut crate::select::DiscoverPlan,
+) -> Result<Vec<Target>, FatalError> {
+    use crate::select::{self, SelectError};
+    let mac_of = |hub: crate::discovery::DiscoveredHub| {
+        let (http, session) = (http.clone(), session.clone());
+        async move {
+            let target = device_target(&hub)?;
+            let hp = host_port(&target);
+            let client = HubClient::new(http, format!("http://{hp}"), hp, session, None);
+            client.info(&["wifi"]).await.ok()?.wifi.map(|w| w.mac_addr)
+        }
+    };
+    let hubs = runtime
+        .block_on(select::discover_and_choose(plan, mac_of))
+        .map_err(|e| match e {
+            SelectError::Usage(m) => FatalError::Usage(m),
+            SelectError::NoHub(m) => FatalError::NoHub(m),
+        })?;
+    Ok(hubs.iter().filter_map(device_target).collect())
+}
+
+/// Where to reach a discovered hub: its first address (IPv4 when it has
+/// one; see `DiscoveredHub::addresses` for the order).
+fn device_target(hub: &crate::discovery::DiscoveredHub) -> Option<Target> {
+    hub.addresses.first().map(|a| Target::Device {
+        host: a.display(),
+        port: hub.port,
+    })
+}
+
+fn host_port(t: &Target) -> String {
+    match t {
+        Target::Device { host, port } if host.contains(':') => format!("[{host}]:{port}"),
+        Target::Device { host, port } => format!("{host}:{port}"),
+        Target::Sim { profile } => profile.clone(),
+    }
 }
 
 /// A hub to run against, with its client and permissions.
@@ -157,13 +194,13 @@ struct Job {
 
 /// Run the plan. Returns the report, or a fatal error before any scenario
 /// (bad profile, no target, a runtime that would not start).
-pub fn run(cfg: RunConfig, observer: Option<Observer>) -> Result<RunReport, FatalError> {
+pub fn run(mut cfg: RunConfig, observer: Option<Observer>) -> Result<RunReport, FatalError> {
     let started = Instant::now();
     if cfg.libtest.list {
         // Listing contacts nothing and starts nothing.
         let n = match &cfg.targets {
             TargetSpec::Given(t) => t.len(),
-            TargetSpec::Discover => 1,
+            TargetSpec::Discover(_) => 1,
         };
         let plan = cfg.scenarios();
         let trials = (0..n.max(1))
@@ -187,11 +224,6 @@ pub fn run(cfg: RunConfig, observer: Option<Observer>) -> Result<RunReport, Fata
         });
     }
 
-    let targets = match &cfg.targets {
-        TargetSpec::Given(t) => t.clone(),
-        TargetSpec::Discover => discover(&cfg)?,
-    };
-
     // One runtime for the whole run: the client belongs to it, and every
     // scenario runs on it through a Handle.
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -207,14 +239,14 @@ pub fn run(cfg: RunConfig, observer: Option<Observer>) -> Result<RunReport, Fata
         let _enter = runtime.enter();
         client::build_http(&cfg.session).map_err(|e| FatalError::Other(e.into()))?
     };
+    let targets = match std::mem::replace(&mut cfg.targets, TargetSpec::Given(Vec::new())) {
+        TargetSpec::Given(t) => t,
+        TargetSpec::Discover(mut plan) => discover(&runtime, &http, &cfg.session, &mut plan)?,
+    };
     for t in &targets {
         let (host_port, source, name, sim_opts) = match t {
-            Target::Device { host, port } => {
-                let hp = if host.contains(':') {
-                    format!("[{host}]:{port}")
-                } else {
-                    format!("{host}:{port}")
-                };
+            Target::Device { .. } => {
+                let hp = host_port(t);
                 let perm = |allowed: bool, flag: &str| {
                     if allowed {
                         Permission::Allowed

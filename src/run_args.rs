@@ -10,12 +10,14 @@ use clap::Args;
 use libtest_mimic::{ColorSetting, FormatSetting};
 
 use crate::client::SessionConfig;
+use crate::discovery::DiscoverOptions;
 use crate::error::FatalError;
 use crate::plan::{ParamOverrides, Plan};
 use crate::redact::Redactor;
 use crate::report::sink::ReportPaths;
 use crate::run::{RunConfig, Target, TargetSpec};
 use crate::scenario::Options;
+use crate::select::{DiscoverPlan, Selector};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -28,6 +30,25 @@ pub struct RunArgs {
     /// Run against this hub (repeatable). Port defaults to 80.
     #[arg(long, value_name = "HOST[:PORT]")]
     pub device: Vec<String>,
+
+    /// With neither --device nor --sim, hubs are found over mDNS. Test the
+    /// one with this instance name, MAC (any notation) or address; a value
+    /// matching several hubs is refused.
+    #[arg(long, value_name = "NAME|MAC|IP", conflicts_with_all = ["sim", "device", "all"])]
+    pub select: Option<String>,
+
+    /// With neither --device nor --sim, test every hub found.
+    #[arg(long, conflicts_with_all = ["sim", "device"])]
+    pub all: bool,
+
+    /// How long to look for hubs over mDNS at most (stops 1.2 s after the
+    /// last new hub).
+    #[arg(long, value_name = "SECS", default_value = "5", value_parser = crate::discover_cli::parse_timeout)]
+    pub discover_timeout: Duration,
+
+    /// Look for hubs on this network interface only.
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["sim", "device"])]
+    pub interface: Option<String>,
 
     /// Allow the `actuators` scenario on real hubs (switches relays, valves
     /// and pumps on and off).
@@ -158,7 +179,9 @@ impl RunArgs {
             ));
         }
 
-        let has_device = targets.iter().any(|t| matches!(t, Target::Device { .. }));
+        // Hubs found over mDNS are real hubs too.
+        let has_device =
+            targets.is_empty() || targets.iter().any(|t| matches!(t, Target::Device { .. }));
         let (mut actuators, mut setup) = (self.actuators, self.setup);
         // Ask only a person at a terminal; CI never blocks on a prompt.
         if has_device && !self.list && std::io::stdin().is_terminal() {
@@ -184,7 +207,21 @@ impl RunArgs {
 
         Ok(RunConfig {
             targets: if targets.is_empty() {
-                TargetSpec::Discover
+                TargetSpec::Discover(DiscoverPlan {
+                    options: DiscoverOptions {
+                        timeout: self.discover_timeout,
+                        interface: self.interface,
+                        ..DiscoverOptions::default()
+                    },
+                    select: self
+                        .select
+                        .as_deref()
+                        .map(Selector::parse)
+                        .transpose()
+                        .map_err(|e| FatalError::Usage(e.to_string()))?,
+                    all: self.all,
+                    ui: Box::new(crate::discover_cli::RunChooserUi::new()),
+                })
             } else {
                 TargetSpec::Given(targets)
             },

@@ -110,6 +110,8 @@ impl std::fmt::Debug for DiscoverPlan {
 /// What the technician (or a CI log) sees while a run finds its hubs. The
 /// CLI implements it (spinner, prompts on stderr); the library never prints.
 pub trait ChooseUi: Send {
+    /// The browse starts.
+    fn browsing(&mut self) {}
     /// A hub appeared, changed or left during the browse.
     fn progress(&mut self, _p: &Progress) {}
     /// The browse ended.
@@ -130,6 +132,7 @@ where
     F: Fn(DiscoveredHub) -> Fut,
     Fut: Future<Output = Option<String>>,
 {
+    plan.ui.browsing();
     let ui = &mut plan.ui;
     let found = discovery::discover(&plan.options, |p| ui.progress(p))
         .await

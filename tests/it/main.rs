@@ -6,6 +6,7 @@ mod netns;
 mod plan;
 mod run;
 mod safety;
+mod selection;
 mod sim;
 mod sim_cli;
 mod sim_faults;

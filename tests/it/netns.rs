@@ -99,7 +99,7 @@ const HOST_IF: &str = "vh0";
 pub const HOST_ADDR: &str = "169.254.77.1";
 /// The far side's interface and address.
 pub const PEER_IF: &str = "vh1";
-const PEER_ADDR: &str = "169.254.77.2";
+pub const PEER_ADDR: &str = "169.254.77.2";
 
 impl Veth {
     /// Make the far namespace, link it, and run `argv` there. Returns once

@@ -402,15 +402,6 @@ fn a_closed_port_is_exit_4() {
 }
 
 #[test]
-fn no_target_is_exit_2_and_says_what_to_pass() {
-    let o = harness(&[], LIMIT);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(err.contains("--device") && err.contains("--sim"), "{err}");
-    assert_eq!(err.lines().count(), 1, "one-line error: {err}");
-}
-
-#[test]
 fn bad_input_is_exit_2() {
     for args in [
         &["--sim", "no-such-profile"][..],

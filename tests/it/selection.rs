@@ -1,0 +1,203 @@
+//! A run with neither `--device` nor `--sim`: hubs found over mDNS, chosen
+//! with `--select`/`--all` (or refused), then tested end to end. Every test
+//! runs in a network namespace of its own, with simulated hubs advertising.
+
+use std::io::Read;
+use std::process::{Command, Output, Stdio};
+
+use crate::netns::{Veth, PEER_ADDR};
+use crate::netns_test;
+use crate::sim_cli::SimProcess;
+
+const BIN: &str = env!("CARGO_BIN_EXE_vegehub-harness");
+
+/// Fast settings for simulated hubs: relays follow at once.
+const FAST: &[&str] = &[
+    "--timeout",
+    "2s",
+    "--verify-timeout",
+    "1s",
+    "--on-seconds",
+    "1",
+    "--auto-off-seconds",
+    "1",
+];
+
+/// A run of the harness, stdin not a terminal (as in CI).
+fn harness(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run vegehub-harness")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}\n--- stderr ---\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Simulated hubs advertising on loopback, each on an address of its own;
+/// killed if the test fails first.
+struct Hubs(Vec<Option<SimProcess>>);
+
+impl Hubs {
+    fn start(hubs: &[(&str, &str)]) -> Hubs {
+        Hubs(
+            hubs.iter()
+                .map(|(profile, ip)| {
+                    let bind = format!("{ip}:0");
+                    Some(SimProcess::start(&[
+                        "--advertise",
+                        "--profile",
+                        profile,
+                        "--bind",
+                        &bind,
+                    ]))
+                })
+                .collect(),
+        )
+    }
+
+    fn stop(mut self) {
+        for p in self.0.iter_mut().filter_map(Option::take) {
+            let (code, _) = p.terminate();
+            assert_eq!(code, Some(0), "simulator exit");
+        }
+    }
+}
+
+impl Drop for Hubs {
+    fn drop(&mut self) {
+        for p in self.0.iter_mut().filter_map(Option::take) {
+            let _ = Command::new("kill")
+                .args(["-KILL", &p.pid().to_string()])
+                .status();
+        }
+    }
+}
+
+/// A profile file: the new-firmware hub renamed `A1B2C3D41C07`, which is
+/// also the MAC of the old-firmware hub (a user may name a hub anything).
+fn hub_named_like_a_mac(dir: &tempfile::TempDir) -> String {
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/hub-new-firmware.json"
+    );
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture).unwrap()).unwrap();
+    doc["name"] = "A1B2C3D41C07".into();
+    let path = dir.path().join("named-like-a-mac.json");
+    std::fs::write(&path, doc.to_string()).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+netns_test! {
+    fn select_by_name_mac_or_address_tests_that_hub_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let odd = hub_named_like_a_mac(&dir);
+        let hubs = Hubs::start(&[
+            ("hub-old-firmware", "127.0.0.1"),
+            ("hub-4-relay-ac", "127.0.0.2"),
+            (&odd, "127.0.0.3"),
+        ]);
+        for (select, mac) in [
+            ("vege_1c_07", "A1B2C3D41C07"),           // instance name, any case
+            ("a1b2.c3d4.4e51", "A1B2C3D44E51"),       // MAC, read from the hub
+            ("127.0.0.3", "A1B2C3D4A620"),            // address
+        ] {
+            let o = harness(&["--select", select, "mac"]);
+            let out = text(&o);
+            assert_eq!(o.status.code(), Some(0), "--select {select}: {out}");
+            assert!(out.contains(&format!("mac {mac}")), "--select {select}: {out}");
+            assert!(out.contains("PASS (1 hub(s)"), "--select {select}: {out}");
+        }
+        let o = harness(&["--all", "mac"]);
+        let out = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{out}");
+        assert!(out.contains("PASS (3 hub(s)"), "{out}");
+        hubs.stop();
+    }
+}
+
+netns_test! {
+    fn ambiguous_unmatched_or_unchosen_selection_runs_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let odd = hub_named_like_a_mac(&dir);
+        let hubs = Hubs::start(&[
+            ("hub-old-firmware", "127.0.0.1"),
+            ("hub-4-relay-ac", "127.0.0.2"),
+            (&odd, "127.0.0.3"),
+        ]);
+        // One hub's name is another hub's MAC: refused, both named.
+        let o = harness(&["--select", "A1B2C3D41C07", "mac"]);
+        let out = text(&o);
+        assert_eq!(o.status.code(), Some(4), "{out}");
+        assert!(out.contains("--select A1B2C3D41C07 is ambiguous: it matches 2 hubs"), "{out}");
+        assert!(out.contains("Vege_1C_07 (127.0.0.1:"), "{out}");
+        assert!(!out.contains("test mac"), "a scenario ran: {out}");
+
+        let o = harness(&["--select", "Nope", "mac"]);
+        let out = text(&o);
+        assert_eq!(o.status.code(), Some(4), "{out}");
+        assert!(out.contains("--select Nope matches none of the 3 hubs found"), "{out}");
+
+        // Several hubs, no terminal, no choice: list them and stop.
+        let o = harness(&["mac"]);
+        let out = text(&o);
+        assert_eq!(o.status.code(), Some(4), "{out}");
+        assert!(out.contains("3 hubs found; say which with --select NAME|MAC|IP or --all"), "{out}");
+        for name in ["A1B2C3D41C07", "Greenhouse_Relays (127.0.0.2:", "Vege_1C_07"] {
+            assert!(out.contains(name), "{name} not listed: {out}");
+        }
+        assert!(!out.contains("test mac"), "a scenario ran: {out}");
+
+        let o = harness(&["--select", " ", "mac"]);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        hubs.stop();
+    }
+}
+
+netns_test! {
+    fn no_hub_found_exits_4_with_a_hint() {
+        let o = harness(&["--discover-timeout", "0.5"]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+        let last = err.lines().last().unwrap_or_default();
+        assert!(
+            last.starts_with("vegehub-harness: error: no hub found on the network in 0.5 s."),
+            "{err}"
+        );
+        assert!(last.contains("multicast") && last.contains("--device"), "{err}");
+    }
+}
+
+netns_test! {
+    fn hub_in_another_namespace_is_found_over_a_veth_and_tested_end_to_end() {
+        // The hub listens on every address of its namespace and announces
+        // the one on its end of the link; the harness runs here with no
+        // target at all.
+        let (veth, mut far_out) = Veth::spawn(&[
+            BIN, "sim", "--advertise", "--profile", "hub-new-firmware", "--bind", "0.0.0.0:0",
+        ]);
+        let mut url = String::new();
+        let mut byte = [0u8; 1];
+        while far_out.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {
+            url.push(byte[0] as char);
+        }
+        let port = url.rsplit(':').next().unwrap().trim_end_matches('/').to_string();
+        let mut args = vec!["--actuators", "--setup"];
+        args.extend_from_slice(FAST);
+        let o = harness(&args);
+        let out = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{out}");
+        assert!(out.contains(&format!("testing Vege_A6_20 ({PEER_ADDR}:{port})")), "{out}");
+        assert!(out.contains("6 passed, 0 failed, 0 skipped"), "{out}");
+        assert!(out.contains("harness: PASS (1 hub(s)"), "{out}");
+        drop(veth);
+    }
+}
