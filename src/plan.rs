@@ -492,7 +492,7 @@ fn typed<T: serde::de::DeserializeOwned>(value: Value, prefix: &str) -> Result<T
     })
 }
 
-fn parse(text: &str, _source: &str) -> Result<Plan, At> {
+fn parse(text: &str, source: &str) -> Result<Plan, At> {
     let document: Value = serde_json::from_str(text).map_err(|e| at("", e.to_string()))?;
     if !document.is_object() {
         return Err(at("", "expected a JSON object with a \"scenarios\" list"));
@@ -533,7 +533,7 @@ fn parse(text: &str, _source: &str) -> Result<Plan, At> {
         }
     }
     Ok(Plan {
-        source: _source.to_string(),
+        source: source.to_string(),
         description: raw.description,
         timeout,
         retries,
