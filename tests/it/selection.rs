@@ -119,6 +119,7 @@ netns_test! {
         let o = harness(&["--all", "mac"]);
         let out = text(&o);
         assert_eq!(o.status.code(), Some(0), "{out}");
+        assert!(!out.contains("looking for hubs"), "spinner when piped: {out}");
         assert!(out.contains("PASS (3 hub(s)"), "{out}");
         hubs.stop();
     }
@@ -199,5 +200,49 @@ netns_test! {
         assert!(out.contains("6 passed, 0 failed, 0 skipped"), "{out}");
         assert!(out.contains("harness: PASS (1 hub(s)"), "{out}");
         drop(veth);
+    }
+}
+
+/// Run the harness on a pseudo-terminal (`script`), typing `input`.
+fn on_a_terminal(args: &str, input: &[u8]) -> Output {
+    use std::io::Write;
+    let cmd = format!("'{BIN}' {args}");
+    let mut child = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("`script` (util-linux) runs the harness on a pseudo-terminal");
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+netns_test! {
+    fn on_a_terminal_the_technician_picks_or_confirms() {
+        let mut hubs = Hubs::start(&[
+            ("hub-4-relay-ac", "127.0.0.1"),
+            ("hub-old-firmware", "127.0.0.2"),
+        ]);
+        // No to the actuator and setup opt-ins, then hub number 2.
+        let o = on_a_terminal("mac", b"n\nn\n2\n");
+        let out = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{out}");
+        assert!(out.contains("looking for hubs"), "no spinner on a terminal: {out}");
+        assert!(out.contains("1. Greenhouse_Relays (127.0.0.1:"), "{out}");
+        assert!(out.contains("Hub to test (1-2, a = all, empty = none)"), "{out}");
+        assert!(out.contains("mac A1B2C3D41C07"), "hub 2 (Vege_1C_07) not tested: {out}");
+
+        // One hub left: asked to confirm; no means nothing runs.
+        let gone = hubs.0[0].take().unwrap();
+        assert_eq!(gone.terminate().0, Some(0));
+        let o = on_a_terminal("mac", b"n\nn\nn\n");
+        let out = text(&o);
+        assert_eq!(o.status.code(), Some(4), "{out}");
+        assert!(out.contains("One hub found: Vege_1C_07 (127.0.0.2:"), "{out}");
+        assert!(out.contains("not confirmed; nothing run"), "{out}");
+        assert!(!out.contains("test mac"), "a scenario ran: {out}");
+        hubs.stop();
     }
 }
