@@ -365,7 +365,7 @@ pub fn run(mut cfg: RunConfig, observer: Option<Observer>) -> Result<RunReport, 
             Err(p) => {
                 return Err(FatalError::Other(anyhow::anyhow!(
                     "a hub thread panicked: {}",
-                    scenario::setup::panic_message(&p)
+                    scenario::setup::panic_message(&*p)
                 )))
             }
         }
@@ -469,7 +469,7 @@ fn hub_thread(
                     s,
                     Verdict::Fail(format!(
                         "{s} panicked: {}",
-                        scenario::setup::panic_message(&p)
+                        scenario::setup::panic_message(&*p)
                     )),
                 )
             }),

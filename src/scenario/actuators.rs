@@ -4,12 +4,8 @@
 //! check polls `actuators/status` with a deadline. Whatever happens
 //! (failure, error, panic) an all-off is attempted and its result reported.
 
-use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
-use futures_util::FutureExt;
-
-use super::setup::panic_message;
 use super::{wait, Cleanup, Cx, Options, Permission, Step, Stop};
 use crate::client::HubClient;
 use crate::device::ActuatorStatus;
@@ -166,15 +162,7 @@ pub(super) async fn run(cx: &mut Cx<'_>) -> Step {
     if count == 0 {
         return Err(Stop::Skip("hub has no actuators".into()));
     }
-    let body = AssertUnwindSafe(exercise(cx.client, count, cx.opts))
-        .catch_unwind()
-        .await
-        .unwrap_or_else(|p| {
-            Err(Stop::Fail(format!(
-                "actuators panicked: {}",
-                panic_message(&p)
-            )))
-        });
+    let body = super::caught("actuators", exercise(cx.client, count, cx.opts)).await;
     let off = all_off(cx.client, count, cx.opts).await;
     let (ok, detail) = (off.verified, off.detail.clone());
     cx.cleanup.push(off);

@@ -242,6 +242,26 @@ impl From<crate::client::CallError> for Stop {
 
 pub(crate) type Step<T = ()> = Result<T, Stop>;
 
+/// Run the part of a scenario that changes the hub so that whatever it does
+/// (fail, return an error, panic) control comes back here and the caller's
+/// cleanup (all-off, restore) runs next. A panic becomes a failure naming
+/// the scenario.
+pub(crate) async fn caught<F>(scenario: &str, body: F) -> Step
+where
+    F: std::future::Future<Output = Step>,
+{
+    use futures_util::FutureExt;
+    std::panic::AssertUnwindSafe(body)
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|p| {
+            Err(Stop::Fail(format!(
+                "{scenario} panicked: {}",
+                setup::panic_message(&*p)
+            )))
+        })
+}
+
 /// What a running scenario works with.
 pub struct Cx<'a> {
     pub client: &'a HubClient,
@@ -273,5 +293,30 @@ impl Cx<'_> {
             }
             Err(why) => Err(Stop::Fail(format!("gathering hub info: {why}"))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn boom() -> Step {
+        panic!("relay table out of range")
+    }
+
+    #[tokio::test]
+    async fn a_panicking_body_becomes_a_failure_instead_of_unwinding() {
+        // Returning (not unwinding) is what lets the scenario's cleanup run next.
+        assert_eq!(
+            caught("actuators", boom()).await,
+            Err(Stop::Fail(
+                "actuators panicked: relay table out of range".into()
+            ))
+        );
+        assert_eq!(caught("setup", async { Ok(()) }).await, Ok(()));
+        assert_eq!(
+            caught("setup", async { Err(Stop::Fail("no".into())) }).await,
+            Err(Stop::Fail("no".into()))
+        );
     }
 }

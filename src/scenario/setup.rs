@@ -3,9 +3,6 @@
 //! verify, then restore the original and verify the restore deep-equal. The
 //! restore runs whatever happened before it (failure, error, panic).
 
-use std::panic::AssertUnwindSafe;
-
-use futures_util::FutureExt;
 use serde_json::{json, Value};
 
 use super::diff::{diff, summarize};
@@ -135,10 +132,7 @@ pub(super) async fn run(cx: &mut Cx<'_>) -> Step {
     cx.note(format!("firmware generation {generation}"));
     let test = test_config_with(&original, &cx.opts.test_api_key, &cx.opts.test_server_url);
 
-    let body = AssertUnwindSafe(apply_and_verify(cx.client, &test, generation))
-        .catch_unwind()
-        .await
-        .unwrap_or_else(|p| Err(Stop::Fail(format!("setup panicked: {}", panic_message(&p)))));
+    let body = super::caught("setup", apply_and_verify(cx.client, &test, generation)).await;
 
     if !cx.opts.restore {
         // The plan asked to leave the hub configured with the test values.
