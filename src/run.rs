@@ -140,7 +140,7 @@ fn discover(
     http: &reqwest::Client,
     session: &SessionConfig,
     plan: &mut crate::select::DiscoverPlan,
-) -> Result<Vec<Target>, FatalError> {
+) -> Result<Vec<(Target, crate::discovery::DiscoveredHub)>, FatalError> {
     use crate::select::{self, SelectError};
     let mac_of = |hub: crate::discovery::DiscoveredHub| {
         let (http, session) = (http.clone(), session.clone());
@@ -157,7 +157,10 @@ fn discover(
             SelectError::Usage(m) => FatalError::Usage(m),
             SelectError::NoHub(m) => FatalError::NoHub(m),
         })?;
-    Ok(hubs.iter().filter_map(device_target).collect())
+    Ok(hubs
+        .into_iter()
+        .filter_map(|h| device_target(&h).map(|t| (t, h)))
+        .collect())
 }
 
 /// Where to reach a discovered hub: its first address (IPv4 when it has
@@ -179,6 +182,8 @@ fn host_port(t: &Target) -> String {
 
 /// A hub to run against, with its client and permissions.
 struct Hub {
+    /// What discovery said about it, when it was discovered.
+    found: Option<crate::discovery::DiscoveredHub>,
     label: String,
     source: String,
     name: Option<String>,
@@ -239,11 +244,16 @@ pub fn run(mut cfg: RunConfig, observer: Option<Observer>) -> Result<RunReport, 
         let _enter = runtime.enter();
         client::build_http(&cfg.session).map_err(|e| FatalError::Other(e.into()))?
     };
-    let targets = match std::mem::replace(&mut cfg.targets, TargetSpec::Given(Vec::new())) {
-        TargetSpec::Given(t) => t,
-        TargetSpec::Discover(mut plan) => discover(&runtime, &http, &cfg.session, &mut plan)?,
-    };
-    for t in &targets {
+    // A discovered hub brings its name, addresses and TXT for the reports.
+    let targets: Vec<(Target, Option<crate::discovery::DiscoveredHub>)> =
+        match std::mem::replace(&mut cfg.targets, TargetSpec::Given(Vec::new())) {
+            TargetSpec::Given(t) => t.into_iter().map(|t| (t, None)).collect(),
+            TargetSpec::Discover(mut plan) => discover(&runtime, &http, &cfg.session, &mut plan)?
+                .into_iter()
+                .map(|(t, h)| (t, Some(h)))
+                .collect(),
+        };
+    for (t, found) in &targets {
         let (host_port, source, name, sim_opts) = match t {
             Target::Device { .. } => {
                 let hp = host_port(t);
@@ -260,7 +270,8 @@ pub fn run(mut cfg: RunConfig, observer: Option<Observer>) -> Result<RunReport, 
                     ..cfg.scenario.clone()
                 };
                 sims.push(None);
-                (hp, "device".to_owned(), None, opts)
+                let name = found.as_ref().map(|h| h.instance.clone());
+                (hp, "device".to_owned(), name, opts)
             }
             Target::Sim { profile } => {
                 let sim = SimHub::start(profile)?;
@@ -294,6 +305,7 @@ pub fn run(mut cfg: RunConfig, observer: Option<Observer>) -> Result<RunReport, 
             name,
             client,
             options: sim_opts,
+            found: found.clone(),
         });
     }
 
@@ -340,7 +352,7 @@ pub fn run(mut cfg: RunConfig, observer: Option<Observer>) -> Result<RunReport, 
                     name: hub.name.clone(),
                     ..HubFacts::default()
                 };
-                let i = s.add_hub(&hub.label, &facts);
+                let i = s.add_hub(&hub.label, &facts, hub.found.as_ref());
                 (s, i)
             }),
         };

@@ -68,12 +68,24 @@ impl ReportSink {
         self.record.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Register a hub before its first scenario; returns its index.
-    pub fn add_hub(&self, target: &str, facts: &HubFacts) -> usize {
+    /// Register a hub before its first scenario; returns its index. A
+    /// discovered hub brings its addresses and TXT properties.
+    pub fn add_hub(
+        &self,
+        target: &str,
+        facts: &HubFacts,
+        found: Option<&crate::discovery::DiscoveredHub>,
+    ) -> usize {
+        let mut identity = HubIdentity::default();
+        update_identity(&mut identity, target, facts);
+        if let Some(h) = found {
+            identity.addresses = h.addresses.iter().map(|a| a.display()).collect();
+            identity.txt = h.txt.iter().cloned().collect();
+        }
         let mut r = self.lock();
         r.hubs.push(HubRecord {
             target: target.to_string(),
-            identity: identity(target, facts),
+            identity,
             scenarios: Vec::new(),
         });
         r.hubs.len() - 1
@@ -84,7 +96,7 @@ impl ReportSink {
         {
             let mut r = self.lock();
             let h = &mut r.hubs[hub];
-            h.identity = identity(&h.target, facts);
+            update_identity(&mut h.identity, &h.target, facts);
             h.scenarios.push(scenario_record(record, &self.redactor));
         }
         self.write();
@@ -133,19 +145,25 @@ impl ReportSink {
     }
 }
 
-fn identity(target: &str, facts: &HubFacts) -> HubIdentity {
-    // The address the hub was reached at, without the port.
-    let host = target
-        .rsplit_once(':')
-        .map_or(target, |(h, _)| h)
-        .trim_start_matches('[')
-        .trim_end_matches(']');
-    HubIdentity {
-        name: facts.name.clone(),
-        mac: facts.mac.as_ref().map(|m| m.as_str().to_string()),
-        firmware: facts.info.known().map(|i| i.hub.version.clone()),
-        addresses: vec![host.to_string()],
-        txt: Default::default(),
+/// Fill in what the run has learnt; addresses default to the one the hub
+/// was reached at (discovery may have given all of them).
+fn update_identity(id: &mut HubIdentity, target: &str, facts: &HubFacts) {
+    if facts.name.is_some() {
+        id.name = facts.name.clone();
+    }
+    if let Some(m) = &facts.mac {
+        id.mac = Some(m.as_str().to_string());
+    }
+    if let Some(i) = facts.info.known() {
+        id.firmware = Some(i.hub.version.clone());
+    }
+    if id.addresses.is_empty() {
+        let host = target
+            .rsplit_once(':')
+            .map_or(target, |(h, _)| h)
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        id.addresses.push(host.to_string());
     }
 }
 

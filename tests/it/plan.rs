@@ -507,6 +507,12 @@ fn failing_run_leaves_both_reports_with_failures_and_skips() {
         (r["status"].as_str(), r["exit_code"].as_i64()),
         (Some("finished"), Some(1))
     );
+    // Given by address, not discovered: no TXT, the address it was given.
+    let id = &r["hubs"][0]["identity"];
+    assert_eq!(
+        (&id["txt"], &id["addresses"]),
+        (&json!({}), &json!(["127.0.0.1"]))
+    );
     let crt = scenario(&r, "config-round-trip");
     assert_eq!(crt["outcome"], "failed");
     let ex = crt["exchanges"].as_array().unwrap();
@@ -838,5 +844,34 @@ fn hub_name_measurement_flips_with_the_hub() {
             (m["verdict"].as_str(), m["measured"].as_str()),
             (Some(verdict), Some(measured))
         );
+    }
+}
+
+crate::netns_test! {
+    fn discovered_hub_identity_reaches_the_record() {
+        let sim = crate::sim_cli::SimProcess::start(&[
+            "--advertise",
+            "--profile",
+            "hub-4-relay-ac",
+            "--bind",
+            "127.0.0.1:0",
+        ]);
+        let reports = Reports::new();
+        let o = run_with_reports(
+            &["--select", "Greenhouse_Relays", "--plan", &shipped("smoke.json")],
+            &reports,
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let r = reports.record();
+        let id = &r["hubs"][0]["identity"];
+        assert_eq!(id["name"], "Greenhouse_Relays", "{id:#}");
+        assert_eq!(id["mac"], "A1B2C3D44E51", "{id:#}");
+        assert_eq!(id["addresses"], json!(["127.0.0.1"]), "{id:#}");
+        assert_eq!(id["txt"]["version"], "5.1.1", "{id:#}");
+        assert_eq!(id["txt"]["actuators"], "4", "{id:#}");
+        let junit = reports.junit();
+        assert_eq!(junit.test_suites[0].name.as_str(), "Greenhouse_Relays");
+        let (code, _) = sim.terminate();
+        assert_eq!(code, Some(0), "simulator exit");
     }
 }
