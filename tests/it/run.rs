@@ -554,3 +554,25 @@ fn on_a_terminal_the_opt_ins_are_asked_with_the_safety_warning() {
         "{out}"
     );
 }
+
+#[test]
+fn colour_only_on_request_when_not_a_terminal() {
+    let run = |args: &[&str], no_color: bool| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vegehub-harness"));
+        cmd.args(args).args(FAST).stdin(Stdio::null());
+        if no_color {
+            cmd.env("NO_COLOR", "1");
+        } else {
+            cmd.env_remove("NO_COLOR");
+        }
+        let o = cmd.output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    // Piped stdout: plain, with or without NO_COLOR.
+    assert!(!run(&["--sim", "--exact", "mac"], false).contains('\x1b'));
+    // Asked for: the summary is coloured too.
+    let forced = run(&["--sim", "--exact", "mac", "--color", "always"], false);
+    let verdict = forced.lines().find(|l| l.starts_with("harness: ")).unwrap();
+    assert!(verdict.contains("\x1b["), "{forced}");
+}
