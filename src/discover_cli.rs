@@ -216,7 +216,10 @@ pub fn render_text(d: &Discovery) -> String {
             let _ = writeln!(out, "     sensors    {}", t.sensor_names.join(", "));
         }
         if let Some(warning) = hub.name_conflict() {
-            let _ = writeln!(out, "     warning    {warning}");
+            let _ = writeln!(
+                out,
+                "     warning    {warning}; two hubs may share the name: see each with --interface"
+            );
         }
     }
     out

@@ -171,7 +171,32 @@ fn listing(hubs: &[DiscoveredHub]) -> String {
 /// Choose the hubs of a run. `mac_of` reads a hub's MAC (its `info/get`);
 /// it is called only when `--select` reads as a MAC and no name or address
 /// matched.
+///
+/// An entry that is really two hubs sharing one name on two interfaces is
+/// never used, however it was chosen: mdns-sd merges them into one record
+/// whose port and TXT come from one hub and whose addresses from both, so
+/// no address of it can be trusted with that port. `--interface` browses
+/// one link and sees one hub.
 pub async fn choose<F, Fut>(
+    found: &Discovery,
+    req: Request<'_>,
+    mac_of: F,
+) -> Result<Vec<DiscoveredHub>, SelectError>
+where
+    F: Fn(DiscoveredHub) -> Fut,
+    Fut: Future<Output = Option<String>>,
+{
+    let hubs = choose_any(found, req, mac_of).await?;
+    match hubs.iter().find_map(|h| h.name_conflict()) {
+        Some(conflict) => Err(SelectError::NoHub(format!(
+            "{conflict}: two hubs share that name, and which address goes with which port \
+             is unknown; browse one link with --interface NAME"
+        ))),
+        None => Ok(hubs),
+    }
+}
+
+async fn choose_any<F, Fut>(
     found: &Discovery,
     req: Request<'_>,
     mac_of: F,
@@ -242,19 +267,7 @@ where
         }
     }
     match matched.as_slice() {
-        [one] => match one.name_conflict() {
-            Some(conflict)
-                if !sel
-                    .ip
-                    .is_some_and(|ip| one.addresses.iter().any(|a| a.ip == ip)) =>
-            {
-                Err(SelectError::NoHub(format!(
-                    "--select {} is ambiguous: {conflict}; select by address or use --interface",
-                    sel.as_str()
-                )))
-            }
-            _ => Ok((*one).clone()),
-        },
+        [one] => Ok((*one).clone()),
         [] => {
             let mut msg = format!(
                 "--select {} matches none of the {} {} found:\n{}",
@@ -396,18 +409,19 @@ mod tests {
             "{msg}"
         );
 
-        // Two hubs with one name on two interfaces: the name cannot choose,
-        // an address can.
+        // Two hubs with one name on two interfaces: nothing can choose one
+        // of them from the merged record, not even an address.
         let twin = found(vec![hub(
             "Desk",
             &[("127.0.0.21", "eth0"), ("127.0.0.22", "eth1")],
         )]);
-        let msg = pick(&twin, "Desk").await.unwrap_err().to_string();
-        assert!(
-            msg.contains("ambiguous") && msg.contains("--interface"),
-            "{msg}"
-        );
-        assert_eq!(pick(&twin, "127.0.0.22").await.unwrap(), ["Desk"]);
+        for by in ["Desk", "127.0.0.22"] {
+            let msg = pick(&twin, by).await.unwrap_err().to_string();
+            assert!(msg.contains("two hubs share that name"), "{msg}");
+            assert!(msg.contains("--interface"), "{msg}");
+        }
+        let one = choose(&twin, req(None), mac_of).await.unwrap_err();
+        assert!(one.to_string().contains("--interface"), "{one}");
     }
 
     #[tokio::test]

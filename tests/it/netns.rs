@@ -86,32 +86,62 @@ fn assert_fresh_namespace() {
     );
 }
 
-/// A second namespace joined to the test's own by a veth pair: `host_if`
-/// (here, `169.254.77.1/16`) and `peer_if` (there, `169.254.77.2/16`). A
+/// A second namespace joined to the test's own by a veth pair (`Link`): a
 /// command runs there once the link is up; it ends when the `Veth` drops.
 pub struct Veth {
     child: Child,
     stdin: Option<ChildStdin>,
 }
 
-/// This side's interface and address.
-const HOST_IF: &str = "vh0";
+/// Link 0: this side's interface and address.
 pub const HOST_ADDR: &str = "169.254.77.1";
-/// The far side's interface and address.
+/// Link 0: the far side's interface and address.
 pub const PEER_IF: &str = "vh1";
 pub const PEER_ADDR: &str = "169.254.77.2";
+
+/// Link `n`: `vh{2n}` here with `169.254.{77+n}.1/24`, `vh{2n+1}` there with
+/// `.2` (link-local addresses; one /24 per link so replies leave by the
+/// link they belong to).
+pub struct Link {
+    pub host_if: String,
+    pub host_addr: String,
+    pub peer_if: String,
+    pub peer_addr: String,
+}
+
+impl Link {
+    pub fn nth(n: u8) -> Link {
+        Link {
+            host_if: format!("vh{}", 2 * n),
+            host_addr: format!("169.254.{}.1", 77 + n),
+            peer_if: format!("vh{}", 2 * n + 1),
+            peer_addr: format!("169.254.{}.2", 77 + n),
+        }
+    }
+}
 
 impl Veth {
     /// Make the far namespace, link it, and run `argv` there. Returns once
     /// the far command has been started, with its stdout readable by line.
     pub fn spawn(argv: &[&str]) -> (Veth, BufReader<std::process::ChildStdout>) {
+        Veth::spawn_on(&Link::nth(0), argv)
+    }
+
+    /// As `spawn`, over link `link`.
+    pub fn spawn_on(link: &Link, argv: &[&str]) -> (Veth, BufReader<std::process::ChildStdout>) {
+        let Link {
+            host_if,
+            host_addr,
+            peer_if,
+            peer_addr,
+        } = link;
         // The far side announces it is inside its namespace, waits for the
         // link to be moved in, configures it, then becomes `argv`.
         let script = format!(
             "echo in-namespace; read go; ip link set lo up && \
-             ip addr add {PEER_ADDR}/16 dev {PEER_IF} && ip link set {PEER_IF} up && \
+             ip addr add {peer_addr}/24 dev {peer_if} && ip link set {peer_if} up && \
              {wait} && echo link-up && exec \"$@\"",
-            wait = wait_oper_up(PEER_IF)
+            wait = wait_oper_up(peer_if)
         );
         let mut child = Command::new("unshare")
             .args(["-n", "sh", "-c", &script, "sh"])
@@ -125,20 +155,20 @@ impl Veth {
         expect_line(&mut out, "in-namespace");
         let pid = child.id().to_string();
         run(&[
-            "ip", "link", "add", HOST_IF, "type", "veth", "peer", "name", PEER_IF, "netns", &pid,
+            "ip", "link", "add", host_if, "type", "veth", "peer", "name", peer_if, "netns", &pid,
         ]);
         run(&[
             "ip",
             "addr",
             "add",
-            &format!("{HOST_ADDR}/16"),
+            &format!("{host_addr}/24"),
             "dev",
-            HOST_IF,
+            host_if,
         ]);
-        run(&["ip", "link", "set", HOST_IF, "up"]);
+        run(&["ip", "link", "set", host_if, "up"]);
         writeln!(stdin.as_mut().expect("stdin"), "go").expect("start the far side");
         expect_line(&mut out, "link-up");
-        run(&["sh", "-c", &wait_oper_up(HOST_IF)]);
+        run(&["sh", "-c", &wait_oper_up(host_if)]);
         (Veth { child, stdin }, out)
     }
 }

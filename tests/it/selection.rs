@@ -246,3 +246,55 @@ netns_test! {
         hubs.stop();
     }
 }
+
+netns_test! {
+    fn one_name_on_two_links_is_flagged_refused_and_separable_by_interface() {
+        use crate::netns::Link;
+        use std::io::BufRead;
+        // Two hubs that both call themselves Vege_A6_20, each behind its own
+        // link (a cloned config, or two benches with one naming habit).
+        let sim = [BIN, "sim", "--advertise", "--profile", "hub-new-firmware", "--bind", "0.0.0.0:0"];
+        let mut far = Vec::new();
+        let mut ports = Vec::new();
+        for n in 0..2 {
+            let (veth, mut out) = Veth::spawn_on(&Link::nth(n), &sim);
+            let mut url = String::new();
+            out.read_line(&mut url).unwrap();
+            ports.push(url.trim().rsplit(':').next().unwrap().to_string());
+            far.push((veth, out));
+        }
+        let second = Link::nth(1);
+
+        // mdns-sd merges them into one record; the listing says so.
+        let o = harness(&["discover"]);
+        let out = text(&o);
+        assert!(out.starts_with("1 hub found"), "{out}");
+        assert!(
+            out.contains("warning    instance Vege_A6_20 answered on several interfaces with \
+                          different addresses (169.254.77.2 on vh0, 169.254.78.2 on vh2)"),
+            "{out}"
+        );
+
+        // A run refuses it (by address too: see the select unit tests).
+        let o = harness(&["--select", "Vege_A6_20", "mac"]);
+        let out = text(&o);
+        assert_eq!(o.status.code(), Some(4), "{out}");
+        assert!(out.contains("two hubs share that name"), "{out}");
+        assert!(out.contains("--interface"), "{out}");
+        assert!(!out.contains("test mac"), "a scenario ran: {out}");
+
+        // One link at a time, each is one clean hub.
+        let o = harness(&["discover", "--interface", &second.host_if, "--expect", "1"]);
+        let out = text(&o);
+        assert!(!out.contains("warning"), "{out}");
+        assert!(out.contains(&format!("Vege_A6_20.local.:{}", ports[1])), "{out}");
+        let o = harness(&["--interface", &second.host_if, "--select", "Vege_A6_20", "mac"]);
+        let out = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{out}");
+        assert!(
+            out.contains(&format!("testing Vege_A6_20 ({}:{})", second.peer_addr, ports[1])),
+            "{out}"
+        );
+        drop(far);
+    }
+}
