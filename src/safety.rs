@@ -12,8 +12,35 @@ use serde_json::Value;
 
 use crate::actuator_limit::{parse_max_on, MaxOn};
 use crate::backup::{self, Backup, BackupError, HubIdentity};
+use crate::exit_code;
 use crate::redact::Redactor;
-use crate::teardown::{CleanupPolicy, Interrupt, Obligations};
+use crate::teardown::{
+    self, CleanupPolicy, HubOps, HubUndo, Interrupt, Leftovers, Obligations, Signal, UndoEvent,
+};
+
+/// What the safety machinery has to tell a person, as it happens. The
+/// binary's observer prints these (the library prints nothing).
+#[derive(Debug)]
+pub enum SafetyEvent<'a> {
+    /// A hub's original config was backed up (printed so it is known even
+    /// if the process is killed later).
+    BackupWritten { hub: &'a str, path: &'a Path },
+    /// Progress of cleanup.
+    Undo(&'a UndoEvent),
+    /// The first Ctrl-C/SIGTERM: the run stops and undoes this.
+    Interrupted {
+        signal: Signal,
+        leftovers: &'a Leftovers,
+    },
+    /// The second signal: the process exits now, leaving this.
+    GivingUp {
+        signal: Signal,
+        leftovers: &'a Leftovers,
+    },
+}
+
+/// Receives safety events.
+pub type SafetyObserver = Arc<dyn Fn(&SafetyEvent<'_>) + Send + Sync>;
 
 /// Flags of the harness run that protect the hub.
 #[derive(Debug, Clone, Default, Args)]
@@ -35,7 +62,7 @@ pub struct SafetyArgs {
 
 /// The run's safety state, shared by every scenario of every hub. Cheap to
 /// clone.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Safety {
     backup_dir: Option<PathBuf>,
     pub max_on: MaxOn,
@@ -46,6 +73,17 @@ pub struct Safety {
     /// Backups written this run, by hub address: one per hub, taken before
     /// its first write.
     backups: Arc<Mutex<BTreeMap<String, PathBuf>>>,
+    observer: Option<SafetyObserver>,
+}
+
+impl std::fmt::Debug for Safety {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Safety")
+            .field("backup_dir", &self.backup_dir)
+            .field("max_on", &self.max_on)
+            .field("obligations", &self.obligations)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Safety {
@@ -58,7 +96,57 @@ impl Safety {
             interrupt: Interrupt::new(),
             cleanup: CleanupPolicy::default(),
             backups: Arc::default(),
+            observer: None,
         }
+    }
+
+    /// Send safety events to `observer` (the binary prints them).
+    pub fn with_observer(mut self, observer: SafetyObserver) -> Safety {
+        self.observer = Some(observer);
+        self
+    }
+
+    fn emit(&self, event: SafetyEvent<'_>) {
+        if let Some(o) = &self.observer {
+            o(&event);
+        }
+    }
+
+    /// Settle everything owed on `hub` (see [`teardown::settle`]), reporting
+    /// progress to the observer.
+    pub async fn settle<H: HubOps>(&self, hub: &str, ops: &H) -> HubUndo {
+        let mut on_event = |e: UndoEvent| self.emit(SafetyEvent::Undo(&e));
+        teardown::settle(hub, ops, &self.obligations, &self.cleanup, &mut on_event).await
+    }
+
+    /// Listen for Ctrl-C/SIGTERM on the current runtime. The first signal
+    /// sets [`Safety::interrupt`] and announces what will be undone; the
+    /// second announces what may be left and exits the process at once:
+    /// 5 if anything may be left modified, else 130.
+    pub fn listen_for_signals(&self) -> std::io::Result<()> {
+        let me = self.clone();
+        teardown::signal::listen(self.interrupt.clone(), move |signal| {
+            let leftovers = me.obligations.leftovers();
+            me.emit(SafetyEvent::GivingUp {
+                signal,
+                leftovers: &leftovers,
+            });
+            std::process::exit(if leftovers.is_empty() {
+                exit_code::INTERRUPTED
+            } else {
+                exit_code::HUB_MODIFIED
+            });
+        })?;
+        let me = self.clone();
+        tokio::spawn(async move {
+            let signal = me.interrupt.wait().await;
+            let leftovers = me.obligations.leftovers();
+            me.emit(SafetyEvent::Interrupted {
+                signal,
+                leftovers: &leftovers,
+            });
+        });
+        Ok(())
     }
 
     /// The directory backups go to.
@@ -87,6 +175,11 @@ impl Safety {
         self.obligations
             .config_may_change(&hub.address, original.clone(), path.clone());
         backups.insert(hub.address.clone(), path.clone());
+        drop(backups);
+        self.emit(SafetyEvent::BackupWritten {
+            hub: &hub.address,
+            path: &path,
+        });
         Ok(BackupWritten { path, new: true })
     }
 
@@ -150,10 +243,20 @@ mod tests {
     #[test]
     fn one_backup_per_hub_then_the_obligation_is_registered() {
         let dir = tempfile::tempdir().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let seen2 = seen.clone();
         let s = Safety::new(&SafetyArgs {
             backup_dir: Some(dir.path().to_owned()),
             ..SafetyArgs::default()
-        });
+        })
+        .with_observer(Arc::new(move |e| {
+            if let SafetyEvent::BackupWritten { hub, path } = e {
+                seen2
+                    .lock()
+                    .unwrap()
+                    .push(format!("{hub} {}", path.display()));
+            }
+        }));
         let first = s
             .before_config_write(&id("127.0.0.1:1"), &json!({"a": 1}))
             .unwrap();
@@ -171,6 +274,11 @@ mod tests {
         assert_eq!(backup::load(&first.path).unwrap().config, json!({"a": 1}));
         let debt = s.obligations.debt("127.0.0.1:1");
         assert_eq!(debt.config.unwrap().backup, first.path);
+        assert_eq!(
+            *seen.lock().unwrap(),
+            vec![format!("127.0.0.1:1 {}", first.path.display())],
+            "announced once"
+        );
         assert_eq!(s.backup_of("127.0.0.1:1"), Some(first.path));
     }
 
