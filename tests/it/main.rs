@@ -6,6 +6,7 @@ mod netns;
 mod plan;
 mod run;
 mod safety;
+mod safety_restore;
 mod selection;
 mod sim;
 mod sim_cli;
