@@ -28,6 +28,8 @@ pub struct SessionConfig {
     pub pool_max_idle_per_host: usize,
     /// An idle connection older than this is closed rather than reused.
     pub pool_idle_timeout: Duration,
+    /// Cap on the device-side duration of every `on` (`--max-on-seconds`).
+    pub max_on: crate::actuator_limit::MaxOn,
 }
 
 impl Default for SessionConfig {
@@ -39,6 +41,7 @@ impl Default for SessionConfig {
             backoff: Duration::from_millis(200),
             pool_max_idle_per_host: 1,
             pool_idle_timeout: Duration::from_secs(30),
+            max_on: crate::actuator_limit::MaxOn::default(),
         }
     }
 }
@@ -275,25 +278,17 @@ impl HubClient {
             .map(drop)
     }
 
-    /// Switch a slot on for `seconds` (at least 1): the hub switches it off
-    /// by itself when the duration ends, even if the harness dies.
+    /// Switch a slot on for `seconds`, at least 1 and at most
+    /// `--max-on-seconds`: the hub switches it off by itself when the
+    /// duration ends, even if the harness dies.
     pub async fn actuator_on(&self, slot: u32, seconds: u32) -> Result<(), CallError> {
-        self.actuator_set(ActuatorSet {
-            target: slot,
-            duration: seconds.max(1),
-            state: 1,
-        })
-        .await
+        self.actuator_set(self.cfg.max_on.on(slot, seconds)).await
     }
 
     /// Switch a slot off now.
     pub async fn actuator_off(&self, slot: u32) -> Result<(), CallError> {
-        self.actuator_set(ActuatorSet {
-            target: slot,
-            duration: 0,
-            state: 0,
-        })
-        .await
+        self.actuator_set(crate::actuator_limit::MaxOn::off(slot))
+            .await
     }
 
     /// `update/send`.

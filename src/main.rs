@@ -17,8 +17,9 @@ fn main() {
 
 /// The harness run: validate, run, print the summary, map to an exit code.
 fn harness(args: vegehub_harness::run_args::RunArgs) -> i32 {
-    let result = args.into_config().and_then(|cfg| {
+    let result = args.into_config().and_then(|mut cfg| {
         report::set_color(cfg.libtest.color);
+        cfg.safety = cfg.safety.with_observer(report::safety::observer());
         let json = matches!(cfg.libtest.format, Some(libtest_mimic::FormatSetting::Json));
         let observer = cfg.verbose.then(report::verbose::observer);
         run::run(cfg, observer).map(|r| (r, json))

@@ -42,6 +42,8 @@ pub struct RunConfig {
     pub reports: ReportPaths,
     /// Hides secrets in the report files.
     pub redactor: Redactor,
+    /// Backups, actuator limit, undo obligations, signals, redaction.
+    pub safety: crate::safety::Safety,
 }
 
 impl RunConfig {
@@ -78,6 +80,8 @@ pub enum Target {
 /// Every hub of the run, after it ended.
 pub struct RunReport {
     pub hubs: Vec<HubReport>,
+    /// The first Ctrl-C/SIGTERM, if the run was interrupted.
+    pub interrupted: Option<crate::teardown::Signal>,
     /// `--list` only: nothing ran.
     pub listed_only: bool,
     pub elapsed: Duration,
@@ -88,9 +92,11 @@ pub struct RunReport {
 
 impl RunReport {
     pub fn outcome(&self) -> Outcome {
-        self.hubs
-            .iter()
-            .fold(Outcome::default(), |o, h| o.merge(h.outcome()))
+        let o = Outcome {
+            interrupted: self.interrupted.is_some(),
+            ..Outcome::default()
+        };
+        self.hubs.iter().fold(o, |o, h| o.merge(h.outcome()))
     }
 }
 
@@ -108,6 +114,9 @@ pub struct HubReport {
     pub contact: Contact,
     /// What the simulator saw, for a simulated hub.
     pub sim_note: Option<String>,
+    /// The run-level cleanup of whatever the scenarios left owed (after an
+    /// interruption, error or panic); `None` when nothing was owed.
+    pub undo: Option<crate::teardown::HubUndo>,
 }
 
 impl HubReport {
@@ -118,11 +127,17 @@ impl HubReport {
                 .iter()
                 .any(|r| matches!(r.verdict, Verdict::Fail(_))),
             no_hub: matches!(self.contact, Contact::Unreachable(_)),
-            hub_modified: self
-                .records
-                .iter()
-                .flat_map(|r| &r.cleanup)
-                .any(|c| !c.verified),
+            // A scenario's failed cleanup counts unless the run-level
+            // cleanup afterwards verified everything owed undone.
+            hub_modified: match &self.undo {
+                Some(u) if !u.verified() => true,
+                Some(_) => false,
+                None => self
+                    .records
+                    .iter()
+                    .flat_map(|r| &r.cleanup)
+                    .any(|c| !c.verified),
+            },
             ..Outcome::default()
         }
     }
@@ -223,6 +238,7 @@ pub fn run(mut cfg: RunConfig, observer: Option<Observer>) -> Result<RunReport, 
         let _listed = libtest_mimic::run(&cfg.libtest, trials);
         return Ok(RunReport {
             hubs: Vec::new(),
+            interrupted: None,
             listed_only: true,
             elapsed: started.elapsed(),
             reports: None,
@@ -253,6 +269,18 @@ pub fn run(mut cfg: RunConfig, observer: Option<Observer>) -> Result<RunReport, 
                 .map(|(t, h)| (t, Some(h)))
                 .collect(),
         };
+    // From here on a Ctrl-C or SIGTERM stops the scenarios and undoes
+    // what they changed; a second one exits at once.
+    let safety = cfg.safety.clone();
+    {
+        let _enter = runtime.enter();
+        safety.listen_for_signals().map_err(|e| {
+            FatalError::Other(anyhow::anyhow!("listening for Ctrl-C and SIGTERM: {e}"))
+        })?;
+    }
+    // Backups of in-process simulated hubs go to a directory of this run,
+    // not the user's backup dir: nothing real is there to restore.
+    let mut sim_backups: Option<tempfile::TempDir> = None;
     for (t, found) in &targets {
         let (host_port, source, name, sim_opts) = match t {
             Target::Device { .. } => {
@@ -267,6 +295,7 @@ pub fn run(mut cfg: RunConfig, observer: Option<Observer>) -> Result<RunReport, 
                 let opts = Options {
                     actuators: perm(cfg.allow_actuators, "--actuators"),
                     setup: perm(cfg.allow_setup, "--setup"),
+                    safety: safety.clone(),
                     ..cfg.scenario.clone()
                 };
                 sims.push(None);
@@ -278,10 +307,27 @@ pub fn run(mut cfg: RunConfig, observer: Option<Observer>) -> Result<RunReport, 
                 let hp = sim.addr.to_string();
                 let name = sim.name.clone();
                 sims.push(Some(sim));
+                let dir = match &sim_backups {
+                    Some(d) => d.path().to_owned(),
+                    None => {
+                        let d = tempfile::Builder::new()
+                            .prefix("vegehub-harness-sim-backups-")
+                            .tempdir()
+                            .map_err(|e| {
+                                FatalError::Other(anyhow::anyhow!(
+                                    "a backup dir for the simulated hub: {e}"
+                                ))
+                            })?;
+                        let p = d.path().to_owned();
+                        sim_backups = Some(d);
+                        p
+                    }
+                };
                 // The simulated hub has nothing attached: run everything.
                 let opts = Options {
                     actuators: Permission::Allowed,
                     setup: Permission::Allowed,
+                    safety: safety.with_backup_dir(dir),
                     ..cfg.scenario.clone()
                 };
                 (
@@ -298,6 +344,13 @@ pub fn run(mut cfg: RunConfig, observer: Option<Observer>) -> Result<RunReport, 
             host_port.clone(),
             cfg.session.clone(),
             observer.clone(),
+        );
+        safety.obligations.set_label(
+            &host_port,
+            match &name {
+                Some(n) => format!("{n} at {host_port}"),
+                None => host_port.clone(),
+            },
         );
         hubs.push(Hub {
             label: host_port,
@@ -397,6 +450,7 @@ pub fn run(mut cfg: RunConfig, observer: Option<Observer>) -> Result<RunReport, 
     }
 
     Ok(RunReport {
+        interrupted: safety.interrupt.signal(),
         hubs: reports,
         listed_only: false,
         elapsed: started.elapsed(),
@@ -441,6 +495,8 @@ fn hub_thread(
     };
     let mut records = Vec::new();
     let mut waiting: HashMap<Scenario, mpsc::Sender<Verdict>> = HashMap::new();
+    let safety = hub.options.safety.clone();
+    let interrupt = safety.interrupt.clone();
     'plan: for s in expected {
         // With several test threads, trials may ask out of order: keep the
         // early ones until their turn.
@@ -465,6 +521,13 @@ fn hub_thread(
         let (timeout, retries) = step.limits(&ctx.overrides);
         let client = hub.client.with_limits(timeout, retries);
         let mut record = match hub.client.contact() {
+            _ if interrupt.is_interrupted() => Record::not_run(
+                s,
+                Verdict::Skip(format!(
+                    "not run: interrupted by {}",
+                    interrupt.signal().expect("interrupted")
+                )),
+            ),
             // Unreachable before any answer: later scenarios would only
             // pile up connection timeouts.
             Contact::Unreachable(why) => {
@@ -473,8 +536,18 @@ fn hub_thread(
             _ if step.denied_by_plan().is_some() => {
                 Record::not_run(s, Verdict::Skip(step.denied_by_plan().unwrap_or_default()))
             }
+            // A signal stops the scenario where it is; what it changed is
+            // in the obligations and is undone below.
             _ => std::panic::catch_unwind(AssertUnwindSafe(|| {
-                rt.block_on(s.run(&client, &mut facts, &options))
+                rt.block_on(async {
+                    tokio::select! {
+                        r = s.run(&client, &mut facts, &options) => r,
+                        sig = interrupt.wait() => Record::not_run(
+                            s,
+                            Verdict::Fail(format!("interrupted by {sig}")),
+                        ),
+                    }
+                })
             }))
             .unwrap_or_else(|p| {
                 Record::not_run(
@@ -486,6 +559,7 @@ fn hub_thread(
                 )
             }),
         };
+        record = redact_record(record, &safety.redactor);
         // The plan's measurements for this scenario: each judged on its own;
         // any that fails fails the scenario. A skipped scenario measured
         // nothing.
@@ -504,7 +578,12 @@ fn hub_thread(
         let _ = reply.send(record.verdict.clone());
         records.push(record);
     }
+    // Whatever the scenarios left owed (an interruption, an error, a
+    // panic) is undone now, with cleanup's own timeouts and retries.
+    let undo = (!safety.obligations.debt(&hub.label).is_clear())
+        .then(|| rt.block_on(safety.settle(&hub.label, &hub.client)));
     HubReport {
+        undo,
         base_url: hub.client.base_url().to_owned(),
         contact: hub.client.contact(),
         label: hub.label,
@@ -513,6 +592,33 @@ fn hub_thread(
         records,
         sim_note: None,
     }
+}
+
+/// Keep secrets out of every report: learn them from the configs the
+/// scenario exchanged, then scrub the texts a report prints.
+fn redact_record(mut r: Record, redactor: &crate::redact::Redactor) -> Record {
+    for x in &r.exchanges {
+        if let Some(b) = &x.request_body {
+            redactor.learn(b);
+        }
+        if let Some(Ok(v)) = x
+            .response_body
+            .as_deref()
+            .map(serde_json::from_str::<serde_json::Value>)
+        {
+            redactor.learn(&v);
+        }
+    }
+    r.verdict = match r.verdict {
+        Verdict::Fail(m) => Verdict::Fail(redactor.scrub(&m)),
+        Verdict::Skip(m) => Verdict::Skip(redactor.scrub(&m)),
+        v => v,
+    };
+    r.notes = r.notes.iter().map(|n| redactor.scrub(n)).collect();
+    for c in &mut r.cleanup {
+        c.detail = redactor.scrub(&c.detail);
+    }
+    r
 }
 
 /// The simulated hub, started as a device on its own thread and runtime.

@@ -13,7 +13,6 @@ use crate::client::SessionConfig;
 use crate::discovery::DiscoverOptions;
 use crate::error::FatalError;
 use crate::plan::{ParamOverrides, Plan};
-use crate::redact::Redactor;
 use crate::report::sink::ReportPaths;
 use crate::run::{RunConfig, Target, TargetSpec};
 use crate::scenario::Options;
@@ -138,6 +137,9 @@ pub struct RunArgs {
     /// run in order on one thread.
     #[arg(long, value_name = "N")]
     pub test_threads: Option<usize>,
+
+    #[command(flatten)]
+    pub safety: crate::safety::SafetyArgs,
 }
 
 impl RunArgs {
@@ -205,6 +207,43 @@ impl RunArgs {
             ..Default::default()
         };
 
+        // A run that may write a hub's config must be able to back it up
+        // first: find out now, before any hub is contacted.
+        let writes_config = ["config-round-trip", "setup"]
+            .iter()
+            .any(|s| !libtest.is_filtered_out(&libtest_mimic::Trial::test(*s, || Ok(()))));
+        let safety = crate::safety::Safety::new(&self.safety);
+        if !libtest.list && writes_config && has_device {
+            safety
+                .backup_dir()
+                .and_then(|d| crate::backup::check_writable(&d))
+                .map_err(|e| FatalError::Usage(format!("{e}; nothing sent to any hub")))?;
+        }
+
+        let overrides = ParamOverrides {
+            timeout: self.timeout,
+            retries: self.retries,
+            verify_timeout: self.verify_timeout,
+            on_seconds: self.on_seconds,
+            auto_off_seconds: self.auto_off_seconds,
+        };
+        // No `on` may outlast --max-on-seconds: a longer one asked for by
+        // the plan or a flag is a usage error, not a silent cap.
+        let max_on = self.safety.max_on_seconds.seconds();
+        for step in &plan.steps {
+            let o = step.options(&Options::default(), &overrides);
+            for (what, secs) in [
+                ("on-seconds", o.on_seconds),
+                ("auto-off-seconds", o.auto_off_seconds),
+            ] {
+                if secs > max_on {
+                    return Err(FatalError::Usage(format!(
+                        "{what} {secs} (--{what} or the plan) is more than --max-on-seconds {max_on}"
+                    )));
+                }
+            }
+        }
+
         Ok(RunConfig {
             targets: if targets.is_empty() {
                 TargetSpec::Discover(DiscoverPlan {
@@ -229,23 +268,19 @@ impl RunArgs {
                 request_timeout: self.timeout.unwrap_or(plan.timeout),
                 connect_timeout: self.connect_timeout,
                 retries: self.retries.unwrap_or(plan.retries),
+                max_on: self.safety.max_on_seconds,
                 ..SessionConfig::default()
             },
             scenario: Options::default(),
-            overrides: ParamOverrides {
-                timeout: self.timeout,
-                retries: self.retries,
-                verify_timeout: self.verify_timeout,
-                on_seconds: self.on_seconds,
-                auto_off_seconds: self.auto_off_seconds,
-            },
+            overrides,
             plan,
             reports,
-            redactor: Redactor::new(false),
+            redactor: safety.redactor.clone(),
             allow_actuators: actuators,
             allow_setup: setup,
             verbose: self.verbose,
             libtest,
+            safety,
         })
     }
 }

@@ -100,6 +100,15 @@ impl Safety {
         }
     }
 
+    /// The same run state, backing up to `dir` instead (for in-process
+    /// simulated hubs). Shares obligations, backups, interrupt, redactor.
+    pub fn with_backup_dir(&self, dir: PathBuf) -> Safety {
+        Safety {
+            backup_dir: Some(dir),
+            ..self.clone()
+        }
+    }
+
     /// Send safety events to `observer` (the binary prints them).
     pub fn with_observer(mut self, observer: SafetyObserver) -> Safety {
         self.observer = Some(observer);
@@ -124,28 +133,30 @@ impl Safety {
     /// second announces what may be left and exits the process at once:
     /// 5 if anything may be left modified, else 130.
     pub fn listen_for_signals(&self) -> std::io::Result<()> {
-        let me = self.clone();
-        teardown::signal::listen(self.interrupt.clone(), move |signal| {
-            let leftovers = me.obligations.leftovers();
-            me.emit(SafetyEvent::GivingUp {
-                signal,
-                leftovers: &leftovers,
-            });
-            std::process::exit(if leftovers.is_empty() {
-                exit_code::INTERRUPTED
-            } else {
-                exit_code::HUB_MODIFIED
-            });
-        })?;
-        let me = self.clone();
-        tokio::spawn(async move {
-            let signal = me.interrupt.wait().await;
-            let leftovers = me.obligations.leftovers();
-            me.emit(SafetyEvent::Interrupted {
-                signal,
-                leftovers: &leftovers,
-            });
-        });
+        let first = self.clone();
+        let second = self.clone();
+        teardown::signal::listen(
+            self.interrupt.clone(),
+            move |signal| {
+                let leftovers = first.obligations.leftovers();
+                first.emit(SafetyEvent::Interrupted {
+                    signal,
+                    leftovers: &leftovers,
+                });
+            },
+            move |signal| {
+                let leftovers = second.obligations.leftovers();
+                second.emit(SafetyEvent::GivingUp {
+                    signal,
+                    leftovers: &leftovers,
+                });
+                std::process::exit(if leftovers.is_empty() {
+                    exit_code::INTERRUPTED
+                } else {
+                    exit_code::HUB_MODIFIED
+                });
+            },
+        )?;
         Ok(())
     }
 

@@ -7,6 +7,7 @@
 pub mod console;
 pub mod json;
 pub mod junit;
+pub mod safety;
 pub mod sink;
 pub mod verbose;
 

@@ -6,13 +6,11 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{http, restore, RestoreError};
+use super::{restore, RestoreError};
 use crate::backup;
+use crate::client::{self, HubClient, SessionConfig};
 use crate::exit_code;
 use crate::teardown::CleanupPolicy;
-
-/// Per-request timeout of the restore command.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
@@ -47,22 +45,42 @@ fn run_inner(args: RestoreArgs) -> Result<(), RestoreError> {
         address: address.clone(),
         reason,
     };
-    let base = http::base_url(&address).map_err(bad)?;
-    let hub = http::HttpHub::new(base, REQUEST_TIMEOUT).map_err(bad)?;
+    let (host, port) = crate::run_args::parse_device(&address).map_err(bad)?;
+    let host_port = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    // One runtime and one client for the command, as in a run.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| bad(format!("cannot start the runtime: {e}")))?;
+    let session = SessionConfig::default();
+    let http = {
+        let _enter = runtime.enter();
+        client::build_http(&session).map_err(|e| bad(e.to_string()))?
+    };
+    let hub = HubClient::new(
+        http,
+        format!("http://{host_port}"),
+        host_port.clone(),
+        session,
+        None,
+    );
     let policy = CleanupPolicy::default();
     let r = runtime.block_on(restore(
         &b,
         &args.backup,
-        &address,
+        &host_port,
         &hub,
         args.force,
         &policy,
     ));
+    // Close the session before reporting: drop the client, then the
+    // runtime awaits its connection tasks.
     drop(hub);
+    runtime.shutdown_timeout(Duration::from_secs(5));
     let r = r?;
     if !r.mac_matched {
         eprintln!(

@@ -3,7 +3,6 @@
 //! verify it deep-equal. Used by the `restore` command; prints nothing.
 
 pub mod cli;
-pub mod http;
 
 use std::path::{Path, PathBuf};
 

@@ -98,8 +98,10 @@ async fn exercise(client: &HubClient, count: u32, opts: &Options) -> Step {
         ))
     })?;
 
+    let owed = &opts.safety.obligations;
     let slots = chosen_slots(count, opts)?;
     for &slot in &slots {
+        owed.slot_may_be_on(client.hub(), slot);
         client.actuator_on(slot, opts.on_seconds).await?;
         wait_slot(client, opts, slot, 1, vt).await.map_err(|t| {
             Stop::Fail(format!(
@@ -122,6 +124,7 @@ async fn exercise(client: &HubClient, count: u32, opts: &Options) -> Step {
     }
     let slot = opts.auto_off_slot.unwrap_or(slots[0]);
     let secs = opts.auto_off_seconds;
+    owed.slot_may_be_on(client.hub(), slot);
     client.actuator_on(slot, secs).await?;
     wait_slot(client, opts, slot, 1, vt).await.map_err(|t| {
         Stop::Fail(format!(
@@ -165,6 +168,11 @@ pub(super) async fn run(cx: &mut Cx<'_>) -> Step {
     let body = super::caught("actuators", exercise(cx.client, count, cx.opts)).await;
     let off = all_off(cx.client, count, cx.opts).await;
     let (ok, detail) = (off.verified, off.detail.clone());
+    if ok {
+        for slot in 0..count {
+            cx.opts.safety.obligations.slot_off(cx.client.hub(), slot);
+        }
+    }
     cx.cleanup.push(off);
     body?;
     if !ok {

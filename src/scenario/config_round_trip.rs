@@ -12,21 +12,30 @@ pub(super) async fn run(cx: &mut Cx<'_>) -> Step {
     cx.facts.record_config(&original);
     let generation = Generation::of(&original);
     cx.note(format!("firmware generation {generation}"));
+    cx.backup_before_write(&original).await?;
     cx.client.config_set(&original).await?;
     let back = match cx.client.config_get().await {
         Ok(b) => b,
         Err(e) => {
             // The hub took a write; make sure it still holds the original.
             let c = setup::restore(cx.client, &original).await;
+            if c.verified {
+                cx.config_restored();
+            }
             cx.cleanup.push(c);
             return Err(e.into());
         }
     };
     let d = diff(&original, &back);
     if d.is_empty() {
+        // The hub holds its original config: nothing is owed.
+        cx.config_restored();
         return Ok(());
     }
     let c = setup::restore(cx.client, &original).await;
+    if c.verified {
+        cx.config_restored();
+    }
     cx.cleanup.push(c);
     Err(Stop::Fail(format!(
         "config read back after writing it unchanged differs at {} path(s): {}",

@@ -138,6 +138,9 @@ pub struct Options {
     pub test_server_url: String,
     /// Whether `setup` restores the original config (a plan may say no).
     pub restore: bool,
+    /// Backups before config writes, undo obligations, redaction. The run
+    /// sets the run's own; the default is a fresh one.
+    pub safety: crate::safety::Safety,
 }
 
 impl Default for Options {
@@ -155,6 +158,7 @@ impl Default for Options {
             test_api_key: setup::TEST_API_KEY.to_owned(),
             test_server_url: setup::TEST_SERVER_URL.to_owned(),
             restore: true,
+            safety: crate::safety::Safety::new(&crate::safety::SafetyArgs::default()),
         }
     }
 }
@@ -274,6 +278,57 @@ pub struct Cx<'a> {
 impl Cx<'_> {
     pub fn note(&mut self, s: impl Into<String>) {
         self.notes.push(s.into());
+    }
+
+    /// Call before every `config/set`, with the config as first read: the
+    /// first time on this hub it writes the backup (and registers the
+    /// restore as owed). If the backup cannot be written the scenario
+    /// fails here, before anything is written to the hub.
+    pub async fn backup_before_write(&mut self, original: &serde_json::Value) -> Step {
+        let safety = self.opts.safety.clone();
+        safety.redactor.learn(original);
+        if self.facts.mac.is_none() {
+            // Run alone, the scenario may not know the MAC yet.
+            // No MAC, no backup (it is named and checked by MAC), so no
+            // write: a prerequisite failed, as for any dependent scenario.
+            let info = self.client.info(&["wifi"]).await.map_err(|e| {
+                Stop::Skip(format!(
+                    "prerequisite hub MAC unknown, so no backup can be taken and nothing is written ({e})"
+                ))
+            })?;
+            self.facts.mac = info
+                .wifi
+                .and_then(|w| crate::device::Mac::parse(&w.mac_addr));
+        }
+        let Some(mac) = self.facts.mac.clone() else {
+            return Err(Stop::Skip(
+                "prerequisite hub MAC unknown (no valid MAC in info/get), so no backup can be taken and nothing is written".into(),
+            ));
+        };
+        let id = crate::backup::HubIdentity {
+            mac: mac.as_str().to_owned(),
+            name: self.facts.name.clone(),
+            firmware: self.facts.info.known().map(|i| i.hub.version.clone()),
+            address: self.client.hub().to_owned(),
+        };
+        let written = safety
+            .before_config_write(&id, original)
+            .map_err(|e| Stop::Fail(format!("{e}; nothing written to the hub")))?;
+        if written.new {
+            self.note(format!(
+                "original config backed up to {}",
+                written.path.display()
+            ));
+        }
+        Ok(())
+    }
+
+    /// The original config is verified back on the hub.
+    pub fn config_restored(&self) {
+        self.opts
+            .safety
+            .obligations
+            .config_restored(self.client.hub());
     }
 
     /// The hub and wifi sections: from the `info` scenario if it ran, else

@@ -131,17 +131,29 @@ pub(super) async fn run(cx: &mut Cx<'_>) -> Step {
     let generation = Generation::of(&original);
     cx.note(format!("firmware generation {generation}"));
     let test = test_config_with(&original, &cx.opts.test_api_key, &cx.opts.test_server_url);
+    cx.backup_before_write(&original).await?;
 
     let body = super::caught("setup", apply_and_verify(cx.client, &test, generation)).await;
 
     if !cx.opts.restore {
-        // The plan asked to leave the hub configured with the test values.
-        cx.note("original config not restored: the plan says restore false");
+        // The plan asked to leave the hub configured with the test values:
+        // not owed, so the run's cleanup leaves it too. The backup stays.
+        cx.config_restored();
+        let backup = cx.opts.safety.backup_of(cx.client.hub());
+        cx.note(format!(
+            "original config not restored: the plan says restore false{}",
+            backup
+                .map(|p| format!(" (backup: {})", p.display()))
+                .unwrap_or_default()
+        ));
         return body;
     }
     let restored = restore(cx.client, &original).await;
     let (ok, detail) = (restored.verified, restored.detail.clone());
     cx.cleanup.push(restored);
+    if ok {
+        cx.config_restored();
+    }
     body?;
     if !ok {
         return Err(Stop::Fail(format!("restore not verified: {detail}")));

@@ -8,6 +8,7 @@
 //! clear it only once the undo is verified, so whatever ends the run (error,
 //! panic, signal) the registry says exactly what may be left.
 
+mod client_ops;
 pub mod signal;
 pub mod undo;
 

@@ -80,10 +80,13 @@ impl Interrupt {
 
 /// Start listening for SIGINT and SIGTERM on the current runtime. The
 /// handlers are installed before this returns, so no signal can slip
-/// through to the default (kill) action afterwards. `on_second` runs on the
-/// second signal; it is expected to print what may be left and exit.
+/// through to the default (kill) action afterwards. `on_first` runs on the
+/// first signal just before the interrupt is raised (so it can say what is
+/// about to be undone before cleanup starts); `on_second` runs on the
+/// second signal and is expected to print what may be left and exit.
 pub fn listen(
     interrupt: Interrupt,
+    on_first: impl FnOnce(Signal) + Send + 'static,
     on_second: impl FnOnce(Signal) + Send + 'static,
 ) -> std::io::Result<JoinHandle<()>> {
     let (tx, rx) = mpsc::channel(4);
@@ -116,17 +119,23 @@ pub fn listen(
             }
         });
     }
-    Ok(tokio::spawn(forward(interrupt, rx, on_second)))
+    Ok(tokio::spawn(forward(interrupt, rx, on_first, on_second)))
 }
 
-/// Feed signals from `rx` into `interrupt`; call `on_second` on the second.
+/// Feed signals from `rx` into `interrupt`; call `on_first` before the
+/// first is raised and `on_second` on the second.
 async fn forward(
     interrupt: Interrupt,
     mut rx: mpsc::Receiver<Signal>,
+    on_first: impl FnOnce(Signal),
     on_second: impl FnOnce(Signal),
 ) {
+    let mut on_first = Some(on_first);
     let mut on_second = Some(on_second);
     while let Some(s) = rx.recv().await {
+        if let Some(f) = on_first.take() {
+            f(s);
+        }
         if interrupt.raise(s) >= 2 {
             if let Some(f) = on_second.take() {
                 f(s);
@@ -146,9 +155,15 @@ mod tests {
         let (tx, rx) = mpsc::channel(4);
         let seconds = Arc::new(Mutex::new(Vec::new()));
         let s2 = seconds.clone();
-        let task = tokio::spawn(forward(interrupt.clone(), rx, move |s| {
-            s2.lock().unwrap().push(s)
-        }));
+        let firsts = Arc::new(Mutex::new(Vec::new()));
+        let f2 = firsts.clone();
+        let i2 = interrupt.clone();
+        let task = tokio::spawn(forward(
+            interrupt.clone(),
+            rx,
+            move |s| f2.lock().unwrap().push((s, i2.is_interrupted())),
+            move |s| s2.lock().unwrap().push(s),
+        ));
         assert!(!interrupt.is_interrupted());
         let waiter = tokio::spawn({
             let i = interrupt.clone();
@@ -161,7 +176,8 @@ mod tests {
         tx.send(Signal::Interrupt).await.unwrap();
         drop(tx);
         task.await.unwrap();
-        // The hook ran once, for the second signal; the first is kept.
+        // Each hook ran once; the first before the interrupt was raised.
+        assert_eq!(*firsts.lock().unwrap(), vec![(Signal::Terminate, false)]);
         assert_eq!(*seconds.lock().unwrap(), vec![Signal::Interrupt]);
         assert_eq!(interrupt.signal(), Some(Signal::Terminate));
         // Waiting after the fact resolves at once.
@@ -172,7 +188,7 @@ mod tests {
     #[tokio::test]
     async fn a_real_sigterm_is_caught() {
         let interrupt = Interrupt::new();
-        listen(interrupt.clone(), |_| {}).unwrap();
+        listen(interrupt.clone(), |_| {}, |_| {}).unwrap();
         // SAFETY: sending a signal to our own process; the handler above is
         // installed, so the default action (terminate) does not run.
         unsafe { libc::kill(libc::getpid(), libc::SIGTERM) };

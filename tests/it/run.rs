@@ -29,9 +29,12 @@ fn sim_with(profile: &str, faults: &[&str]) -> SimHandle {
 
 /// Run the harness binary with `args`; the run must end within `limit`.
 fn harness(args: &[&str], limit: Duration) -> Output {
+    // Config backups go to a directory of this test, never the user's.
+    let backups = tempfile::tempdir().expect("a temp dir");
     let child = Command::new(env!("CARGO_BIN_EXE_vegehub-harness"))
         .args(args)
         .env("NO_COLOR", "1")
+        .env("VEGEHUB_HARNESS_BACKUP_DIR", backups.path())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -145,6 +148,7 @@ fn a_real_device_run_leaves_the_hub_as_it_was() {
 fn several_hubs_run_side_by_side_each_in_order() {
     let a = sim_with("hub-new-firmware", &[]);
     let b = sim_with("hub-old-firmware", &["status:500@info/get"]);
+    let b_original = b.config();
     let (aa, ba) = (a.addr().to_string(), b.addr().to_string());
     let mut args = vec!["--device", aa.as_str(), "--device", ba.as_str(), "--setup"];
     args.extend_from_slice(FAST);
@@ -169,11 +173,20 @@ fn several_hubs_run_side_by_side_each_in_order() {
         out.contains(&format!("hub {aa}")) && out.contains(&format!("hub {ba}")),
         "{out}"
     );
+    // The hub whose MAC is unknown cannot be backed up, so setup writes
+    // nothing to it; the other is set up and restored.
     assert_eq!(
         out.matches("cleanup: config restored: verified").count(),
-        2,
+        1,
         "{out}"
     );
+    assert!(
+        out.contains(&format!(
+            "test [{ba}] setup             ... ignored (prerequisite hub MAC unknown"
+        )),
+        "{out}"
+    );
+    assert_eq!(b.config(), b_original, "nothing written without a backup");
 }
 
 #[test]
@@ -320,6 +333,7 @@ fn a_relay_stuck_on_cannot_be_verified_off_and_is_exit_5() {
 #[test]
 fn a_500_on_info_fails_info_and_dependents_skip() {
     let hub = sim_with("hub-new-firmware", &["status:500@info/get"]);
+    let original = hub.config();
     let addr = hub.addr().to_string();
     let o = harness(&device_args(&addr, &["--actuators"]), LIMIT);
     let out = text(&o);
@@ -332,7 +346,12 @@ fn a_500_on_info_fails_info_and_dependents_skip() {
             "{s}:\n{out}"
         );
     }
-    assert!(line(&out, "config-round-trip").ends_with("ok"), "{out}");
+    // No MAC, no backup, no config write.
+    assert!(
+        line(&out, "config-round-trip").contains("ignored (prerequisite hub MAC unknown"),
+        "{out}"
+    );
+    assert_eq!(hub.config(), original, "nothing written without a backup");
 }
 
 #[test]

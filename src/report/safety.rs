@@ -1,0 +1,39 @@
+//! Safety messages as they happen, on stderr: where a backup went, what
+//! cleanup is undoing, and on Ctrl-C/SIGTERM what is being undone or, on a
+//! second signal, exactly what may be left.
+
+use std::sync::Arc;
+
+use colored::Colorize;
+
+use crate::safety::{SafetyEvent, SafetyObserver};
+
+/// The text of one event (lines without a trailing newline).
+pub fn text(event: &SafetyEvent<'_>) -> String {
+    match event {
+        SafetyEvent::BackupWritten { hub, path } => {
+            format!("backup of hub {hub}'s config: {}", path.display())
+        }
+        SafetyEvent::Undo(e) => format!("cleanup: {e}"),
+        SafetyEvent::Interrupted { signal, leftovers } => {
+            let what = if leftovers.is_empty() {
+                "nothing to undo".to_owned()
+            } else {
+                format!("undoing:\n{leftovers}")
+            };
+            format!(
+                "{} {signal} received: stopping the run; {what}\n(press Ctrl-C again to exit at once)",
+                "interrupted:".yellow().bold()
+            )
+        }
+        SafetyEvent::GivingUp { signal, leftovers } => format!(
+            "{} {signal} received again: exiting now, cleanup NOT finished; what may be left:\n{leftovers}",
+            "interrupted:".red().bold()
+        ),
+    }
+}
+
+/// The observer the binary installs for the run.
+pub fn observer() -> SafetyObserver {
+    Arc::new(|e: &SafetyEvent<'_>| eprintln!("vegehub-harness: {}", text(e)))
+}

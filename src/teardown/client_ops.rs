@@ -1,0 +1,32 @@
+//! Cleanup and `restore` over the run's shared client.
+
+use serde_json::Value;
+
+use super::HubOps;
+use crate::client::{CallError, HubClient};
+use crate::device::ActuatorSlot;
+
+impl HubOps for HubClient {
+    type Error = CallError;
+
+    async fn actuator_off(&self, slot: u32) -> Result<(), CallError> {
+        HubClient::actuator_off(self, slot).await
+    }
+
+    async fn actuator_status(&self) -> Result<Vec<ActuatorSlot>, CallError> {
+        Ok(HubClient::actuator_status(self).await?.actuators)
+    }
+
+    async fn config_get(&self) -> Result<Value, CallError> {
+        HubClient::config_get(self).await
+    }
+
+    async fn config_set(&self, config: &Value) -> Result<(), CallError> {
+        HubClient::config_set(self, config).await
+    }
+
+    async fn mac(&self) -> Result<String, CallError> {
+        let info = self.info(&["wifi"]).await?;
+        Ok(info.wifi.map(|w| w.mac_addr).unwrap_or_default())
+    }
+}
