@@ -160,7 +160,7 @@ fn discover(
     let mac_of = |hub: crate::discovery::DiscoveredHub| {
         let (http, session) = (http.clone(), session.clone());
         async move {
-            let target = device_target(&hub)?;
+            let target = device_target(&hub).ok()?;
             let hp = host_port(&target);
             let client = HubClient::new(http, format!("http://{hp}"), hp, session, None);
             client.info(&["wifi"]).await.ok()?.wifi.map(|w| w.mac_addr)
@@ -172,19 +172,17 @@ fn discover(
             SelectError::Usage(m) => FatalError::Usage(m),
             SelectError::NoHub(m) => FatalError::NoHub(m),
         })?;
-    Ok(hubs
-        .into_iter()
-        .filter_map(|h| device_target(&h).map(|t| (t, h)))
-        .collect())
+    hubs.into_iter()
+        .map(|h| device_target(&h).map(|t| (t, h)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| FatalError::NoHub(e.to_string()))
 }
 
-/// Where to reach a discovered hub: its first address (IPv4 when it has
-/// one; see `DiscoveredHub::addresses` for the order).
-fn device_target(hub: &crate::discovery::DiscoveredHub) -> Option<Target> {
-    hub.addresses.first().map(|a| Target::Device {
-        host: a.display(),
-        port: hub.port,
-    })
+/// Where to reach a discovered hub (see `select::target_of`).
+fn device_target(
+    hub: &crate::discovery::DiscoveredHub,
+) -> Result<Target, crate::select::SelectError> {
+    crate::select::target_of(hub).map(|(host, port)| Target::Device { host, port })
 }
 
 fn host_port(t: &Target) -> String {

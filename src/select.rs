@@ -151,6 +151,27 @@ where
     Ok(hubs)
 }
 
+/// Host and port a run connects to: the hub's first address (IPv4 when it
+/// has one). A link-local IPv6 address is useless without its interface
+/// scope, which an `http://` URL cannot carry, so a hub known only by one is
+/// refused with what to do instead of failing every request.
+pub fn target_of(hub: &DiscoveredHub) -> Result<(String, u16), SelectError> {
+    let Some(a) = hub.addresses.first() else {
+        return Err(SelectError::NoHub(format!("{}: no address", hub.instance)));
+    };
+    match a.ip {
+        IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80 => {
+            Err(SelectError::NoHub(format!(
+                "{}: only a link-local IPv6 address ({}) answered, and an http URL cannot \
+                 carry its interface scope; give the hub's IPv4 address with --device",
+                hub.instance,
+                a.display()
+            )))
+        }
+        ip => Ok((ip.to_string(), hub.port)),
+    }
+}
+
 /// One line per hub for lists in messages: `Vege_A6_20 (127.0.0.1:80)`.
 pub fn describe(hub: &DiscoveredHub) -> String {
     let addr = hub
@@ -533,6 +554,20 @@ mod tests {
                 .map(|hs| hs.into_iter().map(|h| h.instance).collect::<Vec<_>>());
             assert_eq!(got, want.map(|w| w.into_iter().map(String::from).collect()));
         }
+    }
+
+    #[test]
+    fn a_run_reaches_a_hub_at_its_first_routable_address() {
+        let both = hub("Vege_A6_20", &[("127.0.0.12", "eth0"), ("fe80::1", "eth0")]);
+        assert_eq!(target_of(&both).unwrap(), ("127.0.0.12".to_string(), 80));
+        let routable = hub("Vege_A6_20", &[("::1", "lo")]);
+        assert_eq!(target_of(&routable).unwrap(), ("::1".to_string(), 80));
+        let ll = hub("Vege_A6_20", &[("fe80::1", "eth0")]);
+        let msg = target_of(&ll).unwrap_err().to_string();
+        assert!(
+            msg.contains("fe80::1%eth0") && msg.contains("--device"),
+            "{msg}"
+        );
     }
 
     #[test]
