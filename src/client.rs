@@ -1,7 +1,8 @@
 //! The shared session: the run's one reqwest client (built only here, so the
 //! connection ledger can wrap its connector), and typed calls for one hub
 //! with a timeout on every request and a bounded, visible retry on
-//! connection errors. Uses only `device`.
+//! connection errors. Uses `device`, and `ledger` to count the session and
+//! attribute each answer to its connection.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -11,6 +12,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::device::{paths, ActuatorSet, ActuatorStatus, InfoResponse};
+use crate::ledger::{Ledger, SessionLayer};
 
 /// How the session talks to hubs. Every field has a flag in `run_args`.
 #[derive(Debug, Clone)]
@@ -53,8 +55,14 @@ pub struct BuildError(#[source] reqwest::Error);
 
 /// Build the run's one HTTP client. Every hub of the run shares it (clones
 /// share one pool); nothing else in the crate may build a `reqwest::Client`.
-pub fn build_http(cfg: &SessionConfig) -> Result<reqwest::Client, BuildError> {
+/// `session` (from `Ledger::new_session`) counts the session and records
+/// every connection the client opens.
+pub fn build_http(
+    cfg: &SessionConfig,
+    session: SessionLayer,
+) -> Result<reqwest::Client, BuildError> {
     reqwest::Client::builder()
+        .connector_layer(session)
         // Hubs are on the local network: a proxy from the environment would
         // only get in the way (and would hide which socket reached the hub).
         .no_proxy()
@@ -67,6 +75,21 @@ pub fn build_http(cfg: &SessionConfig) -> Result<reqwest::Client, BuildError> {
         .retry(reqwest::retry::never())
         .build()
         .map_err(BuildError)
+}
+
+/// A request body that never ends (for `--debug-leak`).
+struct NeverEnds;
+
+impl http_body::Body for NeverEnds {
+    type Data = &'static [u8];
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::task::Poll::Pending
+    }
 }
 
 /// One request/answer pair as the harness saw it, kept for reports.
@@ -172,6 +195,9 @@ pub struct HubClient {
     cfg: SessionConfig,
     observer: Option<Observer>,
     state: Arc<Mutex<HubState>>,
+    ledger: Option<Ledger>,
+    /// Test-only: reproduce the original bug, a new client per request.
+    session_per_request: bool,
 }
 
 #[derive(Default)]
@@ -196,6 +222,48 @@ impl HubClient {
             cfg,
             observer,
             state: Arc::default(),
+            ledger: None,
+            session_per_request: false,
+        }
+    }
+
+    /// Attribute every answer to its connection in `ledger` (the ledger the
+    /// shared client's session belongs to).
+    pub fn with_ledger(mut self, ledger: Ledger) -> HubClient {
+        self.ledger = Some(ledger);
+        self
+    }
+
+    /// Test-only (`--debug-session-per-request`): build a new client, a new
+    /// session in the ledger, for every request, as the code this project
+    /// replaces did. The connection gate must catch it.
+    pub fn with_session_per_request(mut self, on: bool) -> HubClient {
+        self.session_per_request = on;
+        self
+    }
+
+    /// Test-only (`--debug-leak`): start an `info/get` whose request body
+    /// never ends, on a task of its own, so its connection stays busy until
+    /// the runtime shuts down, past the end of the session. The connection
+    /// gate must catch it.
+    pub fn debug_leak(&self) {
+        let url = format!("{}{}", self.base, paths::INFO_GET);
+        let request = self
+            .http
+            .post(url)
+            .body(reqwest::Body::wrap(NeverEnds))
+            // Longer than any --close-timeout: the leak must outlive the gate.
+            .timeout(Duration::from_secs(24 * 3600))
+            .send();
+        tokio::spawn(request);
+    }
+
+    /// The client for one request: the shared one, or with
+    /// `--debug-session-per-request` a new one.
+    fn http_for_request(&self) -> Result<reqwest::Client, BuildError> {
+        match (&self.ledger, self.session_per_request) {
+            (Some(ledger), true) => build_http(&self.cfg, ledger.new_session()),
+            _ => Ok(self.http.clone()),
         }
     }
 
@@ -327,15 +395,28 @@ impl HubClient {
         let mut backoff = self.cfg.backoff;
         let mut attempt = 1;
         let result = loop {
-            let mut req = self
-                .http
+            let http = match self.http_for_request() {
+                Ok(http) => http,
+                Err(e) => {
+                    return Err(CallError::Transport {
+                        hub: self.hub.clone(),
+                        method: method.to_string(),
+                        path: path.to_owned(),
+                        detail: e.to_string(),
+                    })
+                }
+            };
+            let mut req = http
                 .request(method.clone(), &url)
                 .timeout(self.cfg.request_timeout);
             if let Some(b) = &body {
                 req = req.json(b);
             }
-            let outcome = match req.send().await {
+            let outcome = match crate::ledger::for_hub(&self.hub, req.send()).await {
                 Ok(resp) => {
+                    if let Some(ledger) = &self.ledger {
+                        ledger.record_response(&self.hub, &resp);
+                    }
                     let status = resp.status().as_u16();
                     match resp.text().await {
                         Ok(text) => Ok((status, text)),

@@ -7,7 +7,9 @@ pub const SUCCESS: i32 = 0;
 pub const SCENARIO_FAILED: i32 = 1;
 /// Usage or input error; nothing was sent to a hub.
 pub const USAGE: i32 = 2;
-/// A connection to a hub was still open after the session closed.
+/// The connection gate failed: a connection to a hub was still open after
+/// the session closed, more than one session was created, or a hub had more
+/// connections open at once than its budget (see `ledger`).
 pub const CONNECTION_LEAK: i32 = 3;
 /// No hub found, or the hub was unreachable before any scenario ran.
 pub const NO_HUB: i32 = 4;

@@ -22,6 +22,14 @@
 //!
 //! Requests are attributed to their connection from each response's
 //! `HttpInfo` (local and remote address), via [`Ledger::record_response`].
+//!
+//! Reuse: hyper-util's pool races a new connect against the return of the
+//! connection the previous request used (it goes back to the pool a moment
+//! after the body is read, from another task). Left alone, a sequential run
+//! opens a second connection now and then, overlapping the first. A request
+//! run inside [`for_hub`] lets the connector see that this session already
+//! has an established connection to the hub: the connect then waits briefly
+//! and is abandoned if the request was served on the reused connection.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -45,6 +53,30 @@ pub const DEFAULT_CLOSE_DEADLINE: Duration = Duration::from_secs(5);
 
 /// How often the socket table is read while waiting for closes.
 const POLL_INTERVAL: Duration = Duration::from_millis(20);
+
+/// How long a new connect waits for the session's established connection
+/// to the same hub to come back to the pool.
+const REUSE_GRACE: Duration = Duration::from_millis(250);
+
+/// How often that wait looks.
+const REUSE_POLL: Duration = Duration::from_millis(5);
+
+tokio::task_local! {
+    /// The hub the request being sent on this task goes to.
+    static REQUEST_HUB: String;
+}
+
+/// Send one request to `hub` (the label given to [`Ledger::set_scenario`])
+/// so that a connect it triggers knows its hub and can prefer reuse.
+pub async fn for_hub<F: Future>(hub: &str, request: F) -> F::Output {
+    REQUEST_HUB.scope(hub.to_string(), request).await
+}
+
+/// A connect abandoned because its request was served on a reused
+/// connection; hyper-util drops such a background connect silently.
+#[derive(Debug, thiserror::Error)]
+#[error("connection not needed: the request was served on a reused connection")]
+pub struct ConnectNotNeeded;
 
 /// The socket table could not be read.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -289,6 +321,8 @@ struct State {
     unledgered_requests: u64,
     /// Hub label by remote address, learned from responses.
     hubs: HashMap<SocketAddr, String>,
+    /// Responses received from each hub, by hub label.
+    served: HashMap<String, u64>,
     /// The scenario running against each hub, by hub label.
     scenarios: HashMap<String, String>,
     /// Most connections open at once, by remote address.
@@ -378,6 +412,7 @@ impl Ledger {
         let mut st = self.lock();
         st.hubs.entry(remote).or_insert_with(|| hub.to_string());
         let scenario = st.scenarios.get(hub).cloned();
+        *st.served.entry(hub.to_string()).or_default() += 1;
         // The newest record for the pair: a port pair can be reused once the
         // older connection has gone.
         match st
@@ -444,6 +479,45 @@ impl Ledger {
                 .count();
             let peak = st.peak.entry(remote).or_default();
             *peak = (*peak).max(open);
+        }
+    }
+
+    /// If `session` has an ESTABLISHED connection to `hub`, the number of
+    /// responses `hub` has given so far.
+    fn reusable(&self, session: u32, hub: &str) -> Option<u64> {
+        let mut st = self.lock();
+        let candidate = |st: &State| {
+            st.conns
+                .iter()
+                .any(|c| c.session == session && c.hub == hub && c.closed_at.is_none())
+        };
+        if !candidate(&st) {
+            return None;
+        }
+        self.refresh(&mut st).ok()?;
+        let established = st.conns.iter().any(|c| {
+            c.session == session
+                && c.hub == hub
+                && c.closed_at.is_none()
+                && c.last_state.as_deref() == Some("ESTABLISHED")
+        });
+        established.then(|| st.served.get(hub).copied().unwrap_or(0))
+    }
+
+    /// Wait up to [`REUSE_GRACE`] for `hub` to answer a request (proof the
+    /// request that wanted a new connection was served on the old one).
+    /// `false` as soon as no reusable connection is left, or at the deadline.
+    async fn served_by_reuse(&self, session: u32, hub: &str, seen: u64) -> bool {
+        let deadline = Instant::now() + REUSE_GRACE;
+        let mut poll = tokio::time::interval(REUSE_POLL);
+        loop {
+            poll.tick().await;
+            if self.lock().served.get(hub).copied().unwrap_or(0) > seen {
+                return true;
+            }
+            if Instant::now() >= deadline || self.reusable(session, hub).is_none() {
+                return false;
+            }
         }
     }
 
@@ -591,9 +665,10 @@ pub struct SessionConnector<S> {
 
 impl<S, R> tower::Service<R> for SessionConnector<S>
 where
-    S: tower::Service<R>,
+    S: tower::Service<R> + Clone + Send + 'static,
+    R: Send + 'static,
     S::Response: Connection + Send + 'static,
-    S::Error: Send + 'static,
+    S::Error: From<ConnectNotNeeded> + Send + 'static,
     S::Future: Send + 'static,
 {
     type Response = S::Response;
@@ -605,11 +680,24 @@ where
     }
 
     fn call(&mut self, request: R) -> Self::Future {
-        let connecting = self.inner.call(request);
+        // Called on the requesting task, so the task-local hub is visible.
+        let reuse = REQUEST_HUB
+            .try_with(|hub| hub.clone())
+            .ok()
+            .and_then(|hub| Some((self.ledger.reusable(self.session, &hub)?, hub)));
+        // The service that was polled ready goes into the future; a clone
+        // stays for the next call.
+        let ready = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, ready);
         let ledger = self.ledger.clone();
         let session = self.session;
         Box::pin(async move {
-            let conn = connecting.await?;
+            if let Some((seen, hub)) = reuse {
+                if ledger.served_by_reuse(session, &hub, seen).await {
+                    return Err(ConnectNotNeeded.into());
+                }
+            }
+            let conn = inner.call(request).await?;
             let mut extras = http::Extensions::new();
             conn.connected().get_extras(&mut extras);
             let addrs = extras

@@ -1,8 +1,10 @@
 //! The harness run: one tokio runtime and one HTTP client for the whole run,
 //! the plan turned into libtest-mimic trials, each hub's scenarios run in
 //! order on that hub's own thread, and the session closed and awaited at the
-//! end. Produces a `RunReport` that every report is rendered from. Uses
-//! `client`, `scenario`, `sim` (to start the simulated hub as a device).
+//! end, then the connection gate: every connection the session opened must
+//! close. Produces a `RunReport` that every report is rendered from. Uses
+//! `client`, `ledger`, `scenario`, `sim` (to start the simulated hub as a
+//! device).
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -17,6 +19,7 @@ use std::sync::Arc;
 use crate::client::{self, Contact, HubClient, Observer, SessionConfig};
 use crate::error::FatalError;
 use crate::exit_code::Outcome;
+use crate::ledger::{self, Ledger};
 use crate::plan::{ParamOverrides, Plan};
 use crate::redact::Redactor;
 use crate::report::sink::{ReportPaths, ReportSink};
@@ -44,6 +47,32 @@ pub struct RunConfig {
     pub redactor: Redactor,
     /// Backups, actuator limit, undo obligations, signals, redaction.
     pub safety: crate::safety::Safety,
+    pub conn: ConnConfig,
+}
+
+/// The connection gate's settings.
+#[derive(Debug, Clone)]
+pub struct ConnConfig {
+    /// Connections a hub may have open at once (`--conn-budget`).
+    pub budget: usize,
+    /// How long to wait for every connection to close after the session
+    /// closed (`--close-timeout`).
+    pub close_timeout: Duration,
+    /// Test-only: leave a request in flight past the end of the run.
+    pub debug_leak: bool,
+    /// Test-only: a new client per request.
+    pub debug_session_per_request: bool,
+}
+
+impl Default for ConnConfig {
+    fn default() -> Self {
+        ConnConfig {
+            budget: ledger::DEFAULT_CONN_BUDGET,
+            close_timeout: ledger::DEFAULT_CLOSE_DEADLINE,
+            debug_leak: false,
+            debug_session_per_request: false,
+        }
+    }
 }
 
 impl RunConfig {
@@ -88,12 +117,15 @@ pub struct RunReport {
     /// The report files, written after every scenario; the caller writes
     /// them a last time with the exit code ([`ReportSink::finish`]).
     pub reports: Option<Arc<ReportSink>>,
+    /// The connection gate's verdict (`None` when nothing ran).
+    pub connections: Option<ledger::Verdict>,
 }
 
 impl RunReport {
     pub fn outcome(&self) -> Outcome {
         let o = Outcome {
             interrupted: self.interrupted.is_some(),
+            leak: self.connections.as_ref().is_some_and(|v| v.failed()),
             ..Outcome::default()
         };
         self.hubs.iter().fold(o, |o, h| o.merge(h.outcome()))
@@ -154,16 +186,21 @@ fn discover(
     runtime: &tokio::runtime::Runtime,
     http: &reqwest::Client,
     session: &SessionConfig,
+    ledger: &Ledger,
     plan: &mut crate::select::DiscoverPlan,
 ) -> Result<Vec<(Target, crate::discovery::DiscoveredHub)>, FatalError> {
     use crate::select::{self, SelectError};
     let mac_of = |hub: crate::discovery::DiscoveredHub| {
-        let (http, session) = (http.clone(), session.clone());
+        let (http, session, ledger) = (http.clone(), session.clone(), ledger.clone());
         async move {
             let target = device_target(&hub).ok()?;
             let hp = host_port(&target);
-            let client = HubClient::new(http, format!("http://{hp}"), hp, session, None);
-            client.info(&["wifi"]).await.ok()?.wifi.map(|w| w.mac_addr)
+            ledger.set_scenario(&hp, Some("discovery"));
+            let client = HubClient::new(http, format!("http://{hp}"), hp.clone(), session, None)
+                .with_ledger(ledger.clone());
+            let info = client.info(&["wifi"]).await;
+            ledger.set_scenario(&hp, None);
+            info.ok()?.wifi.map(|w| w.mac_addr)
         }
     };
     let hubs = runtime
@@ -202,6 +239,9 @@ struct Hub {
     name: Option<String>,
     client: HubClient,
     options: Options,
+    ledger: Ledger,
+    /// `--debug-leak`: leave a request in flight after the plan.
+    debug_leak: bool,
 }
 
 /// A trial asking its hub's thread to run one scenario.
@@ -240,6 +280,7 @@ pub fn run(mut cfg: RunConfig, observer: Option<Observer>) -> Result<RunReport, 
             listed_only: true,
             elapsed: started.elapsed(),
             reports: None,
+            connections: None,
         });
     }
 
@@ -254,18 +295,22 @@ pub fn run(mut cfg: RunConfig, observer: Option<Observer>) -> Result<RunReport, 
 
     let mut sims = Vec::new();
     let mut hubs = Vec::new();
+    let ledger = Ledger::new(cfg.conn.budget);
     let http = {
         let _enter = runtime.enter();
-        client::build_http(&cfg.session).map_err(|e| FatalError::Other(e.into()))?
+        client::build_http(&cfg.session, ledger.new_session())
+            .map_err(|e| FatalError::Other(e.into()))?
     };
     // A discovered hub brings its name, addresses and TXT for the reports.
     let targets: Vec<(Target, Option<crate::discovery::DiscoveredHub>)> =
         match std::mem::replace(&mut cfg.targets, TargetSpec::Given(Vec::new())) {
             TargetSpec::Given(t) => t.into_iter().map(|t| (t, None)).collect(),
-            TargetSpec::Discover(mut plan) => discover(&runtime, &http, &cfg.session, &mut plan)?
-                .into_iter()
-                .map(|(t, h)| (t, Some(h)))
-                .collect(),
+            TargetSpec::Discover(mut plan) => {
+                discover(&runtime, &http, &cfg.session, &ledger, &mut plan)?
+                    .into_iter()
+                    .map(|(t, h)| (t, Some(h)))
+                    .collect()
+            }
         };
     // From here on a Ctrl-C or SIGTERM stops the scenarios and undoes
     // what they changed; a second one exits at once.
@@ -342,7 +387,9 @@ pub fn run(mut cfg: RunConfig, observer: Option<Observer>) -> Result<RunReport, 
             host_port.clone(),
             cfg.session.clone(),
             observer.clone(),
-        );
+        )
+        .with_ledger(ledger.clone())
+        .with_session_per_request(cfg.conn.debug_session_per_request);
         safety.obligations.set_label(
             &host_port,
             match &name {
@@ -357,6 +404,8 @@ pub fn run(mut cfg: RunConfig, observer: Option<Observer>) -> Result<RunReport, 
             client,
             options: sim_opts,
             found: found.clone(),
+            ledger: ledger.clone(),
+            debug_leak: cfg.conn.debug_leak,
         });
     }
 
@@ -434,10 +483,14 @@ pub fn run(mut cfg: RunConfig, observer: Option<Observer>) -> Result<RunReport, 
         }
     }
 
-    // Close the session: the last client handle goes, then the runtime
-    // shuts down and awaits every connection task, so no socket outlives
-    // the run. Bounded so a stuck resolver cannot hang the exit.
+    // Close the session: the last client handle goes, and its connection
+    // tasks end on the still-running runtime. The gate then waits, with a
+    // deadline, until the socket table shows every connection closed; one
+    // still open is a leak. Only then does the runtime shut down (which
+    // would close any socket a task still held, hiding the leak), bounded
+    // so a stuck resolver cannot hang the exit.
     drop(http);
+    let connections = runtime.block_on(ledger.settle(cfg.conn.close_timeout));
     runtime.shutdown_timeout(Duration::from_secs(5));
 
     // The simulated hubs stop last: the harness's side is closed by now.
@@ -453,6 +506,7 @@ pub fn run(mut cfg: RunConfig, observer: Option<Observer>) -> Result<RunReport, 
         listed_only: false,
         elapsed: started.elapsed(),
         reports: sink,
+        connections: Some(connections),
     })
 }
 
@@ -537,7 +591,15 @@ fn hub_thread(
             // A signal stops the scenario where it is; what it changed is
             // in the obligations and is undone below.
             _ => std::panic::catch_unwind(AssertUnwindSafe(|| {
-                rt.block_on(async {
+                hub.ledger.set_scenario(&hub.label, Some(s.name()));
+                if hub.debug_leak && records.is_empty() {
+                    // At the start of the first scenario: the pool is empty,
+                    // so the leak gets a connection of its own, opened
+                    // during this scenario.
+                    let _enter = rt.enter();
+                    client.debug_leak();
+                }
+                let record = rt.block_on(async {
                     tokio::select! {
                         r = s.run(&client, &mut facts, &options) => r,
                         sig = interrupt.wait() => Record::not_run(
@@ -545,7 +607,9 @@ fn hub_thread(
                             Verdict::Fail(format!("interrupted by {sig}")),
                         ),
                     }
-                })
+                });
+                hub.ledger.set_scenario(&hub.label, None);
+                record
             }))
             .unwrap_or_else(|p| {
                 Record::not_run(
@@ -578,8 +642,12 @@ fn hub_thread(
     }
     // Whatever the scenarios left owed (an interruption, an error, a
     // panic) is undone now, with cleanup's own timeouts and retries.
-    let undo = (!safety.obligations.debt(&hub.label).is_clear())
-        .then(|| rt.block_on(safety.settle(&hub.label, &hub.client)));
+    let undo = (!safety.obligations.debt(&hub.label).is_clear()).then(|| {
+        hub.ledger.set_scenario(&hub.label, Some("cleanup"));
+        let undo = rt.block_on(safety.settle(&hub.label, &hub.client));
+        hub.ledger.set_scenario(&hub.label, None);
+        undo
+    });
     HubReport {
         undo,
         base_url: hub.client.base_url().to_owned(),

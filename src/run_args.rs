@@ -14,7 +14,7 @@ use crate::discovery::DiscoverOptions;
 use crate::error::FatalError;
 use crate::plan::{ParamOverrides, Plan};
 use crate::report::sink::ReportPaths;
-use crate::run::{RunConfig, Target, TargetSpec};
+use crate::run::{ConnConfig, RunConfig, Target, TargetSpec};
 use crate::scenario::Options;
 use crate::select::{DiscoverPlan, Selector};
 
@@ -140,6 +140,23 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub safety: crate::safety::SafetyArgs,
+    /// Connections a hub may have open at once; more fails the run (exit 3).
+    #[arg(long, value_name = "N", default_value_t = crate::ledger::DEFAULT_CONN_BUDGET as u32,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub conn_budget: u32,
+
+    /// How long to wait, after the session closed, for every connection to
+    /// close; one still open then is a leak (exit 3).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub close_timeout: Duration,
+
+    /// Test-only: keep one answer unread past the end of the run (a leak).
+    #[arg(long, hide = true)]
+    pub debug_leak: bool,
+
+    /// Test-only: a new client for every request (the original bug).
+    #[arg(long, hide = true)]
+    pub debug_session_per_request: bool,
 }
 
 impl RunArgs {
@@ -281,6 +298,12 @@ impl RunArgs {
             verbose: self.verbose,
             libtest,
             safety,
+            conn: ConnConfig {
+                budget: self.conn_budget as usize,
+                close_timeout: self.close_timeout,
+                debug_leak: self.debug_leak,
+                debug_session_per_request: self.debug_session_per_request,
+            },
         })
     }
 }

@@ -1,7 +1,8 @@
 //! The console summary printed after the libtest lines: per hub, its
 //! identity, the count of passed/failed/skipped scenarios, the reason of
 //! every failure and skip, cleanup results, each measurement with its
-//! value, limits and verdict, and the time taken.
+//! value, limits and verdict, and the time taken; then the connection gate:
+//! sessions, connections opened and closed, each leak.
 
 use std::fmt::Write as _;
 
@@ -16,6 +17,9 @@ pub fn summary(report: &RunReport) -> String {
     for hub in &report.hubs {
         hub_summary(&mut out, hub);
     }
+    if let Some(gate) = &report.connections {
+        connections_summary(&mut out, gate);
+    }
     let o = report.outcome();
     let verdict = match o.exit_code() {
         0 => "PASS".green().bold(),
@@ -29,6 +33,21 @@ pub fn summary(report: &RunReport) -> String {
         o.exit_code()
     );
     out
+}
+
+fn connections_summary(out: &mut String, gate: &crate::ledger::Verdict) {
+    let _ = writeln!(out, "\n{}", "connections".bold());
+    for line in gate.summary_lines() {
+        let line = if line.contains("NOT confirmed") {
+            line.yellow().bold().to_string()
+        } else {
+            line
+        };
+        let _ = writeln!(out, "  {line}");
+    }
+    for problem in gate.problems() {
+        let _ = writeln!(out, "  {} {problem}", "FAIL".red().bold());
+    }
 }
 
 fn hub_summary(out: &mut String, hub: &HubReport) {

@@ -59,7 +59,10 @@ fn run_inner(args: RestoreArgs) -> Result<(), RestoreError> {
     let session = SessionConfig::default();
     let http = {
         let _enter = runtime.enter();
-        client::build_http(&session).map_err(|e| bad(e.to_string()))?
+        // One request, no plan: `restore` has no connection gate, but the
+        // client is still built the one way, through a session layer.
+        let ledger = crate::ledger::Ledger::new(crate::ledger::DEFAULT_CONN_BUDGET);
+        client::build_http(&session, ledger.new_session()).map_err(|e| bad(e.to_string()))?
     };
     let hub = HubClient::new(
         http,

@@ -227,3 +227,26 @@ async fn connections_open_at_once_beyond_the_budget_fail() {
         assert!(!verdict.leaked());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sequential_requests_inside_for_hub_reuse_one_connection() {
+    let (hub, _server) = server().await;
+    let ledger = Ledger::new(1);
+    let client = client(ledger.new_session());
+    for _ in 0..60 {
+        let response =
+            vegehub_harness::ledger::for_hub(&hub, client.get(format!("http://{hub}/")).send())
+                .await
+                .unwrap();
+        ledger.record_response(&hub, &response);
+        response.text().await.unwrap();
+    }
+    drop(client);
+    let verdict = ledger.settle(Duration::from_secs(3)).await;
+    assert!(verdict.problems().is_empty(), "{:?}", verdict.problems());
+    assert_eq!(
+        line(&verdict, "connections:"),
+        "connections: opened 1, closed 1, still open 0"
+    );
+    assert_eq!(verdict.connections[0].requests, 60);
+}

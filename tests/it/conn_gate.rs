@@ -1,0 +1,156 @@
+//! The connection gate through the real binary, against the simulated hub
+//! started in this test process: the ledger's counts are cross-checked with
+//! the simulator's own (`ConnStats`), and each verdict is seen flipping.
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use vegehub_harness::sim::{start_with, ConnStats, Profile, SimHandle, SimOptions};
+
+fn sim(faults: &[&str]) -> SimHandle {
+    let mut opts = SimOptions::new(Profile::load("hub-new-firmware").unwrap());
+    opts.faults = faults.iter().map(|f| f.parse().unwrap()).collect();
+    start_with(opts).unwrap()
+}
+
+struct Run {
+    code: i32,
+    out: String,
+}
+
+fn harness(sim: &SimHandle, extra: &[&str]) -> Run {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = Command::new(env!("CARGO_BIN_EXE_vegehub-harness"))
+        .args(["--device", &sim.addr().to_string(), "--color", "never"])
+        .args(["--close-timeout", "1s"])
+        .args(extra)
+        .output()
+        .unwrap();
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&stdout),
+        String::from_utf8_lossy(&stderr)
+    );
+    Run {
+        code: status.code().unwrap_or(-1),
+        out,
+    }
+}
+
+/// `connections: opened N, closed N, still open N` -> (opened, closed, open).
+fn connections(run: &Run) -> (u64, u64, u64) {
+    let line = run
+        .out
+        .lines()
+        .map(str::trim)
+        .find_map(|l| l.strip_prefix("connections: opened "))
+        .unwrap_or_else(|| panic!("no connections line in:\n{}", run.out));
+    let nums: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect();
+    (nums[0], nums[1], nums[2])
+}
+
+/// The harness has exited: the simulator sees every connection closed.
+fn settled(sim: &SimHandle) -> ConnStats {
+    assert!(
+        sim.wait_for(Duration::from_secs(3), |s| s.open == 0),
+        "simulator still has connections open: {:?}",
+        sim.stats()
+    );
+    sim.stats()
+}
+
+#[test]
+fn a_normal_run_uses_one_connection_and_the_simulator_agrees() {
+    let hub = sim(&[]);
+    let run = harness(&hub, &[]);
+    assert_eq!(run.code, 0, "{}", run.out);
+    assert_eq!(connections(&run), (1, 1, 0), "{}", run.out);
+    assert!(run.out.contains("sessions: 1"), "{}", run.out);
+    let stats = settled(&hub);
+    assert_eq!((stats.accepted, stats.refused), (1, 0));
+    // Both sides count the same requests on that one connection.
+    let requests = stats.requests_per_connection[0];
+    assert!(
+        run.out.contains(&format!(
+            "1 connections, {requests} requests ({requests}.0 per connection)"
+        )),
+        "simulator saw {requests} requests:\n{}",
+        run.out
+    );
+}
+
+#[test]
+fn a_kept_response_is_a_leak_named_with_its_scenario_and_exits_3() {
+    let hub = sim(&[]);
+    let run = harness(&hub, &["--debug-leak"]);
+    assert_eq!(run.code, 3, "{}", run.out);
+    let leak = run
+        .out
+        .lines()
+        .find(|l| l.contains("connection leak:"))
+        .unwrap_or_else(|| panic!("no leak named:\n{}", run.out));
+    assert!(leak.contains(&format!("-> hub {}", hub.addr())), "{leak}");
+    assert!(leak.contains("opened during mac"), "{leak}");
+    assert!(leak.contains("still ESTABLISHED"), "{leak}");
+    assert_eq!(connections(&run), (1, 0, 1), "{}", run.out);
+    // The process is gone, so is its socket.
+    settled(&hub);
+}
+
+#[test]
+fn a_session_per_request_is_flagged() {
+    let hub = sim(&[]);
+    let run = harness(&hub, &["--debug-session-per-request"]);
+    assert_eq!(run.code, 3, "{}", run.out);
+    assert!(
+        run.out.contains("sessions created, expected 1"),
+        "{}",
+        run.out
+    );
+    let stats = settled(&hub);
+    let (opened, closed, open) = connections(&run);
+    assert_eq!((opened, closed, open), (stats.accepted, stats.accepted, 0));
+    assert!(stats.accepted > 1, "{stats:?}");
+}
+
+#[test]
+fn connection_close_opens_one_connection_per_request_and_leaks_nothing() {
+    let hub = sim(&["conn-close"]);
+    let run = harness(&hub, &[]);
+    assert_eq!(run.code, 0, "{}", run.out);
+    let stats = settled(&hub);
+    assert!(stats.accepted > 1, "{stats:?}");
+    assert!(stats.requests_per_connection.iter().all(|n| *n == 1));
+    assert_eq!(
+        connections(&run),
+        (stats.accepted, stats.accepted, 0),
+        "{}",
+        run.out
+    );
+}
+
+#[test]
+fn a_hub_allowing_one_connection_at_a_time_still_passes() {
+    let hub = sim(&["max-conns:1"]);
+    let run = harness(&hub, &[]);
+    assert_eq!(run.code, 0, "{}", run.out);
+    let stats = settled(&hub);
+    assert_eq!(stats.refused, 0, "{stats:?}");
+    assert_eq!(connections(&run), (stats.accepted, stats.accepted, 0));
+}
+
+#[test]
+fn a_budget_of_zero_is_a_usage_error() {
+    let hub = sim(&[]);
+    let run = harness(&hub, &["--conn-budget", "0"]);
+    assert_eq!(run.code, 2, "{}", run.out);
+    assert!(run.out.contains("--conn-budget"), "{}", run.out);
+    assert_eq!(settled(&hub).accepted, 0);
+}
