@@ -243,9 +243,9 @@ impl HubClient {
     }
 
     /// Test-only (`--debug-leak`): start an `info/get` whose request body
-    /// never ends, on a task of its own, so its connection stays busy until
-    /// the runtime shuts down, past the end of the session. The connection
-    /// gate must catch it.
+    /// never ends, on a task of its own that outlives the session until the
+    /// runtime shuts down. The request holds the client, so its connection
+    /// and the pool's stay open: the connection gate must catch them.
     pub fn debug_leak(&self) {
         let url = format!("{}{}", self.base, paths::INFO_GET);
         let request = self

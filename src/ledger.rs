@@ -56,7 +56,7 @@ const POLL_INTERVAL: Duration = Duration::from_millis(20);
 
 /// How long a new connect waits for the session's established connection
 /// to the same hub to come back to the pool.
-const REUSE_GRACE: Duration = Duration::from_millis(250);
+const REUSE_GRACE: Duration = Duration::from_secs(1);
 
 /// How often that wait looks.
 const REUSE_POLL: Duration = Duration::from_millis(5);

@@ -240,7 +240,7 @@ struct Hub {
     client: HubClient,
     options: Options,
     ledger: Ledger,
-    /// `--debug-leak`: leave a request in flight after the plan.
+    /// `--debug-leak`: leave a request in flight from the first scenario on.
     debug_leak: bool,
 }
 
