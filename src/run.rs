@@ -491,6 +491,9 @@ pub fn run(mut cfg: RunConfig, observer: Option<Observer>) -> Result<RunReport, 
     // so a stuck resolver cannot hang the exit.
     drop(http);
     let connections = runtime.block_on(ledger.settle(cfg.conn.close_timeout));
+    if let Some(sink) = &sink {
+        sink.set_ledger(&connections);
+    }
     runtime.shutdown_timeout(Duration::from_secs(5));
 
     // The simulated hubs stop last: the harness's side is closed by now.

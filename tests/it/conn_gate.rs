@@ -66,11 +66,24 @@ fn settled(sim: &SimHandle) -> ConnStats {
     sim.stats()
 }
 
+/// The JSON run record's `ledger` section.
+fn ledger_record(path: &std::path::Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap();
+    serde_json::from_str::<serde_json::Value>(&text).unwrap()["ledger"].clone()
+}
+
 #[test]
 fn a_normal_run_uses_one_connection_and_the_simulator_agrees() {
     let hub = sim(&[]);
-    let run = harness(&hub, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("run.json");
+    let run = harness(&hub, &["--report-json", record.to_str().unwrap()]);
     assert_eq!(run.code, 0, "{}", run.out);
+    let ledger = ledger_record(&record);
+    assert_eq!(ledger["leaked"], false, "{ledger}");
+    assert_eq!(ledger["connections_opened"], 1, "{ledger}");
+    assert_eq!(ledger["connections_closed"], 1, "{ledger}");
+    assert_eq!(ledger["sessions"], 1, "{ledger}");
     assert_eq!(connections(&run), (1, 1, 0), "{}", run.out);
     assert!(run.out.contains("sessions: 1"), "{}", run.out);
     let stats = settled(&hub);
@@ -89,8 +102,21 @@ fn a_normal_run_uses_one_connection_and_the_simulator_agrees() {
 #[test]
 fn a_request_left_in_flight_is_a_leak_named_with_its_scenario_and_exits_3() {
     let hub = sim(&[]);
-    let run = harness(&hub, &["--debug-leak"]);
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("run.json");
+    let run = harness(
+        &hub,
+        &["--debug-leak", "--report-json", record.to_str().unwrap()],
+    );
     assert_eq!(run.code, 3, "{}", run.out);
+    let ledger = ledger_record(&record);
+    assert_eq!(ledger["leaked"], true, "{ledger}");
+    assert!(
+        ledger["problems"][0]
+            .as_str()
+            .is_some_and(|p| p.contains("opened during mac")),
+        "{ledger}"
+    );
     let leaks: Vec<&str> = run
         .out
         .lines()
