@@ -1,0 +1,319 @@
+//! Guaranteed teardown through the real binary against the simulated hub:
+//! a signal mid-scenario leaves every slot off and the config restored
+//! (exit 130), a hub that refuses the restore is exit 5 with the backup
+//! named, SIGKILL leaves a backup that `restore` brings back, a second
+//! signal exits at once naming what may be left, and an unwritable backup
+//! dir sends nothing. "Mid-scenario" is seen on the simulator's state or the
+//! binary's output, always with a deadline.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::safety::one_line_error;
+use crate::safety_restore::sim_with;
+
+/// A running harness whose stderr lines can be waited for.
+struct Running {
+    child: Child,
+    stderr_lines: mpsc::Receiver<String>,
+    stderr: Arc<Mutex<String>>,
+    stdout: Arc<Mutex<String>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+fn start(args: &[&str], backups: &Path) -> Running {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vegehub-harness"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env("VEGEHUB_HARNESS_BACKUP_DIR", backups)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("harness starts");
+    let (tx, stderr_lines) = mpsc::channel();
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let stdout = Arc::new(Mutex::new(String::new()));
+    let mut readers = Vec::new();
+    let (err, e2) = (child.stderr.take().unwrap(), stderr.clone());
+    readers.push(std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            e2.lock().unwrap().push_str(&format!("{line}\n"));
+            let _ = tx.send(line);
+        }
+    }));
+    let (mut out, o2) = (child.stdout.take().unwrap(), stdout.clone());
+    readers.push(std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        o2.lock().unwrap().push_str(&s);
+    }));
+    Running {
+        child,
+        stderr_lines,
+        stderr,
+        stdout,
+        readers,
+    }
+}
+
+impl Running {
+    fn signal(&self, sig: i32) {
+        // SAFETY: a signal to the child this test started, by its id.
+        let r = unsafe { libc::kill(self.child.id() as libc::pid_t, sig) };
+        assert_eq!(r, 0, "kill({sig})");
+    }
+
+    /// Wait for a stderr line containing `needle`.
+    fn wait_line(&self, needle: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stderr_lines.recv_timeout(left) {
+                Ok(l) if l.contains(needle) => return l,
+                Ok(_) => {}
+                Err(_) => panic!(
+                    "no stderr line with {needle:?} within {limit:?}:\n{}",
+                    self.stderr.lock().unwrap()
+                ),
+            }
+        }
+    }
+
+    /// Wait for the exit; returns the code (None if killed by a signal)
+    /// and stdout + stderr.
+    fn finish(mut self, limit: Duration) -> (Option<i32>, String) {
+        let deadline = Instant::now() + limit;
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                panic!(
+                    "harness did not exit within {limit:?}:\n{}",
+                    self.stderr.lock().unwrap()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        for r in self.readers {
+            let _ = r.join();
+        }
+        let text = format!(
+            "{}\n--- stderr ---\n{}",
+            self.stdout.lock().unwrap(),
+            self.stderr.lock().unwrap()
+        );
+        (status.code(), text)
+    }
+}
+
+/// Poll `pred` every few milliseconds until it holds or `limit` passes.
+fn poll_until(limit: Duration, what: &str, mut pred: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !pred() {
+        assert!(
+            Instant::now() < deadline,
+            "not seen within {limit:?}: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn backups_in(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+#[test]
+fn sigint_during_actuators_switches_every_slot_off_and_exits_130() {
+    // Slow status polls keep the scenario busy while a relay is on.
+    let hub = sim_with("hub-new-firmware", &["delay:400ms@actuators/status"]);
+    let addr = hub.addr().to_string();
+    let backups = tempfile::tempdir().unwrap();
+    let run = start(
+        &[
+            "--device",
+            &addr,
+            "--actuators",
+            "--on-seconds",
+            "10",
+            "actuators",
+        ],
+        backups.path(),
+    );
+    poll_until(LIMIT, "a relay switched on", || {
+        hub.actuator_states().contains(&1)
+    });
+    let on_at = Instant::now();
+    run.signal(libc::SIGINT);
+    let (code, out) = run.finish(LIMIT);
+    // Off because the harness switched it off, not because its 10 s ran out.
+    assert!(on_at.elapsed() < Duration::from_secs(8), "{out}");
+    assert_eq!(hub.actuator_states(), vec![0, 0], "{out}");
+    assert_eq!(code, Some(130), "{out}");
+    assert!(
+        out.contains("SIGINT (Ctrl-C) received: stopping the run; undoing:"),
+        "{out}"
+    );
+    assert!(out.contains(" off: done, verified"), "{out}");
+}
+
+#[test]
+fn sigterm_during_setup_restores_the_config_deep_equal_and_exits_130() {
+    // The read-back after the test config is slow: the hub holds the test
+    // config while the harness waits.
+    let hub = sim_with("hub-new-firmware", &["delay:700ms@config/get,after=1"]);
+    let original = hub.config();
+    let addr = hub.addr().to_string();
+    let backups = tempfile::tempdir().unwrap();
+    let run = start(&["--device", &addr, "--setup", "setup"], backups.path());
+    poll_until(LIMIT, "the test config on the hub", || {
+        hub.config() != original
+    });
+    run.signal(libc::SIGTERM);
+    let (code, out) = run.finish(LIMIT);
+    assert_eq!(hub.config(), original, "{out}");
+    assert_eq!(code, Some(130), "{out}");
+    assert!(out.contains("SIGTERM received"), "{out}");
+    assert!(out.contains("restore config from"), "{out}");
+    assert!(out.contains("done, verified"), "{out}");
+}
+
+#[test]
+fn a_hub_that_refuses_the_restore_is_exit_5_and_the_backup_is_printed() {
+    let hub = sim_with("hub-new-firmware", &["status:500@config/set,after=1"]);
+    let original = hub.config();
+    let addr = hub.addr().to_string();
+    let backups = tempfile::tempdir().unwrap();
+    let run = start(&["--device", &addr, "--setup", "setup"], backups.path());
+    let (code, out) = run.finish(LIMIT);
+    assert_eq!(code, Some(5), "{out}");
+    assert_ne!(hub.config(), original, "the fault kept the test config");
+    let files = backups_in(backups.path());
+    assert_eq!(files.len(), 1, "{files:?}");
+    let path = files[0].display().to_string();
+    assert!(
+        out.contains(&format!("backup of hub {addr}'s config: {path}")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("restore config from {path}: NOT verified")),
+        "{out}"
+    );
+}
+
+#[test]
+fn sigkill_during_setup_leaves_a_backup_that_restore_brings_back() {
+    let hub = sim_with("hub-new-firmware", &["delay:700ms@config/get,after=1"]);
+    let original = hub.config();
+    let addr = hub.addr().to_string();
+    let backups = tempfile::tempdir().unwrap();
+    let mut run = start(&["--device", &addr, "--setup", "setup"], backups.path());
+    poll_until(LIMIT, "the test config on the hub", || {
+        hub.config() != original
+    });
+    run.child.kill().unwrap();
+    let (code, _) = run.finish(LIMIT);
+    assert_eq!(code, None, "killed by SIGKILL");
+    assert_ne!(hub.config(), original, "no cleanup after SIGKILL");
+    let files = backups_in(backups.path());
+    assert_eq!(files.len(), 1, "{files:?}");
+    let out = Command::new(env!("CARGO_BIN_EXE_vegehub-harness"))
+        .arg("restore")
+        .arg(&files[0])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(hub.config(), original);
+}
+
+#[test]
+fn a_second_signal_exits_at_once_naming_what_may_be_left() {
+    // Cleanup's restore hangs, so the second signal lands during it.
+    let hub = sim_with(
+        "hub-new-firmware",
+        &["delay:700ms@config/get,after=1", "hang@config/set,after=1"],
+    );
+    let original = hub.config();
+    let addr = hub.addr().to_string();
+    let backups = tempfile::tempdir().unwrap();
+    let run = start(&["--device", &addr, "--setup", "setup"], backups.path());
+    poll_until(LIMIT, "the test config on the hub", || {
+        hub.config() != original
+    });
+    run.signal(libc::SIGINT);
+    run.wait_line("undoing on hub", LIMIT);
+    let second = Instant::now();
+    run.signal(libc::SIGINT);
+    let (code, out) = run.finish(LIMIT);
+    assert!(
+        second.elapsed() < Duration::from_secs(2),
+        "not at once: {out}"
+    );
+    assert_eq!(code, Some(5), "{out}");
+    let path = backups_in(backups.path())[0].display().to_string();
+    assert!(out.contains("received again: exiting now"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "config may be modified; restore it with: vegehub-harness restore {path} --device {addr}"
+        )),
+        "{out}"
+    );
+}
+
+#[test]
+fn an_unwritable_backup_dir_is_a_one_line_error_and_nothing_is_sent() {
+    let hub = sim_with("hub-new-firmware", &[]);
+    let addr = hub.addr().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, "").unwrap();
+    let bad = file.join("backups");
+    let out = Command::new(env!("CARGO_BIN_EXE_vegehub-harness"))
+        .args(["--device", &addr, "--setup", "--backup-dir"])
+        .arg(&bad)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    one_line_error(&out, 2, &["backup dir", "not-a-dir", "nothing sent"]);
+    assert_eq!(hub.stats().requests, 0, "a request reached the hub");
+}
+
+#[test]
+fn an_on_longer_than_max_on_seconds_is_refused_before_anything_is_sent() {
+    let hub = sim_with("hub-new-firmware", &[]);
+    let addr = hub.addr().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_vegehub-harness"))
+        .args([
+            "--device",
+            &addr,
+            "--actuators",
+            "--on-seconds",
+            "20",
+            "--max-on-seconds",
+            "15",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    one_line_error(&out, 2, &["on-seconds 20", "--max-on-seconds 15"]);
+    assert_eq!(hub.stats().requests, 0);
+}
