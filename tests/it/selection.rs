@@ -23,11 +23,14 @@ const FAST: &[&str] = &[
     "1",
 ];
 
-/// A run of the harness, stdin not a terminal (as in CI).
+/// A run of the harness, stdin not a terminal (as in CI). Config backups
+/// go to a directory of this call, never the user's.
 fn harness(args: &[&str]) -> Output {
+    let backups = tempfile::tempdir().expect("a temp dir");
     Command::new(BIN)
         .args(args)
         .env("NO_COLOR", "1")
+        .env("VEGEHUB_HARNESS_BACKUP_DIR", backups.path())
         .stdin(Stdio::null())
         .output()
         .expect("run vegehub-harness")
@@ -206,10 +209,12 @@ netns_test! {
 /// Run the harness on a pseudo-terminal (`script`), typing `input`.
 fn on_a_terminal(args: &str, input: &[u8]) -> Output {
     use std::io::Write;
+    let backups = tempfile::tempdir().expect("a temp dir");
     let cmd = format!("'{BIN}' {args}");
     let mut child = Command::new("script")
         .args(["-qec", &cmd, "/dev/null"])
         .env("NO_COLOR", "1")
+        .env("VEGEHUB_HARNESS_BACKUP_DIR", backups.path())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
