@@ -7,7 +7,11 @@
 //! hub for `quiet`. A hub is *settled* once it has an IPv4 address, or
 //! `ipv4_grace` after it first resolved with IPv6 only (real responders and
 //! mdns-sd may report one address family first; after the grace the hub is
-//! usable over IPv6 with its interface scope).
+//! usable over IPv6 with its interface scope). A hub resolved with IPv6
+//! only also gets an A query for its host name: mdns-sd counts such a hub
+//! as resolved and would not ask again, and the querier's browse retries
+//! carry the service as a known answer, so a responder would never send the
+//! missing A record by itself.
 //!
 //! The mdns-sd daemon has no `Drop`: `discover` always stops the browse,
 //! shuts the daemon down and waits for both its thread and the event
@@ -259,10 +263,20 @@ pub async fn discover(
                     }
                 }
             });
-            let collected = collect(rx, opts, &mut progress).await;
+            // Hostname queries for IPv6-only hubs; their answers reach the
+            // browse channel as updated resolutions. Kept until shutdown.
+            let mut host_queries = Vec::new();
+            let mut ask_ipv4 = |host: &str| {
+                let ms = opts.timeout.as_millis() as u64;
+                if let Ok(rx) = daemon.resolve_hostname(host, Some(ms)) {
+                    host_queries.push(rx);
+                }
+            };
+            let collected = collect(rx, opts, &mut progress, &mut ask_ipv4).await;
             let _ = daemon.stop_browse(SERVICE_TYPE);
             let stopped = stop_daemon(&daemon).await;
             let _ = forwarder.await;
+            drop(host_queries);
             stopped.and(collected)
         }
         Err(e) => {
@@ -419,6 +433,8 @@ struct Collector<'a> {
     start: Instant,
     hubs: Vec<Tracked>,
     last_new: Option<Instant>,
+    /// Host names already asked for their IPv4 address.
+    asked_ipv4: Vec<String>,
 }
 
 impl Collector<'_> {
@@ -440,6 +456,19 @@ impl Collector<'_> {
             }
             _ => None,
         }
+    }
+
+    /// Host names of IPv6-only hubs not asked for IPv4 yet; marks them asked.
+    fn hosts_missing_ipv4(&mut self) -> Vec<String> {
+        let missing: Vec<String> = self
+            .hubs
+            .iter()
+            .filter(|t| !t.hub.has_ipv4() && !t.hub.host.is_empty())
+            .map(|t| t.hub.host.clone())
+            .filter(|h| !self.asked_ipv4.contains(h))
+            .collect();
+        self.asked_ipv4.extend(missing.iter().cloned());
+        missing
     }
 
     /// The next instant at which `stop` may change its answer without an event.
@@ -520,12 +549,14 @@ async fn collect(
     mut rx: mpsc::Receiver<BrowseEvent>,
     opts: &DiscoverOptions,
     progress: &mut impl FnMut(&Progress),
+    ask_ipv4: &mut impl FnMut(&str),
 ) -> Result<Discovery, DiscoveryError> {
     let mut c = Collector {
         opts,
         start: Instant::now(),
         hubs: Vec::new(),
         last_new: None,
+        asked_ipv4: Vec::new(),
     };
     let stopped = loop {
         let now = Instant::now();
@@ -537,6 +568,9 @@ async fn collect(
                 Some(ev) => {
                     if let Some(p) = c.apply(ev, Instant::now()) {
                         progress(&p);
+                    }
+                    for host in c.hosts_missing_ipv4() {
+                        ask_ipv4(&host);
                     }
                 }
                 None => return Err(DiscoveryError::Mdns("the mdns daemon stopped during the browse".into())),
@@ -589,6 +623,15 @@ mod tests {
         opts: DiscoverOptions,
         script: Vec<(u64, BrowseEvent)>,
     ) -> (Discovery, Vec<Progress>) {
+        let (d, p, _) = run_asking(opts, script).await;
+        (d, p)
+    }
+
+    /// As `run`, also returning the host names asked for IPv4.
+    async fn run_asking(
+        opts: DiscoverOptions,
+        script: Vec<(u64, BrowseEvent)>,
+    ) -> (Discovery, Vec<Progress>, Vec<String>) {
         let (tx, rx) = mpsc::channel(64);
         let feeder = tokio::spawn(async move {
             for (delay, ev) in script {
@@ -601,11 +644,17 @@ mod tests {
             std::future::pending::<()>().await;
         });
         let mut seen = Vec::new();
-        let d = collect(rx, &opts, &mut |p: &Progress| seen.push(p.clone()))
-            .await
-            .unwrap();
+        let mut asked = Vec::new();
+        let d = collect(
+            rx,
+            &opts,
+            &mut |p: &Progress| seen.push(p.clone()),
+            &mut |h: &str| asked.push(h.to_string()),
+        )
+        .await
+        .unwrap();
         feeder.abort();
-        (d, seen)
+        (d, seen, asked)
     }
 
     fn ms(d: Duration) -> u128 {
@@ -618,9 +667,10 @@ mod tests {
             (40, seen("Vege_00_01", vec![addr(LOOP_V4, "lo", 0)])),
             (300, seen("Vege_00_02", vec![addr("127.0.0.2", "lo", 0)])),
         ];
-        let (d, _) = run(DiscoverOptions::default(), script).await;
+        let (d, _, asked) = run_asking(DiscoverOptions::default(), script).await;
         assert_eq!(d.stopped, StopReason::Quiet);
         assert_eq!(ms(d.elapsed), 340 + ms(QUIET_PERIOD));
+        assert!(asked.is_empty(), "IPv4 hubs need no A query: {asked:?}");
         assert_eq!(d.hubs.len(), 2);
         assert_eq!(ms(d.hubs[1].resolved_after), 340);
     }
@@ -690,8 +740,13 @@ mod tests {
             (30, seen("Vege_00_01", vec![v6()])),
             (20, seen("Vege_00_01", vec![v6(), addr(LOOP_V4, "eth0", 0)])),
         ];
-        let (d, progress) = run(opts, script).await;
+        let (d, progress, asked) = run_asking(opts, script).await;
         assert_eq!(ms(d.elapsed), 50, "stops when IPv4 arrives, not before");
+        assert_eq!(
+            asked,
+            ["Vege_00_01.local."],
+            "the A record is asked for, once"
+        );
         let hub = &d.hubs[0];
         assert_eq!(hub.socket_addr().unwrap().to_string(), "127.0.0.1:80");
         assert_eq!(hub.addresses[1].display(), "fe80::1%eth0");
@@ -705,9 +760,10 @@ mod tests {
             ..Default::default()
         };
         let script = vec![(30, seen("Vege_00_01", vec![addr("fe80::1", "eth0", 2)]))];
-        let (d, _) = run(opts, script).await;
+        let (d, _, asked) = run_asking(opts, script).await;
         assert_eq!(d.stopped, StopReason::Expected);
         assert_eq!(ms(d.elapsed), 30 + ms(IPV4_GRACE));
+        assert_eq!(asked.len(), 1);
         match d.hubs[0].socket_addr().unwrap() {
             SocketAddr::V6(v6) => assert_eq!(v6.scope_id(), 2),
             other => panic!("expected a scoped IPv6 address, got {other}"),
