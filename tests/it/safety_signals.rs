@@ -317,3 +317,46 @@ fn an_on_longer_than_max_on_seconds_is_refused_before_anything_is_sent() {
     one_line_error(&out, 2, &["on-seconds 20", "--max-on-seconds 15"]);
     assert_eq!(hub.stats().requests, 0);
 }
+
+#[test]
+fn secrets_stay_out_of_console_and_reports_unless_shown() {
+    // The profile's endpoint key travels in every config exchange the
+    // report records; a hub that ignores the test config also makes setup
+    // fail, so failure texts are in the output too. (The console check only
+    // guards: no console line prints config values today.)
+    let hub = sim_with("hub-new-firmware", &["ignore-set@config/set,after=1"]);
+    let addr = hub.addr().to_string();
+    let key = hub.config()["endpoints"][0]["config"]["api_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(key.len() >= 4, "{key}");
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("run.json");
+    let report_arg = report.display().to_string();
+    let args = [
+        "--device",
+        addr.as_str(),
+        "--setup",
+        "--verbose",
+        "--report-json",
+        report_arg.as_str(),
+    ];
+    let run = start(&args, dir.path());
+    let (_, out) = run.finish(LIMIT);
+    let json = std::fs::read_to_string(&report).unwrap();
+    assert!(
+        json.contains("endpoints"),
+        "the report has the config: {json}"
+    );
+    assert!(!out.contains(&key), "console leaks the key:\n{out}");
+    assert!(!json.contains(&key), "report leaks the key");
+    assert!(json.contains("<redacted>"), "{json}");
+
+    let mut shown = args.to_vec();
+    shown.push("--show-secrets");
+    let run = start(&shown, dir.path());
+    let _ = run.finish(LIMIT);
+    let json = std::fs::read_to_string(&report).unwrap();
+    assert!(json.contains(&key), "--show-secrets shows the key");
+}
