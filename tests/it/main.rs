@@ -8,6 +8,7 @@ mod plan;
 mod run;
 mod safety;
 mod safety_restore;
+#[cfg(unix)]
 mod safety_signals;
 mod selection;
 mod sim;
