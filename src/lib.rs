@@ -21,16 +21,17 @@
 //! restore/       the `restore` command: MAC check, write, verify deep-equal
 //! client.rs      the shared session: the one place a reqwest client is built;
 //!                typed calls for one hub, timeouts, bounded visible retry,
-//!                exchange log; uses device
+//!                exchange log; uses device, ledger
 //! ledger.rs      connection accounting and the leak verdict: opens seen by a
 //!                reqwest connector layer, closes read from the OS socket table
 //! discovery.rs   mdns-sd browse -> discovered hubs, the stop rule; uses device
 //! discover_cli.rs  the `discover` command: args, spinner, text/JSON listing
 //! select.rs      choosing a run's hubs from a discovery (--select, --all, prompt)
 //! scenario/      one file per scenario (mac, info, actuator_status,
-//!                config_round_trip, actuators, setup) plus facts, JSON diff,
-//!                deadline polling; each takes the client and the hub's facts
-//!                and returns a structured Record; uses client, device
+//!                config_round_trip, actuators, setup) plus facts, failure
+//!                wording over json_diff, deadline polling; each takes the client
+//!                and the hub's facts and returns a structured Record; uses
+//!                client, device, json_diff
 //! plan.rs        plan files (scenarios/*.json) -> a validated, ordered plan; uses measurement
 //! measurement.rs device facts with limits (OpenHTF style) and their verdicts; uses device
 //! run.rs         one runtime + one client per run, the plan as libtest-mimic
