@@ -20,19 +20,24 @@ fn harness(args: vegehub_harness::run_args::RunArgs) -> i32 {
     let result = args.into_config().and_then(|mut cfg| {
         report::set_color(cfg.libtest.color);
         cfg.safety = cfg.safety.with_observer(report::safety::observer());
+        let safety = cfg.safety.clone();
         let json = matches!(cfg.libtest.format, Some(libtest_mimic::FormatSetting::Json));
         let observer = cfg.verbose.then(report::verbose::observer);
-        run::run(cfg, observer).map(|r| (r, json))
+        run::run(cfg, observer).map(|r| (r, json, safety))
     });
     match result {
-        Ok((report, _)) if report.listed_only => vegehub_harness::exit_code::SUCCESS,
-        Ok((report, json)) => {
+        Ok((report, ..)) if report.listed_only => vegehub_harness::exit_code::SUCCESS,
+        Ok((report, json, safety)) => {
             let text = report::console::summary(&report);
             // Keep stdout a clean JSON stream with --format json.
             if json {
                 eprint!("{text}");
             } else {
                 print!("{text}");
+            }
+            let left = safety.obligations.leftovers();
+            if !left.is_empty() {
+                eprintln!("vegehub-harness: {}", report::safety::left_after_run(&left));
             }
             let outcome = report.outcome();
             let code = outcome.exit_code();

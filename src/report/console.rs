@@ -148,6 +148,29 @@ fn hub_summary(out: &mut String, hub: &HubReport) {
             );
         }
     }
+    // What the run undid after the scenarios (interruption, error, panic).
+    if let Some(u) = &hub.undo {
+        let mut done: Vec<String> = Vec::new();
+        if !u.slots_off.is_empty() {
+            done.push(format!("slot(s) {:?} off", u.slots_off));
+        }
+        if let Some(p) = &u.config_restored {
+            done.push(format!("config restored from {}", p.display()));
+        }
+        let state = if u.verified() {
+            "verified".green()
+        } else {
+            "NOT VERIFIED (hub may be left modified)".red().bold()
+        };
+        let mut line = format!("  run cleanup: {state}");
+        if !done.is_empty() {
+            let _ = write!(line, ": {}", done.join(", "));
+        }
+        if !u.errors.is_empty() {
+            let _ = write!(line, "; {}", u.errors.join("; "));
+        }
+        let _ = writeln!(out, "{line}");
+    }
     if let Some(n) = &hub.sim_note {
         let _ = writeln!(out, "  {}", n.dimmed());
     }

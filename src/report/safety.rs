@@ -7,6 +7,7 @@ use std::sync::Arc;
 use colored::Colorize;
 
 use crate::safety::{SafetyEvent, SafetyObserver};
+use crate::teardown::Leftovers;
 
 /// The text of one event (lines without a trailing newline).
 pub fn text(event: &SafetyEvent<'_>) -> String {
@@ -31,6 +32,15 @@ pub fn text(event: &SafetyEvent<'_>) -> String {
             "interrupted:".red().bold()
         ),
     }
+}
+
+/// After a run that could not verify everything undone: what may be left
+/// and how to undo it by hand.
+pub fn left_after_run(leftovers: &Leftovers) -> String {
+    format!(
+        "{} the run could not verify everything undone; what may be left:\n{leftovers}",
+        "hub(s) may be left modified:".red().bold()
+    )
 }
 
 /// The observer the binary installs for the run.

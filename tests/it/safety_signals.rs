@@ -188,6 +188,11 @@ fn sigterm_during_setup_restores_the_config_deep_equal_and_exits_130() {
     assert_eq!(hub.config(), original, "{out}");
     assert_eq!(code, Some(130), "{out}");
     assert!(out.contains("SIGTERM received"), "{out}");
+    assert!(
+        out.contains("run cleanup: verified: config restored from"),
+        "{out}"
+    );
+    assert!(!out.contains("may be left modified"), "{out}");
     assert!(out.contains("restore config from"), "{out}");
     assert!(out.contains("done, verified"), "{out}");
 }
@@ -211,6 +216,14 @@ fn a_hub_that_refuses_the_restore_is_exit_5_and_the_backup_is_printed() {
     );
     assert!(
         out.contains(&format!("restore config from {path}: NOT verified")),
+        "{out}"
+    );
+    assert!(out.contains("run cleanup: NOT VERIFIED"), "{out}");
+    // The last word: what may be left and the command that undoes it.
+    assert!(
+        out.contains(&format!(
+            "restore it with: vegehub-harness restore {path} --device {addr}"
+        )),
         "{out}"
     );
 }
