@@ -593,22 +593,19 @@ fn interrupted_run_still_leaves_both_files() {
         .iter()
         .find(|p| p.name.as_str() == "run_status")
         .map(|p| p.value.as_str().to_string());
-    match o.status.code() {
-        // The run handled the signal: cleaned up and stamped the files.
-        Some(130) => {
-            assert_eq!(r["status"], "interrupted");
-            assert_eq!(r["exit_code"], 130);
-            assert_eq!(run_status.as_deref(), Some("interrupted"));
-        }
-        // Killed by the signal: the files written after the last finished
-        // scenario stand, and say the run never finished.
-        None => {
-            assert_eq!(r["status"], "running");
-            assert_eq!(r["finished_at"], Value::Null);
-            assert_eq!(run_status.as_deref(), Some("running"));
-        }
-        other => panic!("interrupted run exited with {other:?}:\n{}", text(&o)),
-    }
+    // The run handled the signal: it stopped the scenario, cleaned up and
+    // stamped both files.
+    assert_eq!(o.status.code(), Some(130), "{}", text(&o));
+    assert_eq!(r["status"], "interrupted");
+    assert_eq!(r["exit_code"], 130);
+    assert_ne!(r["finished_at"], Value::Null);
+    assert_eq!(run_status.as_deref(), Some("interrupted"));
+    let stuck = scenario(&r, "actuator-status");
+    assert_eq!(stuck["outcome"], "failed", "{stuck:#}");
+    assert!(
+        stuck["message"].as_str().unwrap().contains("interrupted"),
+        "{stuck:#}"
+    );
 }
 
 /// Write a plan document into `dir` and return its path.
@@ -874,4 +871,54 @@ crate::netns_test! {
         let (code, _) = sim.terminate();
         assert_eq!(code, Some(0), "simulator exit");
     }
+}
+
+#[test]
+fn killed_run_leaves_the_files_of_its_finished_scenarios() {
+    // SIGKILL gives the harness no chance to clean up: the files written
+    // after each finished scenario stand, and say the run never finished.
+    let hub = sim_with("hub-new-firmware", &["hang@actuators/status"]);
+    let reports = Reports::new();
+    let mut args = vec![
+        "--device".to_string(),
+        hub.addr().to_string(),
+        "--timeout".into(),
+        "20s".into(),
+    ];
+    args.extend(reports.args());
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let child = spawn(&refs);
+    assert!(
+        hub.wait_for(Duration::from_secs(10), |s| s.requests >= 3),
+        "the run never reached actuator-status"
+    );
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-KILL", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let o = finish(child, Duration::from_secs(10), "killed run");
+    assert_eq!(o.status.code(), None, "killed by a signal");
+    let r = reports.record();
+    assert_eq!(r["status"], "running");
+    assert_eq!(r["finished_at"], Value::Null);
+    assert_eq!(
+        outcomes(&r),
+        [
+            ("mac".into(), "passed".into()),
+            ("info".into(), "passed".into())
+        ]
+    );
+    let junit = reports.junit();
+    assert!(junit.test_suites[0]
+        .properties
+        .iter()
+        .any(|p| p.name.as_str() == "run_status" && p.value.as_str() == "running"));
+    // No temporary file left beside the reports.
+    let names: Vec<String> = std::fs::read_dir(reports.json.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
 }
