@@ -38,8 +38,8 @@
 //!                trials, one thread per hub, session closed and awaited;
 //!                `RunReport` (uses client, scenario, sim as "the device")
 //! run_args.rs    the run's flags, validated into `run::RunConfig` before I/O
-//! report/        console summary and verbose trace (the only library code that
-//!                prints), the JSON run record (schema: ci/run-record.schema.json)
+//! report/        console summary, verbose trace and safety messages (the only
+//!                library code that prints), the JSON run record (schema: ci/run-record.schema.json)
 //!                and JUnit, written atomically; all rendered from `RunReport`
 //! sim/           the simulated hub: profiles (fixtures/*.json), state + timers, routes
 //!                (`app(state) -> Router`), update posts, accept loop + `SimHandle`,
