@@ -190,6 +190,13 @@ fn production_plan_passes_on_the_4_relay_ac_hub() {
             ("wifi-signal", &json!(-44), "pass"),
         ]
     );
+    // The connection ledger's verdict of the run's one session.
+    assert_eq!(
+        (&r["ledger"]["sessions"], &r["ledger"]["leaked"]),
+        (&json!(1), &json!(false)),
+        "{:#}",
+        r["ledger"]
+    );
     let gen = &scenario(&r, "config-round-trip")["measurements"][0];
     assert_eq!(
         (&gen["measured"], &gen["verdict"]),
