@@ -929,3 +929,50 @@ fn killed_run_leaves_the_files_of_its_finished_scenarios() {
         .collect();
     assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
 }
+
+#[test]
+fn step_timeout_and_retries_come_from_the_plan_and_flags_win() {
+    let dir = tempfile::tempdir().unwrap();
+    let info = |extra: Value| {
+        let mut step = json!({"scenario": "info"});
+        for (k, v) in extra.as_object().unwrap() {
+            step[k] = v.clone();
+        }
+        write_plan(
+            dir.path(),
+            "info",
+            json!({"timeout_seconds": 5, "scenarios": [step]}),
+        )
+    };
+    // The hub answers info/get after 600 ms.
+    let slow = |plan: &str, extra: &[&str]| {
+        let hub = sim_with("hub-new-firmware", &["delay:600ms@info/get"]);
+        let mut args = vec![
+            "--device".to_string(),
+            hub.addr().to_string(),
+            "--plan".into(),
+            plan.into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        harness(&refs)
+    };
+    let tight = info(json!({"timeout_seconds": 0.2}));
+    let o = slow(&tight, &[]);
+    assert_eq!(o.status.code(), Some(1), "step timeout 0.2 s: {}", text(&o));
+    assert!(text(&o).contains("no answer within 200ms"), "{}", text(&o));
+    let o = slow(&info(json!({"timeout_seconds": 2})), &[]);
+    assert_eq!(o.status.code(), Some(0), "step timeout 2 s: {}", text(&o));
+    let o = slow(&tight, &["--timeout", "2s"]);
+    assert_eq!(o.status.code(), Some(0), "--timeout wins: {}", text(&o));
+
+    // The hub drops the first info/get connection: a retry gets through.
+    let flaky = |plan: &str| {
+        let hub = sim_with("hub-new-firmware", &["drop@info/get,times=1"]);
+        harness(&["--device", &hub.addr().to_string(), "--plan", plan])
+    };
+    let o = flaky(&info(json!({"retries": 0})));
+    assert_eq!(o.status.code(), Some(1), "retries 0: {}", text(&o));
+    let o = flaky(&info(json!({"retries": 1})));
+    assert_eq!(o.status.code(), Some(0), "retries 1: {}", text(&o));
+}
