@@ -128,12 +128,32 @@ fn a_request_left_in_flight_is_a_leak_named_with_its_scenario_and_exits_3() {
         assert!(leak.contains("opened during mac"), "{leak}");
         assert!(leak.contains("still ESTABLISHED"), "{leak}");
     }
+    // Two connections at once is within the default budget of 2.
+    assert!(!run.out.contains("open at once, budget"), "{}", run.out);
     // The request in flight keeps the client, so its whole pool stays open.
     let (opened, closed, open) = connections(&run);
     assert_eq!((closed, open), (0, opened), "{}", run.out);
     assert_eq!(leaks.len() as u64, opened);
     // The process is gone, so are its sockets; both sides counted the same.
     assert_eq!(settled(&hub).accepted, opened);
+}
+
+#[test]
+fn a_budget_of_one_fails_when_a_second_connection_opens_beside_the_first() {
+    // The leak holds one connection from the start, so the plan needs a
+    // second one beside it.
+    let hub = sim(&[]);
+    let run = harness(&hub, &["--debug-leak", "--conn-budget", "1"]);
+    assert_eq!(run.code, 3, "{}", run.out);
+    assert!(
+        run.out.contains(&format!(
+            "hub {}: 2 connections open at once, budget 1 (--conn-budget)",
+            hub.addr()
+        )),
+        "{}",
+        run.out
+    );
+    settled(&hub);
 }
 
 #[test]
