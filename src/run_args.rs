@@ -369,6 +369,23 @@ pub fn parse_device(s: &str) -> Result<(String, u16), String> {
     {
         return Err("expected HOST[:PORT], not a URL".into());
     }
+    if host.contains(':') || s.starts_with('[') {
+        host.parse::<std::net::Ipv6Addr>().map_err(|_| {
+            format!("{host:?} is not an IPv6 address (HOST[:PORT], or [IPV6]:PORT)")
+        })?;
+    } else if !host
+        .strip_suffix('.')
+        .unwrap_or(&host)
+        .split('.')
+        .all(|label| {
+            !label.is_empty()
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
+    {
+        return Err(format!("{host:?} is not a host name or address"));
+    }
     Ok((host, port))
 }
 
@@ -411,6 +428,14 @@ mod tests {
         assert!(parse_device("127.0.0.1:http").is_err());
         assert!(parse_device("http://127.0.0.1/").is_err());
         assert!(parse_device(":80").is_err());
+        assert!(parse_device("bad:host:name").is_err());
+        assert!(parse_device("[nope]:80").is_err());
+        assert!(parse_device("hub..local").is_err());
+        assert!(parse_device("hub$.local").is_err());
+        assert_eq!(
+            parse_device("Vege_A6_20.local."),
+            Ok(("Vege_A6_20.local.".into(), 80))
+        );
         assert!(parse_device("[::1").is_err());
     }
 

@@ -427,9 +427,18 @@ fn bad_input_is_exit_2() {
         &["--device", "127.0.0.1:0"],
         &["--device", "http://127.0.0.1/"],
         &["--sim", "--timeout", "soon"],
+        &["--device", "bad:host:name"],
+        &["--device", "[nope]:80"],
     ] {
         let o = harness(args, LIMIT);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        let first = err.lines().next().unwrap_or_default();
+        assert!(
+            first.contains("error") && first.contains(args[args.len() - 1]),
+            "the first line is an error naming the input: {err}"
+        );
+        assert!(o.stdout.is_empty(), "nothing run: {}", text(&o));
     }
 }
 
