@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::measurement::{MeasuredFacts, Measurement, MeasurementRecord, MeasurementSpec};
-use crate::scenario::Options;
+use crate::scenario::{Options, Scenario};
 
 /// The plan run when none is given, built into the binary so a release build
 /// works from any directory.
@@ -37,59 +37,6 @@ pub const DEFAULT_RETRIES: u32 = 2;
 const MAX_SECONDS: f64 = 600.0;
 /// Most retries a plan may ask for: more only hides a sick hub.
 const MAX_RETRIES: u32 = 10;
-
-/// The scenarios the harness knows, by trial name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ScenarioKind {
-    Mac,
-    Info,
-    ActuatorStatus,
-    ConfigRoundTrip,
-    Actuators,
-    Setup,
-}
-
-impl ScenarioKind {
-    pub const ALL: [ScenarioKind; 6] = [
-        ScenarioKind::Mac,
-        ScenarioKind::Info,
-        ScenarioKind::ActuatorStatus,
-        ScenarioKind::ConfigRoundTrip,
-        ScenarioKind::Actuators,
-        ScenarioKind::Setup,
-    ];
-
-    /// The trial name, as used in plan files, filters and reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            ScenarioKind::Mac => "mac",
-            ScenarioKind::Info => "info",
-            ScenarioKind::ActuatorStatus => "actuator-status",
-            ScenarioKind::ConfigRoundTrip => "config-round-trip",
-            ScenarioKind::Actuators => "actuators",
-            ScenarioKind::Setup => "setup",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<ScenarioKind> {
-        ScenarioKind::ALL.into_iter().find(|k| k.name() == name)
-    }
-
-    /// Whether the scenario writes to the hub (config or relays). A plan
-    /// must say for each of these whether it is allowed to.
-    pub fn changes_hub(self) -> bool {
-        matches!(
-            self,
-            ScenarioKind::ConfigRoundTrip | ScenarioKind::Actuators | ScenarioKind::Setup
-        )
-    }
-}
-
-impl std::fmt::Display for ScenarioKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 /// A validated plan.
 #[derive(Debug, Clone, PartialEq)]
@@ -122,14 +69,14 @@ pub struct Step {
 }
 
 impl Step {
-    pub fn scenario(&self) -> ScenarioKind {
+    pub fn scenario(&self) -> Scenario {
         match self.params {
-            Params::Mac => ScenarioKind::Mac,
-            Params::Info => ScenarioKind::Info,
-            Params::ActuatorStatus => ScenarioKind::ActuatorStatus,
-            Params::ConfigRoundTrip => ScenarioKind::ConfigRoundTrip,
-            Params::Actuators(_) => ScenarioKind::Actuators,
-            Params::Setup(_) => ScenarioKind::Setup,
+            Params::Mac => Scenario::Mac,
+            Params::Info => Scenario::Info,
+            Params::ActuatorStatus => Scenario::ActuatorStatus,
+            Params::ConfigRoundTrip => Scenario::ConfigRoundTrip,
+            Params::Actuators(_) => Scenario::Actuators,
+            Params::Setup(_) => Scenario::Setup,
         }
     }
 }
@@ -197,7 +144,7 @@ impl Step {
     /// The reason this step is skipped without running, if the plan does
     /// not allow it to change the hub.
     pub fn denied_by_plan(&self) -> Option<String> {
-        (self.scenario().changes_hub() && !self.allow_changes).then(|| {
+        (self.scenario().writes_to_hub() && !self.allow_changes).then(|| {
             "the plan does not allow it to change the hub (allow_changes: false)".to_string()
         })
     }
@@ -355,7 +302,7 @@ impl Plan {
     }
 
     /// The step of a scenario, if the plan runs it.
-    pub fn step(&self, kind: ScenarioKind) -> Option<&Step> {
+    pub fn step(&self, kind: Scenario) -> Option<&Step> {
         self.steps.iter().find(|s| s.scenario() == kind)
     }
 }
@@ -557,16 +504,16 @@ fn parse_step(
     let kind = scenario_name(&mut map, path)?;
     let rest = Value::Object(map);
     let (params, specs, step_timeout, step_retries, allow_changes) = match kind {
-        ScenarioKind::Mac | ScenarioKind::Info | ScenarioKind::ActuatorStatus => {
+        Scenario::Mac | Scenario::Info | Scenario::ActuatorStatus => {
             let s: ReadOnlyStep = typed(rest, path)?;
             let params = match kind {
-                ScenarioKind::Mac => Params::Mac,
-                ScenarioKind::Info => Params::Info,
+                Scenario::Mac => Params::Mac,
+                Scenario::Info => Params::Info,
                 _ => Params::ActuatorStatus,
             };
             (params, s.measurements, s.timeout_seconds, s.retries, false)
         }
-        ScenarioKind::ConfigRoundTrip => {
+        Scenario::ConfigRoundTrip => {
             let s: ConfigRoundTripStep = typed(rest, path)?;
             (
                 Params::ConfigRoundTrip,
@@ -576,7 +523,7 @@ fn parse_step(
                 s.allow_changes,
             )
         }
-        ScenarioKind::Actuators => {
+        Scenario::Actuators => {
             let s: ActuatorsStep = typed(rest, path)?;
             let params = actuator_params(&s, path)?;
             (
@@ -587,7 +534,7 @@ fn parse_step(
                 s.allow_changes,
             )
         }
-        ScenarioKind::Setup => {
+        Scenario::Setup => {
             let s: SetupStep = typed(rest, path)?;
             let params = setup_params(&s, path)?;
             (
@@ -629,9 +576,9 @@ fn parse_step(
     })
 }
 
-fn scenario_name(map: &mut Map<String, Value>, path: &str) -> Result<ScenarioKind, At> {
+fn scenario_name(map: &mut Map<String, Value>, path: &str) -> Result<Scenario, At> {
     let known = || {
-        ScenarioKind::ALL
+        Scenario::ALL
             .iter()
             .map(|k| format!("\"{k}\""))
             .collect::<Vec<_>>()
@@ -642,7 +589,7 @@ fn scenario_name(map: &mut Map<String, Value>, path: &str) -> Result<ScenarioKin
             path,
             format!("missing field `scenario` (one of {})", known()),
         )),
-        Some(Value::String(name)) => ScenarioKind::from_name(&name).ok_or_else(|| {
+        Some(Value::String(name)) => Scenario::from_name(&name).ok_or_else(|| {
             at(
                 format!("{path}.scenario"),
                 format!("unknown scenario \"{name}\", expected one of {}", known()),
@@ -799,12 +746,12 @@ mod tests {
         assert!(default
             .steps
             .iter()
-            .filter(|s| s.scenario().changes_hub())
+            .filter(|s| s.scenario().writes_to_hub())
             .all(|s| s.allow_changes));
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
         let smoke = Plan::load(&dir.join("smoke.json")).unwrap();
         assert!(
-            smoke.steps.iter().all(|s| !s.scenario().changes_hub()),
+            smoke.steps.iter().all(|s| !s.scenario().writes_to_hub()),
             "smoke is read-only"
         );
         let prod = Plan::load(&dir.join("production-4-relay-ac.json")).unwrap();
@@ -857,8 +804,8 @@ mod tests {
         assert!(!s.restore && !p.steps[2].allow_changes);
         assert!(s.test_api_key.starts_with(TEST_VALUE_PREFIX));
         assert_eq!(p.steps[3].retries, 0);
-        assert_eq!(p.steps[3].scenario(), ScenarioKind::Mac);
-        assert!(p.step(ScenarioKind::ConfigRoundTrip).is_none());
+        assert_eq!(p.steps[3].scenario(), Scenario::Mac);
+        assert!(p.step(Scenario::ConfigRoundTrip).is_none());
     }
 
     #[test]

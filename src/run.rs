@@ -78,11 +78,7 @@ impl Default for ConnConfig {
 impl RunConfig {
     /// The plan's scenarios, in plan order.
     fn scenarios(&self) -> Vec<Scenario> {
-        self.plan
-            .steps
-            .iter()
-            .filter_map(|s| Scenario::from_name(s.scenario().name()))
-            .collect()
+        self.plan.steps.iter().map(|s| s.scenario()).collect()
     }
 }
 

@@ -32,7 +32,7 @@ pub enum Scenario {
 
 impl Scenario {
     /// The plan, in the order it runs.
-    pub const PLAN: [Scenario; 6] = [
+    pub const ALL: [Scenario; 6] = [
         Scenario::Mac,
         Scenario::Info,
         Scenario::ActuatorStatus,
@@ -41,6 +41,7 @@ impl Scenario {
         Scenario::Setup,
     ];
 
+    /// The trial name, as used in plan files, filters and reports.
     pub fn name(self) -> &'static str {
         match self {
             Scenario::Mac => "mac",
@@ -53,13 +54,16 @@ impl Scenario {
     }
 
     pub fn from_name(name: &str) -> Option<Scenario> {
-        Scenario::PLAN.into_iter().find(|s| s.name() == name)
+        Scenario::ALL.into_iter().find(|s| s.name() == name)
     }
 
-    /// Whether the scenario changes the hub (and so needs opting in on a
-    /// real hub).
-    pub fn changes_hub(self) -> bool {
-        matches!(self, Scenario::Actuators | Scenario::Setup)
+    /// Whether the scenario writes to the hub (config or relays). A plan
+    /// must say for each of these whether it is allowed to.
+    pub fn writes_to_hub(self) -> bool {
+        matches!(
+            self,
+            Scenario::ConfigRoundTrip | Scenario::Actuators | Scenario::Setup
+        )
     }
 
     /// Run the scenario against one hub. Never panics outward for a hub
