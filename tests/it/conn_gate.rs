@@ -2,10 +2,12 @@
 //! started in this test process: the ledger's counts are cross-checked with
 //! the simulator's own (`ConnStats`), and each verdict is seen flipping.
 
-use std::process::{Command, Output};
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use vegehub_harness::sim::{start_with, ConnStats, Profile, SimHandle, SimOptions};
+
+use crate::common::{harness_cmd, output_within};
 
 fn sim(faults: &[&str]) -> SimHandle {
     let mut opts = SimOptions::new(Profile::load("hub-new-firmware").unwrap());
@@ -23,12 +25,19 @@ fn harness(sim: &SimHandle, extra: &[&str]) -> Run {
         status,
         stdout,
         stderr,
-    } = Command::new(env!("CARGO_BIN_EXE_vegehub-harness"))
-        .args(["--device", &sim.addr().to_string(), "--color", "never"])
-        .args(["--close-timeout", "1s"])
-        .args(extra)
-        .output()
-        .unwrap();
+    } = output_within(
+        harness_cmd()
+            .args(["--device", &sim.addr().to_string(), "--color", "never"])
+            .args(["--close-timeout", "1s"])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+        Duration::from_secs(30),
+        &format!("harness {extra:?}"),
+    );
     let out = format!(
         "{}{}",
         String::from_utf8_lossy(&stdout),

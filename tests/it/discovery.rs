@@ -1,7 +1,7 @@
 //! Discovery over real mDNS: the simulator's advertiser and the harness's
 //! `discover`, each test in a network namespace of its own.
 
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -65,10 +65,14 @@ impl Drop for Sim {
 }
 
 fn harness(args: &[&str]) -> Output {
-    Command::new(BIN)
+    let child = crate::common::harness_cmd()
         .args(args)
-        .output()
-        .expect("run vegehub-harness")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run vegehub-harness");
+    crate::common::output_within(child, Duration::from_secs(30), &format!("harness {args:?}"))
 }
 
 fn json_of(out: &Output) -> Value {

@@ -1,5 +1,6 @@
 //! Integration tests: one binary, modules per area.
 
+mod common;
 mod conn_gate;
 mod discovery;
 mod ledger;

@@ -6,13 +6,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+
+use crate::common::{harness_cmd, output_within};
 use vegehub_harness::sim::{self, FaultSpec, Profile, SimHandle, SimOptions};
 
-const BIN: &str = env!("CARGO_BIN_EXE_vegehub-harness");
 const LIMIT: Duration = Duration::from_secs(30);
 
 fn sim_with(profile: &str, faults: &[&str]) -> SimHandle {
@@ -25,9 +25,8 @@ fn sim_with(profile: &str, faults: &[&str]) -> SimHandle {
 }
 
 fn spawn(args: &[&str]) -> Child {
-    Command::new(BIN)
+    harness_cmd()
         .args(args)
-        .env("NO_COLOR", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -35,24 +34,8 @@ fn spawn(args: &[&str]) -> Child {
         .expect("harness starts")
 }
 
-/// Wait for a child with a deadline; kill it (by its id) if it overruns.
-fn finish(child: Child, limit: Duration, what: &str) -> Output {
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(limit) {
-        Ok(out) => out.expect("harness output"),
-        Err(_) => {
-            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
-            panic!("harness did not end within {limit:?}: {what}");
-        }
-    }
-}
-
 fn harness(args: &[&str]) -> Output {
-    finish(spawn(args), LIMIT, &format!("{args:?}"))
+    output_within(spawn(args), LIMIT, &format!("harness {args:?}"))
 }
 
 fn text(o: &Output) -> String {
@@ -298,8 +281,8 @@ fn default_plan_is_built_in_and_matches_the_file() {
     // Run from a directory without scenarios/: the built-in plan is used.
     let hub = sim_with("hub-old-firmware", &[]);
     let json = dir.path().join("r.json");
-    let o = finish(
-        Command::new(BIN)
+    let o = output_within(
+        harness_cmd()
             .current_dir(dir.path())
             .args([
                 "--device",
@@ -583,7 +566,7 @@ fn interrupted_run_still_leaves_both_files() {
         .status()
         .unwrap()
         .success());
-    let o = finish(child, Duration::from_secs(15), "interrupted run");
+    let o = output_within(child, Duration::from_secs(15), "interrupted run");
     // Whatever ran before the interrupt is in both files, valid.
     let r = reports.record();
     assert_eq!(scenario(&r, "mac")["outcome"], "passed", "{r:#}");
@@ -905,7 +888,7 @@ fn killed_run_leaves_the_files_of_its_finished_scenarios() {
         .status()
         .unwrap()
         .success());
-    let o = finish(child, Duration::from_secs(10), "killed run");
+    let o = output_within(child, Duration::from_secs(10), "killed run");
     assert_eq!(o.status.code(), None, "killed by a signal");
     let r = reports.record();
     assert_eq!(r["status"], "running");

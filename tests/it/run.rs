@@ -3,10 +3,11 @@
 //! and the simulator's state checked afterwards.
 
 use std::process::{Command, Output, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use vegehub_harness::sim::{self, FaultSpec, Profile, SimHandle, SimOptions};
+
+use crate::common::{backup_dir, harness_cmd, output_within};
 
 /// Fast settings for a simulated hub: relays follow at once.
 const FAST: &[&str] = &[
@@ -29,30 +30,14 @@ fn sim_with(profile: &str, faults: &[&str]) -> SimHandle {
 
 /// Run the harness binary with `args`; the run must end within `limit`.
 fn harness(args: &[&str], limit: Duration) -> Output {
-    // Config backups go to a directory of this test, never the user's.
-    let backups = tempfile::tempdir().expect("a temp dir");
-    let child = Command::new(env!("CARGO_BIN_EXE_vegehub-harness"))
+    let child = harness_cmd()
         .args(args)
-        .env("NO_COLOR", "1")
-        .env("VEGEHUB_HARNESS_BACKUP_DIR", backups.path())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("harness starts");
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(limit) {
-        Ok(out) => out.expect("harness output"),
-        Err(_) => {
-            // Only the child this test started, by its id.
-            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
-            panic!("harness did not end within {limit:?}: {args:?}");
-        }
-    }
+    output_within(child, limit, &format!("harness {args:?}"))
 }
 
 fn device_args<'a>(hub: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
@@ -554,24 +539,14 @@ fn on_a_terminal_the_opt_ins_are_asked_with_the_safety_warning() {
     let mut child = Command::new("script")
         .args(["-qec", &cmd, "/dev/null"])
         .env("NO_COLOR", "1")
+        .env("VEGEHUB_HARNESS_BACKUP_DIR", backup_dir())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("`script` (util-linux) runs the harness on a pseudo-terminal");
     child.stdin.take().unwrap().write_all(b"y\nn\n").unwrap();
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    let o = match rx.recv_timeout(LIMIT) {
-        Ok(o) => o.unwrap(),
-        Err(_) => {
-            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
-            panic!("harness under script did not end");
-        }
-    };
+    let o = output_within(child, LIMIT, "harness under script");
     let out = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}");
     assert!(out.contains("Actuator testing warning"), "{out}");
