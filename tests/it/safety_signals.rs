@@ -99,6 +99,8 @@ impl Running {
                     self.stderr.lock().unwrap()
                 );
             }
+            // Polling interval of a wait with a deadline, not a settle delay:
+            // std has no blocking wait-with-timeout for a child.
             std::thread::sleep(Duration::from_millis(10));
         };
         for r in self.readers {
@@ -121,6 +123,7 @@ fn poll_until(limit: Duration, what: &str, mut pred: impl FnMut() -> bool) {
             Instant::now() < deadline,
             "not seen within {limit:?}: {what}"
         );
+        // Polling interval of a wait with a deadline, not a settle delay.
         std::thread::sleep(Duration::from_millis(5));
     }
 }
