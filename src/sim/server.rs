@@ -278,6 +278,13 @@ impl SimHandle {
         self.state.wait_for(deadline, pred)
     }
 
+    /// Block until `pred` holds for the hub's state (its stored config and
+    /// actuator slots), or `deadline` passes; returns whether it held. For
+    /// hubs from `start`.
+    pub fn wait_state(&self, deadline: Duration, pred: impl Fn(&SimState) -> bool) -> bool {
+        self.state.wait_state(deadline, pred)
+    }
+
     /// Async [`SimHandle::wait_for`].
     pub async fn wait_until(&self, deadline: Duration, pred: impl Fn(&ConnStats) -> bool) -> bool {
         self.state.wait_until(deadline, pred).await

@@ -71,6 +71,10 @@ pub(crate) struct Inner {
     reboot_counts: Mutex<Vec<(u64, u64)>>,
     conns: Mutex<ConnStats>,
     conns_changed: Condvar,
+    /// Bumped whenever the stored config or an actuator slot changes, so
+    /// tests can wait for the hub's state instead of polling it.
+    state_changes: Mutex<u64>,
+    state_changed: Condvar,
     conns_notify: Notify,
     /// Bumped on every simulated reboot; connections watch it and drop.
     reboot: watch::Sender<u64>,
@@ -117,6 +121,8 @@ impl SimState {
             reboot_counts: Mutex::new(reboots),
             conns: Mutex::new(ConnStats::default()),
             conns_changed: Condvar::new(),
+            state_changes: Mutex::new(0),
+            state_changed: Condvar::new(),
             conns_notify: Notify::new(),
             reboot: watch::Sender::new(0),
             received: Mutex::new(Vec::new()),
@@ -197,6 +203,8 @@ impl SimState {
         check_config(&merged, self.0.generation).map_err(BadRequest)?;
         if store {
             *config = merged;
+            drop(config);
+            self.state_changed();
         }
         Ok(())
     }
@@ -260,6 +268,8 @@ impl SimState {
                 if set.duration > 0 {
                     self.arm_timer(set.target, slot.generation, set.duration);
                 }
+                drop(slots);
+                self.state_changed();
                 Ok(())
             }
             s => Err(BadRequest(format!("state must be 0 or 1, got {s}"))),
@@ -297,6 +307,8 @@ impl SimState {
         slot.on = false;
         slot.window_end = 0;
         slot.generation += 1;
+        drop(slots);
+        self.state_changed();
     }
 
     /// Whether a stuck fault stops this switch (`on`: a switch on).
@@ -312,6 +324,37 @@ impl SimState {
             }
         }
         stuck
+    }
+
+    // ---- waiting for the hub's state ----
+
+    fn state_changed(&self) {
+        *lock(&self.0.state_changes) += 1;
+        self.0.state_changed.notify_all();
+    }
+
+    /// Block until `pred` holds for the hub's state (config, actuators), or
+    /// `deadline` passes; returns whether it held. Woken by every change, so
+    /// a test sees the first state that satisfies it. Not for use on a
+    /// runtime thread that also serves the hub.
+    pub fn wait_state(&self, deadline: Duration, pred: impl Fn(&SimState) -> bool) -> bool {
+        let end = std::time::Instant::now() + deadline;
+        loop {
+            let seen = *lock(&self.0.state_changes);
+            if pred(self) {
+                return true;
+            }
+            let left = end.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            let guard = lock(&self.0.state_changes);
+            let _ = self
+                .0
+                .state_changed
+                .wait_timeout_while(guard, left, |n| *n == seen)
+                .unwrap_or_else(|e| e.into_inner());
+        }
     }
 
     // ---- reboot ----
@@ -354,6 +397,7 @@ impl SimState {
                 ..Slot::default()
             };
         }
+        self.state_changed();
         self.0.reboot.send_modify(|e| *e += 1);
     }
 

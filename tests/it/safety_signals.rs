@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use crate::safety::one_line_error;
 use crate::safety_restore::sim_with;
+use vegehub_harness::sim::{SimHandle, SimState};
 
 /// A running harness whose stderr lines can be waited for.
 struct Running {
@@ -86,22 +87,23 @@ impl Running {
 
     /// Wait for the exit; returns the code (None if killed by a signal)
     /// and stdout + stderr.
-    fn finish(mut self, limit: Duration) -> (Option<i32>, String) {
-        let deadline = Instant::now() + limit;
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            if Instant::now() >= deadline {
-                let _ = self.child.kill();
+    fn finish(self, limit: Duration) -> (Option<i32>, String) {
+        let pid = self.child.id();
+        let mut child = self.child;
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait());
+        });
+        let status = match rx.recv_timeout(limit) {
+            Ok(status) => status.expect("harness exit status"),
+            Err(_) => {
+                // Only the child this test started, by its id.
+                let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
                 panic!(
                     "harness did not exit within {limit:?}:\n{}",
                     self.stderr.lock().unwrap()
                 );
             }
-            // Polling interval of a wait with a deadline, not a settle delay:
-            // std has no blocking wait-with-timeout for a child.
-            std::thread::sleep(Duration::from_millis(10));
         };
         for r in self.readers {
             let _ = r.join();
@@ -115,17 +117,13 @@ impl Running {
     }
 }
 
-/// Poll `pred` every few milliseconds until it holds or `limit` passes.
-fn poll_until(limit: Duration, what: &str, mut pred: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !pred() {
-        assert!(
-            Instant::now() < deadline,
-            "not seen within {limit:?}: {what}"
-        );
-        // Polling interval of a wait with a deadline, not a settle delay.
-        std::thread::sleep(Duration::from_millis(5));
-    }
+/// Wait, woken by the simulator's own state changes, until `pred` holds
+/// for the hub's state; fail naming `what` after `LIMIT`.
+fn wait_hub(hub: &SimHandle, what: &str, pred: impl Fn(&SimState) -> bool) {
+    assert!(
+        hub.wait_state(LIMIT, pred),
+        "not seen within {LIMIT:?}: {what}"
+    );
 }
 
 fn backups_in(dir: &Path) -> Vec<PathBuf> {
@@ -157,8 +155,8 @@ fn sigint_during_actuators_switches_every_slot_off_and_exits_130() {
         ],
         backups.path(),
     );
-    poll_until(LIMIT, "a relay switched on", || {
-        hub.actuator_states().contains(&1)
+    wait_hub(&hub, "a relay switched on", |s| {
+        s.actuator_states().contains(&1)
     });
     let on_at = Instant::now();
     run.signal(libc::SIGINT);
@@ -183,8 +181,8 @@ fn sigterm_during_setup_restores_the_config_deep_equal_and_exits_130() {
     let addr = hub.addr().to_string();
     let backups = tempfile::tempdir().unwrap();
     let run = start(&["--device", &addr, "--setup", "setup"], backups.path());
-    poll_until(LIMIT, "the test config on the hub", || {
-        hub.config() != original
+    wait_hub(&hub, "the test config on the hub", |s| {
+        s.config() != original
     });
     run.signal(libc::SIGTERM);
     let (code, out) = run.finish(LIMIT);
@@ -238,8 +236,8 @@ fn sigkill_during_setup_leaves_a_backup_that_restore_brings_back() {
     let addr = hub.addr().to_string();
     let backups = tempfile::tempdir().unwrap();
     let mut run = start(&["--device", &addr, "--setup", "setup"], backups.path());
-    poll_until(LIMIT, "the test config on the hub", || {
-        hub.config() != original
+    wait_hub(&hub, "the test config on the hub", |s| {
+        s.config() != original
     });
     run.child.kill().unwrap();
     let (code, _) = run.finish(LIMIT);
@@ -272,8 +270,8 @@ fn a_second_signal_exits_at_once_naming_what_may_be_left() {
     let addr = hub.addr().to_string();
     let backups = tempfile::tempdir().unwrap();
     let run = start(&["--device", &addr, "--setup", "setup"], backups.path());
-    poll_until(LIMIT, "the test config on the hub", || {
-        hub.config() != original
+    wait_hub(&hub, "the test config on the hub", |s| {
+        s.config() != original
     });
     run.signal(libc::SIGINT);
     run.wait_line("undoing on hub", LIMIT);

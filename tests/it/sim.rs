@@ -518,3 +518,29 @@ fn wait_for_blocks_until_the_stats_say_so() {
     assert!(!hub.wait_for(Duration::from_millis(50), |s| s.accepted == 2));
     assert_eq!(hub.shutdown().requests, 0);
 }
+
+#[test]
+fn wait_state_wakes_on_a_change_and_gives_up_at_its_deadline() {
+    let hub = sim::start(profile("hub-new-firmware")).expect("simulator starts");
+    let slot_1_on = |s: &SimState| s.actuator_states() == vec![0, 1];
+    assert!(
+        !hub.wait_state(Duration::from_millis(50), slot_1_on),
+        "nothing changed: the wait ends at its deadline, false"
+    );
+    let state = hub.state().clone();
+    let switch = std::thread::spawn(move || {
+        state.set_actuator(vegehub_harness::device::ActuatorSet {
+            target: 1,
+            duration: 0,
+            state: 1,
+        })
+    });
+    assert!(hub.wait_state(Duration::from_secs(10), slot_1_on));
+    switch.join().unwrap().expect("slot 1 switched on");
+    let config_changed = |s: &SimState| s.config()["endpoints"].as_array().map(Vec::len) == Some(0);
+    assert!(!hub.wait_state(Duration::from_millis(50), config_changed));
+    let state = hub.state().clone();
+    let write = std::thread::spawn(move || state.set_config(&json!({"endpoints": []}), true));
+    assert!(hub.wait_state(Duration::from_secs(10), config_changed));
+    write.join().unwrap().expect("config stored");
+}
