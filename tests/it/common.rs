@@ -5,6 +5,8 @@ use std::process::{Child, Command, Output};
 use std::sync::{mpsc, OnceLock};
 use std::time::Duration;
 
+use vegehub_harness::sim::{self, FaultSpec, Profile, SimHandle, SimOptions};
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_vegehub-harness");
 
 /// Where the harness binary keeps config backups in tests: a temporary
@@ -38,4 +40,15 @@ pub fn output_within(child: Child, limit: Duration, what: &str) -> Output {
             panic!("{what} did not end within {limit:?}");
         }
     }
+}
+
+/// A simulated hub from a built-in profile with `faults` (fault specs as on
+/// the command line), on its own thread and runtime, ready on return.
+pub fn sim_with(profile: &str, faults: &[&str]) -> SimHandle {
+    let mut opts = SimOptions::new(Profile::load(profile).unwrap_or_else(|e| panic!("{e}")));
+    opts.faults = faults
+        .iter()
+        .map(|f| f.parse::<FaultSpec>().unwrap_or_else(|e| panic!("{e}")))
+        .collect();
+    sim::start_with(opts).expect("simulator starts")
 }

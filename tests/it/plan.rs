@@ -10,19 +10,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::common::{harness_cmd, output_within};
-use vegehub_harness::sim::{self, FaultSpec, Profile, SimHandle, SimOptions};
+use crate::common::{harness_cmd, output_within, sim_with};
 
 const LIMIT: Duration = Duration::from_secs(30);
-
-fn sim_with(profile: &str, faults: &[&str]) -> SimHandle {
-    let mut opts = SimOptions::new(Profile::load(profile).expect("profile loads"));
-    opts.faults = faults
-        .iter()
-        .map(|f| f.parse::<FaultSpec>().expect("fault spec parses"))
-        .collect();
-    sim::start_with(opts).expect("simulator starts")
-}
 
 fn spawn(args: &[&str]) -> Child {
     harness_cmd()

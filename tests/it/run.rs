@@ -5,9 +5,9 @@
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use vegehub_harness::sim::{self, FaultSpec, Profile, SimHandle, SimOptions};
+use vegehub_harness::sim::Profile;
 
-use crate::common::{backup_dir, harness_cmd, output_within};
+use crate::common::{backup_dir, harness_cmd, output_within, sim_with};
 
 /// Fast settings for a simulated hub: relays follow at once.
 const FAST: &[&str] = &[
@@ -18,15 +18,6 @@ const FAST: &[&str] = &[
     "--on-seconds",
     "2",
 ];
-
-fn sim_with(profile: &str, faults: &[&str]) -> SimHandle {
-    let mut opts = SimOptions::new(Profile::load(profile).expect("profile loads"));
-    opts.faults = faults
-        .iter()
-        .map(|f| f.parse::<FaultSpec>().expect("fault spec parses"))
-        .collect();
-    sim::start_with(opts).expect("simulator starts")
-}
 
 /// Run the harness binary with `args`; the run must end within `limit`.
 fn harness(args: &[&str], limit: Duration) -> Output {

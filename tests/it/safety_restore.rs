@@ -2,23 +2,15 @@
 //! backup of another hub refused (and forced), a hub that will not keep the
 //! config (exit 5), and bad backups that send nothing.
 
+use crate::common::sim_with;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use serde_json::{json, Value};
 use vegehub_harness::backup::{self, Backup, HubIdentity};
-use vegehub_harness::sim::{self, FaultSpec, Profile, SimHandle, SimOptions};
+use vegehub_harness::sim::SimHandle;
 
 use crate::safety::{bin, one_line_error};
-
-pub fn sim_with(profile: &str, faults: &[&str]) -> SimHandle {
-    let mut opts = SimOptions::new(Profile::load(profile).unwrap_or_else(|e| panic!("{e}")));
-    opts.faults = faults
-        .iter()
-        .map(|f| f.parse::<FaultSpec>().unwrap_or_else(|e| panic!("{e}")))
-        .collect();
-    sim::start_with(opts).unwrap()
-}
 
 /// What `config/get` with every section answers on `hub`: what a harness
 /// run backs up.

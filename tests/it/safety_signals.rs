@@ -13,8 +13,8 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::common::sim_with;
 use crate::safety::one_line_error;
-use crate::safety_restore::sim_with;
 use vegehub_harness::sim::{SimHandle, SimState};
 
 /// A running harness whose stderr lines can be waited for.

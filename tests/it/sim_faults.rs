@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use axum::Router;
 use serde_json::{json, Value};
-use vegehub_harness::sim::{self, app, DropConnection, FaultSpec, SimHandle, SimOptions, SimState};
+use vegehub_harness::sim::{app, DropConnection, FaultSpec, SimState};
 
 use crate::sim::{client, get, post, profile};
 
@@ -20,11 +20,7 @@ fn faulty(name: &str, faults: &[&str]) -> (Router, SimState) {
     (app(state.clone()), state)
 }
 
-fn start(name: &str, faults: &[&str]) -> SimHandle {
-    let mut opts = SimOptions::new(profile(name));
-    opts.faults = faults.iter().map(|f| f.parse().unwrap()).collect();
-    sim::start_with(opts).unwrap()
-}
+use crate::common::sim_with as start;
 
 const INFO: &str = "/api/info/get";
 const HUB: &str = r#"{"hub":[]}"#;
