@@ -48,14 +48,20 @@ fn harness(args: vegehub_harness::run_args::RunArgs) -> i32 {
                 .map(|r| r.finish(outcome.interrupted, code))
             {
                 Some(Err(e)) => {
-                    eprintln!("vegehub-harness: error: {e:#}");
+                    eprintln!(
+                        "vegehub-harness: error: {}",
+                        report::escape::escape(&format!("{e:#}"))
+                    );
                     code.max(vegehub_harness::exit_code::SCENARIO_FAILED)
                 }
                 _ => code,
             }
         }
         Err(e) => {
-            eprintln!("vegehub-harness: error: {e:#}");
+            eprintln!(
+                "vegehub-harness: error: {}",
+                report::escape::escape(&format!("{e:#}"))
+            );
             e.exit_code()
         }
     }

@@ -5,6 +5,7 @@
 //! text. The only library code that prints to the terminal lives here.
 
 pub mod console;
+pub mod escape;
 pub mod json;
 pub mod junit;
 pub mod safety;

@@ -210,7 +210,7 @@ fn exchanges(list: &[client::Exchange], redactor: &Redactor) -> Vec<Exchange> {
                 .request_body
                 .as_ref()
                 .map(|b| serde_json::to_vec(b).unwrap_or_default());
-            let x = Exchange::new(
+            let mut x = Exchange::new(
                 &e.method,
                 &e.path,
                 e.status,
@@ -221,6 +221,11 @@ fn exchanges(list: &[client::Exchange], redactor: &Redactor) -> Vec<Exchange> {
                 e.response_body.as_deref().map(str::as_bytes),
                 redactor,
             );
+            if x.response_body.is_none() {
+                // Too long, not UTF-8 or cut at the answer limit: the
+                // client kept only its length and hash.
+                x.response_body = e.response_summary.clone().map(serde_json::Value::String);
+            }
             at += e.elapsed;
             x
         })
