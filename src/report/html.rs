@@ -42,8 +42,8 @@ pub fn render(r: &RunRecord) -> String {
     let mut o = String::new();
     let _ = write!(
         o,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>\n\
          <title>vegehub-harness run {}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
         h(&r.started_at)
     );
@@ -55,7 +55,7 @@ pub fn render(r: &RunRecord) -> String {
     let opt = |v: &Option<String>| v.as_deref().map(h).unwrap_or_else(|| "&#8212;".into());
     let _ = writeln!(
         o,
-        "<p class=\"meta\">harness {} &#183; started {} &#183; finished {} &#183; {} &#183; exit code <b id=\"exit-code\">{}</b><br>\
+        "<p class=\"meta\">harness {} &#183; started {} &#183; finished {} &#183; {} &#183; exit code <b id=\"exit-code\">{}</b><br/>\
          station <b id=\"station\">{}</b> &#183; operator <b id=\"operator\">{}</b> &#183; plan {}</p>",
         h(r.harness.version),
         h(&r.started_at),
@@ -266,7 +266,7 @@ fn measurement_row(o: &mut String, m: &MeasurementRecord) {
         if verdict == "passed" { "pass" } else { "FAIL" },
         m.message
             .as_deref()
-            .map(|msg| format!("<br><small>{}</small>", h(msg)))
+            .map(|msg| format!("<br/><small>{}</small>", h(msg)))
             .unwrap_or_default()
     );
 }
@@ -338,7 +338,7 @@ fn cleanup_section(o: &mut String, hub: &HubRecord) {
             ob.detail.as_deref().map(h).unwrap_or_default(),
             ob.restore_command
                 .as_deref()
-                .map(|r| format!("<br>restore with: <code>{}</code>", h(r)))
+                .map(|r| format!("<br/>restore with: <code>{}</code>", h(r)))
                 .unwrap_or_default()
         );
     }
