@@ -469,8 +469,9 @@ fn run_step(
 /// same the console prints for what may be left).
 pub fn restore_command(backup: &str, device: &str) -> String {
     format!(
-        "vegehub-harness restore {} --device {device}",
-        shell_quote(backup)
+        "vegehub-harness restore {} --device {}",
+        shell_quote(backup),
+        shell_quote(device)
     )
 }
 
@@ -674,7 +675,7 @@ mod tests {
         let o = Obligations::new(crate::actuator_limit::MaxOn::default());
         let hub = "127.0.0.1:8080";
         o.slot_may_be_on(hub, 0);
-        o.config_may_change(hub, serde_json::json!({}), "/b/it's.json".into());
+        o.config_may_change(hub, "{}".into(), "/b/it's.json".into());
         let st = HubState::default();
         // Mid-run: owed, pending.
         let c = cleanup_of(hub, &st, Some(&o.leftovers()), RunStatus::Running);
