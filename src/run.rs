@@ -791,6 +791,13 @@ fn hub_thread(
             panic!("VEGEHUB_HARNESS_DEBUG_PANIC: the hub's thread fails on purpose");
         }
     }
+    // Another device answering at this address stops every write to it;
+    // what is owed stays owed, named with both MACs.
+    if let Some((expected, got)) = hub.client.identity_changed() {
+        safety
+            .obligations
+            .identity_changed(&hub.label, expected.to_string(), got.to_string());
+    }
     // Whatever the scenarios left owed (an interruption, an error, a
     // panic) is undone now, with cleanup's own timeouts and retries.
     let undo = (!safety.obligations.debt(&hub.label).is_clear()).then(|| {

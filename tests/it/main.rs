@@ -3,6 +3,7 @@
 mod common;
 mod conn_gate;
 mod discovery;
+mod hostile;
 mod ledger;
 mod netns;
 mod plan;
