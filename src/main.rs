@@ -56,14 +56,20 @@ fn harness(args: vegehub_harness::run_args::RunArgs) -> i32 {
                 .map(|r| r.finish(report.status(), code, report.harness_error.clone()))
             {
                 Some(Err(e)) => {
-                    eprintln!("vegehub-harness: error: {e:#}");
+                    eprintln!(
+                        "vegehub-harness: error: {}",
+                        report::escape::escape(&format!("{e:#}"))
+                    );
                     code.max(vegehub_harness::exit_code::SCENARIO_FAILED)
                 }
                 _ => code,
             }
         }
         Err(e) => {
-            eprintln!("vegehub-harness: error: {e:#}");
+            eprintln!(
+                "vegehub-harness: error: {}",
+                report::escape::escape(&format!("{e:#}"))
+            );
             e.exit_code()
         }
     }

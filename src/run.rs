@@ -510,7 +510,7 @@ fn run_hubs(
             let tx = senders[i].clone();
             let mut trial = Trial::ignorable_test(s.name(), move || ask(&tx, s));
             if several {
-                trial = trial.with_kind(hub.label.clone());
+                trial = trial.with_kind(crate::report::escape::escape(&hub.label).into_owned());
             }
             if !libtest.is_filtered_out(&trial) {
                 expected[i].push(s);
@@ -655,8 +655,11 @@ fn ask(tx: &mpsc::Sender<Job>, scenario: Scenario) -> Result<Completion, libtest
         .map_err(|_| "the hub's thread has stopped")?;
     match answer.recv() {
         Ok(Verdict::Pass) => Ok(Completion::Completed),
-        Ok(Verdict::Skip(why)) => Ok(Completion::ignored_with(why)),
-        Ok(Verdict::Fail(msg)) => Err(msg.into()),
+        Ok(Verdict::Skip(why)) => Ok(Completion::ignored_with(
+            crate::report::escape::escape(&why).into_owned(),
+        )),
+        // libtest prints the message: hub text in it is escaped.
+        Ok(Verdict::Fail(msg)) => Err(crate::report::escape::escape(&msg).into_owned().into()),
         Err(_) => Err("the hub's thread stopped before answering".into()),
     }
 }
