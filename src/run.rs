@@ -131,6 +131,17 @@ impl RunReport {
         self.hubs.iter().fold(o, |o, h| o.merge(h.outcome()))
     }
 
+    /// The exit code: the outcome's, and at least 1 when the harness itself
+    /// failed after the run began.
+    pub fn exit_code(&self) -> i32 {
+        let code = self.outcome().exit_code();
+        if self.harness_error.is_some() {
+            code.max(crate::exit_code::SCENARIO_FAILED)
+        } else {
+            code
+        }
+    }
+
     /// How the run ended, for the reports.
     pub fn status(&self) -> RunStatus {
         if self.harness_error.is_some() {

@@ -21,8 +21,8 @@ pub fn summary(report: &RunReport) -> String {
     if let Some(gate) = &report.connections {
         connections_summary(&mut out, gate);
     }
-    let o = report.outcome();
-    let verdict = match o.exit_code() {
+    let code = report.exit_code();
+    let verdict = match code {
         0 => "PASS".green().bold(),
         _ => "FAIL".red().bold(),
     };
@@ -40,7 +40,7 @@ pub fn summary(report: &RunReport) -> String {
         "harness: {verdict} ({} hub(s), {:.2}s, exit code {})",
         report.hubs.len(),
         report.elapsed.as_secs_f64(),
-        o.exit_code()
+        code
     );
     out
 }
