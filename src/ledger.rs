@@ -560,6 +560,7 @@ impl Ledger {
     /// `within` for every connection to close, polling the socket table,
     /// then give the verdict.
     pub async fn settle(&self, within: Duration) -> Verdict {
+        let _shown = crate::wait::begin("every connection to close (close check)", Some(within));
         let start = Instant::now();
         let deadline = start + within;
         let mut poll = tokio::time::interval(POLL_INTERVAL);

@@ -23,6 +23,17 @@ fn harness(args: vegehub_harness::run_args::RunArgs) -> i32 {
         let safety = cfg.safety.clone();
         let json = matches!(cfg.libtest.format, Some(libtest_mimic::FormatSetting::Json));
         let observer = cfg.verbose.then(report::verbose::observer);
+        // A closed stdout or stderr (`| head`) stops the run like a first
+        // Ctrl-C: what was changed is undone, then exit 141.
+        let interrupt = safety.interrupt.clone();
+        report::term::on_closed(move |stream| {
+            if interrupt.raise(vegehub_harness::teardown::Signal::OutputClosed) == 1 {
+                report::term::err(&format!(
+                    "vegehub-harness: {stream} closed: stopping the run and undoing what it changed"
+                ));
+            }
+        });
+        let _progress = report::progress::start();
         run::run(cfg, observer).map(|r| (r, json, safety))
     });
     match result {
@@ -31,13 +42,16 @@ fn harness(args: vegehub_harness::run_args::RunArgs) -> i32 {
             let text = report::console::summary(&report);
             // Keep stdout a clean JSON stream with --format json.
             if json {
-                eprint!("{text}");
+                report::term::err(text.trim_end_matches('\n'));
             } else {
-                print!("{text}");
+                report::term::out(&text);
             }
             let left = safety.obligations.leftovers();
             if !left.is_empty() {
-                eprintln!("vegehub-harness: {}", report::safety::left_after_run(&left));
+                report::term::err(&format!(
+                    "vegehub-harness: {}",
+                    report::safety::left_after_run(&left)
+                ));
             }
             let outcome = report.outcome();
             let code = outcome.exit_code();
@@ -48,14 +62,14 @@ fn harness(args: vegehub_harness::run_args::RunArgs) -> i32 {
                 .map(|r| r.finish(outcome.interrupted, code))
             {
                 Some(Err(e)) => {
-                    eprintln!("vegehub-harness: error: {e:#}");
+                    report::term::err(&format!("vegehub-harness: error: {e:#}"));
                     code.max(vegehub_harness::exit_code::SCENARIO_FAILED)
                 }
                 _ => code,
             }
         }
         Err(e) => {
-            eprintln!("vegehub-harness: error: {e:#}");
+            report::term::err(&format!("vegehub-harness: error: {e:#}"));
             e.exit_code()
         }
     }

@@ -31,10 +31,15 @@ pub struct RunConfig {
     pub session: SessionConfig,
     /// Scenario parameters shared by every hub (permissions are set per hub).
     pub scenario: Options,
-    /// `--actuators` given (or confirmed at the prompt).
+    /// `--write-config` given: `config-round-trip` may write to real hubs.
+    pub allow_write_config: bool,
+    /// `--actuators` given: `actuators` may run on real hubs.
     pub allow_actuators: bool,
-    /// `--setup` given (or confirmed at the prompt).
+    /// `--setup` given: `setup` may run on real hubs.
     pub allow_setup: bool,
+    /// A person is at the terminal (stdin and stderr): a real hub's
+    /// changes not allowed by a flag are asked for, per hub.
+    pub interactive: bool,
     pub verbose: bool,
     pub libtest: libtest_mimic::Arguments,
     /// The scenarios to run, in order, with their parameters and measurements.
@@ -119,8 +124,10 @@ pub struct RunReport {
 
 impl RunReport {
     pub fn outcome(&self) -> Outcome {
+        let closed = self.interrupted == Some(crate::teardown::Signal::OutputClosed);
         let o = Outcome {
-            interrupted: self.interrupted.is_some(),
+            interrupted: self.interrupted.is_some() && !closed,
+            output_closed: closed,
             leak: self.connections.as_ref().is_some_and(|v| v.failed()),
             ..Outcome::default()
         };
@@ -228,6 +235,8 @@ fn host_port(t: &Target) -> String {
 
 /// A hub to run against, with its client and permissions.
 struct Hub {
+    /// A real hub (not the in-process simulator): changes need consent.
+    real: bool,
     /// What discovery said about it, when it was discovered.
     found: Option<crate::discovery::DiscoveredHub>,
     label: String,
@@ -268,8 +277,20 @@ pub fn run(mut cfg: RunConfig, observer: Option<Observer>) -> Result<RunReport, 
                     }
                 })
             })
+            .collect::<Vec<_>>();
+        let selected: Vec<(String, String)> = trials
+            .iter()
+            .filter(|t| !cfg.libtest.is_filtered_out(t))
+            .map(|t| (t.kind().to_owned(), t.name().to_owned()))
             .collect();
-        let _listed = libtest_mimic::run(&cfg.libtest, trials);
+        if selected.is_empty() {
+            return Err(nothing_selected(&cfg.libtest));
+        }
+        if is_json(&cfg.libtest) {
+            let _listed = libtest_mimic::run(&cfg.libtest, trials);
+        } else {
+            crate::report::text::list(&selected);
+        }
         return Ok(RunReport {
             hubs: Vec::new(),
             interrupted: None,
@@ -332,6 +353,7 @@ pub fn run(mut cfg: RunConfig, observer: Option<Observer>) -> Result<RunReport, 
                     }
                 };
                 let opts = Options {
+                    config_write: perm(cfg.allow_write_config, "--write-config"),
                     actuators: perm(cfg.allow_actuators, "--actuators"),
                     setup: perm(cfg.allow_setup, "--setup"),
                     safety: safety.clone(),
@@ -394,6 +416,7 @@ pub fn run(mut cfg: RunConfig, observer: Option<Observer>) -> Result<RunReport, 
             },
         );
         hubs.push(Hub {
+            real: matches!(t, Target::Device { .. }),
             label: host_port,
             source,
             name,
@@ -421,20 +444,39 @@ pub fn run(mut cfg: RunConfig, observer: Option<Observer>) -> Result<RunReport, 
     let mut libtest = cfg.libtest.clone();
     libtest.test_threads = Some(libtest.test_threads.unwrap_or(hubs.len().max(1)));
     let mut trials = Vec::new();
+    let mut items = Vec::new();
+    let mut filtered_out = 0;
     let mut expected = vec![Vec::new(); hubs.len()];
     let channels: Vec<_> = hubs.iter().map(|_| mpsc::channel::<Job>()).collect();
     for s in cfg.scenarios() {
         for (i, hub) in hubs.iter().enumerate() {
             let tx = channels[i].0.clone();
+            let tx2 = tx.clone();
             let mut trial = Trial::ignorable_test(s.name(), move || ask(&tx, s));
             if several {
                 trial = trial.with_kind(hub.label.clone());
             }
             if !libtest.is_filtered_out(&trial) {
                 expected[i].push(s);
+                items.push(crate::report::text::Item {
+                    kind: trial.kind().to_owned(),
+                    name: trial.name().to_owned(),
+                    lane: i,
+                    job: Box::new(move || text_result(ask(&tx2, s))),
+                });
+            } else {
+                filtered_out += 1;
             }
             trials.push(trial);
         }
+    }
+    // A filter that selects nothing is a mistake, said before any hub is
+    // contacted.
+    if items.is_empty() {
+        return Err(nothing_selected(&cfg.libtest));
+    }
+    if cfg.interactive {
+        ask_consent(&runtime, &mut hubs, &expected, &cfg);
     }
     let mut workers = Vec::new();
     for ((hub, expected), (_, rx)) in hubs.into_iter().zip(expected).zip(channels) {
@@ -461,9 +503,15 @@ pub fn run(mut cfg: RunConfig, observer: Option<Observer>) -> Result<RunReport, 
         workers.push(worker);
     }
 
-    // The verdicts come from the records; libtest-mimic's conclusion only
-    // counts the same trials.
-    let _conclusion = libtest_mimic::run(&libtest, trials);
+    // The verdicts come from the records; the printed lines only count the
+    // same trials. The human text is ours (whole lines through the one
+    // terminal writer); the JSON stream is libtest-mimic's.
+    if is_json(&libtest) {
+        let _conclusion = libtest_mimic::run(&libtest, trials);
+    } else {
+        drop(trials);
+        crate::report::text::run(libtest.quiet, items, filtered_out);
+    }
 
     let mut reports = Vec::new();
     for w in workers {
@@ -507,6 +555,97 @@ pub fn run(mut cfg: RunConfig, observer: Option<Observer>) -> Result<RunReport, 
         reports: sink,
         connections: Some(connections),
     })
+}
+
+/// Ask, per real hub and kind of change that will run on it and that no
+/// flag allowed, whether it may run; a yes lifts that hub's denial.
+fn ask_consent(
+    runtime: &tokio::runtime::Runtime,
+    hubs: &mut [Hub],
+    expected: &[Vec<Scenario>],
+    cfg: &RunConfig,
+) {
+    use crate::consent::{Asker, Change};
+    let mut ask = |q: &str| crate::report::term::ask(q);
+    let mut say = |s: &str| crate::report::term::err(s);
+    let mut asker = Asker::new(&mut ask, &mut say);
+    for (hub, expected) in hubs.iter_mut().zip(expected) {
+        if !hub.real {
+            continue;
+        }
+        let pending: Vec<(Change, &crate::plan::Step)> = expected
+            .iter()
+            .filter_map(|&s| {
+                let change = Change::of(s)?;
+                let step = cfg.plan.steps.iter().find(|st| st.scenario() == s)?;
+                let denied = match change {
+                    Change::ConfigWrite => &hub.options.config_write,
+                    Change::Actuators => &hub.options.actuators,
+                    Change::Setup => &hub.options.setup,
+                };
+                (step.denied_by_plan().is_none() && *denied != Permission::Allowed)
+                    .then_some((change, step))
+            })
+            .collect();
+        if pending.is_empty() {
+            continue;
+        }
+        hub.ledger.set_scenario(&hub.label, Some("identify"));
+        let id = runtime.block_on(crate::consent::identify(&hub.client, hub.name.clone()));
+        hub.ledger.set_scenario(&hub.label, None);
+        for (change, step) in pending {
+            let o = step.options(&hub.options, &cfg.overrides);
+            let what = change.what_happens(&o, id.relays);
+            if asker.allow(&id, change, &what) {
+                let p = match change {
+                    Change::ConfigWrite => &mut hub.options.config_write,
+                    Change::Actuators => &mut hub.options.actuators,
+                    Change::Setup => &mut hub.options.setup,
+                };
+                *p = Permission::Allowed;
+            } else {
+                let p = match change {
+                    Change::ConfigWrite => &mut hub.options.config_write,
+                    Change::Actuators => &mut hub.options.actuators,
+                    Change::Setup => &mut hub.options.setup,
+                };
+                *p = Permission::Denied(format!("not allowed at the prompt ({} allows it)", change.flag()));
+            }
+        }
+    }
+}
+
+fn is_json(args: &libtest_mimic::Arguments) -> bool {
+    matches!(args.format, Some(libtest_mimic::FormatSetting::Json))
+}
+
+/// The error when the filter and `--skip` leave nothing to run.
+fn nothing_selected(args: &libtest_mimic::Arguments) -> FatalError {
+    let mut what = Vec::new();
+    if let Some(f) = &args.filter {
+        what.push(format!(
+            "filter {f:?}{}",
+            if args.exact { " (--exact)" } else { "" }
+        ));
+    }
+    for s in &args.skip {
+        what.push(format!("--skip {s:?}"));
+    }
+    FatalError::NothingSelected(format!(
+        "{} selected no scenario (scenarios of this plan: see --list); nothing was run",
+        what.join(" and ")
+    ))
+}
+
+fn text_result(
+    r: Result<Completion, libtest_mimic::Failed>,
+) -> crate::report::text::TrialResult {
+    use crate::report::text::TrialResult;
+    match r {
+        Ok(Completion::Completed) => TrialResult::Passed,
+        Ok(Completion::Ignored { reason }) => TrialResult::Ignored(reason.unwrap_or_default()),
+        Err(f) => TrialResult::Failed(f.message().unwrap_or_default().to_owned()),
+    }
 }
 
 /// A trial's body: hand the scenario to its hub's thread and wait.

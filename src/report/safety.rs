@@ -45,5 +45,5 @@ pub fn left_after_run(leftovers: &Leftovers) -> String {
 
 /// The observer the binary installs for the run.
 pub fn observer() -> SafetyObserver {
-    Arc::new(|e: &SafetyEvent<'_>| eprintln!("vegehub-harness: {}", text(e)))
+    Arc::new(|e: &SafetyEvent<'_>| super::term::err(&format!("vegehub-harness: {}", text(e))))
 }

@@ -40,6 +40,16 @@ impl ReportPaths {
         if let Some(p) = &self.junit {
             super::check_report_path("--junit", p)?;
         }
+        if let (Some(a), Some(b)) = (&self.json, &self.junit) {
+            let same = a == b
+                || matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)), (Ok(x), Ok(y)) if x == y);
+            if same {
+                return Err(format!(
+                    "--report-json and --junit both name {}: give two files",
+                    a.display()
+                ));
+            }
+        }
         Ok(())
     }
 }

@@ -42,5 +42,5 @@ pub fn line(event: &ClientEvent) -> String {
 
 /// The observer the run installs with `--verbose`.
 pub fn observer() -> Observer {
-    Arc::new(|e: &ClientEvent| eprintln!("{}", line(e)))
+    Arc::new(|e: &ClientEvent| super::term::err(&line(e)))
 }

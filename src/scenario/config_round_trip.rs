@@ -4,7 +4,7 @@
 //! not keep the document, the original is written back and verified.
 
 use super::diff::{diff, summarize};
-use super::{setup, Cx, Step, Stop};
+use super::{setup, Cx, Permission, Step, Stop};
 use crate::device::Generation;
 
 pub(super) async fn run(cx: &mut Cx<'_>) -> Step {
@@ -12,6 +12,13 @@ pub(super) async fn run(cx: &mut Cx<'_>) -> Step {
     cx.facts.record_config(&original);
     let generation = Generation::of(&original);
     cx.note(format!("firmware generation {generation}"));
+    if let Permission::Denied(why) = &cx.opts.config_write {
+        // Read-only: the config was read (its facts are recorded), nothing
+        // is written.
+        return Err(Stop::Skip(format!(
+            "{why}: read the config only, wrote nothing"
+        )));
+    }
     cx.backup_before_write(&original).await?;
     cx.client.config_set(&original).await?;
     let back = match cx.client.config_get().await {

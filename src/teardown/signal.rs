@@ -15,6 +15,9 @@ pub enum Signal {
     Interrupt,
     /// SIGTERM.
     Terminate,
+    /// Not a signal: standard output or error was closed (`| head`); the
+    /// run stops and cleans up as on a first Ctrl-C.
+    OutputClosed,
 }
 
 impl std::fmt::Display for Signal {
@@ -22,6 +25,7 @@ impl std::fmt::Display for Signal {
         f.write_str(match self {
             Signal::Interrupt => "SIGINT (Ctrl-C)",
             Signal::Terminate => "SIGTERM",
+            Signal::OutputClosed => "output closed",
         })
     }
 }

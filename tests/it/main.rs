@@ -2,6 +2,7 @@
 
 mod common;
 mod conn_gate;
+mod bench;
 mod discovery;
 mod ledger;
 mod netns;
