@@ -45,7 +45,7 @@ pub struct Outcome {
 
 impl Outcome {
     /// The exit code: hub left modified outranks everything, then an
-    /// interruption, then a leak, then an unreachable hub, then a failure.
+    /// interruption, then a closed output, then a leak, then an unreachable hub, then a failure.
     pub fn exit_code(&self) -> i32 {
         match *self {
             Outcome {
@@ -101,8 +101,18 @@ mod tests {
             .exit_code(),
             INTERRUPTED
         );
+        assert_eq!(
+            Outcome {
+                hub_modified: false,
+                interrupted: false,
+                ..all
+            }
+            .exit_code(),
+            OUTPUT_CLOSED
+        );
         let rest = Outcome {
             interrupted: false,
+            output_closed: false,
             hub_modified: false,
             ..all
         };
