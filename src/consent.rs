@@ -156,13 +156,16 @@ pub async fn identify(client: &HubClient, known_name: Option<String>) -> HubId {
 /// A hub's own text, safe to show on a terminal: control characters
 /// escaped, at most 64 characters.
 fn printable(s: &str) -> String {
-    s.chars().take(64).flat_map(|c| {
-        if c.is_control() {
-            c.escape_default().collect::<Vec<_>>()
-        } else {
-            vec![c]
-        }
-    }).collect()
+    s.chars()
+        .take(64)
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
 }
 
 /// An answer to one question.
@@ -289,8 +292,13 @@ mod tests {
         assert!(!a.allow(&hub, Change::Setup, "setup will write"));
         drop(a);
         assert_eq!(asked.len(), 4, "{asked:?}");
-        assert!(asked[0].starts_with("Allow this on A1B2C3D4A620?"), "{asked:?}");
+        assert!(
+            asked[0].starts_with("Allow this on A1B2C3D4A620?"),
+            "{asked:?}"
+        );
         assert!(said[0].contains("A1B2C3D4A620 (no name, 127.0.0.1:8080, 2 relays):"));
-        assert!(said.iter().any(|s| s.contains("\"yes please\" is not an answer")));
+        assert!(said
+            .iter()
+            .any(|s| s.contains("\"yes please\" is not an answer")));
     }
 }

@@ -147,7 +147,10 @@ pub fn run(args: DiscoverArgs) -> i32 {
 pub fn shortfall(d: &Discovery, expect: Option<usize>) -> Option<String> {
     let secs = d.elapsed.as_secs_f64();
     if d.hubs.is_empty() {
-        return Some(format!("no hub found in {secs:.1} s. {}", no_hub_hint("--timeout")));
+        return Some(format!(
+            "no hub found in {secs:.1} s. {}",
+            no_hub_hint("--timeout")
+        ));
     }
     match expect {
         Some(n) if d.hubs.len() < n => Some(format!(

@@ -10,6 +10,8 @@ fn main() {
         Some(Command::Sim(args)) => vegehub_harness::sim::cli::run(args),
         Some(Command::Restore(args)) => vegehub_harness::restore::cli::run(args),
         Some(Command::Discover(args)) => vegehub_harness::discover_cli::run(args),
+        Some(Command::Completions { shell }) => vegehub_harness::cli::completions(shell),
+        Some(Command::Man) => vegehub_harness::cli::man(),
         None => harness(cli.run),
     };
     std::process::exit(code);

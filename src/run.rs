@@ -609,7 +609,10 @@ fn ask_consent(
                     Change::Actuators => &mut hub.options.actuators,
                     Change::Setup => &mut hub.options.setup,
                 };
-                *p = Permission::Denied(format!("not allowed at the prompt ({} allows it)", change.flag()));
+                *p = Permission::Denied(format!(
+                    "not allowed at the prompt ({} allows it)",
+                    change.flag()
+                ));
             }
         }
     }
@@ -637,9 +640,7 @@ fn nothing_selected(args: &libtest_mimic::Arguments) -> FatalError {
     ))
 }
 
-fn text_result(
-    r: Result<Completion, libtest_mimic::Failed>,
-) -> crate::report::text::TrialResult {
+fn text_result(r: Result<Completion, libtest_mimic::Failed>) -> crate::report::text::TrialResult {
     use crate::report::text::TrialResult;
     match r {
         Ok(Completion::Completed) => TrialResult::Passed,

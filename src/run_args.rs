@@ -18,6 +18,29 @@ use crate::run::{ConnConfig, RunConfig, Target, TargetSpec};
 use crate::scenario::Options;
 use crate::select::{DiscoverPlan, Selector};
 
+/// `--format`: our own words for libtest's formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// One line per scenario and hub, then the summary.
+    Pretty,
+    /// One character per scenario and hub, then the summary.
+    Terse,
+    /// libtest's JSON events on stdout, one per line; the summary goes to
+    /// stderr.
+    Json,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Color {
+    /// Colour when stdout is a terminal and NO_COLOR is unset or empty.
+    Auto,
+    /// Always colour, also into a pipe or file.
+    Always,
+    /// Never colour.
+    Never,
+}
+
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Run against the built-in simulated hub, started in-process; a profile
@@ -129,13 +152,13 @@ pub struct RunArgs {
     #[arg(long)]
     pub list: bool,
 
-    /// Output format of the scenario lines.
+    /// Output format of the scenario lines [default: pretty].
     #[arg(long, value_enum, value_name = "FORMAT")]
-    pub format: Option<FormatSetting>,
+    pub format: Option<Format>,
 
-    /// Colour: auto (terminal and no NO_COLOR), always, never.
+    /// When to colour the output [default: auto].
     #[arg(long, value_enum, value_name = "WHEN")]
-    pub color: Option<ColorSetting>,
+    pub color: Option<Color>,
 
     /// Terse scenario lines (one character each).
     #[arg(short, long)]
@@ -232,8 +255,16 @@ impl RunArgs {
             exact: self.exact,
             skip: self.skip,
             list: self.list,
-            format: self.format,
-            color: self.color,
+            format: self.format.map(|f| match f {
+                Format::Pretty => FormatSetting::Pretty,
+                Format::Terse => FormatSetting::Terse,
+                Format::Json => FormatSetting::Json,
+            }),
+            color: self.color.map(|c| match c {
+                Color::Auto => ColorSetting::Auto,
+                Color::Always => ColorSetting::Always,
+                Color::Never => ColorSetting::Never,
+            }),
             quiet: self.quiet,
             test_threads: self.test_threads,
             ..Default::default()

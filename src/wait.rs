@@ -84,7 +84,10 @@ mod tests {
 
     #[test]
     fn a_wait_lasts_as_long_as_its_guard_and_carries_retries() {
-        let g = begin("hub: answer to GET /x (unit test)", Some(Duration::from_secs(5)));
+        let g = begin(
+            "hub: answer to GET /x (unit test)",
+            Some(Duration::from_secs(5)),
+        );
         let mine = |a: &[(u64, Wait)]| {
             a.iter()
                 .find(|(_, w)| w.what == "hub: answer to GET /x (unit test)")

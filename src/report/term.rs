@@ -152,7 +152,9 @@ fn with_bars(st: &State, f: impl FnOnce() -> bool) -> bool {
 }
 
 fn write_to(w: &mut impl Write, text: &str) -> bool {
-    w.write_all(text.as_bytes()).and_then(|()| w.flush()).is_ok()
+    w.write_all(text.as_bytes())
+        .and_then(|()| w.flush())
+        .is_ok()
 }
 
 #[cfg(test)]

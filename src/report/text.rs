@@ -65,7 +65,11 @@ pub fn run(terse: bool, items: Vec<Item>, filtered_out: usize) -> Counts {
         "\nrunning {n} test{}\n",
         if n == 1 { "" } else { "s" }
     ));
-    let name_width = items.iter().map(|i| i.name.chars().count()).max().unwrap_or(0);
+    let name_width = items
+        .iter()
+        .map(|i| i.name.chars().count())
+        .max()
+        .unwrap_or(0);
     let kind_width = items
         .iter()
         .map(|i| match i.kind.chars().count() {
@@ -199,6 +203,9 @@ mod tests {
             result_line(&c, Duration::from_millis(1234)),
             "\ntest result: FAILED. 3 passed; 1 failed; 2 ignored; 0 measured; 4 filtered out; finished in 1.23s\n\n"
         );
-        assert_eq!(outcome(&TrialResult::Ignored("not enabled".into())), "ignored (not enabled)");
+        assert_eq!(
+            outcome(&TrialResult::Ignored("not enabled".into())),
+            "ignored (not enabled)"
+        );
     }
 }

@@ -66,7 +66,10 @@ fn a_default_run_against_a_real_hub_writes_nothing() {
         out.contains("config-round-trip ... ignored (not enabled (--write-config): read the config only, wrote nothing)"),
         "{out}"
     );
-    assert!(out.contains("actuators         ... ignored (not enabled (--actuators))"), "{out}");
+    assert!(
+        out.contains("actuators         ... ignored (not enabled (--actuators))"),
+        "{out}"
+    );
     // The opt-ins are what makes it write: the record flips.
     let hub = sim_with("hub-new-firmware", &[]);
     let addr = hub.addr().to_string();
@@ -92,21 +95,45 @@ fn bad_input_is_refused_before_the_hub_sees_a_request() {
     let link = link.display().to_string();
     let same = dir.path().join("r.out").display().to_string();
     let cases: Vec<(Vec<&str>, i32, &str)> = vec![
-        (vec!["--report-json", "-"], 2, "--report-json -: give a file name"),
+        (
+            vec!["--report-json", "-"],
+            2,
+            "--report-json -: give a file name",
+        ),
         (vec!["--junit", "-"], 2, "--junit -: give a file name"),
-        (vec!["--report-json", "/dev/stdout"], 2, "is a symbolic link"),
+        (
+            vec!["--report-json", "/dev/stdout"],
+            2,
+            "is a symbolic link",
+        ),
         (vec!["--report-json", &link], 2, "is a symbolic link"),
         (vec!["--junit", "/dev/null"], 2, "is not a regular file"),
-        (vec!["--junit", "/proc/x.xml"], 2, "cannot create files in /proc"),
+        (
+            vec!["--junit", "/proc/x.xml"],
+            2,
+            "cannot create files in /proc",
+        ),
         (vec!["--junit", &a_dir], 2, "is a directory"),
-        (vec!["--report-json", &same, "--junit", &same], 2, "give two files"),
+        (
+            vec!["--report-json", &same, "--junit", &same],
+            2,
+            "give two files",
+        ),
         (vec!["--retries", "12"], 2, "--retries"),
         (vec!["--device", &addr], 2, "give each hub once"),
         (vec!["no-such-scenario"], 6, "selected no scenario"),
-        (vec!["--exact", "mac", "--skip", "mac"], 6, "selected no scenario"),
+        (
+            vec!["--exact", "mac", "--skip", "mac"],
+            6,
+            "selected no scenario",
+        ),
         (vec!["--sim=nope"], 2, "--sim=nope"),
         (vec!["--list", "--sim=nope"], 2, "--sim=nope"),
-        (vec!["--list", "nothing-like-this"], 6, "selected no scenario"),
+        (
+            vec!["--list", "nothing-like-this"],
+            6,
+            "selected no scenario",
+        ),
     ];
     for (extra, code, says) in cases {
         let mut args = vec!["--device", addr.as_str()];
@@ -139,7 +166,12 @@ fn reports_are_0644_backups_stay_private() {
     let backups = tempfile::tempdir().unwrap();
     let json = dir.path().join("run.json");
     let junit = dir.path().join("run.xml");
-    let mut args = vec!["--device", addr.as_str(), "--write-config", "config-round-trip"];
+    let mut args = vec![
+        "--device",
+        addr.as_str(),
+        "--write-config",
+        "config-round-trip",
+    ];
     args.extend_from_slice(FAST);
     let (j, x) = (json.display().to_string(), junit.display().to_string());
     args.extend_from_slice(&["--report-json", &j, "--junit", &x]);
@@ -175,7 +207,13 @@ fn a_closed_stdout_stops_the_run_quietly_with_exit_141() {
     let json = tempfile::tempdir().unwrap();
     let record = json.path().join("run.json");
     let mut child = harness_cmd()
-        .args(["--device", &addr, "--write-config", "--actuators", "--setup"])
+        .args([
+            "--device",
+            &addr,
+            "--write-config",
+            "--actuators",
+            "--setup",
+        ])
         .args(FAST)
         .arg("--report-json")
         .arg(&record)
@@ -192,7 +230,10 @@ fn a_closed_stdout_stops_the_run_quietly_with_exit_141() {
     assert_eq!(seen[1], "running 6 tests");
     assert_eq!(o.status.code(), Some(141), "{seen:?}\n{err}");
     assert!(!err.contains("panicked"), "{err}");
-    assert!(err.contains("standard output closed: stopping the run"), "{err}");
+    assert!(
+        err.contains("standard output closed: stopping the run"),
+        "{err}"
+    );
     assert_eq!(hub.actuator_states(), vec![0, 0], "{err}");
     assert_eq!(hub.config(), original, "{err}");
     // The record says how the run ended.
@@ -211,8 +252,22 @@ fn a_closed_stderr_mid_change_leaves_the_hub_clean() {
     let original = hub.config();
     let addr = hub.addr().to_string();
     let mut child = harness_cmd()
-        .args(["--device", &addr, "--write-config", "--actuators", "--setup", "-v"])
-        .args(["--timeout", "3s", "--verify-timeout", "3s", "--on-seconds", "5"])
+        .args([
+            "--device",
+            &addr,
+            "--write-config",
+            "--actuators",
+            "--setup",
+            "-v",
+        ])
+        .args([
+            "--timeout",
+            "3s",
+            "--verify-timeout",
+            "3s",
+            "--on-seconds",
+            "5",
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -220,7 +275,9 @@ fn a_closed_stderr_mid_change_leaves_the_hub_clean() {
         .unwrap();
     let stderr = child.stderr.take().unwrap();
     assert!(
-        hub.wait_state(Duration::from_secs(20), |s| s.actuator_states().contains(&1)),
+        hub.wait_state(Duration::from_secs(20), |s| s
+            .actuator_states()
+            .contains(&1)),
         "no slot switched on"
     );
     drop(stderr);
@@ -229,7 +286,10 @@ fn a_closed_stderr_mid_change_leaves_the_hub_clean() {
     assert_eq!(o.status.code(), Some(141), "{out}");
     assert_eq!(hub.actuator_states(), vec![0, 0, 0, 0], "{out}");
     assert_eq!(hub.config(), original, "{out}");
-    assert!(out.contains("not run: interrupted by output closed"), "{out}");
+    assert!(
+        out.contains("not run: interrupted by output closed"),
+        "{out}"
+    );
 }
 
 #[cfg(unix)]
@@ -311,13 +371,16 @@ mod on_a_terminal {
         // address and relays.
         s.expect(format!("Vege_1C_07 (MAC A1B2C3D41C07, {addr}, 1 relay):").as_str())
             .unwrap();
-        s.expect("config-round-trip will write its config back unchanged").unwrap();
-        s.expect("Allow this on Vege_1C_07? [y]es, [n]o, [a]ll hubs, none: ").unwrap();
+        s.expect("config-round-trip will write its config back unchanged")
+            .unwrap();
+        s.expect("Allow this on Vege_1C_07? [y]es, [n]o, [a]ll hubs, none: ")
+            .unwrap();
         s.send_line("yes please").unwrap();
         s.expect("\"yes please\" is not an answer").unwrap();
         s.expect("Allow this on Vege_1C_07?").unwrap();
         s.send_line("n").unwrap();
-        s.expect("actuators will switch each of its 1 relay(s) on for 2 s and off").unwrap();
+        s.expect("actuators will switch each of its 1 relay(s) on for 2 s and off")
+            .unwrap();
         s.expect("Allow this on Vege_1C_07?").unwrap();
         s.send_line("y").unwrap();
         s.expect("setup will write a test API key").unwrap();
@@ -346,7 +409,11 @@ mod on_a_terminal {
         let addr = hub.addr().to_string();
         // A read-only filter, and a read-only plan: no question at all.
         let smoke = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/smoke.json");
-        for extra in [&["--exact", "mac"][..], &["--plan", smoke], &["--actuators", "actuators"]] {
+        for extra in [
+            &["--exact", "mac"][..],
+            &["--plan", smoke],
+            &["--actuators", "actuators"],
+        ] {
             let mut args = vec!["--device", addr.as_str()];
             args.extend_from_slice(FAST);
             args.extend_from_slice(extra);
@@ -361,10 +428,19 @@ mod on_a_terminal {
     #[test]
     fn long_waits_show_progress_and_notes_never_split_a_result_line() {
         // Each status answer takes 1.5 s: the wait shows, with its deadline.
-        let hub = sim_with("hub-new-firmware", &["delay:1500ms@actuators/status,times=1"]);
+        let hub = sim_with(
+            "hub-new-firmware",
+            &["delay:1500ms@actuators/status,times=1"],
+        );
         let addr = hub.addr().to_string();
         let mut s = spawn(&[
-            "--device", &addr, "--timeout", "4s", "--write-config", "-v", "actuator-status",
+            "--device",
+            &addr,
+            "--timeout",
+            "4s",
+            "--write-config",
+            "-v",
+            "actuator-status",
         ]);
         s.expect(format!("waiting for {addr}: answer to GET /api/actuators/status: 1.").as_str())
             .unwrap();
@@ -373,7 +449,10 @@ mod on_a_terminal {
         let out = plain(&out);
         assert_eq!(code, 0, "{out}");
         // With -v every exchange is a note; each result line is whole.
-        for l in out.lines().filter(|l| l.starts_with("test ") && !l.starts_with("test result")) {
+        for l in out
+            .lines()
+            .filter(|l| l.starts_with("test ") && !l.starts_with("test result"))
+        {
             assert!(
                 l.ends_with(" ok") || l.ends_with("FAILED") || l.contains("... ignored ("),
                 "a split result line: {l:?} in\n{out}"
@@ -381,4 +460,51 @@ mod on_a_terminal {
         }
         assert!(out.contains("-> 200"), "no -v exchange: {out}");
     }
+}
+
+#[test]
+fn help_is_our_own_and_completions_and_man_page_come_from_it() {
+    let o = harness(&["--help"]);
+    let help = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0));
+    for libtest in ["Usefull", "Json output", "tests are run on serially"] {
+        assert!(
+            !help.contains(libtest),
+            "libtest-mimic's text in --help: {libtest}"
+        );
+    }
+    for flag in [
+        "--write-config",
+        "--actuators",
+        "--setup",
+        "--format",
+        "--color",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from --help");
+    }
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef vegehub-harness"),
+        ("fish", "complete -c vegehub-harness"),
+    ] {
+        let o = harness(&["completions", shell]);
+        let script = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(o.status.code(), Some(0), "{shell}");
+        assert!(script.contains(marker), "{shell}: {script:.200}");
+        assert!(script.contains("write-config"), "{shell}: flags missing");
+    }
+    let o = harness(&["man"]);
+    let page = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(
+        page.starts_with(".ie") && page.contains(".TH vegehub-harness 1"),
+        "{page:.300}"
+    );
+    assert!(page.contains("write\\-config"), "{page:.300}");
+    let o = harness(&["completions", "tcsh"]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "an unknown shell is a usage error"
+    );
 }

@@ -1,8 +1,8 @@
 //! Integration tests: one binary, modules per area.
 
+mod bench;
 mod common;
 mod conn_gate;
-mod bench;
 mod discovery;
 mod ledger;
 mod netns;

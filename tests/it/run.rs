@@ -312,7 +312,10 @@ fn a_500_on_info_fails_info_and_dependents_skip() {
     let hub = sim_with("hub-new-firmware", &["status:500@info/get"]);
     let original = hub.config();
     let addr = hub.addr().to_string();
-    let o = harness(&device_args(&addr, &["--actuators", "--write-config"]), LIMIT);
+    let o = harness(
+        &device_args(&addr, &["--actuators", "--write-config"]),
+        LIMIT,
+    );
     let out = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert!(line(&out, "info").ends_with("FAILED"), "{out}");
