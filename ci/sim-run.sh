@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run the harness against the simulated hub, the way a CI job does, and keep
-# the reports (JSON run record + JUnit XML) of every run in OUT_DIR.
+# the reports (JSON run record + JUnit XML + HTML report) of every run in OUT_DIR.
 #
 #   ci/sim-run.sh [OUT_DIR]          default OUT_DIR: target/ci-reports
 #
@@ -28,7 +28,8 @@ status=0
 run() { # NAME PROFILE [PLAN]
     local name="$1" profile="$2" plan="${3:-}"
     local args=("--sim=$profile" --color never
-        --report-json "$out/$name.json" --junit "$out/$name.junit.xml")
+        --report-json "$out/$name.json" --junit "$out/$name.junit.xml"
+        --report-html "$out/$name.html")
     [ -n "$plan" ] && args+=(--plan "$plan")
     echo "== $name: --sim $profile ${plan:+--plan $plan}"
     "$bin" "${args[@]}"

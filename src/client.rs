@@ -203,7 +203,32 @@ pub struct HubClient {
 #[derive(Default)]
 struct HubState {
     exchanges: Vec<Exchange>,
+    incidents: Vec<Incident>,
     contact: Option<Contact>,
+}
+
+/// What kind of trouble a request ran into and recovered from (or not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentKind {
+    /// An attempt failed with a connection error and was tried again.
+    Retry,
+    /// A request answered only on a new connection, after a connection error.
+    Reconnect,
+    /// The hub dropped the connection and then refused new ones before
+    /// answering again: it went away and came back (a reboot, as far as the
+    /// harness can tell from outside).
+    Reboot,
+}
+
+/// A retry, reconnect or detected reboot, kept per scenario for the reports:
+/// a scenario that passed only after one is flaky.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incident {
+    pub kind: IncidentKind,
+    /// `POST /api/info/get: connection closed before message completed`.
+    pub reason: String,
+    pub at: Instant,
 }
 
 impl HubClient {
@@ -294,6 +319,20 @@ impl HubClient {
     /// Take the exchanges recorded since the last call.
     pub fn take_exchanges(&self) -> Vec<Exchange> {
         std::mem::take(&mut self.lock().exchanges)
+    }
+
+    /// Take the retries, reconnects and detected reboots recorded since the
+    /// last call.
+    pub fn take_incidents(&self) -> Vec<Incident> {
+        std::mem::take(&mut self.lock().incidents)
+    }
+
+    fn incident(&self, kind: IncidentKind, reason: String) {
+        self.lock().incidents.push(Incident {
+            kind,
+            reason,
+            at: Instant::now(),
+        });
     }
 
     /// `info/get` naming the sections wanted.
@@ -399,6 +438,8 @@ impl HubClient {
             format!("{}: answer to {method} {path}", self.hub),
             Some(self.cfg.request_timeout),
         );
+        // For the reboot rule: the hub dropped a connection, then refused one.
+        let (mut dropped, mut refused) = (false, false);
         let result = loop {
             let http = match self.http_for_request() {
                 Ok(http) => http,
@@ -433,6 +474,18 @@ impl HubClient {
             match outcome {
                 Ok(ok) => break Ok(ok),
                 Err(e) if is_connection_error(&e) && attempt < attempts_max => {
+                    if e.is_connect() {
+                        refused |= dropped;
+                    } else {
+                        dropped = true;
+                    }
+                    self.incident(
+                        IncidentKind::Retry,
+                        format!(
+                            "{method} {path}: attempt {attempt} of {attempts_max}: {}",
+                            error_chain(&e)
+                        ),
+                    );
                     self.emit(ClientEvent::Retry {
                         hub: self.hub.clone(),
                         method: method.to_string(),
@@ -468,6 +521,17 @@ impl HubClient {
         };
         let ret = match result {
             Ok((status, text)) => {
+                if attempt > 1 {
+                    let (kind, what) = if refused {
+                        (
+                            IncidentKind::Reboot,
+                            "the hub dropped the connection, refused new ones, then answered again",
+                        )
+                    } else {
+                        (IncidentKind::Reconnect, "answered on a new connection")
+                    };
+                    self.incident(kind, format!("{method} {path}: {what} (attempt {attempt})"));
+                }
                 exchange.status = Some(status);
                 exchange.response_body = Some(text.clone());
                 self.note_contact(Contact::Reached);

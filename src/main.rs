@@ -42,8 +42,9 @@ fn harness(args: vegehub_harness::run_args::RunArgs) -> i32 {
         Ok((report, ..)) if report.listed_only => vegehub_harness::exit_code::SUCCESS,
         Ok((report, json, safety)) => {
             let text = report::console::summary(&report);
-            // Keep stdout a clean JSON stream with --format json.
-            if json {
+            // Keep stdout a clean JSON stream with --format json; a closed
+            // stdout must not stop the final reports (term drops quietly).
+            if json || report.harness_error.is_some() {
                 report::term::err(text.trim_end_matches('\n'));
             } else {
                 report::term::out(&text);
@@ -55,13 +56,18 @@ fn harness(args: vegehub_harness::run_args::RunArgs) -> i32 {
                     report::safety::left_after_run(&left)
                 ));
             }
-            let outcome = report.outcome();
-            let code = outcome.exit_code();
-            // The last write of the report files, with the exit code.
+            let mut outcome = report.outcome();
+            outcome.hub_modified |= !left.is_empty();
+            let mut code = outcome.exit_code();
+            if let Some(e) = &report.harness_error {
+                report::term::err(&format!("vegehub-harness: error: {e}"));
+                code = code.max(vegehub_harness::exit_code::SCENARIO_FAILED);
+            }
+            // The last write of the reports, with how the run ended.
             match report
                 .reports
                 .as_ref()
-                .map(|r| r.finish(outcome.interrupted, code))
+                .map(|r| r.finish(report.status(), code, report.harness_error.clone()))
             {
                 Some(Err(e)) => {
                     report::term::err(&format!("vegehub-harness: error: {e:#}"));

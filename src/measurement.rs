@@ -64,6 +64,22 @@ pub enum Kind {
 }
 
 impl Fact {
+    /// The unit the fact's value is in, for reports (`None` for words).
+    pub fn unit(self) -> Option<&'static str> {
+        match self {
+            Fact::FirmwareVersion => Some("version"),
+            Fact::ChannelCount | Fact::ActuatorCount | Fact::VirtualSensorCount => Some("count"),
+            Fact::WifiStrengthDbm => Some("dBm"),
+            Fact::WifiChannel => Some("channel"),
+            Fact::BatteryVolts => Some("V"),
+            Fact::Mac
+            | Fact::PowerSource
+            | Fact::Ssid
+            | Fact::HubName
+            | Fact::FirmwareGeneration => None,
+        }
+    }
+
     pub const ALL: [Fact; 12] = [
         Fact::Mac,
         Fact::FirmwareVersion,
@@ -447,6 +463,9 @@ pub struct MeasurementRecord {
     pub measured: Option<Value>,
     /// The limits as the plan stated them.
     pub limits: Map<String, Value>,
+    /// What the value counts in: `V`, `dBm`, `count`, `channel`, `version`;
+    /// `null` for words and names.
+    pub unit: Option<&'static str>,
     pub verdict: Verdict,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -465,6 +484,7 @@ impl Measurement {
             fact: self.fact,
             measured: measured.map(Measured::to_json),
             limits: self.limits.stated.clone(),
+            unit: self.fact.unit(),
             verdict: if failures.is_empty() {
                 Verdict::Pass
             } else {

@@ -22,6 +22,7 @@ use crate::exit_code::Outcome;
 use crate::ledger::{self, Ledger};
 use crate::plan::{ParamOverrides, Plan};
 use crate::redact::Redactor;
+use crate::report::json::RunStatus;
 use crate::report::sink::{ReportPaths, ReportSink};
 use crate::scenario::{self, HubFacts, Options, Permission, Record, Scenario, Verdict};
 
@@ -46,7 +47,7 @@ pub struct RunConfig {
     pub plan: Plan,
     /// Scenario parameters given on the command line (they win over the plan).
     pub overrides: ParamOverrides,
-    /// `--report-json` / `--junit`.
+    /// `--report-json`, `--junit`, `--report-html`, `--station`, `--operator`.
     pub reports: ReportPaths,
     /// Hides secrets in the report files.
     pub redactor: Redactor,
@@ -120,6 +121,9 @@ pub struct RunReport {
     pub reports: Option<Arc<ReportSink>>,
     /// The connection gate's verdict (`None` when nothing ran).
     pub connections: Option<ledger::Verdict>,
+    /// The harness itself failed after the run began (stdout closed, a hub
+    /// thread panicked): the run ended early and says so in every report.
+    pub harness_error: Option<String>,
 }
 
 impl RunReport {
@@ -132,6 +136,17 @@ impl RunReport {
             ..Outcome::default()
         };
         self.hubs.iter().fold(o, |o, h| o.merge(h.outcome()))
+    }
+
+    /// How the run ended, for the reports.
+    pub fn status(&self) -> RunStatus {
+        if self.harness_error.is_some() {
+            RunStatus::Error
+        } else if self.interrupted.is_some() {
+            RunStatus::Interrupted
+        } else {
+            RunStatus::Finished
+        }
     }
 }
 
@@ -152,6 +167,9 @@ pub struct HubReport {
     /// The run-level cleanup of whatever the scenarios left owed (after an
     /// interruption, error or panic); `None` when nothing was owed.
     pub undo: Option<crate::teardown::HubUndo>,
+    /// Wall-clock time of the hub's thread: every scenario, interrupted
+    /// ones included, and the cleanup.
+    pub elapsed: Duration,
 }
 
 impl HubReport {
@@ -178,7 +196,7 @@ impl HubReport {
     }
 
     pub fn elapsed(&self) -> Duration {
-        self.records.iter().map(|r| r.duration).sum()
+        self.elapsed
     }
 }
 
@@ -257,7 +275,7 @@ struct Job {
 
 /// Run the plan. Returns the report, or a fatal error before any scenario
 /// (bad profile, no target, a runtime that would not start).
-pub fn run(mut cfg: RunConfig, observer: Option<Observer>) -> Result<RunReport, FatalError> {
+pub fn run(cfg: RunConfig, observer: Option<Observer>) -> Result<RunReport, FatalError> {
     let started = Instant::now();
     if cfg.libtest.list {
         // Listing contacts nothing and starts nothing.
@@ -286,8 +304,21 @@ pub fn run(mut cfg: RunConfig, observer: Option<Observer>) -> Result<RunReport, 
         if selected.is_empty() {
             return Err(nothing_selected(&cfg.libtest));
         }
-        if is_json(&cfg.libtest) {
-            let _listed = libtest_mimic::run(&cfg.libtest, trials);
+        if json_stream(&cfg) {
+            let hubs: Vec<Option<String>> = match &cfg.targets {
+                TargetSpec::Given(t) => t.iter().map(|t| Some(host_port(t))).collect(),
+                TargetSpec::Discover(_) => vec![None],
+            };
+            let names: Vec<&str> = plan
+                .iter()
+                .filter(|s| {
+                    !cfg.libtest
+                        .is_filtered_out(&Trial::test(s.name(), || Ok(())))
+                })
+                .map(|s| s.name())
+                .collect();
+            // A closed stdout ends a listing quietly.
+            let _ = crate::report::stream::list(&mut std::io::stdout().lock(), &hubs, &names);
         } else {
             crate::report::text::list(&selected);
         }
@@ -298,9 +329,43 @@ pub fn run(mut cfg: RunConfig, observer: Option<Observer>) -> Result<RunReport, 
             elapsed: started.elapsed(),
             reports: None,
             connections: None,
+            harness_error: None,
         });
     }
 
+    // The reports exist from here on: whatever ends the run, they are
+    // written a last time with how it ended.
+    let sink = Arc::new(
+        ReportSink::new(cfg.reports.clone(), &cfg.plan, cfg.redactor.clone())
+            .with_stream(json_stream(&cfg)),
+    );
+    sink.watch(&cfg.safety.obligations);
+    sink.activate();
+    match run_hubs(cfg, observer, sink.clone(), started) {
+        Ok(r) => Ok(r),
+        Err(e) => {
+            // Already failing: the error is the news, not a report write.
+            let _ = sink.finish(RunStatus::Error, e.exit_code(), Some(format!("{e:#}")));
+            Err(e)
+        }
+    }
+}
+
+/// `--format json`: the harness writes its own JSON event stream on stdout
+/// instead of libtest's lines.
+fn json_stream(cfg: &RunConfig) -> bool {
+    matches!(cfg.libtest.format, Some(libtest_mimic::FormatSetting::Json))
+}
+
+/// The run once its reports exist: start the hubs, run the plan, close the
+/// session.
+fn run_hubs(
+    mut cfg: RunConfig,
+    observer: Option<Observer>,
+    sink: Arc<ReportSink>,
+    started: Instant,
+) -> Result<RunReport, FatalError> {
+    let json = json_stream(&cfg);
     // One runtime for the whole run: the client belongs to it, and every
     // scenario runs on it through a Handle.
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -432,13 +497,6 @@ pub fn run(mut cfg: RunConfig, observer: Option<Observer>) -> Result<RunReport, 
     // libtest-mimic applies), so the hub's thread knows what to expect.
     // Trials go scenario by scenario across hubs, so that with one test
     // thread per hub (the default) every hub makes progress at once.
-    let sink = cfg.reports.any().then(|| {
-        Arc::new(ReportSink::new(
-            cfg.reports.clone(),
-            &cfg.plan,
-            cfg.redactor.clone(),
-        ))
-    });
     let plan = Arc::new(cfg.plan.clone());
     let several = hubs.len() > 1;
     let mut libtest = cfg.libtest.clone();
@@ -447,10 +505,11 @@ pub fn run(mut cfg: RunConfig, observer: Option<Observer>) -> Result<RunReport, 
     let mut items = Vec::new();
     let mut filtered_out = 0;
     let mut expected = vec![Vec::new(); hubs.len()];
-    let channels: Vec<_> = hubs.iter().map(|_| mpsc::channel::<Job>()).collect();
+    let (senders, receivers): (Vec<_>, Vec<_>) =
+        hubs.iter().map(|_| mpsc::channel::<Job>()).unzip();
     for s in cfg.scenarios() {
         for (i, hub) in hubs.iter().enumerate() {
-            let tx = channels[i].0.clone();
+            let tx = senders[i].clone();
             let tx2 = tx.clone();
             let mut trial = Trial::ignorable_test(s.name(), move || ask(&tx, s));
             if several {
@@ -479,20 +538,21 @@ pub fn run(mut cfg: RunConfig, observer: Option<Observer>) -> Result<RunReport, 
         ask_consent(&runtime, &mut hubs, &expected, &cfg);
     }
     let mut workers = Vec::new();
-    for ((hub, expected), (_, rx)) in hubs.into_iter().zip(expected).zip(channels) {
+    let debug_panic =
+        std::env::var_os("VEGEHUB_HARNESS_DEBUG_PANIC").is_some_and(|v| v == "hub-thread");
+    for ((hub, expected), rx) in hubs.into_iter().zip(expected.clone()).zip(receivers) {
         let handle = runtime.handle().clone();
         let label = hub.label.clone();
+        let facts = HubFacts {
+            name: hub.name.clone(),
+            ..HubFacts::default()
+        };
+        let index = sink.add_hub(&hub.label, &facts, hub.found.as_ref());
         let ctx = PlanCx {
             plan: plan.clone(),
             overrides: cfg.overrides.clone(),
-            sink: sink.clone().map(|s| {
-                let facts = HubFacts {
-                    name: hub.name.clone(),
-                    ..HubFacts::default()
-                };
-                let i = s.add_hub(&hub.label, &facts, hub.found.as_ref());
-                (s, i)
-            }),
+            sink: (sink.clone(), index),
+            debug_panic,
         };
         let worker = std::thread::Builder::new()
             .name(format!("hub {label}"))
@@ -503,26 +563,38 @@ pub fn run(mut cfg: RunConfig, observer: Option<Observer>) -> Result<RunReport, 
         workers.push(worker);
     }
 
+    sink.start(expected.iter().map(Vec::len).sum());
+
     // The verdicts come from the records; the printed lines only count the
-    // same trials. The human text is ours (whole lines through the one
-    // terminal writer); the JSON stream is libtest-mimic's.
-    if is_json(&libtest) {
-        let _conclusion = libtest_mimic::run(&libtest, trials);
+    // same trials. With --format json the harness's own stream replaces
+    // libtest's lines, and this drives the hubs instead. The human text is
+    // ours too: whole lines through the one terminal writer, which never
+    // panics on a closed stdout (it stops the run instead, see main).
+    let mut harness_error = None;
+    if json {
+        drop(trials);
+        drop(items);
+        drive(senders, expected, libtest.test_threads == Some(1));
+        if crate::report::stream::stdout_closed() {
+            harness_error = Some("stdout closed (broken pipe): the run stopped early".to_owned());
+        }
     } else {
+        drop(senders);
         drop(trials);
         crate::report::text::run(libtest.quiet, items, filtered_out);
     }
 
     let mut reports = Vec::new();
     for w in workers {
-        // A hub thread only panics on a harness bug outside any scenario.
+        // A hub thread only panics on a harness bug outside any scenario;
+        // the run still closes its session and writes its reports.
         match w.join() {
             Ok(r) => reports.push(r),
             Err(p) => {
-                return Err(FatalError::Other(anyhow::anyhow!(
+                harness_error.get_or_insert(format!(
                     "a hub thread panicked: {}",
                     scenario::setup::panic_message(&*p)
-                )))
+                ));
             }
         }
     }
@@ -535,9 +607,7 @@ pub fn run(mut cfg: RunConfig, observer: Option<Observer>) -> Result<RunReport, 
     // so a stuck resolver cannot hang the exit.
     drop(http);
     let connections = runtime.block_on(ledger.settle(cfg.conn.close_timeout));
-    if let Some(sink) = &sink {
-        sink.set_ledger(&connections);
-    }
+    sink.set_ledger(&connections);
     runtime.shutdown_timeout(Duration::from_secs(5));
 
     // The simulated hubs stop last: the harness's side is closed by now.
@@ -552,8 +622,9 @@ pub fn run(mut cfg: RunConfig, observer: Option<Observer>) -> Result<RunReport, 
         hubs: reports,
         listed_only: false,
         elapsed: started.elapsed(),
-        reports: sink,
+        reports: Some(sink),
         connections: Some(connections),
+        harness_error,
     })
 }
 
@@ -618,10 +689,6 @@ fn ask_consent(
     }
 }
 
-fn is_json(args: &libtest_mimic::Arguments) -> bool {
-    matches!(args.format, Some(libtest_mimic::FormatSetting::Json))
-}
-
 /// The error when the filter and `--skip` leave nothing to run.
 fn nothing_selected(args: &libtest_mimic::Arguments) -> FatalError {
     let mut what = Vec::new();
@@ -649,6 +716,39 @@ fn text_result(r: Result<Completion, libtest_mimic::Failed>) -> crate::report::t
     }
 }
 
+/// `--format json`: ask each hub's thread for its scenarios in plan order,
+/// one driver per hub (or all in turn with `--test-threads 1`), until done
+/// or stdout is closed.
+fn drive(senders: Vec<mpsc::Sender<Job>>, expected: Vec<Vec<Scenario>>, one_thread: bool) {
+    let closed = crate::report::stream::stdout_closed;
+    if one_thread {
+        let longest = expected.iter().map(Vec::len).max().unwrap_or(0);
+        for k in 0..longest {
+            for (tx, list) in senders.iter().zip(&expected) {
+                if let Some(&s) = list.get(k) {
+                    if closed() {
+                        return;
+                    }
+                    let _ = ask(tx, s);
+                }
+            }
+        }
+        return;
+    }
+    std::thread::scope(|scope| {
+        for (tx, list) in senders.into_iter().zip(expected) {
+            scope.spawn(move || {
+                for s in list {
+                    if closed() {
+                        break;
+                    }
+                    let _ = ask(&tx, s);
+                }
+            });
+        }
+    });
+}
+
 /// A trial's body: hand the scenario to its hub's thread and wait.
 fn ask(tx: &mpsc::Sender<Job>, scenario: Scenario) -> Result<Completion, libtest_mimic::Failed> {
     let (reply, answer) = mpsc::channel();
@@ -667,8 +767,12 @@ fn ask(tx: &mpsc::Sender<Job>, scenario: Scenario) -> Result<Completion, libtest
 struct PlanCx {
     plan: Arc<Plan>,
     overrides: ParamOverrides,
-    /// The report files and this hub's index in them.
-    sink: Option<(Arc<ReportSink>, usize)>,
+    /// The reports and this hub's index in them.
+    sink: (Arc<ReportSink>, usize),
+    /// Test-only (`VEGEHUB_HARNESS_DEBUG_PANIC=hub-thread`): the hub's thread
+    /// panics after its first scenario, outside any scenario: a harness
+    /// error after the run began.
+    debug_panic: bool,
 }
 
 /// One hub's thread: run the expected scenarios in plan order, each when
@@ -680,6 +784,8 @@ fn hub_thread(
     rx: mpsc::Receiver<Job>,
     ctx: PlanCx,
 ) -> HubReport {
+    let started = Instant::now();
+    let (sink, index) = (&ctx.sink.0, ctx.sink.1);
     let mut facts = HubFacts {
         name: hub.name.clone(),
         ..HubFacts::default()
@@ -711,6 +817,8 @@ fn hub_thread(
         let options = step.options(&hub.options, &ctx.overrides);
         let (timeout, retries) = step.limits(&ctx.overrides);
         let client = hub.client.with_limits(timeout, retries);
+        sink.scenario_started(index, s);
+        let scenario_started = Instant::now();
         let mut record = match hub.client.contact() {
             _ if interrupt.is_interrupted() => Record::not_run(
                 s,
@@ -741,23 +849,35 @@ fn hub_thread(
                 let record = rt.block_on(async {
                     tokio::select! {
                         r = s.run(&client, &mut facts, &options) => r,
-                        sig = interrupt.wait() => Record::not_run(
-                            s,
-                            Verdict::Fail(format!("interrupted by {sig}")),
-                        ),
+                        sig = interrupt.wait() => {
+                            // Stopped where it was: its true time, and what
+                            // it exchanged and ran into so far.
+                            let mut r = Record::not_run(
+                                s,
+                                Verdict::Fail(format!("interrupted by {sig}")),
+                            );
+                            r.duration = scenario_started.elapsed();
+                            r.exchanges = client.take_exchanges();
+                            r.incidents = client.take_incidents();
+                            r
+                        }
                     }
                 });
                 hub.ledger.set_scenario(&hub.label, None);
                 record
             }))
             .unwrap_or_else(|p| {
-                Record::not_run(
+                let mut r = Record::not_run(
                     s,
                     Verdict::Fail(format!(
                         "{s} panicked: {}",
                         scenario::setup::panic_message(&*p)
                     )),
-                )
+                );
+                r.duration = scenario_started.elapsed();
+                r.exchanges = client.take_exchanges();
+                r.incidents = client.take_incidents();
+                r
             }),
         };
         record = redact_record(record, &safety.redactor);
@@ -773,11 +893,12 @@ fn hub_thread(
                 };
             }
         }
-        if let Some((sink, i)) = &ctx.sink {
-            sink.scenario_done(*i, &facts, &record);
-        }
+        sink.scenario_done(index, &facts, &record);
         let _ = reply.send(record.verdict.clone());
         records.push(record);
+        if ctx.debug_panic {
+            panic!("VEGEHUB_HARNESS_DEBUG_PANIC: the hub's thread fails on purpose");
+        }
     }
     // Whatever the scenarios left owed (an interruption, an error, a
     // panic) is undone now, with cleanup's own timeouts and retries.
@@ -787,7 +908,10 @@ fn hub_thread(
         hub.ledger.set_scenario(&hub.label, None);
         undo
     });
+    let elapsed = started.elapsed();
+    sink.hub_done(index, elapsed, undo.as_ref());
     HubReport {
+        elapsed,
         undo,
         base_url: hub.client.base_url().to_owned(),
         contact: hub.client.contact(),

@@ -108,6 +108,19 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
 
+    /// Write a self-contained HTML report here, after every scenario and at
+    /// the end.
+    #[arg(long, value_name = "FILE")]
+    pub report_html: Option<PathBuf>,
+
+    /// The test station's name, recorded in every report.
+    #[arg(long, value_name = "NAME", env = "VEGEHUB_HARNESS_STATION")]
+    pub station: Option<String>,
+
+    /// The operator's name, recorded in every report.
+    #[arg(long, value_name = "NAME", env = "VEGEHUB_HARNESS_OPERATOR")]
+    pub operator: Option<String>,
+
     /// Timeout of each HTTP request (e.g. 5s, 800ms) [default: the plan's, 5s].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
@@ -204,6 +217,9 @@ impl RunArgs {
         let reports = ReportPaths {
             json: self.report_json.clone(),
             junit: self.junit.clone(),
+            html: self.report_html.clone(),
+            station: self.station.clone(),
+            operator: self.operator.clone(),
         };
         reports.check().map_err(FatalError::Usage)?;
         let mut targets = Vec::new();

@@ -25,6 +25,15 @@ pub fn summary(report: &RunReport) -> String {
         0 => "PASS".green().bold(),
         _ => "FAIL".red().bold(),
     };
+    if let Some(r) = report.reports.as_ref().map(|s| s.record()) {
+        let who: Vec<String> = [("station", &r.station), ("operator", &r.operator)]
+            .into_iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k} {v}")))
+            .collect();
+        if !who.is_empty() {
+            let _ = writeln!(out, "{}", who.join(", "));
+        }
+    }
     let _ = writeln!(
         out,
         "harness: {verdict} ({} hub(s), {:.2}s, exit code {})",
@@ -94,10 +103,16 @@ fn hub_summary(out: &mut String, hub: &HubReport) {
     let passed = count(|v| matches!(v, Verdict::Pass));
     let failed = count(|v| matches!(v, Verdict::Fail(_)));
     let skipped = count(|v| matches!(v, Verdict::Skip(_)));
+    let flaky = hub.records.iter().filter(|r| r.flaky()).count();
     let _ = writeln!(
         out,
-        "  {} passed, {} failed, {} skipped in {:.2}s",
+        "  {} passed{}, {} failed, {} skipped in {:.2}s",
         passed.to_string().green(),
+        if flaky > 0 {
+            format!(" ({} {})", flaky, "flaky".yellow().bold())
+        } else {
+            String::new()
+        },
         if failed > 0 {
             failed.to_string().red().bold()
         } else {
@@ -108,6 +123,8 @@ fn hub_summary(out: &mut String, hub: &HubReport) {
     );
     for r in &hub.records {
         let tag = match &r.verdict {
+            // nextest's way: a pass that needed a retry says so.
+            Verdict::Pass if r.flaky() => "FLAKY".yellow().bold(),
             Verdict::Pass => "pass".green(),
             Verdict::Fail(_) => "FAIL".red().bold(),
             Verdict::Skip(_) => "skip".yellow(),
@@ -123,6 +140,14 @@ fn hub_summary(out: &mut String, hub: &HubReport) {
             let _ = write!(line, "  {}", r.notes.join("; ").dimmed());
         }
         let _ = writeln!(out, "{line}");
+        for i in &r.incidents {
+            let kind = match i.kind {
+                crate::client::IncidentKind::Retry => "retry",
+                crate::client::IncidentKind::Reconnect => "reconnect",
+                crate::client::IncidentKind::Reboot => "REBOOT",
+            };
+            let _ = writeln!(out, "       {}: {}", kind.yellow(), i.reason);
+        }
         for c in &r.cleanup {
             let state = if c.verified {
                 "verified".green()
@@ -136,10 +161,11 @@ fn hub_summary(out: &mut String, hub: &HubReport) {
                 crate::measurement::Verdict::Pass => "pass".green(),
                 crate::measurement::Verdict::Fail => "FAIL".red().bold(),
             };
+            let unit = m.unit.map(|u| format!(" {u}")).unwrap_or_default();
             let measured = m
                 .measured
                 .as_ref()
-                .map_or_else(|| "not measured".to_string(), |v| v.to_string());
+                .map_or_else(|| "not measured".to_string(), |v| format!("{v}{unit}"));
             let limits = serde_json::Value::Object(m.limits.clone());
             let _ = writeln!(
                 out,

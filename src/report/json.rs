@@ -33,6 +33,16 @@ pub struct RunRecord {
     pub status: RunStatus,
     /// The process exit code, once known.
     pub exit_code: Option<i32>,
+    /// What ended the run early on the harness's side (status `error`), or
+    /// the reason of an `aborted` run.
+    pub error: Option<String>,
+    /// Wall-clock time of the whole run, once it ended.
+    pub duration_ms: Option<u64>,
+    /// The test station and operator (`--station`, `--operator`).
+    pub station: Option<String>,
+    pub operator: Option<String>,
+    /// Counts over every hub, the same the console, JUnit and HTML show.
+    pub summary: Summary,
     pub plan: PlanRecord,
     pub hubs: Vec<HubRecord>,
     /// The connection ledger's summary for the run's session, when kept.
@@ -51,8 +61,41 @@ pub struct Harness {
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     Running,
+    /// Every selected scenario ran (whatever their outcome).
     Finished,
+    /// A first Ctrl-C/SIGTERM stopped the run; cleanup ran.
     Interrupted,
+    /// A second signal: the process exited at once, cleanup not finished.
+    Aborted,
+    /// The harness itself failed after the run began (a broken output pipe,
+    /// a harness bug); `error` says what.
+    Error,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Finished => "finished",
+            RunStatus::Interrupted => "interrupted",
+            RunStatus::Aborted => "aborted",
+            RunStatus::Error => "error",
+        }
+    }
+}
+
+/// Counts over the whole run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub hubs: usize,
+    pub scenarios: usize,
+    pub passed: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    /// Passed only after a retry, reconnect or reboot (counted in `passed` too).
+    pub flaky: usize,
+    /// Hubs whose cleanup could not be verified.
+    pub hubs_left_modified: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -73,7 +116,68 @@ pub struct HubRecord {
     /// simulator profile.
     pub target: String,
     pub identity: HubIdentity,
+    /// Wall-clock time from the hub's first scenario to the end of its
+    /// cleanup (`null` while it runs).
+    pub duration_ms: Option<u64>,
     pub scenarios: Vec<ScenarioRecord>,
+    /// What the run changed on the hub and whether it was verified undone.
+    pub cleanup: CleanupRecord,
+}
+
+/// A hub's cleanup outcome: every obligation the run took on (a slot that
+/// may be on, a config that may be changed) and how it ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CleanupRecord {
+    pub status: CleanupStatus,
+    pub obligations: Vec<ObligationRecord>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CleanupStatus {
+    /// Nothing was changed on the hub.
+    #[default]
+    NothingOwed,
+    /// Everything changed was verified undone.
+    Verified,
+    /// The run is still going and something is owed.
+    Pending,
+    /// Something may be left modified: see the obligations' restore commands.
+    LeftModified,
+}
+
+impl CleanupStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CleanupStatus::NothingOwed => "nothing_owed",
+            CleanupStatus::Verified => "verified",
+            CleanupStatus::Pending => "pending",
+            CleanupStatus::LeftModified => "left_modified",
+        }
+    }
+}
+
+/// One thing the run changed and owed undoing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ObligationRecord {
+    /// `all actuators off`, `switch actuator slot(s) 0 off`, `restore config from FILE`.
+    pub what: String,
+    pub kind: ObligationKind,
+    /// Verified undone by reading the hub back.
+    pub verified: bool,
+    /// How it was verified, or why it could not be.
+    pub detail: Option<String>,
+    /// The scenario that undid it, or `null` for the run's own cleanup.
+    pub scenario: Option<String>,
+    /// The command that puts the original config back, when one is owed.
+    pub restore_command: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObligationKind {
+    Actuators,
+    Config,
 }
 
 /// What is known about who a hub is. Fields stay `None` until a scenario
@@ -107,6 +211,21 @@ pub struct ScenarioRecord {
     pub measurements: Vec<MeasurementRecord>,
     /// Only for failed scenarios: the HTTP exchanges they made.
     pub exchanges: Vec<Exchange>,
+    /// Passed, but only after a retry, reconnect or reboot.
+    pub flaky: bool,
+    /// Every retry, reconnect and detected reboot, in order.
+    pub incidents: Vec<IncidentRecord>,
+}
+
+/// A retry, reconnect or detected reboot during a scenario.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IncidentRecord {
+    pub kind: crate::client::IncidentKind,
+    pub reason: String,
+    /// RFC 3339, UTC.
+    pub at: String,
+    /// Milliseconds from the start of the run.
+    pub at_ms: u64,
 }
 
 impl ScenarioRecord {
@@ -131,7 +250,16 @@ impl ScenarioRecord {
             } else {
                 Vec::new()
             },
+            flaky: false,
+            incidents: Vec::new(),
         }
+    }
+
+    /// Add the scenario's incidents; a passed scenario with any is flaky.
+    pub fn with_incidents(mut self, incidents: Vec<IncidentRecord>) -> ScenarioRecord {
+        self.flaky = self.outcome == Outcome::Passed && !incidents.is_empty();
+        self.incidents = incidents;
+        self
     }
 }
 
@@ -243,7 +371,7 @@ fn redact_url(s: &str) -> String {
     }
 }
 
-fn rfc3339(t: DateTime<Utc>) -> String {
+pub(crate) fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
@@ -260,6 +388,11 @@ impl RunRecord {
             finished_at: None,
             status: RunStatus::Running,
             exit_code: None,
+            error: None,
+            duration_ms: None,
+            station: None,
+            operator: None,
+            summary: Summary::default(),
             plan: PlanRecord {
                 source: plan.source.clone(),
                 description: plan.description.clone(),
@@ -279,7 +412,31 @@ impl RunRecord {
     pub fn finish(&mut self, status: RunStatus, exit_code: i32, finished_at: DateTime<Utc>) {
         self.status = status;
         self.exit_code = Some(exit_code);
+        if let Ok(start) = DateTime::parse_from_rfc3339(&self.started_at) {
+            let ms = (finished_at - start.with_timezone(&Utc)).num_milliseconds();
+            self.duration_ms = Some(u64::try_from(ms).unwrap_or(0));
+        }
         self.finished_at = Some(rfc3339(finished_at));
+        self.tally();
+    }
+
+    /// Recount [`RunRecord::summary`] from the hubs.
+    pub fn tally(&mut self) {
+        let all = || self.hubs.iter().flat_map(|h| &h.scenarios);
+        let count = |o: Outcome| all().filter(|s| s.outcome == o).count();
+        self.summary = Summary {
+            hubs: self.hubs.len(),
+            scenarios: all().count(),
+            passed: count(Outcome::Passed),
+            failed: count(Outcome::Failed),
+            skipped: count(Outcome::Skipped),
+            flaky: all().filter(|s| s.flaky).count(),
+            hubs_left_modified: self
+                .hubs
+                .iter()
+                .filter(|h| h.cleanup.status == CleanupStatus::LeftModified)
+                .count(),
+        };
     }
 
     pub fn to_json(&self) -> String {
@@ -347,8 +504,15 @@ pub(crate) mod tests {
                 addresses: vec!["127.0.0.1".into()],
                 txt: [("version".to_string(), "3.4.5".to_string())].into(),
             },
+            duration_ms: Some(1950),
             scenarios: vec![
-                ScenarioRecord::new("mac", Outcome::Passed, Duration::from_millis(4), None, vec![], vec![exchange.clone()]),
+                ScenarioRecord::new("mac", Outcome::Passed, Duration::from_millis(4), None, vec![], vec![exchange.clone()])
+                    .with_incidents(vec![IncidentRecord {
+                        kind: crate::client::IncidentKind::Reboot,
+                        reason: "POST /api/info/get: the hub dropped the connection, refused new ones, then answered again (attempt 3)".into(),
+                        at: "2026-11-22T03:00:00.120Z".into(),
+                        at_ms: 120,
+                    }]),
                 ScenarioRecord::new(
                     "info",
                     Outcome::Failed,
@@ -369,11 +533,36 @@ pub(crate) mod tests {
                     vec![],
                 ),
             ],
+            cleanup: CleanupRecord {
+                status: CleanupStatus::Verified,
+                obligations: vec![ObligationRecord {
+                    what: "all 4 actuators off".into(),
+                    kind: ObligationKind::Actuators,
+                    verified: true,
+                    detail: Some("every slot reads off".into()),
+                    scenario: Some("actuators".into()),
+                    restore_command: None,
+                }],
+            },
         });
         r.hubs.push(HubRecord {
             target: "127.0.0.1:8081".into(),
             identity: HubIdentity::default(),
+            duration_ms: Some(700),
             scenarios: vec![],
+            cleanup: CleanupRecord {
+                status: CleanupStatus::LeftModified,
+                obligations: vec![ObligationRecord {
+                    what: "restore config from /b/x.json".into(),
+                    kind: ObligationKind::Config,
+                    verified: false,
+                    detail: Some("config may be modified".into()),
+                    scenario: None,
+                    restore_command: Some(
+                        "vegehub-harness restore /b/x.json --device 127.0.0.1:8081".into(),
+                    ),
+                }],
+            },
         });
         r.ledger = Some(
             json!({"sessions": 1, "connections_opened": 2, "connections_closed": 2,

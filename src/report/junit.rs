@@ -1,109 +1,309 @@
 //! The JUnit XML report (`--junit`), built from the run record so the two
-//! files never disagree: one testsuite per hub with its MAC and firmware as
-//! properties, one testcase per scenario, skips with their reasons and
-//! failures with their messages (failed measurements and HTTP exchanges in
-//! the failure's text).
+//! files never disagree, and valid against the JUnit 10 schema Jenkins'
+//! xunit plugin uses (vendored in `ci/junit-10.xsd`; a test validates
+//! against it): one testsuite per hub with its identity, the station,
+//! operator and the run's final status and exit code as properties; one
+//! testcase per scenario, classed by the hub's name or MAC (never with dots,
+//! which Jenkins reads as packages); skips with their reasons, failures with
+//! their messages (failed measurements and HTTP exchanges in the text),
+//! flaky passes with a `flakyFailure` per retry, reconnect or reboot (as
+//! nextest and Surefire write them), and a `cleanup` testcase per hub that
+//! owed an undo: in error, with the restore command, when the hub may be
+//! left modified.
 
+use std::fmt::Write as _;
 use std::path::Path;
-use std::time::Duration;
 
-use chrono::DateTime;
-use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
-
-use super::json::{HubRecord, Outcome, RunRecord, RunStatus, ScenarioRecord};
+use super::json::{CleanupStatus, HubRecord, Outcome, RunRecord, RunStatus, ScenarioRecord};
 use crate::measurement::Verdict;
 
-/// The JUnit report of a run (or of the part of it run so far).
-pub fn report(record: &RunRecord) -> Report {
-    let mut report = Report::new(record.harness.name);
-    if let Ok(t) = DateTime::parse_from_rfc3339(&record.started_at) {
-        report.set_timestamp(t);
+/// The JUnit document of a run (or of the part of it run so far).
+pub fn render(record: &RunRecord) -> String {
+    let suites: Vec<Suite> = record
+        .hubs
+        .iter()
+        .map(|h| suite(record, h, &classname(record, h)))
+        .collect();
+    let total = |f: fn(&Suite) -> usize| suites.iter().map(f).sum::<usize>();
+    let time: u64 = record.duration_ms.unwrap_or_else(|| {
+        record
+            .hubs
+            .iter()
+            .map(|h| h.duration_ms.unwrap_or_else(|| scenario_ms(h)))
+            .max()
+            .unwrap_or(0)
+    });
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        out,
+        "<testsuites name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{}\">",
+        attr(record.harness.name),
+        total(|s| s.tests),
+        total(|s| s.failures),
+        total(|s| s.errors),
+        secs(time)
+    );
+    for s in &suites {
+        out.push_str(&s.xml);
     }
-    for hub in &record.hubs {
-        report.add_test_suite(suite(record, hub));
-    }
-    report
+    out.push_str("</testsuites>\n");
+    out
 }
 
-fn suite(record: &RunRecord, hub: &HubRecord) -> TestSuite {
+/// One rendered testsuite and its counts.
+struct Suite {
+    tests: usize,
+    failures: usize,
+    errors: usize,
+    xml: String,
+}
+
+fn scenario_ms(h: &HubRecord) -> u64 {
+    h.scenarios.iter().map(|s| s.duration_ms).sum()
+}
+
+/// The hub's class: its name, else its MAC, else its address, without
+/// dots; the address is added when two hubs would share one.
+fn classname(record: &RunRecord, hub: &HubRecord) -> String {
+    let base = |h: &HubRecord| {
+        h.identity
+            .name
+            .clone()
+            .or_else(|| h.identity.mac.clone())
+            .unwrap_or_else(|| h.target.clone())
+    };
+    let mine = base(hub);
+    let shared = record.hubs.iter().filter(|h| base(h) == mine).count() > 1;
+    let name = if shared && mine != hub.target {
+        format!("{mine}_{}", hub.target)
+    } else {
+        mine
+    };
+    name.chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn suite(record: &RunRecord, hub: &HubRecord, class: &str) -> Suite {
     let id = &hub.identity;
     let name = id.name.clone().unwrap_or_else(|| hub.target.clone());
-    let mut suite = TestSuite::new(name.clone());
-    if let Ok(t) = DateTime::parse_from_rfc3339(&record.started_at) {
-        suite.set_timestamp(t);
-    }
     let unknown = || "unknown".to_string();
-    suite.add_property(Property::new("target", hub.target.clone()));
-    suite.add_property(Property::new("mac", id.mac.clone().unwrap_or_else(unknown)));
-    suite.add_property(Property::new(
-        "firmware",
-        id.firmware.clone().unwrap_or_else(unknown),
-    ));
+    let mut props: Vec<(&str, String)> = vec![
+        ("target", hub.target.clone()),
+        ("mac", id.mac.clone().unwrap_or_else(unknown)),
+        ("firmware", id.firmware.clone().unwrap_or_else(unknown)),
+    ];
     if !id.addresses.is_empty() {
-        suite.add_property(Property::new("addresses", id.addresses.join(" ")));
+        props.push(("addresses", id.addresses.join(" ")));
     }
-    suite.add_property(Property::new("plan", record.plan.source.clone()));
-    if record.status != RunStatus::Finished {
-        // CI readers should see that the suite is not the whole plan.
-        let status = match record.status {
-            RunStatus::Running => "running",
-            _ => "interrupted",
-        };
-        suite.add_property(Property::new("run_status", status));
+    props.push(("plan", record.plan.source.clone()));
+    props.push(("harness_version", record.harness.version.to_string()));
+    if let Some(s) = &record.station {
+        props.push(("station", s.clone()));
     }
-    let total: u64 = hub.scenarios.iter().map(|s| s.duration_ms).sum();
-    suite.set_time(Duration::from_millis(total));
+    if let Some(o) = &record.operator {
+        props.push(("operator", o.clone()));
+    }
+    // CI readers should see whether the suite is the whole plan and how the
+    // run ended.
+    props.push(("run_status", record.status.as_str().to_string()));
+    if let Some(code) = record.exit_code {
+        props.push(("exit_code", code.to_string()));
+    }
+    if let Some(e) = &record.error {
+        props.push(("run_error", e.clone()));
+    }
+    props.push(("cleanup", hub.cleanup.status.as_str().to_string()));
+
+    let mut cases = String::new();
+    let (mut tests, mut failures, mut errors, mut skipped) = (0, 0, 0, 0);
     for s in &hub.scenarios {
-        suite.add_test_case(case(&name, s));
+        tests += 1;
+        match s.outcome {
+            Outcome::Failed => failures += 1,
+            Outcome::Skipped => skipped += 1,
+            Outcome::Passed => {}
+        }
+        cases.push_str(&case(class, s));
     }
-    suite
+    if let Some(c) = cleanup_case(class, hub) {
+        tests += 1;
+        if hub.cleanup.status == CleanupStatus::LeftModified {
+            errors += 1;
+        }
+        cases.push_str(&c);
+    }
+    let time = hub.duration_ms.unwrap_or_else(|| scenario_ms(hub));
+    let mut xml = format!(
+        "  <testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\" time=\"{}\" timestamp=\"{}\">\n    <properties>\n",
+        attr(&name),
+        secs(time),
+        attr(&record.started_at)
+    );
+    for (k, v) in props {
+        let _ = writeln!(
+            xml,
+            "      <property name=\"{}\" value=\"{}\"/>",
+            attr(k),
+            attr(&v)
+        );
+    }
+    xml.push_str("    </properties>\n");
+    xml.push_str(&cases);
+    if matches!(record.status, RunStatus::Aborted | RunStatus::Error) {
+        let _ = writeln!(
+            xml,
+            "    <system-err>run {}: {}</system-err>",
+            record.status.as_str(),
+            esc(record.error.as_deref().unwrap_or("no reason given"))
+        );
+    }
+    xml.push_str("  </testsuite>\n");
+    Suite {
+        tests,
+        failures,
+        errors,
+        xml,
+    }
 }
 
-fn case(suite_name: &str, s: &ScenarioRecord) -> TestCase {
-    let status = match s.outcome {
-        Outcome::Passed => TestCaseStatus::success(),
+fn case(class: &str, s: &ScenarioRecord) -> String {
+    let open = format!(
+        "    <testcase name=\"{}\" classname=\"{}\" time=\"{}\"",
+        attr(&s.name),
+        attr(class),
+        secs(s.duration_ms)
+    );
+    let mut body = String::new();
+    match s.outcome {
+        Outcome::Passed => {}
         Outcome::Skipped => {
-            let mut st = TestCaseStatus::skipped();
-            if let Some(reason) = &s.message {
-                st.set_message(reason.clone());
-            }
-            st
+            let _ = writeln!(
+                body,
+                "      <skipped message=\"{}\"/>",
+                attr(s.message.as_deref().unwrap_or("skipped"))
+            );
         }
         Outcome::Failed => {
-            let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
-            st.set_message(
-                s.message
-                    .clone()
-                    .unwrap_or_else(|| "failed without a message".into()),
+            let ty = if s.measurements.iter().any(|m| m.verdict == Verdict::Fail) {
+                "measurement"
+            } else {
+                "scenario"
+            };
+            let _ = writeln!(
+                body,
+                "      <failure message=\"{}\" type=\"{ty}\">{}</failure>",
+                attr(s.message.as_deref().unwrap_or("failed without a message")),
+                esc(&failure_text(s))
             );
-            st.set_type(
-                if s.measurements.iter().any(|m| m.verdict == Verdict::Fail) {
-                    "measurement"
-                } else {
-                    "scenario"
-                },
-            );
-            st.set_description(failure_text(s));
-            st
         }
-    };
-    let mut case = TestCase::new(s.name.clone(), status);
-    case.set_classname(format!("vegehub.{suite_name}"));
-    case.set_time(Duration::from_millis(s.duration_ms));
-    if !s.measurements.is_empty() {
-        case.set_system_out(measurement_lines(s));
     }
-    case
+    // Every retry, reconnect and reboot of a scenario that still passed is
+    // a flaky run; one that failed or skipped lists them in its text.
+    if s.flaky {
+        for i in &s.incidents {
+            let kind = serde_json::to_value(i.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            let _ = writeln!(
+                body,
+                "      <flakyFailure message=\"{}\" type=\"{kind}\"/>",
+                attr(&format!("{kind} at {}: {}", i.at, i.reason))
+            );
+        }
+    }
+    if !s.measurements.is_empty() {
+        let _ = writeln!(
+            body,
+            "      <system-out>{}</system-out>",
+            esc(&measurement_lines(s))
+        );
+    }
+    if body.is_empty() {
+        format!("{open}/>\n")
+    } else {
+        format!("{open}>\n{body}    </testcase>\n")
+    }
+}
+
+/// The hub's cleanup as a testcase: passed when everything owed was
+/// verified undone, in error (with the restore commands) when the hub may
+/// be left modified. None when nothing was owed, or while it is pending.
+fn cleanup_case(class: &str, hub: &HubRecord) -> Option<String> {
+    let c = &hub.cleanup;
+    let open = format!(
+        "    <testcase name=\"cleanup\" classname=\"{}\" time=\"0\"",
+        attr(class)
+    );
+    let lines: String = c
+        .obligations
+        .iter()
+        .map(|o| {
+            format!(
+                "{} {}{}{}\n",
+                if o.verified {
+                    "verified"
+                } else {
+                    "NOT verified"
+                },
+                o.what,
+                o.detail
+                    .as_ref()
+                    .map(|d| format!(": {d}"))
+                    .unwrap_or_default(),
+                o.restore_command
+                    .as_ref()
+                    .map(|r| format!("; restore with: {r}"))
+                    .unwrap_or_default()
+            )
+        })
+        .collect();
+    match c.status {
+        CleanupStatus::NothingOwed | CleanupStatus::Pending => None,
+        CleanupStatus::Verified => Some(format!(
+            "{open}>\n      <system-out>{}</system-out>\n    </testcase>\n",
+            esc(&lines)
+        )),
+        CleanupStatus::LeftModified => {
+            let left: Vec<String> = c
+                .obligations
+                .iter()
+                .filter(|o| !o.verified)
+                .map(|o| match &o.restore_command {
+                    Some(r) => format!("{} (restore with: {r})", o.what),
+                    None => o.what.clone(),
+                })
+                .collect();
+            let message = format!(
+                "hub {} may be left modified: {}",
+                hub.target,
+                left.join("; ")
+            );
+            Some(format!(
+                "{open}>\n      <error message=\"{}\" type=\"hub-left-modified\">{}</error>\n    </testcase>\n",
+                attr(&message),
+                esc(&lines)
+            ))
+        }
+    }
 }
 
 fn measurement_lines(s: &ScenarioRecord) -> String {
     s.measurements
         .iter()
         .map(|m| {
+            let unit = m.unit.map(|u| format!(" {u}")).unwrap_or_default();
             let measured = m
                 .measured
                 .as_ref()
-                .map_or("not measured".to_string(), |v| v.to_string());
+                .map_or("not measured".to_string(), |v| format!("{v}{unit}"));
             let limits = serde_json::Value::Object(m.limits.clone());
             let verdict = match m.verdict {
                 Verdict::Pass => "pass",
@@ -119,6 +319,9 @@ fn measurement_lines(s: &ScenarioRecord) -> String {
 
 fn failure_text(s: &ScenarioRecord) -> String {
     let mut text = measurement_lines(s);
+    for i in &s.incidents {
+        let _ = writeln!(text, "{:?} at {}: {}", i.kind, i.at, i.reason);
+    }
     for e in &s.exchanges {
         let answer = match (e.status, &e.error) {
             (Some(code), _) => code.to_string(),
@@ -133,12 +336,37 @@ fn failure_text(s: &ScenarioRecord) -> String {
     text
 }
 
+/// Seconds with millisecond precision, as the schema's SUREFIRE_TIME wants.
+fn secs(ms: u64) -> String {
+    format!("{}.{:03}", ms / 1000, ms % 1000)
+}
+
+/// Escape for an attribute: as text, with line breaks kept as references
+/// (a parser would turn a raw one into a space).
+fn attr(s: &str) -> String {
+    esc(s)
+        .replace('\n', "&#10;")
+        .replace('\r', "&#13;")
+        .replace('\t', "&#9;")
+}
+
+/// Escape for text, and replace the characters XML 1.0 cannot carry at all
+/// (hub strings are untrusted).
+fn esc(s: &str) -> String {
+    let clean: String = s
+        .chars()
+        .map(|c| match c {
+            '\t' | '\n' | '\r' => c,
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => '\u{FFFD}',
+            c => c,
+        })
+        .collect();
+    quick_xml::escape::escape(clean.as_str()).into_owned()
+}
+
 /// Write the JUnit report atomically.
 pub fn write(record: &RunRecord, path: &Path) -> Result<(), super::ReportError> {
-    let xml = report(record)
-        .to_string()
-        .expect("a JUnit report of plain strings always serializes");
-    super::write_atomic(path, xml.as_bytes())
+    super::write_atomic(path, render(record).as_bytes())
 }
 
 #[cfg(test)]
@@ -229,11 +457,17 @@ mod tests {
     #[test]
     fn junit_parses_with_suites_properties_skips_and_failures() {
         let record = sample_record();
-        let xml = report(&record).to_string().unwrap();
+        let xml = render(&record);
         let root = parse(&xml);
         assert_eq!(root.name, "testsuites");
-        assert_eq!(root.attr("tests"), Some("3"));
+        // Three scenarios, and a cleanup case per hub that owed an undo.
+        assert_eq!(root.attr("tests"), Some("5"));
         assert_eq!(root.attr("failures"), Some("1"));
+        assert_eq!(root.attr("errors"), Some("1"));
+        assert_eq!(root.attr("time"), Some("3.000"));
+        // The JUnit 10 schema allows neither on the root.
+        assert_eq!(root.attr("skipped"), None);
+        assert_eq!(root.attr("timestamp"), None);
         let suites = root.all("testsuite");
         assert_eq!(suites.len(), 2, "one testsuite per hub");
         let s = suites[0];
@@ -250,11 +484,21 @@ mod tests {
         };
         assert_eq!(prop("mac"), Some("A1B2C3D4A620"));
         assert_eq!(prop("firmware"), Some("3.4.5"));
-        assert_eq!(prop("run_status"), None, "a finished run says nothing");
+        assert_eq!(prop("run_status"), Some("finished"));
+        assert_eq!(prop("exit_code"), Some("1"));
+        assert_eq!(prop("cleanup"), Some("verified"));
         let cases = s.all("testcase");
         let names: Vec<_> = cases.iter().map(|c| c.attr("name").unwrap()).collect();
-        assert_eq!(names, ["mac", "info", "actuators"]);
+        assert_eq!(names, ["mac", "info", "actuators", "cleanup"]);
+        assert!(cases
+            .iter()
+            .all(|c| c.attr("classname") == Some("Vege_A6_20")));
         assert!(cases[0].children.iter().all(|c| c.name != "failure"));
+        // The flaky pass, as nextest and Surefire write it.
+        let flaky = &cases[0].all("flakyFailure")[0];
+        assert_eq!(flaky.attr("type"), Some("reboot"));
+        assert!(flaky.attr("message").unwrap().contains("refused new ones"));
+        assert!(cases[3].all("error").is_empty(), "verified cleanup passes");
         let failure = &cases[1].all("failure")[0];
         assert!(failure
             .attr("message")
@@ -280,9 +524,39 @@ mod tests {
         );
         let skipped = &cases[2].all("skipped")[0];
         assert_eq!(skipped.attr("message"), Some("not enabled (--actuators)"));
-        // The second hub is known only by its address.
+        // The second hub is known only by its address; its class has no dots.
         assert_eq!(suites[1].attr("name"), Some("127.0.0.1:8081"));
-        assert_eq!(suites[1].attr("tests"), Some("0"));
+        assert_eq!(suites[1].attr("tests"), Some("1"));
+        assert_eq!(suites[1].attr("errors"), Some("1"));
+        let cleanup = suites[1].all("testcase")[0];
+        assert_eq!(cleanup.attr("name"), Some("cleanup"));
+        assert_eq!(cleanup.attr("classname"), Some("127_0_0_1_8081"));
+        let error = &cleanup.all("error")[0];
+        assert_eq!(error.attr("type"), Some("hub-left-modified"));
+        assert!(
+            error.attr("message").unwrap().contains(
+                "restore with: vegehub-harness restore /b/x.json --device 127.0.0.1:8081"
+            ),
+            "{:?}",
+            error.attr("message")
+        );
+    }
+
+    #[test]
+    fn untrusted_strings_cannot_break_the_xml() {
+        let mut record = sample_record();
+        record.hubs[0].identity.name = Some("Evil\u{1}<hub> & \"co\"\n.x".into());
+        record.hubs[0].scenarios[1].message = Some("bad ]]> <!-- \u{0} line\nbreak".into());
+        let root = parse(&render(&record));
+        let s = root.all("testsuite")[0];
+        assert_eq!(s.attr("name"), Some("Evil\u{FFFD}<hub> & \"co\"\n.x"));
+        let class = s.all("testcase")[0].attr("classname").unwrap();
+        assert!(!class.contains('.'), "{class}");
+        let failure = &s.all("testcase")[1].all("failure")[0];
+        assert_eq!(
+            failure.attr("message"),
+            Some("bad ]]> <!-- \u{FFFD} line\nbreak")
+        );
     }
 
     #[test]

@@ -1,15 +1,18 @@
 //! Everything the harness reports: the console summary per hub, the verbose
-//! trace of HTTP exchanges, the JSON run record and the JUnit file (written
-//! atomically, also for failed and interrupted runs). Reports are rendered
-//! from the run's structured records (`run::RunReport`), never from console
-//! text. The only library code that prints to the terminal lives here.
+//! trace of HTTP exchanges, the JSON run record, the JUnit file and the
+//! HTML report (written atomically on every way a run can end), and the
+//! JSON event stream. Reports are rendered from the run's structured
+//! records (`run::RunReport`), never from console text. The only library
+//! code that prints to the terminal lives here.
 
 pub mod console;
+pub mod html;
 pub mod json;
 pub mod junit;
 pub mod progress;
 pub mod safety;
 pub mod sink;
+pub mod stream;
 pub mod term;
 pub mod text;
 pub mod verbose;

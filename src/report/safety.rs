@@ -43,7 +43,23 @@ pub fn left_after_run(leftovers: &Leftovers) -> String {
     )
 }
 
-/// The observer the binary installs for the run.
+/// The observer the binary installs for the run. On a second signal it
+/// also writes the final reports (status `aborted`), since the process
+/// exits right after.
 pub fn observer() -> SafetyObserver {
-    Arc::new(|e: &SafetyEvent<'_>| super::term::err(&format!("vegehub-harness: {}", text(e))))
+    Arc::new(|e: &SafetyEvent<'_>| {
+        super::term::err(&format!("vegehub-harness: {}", text(e)));
+        if let SafetyEvent::GivingUp { signal, leftovers } = e {
+            // The code `Safety::listen_for_signals` exits with.
+            let code = if leftovers.is_empty() {
+                crate::exit_code::INTERRUPTED
+            } else {
+                crate::exit_code::HUB_MODIFIED
+            };
+            super::sink::abort_active(
+                &format!("{signal} received again: exited at once, cleanup not finished"),
+                code,
+            );
+        }
+    })
 }

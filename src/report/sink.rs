@@ -1,38 +1,55 @@
-//! Where the report files of a run go while it runs: the JSON record and the
-//! JUnit file are rewritten (atomically) after every scenario and once more
-//! when the run ends, so a failed, interrupted or killed run still leaves
-//! both, complete up to its last scenario. Converts the run's scenario
-//! records into the report model. Uses `scenario`, `measurement`.
+//! Where the reports of a run go while it runs: the JSON record, the JUnit
+//! file and the HTML report are rewritten (atomically) after every scenario
+//! and once more on every way the run can end (normal end, failure, first
+//! and second signal, a broken output pipe, a harness error), so a failed,
+//! interrupted or killed run still leaves them, complete up to its last
+//! scenario, with the final status, exit code, ledger and each hub's cleanup
+//! outcome. The JSON event stream (`--format json`) is fed from here too.
+//! Converts the run's scenario records into the report model. Uses
+//! `scenario`, `measurement`, `teardown` (read only).
 
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use super::json::{
-    Exchange, HubIdentity, HubRecord, Outcome, RunRecord, RunStatus, ScenarioRecord,
+    CleanupRecord, CleanupStatus, Exchange, HubIdentity, HubRecord, IncidentRecord, ObligationKind,
+    ObligationRecord, Outcome, RunRecord, RunStatus, ScenarioRecord,
 };
+use super::stream::EventStream;
 use super::ReportError;
 use crate::client;
 use crate::plan::Plan;
 use crate::redact::Redactor;
-use crate::scenario::{HubFacts, Record, Verdict};
+use crate::scenario::{HubFacts, Record, Scenario, Verdict};
+use crate::teardown::{HubUndo, Leftovers, Obligations};
 
-/// The report files asked for on the command line.
+/// The report files asked for on the command line, and the context every
+/// report carries.
 #[derive(Debug, Clone, Default)]
 pub struct ReportPaths {
     /// `--report-json FILE`
     pub json: Option<PathBuf>,
     /// `--junit FILE`
     pub junit: Option<PathBuf>,
+    /// `--report-html FILE`
+    pub html: Option<PathBuf>,
+    /// `--station NAME` (or `VEGEHUB_HARNESS_STATION`).
+    pub station: Option<String>,
+    /// `--operator NAME` (or `VEGEHUB_HARNESS_OPERATOR`).
+    pub operator: Option<String>,
 }
 
 impl ReportPaths {
     pub fn any(&self) -> bool {
-        self.json.is_some() || self.junit.is_some()
+        self.json.is_some() || self.junit.is_some() || self.html.is_some()
     }
 
-    /// Refuse, before anything is sent, a report that could not be written.
+    /// Refuse, before anything is sent, a report that could not be written,
+    /// and a station or operator name that is empty or has control
+    /// characters.
     pub fn check(&self) -> Result<(), String> {
         if let Some(p) = &self.json {
             super::check_report_path("--report-json", p)?;
@@ -40,18 +57,53 @@ impl ReportPaths {
         if let Some(p) = &self.junit {
             super::check_report_path("--junit", p)?;
         }
-        if let (Some(a), Some(b)) = (&self.json, &self.junit) {
-            let same = a == b
-                || matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)), (Ok(x), Ok(y)) if x == y);
-            if same {
-                return Err(format!(
-                    "--report-json and --junit both name {}: give two files",
-                    a.display()
-                ));
+        if let Some(p) = &self.html {
+            super::check_report_path("--report-html", p)?;
+        }
+        let given = [
+            ("--report-json", &self.json),
+            ("--junit", &self.junit),
+            ("--report-html", &self.html),
+        ];
+        for (i, (fa, a)) in given.iter().enumerate() {
+            for (fb, b) in &given[i + 1..] {
+                if let (Some(a), Some(b)) = (a, b) {
+                    let same = a == b
+                        || matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)), (Ok(x), Ok(y)) if x == y);
+                    if same {
+                        return Err(format!(
+                            "{fa} and {fb} both name {}: give two files",
+                            a.display()
+                        ));
+                    }
+                }
+            }
+        }
+        for (flag, v) in [("--station", &self.station), ("--operator", &self.operator)] {
+            if let Some(v) = v {
+                if v.trim().is_empty() {
+                    return Err(format!("{flag}: empty name"));
+                }
+                if v.chars().any(char::is_control) || v.chars().count() > 200 {
+                    return Err(format!(
+                        "{flag} {v:?}: use at most 200 printable characters"
+                    ));
+                }
             }
         }
         Ok(())
     }
+}
+
+/// Per hub, what the reports need besides the scenario records.
+#[derive(Debug, Default)]
+struct HubState {
+    /// Each scenario's own cleanup steps (all-off, config restored).
+    steps: Vec<ObligationRecord>,
+    /// The run-level cleanup, when anything was left owed.
+    undo: Option<HubUndo>,
+    /// The hub's thread has ended.
+    done: bool,
 }
 
 /// The run's report files and the record they are written from.
@@ -59,23 +111,67 @@ pub struct ReportSink {
     paths: ReportPaths,
     redactor: Redactor,
     record: Mutex<RunRecord>,
+    hubs: Mutex<Vec<HubState>>,
+    started: Instant,
+    started_at: DateTime<Utc>,
+    obligations: Mutex<Option<Obligations>>,
+    stream: Option<EventStream>,
     /// The first write error, reported once at the end.
     failed: Mutex<Option<ReportError>>,
 }
 
+/// The run's sink, for the exits that do not return through the run (a
+/// second signal exits the process from the signal task).
+static ACTIVE: Mutex<Option<Weak<ReportSink>>> = Mutex::new(None);
+
 impl ReportSink {
     pub fn new(paths: ReportPaths, plan: &Plan, redactor: Redactor) -> ReportSink {
+        let started_at = Utc::now();
+        let mut record = RunRecord::start(plan, started_at);
+        record.station = paths.station.clone();
+        record.operator = paths.operator.clone();
         ReportSink {
             paths,
             redactor,
-            record: Mutex::new(RunRecord::start(plan, Utc::now())),
+            record: Mutex::new(record),
+            hubs: Mutex::default(),
+            started: Instant::now(),
+            started_at,
+            obligations: Mutex::new(None),
+            stream: None,
             failed: Mutex::new(None),
         }
+    }
+
+    /// Also write the JSON event stream (`--format json`) to stdout.
+    pub fn with_stream(mut self, on: bool) -> ReportSink {
+        self.stream = on.then(EventStream::stdout);
+        self
+    }
+
+    /// Write the stream to `out` instead (tests).
+    pub fn with_stream_to(mut self, out: Box<dyn std::io::Write + Send>) -> ReportSink {
+        self.stream = Some(EventStream::new(out));
+        self
+    }
+
+    /// Make this the sink a second signal finishes (see [`abort_active`]).
+    pub fn activate(self: &Arc<Self>) {
+        *ACTIVE.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::downgrade(self));
+    }
+
+    /// Read what is still owed on each hub from `obligations` at every write.
+    pub fn watch(&self, obligations: &Obligations) {
+        *self.obligations.lock().unwrap_or_else(|p| p.into_inner()) = Some(obligations.clone());
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, RunRecord> {
         // A panic elsewhere while holding the lock leaves a usable record.
         self.record.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn hub_states(&self) -> std::sync::MutexGuard<'_, Vec<HubState>> {
+        self.hubs.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Register a hub before its first scenario; returns its index. A
@@ -96,36 +192,110 @@ impl ReportSink {
         r.hubs.push(HubRecord {
             target: target.to_string(),
             identity,
+            duration_ms: None,
             scenarios: Vec::new(),
+            cleanup: CleanupRecord::default(),
         });
+        self.hub_states().push(HubState::default());
         r.hubs.len() - 1
+    }
+
+    /// Every hub is registered: announce the run on the stream.
+    pub fn start(&self, scenarios: usize) {
+        if let Some(s) = &self.stream {
+            s.run_started(&self.lock(), scenarios);
+        }
+    }
+
+    /// A scenario of hub `hub` starts.
+    pub fn scenario_started(&self, hub: usize, scenario: Scenario) {
+        if let Some(s) = &self.stream {
+            let r = self.lock();
+            s.scenario_started(&r.hubs[hub], scenario.name());
+        }
     }
 
     /// A scenario of hub `hub` ended: record it and rewrite the files.
     pub fn scenario_done(&self, hub: usize, facts: &HubFacts, record: &Record) {
+        let incidents = record.incidents.iter().map(|i| self.incident(i)).collect();
+        let scenario = scenario_record(record, &self.redactor).with_incidents(incidents);
+        {
+            let mut states = self.hub_states();
+            states[hub]
+                .steps
+                .extend(record.cleanup.iter().map(|c| ObligationRecord {
+                    what: c.what.clone(),
+                    kind: if c.what.contains("config") {
+                        ObligationKind::Config
+                    } else {
+                        ObligationKind::Actuators
+                    },
+                    verified: c.verified,
+                    detail: Some(self.redactor.scrub(&c.detail)),
+                    scenario: Some(record.scenario.name().to_owned()),
+                    restore_command: None,
+                }));
+        }
         {
             let mut r = self.lock();
             let h = &mut r.hubs[hub];
             update_identity(&mut h.identity, &h.target, facts);
-            h.scenarios.push(scenario_record(record, &self.redactor));
+            if let Some(s) = &self.stream {
+                s.scenario_done(h, &scenario);
+            }
+            h.scenarios.push(scenario);
         }
-        self.write();
+        self.write(RunStatus::Running);
     }
 
-    /// The run ended (or was interrupted): stamp it and write the files one
-    /// last time. Returns the first error any write met.
-    pub fn finish(&self, interrupted: bool, exit_code: i32) -> Result<(), ReportError> {
-        let status = if interrupted {
-            RunStatus::Interrupted
-        } else {
-            RunStatus::Finished
-        };
-        self.lock().finish(status, exit_code, Utc::now());
-        self.write();
+    /// Hub `hub`'s thread ended after `elapsed`, with the run-level cleanup
+    /// of whatever its scenarios left owed (`None`: nothing was).
+    pub fn hub_done(&self, hub: usize, elapsed: Duration, undo: Option<&HubUndo>) {
+        {
+            let mut states = self.hub_states();
+            states[hub].undo = undo.cloned();
+            states[hub].done = true;
+        }
+        {
+            let mut r = self.lock();
+            r.hubs[hub].duration_ms = Some(ms(elapsed));
+        }
+        self.refresh(RunStatus::Running);
+        if let Some(s) = &self.stream {
+            s.hub_done(&self.lock().hubs[hub]);
+        }
+        self.write(RunStatus::Running);
+    }
+
+    /// The run ended (any way but a second signal): stamp it and write the
+    /// files one last time. Returns the first error any write met.
+    pub fn finish(
+        &self,
+        status: RunStatus,
+        exit_code: i32,
+        error: Option<String>,
+    ) -> Result<(), ReportError> {
+        self.finish_at(status, exit_code, error);
         match self.failed.lock().unwrap_or_else(|p| p.into_inner()).take() {
             Some(e) => Err(e),
             None => Ok(()),
         }
+    }
+
+    fn finish_at(&self, status: RunStatus, exit_code: i32, error: Option<String>) {
+        {
+            let mut r = self.lock();
+            r.error = error.map(|e| self.redactor.scrub(&e));
+            r.finish(status, exit_code, self.started_at + self.elapsed_chrono());
+        }
+        self.write(status);
+        if let Some(s) = &self.stream {
+            s.run_finished(&self.lock());
+        }
+    }
+
+    fn elapsed_chrono(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.started.elapsed()).unwrap_or_default()
     }
 
     /// Keep the connection ledger's verdict of the run's session (call
@@ -139,7 +309,37 @@ impl ReportSink {
         self.lock().clone()
     }
 
-    fn write(&self) {
+    fn incident(&self, i: &client::Incident) -> IncidentRecord {
+        let since = i.at.saturating_duration_since(self.started);
+        IncidentRecord {
+            kind: i.kind,
+            reason: self.redactor.scrub(&i.reason),
+            at: super::json::rfc3339(
+                self.started_at + chrono::Duration::from_std(since).unwrap_or_default(),
+            ),
+            at_ms: ms(since),
+        }
+    }
+
+    /// Recompute each hub's cleanup outcome from what its scenarios undid,
+    /// the run-level cleanup and what the registry still says is owed.
+    fn refresh(&self, status: RunStatus) {
+        let leftovers = self
+            .obligations
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(Obligations::leftovers);
+        let states = self.hub_states();
+        let mut r = self.lock();
+        for (h, st) in r.hubs.iter_mut().zip(states.iter()) {
+            h.cleanup = cleanup_of(&h.target, st, leftovers.as_ref(), status);
+        }
+        r.tally();
+    }
+
+    fn write(&self, status: RunStatus) {
+        self.refresh(status);
         let record = self.record();
         let mut results = Vec::new();
         if let Some(p) = &self.paths.json {
@@ -148,11 +348,165 @@ impl ReportSink {
         if let Some(p) = &self.paths.junit {
             results.push(super::junit::write(&record, p));
         }
+        if let Some(p) = &self.paths.html {
+            results.push(super::html::write(&record, p));
+        }
         let mut failed = self.failed.lock().unwrap_or_else(|p| p.into_inner());
         for e in results.into_iter().filter_map(Result::err) {
             failed.get_or_insert(e);
         }
     }
+}
+
+/// The second signal: the process exits now with `exit_code`. Write the
+/// final reports of the active run (status `aborted`, what may be left as
+/// unverified obligations with their restore commands) before it does.
+pub fn abort_active(reason: &str, exit_code: i32) {
+    let sink = ACTIVE
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+        .and_then(Weak::upgrade);
+    if let Some(sink) = sink {
+        sink.finish_at(RunStatus::Aborted, exit_code, Some(reason.to_owned()));
+    }
+}
+
+/// The cleanup outcome of the hub at `target`.
+fn cleanup_of(
+    target: &str,
+    st: &HubState,
+    leftovers: Option<&Leftovers>,
+    status: RunStatus,
+) -> CleanupRecord {
+    let mut obligations = st.steps.clone();
+    if let Some(u) = &st.undo {
+        let slots = |v: &[u32]| v.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
+        let errors = (!u.errors.is_empty()).then(|| u.errors.join("; "));
+        if !u.slots_off.is_empty() {
+            obligations.push(run_step(
+                format!("switch actuator slot(s) {} off", slots(&u.slots_off)),
+                ObligationKind::Actuators,
+                true,
+                Some("every slot reads off".into()),
+                None,
+            ));
+        }
+        if !u.slots_left.is_empty() {
+            obligations.push(run_step(
+                format!("switch actuator slot(s) {} off", slots(&u.slots_left)),
+                ObligationKind::Actuators,
+                false,
+                errors.clone(),
+                None,
+            ));
+        }
+        if let Some(b) = &u.config_restored {
+            obligations.push(run_step(
+                format!("restore config from {}", b.display()),
+                ObligationKind::Config,
+                true,
+                Some("read back deep-equal to the original".into()),
+                None,
+            ));
+        }
+        if let Some(b) = &u.config_left {
+            obligations.push(run_step(
+                format!("restore config from {}", b.display()),
+                ObligationKind::Config,
+                false,
+                errors,
+                Some(restore_command(&b.display().to_string(), target)),
+            ));
+        }
+    } else if let Some((_, debt)) = leftovers.and_then(|l| l.hubs.iter().find(|(a, _)| a == target))
+    {
+        // Owed and not (yet) undone by the run's cleanup: while the run
+        // goes on, or after a second signal cut cleanup short.
+        if !debt.slots.is_empty() {
+            let slots: Vec<String> = debt.slots.iter().map(u32::to_string).collect();
+            obligations.push(run_step(
+                format!("switch actuator slot(s) {} off", slots.join(", ")),
+                ObligationKind::Actuators,
+                false,
+                Some(
+                    "may be on; each switches itself off when its device-side duration ends".into(),
+                ),
+                None,
+            ));
+        }
+        if let Some(c) = &debt.config {
+            let path = c.backup.display().to_string();
+            obligations.push(run_step(
+                format!("restore config from {path}"),
+                ObligationKind::Config,
+                false,
+                Some("config may be modified".into()),
+                Some(restore_command(&path, target)),
+            ));
+        }
+    }
+    let unverified = match &st.undo {
+        // The run's cleanup settles what scenarios left: it decides.
+        Some(u) => !u.verified(),
+        None => obligations.iter().any(|o| !o.verified),
+    };
+    let owed_now = leftovers.is_some_and(|l| l.hubs.iter().any(|(a, _)| a == target));
+    let status = if obligations.is_empty() {
+        CleanupStatus::NothingOwed
+    } else if (owed_now || unverified) && status == RunStatus::Running && !st.done {
+        CleanupStatus::Pending
+    } else if unverified || owed_now {
+        CleanupStatus::LeftModified
+    } else {
+        CleanupStatus::Verified
+    };
+    CleanupRecord {
+        status,
+        obligations,
+    }
+}
+
+fn run_step(
+    what: String,
+    kind: ObligationKind,
+    verified: bool,
+    detail: Option<String>,
+    restore_command: Option<String>,
+) -> ObligationRecord {
+    ObligationRecord {
+        what,
+        kind,
+        verified,
+        detail,
+        scenario: None,
+        restore_command,
+    }
+}
+
+/// The command a person runs to put a hub's original config back (the
+/// same the console prints for what may be left).
+pub fn restore_command(backup: &str, device: &str) -> String {
+    format!(
+        "vegehub-harness restore {} --device {device}",
+        shell_quote(backup)
+    )
+}
+
+/// Quote a path so the command can be pasted into a POSIX shell.
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+:=@,".contains(c))
+    {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+fn ms(d: Duration) -> u64 {
+    d.as_millis().try_into().unwrap_or(u64::MAX)
 }
 
 /// Fill in what the run has learnt; addresses default to the one the hub

@@ -96,6 +96,7 @@ impl Scenario {
             verdict,
             duration: started.elapsed(),
             exchanges: client.take_exchanges(),
+            incidents: client.take_incidents(),
             cleanup,
             notes,
             measurements: Vec::new(),
@@ -215,6 +216,9 @@ pub struct Record {
     pub duration: Duration,
     /// Every HTTP exchange the scenario made, in order.
     pub exchanges: Vec<Exchange>,
+    /// Retries, reconnects and detected reboots, in order: a scenario that
+    /// passed after one is flaky.
+    pub incidents: Vec<crate::client::Incident>,
     pub cleanup: Vec<Cleanup>,
     /// Facts observed along the way (`mac A1B2C3D4E5F6`).
     pub notes: Vec<String>,
@@ -223,6 +227,11 @@ pub struct Record {
 }
 
 impl Record {
+    /// Passed, but only after a retry, reconnect or reboot.
+    pub fn flaky(&self) -> bool {
+        self.verdict == Verdict::Pass && !self.incidents.is_empty()
+    }
+
     /// A record for a scenario that did not run (skipped before starting,
     /// or its runner panicked).
     pub fn not_run(scenario: Scenario, verdict: Verdict) -> Record {
@@ -231,6 +240,7 @@ impl Record {
             verdict,
             duration: Duration::ZERO,
             exchanges: Vec::new(),
+            incidents: Vec::new(),
             cleanup: Vec::new(),
             notes: Vec::new(),
             measurements: Vec::new(),

@@ -30,7 +30,8 @@ Kinds:
   max-conns:N      at most N connections at once; the next is closed at once
   reboot-after:N   after N requests the hub reboots: every connection
                    dropped, actuators reset, stored config kept
-                   (once; times=K allows K reboots)";
+                   (once; times=K allows K reboots); down=DUR keeps it
+                   down (refusing connections) for DUR while it boots";
 
 /// Serve a simulated VegeHub until Ctrl-C or SIGTERM.
 ///

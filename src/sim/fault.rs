@@ -1,6 +1,7 @@
 //! Fault specs: what misbehaviour the simulated hub injects, on which
 //! endpoint, and how often. Grammar:
-//! `KIND[:ARG][@ENDPOINT][,after=N][,times=N]`.
+//! `KIND[:ARG][@ENDPOINT][,after=N][,times=N]`; `reboot-after` also takes
+//! `,down=DURATION` (the hub refuses connections while it boots).
 
 use std::fmt;
 use std::str::FromStr;
@@ -87,7 +88,9 @@ pub enum FaultKind {
     /// At most this many connections at once; the next is closed at once.
     MaxConns(u32),
     /// After this many requests the hub reboots: every connection dropped,
-    /// actuators reset, stored config kept.
+    /// actuators reset, stored config kept; with `down=DURATION` it then
+    /// refuses connections for that long, as a real hub does while it boots
+    /// and rejoins Wi-Fi.
     RebootAfter(u64),
 }
 
@@ -101,6 +104,8 @@ pub struct FaultSpec {
     pub after: u64,
     /// Apply at most this many times (`None`: always).
     pub times: Option<u64>,
+    /// `reboot-after` only: how long the hub is down after each reboot.
+    pub down: Option<Duration>,
     spec: String,
 }
 
@@ -249,11 +254,22 @@ impl FromStr for FaultSpec {
         }
         let mut after = 0;
         let mut times = None;
+        let mut down = None;
         for opt in parts {
             match opt.split_once('=') {
                 Some(("after", n)) => after = count("after", n)?,
                 Some(("times", n)) => times = Some(count("times", n)?),
-                _ => return Err(err(format!("unknown option {opt:?} (after=N, times=N)"))),
+                Some(("down", d)) if matches!(kind, FaultKind::RebootAfter(_)) => {
+                    down = Some(parse_duration(d).ok_or_else(|| {
+                        err(format!("bad duration {d:?} (use e.g. 300ms, 2s, 1m)"))
+                    })?)
+                }
+                Some(("down", _)) => return Err(err("down= applies only to reboot-after".into())),
+                _ => {
+                    return Err(err(format!(
+                        "unknown option {opt:?} (after=N, times=N, down=DURATION)"
+                    )))
+                }
             }
         }
         if matches!(kind, FaultKind::RebootAfter(_)) && after > 0 {
@@ -266,6 +282,7 @@ impl FromStr for FaultSpec {
             endpoint,
             after,
             times,
+            down,
             spec: spec.to_owned(),
         })
     }
@@ -274,6 +291,20 @@ impl FromStr for FaultSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reboot_takes_a_down_time_and_nothing_else_does() {
+        let f: FaultSpec = "reboot-after:3,down=1s".parse().unwrap();
+        assert_eq!(f.kind, FaultKind::RebootAfter(3));
+        assert_eq!(f.down, Some(Duration::from_secs(1)));
+        let e = "drop,down=1s".parse::<FaultSpec>().unwrap_err();
+        assert!(
+            e.to_string().contains("down= applies only to reboot-after"),
+            "{e}"
+        );
+        let e = "reboot-after:3,down=soon".parse::<FaultSpec>().unwrap_err();
+        assert!(e.to_string().contains("bad duration"), "{e}");
+    }
 
     #[test]
     fn parses_the_whole_grammar() {

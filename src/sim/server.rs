@@ -142,13 +142,31 @@ pub fn advertisement(profile: &Profile, addr: SocketAddr) -> Advertisement {
     }
 }
 
-async fn serve(listener: TcpListener, state: SimState, mut stop: watch::Receiver<bool>) {
+async fn serve(mut listener: TcpListener, state: SimState, mut stop: watch::Receiver<bool>) {
     let mut conns = JoinSet::new();
+    let mut reboots = state.reboots();
     loop {
         tokio::select! {
             // Also ends when the handle is gone.
             _ = stop.changed() => break,
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            // A reboot with a down time: no listener (connections are
+            // refused) until the hub is back, at the same address.
+            Ok(()) = reboots.changed() => {
+                let Some(down) = state.reboot_down() else { continue };
+                let Ok(addr) = listener.local_addr() else { continue };
+                drop(listener);
+                tokio::select! {
+                    _ = stop.changed() => return conns.shutdown().await,
+                    // The simulated boot time, not a settle delay.
+                    () = tokio::time::sleep(down) => {}
+                }
+                listener = match TcpListener::bind(addr).await {
+                    Ok(l) => l,
+                    // The port was taken meanwhile: the hub stays gone.
+                    Err(_) => return conns.shutdown().await,
+                };
+            }
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => match state.admit() {
                     Some(id) => {

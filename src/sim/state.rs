@@ -78,6 +78,9 @@ pub(crate) struct Inner {
     conns_notify: Notify,
     /// Bumped on every simulated reboot; connections watch it and drop.
     reboot: watch::Sender<u64>,
+    /// How long the hub stays down (refusing connections) after the last
+    /// reboot (`reboot-after:N,down=DURATION`).
+    reboot_down: Mutex<Option<Duration>>,
     received: Mutex<Vec<Received>>,
     deliveries: Mutex<Vec<Delivery>>,
     deliveries_notify: Notify,
@@ -125,6 +128,7 @@ impl SimState {
             state_changed: Condvar::new(),
             conns_notify: Notify::new(),
             reboot: watch::Sender::new(0),
+            reboot_down: Mutex::new(None),
             received: Mutex::new(Vec::new()),
             deliveries: Mutex::new(Vec::new()),
             deliveries_notify: Notify::new(),
@@ -364,6 +368,7 @@ impl SimState {
     pub(crate) fn count_for_reboot(&self, endpoint: Route) -> bool {
         let mut counts = lock(&self.0.reboot_counts);
         let mut reboot = false;
+        let mut down = None;
         for (i, f) in self.0.faults.iter().enumerate() {
             let FaultKind::RebootAfter(n) = f.kind else {
                 continue;
@@ -378,10 +383,12 @@ impl SimState {
                 *seen = 0;
                 *reboots += 1;
                 reboot = true;
+                down = down.max(f.down);
             }
         }
         drop(counts);
         if reboot {
+            *lock(&self.0.reboot_down) = down;
             self.reboot();
         }
         reboot
@@ -404,6 +411,11 @@ impl SimState {
     /// How many times the hub has rebooted (`reboot-after`).
     pub fn reboot_count(&self) -> u64 {
         *self.0.reboot.borrow()
+    }
+
+    /// How long the hub stays down after its last reboot, if at all.
+    pub(crate) fn reboot_down(&self) -> Option<Duration> {
+        *lock(&self.0.reboot_down)
     }
 
     pub(crate) fn reboots(&self) -> watch::Receiver<u64> {

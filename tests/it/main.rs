@@ -7,6 +7,7 @@ mod discovery;
 mod ledger;
 mod netns;
 mod plan;
+mod reports;
 mod run;
 mod safety;
 mod safety_restore;

@@ -179,7 +179,14 @@ fn production_plan_passes_on_the_4_relay_ac_hub() {
     let junit = reports.junit();
     assert_eq!(junit.test_suites.len(), 1);
     assert_eq!(junit.failures, 0);
-    assert_eq!(junit.tests, 6);
+    // Six scenarios and the hub's cleanup (actuators off, config restored).
+    assert_eq!(junit.tests, 7);
+    let cleanup = &junit.test_suites[0].test_cases[6];
+    assert_eq!(cleanup.name.as_str(), "cleanup");
+    assert!(matches!(
+        cleanup.status,
+        quick_junit::TestCaseStatus::Success { .. }
+    ));
 }
 
 #[test]
@@ -204,12 +211,12 @@ fn production_plan_fails_the_wrong_model() {
     // The console summary shows every measurement with its verdict.
     let out = text(&o);
     assert!(
-        out.contains(r#"measure: relays (actuator_count) = 2, limits {"equals":4}: FAIL"#),
+        out.contains(r#"measure: relays (actuator_count) = 2 count, limits {"equals":4}: FAIL"#),
         "{out}"
     );
     assert!(
         out.contains(
-            r#"measure: firmware (firmware_version) = "5.1.1", limits {"at_least":"5.1.1"}: pass"#
+            r#"measure: firmware (firmware_version) = "5.1.1" version, limits {"at_least":"5.1.1"}: pass"#
         ),
         "{out}"
     );

@@ -515,7 +515,7 @@ fn json_format_keeps_stdout_a_clean_json_stream() {
     for l in stdout.lines() {
         serde_json::from_str::<serde_json::Value>(l).unwrap_or_else(|e| panic!("{e}: {l:?}"));
     }
-    assert!(stdout.contains(r#""name": "setup""#), "{stdout}");
+    assert!(stdout.contains(r#""scenario":"setup""#), "{stdout}");
     // The summary goes to stderr instead.
     assert!(String::from_utf8_lossy(&o.stderr).contains("harness: PASS"));
 }
