@@ -23,15 +23,35 @@
 //! Requests are attributed to their connection from each response's
 //! `HttpInfo` (local and remote address), via [`Ledger::record_response`].
 //!
+//! What it costs: nothing on the request path when a hub keeps one
+//! connection. The table is never walked while the run is under way:
+//! - at a connect, only when an earlier connection to the same hub is not
+//!   known to be closed, the ledger asks the OS about exactly those
+//!   connections ([`SocketTable::lookup`]: on Linux one sock_diag query per
+//!   socket, found by its address pair in the kernel's hash, whatever else
+//!   is on the host; elsewhere one table read);
+//! - while waiting for closes after the session closed, the same lookup;
+//! - the verdict at the very end reads the whole table once (and this
+//!   process's own sockets once, for strays): the authoritative word of the
+//!   operating system.
+//!
+//! Nothing holds the ledger's lock while the OS is asked.
+//!
 //! Reuse: hyper-util's pool races a new connect against the return of the
 //! connection the previous request used (it goes back to the pool a moment
 //! after the body is read, from another task). Left alone, a sequential run
 //! opens a second connection now and then, overlapping the first. A request
 //! run inside [`for_hub`] lets the connector see that this session already
-//! has an established connection to the hub: the connect then waits briefly
-//! and is abandoned if the request was served on the reused connection.
+//! has a connection to the hub that may still serve it (not known closed,
+//! and its last answer did not say `Connection: close`): the connect then
+//! waits, woken by the hub's next answer (no polling), and is abandoned if
+//! the request was served on the reused connection. If no answer comes
+//! soon, the ledger asks the OS whether that connection is still
+//! established (a lookup of that socket alone, at growing intervals); a
+//! connection gone or half-closed ends the wait at once, so a hub that drops
+//! idle connections costs no grace.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -41,6 +61,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hyper_util::client::legacy::connect::{Connection, HttpInfo};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 /// Connections a hub may have open at once before the run fails. Small
@@ -58,8 +79,9 @@ const POLL_INTERVAL: Duration = Duration::from_millis(20);
 /// to the same hub to come back to the pool.
 const REUSE_GRACE: Duration = Duration::from_secs(1);
 
-/// How often that wait looks.
-const REUSE_POLL: Duration = Duration::from_millis(5);
+/// When that wait first asks the OS whether the connection is still
+/// established; the gap doubles after each look.
+const REUSE_FIRST_LOOK: Duration = Duration::from_millis(10);
 
 tokio::task_local! {
     /// The hub the request being sent on this task goes to.
@@ -103,11 +125,136 @@ pub trait SocketTable: Send + Sync + 'static {
     fn tcp_entries(&self) -> Result<Vec<TcpEntry>, SocketTableError>;
     /// The TCP connections owned by this process.
     fn own_tcp_entries(&self) -> Result<Vec<TcpEntry>, SocketTableError>;
+    /// The entries of exactly these connections (local, remote); one the OS
+    /// no longer lists is absent. The default reads the whole table; a
+    /// platform that can ask for single sockets overrides it.
+    fn lookup(
+        &self,
+        pairs: &[(SocketAddr, SocketAddr)],
+    ) -> Result<Vec<TcpEntry>, SocketTableError> {
+        let wanted: std::collections::HashSet<&(SocketAddr, SocketAddr)> = pairs.iter().collect();
+        Ok(self
+            .tcp_entries()?
+            .into_iter()
+            .filter(|e| wanted.contains(&(e.local, e.remote)))
+            .collect())
+    }
 }
 
 /// The socket table of the machine the harness runs on.
 pub fn os_socket_table() -> Box<dyn SocketTable> {
+    #[cfg(target_os = "linux")]
+    return Box::new(linux::Targeted(os::OsSocketTable));
+    #[cfg(not(target_os = "linux"))]
     Box::new(os::OsSocketTable)
+}
+
+#[cfg(target_os = "linux")]
+mod sock_diag;
+
+/// Linux: single-socket lookups through sock_diag, and this process's own
+/// sockets found by the inodes of its own descriptors instead of a walk of
+/// every process's descriptors; the table reads themselves are `os`'s.
+#[cfg(target_os = "linux")]
+mod linux {
+    use super::{sock_diag, SocketTable, SocketTableError, TcpEntry};
+    use std::collections::HashSet;
+    use std::net::SocketAddr;
+
+    pub struct Targeted<T>(pub T);
+
+    /// Inodes of the sockets this process holds (`/proc/self/fd`).
+    fn own_socket_inodes() -> std::io::Result<HashSet<u32>> {
+        let mut out = HashSet::new();
+        for fd in std::fs::read_dir("/proc/self/fd")? {
+            let Ok(target) = std::fs::read_link(fd?.path()) else {
+                continue; // closed since the listing
+            };
+            let target = target.to_string_lossy();
+            if let Some(n) = target
+                .strip_prefix("socket:[")
+                .and_then(|t| t.strip_suffix(']'))
+                .and_then(|n| n.parse().ok())
+            {
+                out.insert(n);
+            }
+        }
+        Ok(out)
+    }
+
+    impl<T: SocketTable> SocketTable for Targeted<T> {
+        fn mechanism(&self) -> String {
+            self.0.mechanism()
+        }
+
+        fn tcp_entries(&self) -> Result<Vec<TcpEntry>, SocketTableError> {
+            self.0.tcp_entries()
+        }
+
+        fn own_tcp_entries(&self) -> Result<Vec<TcpEntry>, SocketTableError> {
+            use netstat2::{AddressFamilyFlags, ProtocolFlags, ProtocolSocketInfo, TcpState};
+            let err = |e: netstat2::error::Error| SocketTableError(e.to_string());
+            let own =
+                own_socket_inodes().map_err(|e| SocketTableError(format!("/proc/self/fd: {e}")))?;
+            let af = AddressFamilyFlags::IPV4 | AddressFamilyFlags::IPV6;
+            let mut out = Vec::new();
+            for info in
+                netstat2::iterate_sockets_info_without_pids(af, ProtocolFlags::TCP).map_err(err)?
+            {
+                let info = info.map_err(err)?;
+                let ProtocolSocketInfo::Tcp(tcp) = &info.protocol_socket_info else {
+                    continue;
+                };
+                if tcp.state == TcpState::Listen || !own.contains(&info.inode) {
+                    continue;
+                }
+                let open = !matches!(
+                    tcp.state,
+                    TcpState::Closed
+                        | TcpState::FinWait1
+                        | TcpState::FinWait2
+                        | TcpState::Closing
+                        | TcpState::LastAck
+                        | TcpState::TimeWait
+                        | TcpState::DeleteTcb
+                );
+                out.push(TcpEntry {
+                    local: super::canonical(SocketAddr::new(tcp.local_addr, tcp.local_port)),
+                    remote: super::canonical(SocketAddr::new(tcp.remote_addr, tcp.remote_port)),
+                    state: tcp.state.to_string(),
+                    open,
+                });
+            }
+            Ok(out)
+        }
+
+        fn lookup(
+            &self,
+            pairs: &[(SocketAddr, SocketAddr)],
+        ) -> Result<Vec<TcpEntry>, SocketTableError> {
+            let mut diag = match sock_diag::Diag::open() {
+                Ok(d) => d,
+                // No sock_diag for single sockets here: the whole table.
+                Err(_) => return self.0.lookup(pairs),
+            };
+            let mut out = Vec::new();
+            let mut rest = Vec::new();
+            for &(local, remote) in pairs {
+                if !sock_diag::can_look_up(local, remote) {
+                    rest.push((local, remote));
+                    continue;
+                }
+                match diag.find(local, remote) {
+                    Ok(found) => out.extend(found),
+                    Err(_) => rest.push((local, remote)),
+                }
+            }
+            if !rest.is_empty() {
+                out.extend(self.0.lookup(&rest)?);
+            }
+            Ok(out)
+        }
+    }
 }
 
 #[cfg(any(target_os = "linux", target_os = "macos", target_os = "windows"))]
@@ -334,6 +481,17 @@ struct State {
     peak: HashMap<SocketAddr, usize>,
     /// Why the socket table could not be read, the last time it failed.
     table_error: Option<String>,
+    /// Connections whose last answer said `Connection: close`: the client
+    /// will not send another request on them.
+    closing: HashSet<(SocketAddr, SocketAddr)>,
+    /// Woken on every answer from a hub, by hub label (the reuse wait).
+    answered: HashMap<String, Arc<Notify>>,
+}
+
+impl State {
+    fn answered(&mut self, hub: &str) -> Arc<Notify> {
+        self.answered.entry(hub.to_string()).or_default().clone()
+    }
 }
 
 impl fmt::Debug for Ledger {
@@ -408,7 +566,28 @@ impl Ledger {
         let Some(info) = response.extensions().get::<HttpInfo>() else {
             return;
         };
-        self.record_request(hub, info.local_addr(), info.remote_addr());
+        // hyper closes a connection after an answer that says so (and after
+        // an HTTP/1.0 answer without keep-alive): no request will reuse it.
+        let says_close = response
+            .headers()
+            .get_all(http::header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case("close"))
+            || (response.version() == http::Version::HTTP_10
+                && !response
+                    .headers()
+                    .get(http::header::CONNECTION)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.to_ascii_lowercase().contains("keep-alive")));
+        let (local, remote) = (info.local_addr(), info.remote_addr());
+        if says_close {
+            self.lock()
+                .closing
+                .insert((canonical(local), canonical(remote)));
+        }
+        self.record_request(hub, local, remote);
     }
 
     /// Attribute one request to the connection `local` -> `remote` to `hub`.
@@ -438,6 +617,9 @@ impl Ledger {
             }
             None => st.unledgered_requests += 1,
         }
+        if let Some(n) = st.answered.get(hub) {
+            n.notify_waiters();
+        }
     }
 
     fn opened(&self, session: u32, addrs: Option<(SocketAddr, SocketAddr)>) {
@@ -463,6 +645,15 @@ impl Ledger {
             None if st.scenarios.len() == 1 => st.scenarios.values().next().cloned(),
             None => None,
         };
+        // Overlap needs to know which older connections to this address
+        // are still open: the OS is asked about those alone, and only when
+        // there are any (a hub on one kept-alive connection costs nothing).
+        let earlier = st
+            .conns
+            .iter()
+            .filter(|c| c.remote == remote && c.closed_at.is_none())
+            .map(|c| (c.local, c.remote))
+            .collect::<Vec<_>>();
         st.conns.push(ConnRecord {
             session,
             hub: hub.unwrap_or_else(|| remote.to_string()),
@@ -475,59 +666,155 @@ impl Ledger {
             closed_at: None,
             last_state: None,
         });
-        // Overlap needs to know which older connections are still open.
-        if self.refresh(&mut st).is_ok() {
-            let open = st
-                .conns
-                .iter()
-                .filter(|c| c.remote == remote && c.closed_at.is_none())
-                .count();
+        drop(st);
+        let open = if earlier.is_empty() {
+            Ok(1)
+        } else {
+            self.look_up(&earlier).map(|still| still + 1)
+        };
+        if let Ok(open) = open {
+            let mut st = self.lock();
             let peak = st.peak.entry(remote).or_default();
             *peak = (*peak).max(open);
         }
     }
 
-    /// If `session` has an ESTABLISHED connection to `hub`, the number of
-    /// responses `hub` has given so far.
-    fn reusable(&self, session: u32, hub: &str) -> Option<u64> {
+    /// If `session` has a connection to `hub` that may still serve a
+    /// request (not known closed, not closing), the number of answers
+    /// `hub` has given so far, and the hub's answer signal.
+    fn reusable(&self, session: u32, hub: &str) -> Option<(u64, Arc<Notify>)> {
         let mut st = self.lock();
-        let candidate = |st: &State| {
-            st.conns
-                .iter()
-                .any(|c| c.session == session && c.hub == hub && c.closed_at.is_none())
-        };
-        if !candidate(&st) {
-            return None;
-        }
-        self.refresh(&mut st).ok()?;
-        let established = st.conns.iter().any(|c| {
+        let candidate = st.conns.iter().any(|c| {
             c.session == session
                 && c.hub == hub
                 && c.closed_at.is_none()
-                && c.last_state.as_deref() == Some("ESTABLISHED")
+                && !st.closing.contains(&(c.local, c.remote))
         });
-        established.then(|| st.served.get(hub).copied().unwrap_or(0))
+        if !candidate {
+            return None;
+        }
+        let seen = st.served.get(hub).copied().unwrap_or(0);
+        Some((seen, st.answered(hub)))
+    }
+
+    /// Whether `session`'s candidate connections to `hub` include one the OS
+    /// still lists as ESTABLISHED (asked about those sockets alone). An
+    /// unreadable table answers yes: the grace then bounds the wait.
+    fn still_established(&self, session: u32, hub: &str) -> bool {
+        let pairs: Vec<(SocketAddr, SocketAddr)> = {
+            let st = self.lock();
+            st.conns
+                .iter()
+                .filter(|c| {
+                    c.session == session
+                        && c.hub == hub
+                        && c.closed_at.is_none()
+                        && !st.closing.contains(&(c.local, c.remote))
+                })
+                .map(|c| (c.local, c.remote))
+                .collect()
+        };
+        if pairs.is_empty() || self.look_up(&pairs).is_err() {
+            return !pairs.is_empty();
+        }
+        let st = self.lock();
+        st.conns.iter().any(|c| {
+            pairs.contains(&(c.local, c.remote))
+                && c.closed_at.is_none()
+                && c.last_state.as_deref() == Some("ESTABLISHED")
+        })
     }
 
     /// Wait up to [`REUSE_GRACE`] for `hub` to answer a request (proof the
-    /// request that wanted a new connection was served on the old one).
-    /// `false` as soon as no reusable connection is left, or at the deadline.
-    async fn served_by_reuse(&self, session: u32, hub: &str, seen: u64) -> bool {
-        let deadline = Instant::now() + REUSE_GRACE;
-        let mut poll = tokio::time::interval(REUSE_POLL);
+    /// request that wanted a new connection was served on the old one),
+    /// woken by each answer. `false` at the deadline, or as soon as the OS
+    /// says no established connection is left to serve it.
+    async fn served_by_reuse(
+        &self,
+        session: u32,
+        hub: &str,
+        seen: u64,
+        answered: Arc<Notify>,
+    ) -> bool {
+        let start = Instant::now();
+        let deadline = start + REUSE_GRACE;
+        let mut gap = REUSE_FIRST_LOOK;
+        let mut look_at = start + gap;
         loop {
-            poll.tick().await;
+            let notified = answered.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
             if self.lock().served.get(hub).copied().unwrap_or(0) > seen {
                 return true;
             }
-            if Instant::now() >= deadline || self.reusable(session, hub).is_none() {
+            let now = Instant::now();
+            if now >= deadline {
                 return false;
+            }
+            if now >= look_at {
+                if !self.still_established(session, hub) {
+                    return false;
+                }
+                gap *= 2;
+                look_at = now + gap;
+            }
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = tokio::time::sleep_until(look_at.min(deadline)) => {}
             }
         }
     }
 
-    /// Read the socket table and mark the connections that have closed.
-    /// Returns how many are still open.
+    /// Ask the OS about these connections (the socket table's single-socket
+    /// lookup, without the ledger's lock held) and mark the ones that have
+    /// closed. Returns how many of them are still open.
+    fn look_up(&self, pairs: &[(SocketAddr, SocketAddr)]) -> Result<usize, SocketTableError> {
+        let entries = self.inner.table.lookup(pairs);
+        let mut st = self.lock();
+        let entries = match entries {
+            Ok(entries) => entries,
+            Err(e) => {
+                st.table_error = Some(e.0.clone());
+                return Err(e);
+            }
+        };
+        Ok(Self::apply(&mut st, &entries, Some(pairs), self.now()))
+    }
+
+    /// Mark closed the connections among `pairs` (every unclosed one when
+    /// `pairs` is `None`) that `entries` does not list open.
+    fn apply(
+        st: &mut State,
+        entries: &[TcpEntry],
+        pairs: Option<&[(SocketAddr, SocketAddr)]>,
+        now: Duration,
+    ) -> usize {
+        let by_pair: HashMap<(SocketAddr, SocketAddr), &TcpEntry> = entries
+            .iter()
+            .filter(|e| e.open)
+            .map(|e| ((e.local, e.remote), e))
+            .collect();
+        let asked: Option<HashSet<&(SocketAddr, SocketAddr)>> = pairs.map(|p| p.iter().collect());
+        let mut open = 0;
+        for conn in st.conns.iter_mut().filter(|c| c.closed_at.is_none()) {
+            let pair = (conn.local, conn.remote);
+            if asked.as_ref().is_some_and(|a| !a.contains(&pair)) {
+                continue;
+            }
+            match by_pair.get(&pair) {
+                Some(e) => {
+                    conn.last_state = Some(e.state.clone());
+                    open += 1;
+                }
+                None => conn.closed_at = Some(now),
+            }
+        }
+        open
+    }
+
+    /// Read the whole socket table and mark the connections that have
+    /// closed. Returns how many are still open. Only the final verdict does
+    /// this.
     fn refresh(&self, st: &mut State) -> Result<usize, SocketTableError> {
         if st.conns.iter().all(|c| c.closed_at.is_some()) {
             return Ok(0);
@@ -539,26 +826,13 @@ impl Ledger {
                 return Err(e);
             }
         };
-        let now = self.now();
-        let mut open = 0;
-        for conn in st.conns.iter_mut().filter(|c| c.closed_at.is_none()) {
-            match entries
-                .iter()
-                .find(|e| e.open && e.local == conn.local && e.remote == conn.remote)
-            {
-                Some(e) => {
-                    conn.last_state = Some(e.state.clone());
-                    open += 1;
-                }
-                None => conn.closed_at = Some(now),
-            }
-        }
-        Ok(open)
+        Ok(Self::apply(st, &entries, None, self.now()))
     }
 
     /// After the session is closed (every client dropped): wait up to
-    /// `within` for every connection to close, polling the socket table,
-    /// then give the verdict.
+    /// `within` for every connection to close, asking the OS about the
+    /// connections still open, then give the verdict (from one read of the
+    /// whole table).
     pub async fn settle(&self, within: Duration) -> Verdict {
         let _shown = crate::wait::begin("every connection to close (close check)", Some(within));
         let start = Instant::now();
@@ -567,8 +841,17 @@ impl Ledger {
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             poll.tick().await;
-            let open = self.refresh(&mut self.lock());
-            match open {
+            let pairs: Vec<_> = self
+                .lock()
+                .conns
+                .iter()
+                .filter(|c| c.closed_at.is_none())
+                .map(|c| (c.local, c.remote))
+                .collect();
+            if pairs.is_empty() {
+                break;
+            }
+            match self.look_up(&pairs) {
                 Ok(0) | Err(_) => break,
                 Ok(_) if Instant::now() >= deadline => break,
                 Ok(_) => {}
@@ -698,8 +981,8 @@ where
         let ledger = self.ledger.clone();
         let session = self.session;
         Box::pin(async move {
-            if let Some((seen, hub)) = reuse {
-                if ledger.served_by_reuse(session, &hub, seen).await {
+            if let Some(((seen, answered), hub)) = reuse {
+                if ledger.served_by_reuse(session, &hub, seen, answered).await {
                     return Err(ConnectNotNeeded.into());
                 }
             }
@@ -865,13 +1148,20 @@ impl Verdict {
 mod tests {
     use super::*;
 
-    /// A socket table whose entries the test sets, or that cannot be read.
+    /// A socket table whose entries the test sets, or that cannot be read;
+    /// it counts how often it was read.
     #[derive(Clone, Default)]
-    struct FakeTable(Arc<Mutex<Option<Vec<TcpEntry>>>>);
+    struct FakeTable(
+        Arc<Mutex<Option<Vec<TcpEntry>>>>,
+        Arc<std::sync::atomic::AtomicUsize>,
+    );
 
     impl FakeTable {
         fn set(&self, entries: Option<Vec<TcpEntry>>) {
             *self.0.lock().unwrap() = entries;
+        }
+        fn reads(&self) -> usize {
+            self.1.load(std::sync::atomic::Ordering::SeqCst)
         }
     }
 
@@ -880,6 +1170,7 @@ mod tests {
             "a fake table".to_string()
         }
         fn tcp_entries(&self) -> Result<Vec<TcpEntry>, SocketTableError> {
+            self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             self.0
                 .lock()
                 .unwrap()
@@ -1006,6 +1297,88 @@ mod tests {
         let _ = first;
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_connect_racing_the_pool_waits_for_the_answer_without_reading_the_table() {
+        let table = FakeTable::default();
+        table.set(Some(vec![established("127.0.0.1:40000", HUB)]));
+        let ledger = Ledger::with_table(1, Box::new(table.clone()));
+        let layer = ledger.new_session();
+        // One connection per hub: opening it reads nothing.
+        ledger.opened(layer.session, Some((addr("127.0.0.1:40000"), addr(HUB))));
+        ledger.record_request(HUB, addr("127.0.0.1:40000"), addr(HUB));
+        assert_eq!(table.reads(), 0);
+        for _ in 0..50 {
+            let (seen, answered) = ledger.reusable(layer.session, HUB).expect("reusable");
+            let wait = ledger.served_by_reuse(layer.session, HUB, seen, answered);
+            let answer = async {
+                tokio::task::yield_now().await;
+                ledger.record_request(HUB, addr("127.0.0.1:40000"), addr(HUB));
+            };
+            let (served, ()) = tokio::join!(wait, answer);
+            assert!(served);
+        }
+        assert_eq!(table.reads(), 0, "the request path read the socket table");
+        let verdict = ledger.verdict(Duration::ZERO);
+        assert_eq!(verdict.connections[0].requests, 51);
+        assert_eq!(
+            table.reads(),
+            1 + 1,
+            "the verdict reads the table and own sockets"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_the_hub_dropped_ends_the_reuse_wait_at_the_first_look() {
+        let table = FakeTable::default();
+        let ledger = Ledger::with_table(2, Box::new(table.clone()));
+        let layer = ledger.new_session();
+        ledger.opened(layer.session, Some((addr("127.0.0.1:40000"), addr(HUB))));
+        ledger.record_request(HUB, addr("127.0.0.1:40000"), addr(HUB));
+        // The hub hung up; our side has not closed yet.
+        table.set(Some(vec![TcpEntry {
+            state: "CLOSE_WAIT".to_string(),
+            ..established("127.0.0.1:40000", HUB)
+        }]));
+        let (seen, answered) = ledger.reusable(layer.session, HUB).expect("reusable");
+        let start = Instant::now();
+        assert!(
+            !ledger
+                .served_by_reuse(layer.session, HUB, seen, answered)
+                .await
+        );
+        assert_eq!(start.elapsed(), REUSE_FIRST_LOOK);
+        assert_eq!(table.reads(), 1);
+
+        // Still established and never answering: the grace bounds the wait,
+        // with a handful of looks, not a poll.
+        table.set(Some(vec![established("127.0.0.1:40000", HUB)]));
+        let start = Instant::now();
+        let answered = ledger.lock().answered(HUB);
+        assert!(
+            !ledger
+                .served_by_reuse(layer.session, HUB, seen, answered)
+                .await
+        );
+        assert_eq!(start.elapsed(), REUSE_GRACE);
+        assert!(table.reads() <= 1 + 8, "{} reads", table.reads());
+    }
+
+    #[test]
+    fn an_answer_saying_connection_close_makes_the_connection_not_reusable() {
+        let table = FakeTable::default();
+        let ledger = Ledger::with_table(2, Box::new(table.clone()));
+        let layer = ledger.new_session();
+        ledger.opened(layer.session, Some((addr("127.0.0.1:40000"), addr(HUB))));
+        ledger.record_request(HUB, addr("127.0.0.1:40000"), addr(HUB));
+        assert!(ledger.reusable(layer.session, HUB).is_some());
+        ledger
+            .lock()
+            .closing
+            .insert((addr("127.0.0.1:40000"), addr(HUB)));
+        assert!(ledger.reusable(layer.session, HUB).is_none());
+        assert_eq!(table.reads(), 0);
+    }
+
     #[test]
     fn sequential_connections_that_closed_do_not_count_as_overlap() {
         let table = FakeTable::default();
@@ -1077,8 +1450,36 @@ mod tests {
         let seen = find(table.tcp_entries().unwrap()).expect("connection listed");
         assert!(seen.open, "{seen:?}");
         assert!(find(table.own_tcp_entries().unwrap()).is_some());
+        let (server_side, _) = listener.accept().unwrap();
+        assert!(find(table.own_tcp_entries().unwrap()).is_some());
+        // Asked about this one socket alone: the same answer.
+        let looked = table.lookup(&[(local, remote)]).unwrap();
+        assert_eq!(looked.len(), 1, "{looked:?}");
+        assert_eq!(looked[0].state, "ESTABLISHED");
+        assert!(looked[0].open);
+        // The hub hangs up first: CLOSE_WAIT is still open on our side.
+        drop(server_side);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let state = loop {
+            let looked = table.lookup(&[(local, remote)]).unwrap();
+            if looked.first().is_some_and(|e| e.state != "ESTABLISHED")
+                || std::time::Instant::now() > deadline
+            {
+                break looked;
+            }
+            std::thread::yield_now();
+        };
+        assert_eq!(state[0].state, "CLOSE_WAIT", "{state:?}");
+        assert!(state[0].open);
         drop(client);
         let after = find(table.tcp_entries().unwrap());
         assert!(after.as_ref().is_none_or(|e| !e.open), "{after:?}");
+        let looked = table.lookup(&[(local, remote)]).unwrap();
+        assert!(looked.iter().all(|e| !e.open), "{looked:?}");
+        // A pair that never existed is simply absent.
+        let nothing = table
+            .lookup(&[(local, SocketAddr::new(remote.ip(), 1))])
+            .unwrap();
+        assert!(nothing.is_empty(), "{nothing:?}");
     }
 }

@@ -47,9 +47,15 @@ pub fn render(r: &RunRecord) -> String {
          <title>vegehub-harness run {}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
         h(&r.started_at)
     );
+    // Green only for a run that ended well: a finished run with exit code 5
+    // is not good news.
+    let class = match (r.status.as_str(), r.exit_code) {
+        ("finished", Some(c)) if c != 0 => "failed",
+        (s, _) => s,
+    };
     let _ = writeln!(
         o,
-        "<h1>vegehub-harness run <span class=\"b {0}\" id=\"run-status\">{0}</span></h1>",
+        "<h1>vegehub-harness run <span class=\"b {class}\" id=\"run-status\">{}</span></h1>",
         r.status.as_str()
     );
     let opt = |v: &Option<String>| v.as_deref().map(h).unwrap_or_else(|| "&#8212;".into());
@@ -294,8 +300,11 @@ fn bar(m: &MeasurementRecord) -> String {
     min -= pad;
     max += pad;
     let pos = |x: f64| ((x - min) / (max - min) * 100.0).clamp(0.0, 100.0);
-    let band_lo = pos(lo.unwrap_or(min));
-    let band_hi = pos(hi.unwrap_or(max));
+    // An `equals` limit is a point: drawn 3% wide around it, to be seen.
+    let (band_lo, band_hi) = match (lo, hi) {
+        (Some(l), Some(h)) if l == h => ((pos(l) - 1.5).max(0.0), (pos(l) + 1.5).min(100.0)),
+        _ => (pos(lo.unwrap_or(min)), pos(hi.unwrap_or(max))),
+    };
     let fail = if m.verdict == Verdict::Fail {
         " fail"
     } else {
@@ -397,8 +406,9 @@ fn ledger_section(o: &mut String, ledger: Option<&Value>) {
     }
 }
 
+/// Seconds with two decimals; a no-break space keeps the unit on the line.
 fn dur(ms: u64) -> String {
-    format!("{}.{:02} s", ms / 1000, (ms % 1000) / 10)
+    format!("{}.{:02}&#160;s", ms / 1000, (ms % 1000) / 10)
 }
 
 /// Escape text and attribute values (hub strings are untrusted).
@@ -409,4 +419,54 @@ fn h(s: &str) -> String {
 /// Write the HTML report atomically.
 pub fn write(record: &RunRecord, path: &Path) -> Result<(), super::ReportError> {
     super::write_atomic(path, render(record).as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::json::tests::sample_record;
+
+    #[test]
+    fn shows_the_record_counts_escapes_hub_strings_and_fetches_nothing() {
+        let mut r = sample_record();
+        r.hubs[0].identity.name = Some("<script>alert(1)</script>".into());
+        r.hubs[0].scenarios[1].message = Some("\"><img src=x onerror=alert(1)>".into());
+        r.tally();
+        let html = render(&r);
+        assert!(!html.contains("<script"), "{html}");
+        assert!(!html.contains("<img"), "{html}");
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        for (k, v) in [("passed", 1), ("failed", 1), ("skipped", 1), ("flaky", 1)] {
+            assert!(
+                html.contains(&format!("data-count=\"{k}\">{v}</b>")),
+                "{k}: {html}"
+            );
+        }
+        assert!(html.contains("data-count=\"hubs_left_modified\">1</b>"));
+        // The left-modified hub's restore command, the flaky mark, the bar.
+        assert!(html.contains("vegehub-harness restore /b/x.json --device 127.0.0.1:8081"));
+        assert!(html.contains("b flaky"));
+        // A finished run that failed is not shown green.
+        assert!(html.contains("class=\"b failed\" id=\"run-status\">finished<"));
+    }
+
+    #[test]
+    fn bars_place_the_value_against_the_limits() {
+        let spec: crate::measurement::MeasurementSpec = serde_json::from_value(
+            serde_json::json!({"fact": "battery_volts", "at_least": 3.3, "at_most": 4.2}),
+        )
+        .unwrap();
+        let m = spec.validate().unwrap();
+        let inside = bar(&m.evaluate(Some(&crate::measurement::Measured::Number(3.7))));
+        assert!(inside.contains("class=\"mark\""), "{inside}");
+        let below = bar(&m.evaluate(Some(&crate::measurement::Measured::Number(2.0))));
+        assert!(below.contains("class=\"mark fail\""), "{below}");
+        // Words get no bar.
+        let spec: crate::measurement::MeasurementSpec =
+            serde_json::from_value(serde_json::json!({"fact": "power_source", "equals": "ac"}))
+                .unwrap();
+        let m = spec.validate().unwrap();
+        let word = crate::measurement::Measured::Text("ac".into());
+        assert_eq!(bar(&m.evaluate(Some(&word))), "");
+    }
 }

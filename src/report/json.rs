@@ -627,6 +627,12 @@ pub(crate) mod tests {
             let ex = v["hubs"][0]["scenarios"][1]["exchanges"].clone();
             v["hubs"][0]["scenarios"][0]["exchanges"] = ex;
         });
+        // Only a passed scenario can be flaky.
+        broken(&|v| v["hubs"][0]["scenarios"][1]["flaky"] = json!(true));
+        // A hub left modified names at least one unverified obligation.
+        broken(&|v| v["hubs"][0]["cleanup"]["status"] = json!("left_modified"));
+        broken(&|v| v["status"] = json!("exploded"));
+        broken(&|v| v["hubs"][0]["scenarios"][0]["incidents"][0]["kind"] = json!("hiccup"));
         // A failed measurement carries a message.
         broken(&|v| {
             v["hubs"][0]["scenarios"][1]["measurements"][0]

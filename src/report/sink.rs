@@ -681,4 +681,70 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&sink.record().to_json()).unwrap();
         assert_eq!(crate::report::json::tests::errors(&v), Vec::<String>::new());
     }
+
+    #[test]
+    fn cleanup_outcome_follows_what_is_owed_and_names_the_restore_command() {
+        use crate::teardown::{HubUndo, Obligations};
+        let o = Obligations::new(crate::actuator_limit::MaxOn::default());
+        let hub = "127.0.0.1:8080";
+        o.slot_may_be_on(hub, 0);
+        o.config_may_change(hub, serde_json::json!({}), "/b/it's.json".into());
+        let st = HubState::default();
+        // Mid-run: owed, pending.
+        let c = cleanup_of(hub, &st, Some(&o.leftovers()), RunStatus::Running);
+        assert_eq!(c.status, CleanupStatus::Pending);
+        // After a second signal: the same debts, left modified, with the
+        // command the console prints.
+        let c = cleanup_of(hub, &st, Some(&o.leftovers()), RunStatus::Aborted);
+        assert_eq!(c.status, CleanupStatus::LeftModified);
+        let cmd = c
+            .obligations
+            .iter()
+            .find_map(|x| x.restore_command.clone())
+            .unwrap();
+        assert!(o.leftovers().to_string().contains(&cmd), "{cmd}");
+        assert_eq!(
+            cmd,
+            r"vegehub-harness restore '/b/it'\''s.json' --device 127.0.0.1:8080"
+        );
+        // The run's cleanup verified everything: verified, whatever a
+        // scenario's own cleanup said before.
+        o.slot_off(hub, 0);
+        o.config_restored(hub);
+        let st = HubState {
+            steps: vec![run_step(
+                "all 2 actuators off".into(),
+                ObligationKind::Actuators,
+                false,
+                None,
+                None,
+            )],
+            undo: Some(HubUndo {
+                slots_off: vec![0],
+                config_restored: Some("/b/x.json".into()),
+                ..HubUndo::default()
+            }),
+            done: true,
+        };
+        let c = cleanup_of(hub, &st, Some(&o.leftovers()), RunStatus::Interrupted);
+        assert_eq!(c.status, CleanupStatus::Verified);
+        // The restore of the run's cleanup failed: left modified.
+        let st = HubState {
+            undo: Some(HubUndo {
+                config_left: Some("/b/x.json".into()),
+                errors: vec!["restore: http status 500".into()],
+                ..HubUndo::default()
+            }),
+            ..st
+        };
+        let c = cleanup_of(hub, &st, None, RunStatus::Finished);
+        assert_eq!(c.status, CleanupStatus::LeftModified);
+        assert_eq!(
+            c.obligations.last().unwrap().restore_command.as_deref(),
+            Some("vegehub-harness restore /b/x.json --device 127.0.0.1:8080")
+        );
+        // Nothing ever owed.
+        let c = cleanup_of(hub, &HubState::default(), None, RunStatus::Finished);
+        assert_eq!(c.status, CleanupStatus::NothingOwed);
+    }
 }

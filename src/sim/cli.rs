@@ -51,22 +51,62 @@ pub struct SimArgs {
     pub advertise: bool,
     #[arg(long = "fault", value_name = "SPEC", long_help = FAULT_HELP, help = "Inject a fault (repeatable); see --help for the grammar and kinds")]
     pub faults: Vec<String>,
+    /// Serve N hubs from this one process, each with its own port, MAC and
+    /// name (hub 1 is the profile as it is; hub K has K-1 added to the
+    /// MAC's low bytes and, unless named after its MAC, `_K` added to its
+    /// name). With a fixed --bind port they take PORT..PORT+N-1. Stdout
+    /// starts with one line per hub: `URL NAME MAC`. Faults apply to every
+    /// hub.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub count: u32,
 }
+
+/// Most hubs one `sim --count` serves.
+pub const MAX_COUNT: u32 = 65_536;
 
 /// Validate the arguments into options, before any I/O.
 pub fn options(args: &SimArgs) -> Result<SimOptions, String> {
+    let mut all = shelf(args)?;
+    Ok(all.swap_remove(0))
+}
+
+/// Validate the arguments into one set of options per hub (`--count`),
+/// before any I/O.
+pub fn shelf(args: &SimArgs) -> Result<Vec<SimOptions>, String> {
+    if args.count == 0 || args.count > MAX_COUNT {
+        return Err(format!(
+            "--count {}: must be between 1 and {MAX_COUNT}",
+            args.count
+        ));
+    }
+    let port = args.bind.port();
+    if port != 0 && u32::from(port) + args.count - 1 > u32::from(u16::MAX) {
+        return Err(format!(
+            "--count {} from --bind port {port} runs past port {}",
+            args.count,
+            u16::MAX
+        ));
+    }
     let profile = Profile::load(&args.profile).map_err(|e| e.to_string())?;
     let faults = args
         .faults
         .iter()
         .map(|s| s.parse::<FaultSpec>().map_err(|e| e.to_string()))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(SimOptions {
-        profile,
-        bind: args.bind,
-        faults,
-        advertise: args.advertise,
-    })
+    Ok((0..args.count)
+        .map(|i| {
+            let mut bind = args.bind;
+            if port != 0 {
+                bind.set_port(port + i as u16);
+            }
+            SimOptions {
+                profile: profile.numbered(i),
+                bind,
+                faults: faults.clone(),
+                advertise: args.advertise,
+            }
+        })
+        .collect())
 }
 
 fn fail(msg: impl std::fmt::Display) -> i32 {
@@ -76,7 +116,7 @@ fn fail(msg: impl std::fmt::Display) -> i32 {
 
 /// Run the `sim` command; returns the process exit code.
 pub fn run(args: SimArgs) -> i32 {
-    let opts = match options(&args) {
+    let opts = match shelf(&args) {
         Ok(o) => o,
         Err(e) => return fail(e),
     };
@@ -90,16 +130,22 @@ pub fn run(args: SimArgs) -> i32 {
     rt.block_on(serve(opts))
 }
 
-async fn serve(opts: SimOptions) -> i32 {
+async fn serve(shelf: Vec<SimOptions>) -> i32 {
     // Handlers go in before the URL is printed, so a signal sent as soon as
     // the URL is read cannot kill the process before it reports.
     let stop_signal = match stop_signals() {
         Ok(f) => f,
         Err(e) => return fail(format_args!("sim: cannot watch Ctrl-C/SIGTERM: {e}")),
     };
-    let bind = opts.bind;
+    let count = shelf.len();
+    let opts = &shelf[0];
     let describe = format!(
-        "simulating {} ({}, mac {}, firmware {}, config generation {}, {} actuators){}",
+        "simulating {}{} ({}, mac {}, firmware {}, config generation {}, {} actuators){}",
+        if count > 1 {
+            format!("{count} hubs of ")
+        } else {
+            String::new()
+        },
         opts.profile.source(),
         opts.profile.name(),
         opts.profile.mac(),
@@ -113,28 +159,54 @@ async fn serve(opts: SimOptions) -> i32 {
             format!(", faults: {}", specs.join(" "))
         }
     );
-    let handle = match super::spawn(opts).await {
-        Ok(h) => h,
-        Err(e) if is_advertise_error(&e) => return fail(format_args!("sim: --advertise: {e}")),
-        Err(e) => return fail(format_args!("sim: cannot serve on --bind {bind}: {e}")),
-    };
+    let mut handles = Vec::with_capacity(count);
+    let mut lines = String::new();
+    for opts in shelf {
+        let (bind, name, mac) = (
+            opts.bind,
+            opts.profile.name().to_owned(),
+            opts.profile.mac().clone(),
+        );
+        match super::spawn(opts).await {
+            Ok(h) => {
+                if count > 1 {
+                    lines.push_str(&format!("{} {name} {mac}\n", h.base_url()));
+                } else {
+                    lines.push_str(&format!("{}\n", h.base_url()));
+                }
+                handles.push(h);
+            }
+            // Hubs already started stop when their handles drop.
+            Err(e) if is_advertise_error(&e) => {
+                return fail(format_args!("sim: --advertise ({name}): {e}"))
+            }
+            Err(e) => {
+                return fail(format_args!(
+                    "sim: cannot serve {name} on --bind {bind}: {e}"
+                ))
+            }
+        }
+    }
     let mut stdout = std::io::stdout().lock();
-    let _ = writeln!(stdout, "{}", handle.base_url());
+    let _ = stdout.write_all(lines.as_bytes());
     let _ = stdout.flush();
     drop(stdout);
     eprintln!("{describe}");
     stop_signal.await;
-    let open_at_shutdown = handle.stats().open;
-    let code = match handle.stop().await {
-        Ok(stats) => {
-            println!(
-                "connections: accepted {}, open at shutdown {open_at_shutdown}",
-                stats.accepted
-            );
-            exit_code::SUCCESS
+    let open_at_shutdown: u64 = handles.iter().map(|h| h.stats().open).sum();
+    let mut accepted = 0;
+    let mut code = exit_code::SUCCESS;
+    // Together: each advertiser's goodbye has its own deadline.
+    let stopped = futures_util::future::join_all(handles.into_iter().map(|h| h.stop())).await;
+    for result in stopped {
+        match result {
+            Ok(stats) => accepted += stats.accepted,
+            Err(e) => code = fail(format_args!("sim: {e}")),
         }
-        Err(e) => fail(format_args!("sim: {e}")),
-    };
+    }
+    if code == exit_code::SUCCESS {
+        println!("connections: accepted {accepted}, open at shutdown {open_at_shutdown}");
+    }
     let _ = std::io::stdout().flush();
     code
 }

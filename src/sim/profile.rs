@@ -254,10 +254,57 @@ impl Profile {
     pub fn on_battery(&self) -> bool {
         self.hub.is_ac == 0
     }
+
+    /// Hub number `index` (0-based) of a shelf of identical hubs
+    /// (`sim --count`): index 0 is this profile as it is; each other gets
+    /// its own MAC (`index` added to the low 24 bits, the vendor part kept)
+    /// and name (the new MAC's `Vege_XX_YY` when the profile is named after
+    /// its MAC, else `NAME_<index+1>`); the config's `hub.name`, when it is
+    /// the hub's name, follows.
+    pub fn numbered(&self, index: u32) -> Profile {
+        if index == 0 {
+            return self.clone();
+        }
+        let hex = self.mac.as_str();
+        let low = u32::from_str_radix(&hex[6..], 16).expect("a Mac is 12 hex digits");
+        let mac = Mac::parse(&format!("{}{:06X}", &hex[..6], (low + index) & 0xFF_FFFF))
+            .expect("12 hex digits are a MAC");
+        let name = if self.name == self.mac.instance_name() {
+            mac.instance_name()
+        } else {
+            format!("{}_{}", self.name, index + 1)
+        };
+        let mut p = self.clone();
+        if p.config["hub"]["name"].as_str() == Some(self.name.as_str()) {
+            p.config["hub"]["name"] = Value::String(name.clone());
+        }
+        p.wifi.mac_addr = mac.colon();
+        p.mac = mac;
+        p.name = name;
+        p
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_shelf_of_hubs_has_distinct_names_and_macs() {
+        use std::collections::HashSet;
+        for profile in super::Profile::builtin_names() {
+            let p = super::Profile::load(profile).unwrap();
+            let hubs: Vec<_> = (0..1000).map(|i| p.numbered(i)).collect();
+            assert_eq!(hubs[0].name(), p.name());
+            assert_eq!(hubs[0].mac(), p.mac());
+            let names: HashSet<_> = hubs.iter().map(|h| h.name().to_owned()).collect();
+            let macs: HashSet<_> = hubs.iter().map(|h| h.mac().clone()).collect();
+            assert_eq!((names.len(), macs.len()), (1000, 1000), "{profile}");
+            for h in &hubs {
+                assert_eq!(h.wifi().mac_addr, h.mac().colon());
+                assert_eq!(h.mac().as_str()[..6], p.mac().as_str()[..6]);
+            }
+        }
+    }
+
     use super::*;
 
     #[test]
