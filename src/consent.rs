@@ -144,28 +144,14 @@ pub async fn identify(client: &HubClient, known_name: Option<String>) -> HubId {
     if id.name.is_none() {
         if let Ok(cfg) = client.config_get().await {
             id.name = cfg
+                .doc
                 .pointer("/hub/name")
                 .and_then(|v| v.as_str())
-                .map(printable)
+                .map(|n| crate::report::escape::escape_short(n, 64))
                 .filter(|n| !n.is_empty());
         }
     }
     id
-}
-
-/// A hub's own text, safe to show on a terminal: control characters
-/// escaped, at most 64 characters.
-fn printable(s: &str) -> String {
-    s.chars()
-        .take(64)
-        .flat_map(|c| {
-            if c.is_control() {
-                c.escape_default().collect::<Vec<_>>()
-            } else {
-                vec![c]
-            }
-        })
-        .collect()
 }
 
 /// An answer to one question.

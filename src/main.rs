@@ -35,7 +35,13 @@ fn harness(args: vegehub_harness::run_args::RunArgs) -> i32 {
                 ));
             }
         });
-        let _progress = report::progress::start();
+        // Progress lines belong with the human lines; the JSON stream
+        // writes stdout itself.
+        let _progress = if json {
+            None
+        } else {
+            report::progress::start()
+        };
         run::run(cfg, observer).map(|r| (r, json, safety))
     });
     match result {
@@ -56,9 +62,11 @@ fn harness(args: vegehub_harness::run_args::RunArgs) -> i32 {
                     report::safety::left_after_run(&left)
                 ));
             }
-            let mut outcome = report.outcome();
-            outcome.hub_modified |= !left.is_empty();
-            let mut code = outcome.exit_code();
+            let mut code = report.exit_code();
+            if !left.is_empty() {
+                // Owed and not verified undone (a hub thread that died).
+                code = vegehub_harness::exit_code::HUB_MODIFIED;
+            }
             if let Some(e) = &report.harness_error {
                 report::term::err(&format!("vegehub-harness: error: {e}"));
                 code = code.max(vegehub_harness::exit_code::SCENARIO_FAILED);
@@ -70,14 +78,20 @@ fn harness(args: vegehub_harness::run_args::RunArgs) -> i32 {
                 .map(|r| r.finish(report.status(), code, report.harness_error.clone()))
             {
                 Some(Err(e)) => {
-                    report::term::err(&format!("vegehub-harness: error: {e:#}"));
+                    report::term::err(&format!(
+                        "vegehub-harness: error: {}",
+                        report::escape::escape(&format!("{e:#}"))
+                    ));
                     code.max(vegehub_harness::exit_code::SCENARIO_FAILED)
                 }
                 _ => code,
             }
         }
         Err(e) => {
-            report::term::err(&format!("vegehub-harness: error: {e:#}"));
+            report::term::err(&format!(
+                "vegehub-harness: error: {}",
+                report::escape::escape(&format!("{e:#}"))
+            ));
             e.exit_code()
         }
     }

@@ -373,6 +373,8 @@ fn a_closed_stdout_ends_the_run_with_final_reports() {
             check_final(&reports, "interrupted", 141, &["verified"], &out);
         }
         assert_eq!(hub.actuator_states(), vec![0, 0], "{format}: {out}");
+        // The summary, on stderr now, says the same exit code.
+        assert!(out.contains("exit code 1)"), "{format}: {out}");
     }
 }
 
