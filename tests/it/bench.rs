@@ -84,6 +84,7 @@ fn a_default_run_against_a_real_hub_writes_nothing() {
 
 /// Every bad input is refused with exit 2 (or its own code), one line naming
 /// it, before the hub sees a single request.
+#[cfg(unix)] // symlinks, /proc, file modes, SIGPIPE semantics
 #[test]
 fn bad_input_is_refused_before_the_hub_sees_a_request() {
     let hub = sim_with("hub-new-firmware", &[]);
@@ -157,6 +158,7 @@ fn bad_input_is_refused_before_the_hub_sees_a_request() {
     assert!(out.contains("running 1 test\ntest mac ... ok"), "{out}");
 }
 
+#[cfg(unix)] // symlinks, /proc, file modes, SIGPIPE semantics
 #[test]
 fn reports_are_0644_backups_stay_private() {
     use std::os::unix::fs::PermissionsExt;
@@ -199,6 +201,7 @@ fn reports_are_0644_backups_stay_private() {
 
 /// `| head -3`: stdout closes after three lines. The run stops like on a
 /// first Ctrl-C, what it changed is undone, and it exits 141, no panic.
+#[cfg(unix)] // symlinks, /proc, file modes, SIGPIPE semantics
 #[test]
 fn a_closed_stdout_stops_the_run_quietly_with_exit_141() {
     let hub = sim_with("hub-new-firmware", &[]);
@@ -246,6 +249,7 @@ fn a_closed_stdout_stops_the_run_quietly_with_exit_141() {
 /// A closed stderr in the middle of switching relays (`-v` writes every
 /// exchange there): the run stops at once, switches every slot off and
 /// restores the config, verified, and exits 141.
+#[cfg(unix)] // symlinks, /proc, file modes, SIGPIPE semantics
 #[test]
 fn a_closed_stderr_mid_change_leaves_the_hub_clean() {
     let hub = sim_with("hub-4-relay-ac", &[]);
