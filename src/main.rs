@@ -50,7 +50,8 @@ fn harness(args: vegehub_harness::run_args::RunArgs) -> i32 {
             let text = report::console::summary(&report);
             // Keep stdout a clean JSON stream with --format json; a closed
             // stdout must not stop the final reports (term drops quietly).
-            if json || report.harness_error.is_some() {
+            let out_closed = report::term::is_closed(report::term::Stream::Stdout);
+            if json || report.harness_error.is_some() || out_closed {
                 report::term::err(text.trim_end_matches('\n'));
             } else {
                 report::term::out(&text);
