@@ -205,7 +205,11 @@ async fn serve(shelf: Vec<SimOptions>) -> i32 {
         }
     }
     if code == exit_code::SUCCESS {
-        println!("connections: accepted {accepted}, open at shutdown {open_at_shutdown}");
+        // A reader that took only the URL lines may be gone: not an error.
+        let _ = writeln!(
+            std::io::stdout(),
+            "connections: accepted {accepted}, open at shutdown {open_at_shutdown}"
+        );
     }
     let _ = std::io::stdout().flush();
     code
