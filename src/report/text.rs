@@ -56,9 +56,10 @@ pub fn list(items: &[(String, String)]) {
     term::out(&s);
 }
 
-/// Run the items, one thread per lane, printing each result line whole as
-/// it ends; then the failures and the result line.
-pub fn run(terse: bool, items: Vec<Item>, filtered_out: usize) -> Counts {
+/// Run the items, lanes side by side (at most `parallel` lanes at once,
+/// taken in order: `--jobs`, `--test-threads`), printing each result line
+/// whole as it ends; then the failures and the result line.
+pub fn run(terse: bool, items: Vec<Item>, filtered_out: usize, parallel: usize) -> Counts {
     let started = Instant::now();
     let n = items.len();
     term::out(&format!(
@@ -88,16 +89,25 @@ pub fn run(terse: bool, items: Vec<Item>, filtered_out: usize) -> Counts {
         lanes[item.lane].push((idx, item));
     }
     let (tx, rx) = mpsc::channel::<(usize, TrialResult)>();
+    let lanes: Vec<_> = lanes.into_iter().filter(|l| !l.is_empty()).collect();
+    let workers = parallel.clamp(1, lanes.len().max(1));
+    let queue = std::sync::Arc::new(std::sync::Mutex::new(lanes.into_iter()));
     let mut threads = Vec::new();
-    for lane in lanes.into_iter().filter(|l| !l.is_empty()) {
+    for _ in 0..workers {
         let tx = tx.clone();
+        let queue = queue.clone();
         let t = std::thread::Builder::new()
             .name("trials".into())
-            .spawn(move || {
+            .spawn(move || loop {
+                let lane = match queue.lock() {
+                    Ok(mut q) => q.next(),
+                    Err(_) => None,
+                };
+                let Some(lane) = lane else { break };
                 for (idx, item) in lane {
                     let r = (item.job)();
                     if tx.send((idx, r)).is_err() {
-                        break;
+                        return;
                     }
                 }
             });
