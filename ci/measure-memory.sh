@@ -50,7 +50,7 @@ measure() {
     local report="$work/$name.json"
     set +e
     VEGEHUB_HARNESS_BACKUP_DIR="$work/backups" NO_COLOR=1 /usr/bin/time -v \
-        "$bin" --device "$hub" --timeout 5s --verify-timeout 2s --on-seconds 1 \
+        "$bin" --device "$hub" --write-config --timeout 5s --verify-timeout 2s --on-seconds 1 \
         --report-json "$report" "${args[@]}" >"$work/$name.out" 2>"$work/$name.err"
     local code=$?
     set -e

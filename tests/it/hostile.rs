@@ -15,8 +15,10 @@ use crate::common::{harness_cmd, output_within, sim_with};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
-/// Fast settings for a simulated hub: relays follow at once.
+/// Fast settings for a simulated hub: relays follow at once; the config
+/// round-trip may write (it is read-only without the flag).
 const FAST: &[&str] = &[
+    "--write-config",
     "--timeout",
     "2s",
     "--verify-timeout",
@@ -279,7 +281,10 @@ fn a_signal_during_setup_after_the_round_trip_restores_the_original() {
     let before = hub.state().config_text();
     let addr = hub.addr().to_string();
     let dir = tempfile::tempdir().unwrap();
-    let run = start(&["--device", &addr, "--setup"], dir.path());
+    let run = start(
+        &["--device", &addr, "--write-config", "--setup"],
+        dir.path(),
+    );
     wait_hub(&hub, "the test config on the hub", |s| {
         s.config_text().contains("VEGEHUB_HARNESS_TEST")
     });
