@@ -401,6 +401,8 @@ fn run_hubs(
     let mut sims = Vec::new();
     let mut hubs = Vec::new();
     let ledger = Ledger::new(cfg.conn.budget);
+    // How far the harness itself falls behind, so its lag is never a hub's.
+    let lag = crate::lag::LagMonitor::start(runtime.handle());
     let http = {
         let _enter = runtime.enter();
         client::build_http(&cfg.session, ledger.new_session())
@@ -496,6 +498,7 @@ fn run_hubs(
             observer.clone(),
         )
         .with_ledger(ledger.clone())
+        .with_lag_monitor(lag.clone())
         .with_session_per_request(cfg.conn.debug_session_per_request);
         hubs.push(Hub {
             label: host_port,
@@ -912,6 +915,7 @@ fn hub_thread(
             // in the obligations and is undone below.
             _ => std::panic::catch_unwind(AssertUnwindSafe(|| {
                 hub.ledger.set_scenario(&hub.label, Some(s.name()));
+                let _ = client.take_lagged();
                 if hub.debug_leak && records.is_empty() {
                     // At the start of the first scenario: the pool is empty,
                     // so the leak gets a connection of its own, opened
@@ -953,6 +957,15 @@ fn hub_thread(
                 r
             }),
         };
+        // A scenario that failed on a timeout the harness caused (it fell
+        // behind even after giving the hub its time again) is
+        // inconclusive: the hub is not blamed for the harness's load.
+        let lagged = client.take_lagged();
+        if let (Verdict::Fail(msg), Some(first)) = (&record.verdict, lagged.first()) {
+            record.verdict = Verdict::Skip(format!(
+                "inconclusive, not counted against the hub: {first} (the scenario said: {msg})"
+            ));
+        }
         record = redact_record(record, &safety.redactor);
         // The plan's measurements for this scenario: each judged on its own;
         // any that fails fails the scenario. A skipped scenario measured
