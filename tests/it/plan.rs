@@ -537,6 +537,7 @@ fn failing_run_leaves_both_reports_with_failures_and_skips() {
     );
 }
 
+#[cfg(unix)] // sends SIGINT with kill(1)
 #[test]
 fn interrupted_run_still_leaves_both_files() {
     // The hub hangs on actuator status: the run is stuck in actuator-status

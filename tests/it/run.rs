@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use vegehub_harness::sim::Profile;
 
-use crate::common::{backup_dir, harness_cmd, output_within, sim_with};
+use crate::common::{harness_cmd, output_within, sim_with};
 
 /// Fast settings for a simulated hub: relays follow at once.
 const FAST: &[&str] = &[
@@ -530,6 +530,7 @@ fn json_format_keeps_stdout_a_clean_json_stream() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("harness: PASS"));
 }
 
+#[cfg(target_os = "linux")] // util-linux `script` gives the pseudo-terminal
 #[test]
 fn on_a_terminal_the_opt_ins_are_asked_with_the_safety_warning() {
     use std::io::Write;
@@ -544,7 +545,7 @@ fn on_a_terminal_the_opt_ins_are_asked_with_the_safety_warning() {
     let mut child = Command::new("script")
         .args(["-qec", &cmd, "/dev/null"])
         .env("NO_COLOR", "1")
-        .env("VEGEHUB_HARNESS_BACKUP_DIR", backup_dir())
+        .env("VEGEHUB_HARNESS_BACKUP_DIR", crate::common::backup_dir())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
