@@ -923,10 +923,17 @@ fn hub_thread(
                     let _enter = rt.enter();
                     client.debug_leak();
                 }
-                let record = rt.block_on(async {
-                    tokio::select! {
-                        r = s.run(&client, &mut facts, &options) => r,
-                        sig = interrupt.wait() => {
+                // The scenario runs as a task on the runtime, beside the
+                // connection tasks it talks through, and this thread waits
+                // for its end: one wake-up per scenario, not per request
+                // (with hundreds of hubs, cross-thread wake-ups were most
+                // of the harness's CPU).
+                let (c, o, i) = (client.clone(), options.clone(), interrupt.clone());
+                let mut f = std::mem::take(&mut facts);
+                let task = rt.spawn(async move {
+                    let r = tokio::select! {
+                        r = s.run(&c, &mut f, &o) => r,
+                        sig = i.wait() => {
                             // Stopped where it was: its true time, and what
                             // it exchanged and ran into so far.
                             let mut r = Record::not_run(
@@ -934,12 +941,20 @@ fn hub_thread(
                                 Verdict::Fail(format!("interrupted by {sig}")),
                             );
                             r.duration = scenario_started.elapsed();
-                            r.exchanges = client.take_exchanges();
-                            r.incidents = client.take_incidents();
+                            r.exchanges = c.take_exchanges();
+                            r.incidents = c.take_incidents();
                             r
                         }
-                    }
+                    };
+                    (r, f)
                 });
+                let (record, f) = match rt.block_on(task) {
+                    Ok(done) => done,
+                    // A panic in the scenario is this closure's panic.
+                    Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                    Err(e) => std::panic::panic_any(format!("the scenario's task ended: {e}")),
+                };
+                facts = f;
                 hub.ledger.set_scenario(&hub.label, None);
                 record
             }))
