@@ -5,10 +5,10 @@
 //! the hub sees a request.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Output, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-use crate::common::{harness_cmd, output_within, sim_with, BIN};
+use crate::common::{harness_cmd, harness_within, output_of, output_within, sim_with, text, BIN};
 
 const LIMIT: Duration = Duration::from_secs(40);
 const FAST: &[&str] = &[
@@ -19,25 +19,6 @@ const FAST: &[&str] = &[
     "--on-seconds",
     "2",
 ];
-
-fn harness(args: &[&str]) -> Output {
-    let child = harness_cmd()
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("harness starts");
-    output_within(child, LIMIT, &format!("harness {args:?}"))
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}\n--- stderr ---\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 /// The paths of every request that changes a hub.
 fn writes(hub: &vegehub_harness::sim::SimHandle) -> Vec<String> {
@@ -58,7 +39,7 @@ fn a_default_run_against_a_real_hub_writes_nothing() {
     let addr = hub.addr().to_string();
     let mut args = vec!["--device", addr.as_str()];
     args.extend_from_slice(FAST);
-    let o = harness(&args);
+    let o = harness_within(&args, LIMIT);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}");
     assert_eq!(writes(&hub), Vec::<String>::new(), "{out}");
@@ -75,7 +56,7 @@ fn a_default_run_against_a_real_hub_writes_nothing() {
     let addr = hub.addr().to_string();
     args[1] = addr.as_str();
     args.extend_from_slice(&["--write-config", "--actuators", "--setup"]);
-    let o = harness(&args);
+    let o = harness_within(&args, LIMIT);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let w = writes(&hub);
     assert!(w.iter().any(|p| p.ends_with("config/set")), "{w:?}");
@@ -140,7 +121,7 @@ fn bad_input_is_refused_before_the_hub_sees_a_request() {
         let mut args = vec!["--device", addr.as_str()];
         args.extend_from_slice(FAST);
         args.extend_from_slice(&extra);
-        let o = harness(&args);
+        let o = harness_within(&args, LIMIT);
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(code), "{extra:?}: {}", text(&o));
         let first = err.lines().next().unwrap_or_default();
@@ -152,7 +133,7 @@ fn bad_input_is_refused_before_the_hub_sees_a_request() {
         assert_eq!(hub.received().len(), 0, "{extra:?}: the hub saw a request");
     }
     // `--sim mac` is the simulator and a filter, not a profile named mac.
-    let o = harness(&["--sim", "mac"]);
+    let o = harness_within(&["--sim", "mac"], LIMIT);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}");
     assert!(out.contains("running 1 test\ntest mac ... ok"), "{out}");
@@ -177,15 +158,12 @@ fn reports_are_0644_backups_stay_private() {
     args.extend_from_slice(FAST);
     let (j, x) = (json.display().to_string(), junit.display().to_string());
     args.extend_from_slice(&["--report-json", &j, "--junit", &x]);
-    let child = harness_cmd()
-        .env("VEGEHUB_HARNESS_BACKUP_DIR", backups.path())
-        .args(&args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let o = output_within(child, LIMIT, "harness with reports");
+    let o = output_of(
+        harness_cmd()
+            .env("VEGEHUB_HARNESS_BACKUP_DIR", backups.path())
+            .args(&args),
+        LIMIT,
+    );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&json), 0o644);
@@ -468,7 +446,7 @@ mod on_a_terminal {
 
 #[test]
 fn help_is_our_own_and_completions_and_man_page_come_from_it() {
-    let o = harness(&["--help"]);
+    let o = harness_within(&["--help"], LIMIT);
     let help = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(0));
     for libtest in ["Usefull", "Json output", "tests are run on serially"] {
@@ -491,13 +469,13 @@ fn help_is_our_own_and_completions_and_man_page_come_from_it() {
         ("zsh", "#compdef vegehub-harness"),
         ("fish", "complete -c vegehub-harness"),
     ] {
-        let o = harness(&["completions", shell]);
+        let o = harness_within(&["completions", shell], LIMIT);
         let script = String::from_utf8_lossy(&o.stdout);
         assert_eq!(o.status.code(), Some(0), "{shell}");
         assert!(script.contains(marker), "{shell}: {script:.200}");
         assert!(script.contains("write-config"), "{shell}: flags missing");
     }
-    let o = harness(&["man"]);
+    let o = harness_within(&["man"], LIMIT);
     let page = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(0));
     assert!(
@@ -505,7 +483,7 @@ fn help_is_our_own_and_completions_and_man_page_come_from_it() {
         "{page:.300}"
     );
     assert!(page.contains("write\\-config"), "{page:.300}");
-    let o = harness(&["completions", "tcsh"]);
+    let o = harness_within(&["completions", "tcsh"], LIMIT);
     assert_eq!(
         o.status.code(),
         Some(2),
