@@ -31,4 +31,7 @@ pub enum Command {
     /// Write a config backup back to its hub and verify it reads back
     /// deep-equal.
     Restore(crate::restore::cli::RestoreArgs),
+    /// Record a hub as a simulator profile (read-only; secrets, SSIDs, IPs
+    /// and URLs replaced by placeholders), verified on a simulator.
+    Record(crate::record::cli::RecordArgs),
 }

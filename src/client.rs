@@ -356,6 +356,14 @@ impl HubClient {
             .await
     }
 
+    /// `config/get` naming the sections wanted (`record` asks for every
+    /// section a hub may hold, not just the ones the scenarios touch).
+    pub async fn config_get_sections(&self, sections: &[&str]) -> Result<Value, CallError> {
+        let body = crate::device::info::sections_request(sections);
+        self.call_json(Method::POST, paths::CONFIG_GET, Some(body))
+            .await
+    }
+
     /// `config/set` with a whole document.
     pub async fn config_set(&self, config: &Value) -> Result<(), CallError> {
         self.call(Method::POST, paths::CONFIG_SET, Some(config.clone()))

@@ -19,6 +19,9 @@
 //!                SIGINT/SIGTERM handling
 //! safety.rs      the run's safety flags validated into one shared `Safety`
 //! restore/       the `restore` command: MAC check, write, verify deep-equal
+//! record/        the `record` command: read-only reads of a hub -> a redacted
+//!                simulator profile, proven on an in-process simulator; uses
+//!                client, json_diff, redact, sim (as the device)
 //! client.rs      the shared session: the one place a reqwest client is built;
 //!                typed calls for one hub, timeouts, bounded visible retry,
 //!                exchange log; uses device, ledger
@@ -63,6 +66,7 @@ pub mod json_diff;
 pub mod ledger;
 pub mod measurement;
 pub mod plan;
+pub mod record;
 pub mod redact;
 pub mod report;
 pub mod restore;

@@ -10,6 +10,7 @@ fn main() {
         Some(Command::Sim(args)) => vegehub_harness::sim::cli::run(args),
         Some(Command::Restore(args)) => vegehub_harness::restore::cli::run(args),
         Some(Command::Discover(args)) => vegehub_harness::discover_cli::run(args),
+        Some(Command::Record(args)) => vegehub_harness::record::cli::run(args),
         None => harness(cli.run),
     };
     std::process::exit(code);

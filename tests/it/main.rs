@@ -6,6 +6,7 @@ mod discovery;
 mod ledger;
 mod netns;
 mod plan;
+mod record;
 mod reports;
 mod run;
 mod safety;
