@@ -829,6 +829,26 @@ impl Ledger {
         Ok(Self::apply(st, &entries, None, self.now()))
     }
 
+    /// Connections the session opened so far, and how many of them the OS
+    /// still shows open (`None`: the socket table could not be read). One
+    /// per-socket lookup of the unclosed ones; for soak cycles.
+    pub fn open_now(&self) -> (usize, Option<usize>) {
+        let (opened, pairs): (usize, Vec<_>) = {
+            let st = self.lock();
+            let pairs = st
+                .conns
+                .iter()
+                .filter(|c| c.closed_at.is_none())
+                .map(|c| (c.local, c.remote))
+                .collect();
+            (st.conns.len(), pairs)
+        };
+        if pairs.is_empty() {
+            return (opened, Some(0));
+        }
+        (opened, self.look_up(&pairs).ok())
+    }
+
     /// After the session is closed (every client dropped): wait up to
     /// `within` for every connection to close, asking the OS about the
     /// connections still open, then give the verdict (from one read of the

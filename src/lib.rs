@@ -40,6 +40,8 @@
 //! run.rs         one runtime + one client per run, the plan as libtest-mimic
 //!                trials, one thread per hub, session closed and awaited;
 //!                `RunReport` (uses client, scenario, sim as "the device")
+//! soak.rs        --repeat/--repeat-for: per-cycle measurements (connections,
+//!                own sockets, memory, duration) and the slow-leak trend check
 //! run_args.rs    the run's flags, validated into `run::RunConfig` before I/O
 //! report/        console summary, verbose trace and safety messages (the only
 //!                library code that prints), the JSON run record (schema: ci/run-record.schema.json)
@@ -76,4 +78,5 @@ pub mod safety;
 pub mod scenario;
 pub mod select;
 pub mod sim;
+pub mod soak;
 pub mod teardown;

@@ -29,7 +29,10 @@ fn harness(args: vegehub_harness::run_args::RunArgs) -> i32 {
     match result {
         Ok((report, ..)) if report.listed_only => vegehub_harness::exit_code::SUCCESS,
         Ok((report, json, safety)) => {
-            let text = report::console::summary(&report);
+            let mut text = report::console::summary(&report);
+            if let Some(soak) = &report.soak {
+                text.push_str(&report::soak::summary(soak));
+            }
             // Keep stdout a clean JSON stream with --format json; a closed
             // stdout must not stop the final reports.
             if json || report.harness_error.is_some() {

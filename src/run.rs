@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use libtest_mimic::{Completion, Trial};
 use tokio::runtime::Handle;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::client::{self, Contact, HubClient, Observer, SessionConfig};
 use crate::error::FatalError;
@@ -49,6 +49,16 @@ pub struct RunConfig {
     /// Backups, actuator limit, undo obligations, signals, redaction.
     pub safety: crate::safety::Safety,
     pub conn: ConnConfig,
+    /// `--repeat`, `--repeat-for`.
+    pub soak: SoakConfig,
+}
+
+/// How often the plan runs, and the soak test's own test-only leak.
+#[derive(Debug, Clone, Default)]
+pub struct SoakConfig {
+    pub repeat: crate::soak::Repeat,
+    /// `--debug-soak-leak`: leak after every cycle.
+    pub debug_leak: Option<crate::soak::DebugLeak>,
 }
 
 /// The connection gate's settings.
@@ -119,13 +129,16 @@ pub struct RunReport {
     /// The harness itself failed after the run began (stdout closed, a hub
     /// thread panicked): the run ended early and says so in every report.
     pub harness_error: Option<String>,
+    /// `--repeat`/`--repeat-for`: every cycle and the trend check.
+    pub soak: Option<crate::soak::SoakReport>,
 }
 
 impl RunReport {
     pub fn outcome(&self) -> Outcome {
         let o = Outcome {
             interrupted: self.interrupted.is_some(),
-            leak: self.connections.as_ref().is_some_and(|v| v.failed()),
+            leak: self.connections.as_ref().is_some_and(|v| v.failed())
+                || self.soak.as_ref().is_some_and(|s| s.leaked()),
             ..Outcome::default()
         };
         self.hubs.iter().fold(o, |o, h| o.merge(h.outcome()))
@@ -258,8 +271,9 @@ struct Hub {
     debug_leak: bool,
 }
 
-/// A trial asking its hub's thread to run one scenario.
+/// A trial asking its hub's thread to run one scenario of one cycle.
 struct Job {
+    cycle: u32,
     scenario: Scenario,
     reply: mpsc::Sender<Verdict>,
 }
@@ -298,6 +312,7 @@ pub fn run(cfg: RunConfig, observer: Option<Observer>) -> Result<RunReport, Fata
                 reports: None,
                 connections: None,
                 harness_error: None,
+                soak: None,
             });
         }
         let trials = (0..n.max(1))
@@ -321,6 +336,7 @@ pub fn run(cfg: RunConfig, observer: Option<Observer>) -> Result<RunReport, Fata
             reports: None,
             connections: None,
             harness_error: None,
+            soak: None,
         });
     }
 
@@ -482,31 +498,25 @@ fn run_hubs(
         });
     }
 
-    // Trials, and per hub the scenarios the filter keeps (same predicate
-    // libtest-mimic applies), so the hub's thread knows what to expect.
-    // Trials go scenario by scenario across hubs, so that with one test
-    // thread per hub (the default) every hub makes progress at once.
+    // Per hub the scenarios the filter keeps (same predicate libtest-mimic
+    // applies), so the hub's thread knows what to expect in each cycle.
     let plan = Arc::new(cfg.plan.clone());
     let several = hubs.len() > 1;
+    let soak = cfg.soak.repeat.is_soak();
     let mut libtest = cfg.libtest.clone();
     libtest.test_threads = Some(libtest.test_threads.unwrap_or(hubs.len().max(1)));
-    let mut trials = Vec::new();
+    let labels: Vec<String> = hubs.iter().map(|h| h.label.clone()).collect();
     let mut expected = vec![Vec::new(); hubs.len()];
-    let (senders, receivers): (Vec<_>, Vec<_>) =
-        hubs.iter().map(|_| mpsc::channel::<Job>()).unzip();
     for s in cfg.scenarios() {
-        for (i, hub) in hubs.iter().enumerate() {
-            let tx = senders[i].clone();
-            let mut trial = Trial::ignorable_test(s.name(), move || ask(&tx, s));
-            if several {
-                trial = trial.with_kind(hub.label.clone());
-            }
-            if !libtest.is_filtered_out(&trial) {
+        for (i, label) in labels.iter().enumerate() {
+            if !libtest.is_filtered_out(&trial(s, label, several, 1, soak, None)) {
                 expected[i].push(s);
             }
-            trials.push(trial);
         }
     }
+    let (senders, receivers): (Vec<_>, Vec<_>) =
+        hubs.iter().map(|_| mpsc::channel::<Job>()).unzip();
+    let tally = Arc::new(Mutex::new(Tally::default()));
     let mut workers = Vec::new();
     let debug_panic =
         std::env::var_os("VEGEHUB_HARNESS_DEBUG_PANIC").is_some_and(|v| v == "hub-thread");
@@ -523,6 +533,7 @@ fn run_hubs(
             overrides: cfg.overrides.clone(),
             sink: (sink.clone(), index),
             debug_panic,
+            tally: tally.clone(),
         };
         let worker = std::thread::Builder::new()
             .name(format!("hub {label}"))
@@ -537,27 +548,77 @@ fn run_hubs(
 
     // The verdicts come from the records; libtest-mimic's conclusion only
     // counts the same trials. With --format json the harness's own stream
-    // replaces libtest's lines, and this drives the hubs instead.
+    // replaces libtest's lines, and this drives the hubs instead. A soak
+    // runs the same trials cycle after cycle, over the same session and
+    // hub threads; each cycle is measured when its last trial has ended.
     let mut harness_error = None;
-    if json {
-        drop(trials);
-        drive(senders, expected, libtest.test_threads == Some(1));
-        if crate::report::stream::stdout_closed() {
-            harness_error = Some("stdout closed (broken pipe): the run stopped early".to_owned());
+    let mut cycles = Vec::new();
+    let soak_started = Instant::now();
+    let mut cycle = 1u32;
+    while cfg.soak.repeat.another(cycle, soak_started.elapsed())
+        && !safety.interrupt.is_interrupted()
+        && harness_error.is_none()
+    {
+        let cycle_started = Instant::now();
+        let opened_before = ledger.open_now().0;
+        if json {
+            drive(
+                senders.clone(),
+                expected.clone(),
+                cycle,
+                libtest.test_threads == Some(1),
+            );
+            if crate::report::stream::stdout_closed() {
+                harness_error =
+                    Some("stdout closed (broken pipe): the run stopped early".to_owned());
+            }
+        } else {
+            let mut trials = Vec::new();
+            for s in cfg.scenarios() {
+                for (i, label) in labels.iter().enumerate() {
+                    let tx = senders[i].clone();
+                    trials.push(trial(s, label, several, cycle, soak, Some(tx)));
+                }
+            }
+            // A closed stdout makes libtest-mimic's printing panic: the
+            // trials are dropped with it, each hub's thread stops after its
+            // current scenario and settles what it owes, and the reports
+            // say so.
+            let listed =
+                std::panic::catch_unwind(AssertUnwindSafe(|| libtest_mimic::run(&libtest, trials)));
+            if let Err(p) = listed {
+                harness_error = Some(format!(
+                    "writing the scenario lines failed, the run stopped early: {}",
+                    scenario::setup::panic_message(&*p)
+                ));
+            }
         }
-    } else {
-        drop(senders);
-        // A closed stdout makes libtest-mimic's printing panic: the trials
-        // are dropped with it, each hub's thread stops after its current
-        // scenario and settles what it owes, and the reports say so.
-        let listed =
-            std::panic::catch_unwind(AssertUnwindSafe(|| libtest_mimic::run(&libtest, trials)));
-        if let Err(p) = listed {
-            harness_error = Some(format!(
-                "writing the scenario lines failed, the run stopped early: {}",
-                scenario::setup::panic_message(&*p)
-            ));
+        if soak {
+            let (total, open) = ledger.open_now();
+            let t = std::mem::take(&mut *tally.lock().unwrap_or_else(|e| e.into_inner()));
+            cycles.push(crate::soak::Cycle {
+                cycle,
+                passed: t.passed,
+                failed: t.failures.len(),
+                failures: t.failures,
+                duration: cycle_started.elapsed(),
+                connections_opened: total - opened_before,
+                connections_total: total,
+                connections_open: open,
+                sockets_open: crate::soak::sockets_open(),
+                rss_bytes: crate::soak::rss_bytes(),
+            });
+            if let Some(leak) = cfg.soak.debug_leak {
+                leak.leak();
+            }
         }
+        cycle += 1;
+    }
+    // No more cycles: each hub's thread ends when its channel closes.
+    drop(senders);
+    let soak_report = soak.then(|| crate::soak::SoakReport::new(cycles));
+    if let Some(r) = &soak_report {
+        sink.set_soak(r);
     }
 
     let mut reports = Vec::new();
@@ -601,13 +662,19 @@ fn run_hubs(
         reports: Some(sink),
         connections: Some(connections),
         harness_error,
+        soak: soak_report,
     })
 }
 
-/// `--format json`: ask each hub's thread for its scenarios in plan order,
-/// one driver per hub (or all in turn with `--test-threads 1`), until done
-/// or stdout is closed.
-fn drive(senders: Vec<mpsc::Sender<Job>>, expected: Vec<Vec<Scenario>>, one_thread: bool) {
+/// `--format json`: ask each hub's thread for the scenarios of `cycle` in
+/// plan order, one driver per hub (or all in turn with `--test-threads 1`),
+/// until done or stdout is closed.
+fn drive(
+    senders: Vec<mpsc::Sender<Job>>,
+    expected: Vec<Vec<Scenario>>,
+    cycle: u32,
+    one_thread: bool,
+) {
     let closed = crate::report::stream::stdout_closed;
     if one_thread {
         let longest = expected.iter().map(Vec::len).max().unwrap_or(0);
@@ -617,7 +684,7 @@ fn drive(senders: Vec<mpsc::Sender<Job>>, expected: Vec<Vec<Scenario>>, one_thre
                     if closed() {
                         return;
                     }
-                    let _ = ask(tx, s);
+                    let _ = ask(tx, cycle, s);
                 }
             }
         }
@@ -630,18 +697,51 @@ fn drive(senders: Vec<mpsc::Sender<Job>>, expected: Vec<Vec<Scenario>>, one_thre
                     if closed() {
                         break;
                     }
-                    let _ = ask(&tx, s);
+                    let _ = ask(&tx, cycle, s);
                 }
             });
         }
     });
 }
 
+/// The trial of scenario `s` on hub `label` in `cycle`: named after the
+/// scenario, kind the hub (several hubs) and the cycle (a soak). Without a
+/// sender it is only for the filter.
+fn trial(
+    s: Scenario,
+    label: &str,
+    several: bool,
+    cycle: u32,
+    soak: bool,
+    tx: Option<mpsc::Sender<Job>>,
+) -> Trial {
+    let mut t = Trial::ignorable_test(s.name(), move || match &tx {
+        Some(tx) => ask(tx, cycle, s),
+        None => Ok(Completion::Completed),
+    });
+    let kind = match (several, soak) {
+        (true, true) => format!("cycle {cycle} {label}"),
+        (true, false) => label.to_owned(),
+        (false, true) => format!("cycle {cycle}"),
+        (false, false) => return t,
+    };
+    t = t.with_kind(kind);
+    t
+}
+
 /// A trial's body: hand the scenario to its hub's thread and wait.
-fn ask(tx: &mpsc::Sender<Job>, scenario: Scenario) -> Result<Completion, libtest_mimic::Failed> {
+fn ask(
+    tx: &mpsc::Sender<Job>,
+    cycle: u32,
+    scenario: Scenario,
+) -> Result<Completion, libtest_mimic::Failed> {
     let (reply, answer) = mpsc::channel();
-    tx.send(Job { scenario, reply })
-        .map_err(|_| "the hub's thread has stopped")?;
+    tx.send(Job {
+        cycle,
+        scenario,
+        reply,
+    })
+    .map_err(|_| "the hub's thread has stopped")?;
     match answer.recv() {
         Ok(Verdict::Pass) => Ok(Completion::Completed),
         Ok(Verdict::Skip(why)) => Ok(Completion::ignored_with(why)),
@@ -661,6 +761,17 @@ struct PlanCx {
     /// panics after its first scenario, outside any scenario: a harness
     /// error after the run began.
     debug_panic: bool,
+    /// Verdicts of the cycle under way, over every hub (a soak's per-cycle
+    /// pass/fail).
+    tally: Arc<Mutex<Tally>>,
+}
+
+/// Verdicts of one cycle: passed (or skipped) and the failures.
+#[derive(Default)]
+struct Tally {
+    passed: usize,
+    /// `HUB SCENARIO: message`.
+    failures: Vec<String>,
 }
 
 /// One hub's thread: run the expected scenarios in plan order, each when
@@ -679,113 +790,146 @@ fn hub_thread(
         ..HubFacts::default()
     };
     let mut records = Vec::new();
-    let mut waiting: HashMap<Scenario, mpsc::Sender<Verdict>> = HashMap::new();
+    let mut waiting: HashMap<(u32, Scenario), mpsc::Sender<Verdict>> = HashMap::new();
     let safety = hub.options.safety.clone();
     let interrupt = safety.interrupt.clone();
-    'plan: for s in expected {
-        // With several test threads, trials may ask out of order: keep the
-        // early ones until their turn.
-        let reply = loop {
-            if let Some(r) = waiting.remove(&s) {
-                break r;
-            }
-            match rx.recv() {
-                Ok(job) => {
-                    waiting.insert(job.scenario, job.reply);
-                }
-                Err(_) => break 'plan,
-            }
-        };
-        let step = ctx
-            .plan
-            .steps
-            .iter()
-            .find(|st| st.scenario().name() == s.name())
-            .expect("every expected scenario comes from the plan");
-        let options = step.options(&hub.options, &ctx.overrides);
-        let (timeout, retries) = step.limits(&ctx.overrides);
-        let client = hub.client.with_limits(timeout, retries);
-        sink.scenario_started(index, s);
-        let scenario_started = Instant::now();
-        let mut record = match hub.client.contact() {
-            _ if interrupt.is_interrupted() => Record::not_run(
-                s,
-                Verdict::Skip(format!(
-                    "not run: interrupted by {}",
-                    interrupt.signal().expect("interrupted")
-                )),
-            ),
-            // Unreachable before any answer: later scenarios would only
-            // pile up connection timeouts.
-            Contact::Unreachable(why) => {
-                Record::not_run(s, Verdict::Skip(format!("hub unreachable ({why})")))
-            }
-            _ if step.denied_by_plan().is_some() => {
-                Record::not_run(s, Verdict::Skip(step.denied_by_plan().unwrap_or_default()))
-            }
-            // A signal stops the scenario where it is; what it changed is
-            // in the obligations and is undone below.
-            _ => std::panic::catch_unwind(AssertUnwindSafe(|| {
-                hub.ledger.set_scenario(&hub.label, Some(s.name()));
-                if hub.debug_leak && records.is_empty() {
-                    // At the start of the first scenario: the pool is empty,
-                    // so the leak gets a connection of its own, opened
-                    // during this scenario.
-                    let _enter = rt.enter();
-                    client.debug_leak();
-                }
-                let record = rt.block_on(async {
-                    tokio::select! {
-                        r = s.run(&client, &mut facts, &options) => r,
-                        sig = interrupt.wait() => {
-                            // Stopped where it was: its true time, and what
-                            // it exchanged and ran into so far.
-                            let mut r = Record::not_run(
-                                s,
-                                Verdict::Fail(format!("interrupted by {sig}")),
-                            );
-                            r.duration = scenario_started.elapsed();
-                            r.exchanges = client.take_exchanges();
-                            r.incidents = client.take_incidents();
-                            r
-                        }
-                    }
-                });
-                hub.ledger.set_scenario(&hub.label, None);
-                record
-            }))
-            .unwrap_or_else(|p| {
-                let mut r = Record::not_run(
-                    s,
-                    Verdict::Fail(format!(
-                        "{s} panicked: {}",
-                        scenario::setup::panic_message(&*p)
-                    )),
-                );
-                r.duration = scenario_started.elapsed();
-                r.exchanges = client.take_exchanges();
-                r.incidents = client.take_incidents();
-                r
-            }),
-        };
-        record = redact_record(record, &safety.redactor);
-        // The plan's measurements for this scenario: each judged on its own;
-        // any that fails fails the scenario. A skipped scenario measured
-        // nothing.
-        if !matches!(record.verdict, Verdict::Skip(_)) {
-            record.measurements = step.measure(&facts);
-            if let Some(msg) = crate::measurement::failure_message(&record.measurements) {
-                record.verdict = match record.verdict {
-                    Verdict::Fail(m) => Verdict::Fail(format!("{m}; {msg}")),
-                    _ => Verdict::Fail(msg),
-                };
-            }
+    let mut first = true;
+    // Cycle after cycle (one without a soak) until the trials stop coming.
+    'plan: for cycle in 1u32.. {
+        if expected.is_empty() {
+            // Nothing of this hub's passes the filter: wait for the end.
+            let _ = rx.recv();
+            break;
         }
-        sink.scenario_done(index, &facts, &record);
-        let _ = reply.send(record.verdict.clone());
-        records.push(record);
-        if ctx.debug_panic {
-            panic!("VEGEHUB_HARNESS_DEBUG_PANIC: the hub's thread fails on purpose");
+        for &s in &expected {
+            // With several test threads, trials may ask out of order: keep the
+            // early ones until their turn.
+            let reply = loop {
+                if let Some(r) = waiting.remove(&(cycle, s)) {
+                    break r;
+                }
+                match rx.recv() {
+                    Ok(job) => {
+                        waiting.insert((job.cycle, job.scenario), job.reply);
+                    }
+                    Err(_) => break 'plan,
+                }
+            };
+            let step = ctx
+                .plan
+                .steps
+                .iter()
+                .find(|st| st.scenario().name() == s.name())
+                .expect("every expected scenario comes from the plan");
+            let options = step.options(&hub.options, &ctx.overrides);
+            let (timeout, retries) = step.limits(&ctx.overrides);
+            let client = hub.client.with_limits(timeout, retries);
+            if cycle == 1 {
+                sink.scenario_started(index, s);
+            }
+            let scenario_started = Instant::now();
+            let mut record = match hub.client.contact() {
+                _ if interrupt.is_interrupted() => Record::not_run(
+                    s,
+                    Verdict::Skip(format!(
+                        "not run: interrupted by {}",
+                        interrupt.signal().expect("interrupted")
+                    )),
+                ),
+                // Unreachable before any answer: later scenarios would only
+                // pile up connection timeouts.
+                Contact::Unreachable(why) => {
+                    Record::not_run(s, Verdict::Skip(format!("hub unreachable ({why})")))
+                }
+                _ if step.denied_by_plan().is_some() => {
+                    Record::not_run(s, Verdict::Skip(step.denied_by_plan().unwrap_or_default()))
+                }
+                // A signal stops the scenario where it is; what it changed is
+                // in the obligations and is undone below.
+                _ => std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    hub.ledger.set_scenario(&hub.label, Some(s.name()));
+                    if hub.debug_leak && first {
+                        // At the start of the first scenario: the pool is empty,
+                        // so the leak gets a connection of its own, opened
+                        // during this scenario.
+                        let _enter = rt.enter();
+                        client.debug_leak();
+                    }
+                    let record = rt.block_on(async {
+                        tokio::select! {
+                            r = s.run(&client, &mut facts, &options) => r,
+                            sig = interrupt.wait() => {
+                                // Stopped where it was: its true time, and what
+                                // it exchanged and ran into so far.
+                                let mut r = Record::not_run(
+                                    s,
+                                    Verdict::Fail(format!("interrupted by {sig}")),
+                                );
+                                r.duration = scenario_started.elapsed();
+                                r.exchanges = client.take_exchanges();
+                                r.incidents = client.take_incidents();
+                                r
+                            }
+                        }
+                    });
+                    hub.ledger.set_scenario(&hub.label, None);
+                    record
+                }))
+                .unwrap_or_else(|p| {
+                    let mut r = Record::not_run(
+                        s,
+                        Verdict::Fail(format!(
+                            "{s} panicked: {}",
+                            scenario::setup::panic_message(&*p)
+                        )),
+                    );
+                    r.duration = scenario_started.elapsed();
+                    r.exchanges = client.take_exchanges();
+                    r.incidents = client.take_incidents();
+                    r
+                }),
+            };
+            record = redact_record(record, &safety.redactor);
+            // The plan's measurements for this scenario: each judged on its own;
+            // any that fails fails the scenario. A skipped scenario measured
+            // nothing.
+            if !matches!(record.verdict, Verdict::Skip(_)) {
+                record.measurements = step.measure(&facts);
+                if let Some(msg) = crate::measurement::failure_message(&record.measurements) {
+                    record.verdict = match record.verdict {
+                        Verdict::Fail(m) => Verdict::Fail(format!("{m}; {msg}")),
+                        _ => Verdict::Fail(msg),
+                    };
+                }
+            }
+            first = false;
+            let verdict = record.verdict.clone();
+            {
+                let mut t = ctx.tally.lock().unwrap_or_else(|e| e.into_inner());
+                match &verdict {
+                    Verdict::Fail(m) => t.failures.push(format!("{} {s}: {m}", hub.label)),
+                    _ => t.passed += 1,
+                }
+            }
+            // A soak keeps the first cycle whole and, of later cycles, what
+            // failed or left something owed: memory stays flat over a long
+            // soak, and every failure is still in the reports.
+            let keep = cycle == 1
+                || matches!(record.verdict, Verdict::Fail(_))
+                || record.cleanup.iter().any(|c| !c.verified);
+            if keep {
+                if cycle > 1 {
+                    if let Verdict::Fail(m) = &record.verdict {
+                        record.verdict = Verdict::Fail(format!("cycle {cycle}: {m}"));
+                    }
+                }
+                sink.scenario_done(index, &facts, &record);
+                records.push(record);
+            }
+            let _ = reply.send(verdict);
+            if ctx.debug_panic {
+                panic!("VEGEHUB_HARNESS_DEBUG_PANIC: the hub's thread fails on purpose");
+            }
         }
     }
     // Whatever the scenarios left owed (an interruption, an error, a

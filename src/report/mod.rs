@@ -11,6 +11,7 @@ pub mod json;
 pub mod junit;
 pub mod safety;
 pub mod sink;
+pub mod soak;
 pub mod stream;
 pub mod verbose;
 

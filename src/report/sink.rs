@@ -285,6 +285,12 @@ impl ReportSink {
         self.lock().ledger = Some(ledger_json(verdict));
     }
 
+    /// Keep the soak's cycles and trend check (call before
+    /// [`ReportSink::finish`]).
+    pub fn set_soak(&self, soak: &crate::soak::SoakReport) {
+        self.lock().soak = Some(soak.clone());
+    }
+
     /// A copy of the record as it stands.
     pub fn record(&self) -> RunRecord {
         self.lock().clone()

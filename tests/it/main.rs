@@ -18,3 +18,4 @@ mod sim;
 mod sim_cli;
 mod sim_faults;
 mod sim_update;
+mod soak;
