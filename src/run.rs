@@ -131,6 +131,17 @@ impl RunReport {
         self.hubs.iter().fold(o, |o, h| o.merge(h.outcome()))
     }
 
+    /// The exit code: the outcome's, and at least 1 when the harness itself
+    /// failed after the run began.
+    pub fn exit_code(&self) -> i32 {
+        let code = self.outcome().exit_code();
+        if self.harness_error.is_some() {
+            code.max(crate::exit_code::SCENARIO_FAILED)
+        } else {
+            code
+        }
+    }
+
     /// How the run ended, for the reports.
     pub fn status(&self) -> RunStatus {
         if self.harness_error.is_some() {
@@ -499,7 +510,7 @@ fn run_hubs(
             let tx = senders[i].clone();
             let mut trial = Trial::ignorable_test(s.name(), move || ask(&tx, s));
             if several {
-                trial = trial.with_kind(hub.label.clone());
+                trial = trial.with_kind(crate::report::escape::escape(&hub.label).into_owned());
             }
             if !libtest.is_filtered_out(&trial) {
                 expected[i].push(s);
@@ -644,8 +655,11 @@ fn ask(tx: &mpsc::Sender<Job>, scenario: Scenario) -> Result<Completion, libtest
         .map_err(|_| "the hub's thread has stopped")?;
     match answer.recv() {
         Ok(Verdict::Pass) => Ok(Completion::Completed),
-        Ok(Verdict::Skip(why)) => Ok(Completion::ignored_with(why)),
-        Ok(Verdict::Fail(msg)) => Err(msg.into()),
+        Ok(Verdict::Skip(why)) => Ok(Completion::ignored_with(
+            crate::report::escape::escape(&why).into_owned(),
+        )),
+        // libtest prints the message: hub text in it is escaped.
+        Ok(Verdict::Fail(msg)) => Err(crate::report::escape::escape(&msg).into_owned().into()),
         Err(_) => Err("the hub's thread stopped before answering".into()),
     }
 }
