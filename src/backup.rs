@@ -4,7 +4,11 @@
 //!
 //! A backup is `<backup-dir>/<MAC>-<UTC timestamp>.json`, mode 0600 (it keeps
 //! the hub's API keys), holding the hub's identity and the harness version
-//! beside the untouched config document.
+//! beside the `config/get` answer exactly as the hub sent it
+//! (`config_answer`, what `restore` writes back byte for byte) and its
+//! parsed form (`config`, for reading). The backup directory must not be
+//! writable by anyone else: whoever can replace a backup chooses what
+//! `restore` writes to a hub.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -14,8 +18,9 @@ use serde_json::Value;
 
 use crate::device::Mac;
 
-/// Version of the backup file layout; `load` refuses any other.
-pub const FORMAT: u32 = 1;
+/// Version of the backup file layout; `load` reads this one and format 1
+/// (which had no exact answer: its `config` is written back re-encoded).
+pub const FORMAT: u32 = 2;
 
 /// Name of the sub-directory of the per-user state directory that holds
 /// backups by default.
@@ -46,20 +51,31 @@ pub struct Backup {
     /// RFC 3339, UTC.
     pub created_at: String,
     pub hub: HubIdentity,
-    /// The config exactly as `config/get` returned it.
+    /// The config as parsed, for a person reading the file. Never written
+    /// to a hub; `load` checks it agrees with `config_answer`.
     pub config: Value,
+    /// The `config/get` answer byte for byte: what `restore` writes.
+    #[serde(default)]
+    pub config_answer: String,
 }
 
 impl Backup {
-    /// A backup of `config` taken now by this harness version.
-    pub fn new(hub: HubIdentity, config: Value) -> Backup {
+    /// A backup of the `config/get` answer `answer` (valid JSON) taken now
+    /// by this harness version.
+    pub fn new(hub: HubIdentity, answer: &str) -> Backup {
         Backup {
             format: FORMAT,
             harness_version: env!("CARGO_PKG_VERSION").to_owned(),
             created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             hub,
-            config,
+            config: serde_json::from_str(answer).unwrap_or(Value::Null),
+            config_answer: answer.to_owned(),
         }
+    }
+
+    /// A backup of a document the harness holds only in parsed form.
+    pub fn from_value(hub: HubIdentity, config: &Value) -> Backup {
+        Backup::new(hub, &config.to_string())
     }
 }
 
@@ -93,6 +109,19 @@ pub enum BackupError {
     Invalid { path: PathBuf, reason: String },
     #[error("hub MAC {mac:?} is not a MAC address")]
     BadMac { mac: String },
+    #[error(
+        "backup dir {}: writable by others (mode {mode:o}): anyone could replace a backup that \
+         `restore` later writes to a hub; use a private directory (chmod 700) or another --backup-dir",
+        dir.display()
+    )]
+    NotPrivate { dir: PathBuf, mode: u32 },
+    #[error(
+        "backup dir {}: owned by another user (uid {owner}); use a directory of your own",
+        dir.display()
+    )]
+    NotOwned { dir: PathBuf, owner: u32 },
+    #[error("backup {}: writable by others (mode {mode:o}); it may have been replaced, so it is not used", path.display())]
+    FileNotPrivate { path: PathBuf, mode: u32 },
 }
 
 /// The default backup directory: `$XDG_STATE_HOME/vegehub-harness/backups`
@@ -112,14 +141,17 @@ pub fn resolve_dir(given: Option<&Path>) -> Result<PathBuf, BackupError> {
     }
 }
 
-/// Check, before any hub is contacted, that backups can be written to `dir`:
-/// create it (0700) if needed, then create and remove a temp file in it.
+/// Check, before any hub is contacted, that backups can be written to `dir`
+/// and nobody else can change them: create it (0700) if needed, refuse it
+/// if others may write it or it is not the user's own, then create and
+/// remove a temp file in it.
 pub fn check_writable(dir: &Path) -> Result<(), BackupError> {
     let err = |source| BackupError::Dir {
         dir: dir.to_owned(),
         source,
     };
     create_private_dir(dir).map_err(err)?;
+    check_private(dir)?;
     let probe = tempfile::Builder::new()
         .prefix(".probe-")
         .tempfile_in(dir)
@@ -139,6 +171,7 @@ pub fn write(dir: &Path, backup: &Backup) -> Result<PathBuf, BackupError> {
         dir: dir.to_owned(),
         source,
     })?;
+    check_private(dir)?;
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
     let mut body = serde_json::to_vec_pretty(backup).expect("a JSON value always serialises");
     body.push(b'\n');
@@ -191,9 +224,23 @@ pub fn write(dir: &Path, backup: &Backup) -> Result<PathBuf, BackupError> {
     Ok(path)
 }
 
-/// Load and validate a backup: it must be complete JSON of this format, for
-/// a well-formed MAC, with a config object.
+/// Load and validate a backup: it must be complete JSON of a known format,
+/// for a well-formed MAC, with a config object that agrees with the exact
+/// answer kept beside it, in a file only its owner can write.
 pub fn load(path: &Path) -> Result<Backup, BackupError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            let mode = meta.permissions().mode() & 0o7777;
+            if mode & 0o022 != 0 {
+                return Err(BackupError::FileNotPrivate {
+                    path: path.to_owned(),
+                    mode,
+                });
+            }
+        }
+    }
     let text = std::fs::read(path).map_err(|source| BackupError::Read {
         path: path.to_owned(),
         source,
@@ -206,13 +253,29 @@ pub fn load(path: &Path) -> Result<Backup, BackupError> {
         path: path.to_owned(),
         reason,
     };
-    match value.get("format").and_then(Value::as_u64) {
-        Some(f) if f == u64::from(FORMAT) => {}
+    let format = match value.get("format").and_then(Value::as_u64) {
+        Some(f) if f == 1 || f == u64::from(FORMAT) => f,
         Some(f) => return Err(invalid(format!("unknown backup format {f}"))),
         None => return Err(invalid("not a vegehub-harness backup (no format)".into())),
-    }
-    let backup: Backup =
+    };
+    let mut backup: Backup =
         serde_json::from_value(value).map_err(|e| invalid(format!("not a backup: {e}")))?;
+    if format == 1 {
+        // Format 1 kept only the parsed form: that is what is written back.
+        backup.config_answer = backup.config.to_string();
+    }
+    match serde_json::from_str::<Value>(&backup.config_answer) {
+        Ok(answer) => {
+            let d = crate::json_diff::diff_paths(&answer, &backup.config);
+            if !d.is_empty() {
+                return Err(invalid(format!(
+                    "config and config_answer disagree at {} (edited?); restore would write config_answer",
+                    d.join(", ")
+                )));
+            }
+        }
+        Err(e) => return Err(invalid(format!("config_answer is not JSON: {e}"))),
+    }
     let Some(mac) = Mac::parse(&backup.hub.mac) else {
         return Err(invalid(format!(
             "hub.mac {:?} is not a MAC",
@@ -229,6 +292,42 @@ pub fn load(path: &Path) -> Result<Backup, BackupError> {
         },
         ..backup
     })
+}
+
+/// Refuse a directory others can write (or that belongs to someone else).
+fn check_private(dir: &Path) -> Result<(), BackupError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let meta = std::fs::metadata(dir).map_err(|source| BackupError::Dir {
+            dir: dir.to_owned(),
+            source,
+        })?;
+        let mode = meta.permissions().mode() & 0o7777;
+        if mode & 0o022 != 0 {
+            return Err(BackupError::NotPrivate {
+                dir: dir.to_owned(),
+                mode,
+            });
+        }
+        // Who we are, without unsafe code: the owner of a file we create.
+        let me = tempfile::tempfile_in(dir)
+            .and_then(|f| f.metadata())
+            .map(|m| m.uid())
+            .map_err(|source| BackupError::Dir {
+                dir: dir.to_owned(),
+                source,
+            })?;
+        if meta.uid() != me {
+            return Err(BackupError::NotOwned {
+                dir: dir.to_owned(),
+                owner: meta.uid(),
+            });
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
 }
 
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
@@ -255,14 +354,14 @@ mod tests {
     use serde_json::json;
 
     fn sample() -> Backup {
-        Backup::new(
+        Backup::from_value(
             HubIdentity {
                 mac: "a1:b2:c3:d4:e5:f6".into(),
                 name: Some("Desk".into()),
                 firmware: Some("5.1.1".into()),
                 address: "127.0.0.1:8080".into(),
             },
-            json!({"endpoints": [{"id": 1, "config": {"api_key": "secret"}}], "error": 0}),
+            &json!({"endpoints": [{"id": 1, "config": {"api_key": "secret"}}], "error": 0}),
         )
     }
 
@@ -294,6 +393,36 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         let dmode = std::fs::metadata(&sub).unwrap().permissions().mode();
         assert_eq!(dmode & 0o777, 0o700);
+    }
+
+    #[test]
+    fn the_answer_is_kept_byte_for_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let answer = "{\"hub\":{\"name\":\"K\\u00fcche\"},\"n\":123456789012345678901234567890,\"f\":1.50}\n";
+        let mut b = sample();
+        b = Backup::new(b.hub, answer);
+        let back = load(&write(dir.path(), &b).unwrap()).unwrap();
+        assert_eq!(back.config_answer, answer);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_dir_others_can_write_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let open = dir.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let msg = check_writable(&open).unwrap_err().to_string();
+        assert!(msg.contains("writable by others (mode 777)"), "{msg}");
+        assert!(write(&open, &sample()).is_err());
+        assert_eq!(std::fs::read_dir(&open).unwrap().count(), 0);
+        // A backup file others can write is not loaded.
+        let private = dir.path().join("p");
+        let path = write(&private, &sample()).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let msg = load(&path).unwrap_err().to_string();
+        assert!(msg.contains("writable by others"), "{msg}");
     }
 
     #[test]
@@ -363,6 +492,13 @@ mod tests {
             ("cfg.json", json!({"endpoints": []}), "no format"),
             ("fmt.json", json!({"format": 9}), "unknown backup format 9"),
             (
+                "edit.json",
+                json!({"format": 2, "harness_version": "0", "created_at": "x",
+                    "hub": {"mac": "A1B2C3D4E5F6", "address": "h:1"},
+                    "config": {"a": 2}, "config_answer": "{\"a\":1}"}),
+                "disagree at a",
+            ),
+            (
                 "nohub.json",
                 json!({"format": 1, "config": {}}),
                 "not a backup",
@@ -383,6 +519,7 @@ mod tests {
             .contains("\"nope\" is not a MAC"));
         b["hub"]["mac"] = json!("A1B2C3D4E5F6");
         b["config"] = json!([1]);
+        b["config_answer"] = json!("[1]");
         std::fs::write(&p, b.to_string()).unwrap();
         assert!(load(&p).unwrap_err().to_string().contains("config is not"));
     }

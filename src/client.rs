@@ -11,7 +11,7 @@ use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::device::{paths, ActuatorSet, ActuatorStatus, InfoResponse};
+use crate::device::{paths, ActuatorSet, ActuatorStatus, InfoResponse, Mac};
 use crate::ledger::{Ledger, SessionLayer};
 
 /// How the session talks to hubs. Every field has a flag in `run_args`.
@@ -71,6 +71,9 @@ pub fn build_http(
         .pool_max_idle_per_host(cfg.pool_max_idle_per_host)
         .pool_idle_timeout(cfg.pool_idle_timeout)
         .http1_only()
+        // The harness talks only to the hub's own address: a 3xx is a hub
+        // failure naming its status and Location, never followed.
+        .redirect(reqwest::redirect::Policy::none())
         // Retries are ours: bounded, with backoff, and reported.
         .retry(reqwest::retry::never())
         .build()
@@ -92,6 +95,16 @@ impl http_body::Body for NeverEnds {
     }
 }
 
+/// The largest answer body the harness reads from a hub. A hub's answers
+/// are a few kilobytes; past this the harness stops reading (the
+/// connection is dropped) and the call fails naming the limit, so no answer
+/// can make a run use unbounded memory.
+pub const MAX_ANSWER_BYTES: usize = 256 * 1024;
+
+/// The longest answer body an exchange keeps for reports. A longer one is
+/// kept as its length and a short hash only ([`Exchange::response_summary`]).
+pub const MAX_RECORDED_BODY: usize = 16 * 1024;
+
 /// One request/answer pair as the harness saw it, kept for reports.
 #[derive(Debug, Clone)]
 pub struct Exchange {
@@ -100,7 +113,13 @@ pub struct Exchange {
     pub request_body: Option<Value>,
     /// `None` when no HTTP answer arrived.
     pub status: Option<u16>,
+    /// The answer body when it is UTF-8 and at most [`MAX_RECORDED_BODY`]
+    /// bytes; reports parse and redact it, and record an unparseable one
+    /// only as its length and hash.
     pub response_body: Option<String>,
+    /// For an answer body not kept in `response_body` (too long, not
+    /// UTF-8, cut at [`MAX_ANSWER_BYTES`]): its length and a short hash.
+    pub response_summary: Option<String>,
     /// Attempts made (1 when no retry was needed).
     pub attempts: u32,
     pub elapsed: Duration,
@@ -176,6 +195,51 @@ pub enum CallError {
         path: String,
         detail: String,
     },
+    #[error(
+        "{hub}: {method} {path}: the hub answered a redirect (http status {status}, Location {location}); \
+         the harness talks only to the hub's own address and does not follow it"
+    )]
+    Redirect {
+        hub: String,
+        method: String,
+        path: String,
+        status: u16,
+        /// Escaped and bounded for messages.
+        location: String,
+    },
+    #[error("{hub}: {method} {path}: answer larger than {limit} bytes; stopped reading it")]
+    TooLarge {
+        hub: String,
+        method: String,
+        path: String,
+        limit: usize,
+    },
+    #[error(
+        "{hub}: {method} {path}: the hub reported error {error} (it did not do what was asked)"
+    )]
+    HubError {
+        hub: String,
+        method: String,
+        path: String,
+        /// The `error` field as JSON, escaped and bounded.
+        error: String,
+    },
+    #[error(
+        "{hub}: the hub now answers with MAC {got}, not {expected} as before (another device at \
+         that address?); every further write to it is stopped"
+    )]
+    IdentityChanged {
+        hub: String,
+        expected: Mac,
+        got: Mac,
+    },
+    #[error("{hub}: {method} {path}: not sent: cannot confirm the hub's identity first: {detail}")]
+    IdentityUnknown {
+        hub: String,
+        method: String,
+        path: String,
+        detail: String,
+    },
 }
 
 impl CallError {
@@ -205,6 +269,22 @@ struct HubState {
     exchanges: Vec<Exchange>,
     incidents: Vec<Incident>,
     contact: Option<Contact>,
+    /// The MAC of the first `info/get` answer that carried one: the hub
+    /// this client writes to.
+    mac: Option<Mac>,
+    /// Set when a later answer carried another MAC: (expected, got). No
+    /// write is sent to this address after that.
+    identity_changed: Option<(Mac, Mac)>,
+}
+
+/// A `config/get` answer: the exact bytes the hub sent (what a backup keeps
+/// and a restore writes back) and the parsed document (for display,
+/// comparison and building a test config). Only answers that are UTF-8
+/// JSON objects whose `error` says success get this far.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigAnswer {
+    pub text: String,
+    pub doc: Value,
 }
 
 /// What kind of trouble a request ran into and recovered from (or not).
@@ -335,52 +415,235 @@ impl HubClient {
         });
     }
 
-    /// `info/get` naming the sections wanted.
+    /// `info/get` naming the sections wanted, typed.
     pub async fn info(&self, sections: &[&str]) -> Result<InfoResponse, CallError> {
-        let body = crate::device::info::sections_request(sections);
-        self.call_json(Method::POST, paths::INFO_GET, Some(body))
-            .await
+        let doc = self.info_raw(sections).await?;
+        serde_json::from_value(doc)
+            .map_err(|e| self.decode(&Method::POST, paths::INFO_GET, e.to_string()))
     }
 
     /// `info/get` answer as a raw document (for field-by-field type checks).
+    /// It must be a JSON object. A MAC in its `wifi` section is held against
+    /// the hub's first one: another MAC fails the call and stops every
+    /// later write to this address.
     pub async fn info_raw(&self, sections: &[&str]) -> Result<Value, CallError> {
         let body = crate::device::info::sections_request(sections);
-        self.call_json(Method::POST, paths::INFO_GET, Some(body))
-            .await
+        let doc: Value = self
+            .call_json(Method::POST, paths::INFO_GET, Some(Req::json(body)))
+            .await?;
+        if !doc.is_object() {
+            return Err(self.decode(
+                &Method::POST,
+                paths::INFO_GET,
+                format!("{}, not a JSON object", kind_of(&doc)),
+            ));
+        }
+        if let Some(mac) = doc
+            .get("wifi")
+            .and_then(|w| w.get("mac_addr"))
+            .and_then(Value::as_str)
+            .and_then(Mac::parse)
+        {
+            self.observe_mac(mac)?;
+        }
+        Ok(doc)
     }
 
-    /// `config/get` asking for every section; the whole document.
-    pub async fn config_get(&self) -> Result<Value, CallError> {
+    /// The hub's MAC as this client holds it (the first one seen).
+    pub fn pinned_mac(&self) -> Option<Mac> {
+        self.lock().mac.clone()
+    }
+
+    /// The MAC change seen on this address, if any: (expected, got).
+    pub fn identity_changed(&self) -> Option<(Mac, Mac)> {
+        self.lock().identity_changed.clone()
+    }
+
+    fn observe_mac(&self, mac: Mac) -> Result<(), CallError> {
+        let mut st = self.lock();
+        if let Some((expected, got)) = &st.identity_changed {
+            return Err(CallError::IdentityChanged {
+                hub: self.hub.clone(),
+                expected: expected.clone(),
+                got: got.clone(),
+            });
+        }
+        match &st.mac {
+            None => {
+                st.mac = Some(mac);
+                Ok(())
+            }
+            Some(m) if *m == mac => Ok(()),
+            Some(m) => {
+                let (expected, got) = (m.clone(), mac);
+                st.identity_changed = Some((expected.clone(), got.clone()));
+                Err(CallError::IdentityChanged {
+                    hub: self.hub.clone(),
+                    expected,
+                    got,
+                })
+            }
+        }
+    }
+
+    /// Before every write: the hub at this address must still be the one
+    /// this client first talked to. Reads its MAC now; a write is sent only
+    /// when it matches (the first MAC seen is held from then on).
+    async fn check_identity(&self, method: &Method, path: &str) -> Result<(), CallError> {
+        if let Some((expected, got)) = self.identity_changed() {
+            return Err(CallError::IdentityChanged {
+                hub: self.hub.clone(),
+                expected,
+                got,
+            });
+        }
+        let doc = match self.info_raw(&["wifi"]).await {
+            Ok(doc) => doc,
+            Err(e @ CallError::IdentityChanged { .. }) => return Err(e),
+            Err(e) => {
+                return Err(CallError::IdentityUnknown {
+                    hub: self.hub.clone(),
+                    method: method.to_string(),
+                    path: path.to_owned(),
+                    detail: e.to_string(),
+                })
+            }
+        };
+        let has_mac = doc
+            .get("wifi")
+            .and_then(|w| w.get("mac_addr"))
+            .and_then(Value::as_str)
+            .and_then(Mac::parse)
+            .is_some();
+        if has_mac {
+            Ok(())
+        } else {
+            Err(CallError::IdentityUnknown {
+                hub: self.hub.clone(),
+                method: method.to_string(),
+                path: path.to_owned(),
+                detail: "info/get carried no valid wifi.mac_addr".into(),
+            })
+        }
+    }
+
+    /// `config/get` asking for every section: the exact answer and the
+    /// parsed document, after the checks of [`check_config_answer`]. An
+    /// answer that is not UTF-8, not JSON, not an object, reports an error,
+    /// or has a shape the harness does not understand is an error here, so
+    /// nothing is ever built on (or written from) it.
+    pub async fn config_get(&self) -> Result<ConfigAnswer, CallError> {
         let body = crate::device::config::full_request();
-        self.call_json(Method::POST, paths::CONFIG_GET, Some(body))
-            .await
+        let (method, path) = (Method::POST, paths::CONFIG_GET);
+        let bytes = self
+            .call(method.clone(), path, Some(Req::json(body)))
+            .await?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            self.decode(
+                &method,
+                path,
+                format!(
+                    "not valid UTF-8 (at byte {}): the config cannot be kept exactly, so nothing is written",
+                    e.utf8_error().valid_up_to()
+                ),
+            )
+        })?;
+        let doc: Value = serde_json::from_str(&text)
+            .map_err(|e| self.decode(&method, path, format!("not JSON: {e}")))?;
+        self.check_error_field(&method, path, &doc)?;
+        check_config_answer(&doc).map_err(|why| {
+            self.decode(
+                &method,
+                path,
+                format!("{why}; the harness does not write a config it does not understand"),
+            )
+        })?;
+        Ok(ConfigAnswer { text, doc })
     }
 
     /// `config/get` naming the sections wanted (`record` asks for every
-    /// section a hub may hold, not just the ones the scenarios touch).
+    /// section a hub may hold, not just the ones the scenarios touch). The
+    /// `error` field must say success.
     pub async fn config_get_sections(&self, sections: &[&str]) -> Result<Value, CallError> {
         let body = crate::device::info::sections_request(sections);
-        self.call_json(Method::POST, paths::CONFIG_GET, Some(body))
-            .await
+        let (method, path) = (Method::POST, paths::CONFIG_GET);
+        let doc: Value = self
+            .call_json(method.clone(), path, Some(Req::json(body)))
+            .await?;
+        self.check_error_field(&method, path, &doc)?;
+        Ok(doc)
     }
 
-    /// `config/set` with a whole document.
+    /// `config/set` with a whole document built by the harness (a test
+    /// config). Numbers keep their exact text (serde_json
+    /// `arbitrary_precision`).
     pub async fn config_set(&self, config: &Value) -> Result<(), CallError> {
-        self.call(Method::POST, paths::CONFIG_SET, Some(config.clone()))
+        self.write(Method::POST, paths::CONFIG_SET, Req::json(config.clone()))
             .await
-            .map(drop)
     }
 
-    /// `actuators/status`.
+    /// `config/set` with exactly these bytes: a config as the hub sent it
+    /// (a backup, or the document just read), never re-encoded.
+    pub async fn config_set_exact(&self, text: &str) -> Result<(), CallError> {
+        let shown = serde_json::from_str(text).unwrap_or(Value::Null);
+        self.write(
+            Method::POST,
+            paths::CONFIG_SET,
+            Req {
+                bytes: text.as_bytes().to_vec(),
+                shown,
+            },
+        )
+        .await
+    }
+
+    /// `actuators/status`: every listed slot, typed. The `error` field must
+    /// say success; more than [`MAX_STATUS_ENTRIES`] entries is refused.
     pub async fn actuator_status(&self) -> Result<ActuatorStatus, CallError> {
-        self.call_json(Method::GET, paths::ACTUATORS_STATUS, None)
-            .await
+        let (method, path) = (Method::GET, paths::ACTUATORS_STATUS);
+        let doc = self.actuator_status_raw().await?;
+        let list = doc
+            .get("actuators")
+            .and_then(Value::as_array)
+            .ok_or_else(|| self.decode(&method, path, "actuators missing or not a list".into()))?;
+        if list.len() > MAX_STATUS_ENTRIES {
+            return Err(self.decode(
+                &method,
+                path,
+                format!(
+                    "{} entries listed, more than the harness handles ({MAX_STATUS_ENTRIES})",
+                    list.len()
+                ),
+            ));
+        }
+        let actuators = list
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                serde_json::from_value(e.clone())
+                    .map_err(|err| self.decode(&method, path, format!("actuators[{i}]: {err}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(ActuatorStatus {
+            actuators,
+            error: "success".into(),
+        })
     }
 
-    /// `actuators/status` as a raw document (for field-by-field checks).
+    /// `actuators/status` as a raw document (for field-by-field checks); a
+    /// JSON object whose `error` says success.
     pub async fn actuator_status_raw(&self) -> Result<Value, CallError> {
-        self.call_json(Method::GET, paths::ACTUATORS_STATUS, None)
-            .await
+        let (method, path) = (Method::GET, paths::ACTUATORS_STATUS);
+        let doc: Value = self.call_json(method.clone(), path, None).await?;
+        if !doc.is_object() {
+            return Err(self.decode(
+                &method,
+                path,
+                format!("{}, not a JSON object", kind_of(&doc)),
+            ));
+        }
+        self.check_error_field(&method, path, &doc)?;
+        Ok(doc)
     }
 
     /// `actuators/set`. Private on purpose: callers go through
@@ -388,9 +651,8 @@ impl HubClient {
     /// [`HubClient::actuator_off`].
     async fn actuator_set(&self, set: ActuatorSet) -> Result<(), CallError> {
         let body = serde_json::to_value(set).expect("ActuatorSet serialises");
-        self.call(Method::POST, paths::ACTUATORS_SET, Some(body))
+        self.write(Method::POST, paths::ACTUATORS_SET, Req::json(body))
             .await
-            .map(drop)
     }
 
     /// Switch a slot on for `seconds`, at least 1 and at most
@@ -408,34 +670,78 @@ impl HubClient {
 
     /// `update/send`.
     pub async fn update_send(&self) -> Result<(), CallError> {
-        self.call(Method::GET, paths::UPDATE_SEND, None)
-            .await
-            .map(drop)
+        let (method, path) = (Method::GET, paths::UPDATE_SEND);
+        let bytes = self.call(method.clone(), path, None).await?;
+        self.check_write_answer(&method, path, &bytes)
+    }
+
+    /// A request that changes the hub: identity checked first, then the
+    /// answer's `error` field.
+    async fn write(&self, method: Method, path: &str, body: Req) -> Result<(), CallError> {
+        self.check_identity(&method, path).await?;
+        let bytes = self.call(method.clone(), path, Some(body)).await?;
+        self.check_write_answer(&method, path, &bytes)
+    }
+
+    /// A write's answer: `200` is success, unless its body is a JSON
+    /// object whose `error` field says otherwise (`{"error":1}`).
+    fn check_write_answer(
+        &self,
+        method: &Method,
+        path: &str,
+        bytes: &[u8],
+    ) -> Result<(), CallError> {
+        match serde_json::from_slice::<Value>(bytes) {
+            Ok(doc) => self.check_error_field(method, path, &doc),
+            // The documented answer is a bare 200; a body that is not JSON
+            // carries no error field to read.
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// The `error` field, where an answer carries one, must say success
+    /// (`0` on config answers, `"success"` on actuator status).
+    fn check_error_field(&self, method: &Method, path: &str, doc: &Value) -> Result<(), CallError> {
+        match doc.get("error") {
+            None => Ok(()),
+            Some(e) if error_means_success(e) => Ok(()),
+            Some(e) => Err(CallError::HubError {
+                hub: self.hub.clone(),
+                method: method.to_string(),
+                path: path.to_owned(),
+                error: bounded(&e.to_string(), 80),
+            }),
+        }
+    }
+
+    fn decode(&self, method: &Method, path: &str, detail: String) -> CallError {
+        CallError::Decode {
+            hub: self.hub.clone(),
+            method: method.to_string(),
+            path: path.to_owned(),
+            detail: bounded(&detail, 300),
+        }
     }
 
     async fn call_json<T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
-        body: Option<Value>,
+        body: Option<Req>,
     ) -> Result<T, CallError> {
-        let text = self.call(method.clone(), path, body).await?;
-        serde_json::from_str(&text).map_err(|e| CallError::Decode {
-            hub: self.hub.clone(),
-            method: method.to_string(),
-            path: path.to_owned(),
-            detail: e.to_string(),
-        })
+        let bytes = self.call(method.clone(), path, body).await?;
+        serde_json::from_slice(&bytes).map_err(|e| self.decode(&method, path, e.to_string()))
     }
 
     /// One logical request: attempts with backoff on connection errors, then
-    /// one recorded exchange. Returns the body of a 2xx answer.
+    /// one recorded exchange. Returns the body of a 2xx answer, read up to
+    /// [`MAX_ANSWER_BYTES`]; a 3xx is never followed.
     async fn call(
         &self,
         method: Method,
         path: &str,
-        body: Option<Value>,
-    ) -> Result<String, CallError> {
+        body: Option<Req>,
+    ) -> Result<Vec<u8>, CallError> {
         let started = Instant::now();
         let url = format!("{}{}", self.base, path);
         let attempts_max = self.cfg.retries + 1;
@@ -459,7 +765,9 @@ impl HubClient {
                 .request(method.clone(), &url)
                 .timeout(self.cfg.request_timeout);
             if let Some(b) = &body {
-                req = req.json(b);
+                req = req
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(b.bytes.clone());
             }
             let outcome = match crate::ledger::for_hub(&self.hub, req.send()).await {
                 Ok(resp) => {
@@ -467,10 +775,13 @@ impl HubClient {
                         ledger.record_response(&self.hub, &resp);
                     }
                     let status = resp.status().as_u16();
-                    match resp.text().await {
-                        Ok(text) => Ok((status, text)),
-                        Err(e) => Err(e),
-                    }
+                    let location = resp
+                        .headers()
+                        .get(reqwest::header::LOCATION)
+                        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+                    read_bounded(resp, MAX_ANSWER_BYTES)
+                        .await
+                        .map(|read| (status, location, read))
                 }
                 Err(e) => Err(e),
             };
@@ -510,15 +821,17 @@ impl HubClient {
         let mut exchange = Exchange {
             method: method.to_string(),
             path: path.to_owned(),
-            request_body: body,
+            request_body: body.map(|b| b.shown),
             status: None,
             response_body: None,
+            response_summary: None,
             attempts: attempt,
             elapsed: started.elapsed(),
             error: None,
         };
+        let (m, p) = (method.to_string(), path.to_owned());
         let ret = match result {
-            Ok((status, text)) => {
+            Ok((status, location, read)) => {
                 if attempt > 1 {
                     let (kind, what) = if refused {
                         (
@@ -531,17 +844,43 @@ impl HubClient {
                     self.incident(kind, format!("{method} {path}: {what} (attempt {attempt})"));
                 }
                 exchange.status = Some(status);
-                exchange.response_body = Some(text.clone());
                 self.note_contact(Contact::Reached);
-                if (200..300).contains(&status) {
-                    Ok(text)
-                } else {
-                    Err(CallError::Status {
+                match &read {
+                    Read::Complete(bytes) => match std::str::from_utf8(bytes) {
+                        Ok(text) if bytes.len() <= MAX_RECORDED_BODY => {
+                            exchange.response_body = Some(text.to_owned())
+                        }
+                        _ => exchange.response_summary = Some(body_summary(bytes)),
+                    },
+                    Read::TooLarge { seen } => {
+                        exchange.response_summary = Some(format!(
+                            "<more than {MAX_ANSWER_BYTES} bytes ({seen} read before stopping); not recorded>"
+                        ))
+                    }
+                }
+                match (status, read) {
+                    (300..=399, _) => Err(CallError::Redirect {
                         hub: self.hub.clone(),
-                        method: method.to_string(),
-                        path: path.to_owned(),
+                        method: m,
+                        path: p,
                         status,
-                    })
+                        location: location
+                            .map(|l| bounded(&l, 200))
+                            .unwrap_or_else(|| "(none)".into()),
+                    }),
+                    (200..=299, Read::Complete(bytes)) => Ok(bytes),
+                    (200..=299, Read::TooLarge { .. }) => Err(CallError::TooLarge {
+                        hub: self.hub.clone(),
+                        method: m,
+                        path: p,
+                        limit: MAX_ANSWER_BYTES,
+                    }),
+                    _ => Err(CallError::Status {
+                        hub: self.hub.clone(),
+                        method: m,
+                        path: p,
+                        status,
+                    }),
                 }
             }
             Err(e) => {
@@ -564,7 +903,6 @@ impl HubClient {
         });
         ret
     }
-
     fn classify(&self, method: &Method, path: &str, e: &reqwest::Error) -> CallError {
         let (hub, method, path) = (self.hub.clone(), method.to_string(), path.to_owned());
         if e.is_connect() {
@@ -662,5 +1000,168 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         e.to_string()
     } else {
         parts.join(": ")
+    }
+}
+
+/// Most entries an `actuators/status` answer may list. The harness never
+/// handles more than [`MAX_ACTUATORS`] slots; a longer list is a hub fault.
+pub const MAX_STATUS_ENTRIES: usize = 256;
+
+/// Most actuator slots the harness switches or cleans up on one hub
+/// (VegeHubs have up to 4). A hub claiming more is a failure, and nothing
+/// is switched on it.
+pub const MAX_ACTUATORS: u32 = 32;
+
+/// Most sensor channels the harness accepts from one hub.
+pub const MAX_CHANNELS: u32 = 64;
+
+/// A request body: the bytes sent, and the document as recorded.
+struct Req {
+    bytes: Vec<u8>,
+    shown: Value,
+}
+
+impl Req {
+    fn json(v: Value) -> Req {
+        Req {
+            bytes: serde_json::to_vec(&v).expect("a JSON value serialises"),
+            shown: v,
+        }
+    }
+}
+
+/// An answer body, read up to a limit.
+enum Read {
+    Complete(Vec<u8>),
+    /// The limit was passed after `seen` bytes; reading stopped there.
+    TooLarge {
+        seen: usize,
+    },
+}
+
+/// Read at most `max` bytes of `resp`'s body. A declared length over the
+/// limit is refused before reading; otherwise chunks are read until the
+/// limit is passed, then the response (and with it the connection) is
+/// dropped, so memory stays bounded whatever the hub sends.
+async fn read_bounded(mut resp: reqwest::Response, max: usize) -> Result<Read, reqwest::Error> {
+    if resp.content_length().is_some_and(|n| n > max as u64) {
+        return Ok(Read::TooLarge { seen: 0 });
+    }
+    let mut buf = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        if buf.len() + chunk.len() > max {
+            return Ok(Read::TooLarge {
+                seen: buf.len() + chunk.len(),
+            });
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(Read::Complete(buf))
+}
+
+/// How a body that is not kept is recorded: its length and a short hash.
+pub fn body_summary(bytes: &[u8]) -> String {
+    crate::redact::opaque(bytes)
+}
+
+/// `0` (config answers) and `"success"` (actuator status) mean success.
+fn error_means_success(e: &Value) -> bool {
+    match e {
+        Value::Number(n) => n.as_u64() == Some(0),
+        Value::String(s) => s == "success" || s == "0",
+        _ => false,
+    }
+}
+
+/// The JSON type of a document, for messages.
+pub fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The shape every `config/get` answer must have before the harness backs
+/// it up, compares it or builds on it: a JSON object; `endpoints` absent,
+/// null or a list of objects; `hub` absent or an object; `api_key` absent,
+/// null or a string.
+pub fn check_config_answer(doc: &Value) -> Result<(), String> {
+    let Some(obj) = doc.as_object() else {
+        return Err(format!("the config is {}, not a JSON object", kind_of(doc)));
+    };
+    match obj.get("endpoints") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(list)) => {
+            if let Some(i) = list.iter().position(|e| !e.is_object()) {
+                return Err(format!(
+                    "endpoints[{i}] is {}, not an object",
+                    kind_of(&list[i])
+                ));
+            }
+        }
+        Some(other) => {
+            return Err(format!(
+                "endpoints is {}, not a list or null",
+                kind_of(other)
+            ))
+        }
+    }
+    match obj.get("hub") {
+        None | Some(Value::Object(_)) => {}
+        Some(other) => return Err(format!("hub is {}, not an object", kind_of(other))),
+    }
+    match obj.get("api_key") {
+        None | Some(Value::Null) | Some(Value::String(_)) => {}
+        Some(other) => return Err(format!("api_key is {}, not a string", kind_of(other))),
+    }
+    Ok(())
+}
+
+/// Hub text quoted in an error, cut to `max` characters. Escaping for the
+/// terminal happens where it is printed (`report::escape`).
+fn bounded(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        let mut cut: String = s.chars().take(max).collect();
+        cut.push('…');
+        cut
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn config_shapes_the_harness_does_not_understand_are_named() {
+        assert!(check_config_answer(&json!({"endpoints": [], "error": 0})).is_ok());
+        assert!(check_config_answer(&json!({"hub": {}, "api_key": "", "endpoints": null})).is_ok());
+        for (doc, want) in [
+            (json!(null), "the config is null"),
+            (json!([1]), "the config is an array"),
+            (json!({"endpoints": 3}), "endpoints is a number"),
+            (json!({"endpoints": [1]}), "endpoints[0] is a number"),
+            (json!({"hub": "x"}), "hub is a string"),
+            (json!({"api_key": 1}), "api_key is a number"),
+        ] {
+            let e = check_config_answer(&doc).unwrap_err();
+            assert!(e.starts_with(want), "{e}");
+        }
+    }
+
+    #[test]
+    fn only_documented_success_values_are_success() {
+        for ok in [json!(0), json!("success")] {
+            assert!(error_means_success(&ok), "{ok}");
+        }
+        for bad in [json!(1), json!(-1), json!("fail"), json!(null), json!(true)] {
+            assert!(!error_means_success(&bad), "{bad}");
+        }
     }
 }

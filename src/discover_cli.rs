@@ -1,6 +1,7 @@
 //! `vegehub-harness discover`: arguments, the browse with a spinner on a
 //! terminal, and the listing (text or one JSON document).
 
+use crate::report::escape::escape;
 use std::io::IsTerminal;
 use std::time::Duration;
 
@@ -122,7 +123,7 @@ pub fn run(args: DiscoverArgs) -> i32 {
     let found = match browse(&opts) {
         Ok(d) => d,
         Err(e) => {
-            eprintln!("vegehub-harness: error: {e:#}");
+            eprintln!("vegehub-harness: error: {}", escape(&format!("{e:#}")));
             return match e {
                 DiscoveryError::UnknownInterface { .. } => exit_code::USAGE,
                 DiscoveryError::Mdns(_) => exit_code::NO_HUB,
@@ -136,7 +137,7 @@ pub fn run(args: DiscoverArgs) -> i32 {
     }
     match shortfall(&found, opts.expect) {
         Some(msg) => {
-            eprintln!("vegehub-harness: {msg}");
+            eprintln!("vegehub-harness: {}", escape(&msg.to_string()));
             exit_code::NO_HUB
         }
         None => exit_code::SUCCESS,
@@ -200,8 +201,10 @@ pub fn render_text(d: &Discovery) -> String {
         let num = |v: Option<u32>| v.map_or("?".into(), |n| n.to_string());
         let addrs: Vec<String> = hub.addresses.iter().map(|a| a.display()).collect();
         let _ = writeln!(out);
-        let _ = writeln!(out, "{:>3}  {}", i + 1, hub.instance);
-        let _ = writeln!(out, "     host       {}:{}", hub.host, hub.port);
+        // Every TXT value and name is the hub's: escaped for the terminal.
+        let opt = |v: &Option<String>| escape(&opt(v)).into_owned();
+        let _ = writeln!(out, "{:>3}  {}", i + 1, escape(&hub.instance));
+        let _ = writeln!(out, "     host       {}:{}", escape(&hub.host), hub.port);
         let _ = writeln!(out, "     addresses  {}", addrs.join(", "));
         let _ = writeln!(
             out,
@@ -213,12 +216,17 @@ pub fn render_text(d: &Discovery) -> String {
             num(t.power_mode),
         );
         if !t.sensor_names.is_empty() {
-            let _ = writeln!(out, "     sensors    {}", t.sensor_names.join(", "));
+            let _ = writeln!(
+                out,
+                "     sensors    {}",
+                escape(&t.sensor_names.join(", "))
+            );
         }
         if let Some(warning) = hub.name_conflict() {
             let _ = writeln!(
                 out,
-                "     warning    {warning}; two hubs may share the name: see each with --interface"
+                "     warning    {}; two hubs may share the name: see each with --interface",
+                escape(&warning.to_string())
             );
         }
     }

@@ -1,8 +1,17 @@
 //! Deep comparison of JSON documents that names the paths that differ
 //! (`endpoints[1].config.url`), never the values, so a diff can be shown
-//! without leaking secrets.
+//! without leaking secrets; and the exact form of a document as the hub
+//! sent it, so numbers compare by their exact decimal value (never through
+//! a lossy `f64`) and a document the harness could not rebuild exactly
+//! (duplicate keys, numbers no `f64`/`i64`/`u64` holds) is recognised.
+
+use std::collections::HashSet;
 
 use serde_json::Value;
+
+/// Marks a number in an exact form: a string that no hub string can be
+/// (hub strings starting with it make the document inexact).
+const NUM_TAG: &str = "\u{0}#num:";
 
 /// Paths at which `actual` differs from `expected`: changed values, keys
 /// missing from either side, arrays of different length (named as the array
@@ -46,6 +55,226 @@ fn walk(a: &Value, b: &Value, path: String, out: &mut Vec<String>) {
     }
 }
 
+/// How a JSON text compares with what the harness can rebuild from it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exact {
+    /// The document with every number replaced by its exact decimal value
+    /// (a tagged string), for exact comparison with [`diff_paths`].
+    pub form: Value,
+    /// Why the parsed `serde_json::Value` is not the same document (so a
+    /// config rebuilt from it would not be what the hub sent), if it is not.
+    pub inexact: Option<String>,
+    /// A key appears twice in one object: `form` holds only the last.
+    pub duplicate_keys: bool,
+}
+
+/// The exact form of a JSON text (which must be valid JSON).
+pub fn exact(text: &str) -> Result<Exact, String> {
+    let parsed: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    let scan = scan(text)?;
+    let duplicate_keys = scan.duplicate.is_some();
+    let mut inexact = scan
+        .duplicate
+        .map(|k| format!("key {k:?} appears twice in one object"));
+    let mut literals = scan.numbers.into_iter();
+    let mut form = parsed;
+    replace_numbers(&mut form, &mut literals, &mut inexact, "");
+    if literals.next().is_some() && inexact.is_none() {
+        inexact = Some("the document holds numbers its parsed form lost".into());
+    }
+    Ok(Exact {
+        form,
+        inexact,
+        duplicate_keys,
+    })
+}
+
+/// Paths at which the JSON text `actual` differs from `expected`, numbers
+/// compared by exact decimal value (`1.50` equals `1.5`; an integer above
+/// 2^64 equals only itself). Texts that are not JSON differ at `$`.
+pub fn diff_texts(expected: &str, actual: &str) -> Vec<String> {
+    match (exact(expected), exact(actual)) {
+        (Ok(a), Ok(b)) => {
+            if a.duplicate_keys || b.duplicate_keys {
+                // Duplicate keys: only the same token stream is the same.
+                if minify(expected) == minify(actual) {
+                    Vec::new()
+                } else {
+                    vec!["$ (documents with duplicate keys differ)".into()]
+                }
+            } else {
+                diff_paths(&a.form, &b.form)
+            }
+        }
+        (Err(_), _) => vec!["$ (expected document is not JSON)".into()],
+        (_, Err(_)) => vec!["$ (not JSON)".into()],
+    }
+}
+
+fn replace_numbers(
+    v: &mut Value,
+    literals: &mut std::vec::IntoIter<String>,
+    inexact: &mut Option<String>,
+    path: &str,
+) {
+    match v {
+        Value::Number(n) => {
+            let parsed = n.to_string();
+            match literals.next() {
+                Some(lit) => {
+                    let exact = canonical(&lit);
+                    if inexact.is_none() && exact != canonical(&parsed) {
+                        *inexact = Some(format!(
+                            "number at {} cannot be held exactly ({} digits)",
+                            if path.is_empty() { "$" } else { path },
+                            lit.len()
+                        ));
+                    }
+                    *v = Value::String(format!("{NUM_TAG}{exact}"));
+                }
+                None => {
+                    if inexact.is_none() {
+                        *inexact = Some("numbers out of step with the text".into());
+                    }
+                }
+            }
+        }
+        Value::String(s) if s.starts_with(NUM_TAG) && inexact.is_none() => {
+            *inexact = Some("a string begins with a NUL character".into());
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                replace_numbers(item, literals, inexact, &format!("{path}[{i}]"));
+            }
+        }
+        Value::Object(map) => {
+            for (k, item) in map.iter_mut() {
+                replace_numbers(item, literals, inexact, &join(path, k));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A number literal as `digits e exponent` with no leading or trailing
+/// zeros: equal strings mean equal values.
+fn canonical(lit: &str) -> String {
+    let (neg, rest) = match lit.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, lit),
+    };
+    let (mantissa, exp) = match rest.find(['e', 'E']) {
+        Some(i) => (&rest[..i], rest[i + 1..].parse::<i128>().unwrap_or(0)),
+        None => (rest, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let mut digits: String = format!("{int}{frac}");
+    let mut exp = exp - frac.len() as i128;
+    let trimmed = digits.trim_start_matches('0').to_owned();
+    digits = trimmed;
+    while digits.ends_with('0') {
+        digits.pop();
+        exp += 1;
+    }
+    if digits.is_empty() {
+        return "0".into();
+    }
+    format!("{}{digits}e{exp}", if neg { "-" } else { "" })
+}
+
+/// What a scan of a JSON text finds: its number literals in document
+/// order, and the first key repeated within one object.
+struct Scan {
+    numbers: Vec<String>,
+    duplicate: Option<String>,
+}
+
+/// Scan valid JSON text. Bounded by the text's length.
+fn scan(text: &str) -> Result<Scan, String> {
+    let b = text.as_bytes();
+    let mut numbers = Vec::new();
+    let mut duplicate = None;
+    // Per open container: None for an array, Some(keys) for an object,
+    // with whether the next string is a key.
+    let mut stack: Vec<Option<(HashSet<String>, bool)>> = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'{' => {
+                stack.push(Some((HashSet::new(), true)));
+                i += 1;
+            }
+            b'[' => {
+                stack.push(None);
+                i += 1;
+            }
+            b'}' | b']' => {
+                stack.pop();
+                i += 1;
+            }
+            b',' => {
+                if let Some(Some((_, expect_key))) = stack.last_mut() {
+                    *expect_key = true;
+                }
+                i += 1;
+            }
+            b'"' => {
+                let start = i;
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+                let lit = text.get(start..i.min(b.len())).unwrap_or_default();
+                if let Some(Some((keys, expect_key))) = stack.last_mut() {
+                    if *expect_key {
+                        *expect_key = false;
+                        let key: String = serde_json::from_str(lit).map_err(|e| e.to_string())?;
+                        if !keys.insert(key.clone()) && duplicate.is_none() {
+                            duplicate = Some(key);
+                        }
+                    }
+                }
+            }
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                while i < b.len() && matches!(b[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                {
+                    i += 1;
+                }
+                numbers.push(text[start..i].to_owned());
+            }
+            _ => i += 1,
+        }
+    }
+    Ok(Scan { numbers, duplicate })
+}
+
+/// The text without whitespace outside strings.
+fn minify(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_str = false;
+    let mut escaped = false;
+    for c in text.chars() {
+        if in_str {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_str = false;
+            }
+        } else if c == '"' {
+            in_str = true;
+            out.push(c);
+        } else if !c.is_whitespace() {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn join(path: &str, key: &str) -> String {
     if path.is_empty() {
         key.to_owned()
@@ -82,5 +311,44 @@ mod tests {
             ]
         );
         assert_eq!(diff_paths(&json!(1), &json!(2)), vec!["$"]);
+    }
+
+    #[test]
+    fn numbers_compare_by_exact_value() {
+        let big = r#"{"n": 123456789012345678901234567890, "f": 1.50}"#;
+        assert!(diff_texts(
+            big,
+            r#"{ "f": 1.5e0, "n": 123456789012345678901234567890 }"#
+        )
+        .is_empty());
+        // As f64 these two are the same number; exactly they are not.
+        assert_eq!(
+            diff_texts(big, r#"{"n": 123456789012345678901234567891, "f": 1.5}"#),
+            ["n"]
+        );
+        assert_eq!(
+            diff_texts(big, r#"{"n": 1.2345678901234568e+29, "f": 1.5}"#),
+            ["n"]
+        );
+        assert!(diff_texts("[0, -0, 0.0]", "[0.00, 0, -0e5]").is_empty());
+        assert_eq!(diff_texts("[1]", "[\"1\"]"), ["[0]"]);
+    }
+
+    #[test]
+    fn what_cannot_be_rebuilt_exactly_is_named() {
+        assert_eq!(
+            exact(r#"{"a": 1.50, "b": [1e2, 0.1]}"#).unwrap().inexact,
+            None
+        );
+        let e = exact(r#"{"hub": {"n": 123456789012345678901234567890}}"#).unwrap();
+        assert!(e.inexact.unwrap().contains("hub.n"));
+        let e = exact(r#"{"a": 1, "a": 2}"#).unwrap();
+        assert!(e.inexact.unwrap().contains("\"a\" appears twice"));
+        assert!(diff_texts(r#"{"a": 1, "a": 2}"#, r#"{"a":1,"a":2}"#).is_empty());
+        assert!(!diff_texts(r#"{"a": 1, "a": 2}"#, r#"{"a":2}"#).is_empty());
+        // Strings with escapes and brackets do not confuse the scan.
+        let e = exact(r#"{"s": "a\"b{[1,2", "t": "\\", "n": 3}"#).unwrap();
+        assert_eq!(e.inexact, None);
+        assert_eq!(e.form["n"], json!(format!("{NUM_TAG}3e0")));
     }
 }

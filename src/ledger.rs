@@ -11,9 +11,9 @@
 //!   `HttpInfo`. reqwest hands the layer its own private stream type, which
 //!   the layer must return as is, so the layer cannot see the stream being
 //!   dropped.
-//! - **Closes**: the operating system's socket table, read through netstat2
-//!   (netlink sock_diag on Linux, libproc on macOS, GetExtendedTcpTable on
-//!   Windows). A connection counts as closed once *our* side has closed it:
+//! - **Closes**: the operating system's socket table, IPv4 and IPv6, read
+//!   in [`os`] (netlink sock_diag on Linux, libproc on macOS, the owner-PID
+//!   TCP tables on Windows). A connection counts as closed once *our* side has closed it:
 //!   it is gone from the table or in a state only reached after our close
 //!   (FIN_WAIT_1/2, CLOSING, LAST_ACK, TIME_WAIT). ESTABLISHED and
 //!   CLOSE_WAIT (the hub hung up, we did not) are open. Where the table
@@ -257,130 +257,7 @@ mod linux {
     }
 }
 
-#[cfg(any(target_os = "linux", target_os = "macos", target_os = "windows"))]
-mod os {
-    use super::{canonical, SocketTable, SocketTableError, TcpEntry};
-    use netstat2::{AddressFamilyFlags, ProtocolFlags, ProtocolSocketInfo, SocketInfo, TcpState};
-    use std::net::SocketAddr;
-
-    pub struct OsSocketTable;
-
-    const MECHANISM: &str = if cfg!(target_os = "linux") {
-        "the Linux socket table (netlink sock_diag)"
-    } else if cfg!(target_os = "macos") {
-        "the macOS socket table (libproc)"
-    } else {
-        "the Windows TCP table (GetExtendedTcpTable)"
-    };
-
-    /// States our side only reaches after it closed the socket (or the OS
-    /// dropped it); anything else, including CLOSE_WAIT, is still open.
-    fn closed_by_us(state: TcpState) -> bool {
-        matches!(
-            state,
-            TcpState::Closed
-                | TcpState::FinWait1
-                | TcpState::FinWait2
-                | TcpState::Closing
-                | TcpState::LastAck
-                | TcpState::TimeWait
-                | TcpState::DeleteTcb
-        )
-    }
-
-    fn entry(info: &SocketInfo) -> Option<TcpEntry> {
-        let ProtocolSocketInfo::Tcp(tcp) = &info.protocol_socket_info else {
-            return None;
-        };
-        if tcp.state == TcpState::Listen {
-            return None;
-        }
-        Some(TcpEntry {
-            local: canonical(SocketAddr::new(tcp.local_addr, tcp.local_port)),
-            remote: canonical(SocketAddr::new(tcp.remote_addr, tcp.remote_port)),
-            state: tcp.state.to_string(),
-            open: !closed_by_us(tcp.state),
-        })
-    }
-
-    fn read(with_pids: bool) -> Result<Vec<(TcpEntry, Vec<u32>)>, SocketTableError> {
-        let af = AddressFamilyFlags::IPV4 | AddressFamilyFlags::IPV6;
-        let err = |e: netstat2::error::Error| SocketTableError(e.to_string());
-        // Finding each socket's process is the slow part (a walk of /proc on
-        // Linux); only the sweep for unledgered connections needs it.
-        #[cfg(not(target_os = "macos"))]
-        let infos: Vec<SocketInfo> = if with_pids {
-            netstat2::iterate_sockets_info(af, ProtocolFlags::TCP)
-                .map_err(err)?
-                .collect::<Result<_, _>>()
-                .map_err(err)?
-        } else {
-            netstat2::iterate_sockets_info_without_pids(af, ProtocolFlags::TCP)
-                .map_err(err)?
-                .collect::<Result<_, _>>()
-                .map_err(err)?
-        };
-        // macOS lists sockets process by process, file by file; a file that
-        // closed between the listing and the read is an error for that one
-        // socket, not for the table, so those are skipped. (Elsewhere an
-        // error means the dump itself failed: the read fails and closes are
-        // reported unconfirmed rather than guessed.)
-        #[cfg(target_os = "macos")]
-        let infos: Vec<SocketInfo> = {
-            let _ = with_pids;
-            netstat2::iterate_sockets_info(af, ProtocolFlags::TCP)
-                .map_err(err)?
-                .filter_map(Result::ok)
-                .collect()
-        };
-        Ok(infos
-            .iter()
-            .filter_map(|i| entry(i).map(|e| (e, i.associated_pids.clone())))
-            .collect())
-    }
-
-    impl SocketTable for OsSocketTable {
-        fn mechanism(&self) -> String {
-            MECHANISM.to_string()
-        }
-
-        fn tcp_entries(&self) -> Result<Vec<TcpEntry>, SocketTableError> {
-            Ok(read(false)?.into_iter().map(|(e, _)| e).collect())
-        }
-
-        fn own_tcp_entries(&self) -> Result<Vec<TcpEntry>, SocketTableError> {
-            let me = std::process::id();
-            Ok(read(true)?
-                .into_iter()
-                .filter(|(_, pids)| pids.contains(&me))
-                .map(|(e, _)| e)
-                .collect())
-        }
-    }
-}
-
-#[cfg(not(any(target_os = "linux", target_os = "macos", target_os = "windows")))]
-mod os {
-    use super::{SocketTable, SocketTableError, TcpEntry};
-
-    /// No socket-table reader for this OS: closes cannot be confirmed.
-    pub struct OsSocketTable;
-
-    impl SocketTable for OsSocketTable {
-        fn mechanism(&self) -> String {
-            "no socket-table reader on this operating system".to_string()
-        }
-        fn tcp_entries(&self) -> Result<Vec<TcpEntry>, SocketTableError> {
-            Err(SocketTableError(format!(
-                "no socket-table reader for {}",
-                std::env::consts::OS
-            )))
-        }
-        fn own_tcp_entries(&self) -> Result<Vec<TcpEntry>, SocketTableError> {
-            self.tcp_entries()
-        }
-    }
-}
+mod os;
 
 /// Addresses compared the way the socket table reports them: IPv4-mapped
 /// IPv6 as IPv4, no IPv6 scope or flow label.

@@ -44,8 +44,11 @@
 //!                own sockets, memory, duration) and the slow-leak trend check
 //! run_args.rs    the run's flags, validated into `run::RunConfig` before I/O
 //! report/        console summary, verbose trace and safety messages (the only
-//!                library code that prints), the JSON run record (schema: ci/run-record.schema.json)
-//!                and JUnit, written atomically; all rendered from `RunReport`
+//!                library code that prints), the JSON run record (schema:
+//!                ci/run-record.schema.json), JUnit (ci/junit-10.xsd) and the
+//!                HTML report, written atomically on every exit path by the
+//!                sink, and the `--format json` event stream; all rendered
+//!                from the run's records
 //! sim/           the simulated hub: profiles (fixtures/*.json), state + timers, routes
 //!                (`app(state) -> Router`), update posts, accept loop + `SimHandle`,
 //!                faults, mDNS advertiser. Uses only `device`, never the harness.

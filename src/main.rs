@@ -45,12 +45,13 @@ fn harness(args: vegehub_harness::run_args::RunArgs) -> i32 {
             if !left.is_empty() {
                 eprintln!("vegehub-harness: {}", report::safety::left_after_run(&left));
             }
-            let mut outcome = report.outcome();
-            outcome.hub_modified |= !left.is_empty();
-            let mut code = outcome.exit_code();
+            let mut code = report.exit_code();
+            if !left.is_empty() {
+                // Owed and not verified undone (a hub thread that died).
+                code = vegehub_harness::exit_code::HUB_MODIFIED;
+            }
             if let Some(e) = &report.harness_error {
                 eprintln!("vegehub-harness: error: {e}");
-                code = code.max(vegehub_harness::exit_code::SCENARIO_FAILED);
             }
             // The last write of the reports, with how the run ended.
             match report
@@ -59,14 +60,20 @@ fn harness(args: vegehub_harness::run_args::RunArgs) -> i32 {
                 .map(|r| r.finish(report.status(), code, report.harness_error.clone()))
             {
                 Some(Err(e)) => {
-                    eprintln!("vegehub-harness: error: {e:#}");
+                    eprintln!(
+                        "vegehub-harness: error: {}",
+                        report::escape::escape(&format!("{e:#}"))
+                    );
                     code.max(vegehub_harness::exit_code::SCENARIO_FAILED)
                 }
                 _ => code,
             }
         }
         Err(e) => {
-            eprintln!("vegehub-harness: error: {e:#}");
+            eprintln!(
+                "vegehub-harness: error: {}",
+                report::escape::escape(&format!("{e:#}"))
+            );
             e.exit_code()
         }
     }

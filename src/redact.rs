@@ -1,9 +1,15 @@
-//! Secret redaction: API keys, endpoint keys and passwords in a hub's config
-//! (or any JSON, or text quoting it) are replaced before they reach the
-//! console, logs or a report. `--show-secrets` turns it off. Backups are the
-//! one place secrets are kept, which is why they are mode 0600.
+//! Secret redaction by allow-list: in a JSON document from or for a hub,
+//! only values under keys known to be harmless (ids, names, types, flags,
+//! counts, the documented info and actuator fields) are shown; every other
+//! string or number is replaced, whatever its key is called (`wifi_pass`,
+//! `passphrase`, `pwd`, a webhook URL). A body that is not JSON is never
+//! recorded raw: only its length and a short hash. Secret values seen are
+//! also learnt, so text quoting them is scrubbed. `--show-secrets` turns it
+//! off. Backups are the one place secrets are kept (mode 0600, private dir).
 
 use std::collections::BTreeSet;
+
+use sha2::{Digest, Sha256};
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
@@ -14,6 +20,82 @@ pub const REDACTED: &str = "<redacted>";
 /// Values the harness itself writes start with this; they are not secrets
 /// and showing them makes setup failures readable.
 pub const TEST_VALUE_PREFIX: &str = "VEGEHUB_HARNESS_TEST_";
+
+/// A value containing this was written by the harness (test key, endpoint
+/// name, server URL) and is shown.
+const TEST_MARK: &str = "VEGEHUB_HARNESS_TEST";
+
+/// Keys whose values are shown: documented fields that carry no secret.
+/// Everything else is masked. Matching is exact and case-insensitive.
+pub const HARMLESS_KEYS: &[&str] = &[
+    // identity and structure
+    "id",
+    "name",
+    "type",
+    "enabled",
+    "connection_method",
+    "data_format",
+    "error",
+    "message",
+    "server_type",
+    "format",
+    "version",
+    "mac",
+    "mac_addr",
+    // info: hub
+    "first_boot",
+    "page_updated",
+    "error_message",
+    "num_channels",
+    "num_actuators",
+    "agenda",
+    "batt_v",
+    "num_vsens",
+    "is_ac",
+    "has_sd",
+    "on_ap",
+    // info: wifi (the SSID is broadcast; the IP is a local address)
+    "ssid",
+    "strength",
+    "chan",
+    "ip",
+    "status",
+    // actuators
+    "slot",
+    "state",
+    "last_run",
+    "next_window_start",
+    "next_window_end",
+    "cur_ma",
+    "typ_ma",
+    "target",
+    "duration",
+    // config schedule and units
+    "update_period",
+    "utc_offset",
+    "power_mode",
+    "sensor_type",
+    "units",
+    // data updates
+    "error_code",
+    "send_time",
+    "wifi_str",
+    "v",
+    "t",
+];
+
+/// Is the value under `key` shown? Only for [`HARMLESS_KEYS`].
+pub fn is_harmless_key(key: &str) -> bool {
+    HARMLESS_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key))
+}
+
+/// A body recorded without its content: its length and the first 12 hex
+/// digits of its SHA-256, enough to tell two bodies apart.
+pub fn opaque(bytes: &[u8]) -> String {
+    let hash = Sha256::digest(bytes);
+    let hex: String = hash.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    format!("<{} bytes, not recorded; sha256 {hex}>", bytes.len())
+}
 
 /// Is this object key one whose value is a secret? Matches `api_key`,
 /// `apikey`, `key`, `password`, `pass`, `psk`, `token`, `secret` and names
@@ -35,7 +117,7 @@ pub fn is_secret_key(key: &str) -> bool {
 fn is_secret_value(v: &Value) -> bool {
     match v {
         Value::Null => false,
-        Value::String(s) => !s.is_empty() && !s.starts_with(TEST_VALUE_PREFIX),
+        Value::String(s) => !s.is_empty() && !s.contains(TEST_MARK),
         Value::Bool(_) => false,
         _ => true,
     }
@@ -124,39 +206,80 @@ fn replace_all<'a>(text: &str, secrets: impl Iterator<Item = &'a String>) -> Str
         .fold(text.to_owned(), |t, s| t.replace(s.as_str(), REDACTED))
 }
 
-/// Replace every secret-named field of `value`, at any depth.
+/// Whether the scalar `v` under `key` is masked: strings and numbers
+/// under any key not known to be harmless, and secret-named keys always;
+/// never empty strings, null, booleans or the harness's own test values.
+fn masked(key: Option<&str>, v: &Value) -> bool {
+    let harmless = key.is_some_and(|k| is_harmless_key(k) && !is_secret_key(k));
+    !harmless && is_secret_value(v) && !v.is_object() && !v.is_array()
+}
+
+/// Mask every value not under a harmless key, at any depth. Array items
+/// take their array's key.
 pub fn redact_in_place(value: &mut Value) {
+    redact_under(None, value)
+}
+
+fn redact_under(key: Option<&str>, value: &mut Value) {
     match value {
         Value::Object(map) => {
             for (k, v) in map.iter_mut() {
-                if is_secret_key(k) && is_secret_value(v) && !v.is_object() && !v.is_array() {
-                    *v = Value::String(REDACTED.to_owned());
-                } else {
-                    redact_in_place(v);
-                }
+                redact_under(Some(k.as_str()), v);
             }
         }
-        Value::Array(items) => items.iter_mut().for_each(redact_in_place),
+        Value::Array(items) => items.iter_mut().for_each(|v| redact_under(key, v)),
+        v if masked(key, v) => {
+            let url = key.is_some_and(|k| k.to_ascii_lowercase().contains("url"));
+            *v = Value::String(match (&*v, url) {
+                // Where data goes is worth seeing; the path (a webhook id)
+                // and any user:password@ are not.
+                (Value::String(s), true) => redact_url(s),
+                _ => REDACTED.to_owned(),
+            });
+        }
         _ => {}
     }
 }
 
-/// The secret values in `value`, as they would appear in text.
+/// Keep `scheme://host:port` of a URL and replace the rest.
+pub fn redact_url(s: &str) -> String {
+    let Some((scheme, rest)) = s.split_once("://") else {
+        return REDACTED.into();
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = host.rsplit('@').next().unwrap_or(host);
+    let scheme_ok = !scheme.is_empty()
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    if !scheme_ok {
+        return REDACTED.into();
+    }
+    if rest.len() > host.len() || rest.contains('@') {
+        format!("{scheme}://{host}/{REDACTED}")
+    } else {
+        s.to_string()
+    }
+}
+
+/// The masked values in `value`, as they would appear in text.
 pub fn collect_secrets(value: &Value, out: &mut BTreeSet<String>) {
+    collect_under(None, value, out)
+}
+
+fn collect_under(key: Option<&str>, value: &Value, out: &mut BTreeSet<String>) {
     match value {
         Value::Object(map) => {
             for (k, v) in map {
-                if is_secret_key(k) && is_secret_value(v) && !v.is_object() && !v.is_array() {
-                    match v {
-                        Value::String(s) => out.insert(s.clone()),
-                        other => out.insert(other.to_string()),
-                    };
-                } else {
-                    collect_secrets(v, out);
-                }
+                collect_under(Some(k.as_str()), v, out);
             }
         }
-        Value::Array(items) => items.iter().for_each(|v| collect_secrets(v, out)),
+        Value::Array(items) => items.iter().for_each(|v| collect_under(key, v, out)),
+        // Numbers are masked in documents but not searched for in text:
+        // replacing every "3" in a message would garble it.
+        Value::String(s) if masked(key, value) => {
+            out.insert(s.clone());
+        }
         _ => {}
     }
 }
@@ -192,12 +315,49 @@ mod tests {
             r["endpoints"][2]["config"]["api_key"],
             "VEGEHUB_HARNESS_TEST_KEY"
         );
-        assert_eq!(r["hub"], config()["hub"]);
+        assert_eq!(r["hub"]["name"], "Desk");
+        assert_eq!(r["hub"]["server_type"], 3);
+        assert_eq!(r["hub"]["server_url"], "http://127.0.0.1:9/<redacted>");
         assert_eq!(r["wifi"]["ssid"], "home");
         let text = r.to_string();
         for s in ["OLDKEY123", "hunter22", "ENDPOINTKEY9"] {
             assert!(!text.contains(s), "{s} leaked: {text}");
         }
+    }
+
+    #[test]
+    fn values_under_unknown_keys_are_masked_whatever_their_name() {
+        let doc = json!({"wifi_pass": "hunter22", "passphrase": "open sesame",
+            "pwd": "pw-1234", "webhook": "http://127.0.0.1:8123/api/webhook/abcdef",
+            "pin": 1234, "sensors": [{"slot": 1, "name": "Soil", "calib": "c-77"}],
+            "enabled": true, "error": 0});
+        let r = Redactor::new(false).json(&doc);
+        for k in ["wifi_pass", "passphrase", "pwd", "webhook", "pin"] {
+            assert_eq!(r[k], REDACTED, "{k}");
+        }
+        assert_eq!(r["sensors"][0]["calib"], REDACTED);
+        assert_eq!(r["sensors"][0]["name"], "Soil");
+        assert_eq!(r["sensors"][0]["slot"], 1);
+        assert_eq!(r["enabled"], true);
+        assert_eq!(r["error"], 0);
+        let learnt = Redactor::new(false);
+        learnt.learn(&doc);
+        assert_eq!(
+            learnt.scrub("got hunter22 and pw-1234"),
+            "got <redacted> and <redacted>"
+        );
+    }
+
+    #[test]
+    fn an_opaque_body_is_length_and_hash_only() {
+        let body = b"{\"api_key\":\"SECRET-KEY\",";
+        let o = opaque(body);
+        assert!(
+            o.starts_with(&format!("<{} bytes, not recorded; sha256 ", body.len())),
+            "{o}"
+        );
+        assert!(!o.contains("SECRET"));
+        assert_eq!(o, opaque(b"{\"api_key\":\"SECRET-KEY\","));
     }
 
     #[test]

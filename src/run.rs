@@ -144,6 +144,17 @@ impl RunReport {
         self.hubs.iter().fold(o, |o, h| o.merge(h.outcome()))
     }
 
+    /// The exit code: the outcome's, and at least 1 when the harness itself
+    /// failed after the run began.
+    pub fn exit_code(&self) -> i32 {
+        let code = self.outcome().exit_code();
+        if self.harness_error.is_some() {
+            code.max(crate::exit_code::SCENARIO_FAILED)
+        } else {
+            code
+        }
+    }
+
     /// How the run ended, for the reports.
     pub fn status(&self) -> RunStatus {
         if self.harness_error.is_some() {
@@ -719,9 +730,10 @@ fn trial(
         Some(tx) => ask(tx, cycle, s),
         None => Ok(Completion::Completed),
     });
+    let label = crate::report::escape::escape(label);
     let kind = match (several, soak) {
         (true, true) => format!("cycle {cycle} {label}"),
-        (true, false) => label.to_owned(),
+        (true, false) => label.into_owned(),
         (false, true) => format!("cycle {cycle}"),
         (false, false) => return t,
     };
@@ -744,8 +756,11 @@ fn ask(
     .map_err(|_| "the hub's thread has stopped")?;
     match answer.recv() {
         Ok(Verdict::Pass) => Ok(Completion::Completed),
-        Ok(Verdict::Skip(why)) => Ok(Completion::ignored_with(why)),
-        Ok(Verdict::Fail(msg)) => Err(msg.into()),
+        Ok(Verdict::Skip(why)) => Ok(Completion::ignored_with(
+            crate::report::escape::escape(&why).into_owned(),
+        )),
+        // libtest prints the message: hub text in it is escaped.
+        Ok(Verdict::Fail(msg)) => Err(crate::report::escape::escape(&msg).into_owned().into()),
         Err(_) => Err("the hub's thread stopped before answering".into()),
     }
 }

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use clap::Args;
-use serde_json::Value;
 
 use crate::actuator_limit::{parse_max_on, MaxOn};
 use crate::backup::{self, Backup, BackupError, HubIdentity};
@@ -71,8 +70,8 @@ pub struct Safety {
     pub interrupt: Interrupt,
     pub cleanup: CleanupPolicy,
     /// Backups written this run, by hub address: one per hub, taken before
-    /// its first write.
-    backups: Arc<Mutex<BTreeMap<String, PathBuf>>>,
+    /// its first write, with the config it holds.
+    backups: Arc<Mutex<BTreeMap<String, Original>>>,
     observer: Option<SafetyObserver>,
 }
 
@@ -165,37 +164,61 @@ impl Safety {
         backup::resolve_dir(self.backup_dir.as_deref())
     }
 
-    /// Call before every `config/set` on a hub, with the config as read
-    /// before any write. The first call for a hub writes the backup and
-    /// registers the restore obligation; later calls return that backup.
-    /// An error means nothing may be written to the hub.
+    /// Call before every `config/set` on a hub, with the `config/get`
+    /// answer just read (`read_text`, exact). The first call for a hub
+    /// writes the backup of that answer: the run's original. Every call
+    /// registers the restore of that original as owed, so each write is
+    /// covered whatever discharged an earlier one. An error means nothing
+    /// may be written to the hub.
     pub fn before_config_write(
         &self,
         hub: &HubIdentity,
-        original: &Value,
+        read_text: &str,
     ) -> Result<BackupWritten, BackupError> {
         let mut backups = self.backups.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(path) = backups.get(&hub.address) {
+        if let Some(original) = backups.get(&hub.address) {
+            let original = original.clone();
+            drop(backups);
+            self.obligations.config_may_change(
+                &hub.address,
+                original.text.clone(),
+                original.backup.clone(),
+            );
             return Ok(BackupWritten {
-                path: path.clone(),
+                path: original.backup.clone(),
+                original,
                 new: false,
             });
         }
         let dir = self.backup_dir()?;
-        let path = backup::write(&dir, &Backup::new(hub.clone(), original.clone()))?;
+        let path = backup::write(&dir, &Backup::new(hub.clone(), read_text))?;
+        let original = Original {
+            text: read_text.to_owned(),
+            backup: path.clone(),
+        };
         self.obligations
-            .config_may_change(&hub.address, original.clone(), path.clone());
-        backups.insert(hub.address.clone(), path.clone());
+            .config_may_change(&hub.address, original.text.clone(), path.clone());
+        backups.insert(hub.address.clone(), original.clone());
         drop(backups);
         self.emit(SafetyEvent::BackupWritten {
             hub: &hub.address,
             path: &path,
         });
-        Ok(BackupWritten { path, new: true })
+        Ok(BackupWritten {
+            path,
+            original,
+            new: true,
+        })
     }
 
     /// The backup taken of `hub` this run, if any.
     pub fn backup_of(&self, hub_address: &str) -> Option<PathBuf> {
+        self.original_of(hub_address).map(|o| o.backup)
+    }
+
+    /// The config `hub` had before the run's first write to it, if the run
+    /// wrote to it.
+    pub fn original_of(&self, hub_address: &str) -> Option<Original> {
         self.backups
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -204,11 +227,20 @@ impl Safety {
     }
 }
 
-/// Where a hub's backup is, and whether this call wrote it (print the path
-/// the first time).
+/// A hub's config before the run's first write to it: the exact
+/// `config/get` answer, and the backup file holding it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Original {
+    pub text: String,
+    pub backup: PathBuf,
+}
+
+/// Where a hub's backup is, the original it holds, and whether this call
+/// wrote it (print the path the first time).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackupWritten {
     pub path: PathBuf,
+    pub original: Original,
     pub new: bool,
 }
 
@@ -269,22 +301,32 @@ mod tests {
             }
         }));
         let first = s
-            .before_config_write(&id("127.0.0.1:1"), &json!({"a": 1}))
+            .before_config_write(&id("127.0.0.1:1"), r#"{"a": 1}"#)
             .unwrap();
         assert!(first.new);
+        // A verified restore discharges the obligation; the next write
+        // registers it again, against the first original.
+        s.obligations.config_restored("127.0.0.1:1");
         let again = s
-            .before_config_write(&id("127.0.0.1:1"), &json!({"a": 2}))
+            .before_config_write(&id("127.0.0.1:1"), r#"{"a": 2}"#)
             .unwrap();
         assert_eq!(
             again,
             BackupWritten {
                 path: first.path.clone(),
+                original: first.original.clone(),
                 new: false
             }
         );
         assert_eq!(backup::load(&first.path).unwrap().config, json!({"a": 1}));
+        assert_eq!(
+            backup::load(&first.path).unwrap().config_answer,
+            r#"{"a": 1}"#
+        );
         let debt = s.obligations.debt("127.0.0.1:1");
-        assert_eq!(debt.config.unwrap().backup, first.path);
+        let owed = debt.config.unwrap();
+        assert_eq!(owed.backup, first.path);
+        assert_eq!(owed.original, r#"{"a": 1}"#);
         assert_eq!(
             *seen.lock().unwrap(),
             vec![format!("127.0.0.1:1 {}", first.path.display())],
@@ -302,7 +344,7 @@ mod tests {
             backup_dir: Some(file.join("sub")),
             ..SafetyArgs::default()
         });
-        assert!(s.before_config_write(&id("h"), &json!({})).is_err());
+        assert!(s.before_config_write(&id("h"), "{}").is_err());
         assert!(s.obligations.is_clear());
         assert_eq!(s.backup_of("h"), None);
     }

@@ -178,7 +178,13 @@ pub fn describe(hub: &DiscoveredHub) -> String {
         .addresses
         .first()
         .map_or_else(|| "no address".to_string(), |a| a.display());
-    format!("{} ({addr}:{})", hub.instance, hub.port)
+    // The instance name is the hub's: escaped for the terminal.
+    format!(
+        "{} ({}:{})",
+        crate::report::escape::escape(&hub.instance),
+        crate::report::escape::escape(&addr),
+        hub.port
+    )
 }
 
 fn listing(hubs: &[DiscoveredHub]) -> String {

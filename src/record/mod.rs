@@ -15,7 +15,7 @@ use serde_json::{json, Map, Value};
 use crate::client::{CallError, HubClient};
 use crate::device::{paths, Mac};
 use crate::json_diff::diff_paths;
-use crate::redact::{is_secret_key, REDACTED};
+use crate::redact::{is_harmless_key, is_secret_key, REDACTED};
 
 /// `info/get` sections recorded.
 pub const INFO_SECTIONS: &[&str] = &["hub", "wifi"];
@@ -37,27 +37,9 @@ pub const CONFIG_SECTIONS: &[&str] = &[
 /// The placeholder every hidden value becomes (the reports' placeholder).
 pub const PLACEHOLDER: &str = REDACTED;
 
-/// Keys whose string values are kept as the hub sent them: identity,
-/// structure and the documented info fields that carry no secret and no
-/// address. Every other non-empty string (keys, passwords, SSIDs, IPs,
-/// URLs, and any field this list does not know) becomes [`PLACEHOLDER`].
-/// Numbers and booleans are kept unless the key names a secret.
-pub const KEPT_STRINGS: &[&str] = &[
-    "name",
-    "type",
-    "data_format",
-    "connection_method",
-    "version",
-    "mac",
-    "mac_addr",
-    "strength",
-    "chan",
-    "status",
-    "error",
-    "units",
-    "sensor_type",
-    "format",
-];
+/// Keys the reports show but a fixture must not carry: a fixture leaves
+/// the site, so the customer's network name and address are hidden too.
+pub const HIDDEN_IN_FIXTURES: &[&str] = &["ssid", "ip"];
 
 /// What the hub answered to the three read endpoints.
 #[derive(Debug, Clone, PartialEq)]
@@ -114,7 +96,11 @@ pub async fn read(hub: &HubClient) -> Result<Reads, RecordError> {
 }
 
 /// `reads` with every value outside the allow-list replaced, and the JSON
-/// paths that were replaced (for the command's summary).
+/// paths that were replaced (for the command's summary). Every non-empty
+/// string not under an allow-listed key (API keys, passwords, SSIDs, IPs,
+/// URLs, and any field the list does not know) becomes [`PLACEHOLDER`];
+/// numbers and booleans are kept (a profile needs slots, durations and
+/// counts) unless the key names a secret.
 pub fn redact(reads: &Reads) -> (Reads, Vec<String>) {
     let mut hidden = Vec::new();
     let mut one = |name: &str, v: &Value| {
@@ -130,8 +116,14 @@ pub fn redact(reads: &Reads) -> (Reads, Vec<String>) {
     (out, hidden)
 }
 
+/// A string is kept only under a key of the reports' allow-list
+/// ([`crate::redact::HARMLESS_KEYS`]) that is not [`HIDDEN_IN_FIXTURES`].
 fn kept_string(key: Option<&str>) -> bool {
-    key.is_some_and(|k| KEPT_STRINGS.iter().any(|s| s.eq_ignore_ascii_case(k)) && !is_secret_key(k))
+    key.is_some_and(|k| {
+        is_harmless_key(k)
+            && !is_secret_key(k)
+            && !HIDDEN_IN_FIXTURES.iter().any(|h| h.eq_ignore_ascii_case(k))
+    })
 }
 
 /// Array items take their array's key, so `ssid: ["a","b"]` is hidden too.

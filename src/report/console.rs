@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 
 use colored::Colorize;
 
+use super::escape::escape;
 use crate::run::{HubReport, RunReport};
 use crate::scenario::Verdict;
 
@@ -20,8 +21,8 @@ pub fn summary(report: &RunReport) -> String {
     if let Some(gate) = &report.connections {
         connections_summary(&mut out, gate);
     }
-    let o = report.outcome();
-    let verdict = match o.exit_code() {
+    let code = report.exit_code();
+    let verdict = match code {
         0 => "PASS".green().bold(),
         _ => "FAIL".red().bold(),
     };
@@ -39,7 +40,7 @@ pub fn summary(report: &RunReport) -> String {
         "harness: {verdict} ({} hub(s), {:.2}s, exit code {})",
         report.hubs.len(),
         report.elapsed.as_secs_f64(),
-        o.exit_code()
+        code
     );
     out
 }
@@ -66,11 +67,12 @@ fn hub_summary(out: &mut String, hub: &HubReport) {
         out,
         "\n{} {} ({})",
         "hub".bold(),
-        hub.label.bold(),
-        hub.source
+        escape(&hub.label).bold(),
+        escape(&hub.source)
     );
     let mut id = vec![
-        format!("name {}", f.name.clone().unwrap_or_else(dash)),
+        // Every string a hub supplied is escaped before it is printed.
+        format!("name {}", escape(&f.name.clone().unwrap_or_else(dash))),
         format!(
             "mac {}",
             f.mac
@@ -81,7 +83,7 @@ fn hub_summary(out: &mut String, hub: &HubReport) {
     ];
     match f.info.known() {
         Some(i) => {
-            id.push(format!("firmware {}", i.hub.version));
+            id.push(format!("firmware {}", escape(&i.hub.version)));
             id.push(format!("power {}", i.power_source()));
             id.push(format!(
                 "{} channels, {} actuators",
@@ -93,10 +95,10 @@ fn hub_summary(out: &mut String, hub: &HubReport) {
     if let Some(g) = f.generation {
         id.push(format!("config {g}"));
     }
-    id.push(format!("address {}", hub.base_url));
+    id.push(format!("address {}", escape(&hub.base_url)));
     let _ = writeln!(out, "  {}", id.join(", "));
     if let crate::client::Contact::Unreachable(why) = &hub.contact {
-        let _ = writeln!(out, "  {} {why}", "unreachable:".red().bold());
+        let _ = writeln!(out, "  {} {}", "unreachable:".red().bold(), escape(why));
     }
 
     let count = |p: fn(&Verdict) -> bool| hub.records.iter().filter(|r| p(&r.verdict)).count();
@@ -135,9 +137,9 @@ fn hub_summary(out: &mut String, hub: &HubReport) {
             r.duration.as_secs_f64()
         );
         if let Some(reason) = r.verdict.reason() {
-            let _ = write!(line, "  {reason}");
+            let _ = write!(line, "  {}", escape(reason));
         } else if !r.notes.is_empty() {
-            let _ = write!(line, "  {}", r.notes.join("; ").dimmed());
+            let _ = write!(line, "  {}", escape(&r.notes.join("; ")).dimmed());
         }
         let _ = writeln!(out, "{line}");
         for i in &r.incidents {
@@ -154,7 +156,12 @@ fn hub_summary(out: &mut String, hub: &HubReport) {
             } else {
                 "NOT VERIFIED (hub may be left modified)".red().bold()
             };
-            let _ = writeln!(out, "       cleanup: {}: {state}: {}", c.what, c.detail);
+            let _ = writeln!(
+                out,
+                "       cleanup: {}: {state}: {}",
+                escape(&c.what),
+                escape(&c.detail)
+            );
         }
         for m in &r.measurements {
             let verdict = match m.verdict {
@@ -169,8 +176,11 @@ fn hub_summary(out: &mut String, hub: &HubReport) {
             let limits = serde_json::Value::Object(m.limits.clone());
             let _ = writeln!(
                 out,
-                "       measure: {} ({}) = {measured}, limits {limits}: {verdict}",
-                m.name, m.fact
+                "       measure: {} ({}) = {}, limits {}: {verdict}",
+                escape(&m.name),
+                m.fact,
+                escape(&measured),
+                escape(&limits.to_string())
             );
         }
     }
@@ -190,14 +200,14 @@ fn hub_summary(out: &mut String, hub: &HubReport) {
         };
         let mut line = format!("  run cleanup: {state}");
         if !done.is_empty() {
-            let _ = write!(line, ": {}", done.join(", "));
+            let _ = write!(line, ": {}", escape(&done.join(", ")));
         }
         if !u.errors.is_empty() {
-            let _ = write!(line, "; {}", u.errors.join("; "));
+            let _ = write!(line, "; {}", escape(&u.errors.join("; ")));
         }
         let _ = writeln!(out, "{line}");
     }
     if let Some(n) = &hub.sim_note {
-        let _ = writeln!(out, "  {}", n.dimmed());
+        let _ = writeln!(out, "  {}", escape(n).dimmed());
     }
 }

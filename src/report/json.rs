@@ -313,8 +313,11 @@ impl Exchange {
 fn body(bytes: &[u8], redactor: &Redactor) -> Value {
     match serde_json::from_slice::<Value>(bytes) {
         Ok(v) => redact_body(&v, redactor),
+        // Never recorded raw: an unparseable body may hold anything
+        // (a cut-off config with its keys); its length and hash only.
+        Err(_) if !redactor.shows_secrets() => Value::String(crate::redact::opaque(bytes)),
         Err(_) => {
-            let text = redactor.scrub(&String::from_utf8_lossy(bytes));
+            let text = String::from_utf8_lossy(bytes);
             let mut cut: String = text.chars().take(MAX_BODY_CHARS).collect();
             if cut.len() < text.len() {
                 cut.push_str("…[cut]");
@@ -664,7 +667,11 @@ pub(crate) mod tests {
         );
         assert!(!r.to_json().contains("real-secret"));
         assert!(!r.to_json().contains("webhook/abc"));
-        assert_eq!(ex[0].response_body, Some(json!("internal error")));
+        // A body that is not JSON is never recorded raw (issue 10).
+        assert_eq!(
+            ex[0].response_body,
+            Some(json!(crate::redact::opaque(b"internal error")))
+        );
         assert_eq!(ex[1].status, None);
     }
 

@@ -6,6 +6,7 @@
 //! code that prints to the terminal lives here.
 
 pub mod console;
+pub mod escape;
 pub mod html;
 pub mod json;
 pub mod junit;

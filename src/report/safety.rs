@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use colored::Colorize;
 
+use super::escape::{escape, escape_keep_newlines};
 use crate::safety::{SafetyEvent, SafetyObserver};
 use crate::teardown::Leftovers;
 
@@ -13,14 +14,14 @@ use crate::teardown::Leftovers;
 pub fn text(event: &SafetyEvent<'_>) -> String {
     match event {
         SafetyEvent::BackupWritten { hub, path } => {
-            format!("backup of hub {hub}'s config: {}", path.display())
+            escape(&format!("backup of hub {hub}'s config: {}", path.display())).into_owned()
         }
-        SafetyEvent::Undo(e) => format!("cleanup: {e}"),
+        SafetyEvent::Undo(e) => format!("cleanup: {}", escape(&e.to_string())),
         SafetyEvent::Interrupted { signal, leftovers } => {
             let what = if leftovers.is_empty() {
                 "nothing to undo".to_owned()
             } else {
-                format!("undoing:\n{leftovers}")
+                format!("undoing:\n{}", lines(leftovers))
             };
             format!(
                 "{} {signal} received: stopping the run; {what}\n(press Ctrl-C again to exit at once)",
@@ -28,8 +29,9 @@ pub fn text(event: &SafetyEvent<'_>) -> String {
             )
         }
         SafetyEvent::GivingUp { signal, leftovers } => format!(
-            "{} {signal} received again: exiting now, cleanup NOT finished; what may be left:\n{leftovers}",
-            "interrupted:".red().bold()
+            "{} {signal} received again: exiting now, cleanup NOT finished; what may be left:\n{}",
+            "interrupted:".red().bold(),
+            lines(leftovers)
         ),
     }
 }
@@ -38,9 +40,16 @@ pub fn text(event: &SafetyEvent<'_>) -> String {
 /// and how to undo it by hand.
 pub fn left_after_run(leftovers: &Leftovers) -> String {
     format!(
-        "{} the run could not verify everything undone; what may be left:\n{leftovers}",
-        "hub(s) may be left modified:".red().bold()
+        "{} the run could not verify everything undone; what may be left:\n{}",
+        "hub(s) may be left modified:".red().bold(),
+        lines(leftovers)
     )
+}
+
+/// The leftovers' own lines, with any hub text in them (a hub's name in
+/// its label) escaped: no control character but the line breaks.
+fn lines(leftovers: &Leftovers) -> String {
+    escape_keep_newlines(&leftovers.to_string()).into_owned()
 }
 
 /// The observer the binary installs for the run. On a second signal it

@@ -475,8 +475,9 @@ fn run_step(
 /// same the console prints for what may be left).
 pub fn restore_command(backup: &str, device: &str) -> String {
     format!(
-        "vegehub-harness restore {} --device {device}",
-        shell_quote(backup)
+        "vegehub-harness restore {} --device {}",
+        shell_quote(backup),
+        shell_quote(device)
     )
 }
 
@@ -561,7 +562,7 @@ fn exchanges(list: &[client::Exchange], redactor: &Redactor) -> Vec<Exchange> {
                 .request_body
                 .as_ref()
                 .map(|b| serde_json::to_vec(b).unwrap_or_default());
-            let x = Exchange::new(
+            let mut x = Exchange::new(
                 &e.method,
                 &e.path,
                 e.status,
@@ -572,6 +573,11 @@ fn exchanges(list: &[client::Exchange], redactor: &Redactor) -> Vec<Exchange> {
                 e.response_body.as_deref().map(str::as_bytes),
                 redactor,
             );
+            if x.response_body.is_none() {
+                // Too long, not UTF-8 or cut at the answer limit: the
+                // client kept only its length and hash.
+                x.response_body = e.response_summary.clone().map(serde_json::Value::String);
+            }
             at += e.elapsed;
             x
         })
@@ -675,7 +681,7 @@ mod tests {
         let o = Obligations::new(crate::actuator_limit::MaxOn::default());
         let hub = "127.0.0.1:8080";
         o.slot_may_be_on(hub, 0);
-        o.config_may_change(hub, serde_json::json!({}), "/b/it's.json".into());
+        o.config_may_change(hub, "{}".into(), "/b/it's.json".into());
         let st = HubState::default();
         // Mid-run: owed, pending.
         let c = cleanup_of(hub, &st, Some(&o.leftovers()), RunStatus::Running);

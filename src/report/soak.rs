@@ -67,7 +67,8 @@ pub fn summary(s: &SoakReport) -> String {
     for c in &shown {
         let _ = writeln!(out, "  {}", cycle_line(c));
         for f in c.failures.iter().take(3) {
-            let _ = writeln!(out, "      {f}");
+            // Hub text: escaped like every line the terminal gets.
+            let _ = writeln!(out, "      {}", super::escape::escape(f));
         }
     }
     if shown.len() < n {

@@ -42,5 +42,6 @@ pub fn line(event: &ClientEvent) -> String {
 
 /// The observer the run installs with `--verbose`.
 pub fn observer() -> Observer {
-    Arc::new(|e: &ClientEvent| eprintln!("{}", line(e)))
+    // Errors quote the hub (a Location, a JSON error field): escaped.
+    Arc::new(|e: &ClientEvent| eprintln!("{}", super::escape::escape(&line(e))))
 }

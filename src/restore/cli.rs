@@ -10,6 +10,7 @@ use super::{restore, RestoreError};
 use crate::backup;
 use crate::client::{self, HubClient, SessionConfig};
 use crate::exit_code;
+use crate::report::escape::escape;
 use crate::teardown::CleanupPolicy;
 
 #[derive(Debug, Args)]
@@ -31,7 +32,7 @@ pub fn run(args: RestoreArgs) -> i32 {
     match run_inner(args) {
         Ok(()) => exit_code::SUCCESS,
         Err(e) => {
-            eprintln!("vegehub-harness: error: {e}");
+            eprintln!("vegehub-harness: error: {}", escape(&e.to_string()));
             e.exit_code()
         }
     }
@@ -88,18 +89,19 @@ fn run_inner(args: RestoreArgs) -> Result<(), RestoreError> {
     if !r.mac_matched {
         eprintln!(
             "vegehub-harness: warning: --force: wrote the backup of {} to hub {} (MAC {})",
-            backup_mac(&b),
-            address,
+            escape(&backup_mac(&b)),
+            escape(&address),
             r.hub_mac
         );
     }
+    let address = escape(&address);
     println!(
         "restored config of hub {}{} at {address} from {} (taken {} by harness {}): verified, reads back deep-equal",
-        b.hub.name.as_deref().map(|n| format!("{n} ")).unwrap_or_default(),
+        b.hub.name.as_deref().map(|n| format!("{} ", escape(n))).unwrap_or_default(),
         r.hub_mac,
-        args.backup.display(),
-        b.created_at,
-        b.harness_version,
+        escape(&args.backup.display().to_string()),
+        escape(&b.created_at),
+        escape(&b.harness_version),
     );
     Ok(())
 }

@@ -99,7 +99,7 @@ pub async fn restore<H: HubOps>(
     }
     retry(
         policy,
-        || restore_verified(ops, &backup.config),
+        || restore_verified(ops, &backup.config_answer),
         |_, _, _| {},
     )
     .await
@@ -124,14 +124,14 @@ mod tests {
     use std::sync::Mutex;
 
     fn backup() -> Backup {
-        Backup::new(
+        Backup::from_value(
             HubIdentity {
                 mac: "A1B2C3D4E5F6".into(),
                 name: None,
                 firmware: None,
                 address: "127.0.0.1:1".into(),
             },
-            json!({"endpoints": [], "error": 0}),
+            &json!({"endpoints": [], "error": 0}),
         )
     }
 

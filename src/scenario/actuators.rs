@@ -7,16 +7,23 @@
 use std::time::Duration;
 
 use super::{wait, Cleanup, Cx, Options, Permission, Step, Stop};
-use crate::client::HubClient;
+use crate::client::{HubClient, MAX_ACTUATORS};
 use crate::device::ActuatorStatus;
 
-/// Describe the slots that are on, for messages.
-fn on_slots(st: &ActuatorStatus) -> Vec<u32> {
-    st.actuators
-        .iter()
-        .filter(|a| a.state != 0)
-        .map(|a| a.slot)
-        .collect()
+/// The slots of `0..count` that are not known to be off: on, or not
+/// reported at all (unknown is not off), for messages.
+fn not_off(st: &ActuatorStatus, count: u32) -> (Vec<u32>, Vec<u32>) {
+    let mut on = Vec::new();
+    let mut unknown = Vec::new();
+    for slot in 0..count {
+        let mut entries = st.actuators.iter().filter(|a| a.slot == slot).peekable();
+        if entries.peek().is_none() {
+            unknown.push(slot);
+        } else if entries.any(|a| a.state != 0) {
+            on.push(slot);
+        }
+    }
+    (on, unknown)
 }
 
 /// Wait until `slot` reads `want` (0 off, 1 on).
@@ -38,15 +45,24 @@ async fn wait_slot(
     .await
 }
 
-/// Wait until every slot reads off.
-async fn wait_all_off(client: &HubClient, opts: &Options) -> Result<(), wait::TimedOut> {
+/// Wait until every slot `0..count` reads off.
+async fn wait_all_off(
+    client: &HubClient,
+    count: u32,
+    opts: &Options,
+) -> Result<(), wait::TimedOut> {
     wait::until(opts.verify_timeout, opts.poll_interval, || async {
         let st = client.actuator_status().await.map_err(|e| e.to_string())?;
-        let on = on_slots(&st);
-        if on.is_empty() {
-            Ok(Some(()))
-        } else {
-            Err(format!("slot(s) {on:?} on"))
+        let (on, unknown) = not_off(&st, count);
+        match (on.is_empty(), unknown.is_empty()) {
+            (true, true) => Ok(Some(())),
+            (_, true) => Err(format!("slot(s) {on:?} on")),
+            (true, _) => Err(format!(
+                "slot(s) {unknown:?} unknown (not reported by actuators/status)"
+            )),
+            _ => Err(format!(
+                "slot(s) {on:?} on, slot(s) {unknown:?} unknown (not reported by actuators/status)"
+            )),
         }
     })
     .await
@@ -60,7 +76,7 @@ pub async fn all_off(client: &HubClient, count: u32, opts: &Options) -> Cleanup 
             errors.push(format!("off for slot {slot}: {e}"));
         }
     }
-    let verify = wait_all_off(client, opts).await;
+    let verify = wait_all_off(client, count, opts).await;
     let what = format!("all {count} actuators off");
     match verify {
         Ok(()) => Cleanup {
@@ -91,7 +107,7 @@ async fn exercise(client: &HubClient, count: u32, opts: &Options) -> Step {
     for slot in 0..count {
         client.actuator_off(slot).await?;
     }
-    wait_all_off(client, opts).await.map_err(|t| {
+    wait_all_off(client, count, opts).await.map_err(|t| {
         Stop::Fail(format!(
             "not all slots off at start within {vt:?}: {}",
             t.last
@@ -164,6 +180,20 @@ pub(super) async fn run(cx: &mut Cx<'_>) -> Step {
     let count = cx.require_info().await?.hub.num_actuators;
     if count == 0 {
         return Err(Stop::Skip("hub has no actuators".into()));
+    }
+    if count > MAX_ACTUATORS {
+        return Err(Stop::Fail(format!(
+            "hub claims {count} actuators, more than the harness switches ({MAX_ACTUATORS}); nothing switched"
+        )));
+    }
+    // Every slot this scenario sends a command to is owed "verified off"
+    // from before the first command: the cleanup all-off below, or the
+    // run's cleanup after a signal, must see it off (unknown is not off).
+    for slot in 0..count {
+        cx.opts
+            .safety
+            .obligations
+            .slot_may_be_on(cx.client.hub(), slot);
     }
     let body = super::caught("actuators", exercise(cx.client, count, cx.opts)).await;
     let off = all_off(cx.client, count, cx.opts).await;

@@ -1,45 +1,42 @@
 //! Scenario `config-round-trip`: read the config, detect the firmware
-//! generation, write the same document back, read again and compare
-//! deep-equal; any difference fails naming the JSON paths. If the hub did
-//! not keep the document, the original is written back and verified.
+//! generation, write exactly the bytes read back, read again and compare
+//! deep-equal (numbers exactly); any difference fails naming the JSON
+//! paths. Whatever happens after the write, the hub must end holding the
+//! run's original config (verified, written back if needed).
 
-use super::diff::{diff, summarize};
-use super::{setup, Cx, Step, Stop};
+use super::diff::summarize;
+use super::{Cx, Step, Stop};
 use crate::device::Generation;
+use crate::json_diff::diff_texts;
 
 pub(super) async fn run(cx: &mut Cx<'_>) -> Step {
-    let original = cx.client.config_get().await?;
-    cx.facts.record_config(&original);
-    let generation = Generation::of(&original);
+    let read = cx.client.config_get().await?;
+    cx.facts.record_config(&read.doc);
+    let generation = Generation::of(&read.doc);
     cx.note(format!("firmware generation {generation}"));
-    cx.backup_before_write(&original).await?;
-    cx.client.config_set(&original).await?;
-    let back = match cx.client.config_get().await {
-        Ok(b) => b,
-        Err(e) => {
-            // The hub took a write; make sure it still holds the original.
-            let c = setup::restore(cx.client, &original).await;
-            if c.verified {
-                cx.config_restored();
-            }
-            cx.cleanup.push(c);
-            return Err(e.into());
+    let original = cx.backup_before_write(&read).await?;
+    let verdict = async {
+        cx.client.config_set_exact(&read.text).await?;
+        let back = cx.client.config_get().await?;
+        let d = diff_texts(&read.text, &back.text);
+        if d.is_empty() {
+            return Ok(());
         }
+        Err(Stop::Fail(format!(
+            "config read back after writing it unchanged differs at {} path(s): {}",
+            d.len(),
+            summarize(&d, 5)
+        )))
     };
-    let d = diff(&original, &back);
-    if d.is_empty() {
-        // The hub holds its original config: nothing is owed.
-        cx.config_restored();
-        return Ok(());
+    let verdict = super::caught("config-round-trip", verdict).await;
+    let c = cx.settle_config(&original).await;
+    let restored = (c.verified, c.detail.clone());
+    if !c.verified || verdict.is_err() {
+        cx.cleanup.push(c);
     }
-    let c = setup::restore(cx.client, &original).await;
-    if c.verified {
-        cx.config_restored();
+    verdict?;
+    if !restored.0 {
+        return Err(Stop::Fail(format!("restore not verified: {}", restored.1)));
     }
-    cx.cleanup.push(c);
-    Err(Stop::Fail(format!(
-        "config read back after writing it unchanged differs at {} path(s): {}",
-        d.len(),
-        summarize(&d, 5)
-    )))
+    Ok(())
 }

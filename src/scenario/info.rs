@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use super::{Cx, HubInfo, Step, Stop};
-use crate::client::HubClient;
+use crate::client::{HubClient, MAX_ACTUATORS, MAX_CHANNELS};
 use crate::device::{HubSection, WifiSection};
 
 /// JSON type a documented field must have.
@@ -99,6 +99,35 @@ pub async fn gather(client: &HubClient) -> Result<HubInfo, String> {
     }
     let hub: HubSection =
         serde_json::from_value(doc["hub"].clone()).map_err(|e| format!("hub section: {e}"))?;
+    // Counts the harness loops over are bounded (see `client`).
+    if hub.num_actuators > MAX_ACTUATORS {
+        problems.push(format!(
+            "hub.num_actuators is {}, more than the harness handles ({MAX_ACTUATORS})",
+            hub.num_actuators
+        ));
+    }
+    if hub.num_channels > MAX_CHANNELS {
+        problems.push(format!(
+            "hub.num_channels is {}, more than the harness handles ({MAX_CHANNELS})",
+            hub.num_channels
+        ));
+    }
+    let wifi_doc = &doc["wifi"];
+    for field in ["strength", "chan"] {
+        if let Some(v) = wifi_doc[field].as_str() {
+            if v.trim().parse::<i64>().is_err() {
+                problems.push(format!("wifi.{field} {v:?} is not a whole number"));
+            }
+        }
+    }
+    if let Some(v) = doc["hub"]["version"].as_str() {
+        if v.is_empty() || v.chars().any(|c| c.is_control()) || v.len() > 64 {
+            problems.push(format!("hub.version {v:?} is not a version string"));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(format!("info/get answer: {}", problems.join("; ")));
+    }
     let wifi: WifiSection =
         serde_json::from_value(doc["wifi"].clone()).map_err(|e| format!("wifi section: {e}"))?;
     if crate::device::Mac::parse(&wifi.mac_addr).is_none() {

@@ -294,13 +294,17 @@ impl Cx<'_> {
         self.notes.push(s.into());
     }
 
-    /// Call before every `config/set`, with the config as first read: the
-    /// first time on this hub it writes the backup (and registers the
-    /// restore as owed). If the backup cannot be written the scenario
-    /// fails here, before anything is written to the hub.
-    pub async fn backup_before_write(&mut self, original: &serde_json::Value) -> Step {
+    /// Call before every `config/set`, with the config just read: the
+    /// first time on this hub it writes the backup of it (the run's
+    /// original); every time it registers the restore of that original as
+    /// owed. If the backup cannot be written the scenario fails here,
+    /// before anything is written to the hub.
+    pub async fn backup_before_write(
+        &mut self,
+        read: &crate::client::ConfigAnswer,
+    ) -> Step<crate::safety::Original> {
         let safety = self.opts.safety.clone();
-        safety.redactor.learn(original);
+        safety.redactor.learn(&read.doc);
         if self.facts.mac.is_none() {
             // Run alone, the scenario may not know the MAC yet.
             // No MAC, no backup (it is named and checked by MAC), so no
@@ -326,7 +330,7 @@ impl Cx<'_> {
             address: self.client.hub().to_owned(),
         };
         let written = safety
-            .before_config_write(&id, original)
+            .before_config_write(&id, &read.text)
             .map_err(|e| Stop::Fail(format!("{e}; nothing written to the hub")))?;
         if written.new {
             self.note(format!(
@@ -334,15 +338,46 @@ impl Cx<'_> {
                 written.path.display()
             ));
         }
-        Ok(())
+        Ok(written.original)
     }
 
-    /// The original config is verified back on the hub.
-    pub fn config_restored(&self) {
+    /// The plan leaves the hub modified on purpose (`restore: false`):
+    /// nothing is owed.
+    pub fn config_left_on_purpose(&self) {
         self.opts
             .safety
             .obligations
             .config_restored(self.client.hub());
+    }
+
+    /// After a scenario's config writes: if the hub already reads back the
+    /// run's original (exactly), the obligation is discharged with no
+    /// write; otherwise the original's exact bytes are written back and
+    /// verified. Only a verified match with the original discharges it.
+    pub async fn settle_config(&mut self, original: &crate::safety::Original) -> Cleanup {
+        if let Ok(now) = self.client.config_get().await {
+            if crate::json_diff::diff_texts(&original.text, &now.text).is_empty() {
+                self.opts
+                    .safety
+                    .obligations
+                    .config_restored(self.client.hub());
+                return Cleanup {
+                    what: "config restored".into(),
+                    verified: true,
+                    detail: "reads back deep-equal to the backup taken before the first write \
+                             (nothing to write back)"
+                        .into(),
+                };
+            }
+        }
+        let c = setup::restore(self.client, original).await;
+        if c.verified {
+            self.opts
+                .safety
+                .obligations
+                .config_restored(self.client.hub());
+        }
+        c
     }
 
     /// The hub and wifi sections: from the `info` scenario if it ran, else

@@ -5,11 +5,14 @@
 
 use serde_json::{json, Value};
 
-use super::diff::{diff, summarize};
+#[cfg(test)]
+use super::diff::diff;
+use super::diff::summarize;
 use super::{Cleanup, Cx, Permission, Step, Stop};
 use crate::client::HubClient;
 use crate::device::config::SERVER_TYPE_CUSTOM;
 use crate::device::Generation;
+use crate::json_diff::diff_texts;
 
 /// Test API key: recognisable, never a real key.
 pub const TEST_API_KEY: &str = "VEGEHUB_HARNESS_TEST_API_KEY";
@@ -68,10 +71,11 @@ pub fn test_config_with(original: &Value, api_key: &str, server_url: &str) -> Va
     doc
 }
 
-/// Write `original` back and verify the hub holds it deep-equal.
-pub async fn restore(client: &HubClient, original: &Value) -> Cleanup {
+/// Write the run's original back, byte for byte, and verify the hub holds
+/// it deep-equal (numbers compared exactly).
+pub async fn restore(client: &HubClient, original: &crate::safety::Original) -> Cleanup {
     let what = "config restored".to_owned();
-    if let Err(e) = client.config_set(original).await {
+    if let Err(e) = client.config_set_exact(&original.text).await {
         return Cleanup {
             what,
             verified: false,
@@ -85,12 +89,13 @@ pub async fn restore(client: &HubClient, original: &Value) -> Cleanup {
             detail: format!("reading the config back failed: {e}"),
         },
         Ok(back) => {
-            let d = diff(original, &back);
+            let d = diff_texts(&original.text, &back.text);
             if d.is_empty() {
                 Cleanup {
                     what,
                     verified: true,
-                    detail: "read back deep-equal to the original".into(),
+                    detail: "read back deep-equal to the backup taken before the first write"
+                        .into(),
                 }
             } else {
                 Cleanup {
@@ -110,7 +115,7 @@ pub async fn restore(client: &HubClient, original: &Value) -> Cleanup {
 async fn apply_and_verify(client: &HubClient, test: &Value, generation: Generation) -> Step {
     client.config_set(test).await?;
     let back = client.config_get().await?;
-    let d = diff(test, &back);
+    let d = diff_texts(&test.to_string(), &back.text);
     if d.is_empty() {
         return Ok(());
     }
@@ -126,34 +131,43 @@ pub(super) async fn run(cx: &mut Cx<'_>) -> Step {
     if let Permission::Denied(why) = &cx.opts.setup {
         return Err(Stop::Skip(why.clone()));
     }
-    let original = cx.client.config_get().await?;
-    cx.facts.record_config(&original);
-    let generation = Generation::of(&original);
+    let read = cx.client.config_get().await?;
+    cx.facts.record_config(&read.doc);
+    let generation = Generation::of(&read.doc);
     cx.note(format!("firmware generation {generation}"));
-    let test = test_config_with(&original, &cx.opts.test_api_key, &cx.opts.test_server_url);
-    cx.backup_before_write(&original).await?;
+    // The test config is rebuilt from the parsed document: refuse one that
+    // would not come out as the hub sent it (numbers no f64/i64/u64 holds,
+    // duplicate keys), before anything is written.
+    match crate::json_diff::exact(&read.text) {
+        Ok(e) => {
+            if let Some(why) = e.inexact {
+                return Err(Stop::Fail(format!(
+                    "the hub's config cannot be carried exactly ({why}); setup writes nothing"
+                )));
+            }
+        }
+        Err(why) => return Err(Stop::Fail(format!("config/get: {why}"))),
+    }
+    let test = test_config_with(&read.doc, &cx.opts.test_api_key, &cx.opts.test_server_url);
+    let original = cx.backup_before_write(&read).await?;
 
     let body = super::caught("setup", apply_and_verify(cx.client, &test, generation)).await;
 
     if !cx.opts.restore {
         // The plan asked to leave the hub configured with the test values:
         // not owed, so the run's cleanup leaves it too. The backup stays.
-        cx.config_restored();
-        let backup = cx.opts.safety.backup_of(cx.client.hub());
+        cx.config_left_on_purpose();
         cx.note(format!(
-            "original config not restored: the plan says restore false{}",
-            backup
-                .map(|p| format!(" (backup: {})", p.display()))
-                .unwrap_or_default()
+            "original config not restored: the plan says restore false (backup: {})",
+            original.backup.display()
         ));
         return body;
     }
-    let restored = restore(cx.client, &original).await;
+    // Back to the run's original (not to what this scenario read, which an
+    // earlier failure may have left damaged), verified against it.
+    let restored = cx.settle_config(&original).await;
     let (ok, detail) = (restored.verified, restored.detail.clone());
     cx.cleanup.push(restored);
-    if ok {
-        cx.config_restored();
-    }
     body?;
     if !ok {
         return Err(Stop::Fail(format!("restore not verified: {detail}")));

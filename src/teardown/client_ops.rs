@@ -1,7 +1,5 @@
 //! Cleanup and `restore` over the run's shared client.
 
-use serde_json::Value;
-
 use super::HubOps;
 use crate::client::{CallError, HubClient};
 use crate::device::ActuatorSlot;
@@ -17,12 +15,12 @@ impl HubOps for HubClient {
         Ok(HubClient::actuator_status(self).await?.actuators)
     }
 
-    async fn config_get(&self) -> Result<Value, CallError> {
-        HubClient::config_get(self).await
+    async fn config_get(&self) -> Result<String, CallError> {
+        Ok(HubClient::config_get(self).await?.text)
     }
 
-    async fn config_set(&self, config: &Value) -> Result<(), CallError> {
-        HubClient::config_set(self, config).await
+    async fn config_set(&self, config: &str) -> Result<(), CallError> {
+        HubClient::config_set_exact(self, config).await
     }
 
     async fn mac(&self) -> Result<String, CallError> {

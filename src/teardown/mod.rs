@@ -18,8 +18,6 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use serde_json::Value;
-
 use crate::actuator_limit::MaxOn;
 use crate::device::ActuatorSlot;
 
@@ -36,9 +34,11 @@ pub trait HubOps: Sync {
     fn actuator_status(
         &self,
     ) -> impl Future<Output = Result<Vec<ActuatorSlot>, Self::Error>> + Send;
-    /// The whole config document, as `config/get` returns it.
-    fn config_get(&self) -> impl Future<Output = Result<Value, Self::Error>> + Send;
-    fn config_set(&self, config: &Value) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    /// The whole config document, exactly as `config/get` returns it
+    /// (checked to be a JSON object that reports no error).
+    fn config_get(&self) -> impl Future<Output = Result<String, Self::Error>> + Send;
+    /// Write exactly these bytes with `config/set`.
+    fn config_set(&self, config: &str) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The hub's MAC from `info/get` (any notation).
     fn mac(&self) -> impl Future<Output = Result<String, Self::Error>> + Send;
 }
@@ -46,8 +46,9 @@ pub trait HubOps: Sync {
 /// A config the harness may have changed, and how to put it back.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConfigDebt {
-    /// The config as first read, before the harness wrote anything.
-    pub original: Value,
+    /// The `config/get` answer as first read, byte for byte, before the
+    /// harness wrote anything (what the backup holds).
+    pub original: String,
     /// The backup file holding `original`.
     pub backup: PathBuf,
 }
@@ -60,6 +61,9 @@ pub struct HubDebt {
     /// Actuator slots that may be on.
     pub slots: BTreeSet<u32>,
     pub config: Option<ConfigDebt>,
+    /// Set when the hub at this address started answering with another
+    /// MAC: (expected, got). Nothing more is written to it.
+    pub identity_changed: Option<(String, String)>,
 }
 
 impl HubDebt {
@@ -128,9 +132,9 @@ impl Obligations {
         self.with_hub(hub, |d| d.slots.remove(&slot));
     }
 
-    /// Call before the first `config/set`, with the backup already written.
-    /// A second call keeps the first original: that is the hub's real config.
-    pub fn config_may_change(&self, hub: &str, original: Value, backup: PathBuf) {
+    /// Call before every `config/set`, with the backup already written.
+    /// A later call keeps the first original: that is the hub's real config.
+    pub fn config_may_change(&self, hub: &str, original: String, backup: PathBuf) {
         self.with_hub(hub, |d| {
             d.config.get_or_insert(ConfigDebt { original, backup });
         });
@@ -139,6 +143,14 @@ impl Obligations {
     /// Call once the original config is verified back on the hub.
     pub fn config_restored(&self, hub: &str) {
         self.with_hub(hub, |d| d.config = None);
+    }
+
+    /// The hub at `hub` answered with MAC `got` instead of `expected`: the
+    /// harness writes nothing more there, and says so with what is owed.
+    pub fn identity_changed(&self, hub: &str, expected: String, got: String) {
+        self.with_hub(hub, |d| {
+            d.identity_changed.get_or_insert((expected, got));
+        });
     }
 
     /// The debt of one hub (empty when none).
@@ -208,11 +220,18 @@ impl fmt::Display for Leftovers {
                     self.max_on.seconds()
                 )?;
             }
+            if let Some((expected, got)) = &debt.identity_changed {
+                write!(
+                    f,
+                    "\n  the hub at {addr} now answers with MAC {got}, not {expected}: the harness stopped writing to it"
+                )?;
+            }
             if let Some(c) = &debt.config {
                 write!(
                     f,
-                    "\n  config may be modified; restore it with: vegehub-harness restore {} --device {addr}",
-                    shell_quote(&c.backup.display().to_string())
+                    "\n  config may be modified; restore it with: vegehub-harness restore {} --device {}",
+                    shell_quote(&c.backup.display().to_string()),
+                    shell_quote(addr)
                 )?;
             }
         }
@@ -235,7 +254,6 @@ fn shell_quote(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn registry_tracks_until_verified_undone() {
@@ -244,13 +262,13 @@ mod tests {
         o.set_label("127.0.0.1:1", "Desk (A1:B2:C3:D4:E5:F6) at 127.0.0.1:1");
         o.slot_may_be_on("127.0.0.1:1", 0);
         o.slot_may_be_on("127.0.0.1:1", 1);
-        o.config_may_change("127.0.0.1:1", json!({"a": 1}), "/b/x.json".into());
-        o.config_may_change("127.0.0.1:1", json!({"a": 2}), "/b/y.json".into());
+        o.config_may_change("127.0.0.1:1", r#"{"a": 1}"#.into(), "/b/x.json".into());
+        o.config_may_change("127.0.0.1:1", r#"{"a": 2}"#.into(), "/b/y.json".into());
         assert_eq!(o.hubs(), vec!["127.0.0.1:1"]);
         let d = o.debt("127.0.0.1:1");
         assert_eq!(
             d.config.unwrap().original,
-            json!({"a": 1}),
+            r#"{"a": 1}"#,
             "first original kept"
         );
         let text = o.leftovers().to_string();

@@ -1,4 +1,5 @@
-//! Ctrl-C and SIGTERM: the first one sets the run's [`Interrupt`] (the run
+//! Ctrl-C and SIGTERM (on Windows: Ctrl-C, Ctrl-Break and closing the
+//! console window): the first one sets the run's [`Interrupt`] (the run
 //! stops its scenario and settles every obligation); the second one calls
 //! the binary's "give up now" hook, which prints what may be left and exits.
 
@@ -15,6 +16,11 @@ pub enum Signal {
     Interrupt,
     /// SIGTERM.
     Terminate,
+    /// Ctrl-Break (Windows).
+    Break,
+    /// The console window closed (Windows). Windows ends the process a few
+    /// seconds later whatever it is doing, so cleanup starts at once.
+    Close,
 }
 
 impl std::fmt::Display for Signal {
@@ -22,6 +28,8 @@ impl std::fmt::Display for Signal {
         f.write_str(match self {
             Signal::Interrupt => "SIGINT (Ctrl-C)",
             Signal::Terminate => "SIGTERM",
+            Signal::Break => "Ctrl-Break",
+            Signal::Close => "console close",
         })
     }
 }
@@ -78,12 +86,55 @@ impl Interrupt {
     }
 }
 
-/// Start listening for SIGINT and SIGTERM on the current runtime. The
-/// handlers are installed before this returns, so no signal can slip
-/// through to the default (kill) action afterwards. `on_first` runs on the
-/// first signal just before the interrupt is raised (so it can say what is
-/// about to be undone before cleanup starts); `on_second` runs on the
-/// second signal and is expected to print what may be left and exit.
+/// One operating-system signal to listen for.
+trait Source: Send + 'static {
+    /// The next delivery; `None` once the source is closed.
+    fn recv(&mut self) -> impl std::future::Future<Output = Option<()>> + Send;
+}
+
+#[cfg(unix)]
+impl Source for tokio::signal::unix::Signal {
+    fn recv(&mut self) -> impl std::future::Future<Output = Option<()>> + Send {
+        tokio::signal::unix::Signal::recv(self)
+    }
+}
+
+#[cfg(windows)]
+mod windows_sources {
+    use super::Source;
+    use std::future::Future;
+    use tokio::signal::windows::{CtrlBreak, CtrlC, CtrlClose};
+
+    macro_rules! source {
+        ($($t:ty),*) => {$(
+            impl Source for $t {
+                fn recv(&mut self) -> impl Future<Output = Option<()>> + Send {
+                    <$t>::recv(self)
+                }
+            }
+        )*};
+    }
+    source!(CtrlC, CtrlBreak, CtrlClose);
+}
+
+/// Send `signal` to `tx` each time `source` delivers, until either closes.
+fn relay(signal: Signal, mut source: impl Source, tx: mpsc::Sender<Signal>) {
+    tokio::spawn(async move {
+        while source.recv().await.is_some() {
+            if tx.send(signal).await.is_err() {
+                break;
+            }
+        }
+    });
+}
+
+/// Start listening for SIGINT and SIGTERM (Windows: Ctrl-C, Ctrl-Break,
+/// console close) on the current runtime. The handlers
+/// are installed before this returns, so no signal can slip through to the
+/// default (kill) action afterwards. `on_first` runs on the first signal
+/// just before the interrupt is raised (so it can say what is about to be
+/// undone before cleanup starts); `on_second` runs on the second signal
+/// and is expected to print what may be left and exit.
 pub fn listen(
     interrupt: Interrupt,
     on_first: impl FnOnce(Signal) + Send + 'static,
@@ -93,32 +144,24 @@ pub fn listen(
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        let mut int = signal(SignalKind::interrupt())?;
-        let mut term = signal(SignalKind::terminate())?;
-        tokio::spawn(async move {
-            loop {
-                let s = tokio::select! {
-                    Some(()) = int.recv() => Signal::Interrupt,
-                    Some(()) = term.recv() => Signal::Terminate,
-                    else => break,
-                };
-                if tx.send(s).await.is_err() {
-                    break;
-                }
-            }
-        });
+        relay(
+            Signal::Interrupt,
+            signal(SignalKind::interrupt())?,
+            tx.clone(),
+        );
+        relay(Signal::Terminate, signal(SignalKind::terminate())?, tx);
     }
-    #[cfg(not(unix))]
+    #[cfg(windows)]
     {
-        let mut ctrl_c = tokio::signal::windows::ctrl_c()?;
-        tokio::spawn(async move {
-            while ctrl_c.recv().await.is_some() {
-                if tx.send(Signal::Interrupt).await.is_err() {
-                    break;
-                }
-            }
-        });
+        use tokio::signal::windows as w;
+        relay(Signal::Interrupt, w::ctrl_c()?, tx.clone());
+        relay(Signal::Break, w::ctrl_break()?, tx.clone());
+        // Once handled, Windows gives the process its usual grace period
+        // (about 5 s for a closing console) before ending it: time to undo.
+        relay(Signal::Close, w::ctrl_close()?, tx);
     }
+    #[cfg(not(any(unix, windows)))]
+    drop(tx);
     Ok(tokio::spawn(forward(interrupt, rx, on_first, on_second)))
 }
 
@@ -182,6 +225,52 @@ mod tests {
         assert_eq!(interrupt.signal(), Some(Signal::Terminate));
         // Waiting after the fact resolves at once.
         assert_eq!(interrupt.wait().await, Signal::Terminate);
+    }
+
+    /// A source the test fires by hand, standing in for an OS signal.
+    impl Source for mpsc::Receiver<()> {
+        fn recv(&mut self) -> impl std::future::Future<Output = Option<()>> + Send {
+            mpsc::Receiver::recv(self)
+        }
+    }
+
+    /// Windows' wiring on any OS: Ctrl-Break and Ctrl-C are two sources
+    /// relayed into one interrupt; Ctrl-Break alone stops the run (cleanup,
+    /// not exit) and a Ctrl-C after it gives up.
+    #[tokio::test]
+    async fn ctrl_break_then_ctrl_c_interrupt_then_give_up() {
+        let interrupt = Interrupt::new();
+        let (tx, rx) = mpsc::channel(4);
+        let (ctrl_c, ctrl_c_rx) = mpsc::channel(1);
+        let (ctrl_break, ctrl_break_rx) = mpsc::channel(1);
+        relay(Signal::Interrupt, ctrl_c_rx, tx.clone());
+        relay(Signal::Break, ctrl_break_rx, tx);
+        let (gave_up_tx, gave_up) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(forward(
+            interrupt.clone(),
+            rx,
+            |_| {},
+            move |s| {
+                let _ = gave_up_tx.send(s);
+            },
+        ));
+
+        ctrl_break.send(()).await.unwrap();
+        assert_eq!(interrupt.wait().await, Signal::Break);
+        assert_eq!(Signal::Break.to_string(), "Ctrl-Break");
+        ctrl_c.send(()).await.unwrap();
+        assert_eq!(gave_up.await.unwrap(), Signal::Interrupt);
+        assert_eq!(
+            interrupt.signal(),
+            Some(Signal::Break),
+            "the first one is kept"
+        );
+        // Both sources gone: the relays end, and with them the listener.
+        drop((ctrl_c, ctrl_break));
+        tokio::time::timeout(std::time::Duration::from_secs(5), task)
+            .await
+            .expect("listener ends when its sources close")
+            .unwrap();
     }
 
     #[cfg(unix)]

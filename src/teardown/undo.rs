@@ -8,11 +8,10 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde_json::Value;
 use tokio::time::{sleep, timeout, Instant};
 
 use super::{HubOps, Obligations};
-use crate::json_diff::diff_paths;
+use crate::json_diff::diff_texts;
 
 /// Timeouts and retries of cleanup. Worst case for one undo step is
 /// `attempts * attempt_timeout` plus the backoffs.
@@ -143,6 +142,16 @@ pub async fn settle<H: HubOps>(
     };
     let label = debt.label;
 
+    if let Some((expected, got)) = &debt.identity_changed {
+        // Another device answers at this address: nothing is sent to it.
+        report.slots_left = debt.slots.iter().copied().collect();
+        report.config_left = debt.config.map(|c| c.backup);
+        report.errors.push(format!(
+            "not attempted: the hub at {hub} now answers with MAC {got}, not {expected}"
+        ));
+        return report;
+    }
+
     if !debt.slots.is_empty() {
         let slots = debt.slots;
         let what = format!("switch actuator slot(s) {} off", list(&slots));
@@ -269,23 +278,40 @@ async fn all_off_verified<H: HubOps>(
             .actuator_status()
             .await
             .map_err(|e| format!("actuator status: {e}"))?;
-        let still_on: BTreeSet<u32> = slots
-            .iter()
-            .copied()
-            .filter(|s| {
-                status
-                    .iter()
-                    .find(|a| a.slot == *s)
-                    .is_none_or(|a| a.state != 0)
-            })
-            .collect();
-        if still_on.is_empty() {
+        // Off only when the hub says so: a slot it does not report (or
+        // reports twice, differently) is unknown, not off.
+        let mut still_on = BTreeSet::new();
+        let mut unknown = BTreeSet::new();
+        for &s in slots {
+            let mut entries = status.iter().filter(|a| a.slot == s);
+            match entries.next() {
+                None => {
+                    unknown.insert(s);
+                }
+                Some(first) => {
+                    if first.state != 0 || entries.any(|a| a.state != 0) {
+                        still_on.insert(s);
+                    }
+                }
+            }
+        }
+        if still_on.is_empty() && unknown.is_empty() {
             return Ok(());
         }
         if Instant::now() >= deadline {
+            let mut parts = Vec::new();
+            if !still_on.is_empty() {
+                parts.push(format!("slot(s) {} still on", list(&still_on)));
+            }
+            if !unknown.is_empty() {
+                parts.push(format!(
+                    "slot(s) {} unknown (not reported by actuators/status)",
+                    list(&unknown)
+                ));
+            }
             return Err(format!(
-                "slot(s) {} still on (or missing from status) after {} ms",
-                list(&still_on),
+                "{} after {} ms",
+                parts.join(", "),
                 policy.verify_within.as_millis()
             ));
         }
@@ -293,8 +319,9 @@ async fn all_off_verified<H: HubOps>(
     }
 }
 
-/// Write `original` back and verify the hub returns it deep-equal.
-pub(crate) async fn restore_verified<H: HubOps>(ops: &H, original: &Value) -> Result<(), String> {
+/// Write `original` (the exact answer the backup holds) back, byte for
+/// byte, and verify the hub returns it deep-equal, numbers compared exactly.
+pub(crate) async fn restore_verified<H: HubOps>(ops: &H, original: &str) -> Result<(), String> {
     ops.config_set(original)
         .await
         .map_err(|e| format!("config/set: {e}"))?;
@@ -302,7 +329,7 @@ pub(crate) async fn restore_verified<H: HubOps>(ops: &H, original: &Value) -> Re
         .config_get()
         .await
         .map_err(|e| format!("config/get: {e}"))?;
-    let diff = diff_paths(original, &back);
+    let diff = diff_texts(original, &back);
     if diff.is_empty() {
         Ok(())
     } else {
@@ -323,7 +350,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::actuator_limit::MaxOn;
     use crate::device::{ActuatorSet, ActuatorSlot};
-    use serde_json::json;
+    use serde_json::{json, Value};
     use std::sync::atomic::{AtomicU32, Ordering};
     use std::sync::Mutex;
 
@@ -388,18 +415,19 @@ pub(crate) mod tests {
                 })
                 .collect())
         }
-        async fn config_get(&self) -> Result<Value, String> {
+        async fn config_get(&self) -> Result<String, String> {
             self.gate().await?;
             let mut c = self.config.lock().unwrap().clone();
             if self.mangle {
                 c["mangled"] = json!(true);
             }
-            Ok(c)
+            Ok(c.to_string())
         }
-        async fn config_set(&self, config: &Value) -> Result<(), String> {
+        async fn config_set(&self, config: &str) -> Result<(), String> {
             self.gate().await?;
             self.config_sets.fetch_add(1, Ordering::SeqCst);
-            *self.config.lock().unwrap() = config.clone();
+            *self.config.lock().unwrap() =
+                serde_json::from_str(config).map_err(|e| e.to_string())?;
             Ok(())
         }
         async fn mac(&self) -> Result<String, String> {
@@ -411,7 +439,7 @@ pub(crate) mod tests {
     fn owed(o: &Obligations) {
         o.slot_may_be_on("h", 0);
         o.slot_may_be_on("h", 1);
-        o.config_may_change("h", json!({"a": 1}), "/b/h.json".into());
+        o.config_may_change("h", r#"{"a": 1}"#.into(), "/b/h.json".into());
     }
 
     fn hub() -> FakeHub {
@@ -530,7 +558,7 @@ pub(crate) mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_restore_that_does_not_read_back_equal_is_not_verified() {
         let o = Obligations::new(MaxOn::default());
-        o.config_may_change("h", json!({"a": 1}), "/b/h.json".into());
+        o.config_may_change("h", r#"{"a": 1}"#.into(), "/b/h.json".into());
         let h = FakeHub {
             mangle: true,
             ..hub()

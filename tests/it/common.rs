@@ -179,7 +179,9 @@ impl Spawned {
         }
     }
 
-    /// Wait for a stderr line containing `needle`.
+    /// Wait for a stderr line containing `needle`. (Only the signal tests,
+    /// Unix-only, wait for a line.)
+    #[cfg_attr(not(unix), allow(dead_code))]
     pub fn wait_line(&self, needle: &str, limit: Duration) -> String {
         let deadline = std::time::Instant::now() + limit;
         loop {

@@ -212,11 +212,21 @@ fn normal_end_failure_and_skips_carry_status_exit_code_and_cleanup() {
     );
     assert!(reports.junit().contains("<failure message="));
 
-    // Skips only: nothing changed, nothing owed.
+    // Skips only: nothing changed, nothing owed. The station comes from
+    // the environment.
     let reports = ReportFiles::new();
-    let (code, out) = run(&args(&[&addr], &reports, &[]));
-    assert_eq!(code, Some(0), "{out}");
+    let mut cmd = crate::common::harness_cmd();
+    cmd.env("VEGEHUB_HARNESS_STATION", "line 2")
+        .args(args(&[&addr], &reports, &[]))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let o = crate::common::output_within(cmd.spawn().unwrap(), LIMIT, "harness");
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(o.status.code(), Some(0), "{out}");
     let r = check_final(&reports, "finished", 0, &["nothing_owed"], &out);
+    assert_eq!(r["station"], "line 2");
+    assert_eq!(r["operator"], Value::Null);
     assert!(
         outcomes(&r).contains(&("setup".into(), "skipped".into(), false)),
         "{r:#}"
@@ -356,6 +366,8 @@ fn a_closed_stdout_ends_the_run_with_final_reports() {
             "{format}: {r:#}"
         );
         assert_eq!(hub.actuator_states(), vec![0, 0], "{format}: {out}");
+        // The summary, on stderr now, says the same exit code.
+        assert!(out.contains("exit code 1)"), "{format}: {out}");
     }
 }
 
@@ -565,4 +577,18 @@ fn the_json_stream_of_two_hubs_names_its_hub_in_every_event() {
     assert_eq!(listed.len(), 2 * 6 + 1, "{stdout}");
     assert_eq!(listed[0]["hub"]["target"], aa.as_str());
     assert_eq!(listed.last().unwrap()["count"], 12);
+}
+
+#[test]
+fn a_bad_station_or_operator_is_a_usage_error_before_anything_is_sent() {
+    let hub = sim_with("hub-new-firmware", &[]);
+    let addr = hub.addr().to_string();
+    for (flag, value) in [("--station", ""), ("--operator", "tab\there")] {
+        let reports = ReportFiles::new();
+        let (code, out) = run(&args(&[&addr], &reports, &[flag, value]));
+        assert_eq!(code, Some(2), "{out}");
+        assert!(out.contains(&format!("error: {flag}")), "{out}");
+        assert!(!reports.json_path().exists(), "nothing written");
+    }
+    assert!(hub.received().is_empty(), "nothing sent");
 }

@@ -22,14 +22,14 @@ fn config_get_doc(hub: &SimHandle) -> Value {
 
 /// A backup of `hub`'s current config, as a run would write it.
 fn backup_of(hub: &SimHandle, dir: &Path, mac: &str) -> PathBuf {
-    let b = Backup::new(
+    let b = Backup::from_value(
         HubIdentity {
             mac: mac.into(),
             name: Some("Vege_A6_20".into()),
             firmware: Some("5.1.1".into()),
             address: hub.addr().to_string(),
         },
-        config_get_doc(hub),
+        &config_get_doc(hub),
     );
     backup::write(dir, &b).unwrap()
 }
