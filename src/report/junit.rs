@@ -183,9 +183,9 @@ fn soak_suite(soak: &crate::soak::SoakReport) -> Suite {
     let mut failures = 0;
     for c in &soak.cycles {
         let ms = c.duration.as_millis() as u64;
-        let _ = write!(
+        let _ = writeln!(
             cases,
-            "    <testcase name=\"cycle {}\" classname=\"soak\" time=\"{}\">\n",
+            "    <testcase name=\"cycle {}\" classname=\"soak\" time=\"{}\">",
             c.cycle,
             secs(ms)
         );
