@@ -415,6 +415,11 @@ impl HubClient {
         });
     }
 
+    /// The ledger this client's answers are attributed to, if any.
+    pub fn ledger(&self) -> Option<&Ledger> {
+        self.ledger.as_ref()
+    }
+
     /// `info/get` naming the sections wanted, typed.
     pub async fn info(&self, sections: &[&str]) -> Result<InfoResponse, CallError> {
         let doc = self.info_raw(sections).await?;

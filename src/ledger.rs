@@ -315,6 +315,15 @@ pub enum CloseCheck {
     Unconfirmed { reason: String },
 }
 
+/// Connections a hub made to the harness's data receiver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inbound {
+    pub hub: String,
+    /// The receiver's URL.
+    pub receiver: String,
+    pub connections: usize,
+}
+
 /// One hub's use of connections over the run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HubUsage {
@@ -361,6 +370,8 @@ struct State {
     /// Connections whose last answer said `Connection: close`: the client
     /// will not send another request on them.
     closing: HashSet<(SocketAddr, SocketAddr)>,
+    /// Connections hubs made to the data receiver, per setup run.
+    inbound: Vec<Inbound>,
     /// Woken on every answer from a hub, by hub label (the reuse wait).
     answered: HashMap<String, Arc<Notify>>,
 }
@@ -420,6 +431,17 @@ impl Ledger {
             ledger: self.clone(),
             session: st.sessions,
         }
+    }
+
+    /// Count the connections hub `hub` made to the harness's data receiver
+    /// at `receiver` (setup's delivery check). Kept apart from the
+    /// session's connections.
+    pub fn record_inbound(&self, hub: &str, receiver: &str, connections: usize) {
+        self.lock().inbound.push(Inbound {
+            hub: hub.to_owned(),
+            receiver: receiver.to_owned(),
+            connections,
+        });
     }
 
     /// Sessions created so far.
@@ -808,6 +830,7 @@ impl Ledger {
         }
         Verdict {
             close_check,
+            inbound: st.inbound.clone(),
             sessions: st.sessions,
             connections: st.conns.clone(),
             unidentified: st.unidentified,
@@ -908,6 +931,9 @@ pub struct Verdict {
     pub unledgered_requests: u64,
     /// Open connections from this process to a hub that no session opened.
     pub strays: Vec<TcpEntry>,
+    /// Connections hubs made to the harness's data receiver: reported
+    /// apart, never the client's, never a leak.
+    pub inbound: Vec<Inbound>,
     pub hubs: Vec<HubUsage>,
     /// Connections a hub may have open at once.
     pub budget: usize,
@@ -1023,6 +1049,12 @@ impl Verdict {
             out.push(format!(
                 "{} connections without addresses could not be checked",
                 self.unidentified
+            ));
+        }
+        for i in &self.inbound {
+            out.push(format!(
+                "receiver {} (setup's delivery check): {} inbound connection(s) from hub {}; not the client's, not counted above",
+                i.receiver, i.connections, i.hub
             ));
         }
         for hub in &self.hubs {

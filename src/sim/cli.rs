@@ -31,7 +31,11 @@ Kinds:
   reboot-after:N   after N requests the hub reboots: every connection
                    dropped, actuators reset, stored config kept
                    (once; times=K allows K reboots); down=DUR keeps it
-                   down (refusing connections) for DUR while it boots";
+                   down (refusing connections) for DUR while it boots
+  no-post          update/send answers 200 but no data update is posted
+  bad-post:HOW     update/send posts a wrong data update: mac (another
+                   hub's MAC), key (empty api_key), slots (last slot
+                   missing) or time (sample times as numbers)";
 
 /// Serve a simulated VegeHub until Ctrl-C or SIGTERM.
 ///

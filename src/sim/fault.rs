@@ -92,6 +92,23 @@ pub enum FaultKind {
     /// refuses connections for that long, as a real hub does while it boots
     /// and rejoins Wi-Fi.
     RebootAfter(u64),
+    /// `update/send` answers 200 but the hub posts nothing.
+    NoPost,
+    /// `update/send` posts a data update that is wrong in one way.
+    BadPost(BadPost),
+}
+
+/// How a `bad-post` data update is wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadPost {
+    /// Another hub's MAC.
+    Mac,
+    /// An empty API key.
+    Key,
+    /// The last slot missing.
+    Slots,
+    /// Sample times as numbers.
+    Time,
 }
 
 /// A parsed `--fault` spec.
@@ -230,11 +247,24 @@ impl FromStr for FaultSpec {
                     )
                 }
                 "reboot-after" => FaultKind::RebootAfter(count("reboot-after", need_arg("N")?)?),
+                "no-post" => no_arg().map(|_| FaultKind::NoPost)?,
+                "bad-post" => FaultKind::BadPost(match need_arg("mac|key|slots|time")? {
+                    "mac" => BadPost::Mac,
+                    "key" => BadPost::Key,
+                    "slots" => BadPost::Slots,
+                    "time" => BadPost::Time,
+                    a => {
+                        return Err(err(format!(
+                            "bad-post takes mac, key, slots or time, got {a:?}"
+                        )))
+                    }
+                }),
                 "" => return Err(err("empty fault kind".into())),
                 other => {
                     return Err(err(format!(
                         "unknown fault kind {other:?} (status, delay, hang, drop, malformed, \
-                     conn-close, ignore-set, stuck-off, stuck-on, max-conns, reboot-after)"
+                     conn-close, ignore-set, stuck-off, stuck-on, max-conns, reboot-after, \
+                     no-post, bad-post)"
                     )))
                 }
             };
@@ -246,6 +276,9 @@ impl FromStr for FaultSpec {
                 if e != Route::ActuatorsSet =>
             {
                 return Err(err(format!("{name} applies only to actuators/set")))
+            }
+            (FaultKind::NoPost | FaultKind::BadPost(_), Some(e)) if e != Route::UpdateSend => {
+                return Err(err(format!("{name} applies only to update/send")))
             }
             (FaultKind::MaxConns(_), Some(_)) => {
                 return Err(err("max-conns limits connections, not an endpoint".into()))

@@ -2,6 +2,7 @@
 
 mod common;
 mod conn_gate;
+mod deliver;
 mod discovery;
 mod ledger;
 mod netns;
