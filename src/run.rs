@@ -24,18 +24,26 @@ use crate::plan::{ParamOverrides, Plan};
 use crate::redact::Redactor;
 use crate::report::json::RunStatus;
 use crate::report::sink::{ReportPaths, ReportSink};
+use crate::scenario::facts::{display_name, unique_names};
 use crate::scenario::{self, HubFacts, Options, Permission, Record, Scenario, Verdict};
 
 /// A validated run, built by `run_args` before any I/O.
 pub struct RunConfig {
     pub targets: TargetSpec,
+    /// `--jobs`: hubs in flight at once (`None`: all).
+    pub jobs: Option<usize>,
     pub session: SessionConfig,
     /// Scenario parameters shared by every hub (permissions are set per hub).
     pub scenario: Options,
-    /// `--actuators` given (or confirmed at the prompt).
+    /// `--write-config` given: `config-round-trip` may write to real hubs.
+    pub allow_write_config: bool,
+    /// `--actuators` given: `actuators` may run on real hubs.
     pub allow_actuators: bool,
-    /// `--setup` given (or confirmed at the prompt).
+    /// `--setup` given: `setup` may run on real hubs.
     pub allow_setup: bool,
+    /// A person is at the terminal (stdin and stderr): a real hub's
+    /// changes not allowed by a flag are asked for, per hub.
+    pub interactive: bool,
     pub verbose: bool,
     pub libtest: libtest_mimic::Arguments,
     /// The scenarios to run, in order, with their parameters and measurements.
@@ -135,8 +143,10 @@ pub struct RunReport {
 
 impl RunReport {
     pub fn outcome(&self) -> Outcome {
+        let closed = self.interrupted == Some(crate::teardown::Signal::OutputClosed);
         let o = Outcome {
-            interrupted: self.interrupted.is_some(),
+            interrupted: self.interrupted.is_some() && !closed,
+            output_closed: closed,
             leak: self.connections.as_ref().is_some_and(|v| v.failed())
                 || self.soak.as_ref().is_some_and(|s| s.leaked()),
             ..Outcome::default()
@@ -169,6 +179,9 @@ impl RunReport {
 
 /// One hub's part of the run.
 pub struct HubReport {
+    /// The name the hub goes by in this run's result lines, `--list` and
+    /// the summary ([`crate::scenario::facts::display_name`], made unique).
+    pub shown: String,
     /// `HOST:PORT`, the label in messages.
     pub label: String,
     /// `http://HOST:PORT`.
@@ -270,11 +283,18 @@ fn host_port(t: &Target) -> String {
 
 /// A hub to run against, with its client and permissions.
 struct Hub {
+    /// A real hub (not the in-process simulator): changes need consent.
+    real: bool,
     /// What discovery said about it, when it was discovered.
     found: Option<crate::discovery::DiscoveredHub>,
     label: String,
     source: String,
     name: Option<String>,
+    /// Its MAC when known before the run (a simulated hub's profile, or
+    /// the identification of several hubs).
+    mac: Option<crate::device::Mac>,
+    /// The name it goes by in result lines and the summary.
+    shown: String,
     client: HubClient,
     options: Options,
     ledger: Ledger,
@@ -294,13 +314,43 @@ struct Job {
 pub fn run(cfg: RunConfig, observer: Option<Observer>) -> Result<RunReport, FatalError> {
     let started = Instant::now();
     if cfg.libtest.list {
-        // Listing contacts nothing and starts nothing.
+        // Listing starts nothing and changes nothing. With several hubs
+        // given by address, each is asked for its MAC (read-only), so the
+        // names listed are the names the run prints and filters match.
         let n = match &cfg.targets {
             TargetSpec::Given(t) => t.len(),
             TargetSpec::Discover(_) => 1,
         };
+        let names = match &cfg.targets {
+            TargetSpec::Given(t) if !json_stream(&cfg) => {
+                listed_names(t, &cfg.session, cfg.conn.budget)?
+            }
+            _ => Vec::new(),
+        };
         let plan = cfg.scenarios();
+        let names = &names;
+        let trials = (0..n.max(1))
+            .flat_map(|i| {
+                plan.iter().map(move |&s| {
+                    let t = Trial::test(s.name(), || Ok(()));
+                    match names.get(i) {
+                        Some(name) => t.with_kind(crate::report::escape::escape(name).into_owned()),
+                        None if n > 1 => t.with_kind(format!("hub{}", i + 1)),
+                        None => t,
+                    }
+                })
+            })
+            .collect::<Vec<_>>();
+        let selected: Vec<(String, String)> = trials
+            .iter()
+            .filter(|t| !cfg.libtest.is_filtered_out(t))
+            .map(|t| (t.kind().to_owned(), t.name().to_owned()))
+            .collect();
+        if selected.is_empty() {
+            return Err(nothing_selected(&cfg.libtest));
+        }
         if json_stream(&cfg) {
+            // The stream names hubs by target, as its run events do.
             let hubs: Vec<Option<String>> = match &cfg.targets {
                 TargetSpec::Given(t) => t.iter().map(|t| Some(host_port(t))).collect(),
                 TargetSpec::Discover(_) => vec![None],
@@ -315,30 +365,9 @@ pub fn run(cfg: RunConfig, observer: Option<Observer>) -> Result<RunReport, Fata
                 .collect();
             // A closed stdout ends a listing quietly.
             let _ = crate::report::stream::list(&mut std::io::stdout().lock(), &hubs, &names);
-            return Ok(RunReport {
-                hubs: Vec::new(),
-                interrupted: None,
-                listed_only: true,
-                elapsed: started.elapsed(),
-                reports: None,
-                connections: None,
-                harness_error: None,
-                soak: None,
-            });
+        } else {
+            crate::report::text::list(&selected);
         }
-        let trials = (0..n.max(1))
-            .flat_map(|i| {
-                plan.iter().map(move |&s| {
-                    let t = Trial::test(s.name(), || Ok(()));
-                    if n > 1 {
-                        t.with_kind(format!("hub{}", i + 1))
-                    } else {
-                        t
-                    }
-                })
-            })
-            .collect();
-        let _listed = libtest_mimic::run(&cfg.libtest, trials);
         return Ok(RunReport {
             hubs: Vec::new(),
             interrupted: None,
@@ -425,7 +454,7 @@ fn run_hubs(
     // not the user's backup dir: nothing real is there to restore.
     let mut sim_backups: Option<tempfile::TempDir> = None;
     for (t, found) in &targets {
-        let (host_port, source, name, sim_opts) = match t {
+        let (host_port, source, name, mac, sim_opts) = match t {
             Target::Device { .. } => {
                 let hp = host_port(t);
                 let perm = |allowed: bool, flag: &str| {
@@ -436,6 +465,7 @@ fn run_hubs(
                     }
                 };
                 let opts = Options {
+                    config_write: perm(cfg.allow_write_config, "--write-config"),
                     actuators: perm(cfg.allow_actuators, "--actuators"),
                     setup: perm(cfg.allow_setup, "--setup"),
                     safety: safety.clone(),
@@ -443,12 +473,13 @@ fn run_hubs(
                 };
                 sims.push(None);
                 let name = found.as_ref().map(|h| h.instance.clone());
-                (hp, "device".to_owned(), name, opts)
+                (hp, "device".to_owned(), name, None, opts)
             }
             Target::Sim { profile } => {
                 let sim = SimHub::start(profile)?;
                 let hp = sim.addr.to_string();
                 let name = sim.name.clone();
+                let mac = Some(sim.mac.clone());
                 sims.push(Some(sim));
                 let dir = match &sim_backups {
                     Some(d) => d.path().to_owned(),
@@ -477,6 +508,7 @@ fn run_hubs(
                     hp,
                     format!("simulator (profile {profile})"),
                     Some(name),
+                    mac,
                     opts,
                 )
             }
@@ -490,17 +522,13 @@ fn run_hubs(
         )
         .with_ledger(ledger.clone())
         .with_session_per_request(cfg.conn.debug_session_per_request);
-        safety.obligations.set_label(
-            &host_port,
-            match &name {
-                Some(n) => format!("{n} at {host_port}"),
-                None => host_port.clone(),
-            },
-        );
         hubs.push(Hub {
+            real: matches!(t, Target::Device { .. }),
             label: host_port,
             source,
             name,
+            mac,
+            shown: String::new(),
             client,
             options: sim_opts,
             found: found.clone(),
@@ -509,24 +537,100 @@ fn run_hubs(
         });
     }
 
-    // Per hub the scenarios the filter keeps (same predicate libtest-mimic
-    // applies), so the hub's thread knows what to expect in each cycle.
-    let plan = Arc::new(cfg.plan.clone());
+    // Several hubs: the ones known only by their address are asked for
+    // their MAC, so every result line names its hub.
     let several = hubs.len() > 1;
-    let soak = cfg.soak.repeat.is_soak();
+    if several {
+        let unnamed: Vec<usize> = (0..hubs.len())
+            .filter(|&i| hubs[i].name.is_none() && hubs[i].mac.is_none())
+            .collect();
+        let clients: Vec<HubClient> = unnamed.iter().map(|&i| hubs[i].client.clone()).collect();
+        let macs = runtime.block_on(identify(&clients, &ledger, &cfg.session));
+        for (i, mac) in unnamed.into_iter().zip(macs) {
+            hubs[i].mac = mac;
+        }
+    }
+    let shown = unique_names(
+        hubs.iter()
+            .map(|h| display_name(h.name.as_deref(), h.mac.as_ref(), &h.label))
+            .collect(),
+    );
+    for (hub, shown) in hubs.iter_mut().zip(shown) {
+        safety.obligations.set_label(
+            &hub.label,
+            if shown == hub.label {
+                shown.clone()
+            } else {
+                format!("{shown} at {}", hub.label)
+            },
+        );
+        hub.shown = shown;
+    }
+
+    // Trials, and per hub the scenarios the filter keeps (same predicate
+    // libtest-mimic applies), so the hub's thread knows what to expect.
+    // Trials go scenario by scenario across a batch of --jobs hubs (all by
+    // default), one test thread per hub of a batch, so every hub of a batch
+    // makes progress at once and no more than --jobs hubs are in flight.
+    let plan = Arc::new(cfg.plan.clone());
+    let jobs = jobs_for(cfg.jobs, hubs.len());
     let mut libtest = cfg.libtest.clone();
-    libtest.test_threads = Some(libtest.test_threads.unwrap_or(hubs.len().max(1)));
-    let labels: Vec<String> = hubs.iter().map(|h| h.label.clone()).collect();
+    libtest.test_threads = Some(libtest.test_threads.map_or(jobs, |t| t.min(jobs)));
+    let soak = cfg.soak.repeat.is_soak();
+    let mut trials = Vec::new();
+    // What each cycle runs, in order: (hub, scenario, kind); a soak's
+    // cycles repeat it with the cycle in the kind.
+    let mut selected: Vec<(usize, Scenario, String)> = Vec::new();
+    let mut filtered_out = 0;
     let mut expected = vec![Vec::new(); hubs.len()];
-    for s in cfg.scenarios() {
-        for (i, label) in labels.iter().enumerate() {
-            if !libtest.is_filtered_out(&trial(s, label, several, 1, soak, None)) {
-                expected[i].push(s);
+    let (senders, receivers): (Vec<_>, Vec<_>) =
+        hubs.iter().map(|_| mpsc::channel::<Job>()).unzip();
+    let indices: Vec<usize> = (0..hubs.len()).collect();
+    for batch in indices.chunks(jobs) {
+        for s in cfg.scenarios() {
+            for &i in batch {
+                let mut trial = Trial::test(s.name(), || Ok(()));
+                if several {
+                    trial =
+                        trial.with_kind(crate::report::escape::escape(&hubs[i].shown).into_owned());
+                }
+                if !libtest.is_filtered_out(&trial) {
+                    expected[i].push(s);
+                    selected.push((i, s, trial.kind().to_owned()));
+                } else {
+                    filtered_out += 1;
+                }
+                trials.push(trial);
             }
         }
     }
-    let (senders, receivers): (Vec<_>, Vec<_>) =
-        hubs.iter().map(|_| mpsc::channel::<Job>()).unzip();
+    // A filter that selects nothing is a mistake, said before any hub is
+    // contacted.
+    if selected.is_empty() {
+        return Err(nothing_selected(&cfg.libtest));
+    }
+    drop(trials);
+    let items_of = |cycle: u32| -> Vec<crate::report::text::Item> {
+        selected
+            .iter()
+            .map(|(i, s, kind)| {
+                let (tx, s) = (senders[*i].clone(), *s);
+                crate::report::text::Item {
+                    kind: match (soak, kind.is_empty()) {
+                        (false, _) => kind.clone(),
+                        (true, true) => format!("cycle {cycle}"),
+                        (true, false) => format!("cycle {cycle} {kind}"),
+                    },
+                    name: s.name().to_owned(),
+                    lane: *i,
+                    job: Box::new(move || text_result(ask(&tx, cycle, s))),
+                }
+            })
+            .collect()
+    };
+    if cfg.interactive {
+        ask_consent(&runtime, &mut hubs, &expected, &cfg);
+    }
     let tally = Arc::new(Mutex::new(Tally::default()));
     let mut workers = Vec::new();
     let debug_panic =
@@ -557,11 +661,14 @@ fn run_hubs(
 
     sink.start(expected.iter().map(Vec::len).sum());
 
-    // The verdicts come from the records; libtest-mimic's conclusion only
-    // counts the same trials. With --format json the harness's own stream
-    // replaces libtest's lines, and this drives the hubs instead. A soak
-    // runs the same trials cycle after cycle, over the same session and
-    // hub threads; each cycle is measured when its last trial has ended.
+    // The verdicts come from the records; the printed lines only count the
+    // same trials. With --format json the harness's own stream replaces
+    // libtest's lines, and this drives the hubs instead. The human text is
+    // ours too: whole lines through the one terminal writer, which never
+    // panics on a closed stdout (it stops the run instead, see main).
+    // A soak runs the same selection cycle after cycle, over the same
+    // session and hub threads; each cycle is measured when its last
+    // scenario has ended.
     let mut harness_error = None;
     let mut cycles = Vec::new();
     let soak_started = Instant::now();
@@ -578,31 +685,15 @@ fn run_hubs(
                 expected.clone(),
                 cycle,
                 libtest.test_threads == Some(1),
+                jobs,
             );
             if crate::report::stream::stdout_closed() {
                 harness_error =
                     Some("stdout closed (broken pipe): the run stopped early".to_owned());
             }
         } else {
-            let mut trials = Vec::new();
-            for s in cfg.scenarios() {
-                for (i, label) in labels.iter().enumerate() {
-                    let tx = senders[i].clone();
-                    trials.push(trial(s, label, several, cycle, soak, Some(tx)));
-                }
-            }
-            // A closed stdout makes libtest-mimic's printing panic: the
-            // trials are dropped with it, each hub's thread stops after its
-            // current scenario and settles what it owes, and the reports
-            // say so.
-            let listed =
-                std::panic::catch_unwind(AssertUnwindSafe(|| libtest_mimic::run(&libtest, trials)));
-            if let Err(p) = listed {
-                harness_error = Some(format!(
-                    "writing the scenario lines failed, the run stopped early: {}",
-                    scenario::setup::panic_message(&*p)
-                ));
-            }
+            let parallel = libtest.test_threads.unwrap_or(jobs);
+            crate::report::text::run(libtest.quiet, items_of(cycle), filtered_out, parallel);
         }
         if soak {
             let (total, open) = ledger.open_now();
@@ -677,14 +768,103 @@ fn run_hubs(
     })
 }
 
-/// `--format json`: ask each hub's thread for the scenarios of `cycle` in
-/// plan order, one driver per hub (or all in turn with `--test-threads 1`),
-/// until done or stdout is closed.
+/// Ask, per real hub and kind of change that will run on it and that no
+/// flag allowed, whether it may run; a yes lifts that hub's denial.
+fn ask_consent(
+    runtime: &tokio::runtime::Runtime,
+    hubs: &mut [Hub],
+    expected: &[Vec<Scenario>],
+    cfg: &RunConfig,
+) {
+    use crate::consent::{Asker, Change};
+    let mut ask = |q: &str| crate::report::term::ask(q);
+    let mut say = |s: &str| crate::report::term::err(s);
+    let mut asker = Asker::new(&mut ask, &mut say);
+    for (hub, expected) in hubs.iter_mut().zip(expected) {
+        if !hub.real {
+            continue;
+        }
+        let pending: Vec<(Change, &crate::plan::Step)> = expected
+            .iter()
+            .filter_map(|&s| {
+                let change = Change::of(s)?;
+                let step = cfg.plan.steps.iter().find(|st| st.scenario() == s)?;
+                let denied = match change {
+                    Change::ConfigWrite => &hub.options.config_write,
+                    Change::Actuators => &hub.options.actuators,
+                    Change::Setup => &hub.options.setup,
+                };
+                (step.denied_by_plan().is_none() && *denied != Permission::Allowed)
+                    .then_some((change, step))
+            })
+            .collect();
+        if pending.is_empty() {
+            continue;
+        }
+        hub.ledger.set_scenario(&hub.label, Some("identify"));
+        let id = runtime.block_on(crate::consent::identify(&hub.client, hub.name.clone()));
+        hub.ledger.set_scenario(&hub.label, None);
+        for (change, step) in pending {
+            let o = step.options(&hub.options, &cfg.overrides);
+            let what = change.what_happens(&o, id.relays);
+            if asker.allow(&id, change, &what) {
+                let p = match change {
+                    Change::ConfigWrite => &mut hub.options.config_write,
+                    Change::Actuators => &mut hub.options.actuators,
+                    Change::Setup => &mut hub.options.setup,
+                };
+                *p = Permission::Allowed;
+            } else {
+                let p = match change {
+                    Change::ConfigWrite => &mut hub.options.config_write,
+                    Change::Actuators => &mut hub.options.actuators,
+                    Change::Setup => &mut hub.options.setup,
+                };
+                *p = Permission::Denied(format!(
+                    "not allowed at the prompt ({} allows it)",
+                    change.flag()
+                ));
+            }
+        }
+    }
+}
+
+/// The error when the filter and `--skip` leave nothing to run.
+fn nothing_selected(args: &libtest_mimic::Arguments) -> FatalError {
+    let mut what = Vec::new();
+    if let Some(f) = &args.filter {
+        what.push(format!(
+            "filter {f:?}{}",
+            if args.exact { " (--exact)" } else { "" }
+        ));
+    }
+    for s in &args.skip {
+        what.push(format!("--skip {s:?}"));
+    }
+    FatalError::NothingSelected(format!(
+        "{} selected no scenario (scenarios of this plan: see --list); nothing was run",
+        what.join(" and ")
+    ))
+}
+
+fn text_result(r: Result<Completion, libtest_mimic::Failed>) -> crate::report::text::TrialResult {
+    use crate::report::text::TrialResult;
+    match r {
+        Ok(Completion::Completed) => TrialResult::Passed,
+        Ok(Completion::Ignored { reason }) => TrialResult::Ignored(reason.unwrap_or_default()),
+        Err(f) => TrialResult::Failed(f.message().unwrap_or_default().to_owned()),
+    }
+}
+
+/// `--format json`: ask each hub's thread for its scenarios in plan order,
+/// one driver per hub (or all in turn with `--test-threads 1`), until done
+/// or stdout is closed.
 fn drive(
     senders: Vec<mpsc::Sender<Job>>,
     expected: Vec<Vec<Scenario>>,
     cycle: u32,
     one_thread: bool,
+    jobs: usize,
 ) {
     let closed = crate::report::stream::stdout_closed;
     if one_thread {
@@ -701,44 +881,131 @@ fn drive(
         }
         return;
     }
-    std::thread::scope(|scope| {
-        for (tx, list) in senders.into_iter().zip(expected) {
-            scope.spawn(move || {
-                for s in list {
-                    if closed() {
-                        break;
+    // --jobs: a batch of hubs at a time.
+    let mut hubs: Vec<_> = senders.into_iter().zip(expected).collect();
+    while !hubs.is_empty() {
+        let rest = hubs.split_off(jobs.min(hubs.len()));
+        std::thread::scope(|scope| {
+            for (tx, list) in hubs {
+                scope.spawn(move || {
+                    for s in list {
+                        if closed() {
+                            break;
+                        }
+                        let _ = ask(&tx, cycle, s);
                     }
-                    let _ = ask(&tx, cycle, s);
-                }
-            });
-        }
-    });
+                });
+            }
+        });
+        hubs = rest;
+    }
 }
 
-/// The trial of scenario `s` on hub `label` in `cycle`: named after the
-/// scenario, kind the hub (several hubs) and the cycle (a soak). Without a
-/// sender it is only for the filter.
-fn trial(
-    s: Scenario,
-    label: &str,
-    several: bool,
-    cycle: u32,
-    soak: bool,
-    tx: Option<mpsc::Sender<Job>>,
-) -> Trial {
-    let mut t = Trial::ignorable_test(s.name(), move || match &tx {
-        Some(tx) => ask(tx, cycle, s),
-        None => Ok(Completion::Completed),
+/// Hubs in flight at once: `--jobs`, at most the number of hubs; all of
+/// them by default.
+fn jobs_for(jobs: Option<usize>, hubs: usize) -> usize {
+    jobs.unwrap_or(hubs).clamp(1, hubs.max(1))
+}
+
+/// How long identifying a hub may take: it only names the hub, so a hub
+/// that does not answer soon keeps its address as its name (and its
+/// scenarios say why).
+const IDENTIFY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Several hubs given by address: ask each for its MAC (one read-only
+/// `info/get` of the wifi section, all at once), so that result lines,
+/// `--list` and the summary can name it. `None` where no MAC came back.
+/// The answer is not kept in any scenario's record.
+async fn identify(
+    clients: &[HubClient],
+    ledger: &Ledger,
+    session: &SessionConfig,
+) -> Vec<Option<crate::device::Mac>> {
+    let asks = clients.iter().map(|c| async move {
+        ledger.set_scenario(c.hub(), Some("identify"));
+        let client = c.with_limits(
+            IDENTIFY_TIMEOUT.min(session.request_timeout),
+            session.retries,
+        );
+        let info = client.info(&["wifi"]).await;
+        ledger.set_scenario(c.hub(), None);
+        let _ = c.take_exchanges();
+        let _ = c.take_incidents();
+        info.ok()
+            .and_then(|i| i.wifi)
+            .and_then(|w| crate::device::Mac::parse(&w.mac_addr))
     });
-    let label = crate::report::escape::escape(label);
-    let kind = match (several, soak) {
-        (true, true) => format!("cycle {cycle} {label}"),
-        (true, false) => label.into_owned(),
-        (false, true) => format!("cycle {cycle}"),
-        (false, false) => return t,
-    };
-    t = t.with_kind(kind);
-    t
+    futures_util::future::join_all(asks).await
+}
+
+/// The names `--list` shows for the hubs of a run: the names the run
+/// itself gives them (one hub has none: its lines carry no hub). Several
+/// hubs given by address are asked for their MAC first, as the run does.
+fn listed_names(
+    targets: &[Target],
+    session: &SessionConfig,
+    budget: usize,
+) -> Result<Vec<String>, FatalError> {
+    if targets.len() < 2 {
+        return Ok(Vec::new());
+    }
+    let mut names: Vec<(Option<String>, Option<crate::device::Mac>, String)> = Vec::new();
+    for t in targets {
+        match t {
+            Target::Sim { profile } => {
+                let p = crate::sim::Profile::load(profile)
+                    .map_err(|e| FatalError::Usage(format!("--sim {profile}: {e:#}")))?;
+                names.push((
+                    Some(p.name().to_owned()),
+                    Some(p.mac().clone()),
+                    String::new(),
+                ));
+            }
+            Target::Device { .. } => names.push((None, None, host_port(t))),
+        }
+    }
+    let devices: Vec<usize> = (0..targets.len())
+        .filter(|&i| matches!(targets[i], Target::Device { .. }))
+        .collect();
+    if !devices.is_empty() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| FatalError::Other(anyhow::anyhow!("starting the async runtime: {e}")))?;
+        let ledger = Ledger::new(budget);
+        let http = {
+            let _enter = runtime.enter();
+            client::build_http(session, ledger.new_session())
+                .map_err(|e| FatalError::Other(e.into()))?
+        };
+        let clients: Vec<HubClient> = devices
+            .iter()
+            .map(|&i| {
+                let hp = &names[i].2;
+                HubClient::new(
+                    http.clone(),
+                    format!("http://{hp}"),
+                    hp.clone(),
+                    session.clone(),
+                    None,
+                )
+                .with_ledger(ledger.clone())
+            })
+            .collect();
+        let macs = runtime.block_on(identify(&clients, &ledger, session));
+        for (i, mac) in devices.into_iter().zip(macs) {
+            names[i].1 = mac;
+        }
+        drop(clients);
+        drop(http);
+        runtime.shutdown_timeout(Duration::from_secs(1));
+    }
+    Ok(unique_names(
+        names
+            .iter()
+            .map(|(n, m, a)| display_name(n.as_deref(), m.as_ref(), a))
+            .collect(),
+    ))
 }
 
 /// A trial's body: hand the scenario to its hub's thread and wait.
@@ -957,7 +1224,12 @@ fn hub_thread(
     });
     let elapsed = started.elapsed();
     sink.hub_done(index, elapsed, undo.as_ref());
+    // What identified the hub before the run, if no scenario read it.
+    if facts.mac.is_none() {
+        facts.mac = hub.mac.clone();
+    }
     HubReport {
+        shown: hub.shown,
         elapsed,
         undo,
         base_url: hub.client.base_url().to_owned(),
@@ -1001,6 +1273,7 @@ fn redact_record(mut r: Record, redactor: &crate::redact::Redactor) -> Record {
 struct SimHub {
     addr: std::net::SocketAddr,
     name: String,
+    mac: crate::device::Mac,
     handle: crate::sim::SimHandle,
 }
 
@@ -1009,6 +1282,7 @@ impl SimHub {
         let p = crate::sim::Profile::load(profile)
             .map_err(|e| FatalError::Usage(format!("--sim {profile}: {e:#}")))?;
         let name = p.name().to_owned();
+        let mac = p.mac().clone();
         let mut opts = crate::sim::SimOptions::new(p);
         opts.bind = (std::net::Ipv4Addr::LOCALHOST, 0).into();
         opts.advertise = false;
@@ -1020,6 +1294,7 @@ impl SimHub {
         Ok(SimHub {
             addr: handle.addr(),
             name,
+            mac,
             handle,
         })
     }

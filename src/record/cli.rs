@@ -10,6 +10,7 @@ use clap::Args;
 use super::{compare, profile, read, redact, Mismatch, Reads, RecordError};
 use crate::client::{self, HubClient, SessionConfig};
 use crate::exit_code;
+use crate::report::escape::escape;
 use crate::sim::{Profile, SimOptions};
 
 #[derive(Debug, Args)]
@@ -70,7 +71,7 @@ pub fn run(args: RecordArgs) -> i32 {
     match run_inner(&args) {
         Ok(()) => exit_code::SUCCESS,
         Err(e) => {
-            eprintln!("vegehub-harness: error: {e}");
+            eprintln!("vegehub-harness: error: {}", escape(&e.to_string()));
             e.exit_code()
         }
     }
@@ -135,7 +136,8 @@ fn run_inner(args: &RecordArgs) -> Result<(), Failure> {
                 .map_err(|e| Failure::Write(format!("writing the profile to stdout: {e}")))?;
         }
     }
-    eprintln!("{}", r.summary);
+    // Hub text (names, JSON keys) is escaped like every terminal line.
+    eprintln!("{}", escape(&r.summary));
     if r.hidden.is_empty() {
         eprintln!("vegehub-harness: no value needed a placeholder");
     } else {
@@ -143,7 +145,7 @@ fn run_inner(args: &RecordArgs) -> Result<(), Failure> {
             "vegehub-harness: {} value(s) replaced by {:?}: {}",
             r.hidden.len(),
             super::PLACEHOLDER,
-            r.hidden.join(", ")
+            escape(&r.hidden.join(", "))
         );
     }
     if !r.mismatches.is_empty() {

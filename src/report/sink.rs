@@ -60,6 +60,25 @@ impl ReportPaths {
         if let Some(p) = &self.html {
             super::check_report_path("--report-html", p)?;
         }
+        let given = [
+            ("--report-json", &self.json),
+            ("--junit", &self.junit),
+            ("--report-html", &self.html),
+        ];
+        for (i, (fa, a)) in given.iter().enumerate() {
+            for (fb, b) in &given[i + 1..] {
+                if let (Some(a), Some(b)) = (a, b) {
+                    let same = a == b
+                        || matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)), (Ok(x), Ok(y)) if x == y);
+                    if same {
+                        return Err(format!(
+                            "{fa} and {fb} both name {}: give two files",
+                            a.display()
+                        ));
+                    }
+                }
+            }
+        }
         for (flag, v) in [("--station", &self.station), ("--operator", &self.operator)] {
             if let Some(v) = v {
                 if v.trim().is_empty() {
@@ -326,6 +345,12 @@ impl ReportSink {
     }
 
     fn write(&self, status: RunStatus) {
+        // No file to rewrite while the run is under way: the record is
+        // brought up to date when the run ends. (Rebuilding and copying it
+        // after every scenario costs time in hubs x scenarios x hubs.)
+        if status == RunStatus::Running && !self.paths.any() {
+            return;
+        }
         self.refresh(status);
         let record = self.record();
         let mut results = Vec::new();

@@ -158,9 +158,11 @@ pub(super) async fn run(cx: &mut Cx<'_>) -> Step {
     if check != DeliverCheck::Off {
         match deliver::start_for(cx.client).await {
             Ok(r) => receiver = Some(r),
-            Err(why) if check == DeliverCheck::Required => return Err(Stop::Fail(format!(
+            Err(why) if check == DeliverCheck::Required => {
+                return Err(Stop::Fail(format!(
                 "deliver_check required: no receiver the hub could reach ({why}); nothing written"
-            ))),
+            )))
+            }
             Err(why) => unreachable = Some(why),
         }
     }

@@ -1,5 +1,6 @@
 //! Integration tests: one binary, modules per area.
 
+mod bench;
 mod common;
 mod conn_gate;
 mod deliver;
@@ -15,6 +16,7 @@ mod safety_restore;
 #[cfg(unix)]
 mod safety_signals;
 mod selection;
+mod shelf;
 mod sim;
 mod sim_cli;
 mod sim_faults;

@@ -7,7 +7,8 @@
 //! marker variable names the test, and the body runs. So plain `cargo test`
 //! does the right thing, and a machine that cannot make a namespace FAILS
 //! these tests loudly; they never skip and never fall back to the real
-//! network.
+//! network. (On Windows and macOS, which have no such namespaces, they are
+//! listed as ignored, with that reason.)
 //!
 //! `Veth` adds a second namespace joined to the test's own by a veth pair,
 //! for tests that need a real link between a hub and the harness.
@@ -24,6 +25,10 @@ macro_rules! netns_test {
     ($(#[$meta:meta])* fn $name:ident() $body:block) => {
         $(#[$meta])*
         #[test]
+        #[cfg_attr(
+            not(target_os = "linux"),
+            ignore = "needs a Linux network namespace (unshare -rn)"
+        )]
         fn $name() {
             $crate::netns::isolated(
                 concat!(module_path!(), "::", stringify!($name)),
