@@ -23,7 +23,7 @@ for profile in hub-new-firmware hub-old-firmware; do
     for check in off required; do
         : >"$work/$profile-$check.txt"
         for _ in $(seq "$rounds"); do
-            NO_COLOR=1 "$bin" --sim "$profile" --plan "$work/$check.json" -q \
+            NO_COLOR=1 "$bin" --sim="$profile" --plan "$work/$check.json" -q \
                 --report-json "$work/run.json" >/dev/null 2>&1
             python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); s=r["hubs"][0]["scenarios"][0]; assert s["outcome"]=="passed", s; print(s["duration_ms"])' \
                 "$work/run.json" >>"$work/$profile-$check.txt"

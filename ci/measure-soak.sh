@@ -37,7 +37,7 @@ json.dump(plan, open(sys.argv[1], "w"), indent=2)
 EOF
 
 set +e
-NO_COLOR=1 "$bin" --sim "$profile" --plan "$work/plan.json" --repeat "$cycles" -q \
+NO_COLOR=1 "$bin" --sim="$profile" --plan "$work/plan.json" --repeat "$cycles" -q \
     --report-json "$work/run.json" >"$work/out.txt" 2>&1
 code=$?
 set -e

@@ -46,7 +46,7 @@ fn record(reports: &ReportFiles) -> Value {
 #[test]
 fn a_clean_soak_passes_on_one_connection() {
     let reports = ReportFiles::new();
-    let (code, out) = soak(&["--sim", "hub-old-firmware"], &reports, &["--repeat", "8"]);
+    let (code, out) = soak(&["--sim=hub-old-firmware"], &reports, &["--repeat", "8"]);
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("soak: 8 cycle(s), 0 failed"), "{out}");
     assert!(out.contains("trend: no growth"), "{out}");
@@ -82,7 +82,7 @@ fn a_clean_soak_passes_on_one_connection() {
 fn a_slow_memory_leak_is_exit_3_named_everywhere() {
     let reports = ReportFiles::new();
     let (code, out) = soak(
-        &["--sim", "hub-new-firmware"],
+        &["--sim=hub-new-firmware"],
         &reports,
         &["--repeat", "8", "--debug-soak-leak", "memory"],
     );
@@ -114,7 +114,7 @@ fn a_slow_memory_leak_is_exit_3_named_everywhere() {
 fn a_slow_socket_leak_is_exit_3() {
     let reports = ReportFiles::new();
     let (code, out) = soak(
-        &["--sim", "hub-new-firmware"],
+        &["--sim=hub-new-firmware"],
         &reports,
         &["--repeat", "6", "--debug-soak-leak", "sockets"],
     );
@@ -174,7 +174,7 @@ fn a_cycle_that_fails_is_counted_and_its_failure_kept() {
 fn repeat_for_stops_starting_cycles_when_its_time_is_up() {
     let reports = ReportFiles::new();
     let (code, out) = soak(
-        &["--sim", "hub-old-firmware"],
+        &["--sim=hub-old-firmware"],
         &reports,
         &["--repeat-for", "300ms"],
     );
@@ -191,8 +191,7 @@ fn repeat_for_stops_starting_cycles_when_its_time_is_up() {
 
     let (code, out) = Spawned::start(
         &[
-            "--sim".into(),
-            "hub-old-firmware".into(),
+            "--sim=hub-old-firmware".into(),
             "--repeat".into(),
             "2".into(),
             "--repeat-for".into(),
@@ -204,8 +203,7 @@ fn repeat_for_stops_starting_cycles_when_its_time_is_up() {
     assert_eq!(code, Some(2), "{out}");
     let (code, out) = Spawned::start(
         &[
-            "--sim".into(),
-            "hub-old-firmware".into(),
+            "--sim=hub-old-firmware".into(),
             "--repeat-for".into(),
             "0s".into(),
         ],
