@@ -65,6 +65,7 @@ pub mod error;
 pub mod exit_code;
 pub mod json_diff;
 pub mod ledger;
+pub mod local_names;
 pub mod measurement;
 pub mod plan;
 pub mod redact;
