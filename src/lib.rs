@@ -64,6 +64,7 @@ pub mod discovery;
 pub mod error;
 pub mod exit_code;
 pub mod json_diff;
+pub mod lag;
 pub mod ledger;
 pub mod local_names;
 pub mod measurement;
