@@ -5,6 +5,7 @@ mod common;
 mod conn_gate;
 mod deliver;
 mod discovery;
+mod hostile;
 mod ledger;
 mod netns;
 mod plan;
