@@ -263,7 +263,7 @@ mod tests {
                                    "mac_addr": "A1:B2:C3:D4:E5:F6"}}),
             config: json!({"endpoints": [{"id": 1, "name": "Cloud", "type": "custom",
                 "config": {"api_key": "k-123", "url": "http://127.0.0.1:1/x", "data_format": "json"}}],
-                "wifi_pass": "p", "pin": 1234, "token": 99, "note": "", "error": 0}),
+                "wifi_pass": "p", "pin": 1234, "default_duration": 60, "token": 99, "note": "", "error": 0}),
             actuators: json!({"actuators": [], "error": "success"}),
         }
     }
@@ -283,7 +283,8 @@ mod tests {
         // An unknown string key is hidden; a number only under a secret name.
         assert_eq!(r.config["wifi_pass"], PLACEHOLDER);
         assert_eq!(r.config["token"], PLACEHOLDER);
-        assert_eq!(r.config["pin"], 1234);
+        assert_eq!(r.config["pin"], PLACEHOLDER);
+        assert_eq!(r.config["default_duration"], 60);
         assert_eq!(r.config["note"], "");
         assert!(hidden.contains(&"info.wifi.ssid".to_owned()), "{hidden:?}");
         let text = serde_json::to_string(&r.config).unwrap() + &r.info.to_string();
