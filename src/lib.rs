@@ -32,7 +32,8 @@
 //! select.rs      choosing a run's hubs from a discovery (--select, --all, prompt)
 //! scenario/      one file per scenario (mac, info, actuator_status,
 //!                config_round_trip, actuators, setup) plus facts, failure
-//!                wording over json_diff, deadline polling; each takes the client
+//!                wording over json_diff, deadline polling, and deliver.rs
+//!                (setup's data receiver and body check); each takes the client
 //!                and the hub's facts and returns a structured Record; uses
 //!                client, device, json_diff
 //! plan.rs        plan files (scenarios/*.json) -> a validated, ordered plan; uses measurement
