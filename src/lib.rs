@@ -6,6 +6,8 @@
 //! ```text
 //! error.rs       thiserror enums shared by the library; depends on nothing
 //! exit_code.rs   every exit code, named, and the one match from outcome to code
+//! wait.rs        the waits in progress (answer, relay, close check), registered
+//!                by client, scenarios and ledger for the progress lines; prints nothing
 //! device/        the wire model: serde types for info, config (both firmware
 //!                generations), actuators, data updates; API paths; the mDNS
 //!                service type and TXT keys. Depends on nothing internal.
@@ -25,6 +27,7 @@
 //! ledger.rs      connection accounting and the leak verdict: opens seen by a
 //!                reqwest connector layer, closes read from the OS socket table
 //! discovery.rs   mdns-sd browse -> discovered hubs, the stop rule; uses device
+//! local_names.rs `--device NAME.local` resolved over mDNS when the system cannot
 //! discover_cli.rs  the `discover` command: args, spinner, text/JSON listing
 //! select.rs      choosing a run's hubs from a discovery (--select, --all, prompt)
 //! scenario/      one file per scenario (mac, info, actuator_status,
@@ -38,8 +41,14 @@
 //!                trials, one thread per hub, session closed and awaited;
 //!                `RunReport` (uses client, scenario, sim as "the device")
 //! run_args.rs    the run's flags, validated into `run::RunConfig` before I/O
+//!                (report paths, --retries, duplicate --device, --sim=PROFILE)
+//! consent.rs     nothing written to a real hub unasked: which changes the flags
+//!                allow, and the one question per hub and kind of change
+//! cli.rs         the clap structs; `completions SHELL` and `man` from them
 //! report/        console summary, verbose trace and safety messages (the only
-//!                library code that prints), the JSON run record (schema:
+//!                library code that prints, all through `term`: the one writer,
+//!                whole lines, a closed stream stops the run; `text`: our
+//!                libtest-shaped result lines; `progress`: spinners for waits), the JSON run record (schema:
 //!                ci/run-record.schema.json), JUnit (ci/junit-10.xsd) and the
 //!                HTML report, written atomically on every exit path by the
 //!                sink, and the `--format json` event stream; all rendered

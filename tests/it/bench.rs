@@ -407,6 +407,68 @@ mod on_a_terminal {
         assert!(!w.is_empty());
     }
 
+    /// The README's question, word for word, from the binary.
+    #[test]
+    fn the_readme_question_is_what_the_binary_asks() {
+        let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"));
+        let after = readme
+            .split("costs two read-only requests")
+            .nth(1)
+            .expect("the README section");
+        let block = after
+            .split("```text\n")
+            .nth(1)
+            .and_then(|b| b.split("```").next())
+            .expect("the README example");
+        let hub = sim_with("hub-old-firmware", &[]);
+        let addr = hub.addr().to_string();
+        let mut s = spawn(&["--device", &addr, "--exact", "actuators"]);
+        let asked = s.expect("none: ").expect("the question");
+        let shown = plain(&String::from_utf8_lossy(asked.before()));
+        s.send_line("n").unwrap();
+        let (out, code) = finish(&mut s);
+        assert_eq!(code, 0, "{out}");
+        for line in block.lines() {
+            let line = line.replace("127.0.0.1:8080", &addr);
+            let line = line.trim_end().trim_end_matches("none:");
+            assert!(
+                shown.contains(line),
+                "README line {line:?} not in:\n{shown}"
+            );
+        }
+    }
+
+    /// `a` answers for every hub of the run: the second hub is not asked.
+    #[test]
+    fn all_answers_for_every_hub_at_once() {
+        let one = sim_with("hub-old-firmware", &[]);
+        let two = sim_with("hub-new-firmware", &[]);
+        let (a1, a2) = (one.addr().to_string(), two.addr().to_string());
+        let mut args = vec!["--device", a1.as_str(), "--device", a2.as_str()];
+        args.extend_from_slice(FAST);
+        args.extend_from_slice(&["--exact", "actuators"]);
+        let mut s = spawn(&args);
+        s.expect("Allow this on Vege_1C_07?").unwrap();
+        s.send_line("a").unwrap();
+        let (out, code) = finish(&mut s);
+        let out = plain(&out);
+        assert_eq!(code, 0, "{out}");
+        assert!(!out.contains("Allow this on"), "asked again: {out}");
+        assert!(
+            !out.contains("A1B2C3D4A620 (no name"),
+            "second hub shown for a question: {out}"
+        );
+        let oks = out
+            .lines()
+            .filter(|l| l.contains("actuators") && l.ends_with("... ok"))
+            .count();
+        assert_eq!(oks, 2, "{out}");
+        assert!(two
+            .received()
+            .iter()
+            .any(|r| r.path.ends_with("actuators/set")));
+    }
+
     #[test]
     fn nothing_is_asked_for_what_will_not_run() {
         let hub = sim_with("hub-new-firmware", &[]);
