@@ -24,11 +24,14 @@ use crate::plan::{ParamOverrides, Plan};
 use crate::redact::Redactor;
 use crate::report::json::RunStatus;
 use crate::report::sink::{ReportPaths, ReportSink};
+use crate::scenario::facts::{display_name, unique_names};
 use crate::scenario::{self, HubFacts, Options, Permission, Record, Scenario, Verdict};
 
 /// A validated run, built by `run_args` before any I/O.
 pub struct RunConfig {
     pub targets: TargetSpec,
+    /// `--jobs`: hubs in flight at once (`None`: all).
+    pub jobs: Option<usize>,
     pub session: SessionConfig,
     /// Scenario parameters shared by every hub (permissions are set per hub).
     pub scenario: Options,
@@ -156,6 +159,9 @@ impl RunReport {
 
 /// One hub's part of the run.
 pub struct HubReport {
+    /// The name the hub goes by in this run's result lines, `--list` and
+    /// the summary ([`crate::scenario::facts::display_name`], made unique).
+    pub shown: String,
     /// `HOST:PORT`, the label in messages.
     pub label: String,
     /// `http://HOST:PORT`.
@@ -262,6 +268,11 @@ struct Hub {
     label: String,
     source: String,
     name: Option<String>,
+    /// Its MAC when known before the run (a simulated hub's profile, or
+    /// the identification of several hubs).
+    mac: Option<crate::device::Mac>,
+    /// The name it goes by in result lines and the summary.
+    shown: String,
     client: HubClient,
     options: Options,
     ledger: Ledger,
@@ -280,13 +291,22 @@ struct Job {
 pub fn run(cfg: RunConfig, observer: Option<Observer>) -> Result<RunReport, FatalError> {
     let started = Instant::now();
     if cfg.libtest.list {
-        // Listing contacts nothing and starts nothing.
+        // Listing starts nothing and changes nothing. With several hubs
+        // given by address, each is asked for its MAC (read-only), so the
+        // names listed are the names the run prints and filters match.
         let n = match &cfg.targets {
             TargetSpec::Given(t) => t.len(),
             TargetSpec::Discover(_) => 1,
         };
+        let names = match &cfg.targets {
+            TargetSpec::Given(t) if !json_stream(&cfg) => {
+                listed_names(t, &cfg.session, cfg.conn.budget)?
+            }
+            _ => Vec::new(),
+        };
         let plan = cfg.scenarios();
         if json_stream(&cfg) {
+            // The stream names hubs by target, as its run events do.
             let hubs: Vec<Option<String>> = match &cfg.targets {
                 TargetSpec::Given(t) => t.iter().map(|t| Some(host_port(t))).collect(),
                 TargetSpec::Discover(_) => vec![None],
@@ -311,14 +331,15 @@ pub fn run(cfg: RunConfig, observer: Option<Observer>) -> Result<RunReport, Fata
                 harness_error: None,
             });
         }
+        let names = &names;
         let trials = (0..n.max(1))
             .flat_map(|i| {
                 plan.iter().map(move |&s| {
                     let t = Trial::test(s.name(), || Ok(()));
-                    if n > 1 {
-                        t.with_kind(format!("hub{}", i + 1))
-                    } else {
-                        t
+                    match names.get(i) {
+                        Some(name) => t.with_kind(crate::report::escape::escape(name).into_owned()),
+                        None if n > 1 => t.with_kind(format!("hub{}", i + 1)),
+                        None => t,
                     }
                 })
             })
@@ -409,7 +430,7 @@ fn run_hubs(
     // not the user's backup dir: nothing real is there to restore.
     let mut sim_backups: Option<tempfile::TempDir> = None;
     for (t, found) in &targets {
-        let (host_port, source, name, sim_opts) = match t {
+        let (host_port, source, name, mac, sim_opts) = match t {
             Target::Device { .. } => {
                 let hp = host_port(t);
                 let perm = |allowed: bool, flag: &str| {
@@ -427,12 +448,13 @@ fn run_hubs(
                 };
                 sims.push(None);
                 let name = found.as_ref().map(|h| h.instance.clone());
-                (hp, "device".to_owned(), name, opts)
+                (hp, "device".to_owned(), name, None, opts)
             }
             Target::Sim { profile } => {
                 let sim = SimHub::start(profile)?;
                 let hp = sim.addr.to_string();
                 let name = sim.name.clone();
+                let mac = Some(sim.mac.clone());
                 sims.push(Some(sim));
                 let dir = match &sim_backups {
                     Some(d) => d.path().to_owned(),
@@ -461,6 +483,7 @@ fn run_hubs(
                     hp,
                     format!("simulator (profile {profile})"),
                     Some(name),
+                    mac,
                     opts,
                 )
             }
@@ -474,17 +497,12 @@ fn run_hubs(
         )
         .with_ledger(ledger.clone())
         .with_session_per_request(cfg.conn.debug_session_per_request);
-        safety.obligations.set_label(
-            &host_port,
-            match &name {
-                Some(n) => format!("{n} at {host_port}"),
-                None => host_port.clone(),
-            },
-        );
         hubs.push(Hub {
             label: host_port,
             source,
             name,
+            mac,
+            shown: String::new(),
             client,
             options: sim_opts,
             found: found.clone(),
@@ -493,29 +511,64 @@ fn run_hubs(
         });
     }
 
+    // Several hubs: the ones known only by their address are asked for
+    // their MAC, so every result line names its hub.
+    let several = hubs.len() > 1;
+    if several {
+        let unnamed: Vec<usize> = (0..hubs.len())
+            .filter(|&i| hubs[i].name.is_none() && hubs[i].mac.is_none())
+            .collect();
+        let clients: Vec<HubClient> = unnamed.iter().map(|&i| hubs[i].client.clone()).collect();
+        let macs = runtime.block_on(identify(&clients, &ledger, &cfg.session));
+        for (i, mac) in unnamed.into_iter().zip(macs) {
+            hubs[i].mac = mac;
+        }
+    }
+    let shown = unique_names(
+        hubs.iter()
+            .map(|h| display_name(h.name.as_deref(), h.mac.as_ref(), &h.label))
+            .collect(),
+    );
+    for (hub, shown) in hubs.iter_mut().zip(shown) {
+        safety.obligations.set_label(
+            &hub.label,
+            if shown == hub.label {
+                shown.clone()
+            } else {
+                format!("{shown} at {}", hub.label)
+            },
+        );
+        hub.shown = shown;
+    }
+
     // Trials, and per hub the scenarios the filter keeps (same predicate
     // libtest-mimic applies), so the hub's thread knows what to expect.
-    // Trials go scenario by scenario across hubs, so that with one test
-    // thread per hub (the default) every hub makes progress at once.
+    // Trials go scenario by scenario across a batch of --jobs hubs (all by
+    // default), one test thread per hub of a batch, so every hub of a batch
+    // makes progress at once and no more than --jobs hubs are in flight.
     let plan = Arc::new(cfg.plan.clone());
-    let several = hubs.len() > 1;
+    let jobs = jobs_for(cfg.jobs, hubs.len());
     let mut libtest = cfg.libtest.clone();
-    libtest.test_threads = Some(libtest.test_threads.unwrap_or(hubs.len().max(1)));
+    libtest.test_threads = Some(libtest.test_threads.map_or(jobs, |t| t.min(jobs)));
     let mut trials = Vec::new();
     let mut expected = vec![Vec::new(); hubs.len()];
     let (senders, receivers): (Vec<_>, Vec<_>) =
         hubs.iter().map(|_| mpsc::channel::<Job>()).unzip();
-    for s in cfg.scenarios() {
-        for (i, hub) in hubs.iter().enumerate() {
-            let tx = senders[i].clone();
-            let mut trial = Trial::ignorable_test(s.name(), move || ask(&tx, s));
-            if several {
-                trial = trial.with_kind(crate::report::escape::escape(&hub.label).into_owned());
+    let indices: Vec<usize> = (0..hubs.len()).collect();
+    for batch in indices.chunks(jobs) {
+        for s in cfg.scenarios() {
+            for &i in batch {
+                let tx = senders[i].clone();
+                let mut trial = Trial::ignorable_test(s.name(), move || ask(&tx, s));
+                if several {
+                    trial =
+                        trial.with_kind(crate::report::escape::escape(&hubs[i].shown).into_owned());
+                }
+                if !libtest.is_filtered_out(&trial) {
+                    expected[i].push(s);
+                }
+                trials.push(trial);
             }
-            if !libtest.is_filtered_out(&trial) {
-                expected[i].push(s);
-            }
-            trials.push(trial);
         }
     }
     let mut workers = Vec::new();
@@ -552,7 +605,7 @@ fn run_hubs(
     let mut harness_error = None;
     if json {
         drop(trials);
-        drive(senders, expected, libtest.test_threads == Some(1));
+        drive(senders, expected, libtest.test_threads == Some(1), jobs);
         if crate::report::stream::stdout_closed() {
             harness_error = Some("stdout closed (broken pipe): the run stopped early".to_owned());
         }
@@ -618,7 +671,12 @@ fn run_hubs(
 /// `--format json`: ask each hub's thread for its scenarios in plan order,
 /// one driver per hub (or all in turn with `--test-threads 1`), until done
 /// or stdout is closed.
-fn drive(senders: Vec<mpsc::Sender<Job>>, expected: Vec<Vec<Scenario>>, one_thread: bool) {
+fn drive(
+    senders: Vec<mpsc::Sender<Job>>,
+    expected: Vec<Vec<Scenario>>,
+    one_thread: bool,
+    jobs: usize,
+) {
     let closed = crate::report::stream::stdout_closed;
     if one_thread {
         let longest = expected.iter().map(Vec::len).max().unwrap_or(0);
@@ -634,18 +692,131 @@ fn drive(senders: Vec<mpsc::Sender<Job>>, expected: Vec<Vec<Scenario>>, one_thre
         }
         return;
     }
-    std::thread::scope(|scope| {
-        for (tx, list) in senders.into_iter().zip(expected) {
-            scope.spawn(move || {
-                for s in list {
-                    if closed() {
-                        break;
+    // --jobs: a batch of hubs at a time.
+    let mut hubs: Vec<_> = senders.into_iter().zip(expected).collect();
+    while !hubs.is_empty() {
+        let rest = hubs.split_off(jobs.min(hubs.len()));
+        std::thread::scope(|scope| {
+            for (tx, list) in hubs {
+                scope.spawn(move || {
+                    for s in list {
+                        if closed() {
+                            break;
+                        }
+                        let _ = ask(&tx, s);
                     }
-                    let _ = ask(&tx, s);
-                }
-            });
-        }
+                });
+            }
+        });
+        hubs = rest;
+    }
+}
+
+/// Hubs in flight at once: `--jobs`, at most the number of hubs; all of
+/// them by default.
+fn jobs_for(jobs: Option<usize>, hubs: usize) -> usize {
+    jobs.unwrap_or(hubs).clamp(1, hubs.max(1))
+}
+
+/// How long identifying a hub may take: it only names the hub, so a hub
+/// that does not answer soon keeps its address as its name (and its
+/// scenarios say why).
+const IDENTIFY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Several hubs given by address: ask each for its MAC (one read-only
+/// `info/get` of the wifi section, all at once), so that result lines,
+/// `--list` and the summary can name it. `None` where no MAC came back.
+/// The answer is not kept in any scenario's record.
+async fn identify(
+    clients: &[HubClient],
+    ledger: &Ledger,
+    session: &SessionConfig,
+) -> Vec<Option<crate::device::Mac>> {
+    let asks = clients.iter().map(|c| async move {
+        ledger.set_scenario(c.hub(), Some("identify"));
+        let client = c.with_limits(
+            IDENTIFY_TIMEOUT.min(session.request_timeout),
+            session.retries,
+        );
+        let info = client.info(&["wifi"]).await;
+        ledger.set_scenario(c.hub(), None);
+        let _ = c.take_exchanges();
+        let _ = c.take_incidents();
+        info.ok()
+            .and_then(|i| i.wifi)
+            .and_then(|w| crate::device::Mac::parse(&w.mac_addr))
     });
+    futures_util::future::join_all(asks).await
+}
+
+/// The names `--list` shows for the hubs of a run: the names the run
+/// itself gives them (one hub has none: its lines carry no hub). Several
+/// hubs given by address are asked for their MAC first, as the run does.
+fn listed_names(
+    targets: &[Target],
+    session: &SessionConfig,
+    budget: usize,
+) -> Result<Vec<String>, FatalError> {
+    if targets.len() < 2 {
+        return Ok(Vec::new());
+    }
+    let mut names: Vec<(Option<String>, Option<crate::device::Mac>, String)> = Vec::new();
+    for t in targets {
+        match t {
+            Target::Sim { profile } => {
+                let p = crate::sim::Profile::load(profile)
+                    .map_err(|e| FatalError::Usage(format!("--sim {profile}: {e:#}")))?;
+                names.push((
+                    Some(p.name().to_owned()),
+                    Some(p.mac().clone()),
+                    String::new(),
+                ));
+            }
+            Target::Device { .. } => names.push((None, None, host_port(t))),
+        }
+    }
+    let devices: Vec<usize> = (0..targets.len())
+        .filter(|&i| matches!(targets[i], Target::Device { .. }))
+        .collect();
+    if !devices.is_empty() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| FatalError::Other(anyhow::anyhow!("starting the async runtime: {e}")))?;
+        let ledger = Ledger::new(budget);
+        let http = {
+            let _enter = runtime.enter();
+            client::build_http(session, ledger.new_session())
+                .map_err(|e| FatalError::Other(e.into()))?
+        };
+        let clients: Vec<HubClient> = devices
+            .iter()
+            .map(|&i| {
+                let hp = &names[i].2;
+                HubClient::new(
+                    http.clone(),
+                    format!("http://{hp}"),
+                    hp.clone(),
+                    session.clone(),
+                    None,
+                )
+                .with_ledger(ledger.clone())
+            })
+            .collect();
+        let macs = runtime.block_on(identify(&clients, &ledger, session));
+        for (i, mac) in devices.into_iter().zip(macs) {
+            names[i].1 = mac;
+        }
+        drop(clients);
+        drop(http);
+        runtime.shutdown_timeout(Duration::from_secs(1));
+    }
+    Ok(unique_names(
+        names
+            .iter()
+            .map(|(n, m, a)| display_name(n.as_deref(), m.as_ref(), a))
+            .collect(),
+    ))
 }
 
 /// A trial's body: hand the scenario to its hub's thread and wait.
@@ -812,7 +983,12 @@ fn hub_thread(
     });
     let elapsed = started.elapsed();
     sink.hub_done(index, elapsed, undo.as_ref());
+    // What identified the hub before the run, if no scenario read it.
+    if facts.mac.is_none() {
+        facts.mac = hub.mac.clone();
+    }
     HubReport {
+        shown: hub.shown,
         elapsed,
         undo,
         base_url: hub.client.base_url().to_owned(),
@@ -856,6 +1032,7 @@ fn redact_record(mut r: Record, redactor: &crate::redact::Redactor) -> Record {
 struct SimHub {
     addr: std::net::SocketAddr,
     name: String,
+    mac: crate::device::Mac,
     handle: crate::sim::SimHandle,
 }
 
@@ -864,6 +1041,7 @@ impl SimHub {
         let p = crate::sim::Profile::load(profile)
             .map_err(|e| FatalError::Usage(format!("--sim {profile}: {e:#}")))?;
         let name = p.name().to_owned();
+        let mac = p.mac().clone();
         let mut opts = crate::sim::SimOptions::new(p);
         opts.bind = (std::net::Ipv4Addr::LOCALHOST, 0).into();
         opts.advertise = false;
@@ -875,6 +1053,7 @@ impl SimHub {
         Ok(SimHub {
             addr: handle.addr(),
             name,
+            mac,
             handle,
         })
     }

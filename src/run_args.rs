@@ -151,6 +151,12 @@ pub struct RunArgs {
     #[arg(long, value_name = "N")]
     pub test_threads: Option<usize>,
 
+    /// Hubs in flight at once (default: all). With fewer, the hubs go in
+    /// batches of N, in the order given: a hub's scenarios run only while
+    /// at most N-1 other hubs have a scenario running.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub jobs: Option<u32>,
+
     #[command(flatten)]
     pub safety: crate::safety::SafetyArgs,
     /// Connections a hub may have open at once; more fails the run (exit 3).
@@ -278,6 +284,7 @@ impl RunArgs {
         }
 
         Ok(RunConfig {
+            jobs: self.jobs.map(|j| j as usize),
             targets: if targets.is_empty() {
                 TargetSpec::Discover(DiscoverPlan {
                     options: DiscoverOptions {

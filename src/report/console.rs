@@ -15,11 +15,17 @@ use crate::scenario::Verdict;
 /// Render the summary (colour as set by `report::set_color`).
 pub fn summary(report: &RunReport) -> String {
     let mut out = String::new();
+    // One row per hub, then the details of the hubs that need a look (all
+    // of them when there is only one).
+    hub_table(&mut out, report);
+    let one = report.hubs.len() == 1;
     for hub in &report.hubs {
-        hub_summary(&mut out, hub);
+        if one || hub.outcome().exit_code() != 0 {
+            hub_summary(&mut out, hub);
+        }
     }
     if let Some(gate) = &report.connections {
-        connections_summary(&mut out, gate);
+        connections_summary(&mut out, gate, one);
     }
     let code = report.exit_code();
     let verdict = match code {
@@ -45,9 +51,15 @@ pub fn summary(report: &RunReport) -> String {
     out
 }
 
-fn connections_summary(out: &mut String, gate: &crate::ledger::Verdict) {
+fn connections_summary(out: &mut String, gate: &crate::ledger::Verdict, per_hub: bool) {
     let _ = writeln!(out, "\n{}", "connections".bold());
-    for line in gate.summary_lines() {
+    // With several hubs each one's count is in the table; the problems
+    // below still name every hub over its budget.
+    for line in gate
+        .summary_lines()
+        .into_iter()
+        .filter(|l| per_hub || !l.starts_with("hub "))
+    {
         let line = if line.contains("NOT confirmed") {
             line.yellow().bold().to_string()
         } else {
@@ -63,11 +75,16 @@ fn connections_summary(out: &mut String, gate: &crate::ledger::Verdict) {
 fn hub_summary(out: &mut String, hub: &HubReport) {
     let f = &hub.facts;
     let dash = || "?".to_string();
+    let at = if hub.shown == hub.label {
+        String::new()
+    } else {
+        format!(" at {}", escape(&hub.label))
+    };
     let _ = writeln!(
         out,
-        "\n{} {} ({})",
+        "\n{} {}{at} ({})",
         "hub".bold(),
-        escape(&hub.label).bold(),
+        escape(&hub.shown).bold(),
         escape(&hub.source)
     );
     let mut id = vec![
@@ -209,5 +226,97 @@ fn hub_summary(out: &mut String, hub: &HubReport) {
     }
     if let Some(n) = &hub.sim_note {
         let _ = writeln!(out, "  {}", escape(n).dimmed());
+    }
+}
+
+/// The per-hub table: one row per hub, so a shelf of hubs reads at a
+/// glance. Names come from `HubFacts::display_name` (the same as the result
+/// lines and `--list`), cut to keep the columns.
+fn hub_table(out: &mut String, report: &RunReport) {
+    let conns: std::collections::HashMap<&str, usize> = report
+        .connections
+        .iter()
+        .flat_map(|v| &v.hubs)
+        .map(|h| (h.hub.as_str(), h.connections))
+        .collect();
+    let rows: Vec<[String; 9]> = report
+        .hubs
+        .iter()
+        .map(|hub| {
+            let count =
+                |p: fn(&Verdict) -> bool| hub.records.iter().filter(|r| p(&r.verdict)).count();
+            let f = &hub.facts;
+            [
+                // Strings from the hub, escaped like every other.
+                clip(&escape(&hub.shown), 32),
+                f.mac.as_ref().map_or("?".into(), |m| m.as_str().to_owned()),
+                f.info
+                    .known()
+                    .map_or("?".into(), |i| clip(&escape(&i.hub.version), 12)),
+                count(|v| matches!(v, Verdict::Pass)).to_string(),
+                count(|v| matches!(v, Verdict::Fail(_))).to_string(),
+                count(|v| matches!(v, Verdict::Skip(_))).to_string(),
+                conns
+                    .get(hub.label.as_str())
+                    .copied()
+                    .unwrap_or(0)
+                    .to_string(),
+                format!("{:.2}s", hub.elapsed().as_secs_f64()),
+                cleanup_state(hub).to_owned(),
+            ]
+        })
+        .collect();
+    let head = [
+        "hub", "mac", "firmware", "passed", "failed", "skipped", "conns", "time", "cleanup",
+    ];
+    let mut width: Vec<usize> = head.iter().map(|h| h.len()).collect();
+    for row in &rows {
+        for (w, cell) in width.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    // Text columns left, numbers right.
+    let cell = |i: usize, s: &str| {
+        if (3..=7).contains(&i) {
+            format!("{s:>w$}", w = width[i])
+        } else {
+            format!("{s:<w$}", w = width[i])
+        }
+    };
+    let line = |cells: Vec<String>| format!("  {}", cells.join("  ").trim_end());
+    let _ = writeln!(
+        out,
+        "\n{}",
+        line(head.iter().enumerate().map(|(i, h)| cell(i, h)).collect()).bold()
+    );
+    for (row, hub) in rows.iter().zip(&report.hubs) {
+        let text = line(row.iter().enumerate().map(|(i, c)| cell(i, c)).collect());
+        let failed = hub.outcome().exit_code() != 0;
+        let _ = writeln!(
+            out,
+            "{}",
+            if failed { text.red().to_string() } else { text }
+        );
+    }
+}
+
+/// The cleanup column: nothing was owed, all undone and verified, or not.
+fn cleanup_state(hub: &HubReport) -> &'static str {
+    let owed = hub.undo.is_some() || hub.records.iter().any(|r| !r.cleanup.is_empty());
+    match (owed, hub.outcome().hub_modified) {
+        (false, _) => "none",
+        (true, false) => "verified",
+        (true, true) => "NOT VERIFIED",
+    }
+}
+
+/// At most `max` characters, with `…` when cut.
+fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        let mut t: String = s.chars().take(max - 1).collect();
+        t.push('…');
+        t
     }
 }

@@ -320,6 +320,12 @@ impl ReportSink {
     }
 
     fn write(&self, status: RunStatus) {
+        // No file to rewrite while the run is under way: the record is
+        // brought up to date when the run ends. (Rebuilding and copying it
+        // after every scenario costs time in hubs x scenarios x hubs.)
+        if status == RunStatus::Running && !self.paths.any() {
+            return;
+        }
         self.refresh(status);
         let record = self.record();
         let mut results = Vec::new();

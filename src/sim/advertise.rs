@@ -6,7 +6,11 @@
 //! bound address and calls `Advertiser::register`; `SimHandle` shutdown
 //! calls `Advertiser::shutdown`. Each advertiser owns its own mdns-sd
 //! daemon thread, so several simulated hubs in one process are independent
-//! responders, as real hubs are.
+//! responders, as real hubs are; except a shelf of hubs (`sim --count`),
+//! which shares one [`Responder`]: hundreds of responders on one host
+//! would all answer a browse in the same instant, and the querier's socket
+//! drops most of that burst (real hubs are on as many radios), while one
+//! responder answers with all the shelf's records in a few packets.
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -107,6 +111,33 @@ impl Advertisement {
 pub struct Advertiser {
     daemon: ServiceDaemon,
     fullname: String,
+    /// The daemon is this advertiser's own (stopped on shutdown), not a
+    /// shared [`Responder`].
+    owns_daemon: bool,
+}
+
+/// One mDNS responder several simulated hubs register on (`sim --count`).
+/// Cheap to clone; [`Responder::shutdown`] once every hub is stopped.
+#[derive(Clone)]
+pub struct Responder(ServiceDaemon);
+
+impl std::fmt::Debug for Responder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Responder")
+    }
+}
+
+impl Responder {
+    pub fn new() -> Result<Responder, AdvertiseError> {
+        ServiceDaemon::new()
+            .map(Responder)
+            .map_err(|e| AdvertiseError(format!("cannot start the mdns daemon: {e}")))
+    }
+
+    /// Stop the daemon (after every hub on it unregistered).
+    pub fn shutdown(self) -> Result<(), AdvertiseError> {
+        stop(&self.0)
+    }
 }
 
 /// Registering or unregistering failed.
@@ -121,7 +152,11 @@ impl Advertiser {
         let fullname = info.get_fullname().to_string();
         let daemon = ServiceDaemon::new()
             .map_err(|e| AdvertiseError(format!("cannot start the mdns daemon: {e}")))?;
-        let advertiser = Advertiser { daemon, fullname };
+        let advertiser = Advertiser {
+            daemon,
+            fullname,
+            owns_daemon: true,
+        };
         match advertiser.announce(info) {
             Ok(()) => Ok(advertiser),
             Err(e) => {
@@ -130,6 +165,22 @@ impl Advertiser {
                 Err(e)
             }
         }
+    }
+
+    /// Register the service on a shared responder; returns once the
+    /// announcement is sent. Its shutdown unregisters it only.
+    pub fn register_on(
+        responder: &Responder,
+        ad: &Advertisement,
+    ) -> Result<Advertiser, AdvertiseError> {
+        let info = ad.service_info()?;
+        let advertiser = Advertiser {
+            daemon: responder.0.clone(),
+            fullname: info.get_fullname().to_string(),
+            owns_daemon: false,
+        };
+        advertiser.announce(info)?;
+        Ok(advertiser)
     }
 
     /// The full service name registered (`Vege_A6_20._vege._tcp.local.`).
@@ -193,23 +244,29 @@ impl Advertiser {
                 ))),
                 Err(e) => Err(AdvertiseError(format!("unregister {}: {e}", self.fullname))),
             });
+        if !self.owns_daemon {
+            return unregistered;
+        }
         // The daemon goes down even when the goodbye failed.
         let stopped = self.stop_daemon();
         unregistered.and(stopped)
     }
 
     fn stop_daemon(&self) -> Result<(), AdvertiseError> {
-        let rx = self
-            .daemon
-            .shutdown()
-            .map_err(|e| AdvertiseError(format!("mdns daemon shutdown: {e}")))?;
-        match rx.recv_timeout(SHUTDOWN_DEADLINE) {
-            Ok(DaemonStatus::Shutdown) => Ok(()),
-            Ok(other) => Err(AdvertiseError(format!(
-                "mdns daemon shutdown: daemon answered {other:?}"
-            ))),
-            Err(e) => Err(AdvertiseError(format!("mdns daemon shutdown: {e}"))),
-        }
+        stop(&self.daemon)
+    }
+}
+
+fn stop(daemon: &ServiceDaemon) -> Result<(), AdvertiseError> {
+    let rx = daemon
+        .shutdown()
+        .map_err(|e| AdvertiseError(format!("mdns daemon shutdown: {e}")))?;
+    match rx.recv_timeout(SHUTDOWN_DEADLINE) {
+        Ok(DaemonStatus::Shutdown) => Ok(()),
+        Ok(other) => Err(AdvertiseError(format!(
+            "mdns daemon shutdown: daemon answered {other:?}"
+        ))),
+        Err(e) => Err(AdvertiseError(format!("mdns daemon shutdown: {e}"))),
     }
 }
 

@@ -104,6 +104,7 @@ pub fn shelf(args: &SimArgs) -> Result<Vec<SimOptions>, String> {
                 bind,
                 faults: faults.clone(),
                 advertise: args.advertise,
+                responder: None,
             }
         })
         .collect())
@@ -130,7 +131,7 @@ pub fn run(args: SimArgs) -> i32 {
     rt.block_on(serve(opts))
 }
 
-async fn serve(shelf: Vec<SimOptions>) -> i32 {
+async fn serve(mut shelf: Vec<SimOptions>) -> i32 {
     // Handlers go in before the URL is printed, so a signal sent as soon as
     // the URL is read cannot kill the process before it reports.
     let stop_signal = match stop_signals() {
@@ -159,6 +160,19 @@ async fn serve(shelf: Vec<SimOptions>) -> i32 {
             format!(", faults: {}", specs.join(" "))
         }
     );
+    // A shelf of advertised hubs shares one responder (see sim::advertise).
+    let responder = if count > 1 && shelf[0].advertise {
+        match tokio::task::spawn_blocking(super::advertise::Responder::new).await {
+            Ok(Ok(r)) => Some(r),
+            Ok(Err(e)) => return fail(format_args!("sim: --advertise: {e}")),
+            Err(e) => return fail(format_args!("sim: --advertise: {e}")),
+        }
+    } else {
+        None
+    };
+    for opts in &mut shelf {
+        opts.responder = responder.clone();
+    }
     let mut handles = Vec::with_capacity(count);
     let mut lines = String::new();
     for opts in shelf {
@@ -204,8 +218,20 @@ async fn serve(shelf: Vec<SimOptions>) -> i32 {
             Err(e) => code = fail(format_args!("sim: {e}")),
         }
     }
+    if let Some(r) = responder {
+        if let Err(e) = tokio::task::spawn_blocking(move || r.shutdown())
+            .await
+            .unwrap_or_else(|e| Err(super::advertise::AdvertiseError(e.to_string())))
+        {
+            code = fail(format_args!("sim: {e}"));
+        }
+    }
     if code == exit_code::SUCCESS {
-        println!("connections: accepted {accepted}, open at shutdown {open_at_shutdown}");
+        // A reader that took only the URL lines may be gone: not an error.
+        let _ = writeln!(
+            std::io::stdout(),
+            "connections: accepted {accepted}, open at shutdown {open_at_shutdown}"
+        );
     }
     let _ = std::io::stdout().flush();
     code

@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tower::ServiceExt;
 
-use super::advertise::{AdvertiseError, Advertisement, Advertiser};
+use super::advertise::{AdvertiseError, Advertisement, Advertiser, Responder};
 use super::fault::FaultSpec;
 use super::profile::Profile;
 use super::routes::{app, into_wire, ConnId};
@@ -30,6 +30,9 @@ pub struct SimOptions {
     pub faults: Vec<FaultSpec>,
     /// Register the hub over mDNS (`_vege._tcp.local.`).
     pub advertise: bool,
+    /// With `advertise`: register on this shared responder instead of a
+    /// daemon of the hub's own (`sim --count`).
+    pub responder: Option<Responder>,
 }
 
 impl SimOptions {
@@ -39,6 +42,7 @@ impl SimOptions {
             bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             faults: Vec::new(),
             advertise: false,
+            responder: None,
         }
     }
 }
@@ -102,10 +106,14 @@ async fn bind(opts: SimOptions) -> io::Result<(SimHandle, impl Future<Output = (
     let addr = listener.local_addr()?;
     let advertiser = if opts.advertise {
         let ad = advertisement(&opts.profile, addr);
-        let advertiser = tokio::task::spawn_blocking(move || Advertiser::register(&ad))
-            .await
-            .map_err(io::Error::other)?
-            .map_err(io::Error::other)?;
+        let responder = opts.responder.clone();
+        let advertiser = tokio::task::spawn_blocking(move || match responder {
+            Some(r) => Advertiser::register_on(&r, &ad),
+            None => Advertiser::register(&ad),
+        })
+        .await
+        .map_err(io::Error::other)?
+        .map_err(io::Error::other)?;
         Some(advertiser)
     } else {
         None

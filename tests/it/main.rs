@@ -13,6 +13,7 @@ mod safety_restore;
 #[cfg(unix)]
 mod safety_signals;
 mod selection;
+mod shelf;
 mod sim;
 mod sim_cli;
 mod sim_faults;
