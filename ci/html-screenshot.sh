@@ -40,7 +40,7 @@ b="$(sim b hub-new-firmware 'status:500@config/set,after=1')"
 
 mkdir -p "$work/backups"
 VEGEHUB_HARNESS_BACKUP_DIR="$work/backups" "$bin" --device "$a" --device "$b" \
-    --plan scenarios/production-4-relay-ac.json --actuators --setup --retries 5 \
+    --plan scenarios/production-4-relay-ac.json --write-config --actuators --setup --retries 5 \
     --station bench-3 --operator "Ana Pereira" --color never \
     --report-html "$work/report.html" >/dev/null 2>&1 || true
 

@@ -7,7 +7,7 @@
 #
 # Cases:
 #   shelf-300    one `sim --count 300`, one harness run over all 300 hubs,
-#                every scenario with --actuators --setup, auto-off check off
+#                every scenario with --write-config --actuators --setup, auto-off check off
 #                (plan written below): exit 0, wall < 3 s, harness CPU
 #                (user+sys) < 1.5 s, peak RSS < 128 MiB, <= 1 connection per hub
 #   shelf-1000   the same with 1,000 hubs: exit 0, every hub passes
@@ -102,7 +102,7 @@ shelf() { # shelf N
     start_shelf "$n"
     mapfile -t args < <(devices "$n")
     local out="$work/run-$n.txt"
-    run_harness "$out" "${args[@]}" --actuators --setup --plan "$plan"
+    run_harness "$out" "${args[@]}" --write-config --actuators --setup --plan "$plan"
     local opened passed
     opened=$(sed -n 's/^ *connections: opened \([0-9]*\).*/\1/p' "$out" | head -n1)
     passed=$(sed -n 's/^test result: .*\. \([0-9]*\) passed.*/\1/p' "$out")
@@ -134,7 +134,7 @@ busy_host() {
     mapfile -t args < <(devices 1)
     local quiet=() busy=()
     for _ in 1 2 3 4 5 6 7; do
-        run_harness "$work/one.txt" "${args[@]}" --actuators --setup --plan "$plan"
+        run_harness "$work/one.txt" "${args[@]}" --write-config --actuators --setup --plan "$plan"
         [ "$code" -eq 0 ] || { echo "quiet run failed (exit $code)"; cat "$work/one.txt"; missed=1; }
         quiet+=("$wall")
     done
@@ -166,7 +166,7 @@ EOF
     established=$(ss -Htn state established | wc -l)
     echo "  (the holder opened $(cat "$work/ready") sockets)"
     for _ in 1 2 3 4 5 6 7; do
-        run_harness "$work/one.txt" "${args[@]}" --actuators --setup --plan "$plan"
+        run_harness "$work/one.txt" "${args[@]}" --write-config --actuators --setup --plan "$plan"
         [ "$code" -eq 0 ] || { echo "busy run failed (exit $code)"; cat "$work/one.txt"; missed=1; }
         busy+=("$wall")
     done

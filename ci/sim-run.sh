@@ -27,7 +27,7 @@ fi
 status=0
 run() { # NAME PROFILE [PLAN]
     local name="$1" profile="$2" plan="${3:-}"
-    local args=(--sim "$profile" --color never
+    local args=("--sim=$profile" --color never
         --report-json "$out/$name.json" --junit "$out/$name.junit.xml"
         --report-html "$out/$name.html")
     [ -n "$plan" ] && args+=(--plan "$plan")

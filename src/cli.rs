@@ -31,4 +31,46 @@ pub enum Command {
     /// Write a config backup back to its hub and verify it reads back
     /// deep-equal.
     Restore(crate::restore::cli::RestoreArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish,
+    /// powershell) to stdout.
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout: `vegehub-harness man >
+    /// vegehub-harness.1`.
+    Man,
+}
+
+/// `completions SHELL`: the script for `shell`, from the clap definitions.
+pub fn completions(shell: clap_complete::Shell) -> i32 {
+    use clap::CommandFactory;
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "vegehub-harness", &mut out);
+    emit(&out)
+}
+
+/// `man`: the man page, from the clap definitions.
+pub fn man() -> i32 {
+    use clap::CommandFactory;
+    let mut out = Vec::new();
+    match clap_mangen::Man::new(Cli::command()).render(&mut out) {
+        Ok(()) => emit(&out),
+        Err(e) => {
+            crate::report::term::err(&format!(
+                "vegehub-harness: error: rendering the man page: {e}"
+            ));
+            crate::exit_code::SCENARIO_FAILED
+        }
+    }
+}
+
+fn emit(bytes: &[u8]) -> i32 {
+    crate::report::term::out(&String::from_utf8_lossy(bytes));
+    if crate::report::term::is_closed(crate::report::term::Stream::Stdout) {
+        crate::exit_code::OUTPUT_CLOSED
+    } else {
+        crate::exit_code::SUCCESS
+    }
 }

@@ -734,6 +734,11 @@ impl HubClient {
         let attempts_max = self.cfg.retries + 1;
         let mut backoff = self.cfg.backoff;
         let mut attempt = 1;
+        // Shown as progress when it lasts (report::progress).
+        let wait = crate::wait::begin(
+            format!("{}: answer to {method} {path}", self.hub),
+            Some(self.cfg.request_timeout),
+        );
         // For the reboot rule: the hub dropped a connection, then refused one.
         let (mut dropped, mut refused) = (false, false);
         let result = loop {
@@ -798,8 +803,13 @@ impl HubClient {
                     });
                     // Backoff between attempts, not a settle delay.
                     tokio::time::sleep(backoff).await;
-                    backoff = backoff.saturating_mul(2);
+                    // Doubling, up to a ceiling: ten retries stay bounded.
+                    backoff = backoff.saturating_mul(2).min(MAX_BACKOFF);
                     attempt += 1;
+                    wait.retry(format!(
+                        "attempt {attempt} of {attempts_max} after {}",
+                        error_chain(&e)
+                    ));
                 }
                 Err(e) => break Err(e),
             }
@@ -941,6 +951,9 @@ impl HubClient {
 /// a hub that does not answer in time would only multiply the wait. Every
 /// call of the hub's API is idempotent (whole-document set, absolute
 /// actuator state), so a repeat is safe.
+/// The longest pause between two attempts of one request.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
 fn is_connection_error(e: &reqwest::Error) -> bool {
     if e.is_timeout() {
         return false;

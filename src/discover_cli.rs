@@ -148,7 +148,10 @@ pub fn run(args: DiscoverArgs) -> i32 {
 pub fn shortfall(d: &Discovery, expect: Option<usize>) -> Option<String> {
     let secs = d.elapsed.as_secs_f64();
     if d.hubs.is_empty() {
-        return Some(format!("no hub found in {secs:.1} s. {NO_HUB_HINT}"));
+        return Some(format!(
+            "no hub found in {secs:.1} s. {}",
+            no_hub_hint("--timeout")
+        ));
     }
     match expect {
         Some(n) if d.hubs.len() < n => Some(format!(
@@ -160,10 +163,15 @@ pub fn shortfall(d: &Discovery, expect: Option<usize>) -> Option<String> {
     }
 }
 
-/// What to check when nothing answers.
-pub const NO_HUB_HINT: &str = "Is this machine on the hubs' network (same Wi-Fi/LAN, no guest \
-isolation)? Is multicast UDP 5353 blocked by a firewall? Try a longer --timeout, \
---interface NAME, or name the hub with --device HOST.";
+/// What to check when nothing answers; `timeout_flag` is the browse's
+/// own flag (`--timeout` for `discover`, `--discover-timeout` for a run).
+pub fn no_hub_hint(timeout_flag: &str) -> String {
+    format!(
+        "Is this machine on the hubs' network (same Wi-Fi/LAN, no guest isolation)? Is \
+         multicast UDP 5353 blocked by a firewall? Try a longer {timeout_flag}, --interface \
+         NAME, or name the hub with --device HOST."
+    )
+}
 
 /// The JSON document of `discover --json`.
 pub fn render_json(d: &Discovery) -> String {
@@ -274,12 +282,12 @@ impl crate::select::ChooseUi for RunChooserUi {
         if let Some(s) = self.spinner.take() {
             s.finish();
         }
-        eprintln!(
+        crate::report::term::err(&format!(
             "vegehub-harness: {} {} found on the network in {:.1} s",
             d.hubs.len(),
             plural(d.hubs.len(), "hub", "hubs"),
             d.elapsed.as_secs_f64()
-        );
+        ));
     }
 
     fn prompt(&mut self) -> Option<&mut dyn crate::select::Prompt> {
@@ -292,48 +300,54 @@ impl crate::select::ChooseUi for RunChooserUi {
 
     fn chosen(&mut self, hubs: &[crate::discovery::DiscoveredHub]) {
         let list: Vec<String> = hubs.iter().map(crate::select::describe).collect();
-        eprintln!("vegehub-harness: testing {}", list.join(", "));
+        crate::report::term::err(&format!("vegehub-harness: testing {}", list.join(", ")));
     }
 }
 
-fn ask(question: &str) -> Option<String> {
-    use std::io::{BufRead, Write};
-    eprint!("{question}");
-    let _ = std::io::stderr().flush();
-    let mut line = String::new();
-    match std::io::stdin().lock().read_line(&mut line) {
-        Ok(0) | Err(_) => None,
-        Ok(_) => Some(line.trim().to_string()),
+/// Ask until the answer is one `read` accepts; `None` at end of input.
+fn ask_until<T>(question: &str, hint: &str, read: impl Fn(&str) -> Option<T>) -> Option<T> {
+    loop {
+        let answer = crate::report::term::ask(question)?;
+        match read(&answer.to_ascii_lowercase()) {
+            Some(v) => return Some(v),
+            None => crate::report::term::err(&format!("{answer:?} is not an answer: {hint}")),
+        }
     }
 }
 
 impl crate::select::Prompt for RunChooserUi {
     fn confirm(&mut self, hub: &crate::discovery::DiscoveredHub) -> bool {
-        let answer = ask(&format!(
+        let question = format!(
             "One hub found: {}. Test it? [Y/n]: ",
             crate::select::describe(hub)
-        ));
-        matches!(
-            answer.map(|a| a.to_ascii_lowercase()).as_deref(),
-            Some("" | "y" | "yes")
-        )
+        );
+        ask_until(&question, "type y (or just Enter) or n", |a| match a {
+            "" | "y" | "yes" => Some(true),
+            "n" | "no" => Some(false),
+            _ => None,
+        })
+        .unwrap_or(false)
     }
 
     fn pick(&mut self, hubs: &[crate::discovery::DiscoveredHub]) -> crate::select::Pick {
         use crate::select::Pick;
-        eprintln!("Hubs found:");
+        let mut list = String::from("Hubs found:");
         for (i, h) in hubs.iter().enumerate() {
-            eprintln!("  {}. {}", i + 1, crate::select::describe(h));
+            list.push_str(&format!("\n  {}. {}", i + 1, crate::select::describe(h)));
         }
-        let question = format!("Hub to test (1-{}, a = all, empty = none): ", hubs.len());
-        match ask(&question).map(|a| a.to_ascii_lowercase()) {
-            Some(a) if a == "a" || a == "all" => Pick::All,
-            Some(a) => match a.parse::<usize>() {
-                Ok(n) if (1..=hubs.len()).contains(&n) => Pick::One(n - 1),
-                _ => Pick::Abort,
+        crate::report::term::err(&list);
+        let n = hubs.len();
+        let question = format!("Hub to test (1-{n}, a = all, empty = none): ");
+        let hint = format!("type a number from 1 to {n}, a for all, or Enter for none");
+        ask_until(&question, &hint, |a| match a {
+            "a" | "all" => Some(Pick::All),
+            "" => Some(Pick::Abort),
+            a => match a.parse::<usize>() {
+                Ok(k) if (1..=n).contains(&k) => Some(Pick::One(k - 1)),
+                _ => None,
             },
-            None => Pick::Abort,
-        }
+        })
+        .unwrap_or(Pick::Abort)
     }
 }
 

@@ -13,6 +13,9 @@ pub enum FatalError {
     /// No hub found, or none reachable.
     #[error("{0}")]
     NoHub(String),
+    /// The name filter and `--skip` leave no scenario to run (or list).
+    #[error("{0}")]
+    NothingSelected(String),
     /// A hub may be left modified.
     #[error("{0}")]
     HubModified(String),
@@ -27,6 +30,7 @@ impl FatalError {
             FatalError::Usage(_) => exit_code::USAGE,
             FatalError::NoHub(_) => exit_code::NO_HUB,
             FatalError::HubModified(_) => exit_code::HUB_MODIFIED,
+            FatalError::NothingSelected(_) => exit_code::NOTHING_SELECTED,
             FatalError::Other(_) => exit_code::SCENARIO_FAILED,
         }
     }

@@ -16,8 +16,15 @@ pub const NO_HUB: i32 = 4;
 /// A hub was left modified: a config restore or an actuator-off could not be
 /// verified.
 pub const HUB_MODIFIED: i32 = 5;
+/// The name filter and `--skip` select no scenario (checked before any hub
+/// is contacted, also with `--list`).
+pub const NOTHING_SELECTED: i32 = 6;
 /// Interrupted by Ctrl-C or SIGTERM (after cleanup).
 pub const INTERRUPTED: i32 = 130;
+/// Stopped because standard output or standard error was closed (a reader
+/// such as `head` went away), after cleanup. 128 + SIGPIPE, as a shell
+/// reports a process a closed pipe killed.
+pub const OUTPUT_CLOSED: i32 = 141;
 
 /// What a run ended with, as far as the exit code cares.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -30,13 +37,15 @@ pub struct Outcome {
     pub leak: bool,
     /// The run was interrupted by a signal.
     pub interrupted: bool,
+    /// The run stopped because its output was closed.
+    pub output_closed: bool,
     /// A restore or an actuator-off could not be verified.
     pub hub_modified: bool,
 }
 
 impl Outcome {
     /// The exit code: hub left modified outranks everything, then an
-    /// interruption, then a leak, then an unreachable hub, then a failure.
+    /// interruption, then a closed output, then a leak, then an unreachable hub, then a failure.
     pub fn exit_code(&self) -> i32 {
         match *self {
             Outcome {
@@ -45,6 +54,10 @@ impl Outcome {
             Outcome {
                 interrupted: true, ..
             } => INTERRUPTED,
+            Outcome {
+                output_closed: true,
+                ..
+            } => OUTPUT_CLOSED,
             Outcome { leak: true, .. } => CONNECTION_LEAK,
             Outcome { no_hub: true, .. } => NO_HUB,
             Outcome { failed: true, .. } => SCENARIO_FAILED,
@@ -59,6 +72,7 @@ impl Outcome {
             no_hub: self.no_hub || other.no_hub,
             leak: self.leak || other.leak,
             interrupted: self.interrupted || other.interrupted,
+            output_closed: self.output_closed || other.output_closed,
             hub_modified: self.hub_modified || other.hub_modified,
         }
     }
@@ -75,6 +89,7 @@ mod tests {
             no_hub: true,
             leak: true,
             interrupted: true,
+            output_closed: true,
             hub_modified: true,
         };
         assert_eq!(all.exit_code(), HUB_MODIFIED);
@@ -86,8 +101,18 @@ mod tests {
             .exit_code(),
             INTERRUPTED
         );
+        assert_eq!(
+            Outcome {
+                hub_modified: false,
+                interrupted: false,
+                ..all
+            }
+            .exit_code(),
+            OUTPUT_CLOSED
+        );
         let rest = Outcome {
             interrupted: false,
+            output_closed: false,
             hub_modified: false,
             ..all
         };

@@ -10,6 +10,8 @@ fn main() {
         Some(Command::Sim(args)) => vegehub_harness::sim::cli::run(args),
         Some(Command::Restore(args)) => vegehub_harness::restore::cli::run(args),
         Some(Command::Discover(args)) => vegehub_harness::discover_cli::run(args),
+        Some(Command::Completions { shell }) => vegehub_harness::cli::completions(shell),
+        Some(Command::Man) => vegehub_harness::cli::man(),
         None => harness(cli.run),
     };
     std::process::exit(code);
@@ -23,6 +25,23 @@ fn harness(args: vegehub_harness::run_args::RunArgs) -> i32 {
         let safety = cfg.safety.clone();
         let json = matches!(cfg.libtest.format, Some(libtest_mimic::FormatSetting::Json));
         let observer = cfg.verbose.then(report::verbose::observer);
+        // A closed stdout or stderr (`| head`) stops the run like a first
+        // Ctrl-C: what was changed is undone, then exit 141.
+        let interrupt = safety.interrupt.clone();
+        report::term::on_closed(move |stream| {
+            if interrupt.raise(vegehub_harness::teardown::Signal::OutputClosed) == 1 {
+                report::term::err(&format!(
+                    "vegehub-harness: {stream} closed: stopping the run and undoing what it changed"
+                ));
+            }
+        });
+        // Progress lines belong with the human lines; the JSON stream
+        // writes stdout itself.
+        let _progress = if json {
+            None
+        } else {
+            report::progress::start()
+        };
         run::run(cfg, observer).map(|r| (r, json, safety))
     });
     match result {
@@ -30,16 +49,19 @@ fn harness(args: vegehub_harness::run_args::RunArgs) -> i32 {
         Ok((report, json, safety)) => {
             let text = report::console::summary(&report);
             // Keep stdout a clean JSON stream with --format json; a closed
-            // stdout must not stop the final reports.
-            if json || report.harness_error.is_some() {
-                eprint!("{text}");
+            // stdout must not stop the final reports (term drops quietly).
+            let out_closed = report::term::is_closed(report::term::Stream::Stdout);
+            if json || report.harness_error.is_some() || out_closed {
+                report::term::err(text.trim_end_matches('\n'));
             } else {
-                use std::io::Write;
-                let _ = std::io::stdout().write_all(text.as_bytes());
+                report::term::out(&text);
             }
             let left = safety.obligations.leftovers();
             if !left.is_empty() {
-                eprintln!("vegehub-harness: {}", report::safety::left_after_run(&left));
+                report::term::err(&format!(
+                    "vegehub-harness: {}",
+                    report::safety::left_after_run(&left)
+                ));
             }
             let mut code = report.exit_code();
             if !left.is_empty() {
@@ -47,7 +69,8 @@ fn harness(args: vegehub_harness::run_args::RunArgs) -> i32 {
                 code = vegehub_harness::exit_code::HUB_MODIFIED;
             }
             if let Some(e) = &report.harness_error {
-                eprintln!("vegehub-harness: error: {e}");
+                report::term::err(&format!("vegehub-harness: error: {e}"));
+                code = code.max(vegehub_harness::exit_code::SCENARIO_FAILED);
             }
             // The last write of the reports, with how the run ended.
             match report
@@ -56,20 +79,20 @@ fn harness(args: vegehub_harness::run_args::RunArgs) -> i32 {
                 .map(|r| r.finish(report.status(), code, report.harness_error.clone()))
             {
                 Some(Err(e)) => {
-                    eprintln!(
+                    report::term::err(&format!(
                         "vegehub-harness: error: {}",
                         report::escape::escape(&format!("{e:#}"))
-                    );
+                    ));
                     code.max(vegehub_harness::exit_code::SCENARIO_FAILED)
                 }
                 _ => code,
             }
         }
         Err(e) => {
-            eprintln!(
+            report::term::err(&format!(
                 "vegehub-harness: error: {}",
                 report::escape::escape(&format!("{e:#}"))
-            );
+            ));
             e.exit_code()
         }
     }

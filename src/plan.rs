@@ -36,7 +36,7 @@ pub const DEFAULT_RETRIES: u32 = 2;
 /// Longest timeout or deadline a plan may ask for.
 const MAX_SECONDS: f64 = 600.0;
 /// Most retries a plan may ask for: more only hides a sick hub.
-const MAX_RETRIES: u32 = 10;
+pub const MAX_RETRIES: u32 = 10;
 
 /// A validated plan.
 #[derive(Debug, Clone, PartialEq)]

@@ -35,10 +35,15 @@ pub struct RunConfig {
     pub session: SessionConfig,
     /// Scenario parameters shared by every hub (permissions are set per hub).
     pub scenario: Options,
-    /// `--actuators` given (or confirmed at the prompt).
+    /// `--write-config` given: `config-round-trip` may write to real hubs.
+    pub allow_write_config: bool,
+    /// `--actuators` given: `actuators` may run on real hubs.
     pub allow_actuators: bool,
-    /// `--setup` given (or confirmed at the prompt).
+    /// `--setup` given: `setup` may run on real hubs.
     pub allow_setup: bool,
+    /// A person is at the terminal (stdin and stderr): a real hub's
+    /// changes not allowed by a flag are asked for, per hub.
+    pub interactive: bool,
     pub verbose: bool,
     pub libtest: libtest_mimic::Arguments,
     /// The scenarios to run, in order, with their parameters and measurements.
@@ -126,8 +131,10 @@ pub struct RunReport {
 
 impl RunReport {
     pub fn outcome(&self) -> Outcome {
+        let closed = self.interrupted == Some(crate::teardown::Signal::OutputClosed);
         let o = Outcome {
-            interrupted: self.interrupted.is_some(),
+            interrupted: self.interrupted.is_some() && !closed,
+            output_closed: closed,
             leak: self.connections.as_ref().is_some_and(|v| v.failed()),
             ..Outcome::default()
         };
@@ -263,6 +270,8 @@ fn host_port(t: &Target) -> String {
 
 /// A hub to run against, with its client and permissions.
 struct Hub {
+    /// A real hub (not the in-process simulator): changes need consent.
+    real: bool,
     /// What discovery said about it, when it was discovered.
     found: Option<crate::discovery::DiscoveredHub>,
     label: String,
@@ -305,6 +314,27 @@ pub fn run(cfg: RunConfig, observer: Option<Observer>) -> Result<RunReport, Fata
             _ => Vec::new(),
         };
         let plan = cfg.scenarios();
+        let names = &names;
+        let trials = (0..n.max(1))
+            .flat_map(|i| {
+                plan.iter().map(move |&s| {
+                    let t = Trial::test(s.name(), || Ok(()));
+                    match names.get(i) {
+                        Some(name) => t.with_kind(crate::report::escape::escape(name).into_owned()),
+                        None if n > 1 => t.with_kind(format!("hub{}", i + 1)),
+                        None => t,
+                    }
+                })
+            })
+            .collect::<Vec<_>>();
+        let selected: Vec<(String, String)> = trials
+            .iter()
+            .filter(|t| !cfg.libtest.is_filtered_out(t))
+            .map(|t| (t.kind().to_owned(), t.name().to_owned()))
+            .collect();
+        if selected.is_empty() {
+            return Err(nothing_selected(&cfg.libtest));
+        }
         if json_stream(&cfg) {
             // The stream names hubs by target, as its run events do.
             let hubs: Vec<Option<String>> = match &cfg.targets {
@@ -321,30 +351,9 @@ pub fn run(cfg: RunConfig, observer: Option<Observer>) -> Result<RunReport, Fata
                 .collect();
             // A closed stdout ends a listing quietly.
             let _ = crate::report::stream::list(&mut std::io::stdout().lock(), &hubs, &names);
-            return Ok(RunReport {
-                hubs: Vec::new(),
-                interrupted: None,
-                listed_only: true,
-                elapsed: started.elapsed(),
-                reports: None,
-                connections: None,
-                harness_error: None,
-            });
+        } else {
+            crate::report::text::list(&selected);
         }
-        let names = &names;
-        let trials = (0..n.max(1))
-            .flat_map(|i| {
-                plan.iter().map(move |&s| {
-                    let t = Trial::test(s.name(), || Ok(()));
-                    match names.get(i) {
-                        Some(name) => t.with_kind(crate::report::escape::escape(name).into_owned()),
-                        None if n > 1 => t.with_kind(format!("hub{}", i + 1)),
-                        None => t,
-                    }
-                })
-            })
-            .collect();
-        let _listed = libtest_mimic::run(&cfg.libtest, trials);
         return Ok(RunReport {
             hubs: Vec::new(),
             interrupted: None,
@@ -441,6 +450,7 @@ fn run_hubs(
                     }
                 };
                 let opts = Options {
+                    config_write: perm(cfg.allow_write_config, "--write-config"),
                     actuators: perm(cfg.allow_actuators, "--actuators"),
                     setup: perm(cfg.allow_setup, "--setup"),
                     safety: safety.clone(),
@@ -498,6 +508,7 @@ fn run_hubs(
         .with_ledger(ledger.clone())
         .with_session_per_request(cfg.conn.debug_session_per_request);
         hubs.push(Hub {
+            real: matches!(t, Target::Device { .. }),
             label: host_port,
             source,
             name,
@@ -551,6 +562,8 @@ fn run_hubs(
     let mut libtest = cfg.libtest.clone();
     libtest.test_threads = Some(libtest.test_threads.map_or(jobs, |t| t.min(jobs)));
     let mut trials = Vec::new();
+    let mut items = Vec::new();
+    let mut filtered_out = 0;
     let mut expected = vec![Vec::new(); hubs.len()];
     let (senders, receivers): (Vec<_>, Vec<_>) =
         hubs.iter().map(|_| mpsc::channel::<Job>()).unzip();
@@ -559,6 +572,7 @@ fn run_hubs(
         for s in cfg.scenarios() {
             for &i in batch {
                 let tx = senders[i].clone();
+                let tx2 = tx.clone();
                 let mut trial = Trial::ignorable_test(s.name(), move || ask(&tx, s));
                 if several {
                     trial =
@@ -566,10 +580,26 @@ fn run_hubs(
                 }
                 if !libtest.is_filtered_out(&trial) {
                     expected[i].push(s);
+                    items.push(crate::report::text::Item {
+                        kind: trial.kind().to_owned(),
+                        name: trial.name().to_owned(),
+                        lane: i,
+                        job: Box::new(move || text_result(ask(&tx2, s))),
+                    });
+                } else {
+                    filtered_out += 1;
                 }
                 trials.push(trial);
             }
         }
+    }
+    // A filter that selects nothing is a mistake, said before any hub is
+    // contacted.
+    if items.is_empty() {
+        return Err(nothing_selected(&cfg.libtest));
+    }
+    if cfg.interactive {
+        ask_consent(&runtime, &mut hubs, &expected, &cfg);
     }
     let mut workers = Vec::new();
     let debug_panic =
@@ -599,29 +629,24 @@ fn run_hubs(
 
     sink.start(expected.iter().map(Vec::len).sum());
 
-    // The verdicts come from the records; libtest-mimic's conclusion only
-    // counts the same trials. With --format json the harness's own stream
-    // replaces libtest's lines, and this drives the hubs instead.
+    // The verdicts come from the records; the printed lines only count the
+    // same trials. With --format json the harness's own stream replaces
+    // libtest's lines, and this drives the hubs instead. The human text is
+    // ours too: whole lines through the one terminal writer, which never
+    // panics on a closed stdout (it stops the run instead, see main).
     let mut harness_error = None;
     if json {
         drop(trials);
+        drop(items);
         drive(senders, expected, libtest.test_threads == Some(1), jobs);
         if crate::report::stream::stdout_closed() {
             harness_error = Some("stdout closed (broken pipe): the run stopped early".to_owned());
         }
     } else {
         drop(senders);
-        // A closed stdout makes libtest-mimic's printing panic: the trials
-        // are dropped with it, each hub's thread stops after its current
-        // scenario and settles what it owes, and the reports say so.
-        let listed =
-            std::panic::catch_unwind(AssertUnwindSafe(|| libtest_mimic::run(&libtest, trials)));
-        if let Err(p) = listed {
-            harness_error = Some(format!(
-                "writing the scenario lines failed, the run stopped early: {}",
-                scenario::setup::panic_message(&*p)
-            ));
-        }
+        drop(trials);
+        let parallel = libtest.test_threads.unwrap_or(jobs);
+        crate::report::text::run(libtest.quiet, items, filtered_out, parallel);
     }
 
     let mut reports = Vec::new();
@@ -666,6 +691,94 @@ fn run_hubs(
         connections: Some(connections),
         harness_error,
     })
+}
+
+/// Ask, per real hub and kind of change that will run on it and that no
+/// flag allowed, whether it may run; a yes lifts that hub's denial.
+fn ask_consent(
+    runtime: &tokio::runtime::Runtime,
+    hubs: &mut [Hub],
+    expected: &[Vec<Scenario>],
+    cfg: &RunConfig,
+) {
+    use crate::consent::{Asker, Change};
+    let mut ask = |q: &str| crate::report::term::ask(q);
+    let mut say = |s: &str| crate::report::term::err(s);
+    let mut asker = Asker::new(&mut ask, &mut say);
+    for (hub, expected) in hubs.iter_mut().zip(expected) {
+        if !hub.real {
+            continue;
+        }
+        let pending: Vec<(Change, &crate::plan::Step)> = expected
+            .iter()
+            .filter_map(|&s| {
+                let change = Change::of(s)?;
+                let step = cfg.plan.steps.iter().find(|st| st.scenario() == s)?;
+                let denied = match change {
+                    Change::ConfigWrite => &hub.options.config_write,
+                    Change::Actuators => &hub.options.actuators,
+                    Change::Setup => &hub.options.setup,
+                };
+                (step.denied_by_plan().is_none() && *denied != Permission::Allowed)
+                    .then_some((change, step))
+            })
+            .collect();
+        if pending.is_empty() {
+            continue;
+        }
+        hub.ledger.set_scenario(&hub.label, Some("identify"));
+        let id = runtime.block_on(crate::consent::identify(&hub.client, hub.name.clone()));
+        hub.ledger.set_scenario(&hub.label, None);
+        for (change, step) in pending {
+            let o = step.options(&hub.options, &cfg.overrides);
+            let what = change.what_happens(&o, id.relays);
+            if asker.allow(&id, change, &what) {
+                let p = match change {
+                    Change::ConfigWrite => &mut hub.options.config_write,
+                    Change::Actuators => &mut hub.options.actuators,
+                    Change::Setup => &mut hub.options.setup,
+                };
+                *p = Permission::Allowed;
+            } else {
+                let p = match change {
+                    Change::ConfigWrite => &mut hub.options.config_write,
+                    Change::Actuators => &mut hub.options.actuators,
+                    Change::Setup => &mut hub.options.setup,
+                };
+                *p = Permission::Denied(format!(
+                    "not allowed at the prompt ({} allows it)",
+                    change.flag()
+                ));
+            }
+        }
+    }
+}
+
+/// The error when the filter and `--skip` leave nothing to run.
+fn nothing_selected(args: &libtest_mimic::Arguments) -> FatalError {
+    let mut what = Vec::new();
+    if let Some(f) = &args.filter {
+        what.push(format!(
+            "filter {f:?}{}",
+            if args.exact { " (--exact)" } else { "" }
+        ));
+    }
+    for s in &args.skip {
+        what.push(format!("--skip {s:?}"));
+    }
+    FatalError::NothingSelected(format!(
+        "{} selected no scenario (scenarios of this plan: see --list); nothing was run",
+        what.join(" and ")
+    ))
+}
+
+fn text_result(r: Result<Completion, libtest_mimic::Failed>) -> crate::report::text::TrialResult {
+    use crate::report::text::TrialResult;
+    match r {
+        Ok(Completion::Completed) => TrialResult::Passed,
+        Ok(Completion::Ignored { reason }) => TrialResult::Ignored(reason.unwrap_or_default()),
+        Err(f) => TrialResult::Failed(f.message().unwrap_or_default().to_owned()),
+    }
 }
 
 /// `--format json`: ask each hub's thread for its scenarios in plan order,

@@ -2,7 +2,7 @@
 //! into a `run::RunConfig` before any I/O. The opt-in prompt for real hubs
 //! lives here too: it is part of reading the command line.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -18,12 +18,36 @@ use crate::run::{ConnConfig, RunConfig, Target, TargetSpec};
 use crate::scenario::Options;
 use crate::select::{DiscoverPlan, Selector};
 
+/// `--format`: our own words for libtest's formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// One line per scenario and hub, then the summary.
+    Pretty,
+    /// One character per scenario and hub, then the summary.
+    Terse,
+    /// libtest's JSON events on stdout, one per line; the summary goes to
+    /// stderr.
+    Json,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Color {
+    /// Colour when stdout is a terminal and NO_COLOR is unset or empty.
+    Auto,
+    /// Always colour, also into a pipe or file.
+    Always,
+    /// Never colour.
+    Never,
+}
+
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Run against the built-in simulated hub, started in-process (profile
-    /// name or JSON file; default hub-new-firmware). Runs every scenario,
-    /// actuators and setup included.
-    #[arg(long, value_name = "PROFILE", num_args = 0..=1, default_missing_value = "hub-new-firmware")]
+    /// Run against the built-in simulated hub, started in-process; a profile
+    /// (name or JSON file) is given as --sim=PROFILE [default:
+    /// hub-new-firmware]. Runs every scenario, actuators and setup included.
+    #[arg(long, value_name = "PROFILE", num_args = 0..=1, require_equals = true,
+          default_missing_value = "hub-new-firmware")]
     pub sim: Option<String>,
 
     /// Run against this hub (repeatable). Port defaults to 80.
@@ -49,13 +73,20 @@ pub struct RunArgs {
     #[arg(long, value_name = "NAME", conflicts_with_all = ["sim", "device"])]
     pub interface: Option<String>,
 
+    /// Allow `config-round-trip` to write a real hub's config back unchanged
+    /// (after a backup). Without it (nor a yes at the terminal) the scenario
+    /// only reads the config: a run writes nothing to a real hub.
+    #[arg(long)]
+    pub write_config: bool,
+
     /// Allow the `actuators` scenario on real hubs (switches relays, valves
-    /// and pumps on and off).
+    /// and pumps on and off). Without it, asked per hub on a terminal.
     #[arg(long)]
     pub actuators: bool,
 
     /// Allow the `setup` scenario on real hubs (writes a test API key and
-    /// server to the config, then restores the original).
+    /// server to the config, then restores the original). Without it,
+    /// asked per hub on a terminal.
     #[arg(long)]
     pub setup: bool,
 
@@ -98,9 +129,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = parse_duration)]
     pub connect_timeout: Duration,
 
-    /// Extra attempts of a request after a connection error [default: the
-    /// plan's, 2].
-    #[arg(long, value_name = "N")]
+    /// Extra attempts of a request after a connection error, 0 to 10
+    /// [default: the plan's, 2].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=crate::plan::MAX_RETRIES as i64))]
     pub retries: Option<u32>,
 
     /// How long a relay or the config has to follow a command [default: the
@@ -134,13 +165,13 @@ pub struct RunArgs {
     #[arg(long)]
     pub list: bool,
 
-    /// Output format of the scenario lines.
+    /// Output format of the scenario lines [default: pretty].
     #[arg(long, value_enum, value_name = "FORMAT")]
-    pub format: Option<FormatSetting>,
+    pub format: Option<Format>,
 
-    /// Colour: auto (terminal and no NO_COLOR), always, never.
+    /// When to colour the output [default: auto].
     #[arg(long, value_enum, value_name = "WHEN")]
-    pub color: Option<ColorSetting>,
+    pub color: Option<Color>,
 
     /// Terse scenario lines (one character each).
     #[arg(short, long)]
@@ -202,11 +233,24 @@ impl RunArgs {
             if p.trim().is_empty() {
                 return Err(FatalError::Usage("--sim: empty profile name".into()));
             }
+            // Checked here so --list refuses a bad profile as a run does.
+            crate::sim::Profile::load(p)
+                .map_err(|e| FatalError::Usage(format!("--sim={p}: {e:#}")))?;
             targets.push(Target::Sim { profile: p.clone() });
         }
+        let mut given: Vec<(String, u16, &str)> = Vec::new();
         for d in &self.device {
             let (host, port) =
                 parse_device(d).map_err(|e| FatalError::Usage(format!("--device {d:?}: {e}")))?;
+            // The same hub twice would be tested twice, side by side, each
+            // run undoing the other's changes: refuse it.
+            let key = host.trim_end_matches('.').to_ascii_lowercase();
+            if let Some((_, _, first)) = given.iter().find(|(h, p, _)| *h == key && *p == port) {
+                return Err(FatalError::Usage(format!(
+                    "--device {d:?}: the same hub as --device {first:?}; give each hub once"
+                )));
+            }
+            given.push((key, port, d));
             targets.push(Target::Device { host, port });
         }
         if self.timeout.is_some_and(|t| t.is_zero()) || self.connect_timeout.is_zero() {
@@ -223,24 +267,26 @@ impl RunArgs {
         // Hubs found over mDNS are real hubs too.
         let has_device =
             targets.is_empty() || targets.iter().any(|t| matches!(t, Target::Device { .. }));
-        let (mut actuators, mut setup) = (self.actuators, self.setup);
-        // Ask only a person at a terminal; CI never blocks on a prompt.
-        if has_device && !self.list && std::io::stdin().is_terminal() {
-            if !actuators {
-                actuators = confirm(ACTUATOR_WARNING, "Test actuator functionality?");
-            }
-            if !setup {
-                setup = confirm(SETUP_WARNING, "Test setup function (config modification)?");
-            }
-        }
+        // Ask only a person at a terminal, once the hubs are known (see
+        // `consent`); CI never blocks on a question.
+        let interactive =
+            !self.list && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
 
         let libtest = libtest_mimic::Arguments {
             filter: self.filter,
             exact: self.exact,
             skip: self.skip,
             list: self.list,
-            format: self.format,
-            color: self.color,
+            format: self.format.map(|f| match f {
+                Format::Pretty => FormatSetting::Pretty,
+                Format::Terse => FormatSetting::Terse,
+                Format::Json => FormatSetting::Json,
+            }),
+            color: self.color.map(|c| match c {
+                Color::Auto => ColorSetting::Auto,
+                Color::Always => ColorSetting::Always,
+                Color::Never => ColorSetting::Never,
+            }),
             quiet: self.quiet,
             test_threads: self.test_threads,
             ..Default::default()
@@ -316,8 +362,10 @@ impl RunArgs {
             plan,
             reports,
             redactor: safety.redactor.clone(),
-            allow_actuators: actuators,
-            allow_setup: setup,
+            allow_write_config: self.write_config,
+            allow_actuators: self.actuators,
+            allow_setup: self.setup,
+            interactive,
             verbose: self.verbose,
             libtest,
             safety,
@@ -329,31 +377,6 @@ impl RunArgs {
             },
         })
     }
-}
-
-const ACTUATOR_WARNING: &str = "\
-Actuator testing warning:
-   Testing actuators will switch every relay of the hub on and off.
-   Each on carries a short device-side duration, and all actuators are
-   switched off at the end, but you should only proceed if it is safe to do
-   so (pumps, valves and anything else attached will run).";
-
-const SETUP_WARNING: &str = "\
-Setup function testing warning:
-   Testing the setup function will temporarily modify device config.
-   The test will add a test endpoint/settings, verify changes,
-   and then restore the original configuration.";
-
-/// Ask a yes/no question on stderr; anything but y/yes is no.
-fn confirm(warning: &str, question: &str) -> bool {
-    eprintln!("\n{warning}");
-    eprint!("{question} [y/N]: ");
-    let _ = std::io::stderr().flush();
-    let mut line = String::new();
-    if std::io::stdin().lock().read_line(&mut line).is_err() {
-        return false;
-    }
-    matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes")
 }
 
 /// `HOST`, `HOST:PORT`, `[V6]`, `[V6]:PORT` or a bare IPv6 address. Port

@@ -10,9 +10,12 @@ pub mod escape;
 pub mod html;
 pub mod json;
 pub mod junit;
+pub mod progress;
 pub mod safety;
 pub mod sink;
 pub mod stream;
+pub mod term;
+pub mod text;
 pub mod verbose;
 
 use std::io::{IsTerminal, Write};
@@ -61,29 +64,70 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
         .tempfile_in(dir)
         .map_err(err)?;
     tmp.write_all(bytes).map_err(err)?;
+    // Reports are for reading by CI and colleagues: 0644, not the temp
+    // file's 0600 (backups, which hold secrets, stay private elsewhere).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(err)?;
+    }
     tmp.as_file().sync_all().map_err(err)?;
     tmp.persist(path).map_err(|e| err(e.error))?;
     Ok(())
 }
 
-/// Check before a run that a report can be written to `path` (its directory
-/// exists and is a directory), so a typo fails fast instead of after the run.
+/// Check before a run that a report can be written to `path`, so a typo
+/// fails before any hub is contacted instead of after the run: a file name
+/// (`-` is refused: stdout carries the scenario lines; `--format json` is
+/// the machine stream), in a directory that exists and that we can create
+/// files in, and nothing there yet but a regular file (never a device, a
+/// symlink such as `/dev/stdout`, or a directory: the report replaces the
+/// file by renaming a new one over it).
 pub fn check_report_path(flag: &str, path: &Path) -> Result<(), String> {
+    let shown = path.display();
+    if path.as_os_str() == "-" {
+        return Err(format!(
+            "{flag} -: give a file name (stdout carries the scenario lines; \
+             --format json makes them a JSON stream)"
+        ));
+    }
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
     if !dir.is_dir() {
         return Err(format!(
-            "{flag} {}: directory {} does not exist",
-            path.display(),
+            "{flag} {shown}: directory {} does not exist",
             dir.display()
         ));
     }
-    if path.is_dir() {
-        return Err(format!("{flag} {}: is a directory", path.display()));
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => return Err(format!("{flag} {shown}: is a directory")),
+        Ok(m) if m.file_type().is_symlink() => {
+            return Err(format!(
+                "{flag} {shown}: is a symbolic link; give the path of a regular file"
+            ))
+        }
+        Ok(m) if !m.is_file() => {
+            return Err(format!(
+                "{flag} {shown}: is not a regular file (a device or pipe); give a file name"
+            ))
+        }
+        _ => {}
     }
-    Ok(())
+    // Really try: permissions, read-only mounts and /proc say no only then.
+    tempfile::Builder::new()
+        .prefix(".vegehub-harness-check-")
+        .tempfile_in(dir)
+        .map(drop)
+        .map_err(|e| {
+            format!(
+                "{flag} {shown}: cannot create files in {}: {e}",
+                dir.display()
+            )
+        })
 }
 
 #[cfg(test)]

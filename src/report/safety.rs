@@ -57,7 +57,7 @@ fn lines(leftovers: &Leftovers) -> String {
 /// exits right after.
 pub fn observer() -> SafetyObserver {
     Arc::new(|e: &SafetyEvent<'_>| {
-        eprintln!("vegehub-harness: {}", text(e));
+        super::term::err(&format!("vegehub-harness: {}", text(e)));
         if let SafetyEvent::GivingUp { signal, leftovers } = e {
             // The code `Safety::listen_for_signals` exits with.
             let code = if leftovers.is_empty() {

@@ -60,6 +60,25 @@ impl ReportPaths {
         if let Some(p) = &self.html {
             super::check_report_path("--report-html", p)?;
         }
+        let given = [
+            ("--report-json", &self.json),
+            ("--junit", &self.junit),
+            ("--report-html", &self.html),
+        ];
+        for (i, (fa, a)) in given.iter().enumerate() {
+            for (fb, b) in &given[i + 1..] {
+                if let (Some(a), Some(b)) = (a, b) {
+                    let same = a == b
+                        || matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)), (Ok(x), Ok(y)) if x == y);
+                    if same {
+                        return Err(format!(
+                            "{fa} and {fb} both name {}: give two files",
+                            a.display()
+                        ));
+                    }
+                }
+            }
+        }
         for (flag, v) in [("--station", &self.station), ("--operator", &self.operator)] {
             if let Some(v) = v {
                 if v.trim().is_empty() {

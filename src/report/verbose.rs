@@ -43,5 +43,5 @@ pub fn line(event: &ClientEvent) -> String {
 /// The observer the run installs with `--verbose`.
 pub fn observer() -> Observer {
     // Errors quote the hub (a Location, a JSON error field): escaped.
-    Arc::new(|e: &ClientEvent| eprintln!("{}", super::escape::escape(&line(e))))
+    Arc::new(|e: &ClientEvent| super::term::err(&super::escape::escape(&line(e))))
 }

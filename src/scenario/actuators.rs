@@ -34,6 +34,11 @@ async fn wait_slot(
     want: u8,
     timeout: Duration,
 ) -> Result<(), wait::TimedOut> {
+    let state = if want == 1 { "on" } else { "off" };
+    let _shown = crate::wait::begin(
+        format!("{}: slot {slot} to read {state}", client.hub()),
+        Some(timeout),
+    );
     wait::until(timeout, opts.poll_interval, || async move {
         let st = client.actuator_status().await.map_err(|e| e.to_string())?;
         match st.actuators.iter().find(|a| a.slot == slot) {
@@ -51,6 +56,10 @@ async fn wait_all_off(
     count: u32,
     opts: &Options,
 ) -> Result<(), wait::TimedOut> {
+    let _shown = crate::wait::begin(
+        format!("{}: every slot to read off", client.hub()),
+        Some(opts.verify_timeout),
+    );
     wait::until(opts.verify_timeout, opts.poll_interval, || async {
         let st = client.actuator_status().await.map_err(|e| e.to_string())?;
         let (on, unknown) = not_off(&st, count);

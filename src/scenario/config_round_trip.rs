@@ -5,7 +5,7 @@
 //! run's original config (verified, written back if needed).
 
 use super::diff::summarize;
-use super::{Cx, Step, Stop};
+use super::{Cx, Permission, Step, Stop};
 use crate::device::Generation;
 use crate::json_diff::diff_texts;
 
@@ -14,6 +14,13 @@ pub(super) async fn run(cx: &mut Cx<'_>) -> Step {
     cx.facts.record_config(&read.doc);
     let generation = Generation::of(&read.doc);
     cx.note(format!("firmware generation {generation}"));
+    if let Permission::Denied(why) = &cx.opts.config_write {
+        // Read-only: the config was read (its facts are recorded), nothing
+        // is written.
+        return Err(Stop::Skip(format!(
+            "{why}: read the config only, wrote nothing"
+        )));
+    }
     let original = cx.backup_before_write(&read).await?;
     let verdict = async {
         cx.client.config_set_exact(&read.text).await?;

@@ -121,6 +121,8 @@ pub enum Permission {
 /// Scenario parameters for one hub.
 #[derive(Debug, Clone)]
 pub struct Options {
+    /// Whether `config-round-trip` may write the config back.
+    pub config_write: Permission,
     pub actuators: Permission,
     pub setup: Permission,
     /// Device-side duration of each slot's on/off check, in seconds.
@@ -151,6 +153,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
+            config_write: Permission::Allowed,
             actuators: Permission::Allowed,
             setup: Permission::Allowed,
             on_seconds: 5,

@@ -16,6 +16,9 @@ pub enum Signal {
     Interrupt,
     /// SIGTERM.
     Terminate,
+    /// Not a signal: standard output or error was closed (`| head`); the
+    /// run stops and cleans up as on a first Ctrl-C.
+    OutputClosed,
     /// Ctrl-Break (Windows).
     Break,
     /// The console window closed (Windows). Windows ends the process a few
@@ -28,6 +31,7 @@ impl std::fmt::Display for Signal {
         f.write_str(match self {
             Signal::Interrupt => "SIGINT (Ctrl-C)",
             Signal::Terminate => "SIGTERM",
+            Signal::OutputClosed => "output closed",
             Signal::Break => "Ctrl-Break",
             Signal::Close => "console close",
         })

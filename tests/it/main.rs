@@ -1,5 +1,6 @@
 //! Integration tests: one binary, modules per area.
 
+mod bench;
 mod common;
 mod conn_gate;
 mod discovery;

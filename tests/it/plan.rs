@@ -134,7 +134,7 @@ fn outcomes(record: &Value) -> Vec<(String, String)> {
 fn production_plan_passes_on_the_4_relay_ac_hub() {
     let reports = Reports::new();
     let plan = shipped("production-4-relay-ac.json");
-    let o = run_with_reports(&["--sim", "hub-4-relay-ac", "--plan", &plan], &reports);
+    let o = run_with_reports(&["--sim=hub-4-relay-ac", "--plan", &plan], &reports);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let r = reports.record();
     assert_eq!(r["status"], "finished");
@@ -195,7 +195,7 @@ fn production_plan_fails_the_wrong_model() {
     // model measurements fail, and `info` with them.
     let reports = Reports::new();
     let plan = shipped("production-4-relay-ac.json");
-    let o = run_with_reports(&["--sim", "hub-new-firmware", "--plan", &plan], &reports);
+    let o = run_with_reports(&["--sim=hub-new-firmware", "--plan", &plan], &reports);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let r = reports.record();
     let info = scenario(&r, "info");
@@ -343,7 +343,7 @@ fn a_violated_limit_fails_exactly_that_measurement() {
     for (at_least, code) in [("3.4.5", 0), ("5.1.1", 1)] {
         let reports = Reports::new();
         let plan = limits_plan(dir.path(), at_least);
-        let o = run_with_reports(&["--sim", "hub-old-firmware", "--plan", &plan], &reports);
+        let o = run_with_reports(&["--sim=hub-old-firmware", "--plan", &plan], &reports);
         let out = text(&o);
         assert_eq!(o.status.code(), Some(code), "at_least {at_least}:\n{out}");
         let r = reports.record();
@@ -821,7 +821,8 @@ fn hub_name_measurement_flips_with_the_hub() {
         ("hub-battery-sensor", 1, "fail", "Desk_Temp_Soil"),
     ] {
         let reports = Reports::new();
-        let o = run_with_reports(&["--sim", profile, "--plan", &plan], &reports);
+        let sim = format!("--sim={profile}");
+        let o = run_with_reports(&[&sim, "--plan", &plan], &reports);
         assert_eq!(o.status.code(), Some(code), "{profile}: {}", text(&o));
         let r = reports.record();
         let m = &scenario(&r, "config-round-trip")["measurements"][0];

@@ -67,7 +67,8 @@ const LIMIT: Duration = Duration::from_secs(30);
 #[test]
 fn every_shipped_profile_passes_with_sim() {
     for name in Profile::builtin_names() {
-        let mut args = vec!["--sim", name];
+        let sim = format!("--sim={name}");
+        let mut args = vec![sim.as_str()];
         args.extend_from_slice(FAST);
         let o = harness(&args, LIMIT);
         let out = text(&o);
@@ -325,7 +326,10 @@ fn a_500_on_info_fails_info_and_dependents_skip() {
     let hub = sim_with("hub-new-firmware", &["status:500@info/get"]);
     let original = hub.config();
     let addr = hub.addr().to_string();
-    let o = harness(&device_args(&addr, &["--actuators"]), LIMIT);
+    let o = harness(
+        &device_args(&addr, &["--actuators", "--write-config"]),
+        LIMIT,
+    );
     let out = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert!(line(&out, "info").ends_with("FAILED"), "{out}");
@@ -413,7 +417,7 @@ fn a_closed_port_is_exit_4() {
 #[test]
 fn bad_input_is_exit_2() {
     for args in [
-        &["--sim", "no-such-profile"][..],
+        &["--sim=no-such-profile"][..],
         &["--device", "127.0.0.1:0"],
         &["--device", "http://127.0.0.1/"],
         &["--sim", "--timeout", "soon"],
@@ -467,7 +471,7 @@ fn a_scenario_run_alone_gathers_its_own_facts() {
     );
     assert!(out.contains("4 slots switched on and off"), "{out}");
 
-    let mut args = vec!["--sim", "hub-new-firmware", "setup"];
+    let mut args = vec!["--sim=hub-new-firmware", "setup"];
     args.extend_from_slice(FAST);
     let o = harness(&args, LIMIT);
     let out = text(&o);
@@ -491,7 +495,7 @@ fn a_name_filter_and_skip_select_scenarios() {
 
 #[test]
 fn scenarios_of_a_hub_run_in_plan_order_whatever_test_threads_says() {
-    let mut args = vec!["--sim", "hub-4-relay-ac", "--test-threads", "6"];
+    let mut args = vec!["--sim=hub-4-relay-ac", "--test-threads", "6"];
     args.extend_from_slice(FAST);
     let o = harness(&args, LIMIT);
     let out = text(&o);
@@ -528,40 +532,6 @@ fn json_format_keeps_stdout_a_clean_json_stream() {
     assert!(stdout.contains(r#""scenario":"setup""#), "{stdout}");
     // The summary goes to stderr instead.
     assert!(String::from_utf8_lossy(&o.stderr).contains("harness: PASS"));
-}
-
-#[cfg(target_os = "linux")] // util-linux `script` gives the pseudo-terminal
-#[test]
-fn on_a_terminal_the_opt_ins_are_asked_with_the_safety_warning() {
-    use std::io::Write;
-    // `script` gives the harness a pseudo-terminal as stdin; the answers
-    // come through it: yes to actuators, no to setup.
-    let hub = sim_with("hub-new-firmware", &[]);
-    let cmd = format!(
-        "'{}' --device {} --verify-timeout 1s --on-seconds 2",
-        env!("CARGO_BIN_EXE_vegehub-harness"),
-        hub.addr()
-    );
-    let mut child = Command::new("script")
-        .args(["-qec", &cmd, "/dev/null"])
-        .env("NO_COLOR", "1")
-        .env("VEGEHUB_HARNESS_BACKUP_DIR", crate::common::backup_dir())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("`script` (util-linux) runs the harness on a pseudo-terminal");
-    child.stdin.take().unwrap().write_all(b"y\nn\n").unwrap();
-    let o = output_within(child, LIMIT, "harness under script");
-    let out = text(&o);
-    assert_eq!(o.status.code(), Some(0), "{out}");
-    assert!(out.contains("Actuator testing warning"), "{out}");
-    assert!(out.contains("Setup function testing warning"), "{out}");
-    assert!(line(&out, "actuators").ends_with("ok"), "{out}");
-    assert!(
-        line(&out, "setup").contains("not enabled (--setup)"),
-        "{out}"
-    );
 }
 
 #[test]

@@ -194,7 +194,7 @@ netns_test! {
             url.push(byte[0] as char);
         }
         let port = url.rsplit(':').next().unwrap().trim_end_matches('/').to_string();
-        let mut args = vec!["--actuators", "--setup"];
+        let mut args = vec!["--write-config", "--actuators", "--setup"];
         args.extend_from_slice(FAST);
         let o = harness(&args);
         let out = text(&o);
@@ -230,8 +230,9 @@ netns_test! {
             ("hub-4-relay-ac", "127.0.0.1"),
             ("hub-old-firmware", "127.0.0.2"),
         ]);
-        // No to the actuator and setup opt-ins, then hub number 2.
-        let o = on_a_terminal("mac", b"n\nn\n2\n");
+        // `mac` changes nothing, so the only question is which hub: an
+        // answer that is not one is asked again, then hub number 2.
+        let o = on_a_terminal("mac", b"x\n2\n");
         let out = text(&o);
         assert_eq!(o.status.code(), Some(0), "{out}");
         assert!(out.contains("looking for hubs"), "no spinner on a terminal: {out}");
@@ -242,7 +243,7 @@ netns_test! {
         // One hub left: asked to confirm; no means nothing runs.
         let gone = hubs.0[0].take().unwrap();
         assert_eq!(gone.terminate().0, Some(0));
-        let o = on_a_terminal("mac", b"n\nn\nn\n");
+        let o = on_a_terminal("mac", b"maybe\nn\n");
         let out = text(&o);
         assert_eq!(o.status.code(), Some(4), "{out}");
         assert!(out.contains("One hub found: Vege_1C_07 (127.0.0.2:"), "{out}");

@@ -70,7 +70,14 @@ fn each_hub_keeps_its_own_verdict_next_to_a_failing_a_hanging_and_a_closing_hub(
     for a in &addrs {
         args.extend(["--device", a.as_str()]);
     }
-    args.extend(["--setup", "--timeout", "1s", "--verify-timeout", "1s"]);
+    args.extend([
+        "--write-config",
+        "--setup",
+        "--timeout",
+        "1s",
+        "--verify-timeout",
+        "1s",
+    ]);
     let (code, out) = harness(&args);
     // A scenario failed; nothing leaked, no hub went over its budget.
     assert_eq!(code, 1, "{out}");

@@ -1,0 +1,514 @@
+//! At the bench, through the real binary: a default run writes nothing to a
+//! real hub; questions only for what will run, after the hub is known, on a
+//! pseudo-terminal; progress on long waits; whole result lines; a closed
+//! stdout stops the run with the hub left clean; bad input refused before
+//! the hub sees a request.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use crate::common::{harness_cmd, output_within, sim_with, BIN};
+
+const LIMIT: Duration = Duration::from_secs(40);
+const FAST: &[&str] = &[
+    "--timeout",
+    "2s",
+    "--verify-timeout",
+    "1s",
+    "--on-seconds",
+    "2",
+];
+
+fn harness(args: &[&str]) -> Output {
+    let child = harness_cmd()
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("harness starts");
+    output_within(child, LIMIT, &format!("harness {args:?}"))
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}\n--- stderr ---\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// The paths of every request that changes a hub.
+fn writes(hub: &vegehub_harness::sim::SimHandle) -> Vec<String> {
+    hub.received()
+        .into_iter()
+        .map(|r| r.path)
+        .filter(|p| {
+            ["config/set", "actuators/set", "update/send"]
+                .iter()
+                .any(|w| p.ends_with(w))
+        })
+        .collect()
+}
+
+#[test]
+fn a_default_run_against_a_real_hub_writes_nothing() {
+    let hub = sim_with("hub-new-firmware", &[]);
+    let addr = hub.addr().to_string();
+    let mut args = vec!["--device", addr.as_str()];
+    args.extend_from_slice(FAST);
+    let o = harness(&args);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert_eq!(writes(&hub), Vec::<String>::new(), "{out}");
+    assert!(
+        out.contains("config-round-trip ... ignored (not enabled (--write-config): read the config only, wrote nothing)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("actuators         ... ignored (not enabled (--actuators))"),
+        "{out}"
+    );
+    // The opt-ins are what makes it write: the record flips.
+    let hub = sim_with("hub-new-firmware", &[]);
+    let addr = hub.addr().to_string();
+    args[1] = addr.as_str();
+    args.extend_from_slice(&["--write-config", "--actuators", "--setup"]);
+    let o = harness(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let w = writes(&hub);
+    assert!(w.iter().any(|p| p.ends_with("config/set")), "{w:?}");
+    assert!(w.iter().any(|p| p.ends_with("actuators/set")), "{w:?}");
+}
+
+/// Every bad input is refused with exit 2 (or its own code), one line naming
+/// it, before the hub sees a single request.
+#[cfg(unix)] // symlinks, /proc, file modes, SIGPIPE semantics
+#[test]
+fn bad_input_is_refused_before_the_hub_sees_a_request() {
+    let hub = sim_with("hub-new-firmware", &[]);
+    let addr = hub.addr().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let a_dir = dir.path().display().to_string();
+    let link = dir.path().join("stdout-link.json");
+    std::os::unix::fs::symlink("/dev/stdout", &link).unwrap();
+    let link = link.display().to_string();
+    let same = dir.path().join("r.out").display().to_string();
+    let cases: Vec<(Vec<&str>, i32, &str)> = vec![
+        (
+            vec!["--report-json", "-"],
+            2,
+            "--report-json -: give a file name",
+        ),
+        (vec!["--junit", "-"], 2, "--junit -: give a file name"),
+        (
+            vec!["--report-json", "/dev/stdout"],
+            2,
+            "is a symbolic link",
+        ),
+        (vec!["--report-json", &link], 2, "is a symbolic link"),
+        (vec!["--junit", "/dev/null"], 2, "is not a regular file"),
+        (
+            vec!["--junit", "/proc/x.xml"],
+            2,
+            "cannot create files in /proc",
+        ),
+        (vec!["--junit", &a_dir], 2, "is a directory"),
+        (
+            vec!["--report-json", &same, "--junit", &same],
+            2,
+            "give two files",
+        ),
+        (vec!["--retries", "12"], 2, "--retries"),
+        (vec!["--device", &addr], 2, "give each hub once"),
+        (vec!["no-such-scenario"], 6, "selected no scenario"),
+        (
+            vec!["--exact", "mac", "--skip", "mac"],
+            6,
+            "selected no scenario",
+        ),
+        (vec!["--sim=nope"], 2, "--sim=nope"),
+        (vec!["--list", "--sim=nope"], 2, "--sim=nope"),
+        (
+            vec!["--list", "nothing-like-this"],
+            6,
+            "selected no scenario",
+        ),
+    ];
+    for (extra, code, says) in cases {
+        let mut args = vec!["--device", addr.as_str()];
+        args.extend_from_slice(FAST);
+        args.extend_from_slice(&extra);
+        let o = harness(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(code), "{extra:?}: {}", text(&o));
+        let first = err.lines().next().unwrap_or_default();
+        assert!(
+            first.contains("error: ") && first.contains(says),
+            "{extra:?}: the first line names the input: {err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+        assert_eq!(hub.received().len(), 0, "{extra:?}: the hub saw a request");
+    }
+    // `--sim mac` is the simulator and a filter, not a profile named mac.
+    let o = harness(&["--sim", "mac"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains("running 1 test\ntest mac ... ok"), "{out}");
+}
+
+#[cfg(unix)] // symlinks, /proc, file modes, SIGPIPE semantics
+#[test]
+fn reports_are_0644_backups_stay_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let hub = sim_with("hub-new-firmware", &[]);
+    let addr = hub.addr().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let backups = tempfile::tempdir().unwrap();
+    let json = dir.path().join("run.json");
+    let junit = dir.path().join("run.xml");
+    let mut args = vec![
+        "--device",
+        addr.as_str(),
+        "--write-config",
+        "config-round-trip",
+    ];
+    args.extend_from_slice(FAST);
+    let (j, x) = (json.display().to_string(), junit.display().to_string());
+    args.extend_from_slice(&["--report-json", &j, "--junit", &x]);
+    let child = harness_cmd()
+        .env("VEGEHUB_HARNESS_BACKUP_DIR", backups.path())
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let o = output_within(child, LIMIT, "harness with reports");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&json), 0o644);
+    assert_eq!(mode(&junit), 0o644);
+    let backup = std::fs::read_dir(backups.path())
+        .unwrap()
+        .next()
+        .expect("a backup was written")
+        .unwrap()
+        .path();
+    assert_eq!(mode(&backup), 0o600);
+}
+
+/// `| head -3`: stdout closes after three lines. The run stops like on a
+/// first Ctrl-C, what it changed is undone, and it exits 141, no panic.
+#[cfg(unix)] // symlinks, /proc, file modes, SIGPIPE semantics
+#[test]
+fn a_closed_stdout_stops_the_run_quietly_with_exit_141() {
+    let hub = sim_with("hub-new-firmware", &[]);
+    let original = hub.config();
+    let addr = hub.addr().to_string();
+    let json = tempfile::tempdir().unwrap();
+    let record = json.path().join("run.json");
+    let mut child = harness_cmd()
+        .args([
+            "--device",
+            &addr,
+            "--write-config",
+            "--actuators",
+            "--setup",
+        ])
+        .args(FAST)
+        .arg("--report-json")
+        .arg(&record)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let seen: Vec<String> = (0..3).map(|_| lines.next().unwrap().unwrap()).collect();
+    drop(lines);
+    let o = output_within(child, LIMIT, "harness | head -3");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(seen[1], "running 6 tests");
+    assert_eq!(o.status.code(), Some(141), "{seen:?}\n{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("standard output closed: stopping the run"),
+        "{err}"
+    );
+    assert_eq!(hub.actuator_states(), vec![0, 0], "{err}");
+    assert_eq!(hub.config(), original, "{err}");
+    // The record says how the run ended.
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
+    assert_eq!(r["exit_code"], 141, "{r}");
+    assert_ne!(r["status"], "running", "{r}");
+}
+
+/// A closed stderr in the middle of switching relays (`-v` writes every
+/// exchange there): the run stops at once, switches every slot off and
+/// restores the config, verified, and exits 141.
+#[cfg(unix)] // symlinks, /proc, file modes, SIGPIPE semantics
+#[test]
+fn a_closed_stderr_mid_change_leaves_the_hub_clean() {
+    let hub = sim_with("hub-4-relay-ac", &[]);
+    let original = hub.config();
+    let addr = hub.addr().to_string();
+    let mut child = harness_cmd()
+        .args([
+            "--device",
+            &addr,
+            "--write-config",
+            "--actuators",
+            "--setup",
+            "-v",
+        ])
+        .args([
+            "--timeout",
+            "3s",
+            "--verify-timeout",
+            "3s",
+            "--on-seconds",
+            "5",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    assert!(
+        hub.wait_state(Duration::from_secs(20), |s| s
+            .actuator_states()
+            .contains(&1)),
+        "no slot switched on"
+    );
+    drop(stderr);
+    let o = output_within(child, LIMIT, "harness with a closed stderr");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(141), "{out}");
+    assert_eq!(hub.actuator_states(), vec![0, 0, 0, 0], "{out}");
+    assert_eq!(hub.config(), original, "{out}");
+    assert!(
+        out.contains("not run: interrupted by output closed"),
+        "{out}"
+    );
+}
+
+#[cfg(unix)]
+mod on_a_terminal {
+    use super::*;
+    use expectrl::process::unix::WaitStatus;
+    use expectrl::session::OsSession as Session;
+    use expectrl::{Eof, Expect};
+
+    fn spawn(args: &[&str]) -> Session {
+        let mut cmd = std::process::Command::new(BIN);
+        cmd.args(args)
+            .env("NO_COLOR", "1")
+            .env("VEGEHUB_HARNESS_BACKUP_DIR", crate::common::backup_dir());
+        let mut s = Session::spawn(cmd).expect("the harness on a pseudo-terminal");
+        s.set_expect_timeout(Some(Duration::from_secs(30)));
+        s
+    }
+
+    /// Read to the end; the exit code.
+    fn finish(s: &mut Session) -> (String, i32) {
+        let rest = s.expect(Eof).expect("the run ends");
+        let text = String::from_utf8_lossy(rest.as_bytes()).into_owned();
+        let code = match s.get_process().wait().expect("exit status") {
+            WaitStatus::Exited(_, c) => c,
+            other => panic!("{other:?}"),
+        };
+        (text, code)
+    }
+
+    /// What a terminal would show at the end: a carriage return starts the
+    /// line over, `ESC[K` erases it, `ESC[nA` moves up n lines (progress
+    /// redraws); other control sequences are dropped.
+    fn plain(s: &str) -> String {
+        let mut lines: Vec<String> = vec![String::new()];
+        let mut chars = s.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '\x1b' if chars.peek() == Some(&'[') => {
+                    chars.next();
+                    let mut arg = String::new();
+                    for d in chars.by_ref() {
+                        if d.is_ascii_alphabetic() {
+                            match d {
+                                'K' => lines.last_mut().unwrap().clear(),
+                                'A' => {
+                                    for _ in 0..arg.parse::<usize>().unwrap_or(1) {
+                                        if lines.len() > 1 {
+                                            lines.pop();
+                                        }
+                                    }
+                                }
+                                _ => {}
+                            }
+                            break;
+                        }
+                        arg.push(d);
+                    }
+                }
+                // The terminal sends \r\n for a newline.
+                '\r' if chars.peek() == Some(&'\n') => {}
+                '\r' => lines.last_mut().unwrap().clear(),
+                '\n' => lines.push(String::new()),
+                c => lines.last_mut().unwrap().push(c),
+            }
+        }
+        lines.join("\n")
+    }
+
+    #[test]
+    fn questions_name_the_hub_and_what_will_happen_and_re_ask() {
+        // Old firmware keeps a name in its config.
+        let hub = sim_with("hub-old-firmware", &[]);
+        let addr = hub.addr().to_string();
+        let mut args = vec!["--device", addr.as_str()];
+        args.extend_from_slice(FAST);
+        let mut s = spawn(&args);
+        // config-round-trip first: the hub named by its config name, MAC,
+        // address and relays.
+        s.expect(format!("Vege_1C_07 (MAC A1B2C3D41C07, {addr}, 1 relay):").as_str())
+            .unwrap();
+        s.expect("config-round-trip will write its config back unchanged")
+            .unwrap();
+        s.expect("Allow this on Vege_1C_07? [y]es, [n]o, [a]ll hubs, none: ")
+            .unwrap();
+        s.send_line("yes please").unwrap();
+        s.expect("\"yes please\" is not an answer").unwrap();
+        s.expect("Allow this on Vege_1C_07?").unwrap();
+        s.send_line("n").unwrap();
+        s.expect("actuators will switch each of its 1 relay(s) on for 2 s and off")
+            .unwrap();
+        s.expect("Allow this on Vege_1C_07?").unwrap();
+        s.send_line("y").unwrap();
+        s.expect("setup will write a test API key").unwrap();
+        s.expect("Allow this on Vege_1C_07?").unwrap();
+        s.send_line("none").unwrap();
+        let (out, code) = finish(&mut s);
+        let out = plain(&out);
+        assert_eq!(code, 0, "{out}");
+        assert!(out.contains("test actuators         ... ok"), "{out}");
+        assert!(
+            out.contains("test config-round-trip ... ignored (not allowed at the prompt (--write-config allows it): read the config only, wrote nothing)"),
+            "{out}"
+        );
+        assert!(
+            out.contains("test setup             ... ignored (not allowed at the prompt (--setup allows it))"),
+            "{out}"
+        );
+        let w = writes(&hub);
+        assert!(w.iter().all(|p| p.ends_with("actuators/set")), "{w:?}");
+        assert!(!w.is_empty());
+    }
+
+    #[test]
+    fn nothing_is_asked_for_what_will_not_run() {
+        let hub = sim_with("hub-new-firmware", &[]);
+        let addr = hub.addr().to_string();
+        // A read-only filter, and a read-only plan: no question at all.
+        let smoke = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/smoke.json");
+        for extra in [
+            &["--exact", "mac"][..],
+            &["--plan", smoke],
+            &["--actuators", "actuators"],
+        ] {
+            let mut args = vec!["--device", addr.as_str()];
+            args.extend_from_slice(FAST);
+            args.extend_from_slice(extra);
+            let mut s = spawn(&args);
+            let (out, code) = finish(&mut s);
+            assert_eq!(code, 0, "{extra:?}: {out}");
+            assert!(!out.contains("Allow this"), "{extra:?}: {out}");
+            assert!(out.contains("test result: ok."), "{extra:?}: {out}");
+        }
+    }
+
+    #[test]
+    fn long_waits_show_progress_and_notes_never_split_a_result_line() {
+        // Each status answer takes 1.5 s: the wait shows, with its deadline.
+        let hub = sim_with(
+            "hub-new-firmware",
+            &["delay:1500ms@actuators/status,times=1"],
+        );
+        let addr = hub.addr().to_string();
+        let mut s = spawn(&[
+            "--device",
+            &addr,
+            "--timeout",
+            "4s",
+            "--write-config",
+            "-v",
+            "actuator-status",
+        ]);
+        s.expect(format!("waiting for {addr}: answer to GET /api/actuators/status: 1.").as_str())
+            .unwrap();
+        s.expect("s of 4.0s").unwrap();
+        let (out, code) = finish(&mut s);
+        let out = plain(&out);
+        assert_eq!(code, 0, "{out}");
+        // With -v every exchange is a note; each result line is whole.
+        for l in out
+            .lines()
+            .filter(|l| l.starts_with("test ") && !l.starts_with("test result"))
+        {
+            assert!(
+                l.ends_with(" ok") || l.ends_with("FAILED") || l.contains("... ignored ("),
+                "a split result line: {l:?} in\n{out}"
+            );
+        }
+        assert!(out.contains("-> 200"), "no -v exchange: {out}");
+    }
+}
+
+#[test]
+fn help_is_our_own_and_completions_and_man_page_come_from_it() {
+    let o = harness(&["--help"]);
+    let help = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0));
+    for libtest in ["Usefull", "Json output", "tests are run on serially"] {
+        assert!(
+            !help.contains(libtest),
+            "libtest-mimic's text in --help: {libtest}"
+        );
+    }
+    for flag in [
+        "--write-config",
+        "--actuators",
+        "--setup",
+        "--format",
+        "--color",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from --help");
+    }
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef vegehub-harness"),
+        ("fish", "complete -c vegehub-harness"),
+    ] {
+        let o = harness(&["completions", shell]);
+        let script = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(o.status.code(), Some(0), "{shell}");
+        assert!(script.contains(marker), "{shell}: {script:.200}");
+        assert!(script.contains("write-config"), "{shell}: flags missing");
+    }
+    let o = harness(&["man"]);
+    let page = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(
+        page.starts_with(".ie") && page.contains(".TH vegehub-harness 1"),
+        "{page:.300}"
+    );
+    assert!(page.contains("write\\-config"), "{page:.300}");
+    let o = harness(&["completions", "tcsh"]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "an unknown shell is a usage error"
+    );
+}
