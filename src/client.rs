@@ -32,6 +32,9 @@ pub struct SessionConfig {
     pub pool_idle_timeout: Duration,
     /// Cap on the device-side duration of every `on` (`--max-on-seconds`).
     pub max_on: crate::actuator_limit::MaxOn,
+    /// Host names resolved by the harness itself (`.local` over mDNS), with
+    /// the address the client connects to for them.
+    pub resolved: Vec<(String, std::net::SocketAddr)>,
 }
 
 impl Default for SessionConfig {
@@ -44,6 +47,7 @@ impl Default for SessionConfig {
             pool_max_idle_per_host: 1,
             pool_idle_timeout: Duration::from_secs(30),
             max_on: crate::actuator_limit::MaxOn::default(),
+            resolved: Vec::new(),
         }
     }
 }
@@ -61,7 +65,11 @@ pub fn build_http(
     cfg: &SessionConfig,
     session: SessionLayer,
 ) -> Result<reqwest::Client, BuildError> {
-    reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder();
+    for (host, addr) in &cfg.resolved {
+        builder = builder.resolve(host, *addr);
+    }
+    builder
         .connector_layer(session)
         // Hubs are on the local network: a proxy from the environment would
         // only get in the way (and would hide which socket reached the hub).
@@ -174,6 +182,21 @@ pub enum CallError {
         path: String,
         timeout: Duration,
     },
+    /// No answer in time, but the harness itself fell behind meanwhile
+    /// (its own timer or runtime woke `lag` late), even after the hub was
+    /// given its timeout again: the harness is overloaded, which says
+    /// nothing about the hub.
+    #[error(
+        "{hub}: {method} {path}: no answer within {timeout:?}, but the harness itself fell \
+         {lag:?} behind meanwhile (overloaded; not counted against the hub)"
+    )]
+    HarnessLag {
+        hub: String,
+        method: String,
+        path: String,
+        timeout: Duration,
+        lag: Duration,
+    },
     #[error("{hub}: {method} {path}: http status {status}")]
     Status {
         hub: String,
@@ -260,13 +283,45 @@ pub struct HubClient {
     observer: Option<Observer>,
     state: Arc<Mutex<HubState>>,
     ledger: Option<Ledger>,
+    /// The run's lag monitor, when the run has one.
+    lag: Option<crate::lag::LagMonitor>,
     /// Test-only: reproduce the original bug, a new client per request.
     session_per_request: bool,
+}
+
+/// How many times a request's timeout is given again because the harness
+/// itself fell behind while it ran.
+const LAG_EXTENSIONS: u32 = 2;
+
+/// Why an attempt ended without an answer.
+enum Failure {
+    Http(reqwest::Error),
+    /// The request's clock ran out; with the harness's lag seen last.
+    Expired {
+        lag: Duration,
+    },
+}
+
+/// Test-only (`VEGEHUB_HARNESS_DEBUG_STALL=PATH:MS`): the first request to
+/// PATH stalls its thread for MS once it is sent, as an overloaded host
+/// would: the harness falls behind, the hub does not.
+fn debug_stall(path: &str) -> Option<Duration> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static DONE: AtomicBool = AtomicBool::new(false);
+    let spec = std::env::var("VEGEHUB_HARNESS_DEBUG_STALL").ok()?;
+    let (p, ms) = spec.rsplit_once(':')?;
+    if !path.ends_with(p) || DONE.swap(true, Ordering::SeqCst) {
+        return None;
+    }
+    ms.parse().ok().map(Duration::from_millis)
 }
 
 #[derive(Default)]
 struct HubState {
     exchanges: Vec<Exchange>,
+    /// Requests that ran out of time while the harness lagged, since the
+    /// last [`HubClient::take_lagged`].
+    lagged: Vec<String>,
     incidents: Vec<Incident>,
     contact: Option<Contact>,
     /// The MAC of the first `info/get` answer that carried one: the hub
@@ -328,6 +383,7 @@ impl HubClient {
             observer,
             state: Arc::default(),
             ledger: None,
+            lag: None,
             session_per_request: false,
         }
     }
@@ -337,6 +393,69 @@ impl HubClient {
     pub fn with_ledger(mut self, ledger: Ledger) -> HubClient {
         self.ledger = Some(ledger);
         self
+    }
+
+    /// Tell timeouts the harness caused from the hub's with `lag`.
+    pub fn with_lag_monitor(mut self, lag: crate::lag::LagMonitor) -> HubClient {
+        self.lag = Some(lag);
+        self
+    }
+
+    /// Run one attempt on the request's clock: `request_timeout` of time
+    /// the harness was awake for. When the clock runs out but the harness
+    /// fell behind meanwhile (the timer itself woke late, or the runtime
+    /// did), the same request in flight is given the timeout again, up to
+    /// [`LAG_EXTENSIONS`] times: an answer waiting in the socket is taken,
+    /// and the hub is never blamed for the harness's lag.
+    async fn on_the_clock<F: std::future::Future>(
+        &self,
+        path: &str,
+        attempt: F,
+    ) -> Result<F::Output, Duration> {
+        use tokio::time::Instant as TInstant;
+        let timeout = self.cfg.request_timeout;
+        tokio::pin!(attempt);
+        if let Some(stall) = debug_stall(path) {
+            // Sent, then the thread stops as if starved.
+            let once = std::future::poll_fn(|cx| std::task::Poll::Ready(attempt.as_mut().poll(cx)));
+            if let std::task::Poll::Ready(out) = once.await {
+                return Ok(out);
+            }
+            std::thread::sleep(stall);
+        }
+        let mut since = TInstant::now();
+        let mut deadline = since + timeout;
+        let mut extensions = 0;
+        loop {
+            match tokio::time::timeout_at(deadline, attempt.as_mut()).await {
+                Ok(out) => return Ok(out),
+                Err(_) => {
+                    let now = TInstant::now();
+                    let late = now.saturating_duration_since(deadline);
+                    let runtime = self
+                        .lag
+                        .as_ref()
+                        .map_or(Duration::ZERO, |m| m.worst_since(since));
+                    let lag = late.max(runtime);
+                    if lag < crate::lag::significant(timeout) {
+                        return Err(Duration::ZERO);
+                    }
+                    if extensions == LAG_EXTENSIONS {
+                        return Err(lag);
+                    }
+                    extensions += 1;
+                    self.incident(
+                        IncidentKind::Retry,
+                        format!(
+                            "{path}: no answer within {timeout:?} while the harness fell \
+                             {lag:?} behind; waiting {timeout:?} more for the same request"
+                        ),
+                    );
+                    since = now;
+                    deadline = now + timeout;
+                }
+            }
+        }
     }
 
     /// Test-only (`--debug-session-per-request`): build a new client, a new
@@ -394,6 +513,12 @@ impl HubClient {
     /// Whether the hub was ever reached (see [`Contact`]).
     pub fn contact(&self) -> Contact {
         self.lock().contact.clone().unwrap_or(Contact::NotTried)
+    }
+
+    /// Take the harness-lag timeouts seen since the last call: a scenario
+    /// that failed on one is inconclusive, not the hub's failure.
+    pub fn take_lagged(&self) -> Vec<String> {
+        std::mem::take(&mut self.lock().lagged)
     }
 
     /// Take the exchanges recorded since the last call.
@@ -753,29 +878,36 @@ impl HubClient {
                     })
                 }
             };
-            let mut req = http
-                .request(method.clone(), &url)
-                .timeout(self.cfg.request_timeout);
+            // The request's own clock is `on_the_clock`; reqwest's timeout
+            // only backs it up.
+            let backstop = self.cfg.request_timeout * (LAG_EXTENSIONS + 2);
+            let mut req = http.request(method.clone(), &url).timeout(backstop);
             if let Some(b) = &body {
                 req = req
                     .header(reqwest::header::CONTENT_TYPE, "application/json")
                     .body(b.bytes.clone());
             }
-            let outcome = match crate::ledger::for_hub(&self.hub, req.send()).await {
-                Ok(resp) => {
-                    if let Some(ledger) = &self.ledger {
-                        ledger.record_response(&self.hub, &resp);
+            let exchange = async {
+                match crate::ledger::for_hub(&self.hub, req.send()).await {
+                    Ok(resp) => {
+                        if let Some(ledger) = &self.ledger {
+                            ledger.record_response(&self.hub, &resp);
+                        }
+                        let status = resp.status().as_u16();
+                        let location = resp
+                            .headers()
+                            .get(reqwest::header::LOCATION)
+                            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+                        read_bounded(resp, MAX_ANSWER_BYTES)
+                            .await
+                            .map(|read| (status, location, read))
                     }
-                    let status = resp.status().as_u16();
-                    let location = resp
-                        .headers()
-                        .get(reqwest::header::LOCATION)
-                        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-                    read_bounded(resp, MAX_ANSWER_BYTES)
-                        .await
-                        .map(|read| (status, location, read))
+                    Err(e) => Err(e),
                 }
-                Err(e) => Err(e),
+            };
+            let outcome = match self.on_the_clock(path, exchange).await {
+                Ok(outcome) => outcome,
+                Err(lag) => break Err(Failure::Expired { lag }),
             };
             match outcome {
                 Ok(ok) => break Ok(ok),
@@ -811,7 +943,7 @@ impl HubClient {
                         error_chain(&e)
                     ));
                 }
-                Err(e) => break Err(e),
+                Err(e) => break Err(Failure::Http(e)),
             }
         };
 
@@ -880,7 +1012,29 @@ impl HubClient {
                     }),
                 }
             }
-            Err(e) => {
+            Err(Failure::Expired { lag }) => {
+                self.note_contact(Contact::Reached);
+                let timeout = self.cfg.request_timeout;
+                Err(if lag.is_zero() {
+                    CallError::Timeout {
+                        hub: self.hub.clone(),
+                        method: m,
+                        path: p,
+                        timeout,
+                    }
+                } else {
+                    let e = CallError::HarnessLag {
+                        hub: self.hub.clone(),
+                        method: m,
+                        path: p,
+                        timeout,
+                        lag,
+                    };
+                    self.lock().lagged.push(e.to_string());
+                    e
+                })
+            }
+            Err(Failure::Http(e)) => {
                 let err = self.classify(&method, path, &e);
                 if let CallError::Connect { detail, .. } = &err {
                     self.note_contact(Contact::Unreachable(detail.clone()));
@@ -1137,6 +1291,57 @@ fn bounded(s: &str, max: usize) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn client_with(lag: crate::lag::LagMonitor) -> HubClient {
+        let cfg = SessionConfig {
+            request_timeout: Duration::from_secs(1),
+            ..SessionConfig::default()
+        };
+        let http = build_http(&cfg, crate::ledger::Ledger::new(2).new_session()).unwrap();
+        HubClient::new(http, "http://127.0.0.1:9", "127.0.0.1:9", cfg, None).with_lag_monitor(lag)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_timeout_is_the_hubs_unless_the_harness_fell_behind() {
+        use tokio::time::Instant as T;
+        // No lag: the hub had its second and did not answer.
+        let c = client_with(crate::lag::LagMonitor::default());
+        let start = T::now();
+        let r = c
+            .on_the_clock("/api/info/get", std::future::pending::<()>())
+            .await;
+        assert_eq!(r, Err(Duration::ZERO));
+        assert_eq!(start.elapsed(), Duration::from_secs(1));
+        assert!(c.take_incidents().is_empty());
+
+        // The harness keeps falling behind: the same request is given its
+        // timeout again twice, then the lag is the verdict, not the hub.
+        let lag = crate::lag::LagMonitor::default();
+        let noter = lag.clone();
+        let behind = tokio::spawn(async move {
+            loop {
+                noter.note(T::now(), Duration::from_millis(400));
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+        let c = client_with(lag.clone());
+        let start = T::now();
+        let r = c
+            .on_the_clock("/api/info/get", std::future::pending::<()>())
+            .await;
+        assert_eq!(r, Err(Duration::from_millis(400)));
+        assert_eq!(start.elapsed(), Duration::from_secs(3));
+        assert_eq!(c.take_incidents().len(), 2);
+
+        // An answer that comes during the extra time is taken.
+        let c = client_with(lag);
+        let answer = async {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            7
+        };
+        assert_eq!(c.on_the_clock("/api/info/get", answer).await, Ok(7));
+        behind.abort();
+    }
 
     #[test]
     fn config_shapes_the_harness_does_not_understand_are_named() {

@@ -81,7 +81,7 @@ const REUSE_GRACE: Duration = Duration::from_secs(1);
 
 /// When that wait first asks the OS whether the connection is still
 /// established; the gap doubles after each look.
-const REUSE_FIRST_LOOK: Duration = Duration::from_millis(10);
+const REUSE_FIRST_LOOK: Duration = Duration::from_millis(200);
 
 tokio::task_local! {
     /// The hub the request being sent on this task goes to.
@@ -144,7 +144,7 @@ pub trait SocketTable: Send + Sync + 'static {
 /// The socket table of the machine the harness runs on.
 pub fn os_socket_table() -> Box<dyn SocketTable> {
     #[cfg(target_os = "linux")]
-    return Box::new(linux::Targeted(os::OsSocketTable));
+    return Box::new(linux::Targeted::new(os::OsSocketTable));
     #[cfg(not(target_os = "linux"))]
     Box::new(os::OsSocketTable)
 }
@@ -161,7 +161,13 @@ mod linux {
     use std::collections::HashSet;
     use std::net::SocketAddr;
 
-    pub struct Targeted<T>(pub T);
+    pub struct Targeted<T>(T, std::sync::Mutex<Option<sock_diag::Diag>>);
+
+    impl<T> Targeted<T> {
+        pub fn new(table: T) -> Targeted<T> {
+            Targeted(table, std::sync::Mutex::new(None))
+        }
+    }
 
     /// Inodes of the sockets this process holds (`/proc/self/fd`).
     fn own_socket_inodes() -> std::io::Result<HashSet<u32>> {
@@ -232,23 +238,38 @@ mod linux {
             &self,
             pairs: &[(SocketAddr, SocketAddr)],
         ) -> Result<Vec<TcpEntry>, SocketTableError> {
-            let mut diag = match sock_diag::Diag::open() {
-                Ok(d) => d,
-                // No sock_diag for single sockets here: the whole table.
-                Err(_) => return self.0.lookup(pairs),
-            };
+            // One netlink socket for the run, opened at the first lookup;
+            // dropped after an error (a fresh one next time).
+            let mut cached = self.1.lock().unwrap_or_else(|p| p.into_inner());
+            if cached.is_none() {
+                match sock_diag::Diag::open() {
+                    Ok(d) => *cached = Some(d),
+                    // No sock_diag for single sockets here: the whole table.
+                    Err(_) => {
+                        drop(cached);
+                        return self.0.lookup(pairs);
+                    }
+                }
+            }
             let mut out = Vec::new();
             let mut rest = Vec::new();
             for &(local, remote) in pairs {
-                if !sock_diag::can_look_up(local, remote) {
-                    rest.push((local, remote));
-                    continue;
-                }
+                let diag = match cached.as_mut() {
+                    Some(d) if sock_diag::can_look_up(local, remote) => d,
+                    _ => {
+                        rest.push((local, remote));
+                        continue;
+                    }
+                };
                 match diag.find(local, remote) {
                     Ok(found) => out.extend(found),
-                    Err(_) => rest.push((local, remote)),
+                    Err(_) => {
+                        *cached = None;
+                        rest.push((local, remote));
+                    }
                 }
             }
+            drop(cached);
             if !rest.is_empty() {
                 out.extend(self.0.lookup(&rest)?);
             }

@@ -105,6 +105,11 @@ pub fn is_secret_key(key: &str) -> bool {
     k == "key"
         || k == "pass"
         || k == "psk"
+        || k == "pwd"
+        || k == "pin"
+        || k.starts_with("pass_")
+        || k.ends_with("_pass")
+        || k.contains("passphrase")
         || [
             "api_key", "apikey", "_key", "password", "passwd", "token", "secret",
         ]
@@ -127,6 +132,11 @@ fn is_secret_value(v: &Value) -> bool {
 /// every `0` or `ab` in a message would garble it, and no real key is that
 /// short.
 const MIN_TEXT_SECRET: usize = 4;
+
+/// Values under keys that are neither harmless nor named as secrets are
+/// masked in documents, but searched for in free text only from this
+/// length (a Wi-Fi passphrase has at least 8 characters).
+const MIN_UNNAMED_SECRET: usize = 8;
 
 /// Redacts, or passes through when secrets are to be shown. Clones share
 /// the secrets learnt from configs, so text printed anywhere in the run
@@ -276,9 +286,14 @@ fn collect_under(key: Option<&str>, value: &Value, out: &mut BTreeSet<String>) {
         }
         Value::Array(items) => items.iter().for_each(|v| collect_under(key, v, out)),
         // Numbers are masked in documents but not searched for in text:
-        // replacing every "3" in a message would garble it.
-        Value::String(s) if masked(key, value) => {
-            out.insert(s.clone());
+        // replacing every "3" in a message would garble it. Likewise short
+        // values under keys not named as secrets (a word like "config"),
+        // and a bare document that is only a string.
+        Value::String(s) if key.is_some() && masked(key, value) => {
+            let secret_named = key.is_some_and(is_secret_key);
+            if secret_named || s.chars().count() >= MIN_UNNAMED_SECRET {
+                out.insert(s.clone());
+            }
         }
         _ => {}
     }

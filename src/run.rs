@@ -41,6 +41,9 @@ pub struct RunConfig {
     pub allow_actuators: bool,
     /// `--setup` given: `setup` may run on real hubs.
     pub allow_setup: bool,
+    /// How long a `.local` name may take to resolve over mDNS
+    /// (`--discover-timeout`).
+    pub mdns_timeout: Duration,
     /// A person is at the terminal (stdin and stderr): a real hub's
     /// changes not allowed by a flag are asked for, per hub.
     pub interactive: bool,
@@ -410,6 +413,29 @@ fn run_hubs(
     let mut sims = Vec::new();
     let mut hubs = Vec::new();
     let ledger = Ledger::new(cfg.conn.budget);
+    // `.local` names the system resolver cannot resolve: the harness's own
+    // mDNS finds them, and the client is told the address.
+    if let TargetSpec::Given(targets) = &cfg.targets {
+        let hosts: Vec<(String, u16)> = targets
+            .iter()
+            .filter_map(|t| match t {
+                Target::Device { host, port } => Some((host.clone(), *port)),
+                Target::Sim { .. } => None,
+            })
+            .collect();
+        let (resolved, how) =
+            runtime.block_on(crate::local_names::resolve_all(&hosts, cfg.mdns_timeout));
+        for r in how {
+            // Shown with -v; always when it failed (it is why the hub will
+            // be unreachable).
+            if cfg.verbose || r.mdns.is_err() {
+                crate::report::term::err(&format!("vegehub-harness: {}", r.describe()));
+            }
+        }
+        cfg.session.resolved = resolved;
+    }
+    // How far the harness itself falls behind, so its lag is never a hub's.
+    let lag = crate::lag::LagMonitor::start(runtime.handle());
     let http = {
         let _enter = runtime.enter();
         client::build_http(&cfg.session, ledger.new_session())
@@ -506,6 +532,7 @@ fn run_hubs(
             observer.clone(),
         )
         .with_ledger(ledger.clone())
+        .with_lag_monitor(lag.clone())
         .with_session_per_request(cfg.conn.debug_session_per_request);
         hubs.push(Hub {
             real: matches!(t, Target::Device { .. }),
@@ -1025,6 +1052,7 @@ fn hub_thread(
             // in the obligations and is undone below.
             _ => std::panic::catch_unwind(AssertUnwindSafe(|| {
                 hub.ledger.set_scenario(&hub.label, Some(s.name()));
+                let _ = client.take_lagged();
                 if hub.debug_leak && records.is_empty() {
                     // At the start of the first scenario: the pool is empty,
                     // so the leak gets a connection of its own, opened
@@ -1032,10 +1060,17 @@ fn hub_thread(
                     let _enter = rt.enter();
                     client.debug_leak();
                 }
-                let record = rt.block_on(async {
-                    tokio::select! {
-                        r = s.run(&client, &mut facts, &options) => r,
-                        sig = interrupt.wait() => {
+                // The scenario runs as a task on the runtime, beside the
+                // connection tasks it talks through, and this thread waits
+                // for its end: one wake-up per scenario, not per request
+                // (with hundreds of hubs, cross-thread wake-ups were most
+                // of the harness's CPU).
+                let (c, o, i) = (client.clone(), options.clone(), interrupt.clone());
+                let mut f = std::mem::take(&mut facts);
+                let task = rt.spawn(async move {
+                    let r = tokio::select! {
+                        r = s.run(&c, &mut f, &o) => r,
+                        sig = i.wait() => {
                             // Stopped where it was: its true time, and what
                             // it exchanged and ran into so far.
                             let mut r = Record::not_run(
@@ -1043,12 +1078,20 @@ fn hub_thread(
                                 Verdict::Fail(format!("interrupted by {sig}")),
                             );
                             r.duration = scenario_started.elapsed();
-                            r.exchanges = client.take_exchanges();
-                            r.incidents = client.take_incidents();
+                            r.exchanges = c.take_exchanges();
+                            r.incidents = c.take_incidents();
                             r
                         }
-                    }
+                    };
+                    (r, f)
                 });
+                let (record, f) = match rt.block_on(task) {
+                    Ok(done) => done,
+                    // A panic in the scenario is this closure's panic.
+                    Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                    Err(e) => std::panic::panic_any(format!("the scenario's task ended: {e}")),
+                };
+                facts = f;
                 hub.ledger.set_scenario(&hub.label, None);
                 record
             }))
@@ -1066,6 +1109,15 @@ fn hub_thread(
                 r
             }),
         };
+        // A scenario that failed on a timeout the harness caused (it fell
+        // behind even after giving the hub its time again) is
+        // inconclusive: the hub is not blamed for the harness's load.
+        let lagged = client.take_lagged();
+        if let (Verdict::Fail(msg), Some(first)) = (&record.verdict, lagged.first()) {
+            record.verdict = Verdict::Skip(format!(
+                "inconclusive, not counted against the hub: {first} (the scenario said: {msg})"
+            ));
+        }
         record = redact_record(record, &safety.redactor);
         // The plan's measurements for this scenario: each judged on its own;
         // any that fails fails the scenario. A skipped scenario measured
@@ -1085,6 +1137,13 @@ fn hub_thread(
         if ctx.debug_panic {
             panic!("VEGEHUB_HARNESS_DEBUG_PANIC: the hub's thread fails on purpose");
         }
+    }
+    // Another device answering at this address stops every write to it;
+    // what is owed stays owed, named with both MACs.
+    if let Some((expected, got)) = hub.client.identity_changed() {
+        safety
+            .obligations
+            .identity_changed(&hub.label, expected.to_string(), got.to_string());
     }
     // Whatever the scenarios left owed (an interruption, an error, a
     // panic) is undone now, with cleanup's own timeouts and retries.

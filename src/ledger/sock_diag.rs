@@ -48,10 +48,13 @@ pub fn can_look_up(local: SocketAddr, remote: SocketAddr) -> bool {
     local.is_ipv4() == remote.is_ipv4() && !link_local(local) && !link_local(remote)
 }
 
-/// One netlink socket for a batch of lookups.
+/// One netlink socket, kept for the run's lookups (each is then one send
+/// and one receive).
 pub struct Diag {
     socket: Socket,
     buf: Vec<u8>,
+    /// Sequence number of the last request; answers to others are skipped.
+    seq: u32,
 }
 
 impl Diag {
@@ -62,6 +65,7 @@ impl Diag {
         Ok(Diag {
             socket,
             buf: vec![0; 8192],
+            seq: 0,
         })
     }
 
@@ -86,8 +90,10 @@ impl Diag {
         local: SocketAddr,
         remote: SocketAddr,
     ) -> io::Result<Option<TcpEntry>> {
+        self.seq = self.seq.wrapping_add(1);
         let mut header = NetlinkHeader::default();
         header.flags = NLM_F_REQUEST;
+        header.sequence_number = self.seq;
         let mut packet = NetlinkMessage::new(
             header,
             SockDiagMessage::InetRequest(InetRequest {
@@ -119,6 +125,14 @@ impl Diag {
                     NetlinkMessage::<SockDiagMessage>::deserialize(&self.buf[offset..size])
                         .map_err(|e| io::Error::other(format!("sock_diag answer: {e}")))?;
                 let len = message.header.length as usize;
+                if message.header.sequence_number != self.seq {
+                    // A late answer to an earlier request.
+                    if len == 0 {
+                        break;
+                    }
+                    offset += len;
+                    continue;
+                }
                 match message.payload {
                     NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(r)) => {
                         let (name, open) = state(r.header.state);

@@ -60,6 +60,8 @@ fn connections_summary(out: &mut String, gate: &crate::ledger::Verdict, per_hub:
         .into_iter()
         .filter(|l| per_hub || !l.starts_with("hub "))
     {
+        // Lines name hubs (addresses, names): escaped like any hub text.
+        let line = escape(&line).into_owned();
         let line = if line.contains("NOT confirmed") {
             line.yellow().bold().to_string()
         } else {
@@ -68,7 +70,12 @@ fn connections_summary(out: &mut String, gate: &crate::ledger::Verdict, per_hub:
         let _ = writeln!(out, "  {line}");
     }
     for problem in gate.problems() {
-        let _ = writeln!(out, "  {} {problem}", "FAIL".red().bold());
+        let _ = writeln!(
+            out,
+            "  {} {}",
+            "FAIL".red().bold(),
+            escape(&problem.to_string())
+        );
     }
 }
 

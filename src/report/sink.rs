@@ -260,7 +260,10 @@ impl ReportSink {
             let mut r = self.lock();
             r.hubs[hub].duration_ms = Some(ms(elapsed));
         }
-        self.refresh(RunStatus::Running);
+        // Only a stream or a file reads the cleanup outcomes before the end.
+        if self.stream.is_some() || self.paths.any() {
+            self.refresh(RunStatus::Running);
+        }
         if let Some(s) = &self.stream {
             s.hub_done(&self.lock().hubs[hub]);
         }

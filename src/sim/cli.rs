@@ -31,7 +31,25 @@ Kinds:
   reboot-after:N   after N requests the hub reboots: every connection
                    dropped, actuators reset, stored config kept
                    (once; times=K allows K reboots); down=DUR keeps it
-                   down (refusing connections) for DUR while it boots";
+                   down (refusing connections) for DUR while it boots
+  redirect:CODE[>PORT]  answer a 3xx redirect to the same path on
+                   127.0.0.1:PORT (default 9)
+  error-field      the answer's `error` field reports failure (HTTP 200);
+                   a write (config/set, actuators/set) is not done
+  non-utf8         config/get carries a byte that is not UTF-8 in a string
+  shape:KIND       answer null, array, string or number instead of the
+                   document
+  huge:SIZE        the real answer padded with whitespace to SIZE (300K,
+                   1M, 50M), chunked, no length
+  missing-slot:SLOT  actuators/status leaves SLOT out (the relay works)
+  claim-actuators:N  info/get claims N actuators
+  mac-change       info/get answers with another MAC (another device)
+  ctrl-chars       hub strings carry ESC, BEL and CR: firmware, Wi-Fi
+                   strength, hub name, a config key
+  secret-fields    the config holds secrets under unusual key names
+  big-number       the config holds an integer above 2^64 (kept exactly)
+  lossy-numbers    config/set stores numbers as the nearest f64
+  (malformed on config/get cuts the real document off two thirds in)";
 
 /// Serve a simulated VegeHub until Ctrl-C or SIGTERM.
 ///

@@ -92,6 +92,63 @@ pub enum FaultKind {
     /// refuses connections for that long, as a real hub does while it boots
     /// and rejoins Wi-Fi.
     RebootAfter(u64),
+    /// Answer with this 3xx status and a `Location` on another port of
+    /// 127.0.0.1 (default 9, the discard port), the same path.
+    Redirect { status: u16, port: u16 },
+    /// The answer's `error` field reports failure (`1`, or `"failure"` on
+    /// actuator status) and a write is not done, with HTTP 200.
+    ErrorField,
+    /// `config/get`: the answer carries a byte that is not UTF-8 inside its
+    /// first string value (as a hub storing Latin-1 names would).
+    NonUtf8,
+    /// The answer is this JSON text instead of the real document
+    /// (`shape:null`, `shape:array`, `shape:string`, `shape:number`).
+    Shape(String),
+    /// The real answer followed by whitespace up to this many bytes, sent
+    /// chunked without a length and never held whole by the simulator
+    /// (`huge:50M`, `huge:1M`, `huge:300K`).
+    Huge(u64),
+    /// `actuators/status` leaves this slot out (its relay still works).
+    MissingSlot(u32),
+    /// `info/get` claims this many actuators (`hub.num_actuators`).
+    ClaimActuators(u32),
+    /// `info/get` answers with another MAC: another device at the address
+    /// (use `after=N` to let the first N answers through).
+    MacChange,
+    /// Hub strings carry terminal control characters: firmware version,
+    /// Wi-Fi strength, the hub's name and a config key (ESC, BEL, CR).
+    CtrlChars,
+    /// The config holds secrets under key names no deny-list knows
+    /// (`wifi_pass`, `passphrase`, `pwd`, a webhook URL).
+    SecretFields,
+    /// The config holds an integer above 2^64 (`vh_total`), kept exactly.
+    BigNumber,
+    /// `config/set` stores numbers as the nearest f64, as a hub parsing
+    /// into double would (an integer above 2^53 comes back changed).
+    LossyNumbers,
+}
+
+/// The JSON text a `shape:NAME` fault answers with.
+pub(crate) fn shape_body(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "null" => "null",
+        "array" => "[]",
+        "string" => "\"config\"",
+        "number" => "7",
+        _ => return None,
+    })
+}
+
+/// `300K`, `1M`, `50M`, or plain bytes (K and M are 1024-based).
+fn parse_size(s: &str) -> Option<u64> {
+    let (num, mult) = match s.strip_suffix(['K', 'k']) {
+        Some(n) => (n, 1024),
+        None => match s.strip_suffix(['M', 'm']) {
+            Some(n) => (n, 1024 * 1024),
+            None => (s, 1),
+        },
+    };
+    num.parse::<u64>().ok()?.checked_mul(mult)
 }
 
 /// A parsed `--fault` spec.
@@ -198,46 +255,104 @@ impl FromStr for FaultSpec {
                 .map(Some)
                 .map_err(|_| err(format!("{name} slot must be a whole number, got {a:?}"))),
         };
-        let kind =
-            match name {
-                "status" => {
-                    let a = need_arg("CODE")?;
-                    match a.parse::<u16>() {
-                        Ok(c) if (100..=599).contains(&c) => FaultKind::Status(c),
-                        _ => return Err(err(format!("status code must be 100..=599, got {a:?}"))),
-                    }
+        let kind = match name {
+            "status" => {
+                let a = need_arg("CODE")?;
+                match a.parse::<u16>() {
+                    Ok(c) if (100..=599).contains(&c) => FaultKind::Status(c),
+                    _ => return Err(err(format!("status code must be 100..=599, got {a:?}"))),
                 }
-                "delay" => {
-                    let a = need_arg("DURATION")?;
-                    FaultKind::Delay(parse_duration(a).ok_or_else(|| {
+            }
+            "delay" => {
+                let a = need_arg("DURATION")?;
+                FaultKind::Delay(
+                    parse_duration(a).ok_or_else(|| {
                         err(format!("bad duration {a:?} (use e.g. 300ms, 2s, 1m)"))
-                    })?)
+                    })?,
+                )
+            }
+            "hang" => no_arg().map(|_| FaultKind::Hang)?,
+            "drop" => no_arg().map(|_| FaultKind::Drop)?,
+            "malformed" => no_arg().map(|_| FaultKind::Malformed)?,
+            "conn-close" => no_arg().map(|_| FaultKind::ConnClose)?,
+            "ignore-set" => no_arg().map(|_| FaultKind::IgnoreSet)?,
+            "stuck-off" => FaultKind::StuckOff(slot(arg)?),
+            "stuck-on" => FaultKind::StuckOn(slot(arg)?),
+            "max-conns" => {
+                let n = count("max-conns", need_arg("N")?)?;
+                if n == 0 {
+                    return Err(err("max-conns must be at least 1".into()));
                 }
-                "hang" => no_arg().map(|_| FaultKind::Hang)?,
-                "drop" => no_arg().map(|_| FaultKind::Drop)?,
-                "malformed" => no_arg().map(|_| FaultKind::Malformed)?,
-                "conn-close" => no_arg().map(|_| FaultKind::ConnClose)?,
-                "ignore-set" => no_arg().map(|_| FaultKind::IgnoreSet)?,
-                "stuck-off" => FaultKind::StuckOff(slot(arg)?),
-                "stuck-on" => FaultKind::StuckOn(slot(arg)?),
-                "max-conns" => {
-                    let n = count("max-conns", need_arg("N")?)?;
-                    if n == 0 {
-                        return Err(err("max-conns must be at least 1".into()));
+                FaultKind::MaxConns(
+                    u32::try_from(n).map_err(|_| err("max-conns is too large".into()))?,
+                )
+            }
+            "reboot-after" => FaultKind::RebootAfter(count("reboot-after", need_arg("N")?)?),
+            "redirect" => {
+                let a = need_arg("CODE[>PORT]")?;
+                let (code, port) = match a.split_once('>') {
+                    Some((c, p)) => (c, Some(p)),
+                    None => (a, None),
+                };
+                let status = match code.parse::<u16>() {
+                    Ok(c) if (300..=399).contains(&c) => c,
+                    _ => {
+                        return Err(err(format!(
+                            "redirect status must be 300..=399, got {code:?}"
+                        )))
                     }
-                    FaultKind::MaxConns(
-                        u32::try_from(n).map_err(|_| err("max-conns is too large".into()))?,
-                    )
-                }
-                "reboot-after" => FaultKind::RebootAfter(count("reboot-after", need_arg("N")?)?),
-                "" => return Err(err("empty fault kind".into())),
-                other => {
-                    return Err(err(format!(
-                        "unknown fault kind {other:?} (status, delay, hang, drop, malformed, \
-                     conn-close, ignore-set, stuck-off, stuck-on, max-conns, reboot-after)"
-                    )))
-                }
-            };
+                };
+                let port = match port {
+                    None => 9,
+                    Some(p) => p
+                        .parse::<u16>()
+                        .map_err(|_| err(format!("redirect port must be 1..=65535, got {p:?}")))?,
+                };
+                FaultKind::Redirect { status, port }
+            }
+            "error-field" => no_arg().map(|_| FaultKind::ErrorField)?,
+            "non-utf8" => no_arg().map(|_| FaultKind::NonUtf8)?,
+            "shape" => {
+                let a = need_arg("null|array|string|number")?;
+                shape_body(a).ok_or_else(|| {
+                    err(format!(
+                        "shape must be null, array, string or number, got {a:?}"
+                    ))
+                })?;
+                FaultKind::Shape(a.to_owned())
+            }
+            "huge" => {
+                let a = need_arg("SIZE")?;
+                FaultKind::Huge(parse_size(a).ok_or_else(|| {
+                    err(format!(
+                        "huge size must be bytes, or a number with K or M, got {a:?}"
+                    ))
+                })?)
+            }
+            "missing-slot" => FaultKind::MissingSlot(
+                slot(Some(need_arg("SLOT")?))?.expect("an argument was given"),
+            ),
+            "claim-actuators" => {
+                let n = count("claim-actuators", need_arg("N")?)?;
+                FaultKind::ClaimActuators(
+                    u32::try_from(n).map_err(|_| err("claim-actuators is above 2^32-1".into()))?,
+                )
+            }
+            "mac-change" => no_arg().map(|_| FaultKind::MacChange)?,
+            "ctrl-chars" => no_arg().map(|_| FaultKind::CtrlChars)?,
+            "secret-fields" => no_arg().map(|_| FaultKind::SecretFields)?,
+            "big-number" => no_arg().map(|_| FaultKind::BigNumber)?,
+            "lossy-numbers" => no_arg().map(|_| FaultKind::LossyNumbers)?,
+            "" => return Err(err("empty fault kind".into())),
+            other => {
+                return Err(err(format!(
+                    "unknown fault kind {other:?} (status, delay, hang, drop, malformed, \
+                     conn-close, ignore-set, stuck-off, stuck-on, max-conns, reboot-after, \
+                     redirect, error-field, non-utf8, shape, huge, missing-slot, claim-actuators, \
+                     mac-change, ctrl-chars, secret-fields, big-number, lossy-numbers)"
+                )))
+            }
+        };
         match (&kind, endpoint) {
             (FaultKind::IgnoreSet, Some(e)) if e != Route::ConfigSet => {
                 return Err(err("ignore-set applies only to config/set".into()))
@@ -249,6 +364,25 @@ impl FromStr for FaultSpec {
             }
             (FaultKind::MaxConns(_), Some(_)) => {
                 return Err(err("max-conns limits connections, not an endpoint".into()))
+            }
+            (FaultKind::NonUtf8, Some(e)) if e != Route::ConfigGet => {
+                return Err(err("non-utf8 applies only to config/get".into()))
+            }
+            (FaultKind::MissingSlot(_), Some(e)) if e != Route::ActuatorsStatus => {
+                return Err(err("missing-slot applies only to actuators/status".into()))
+            }
+            (FaultKind::ClaimActuators(_) | FaultKind::MacChange, Some(e))
+                if e != Route::InfoGet =>
+            {
+                return Err(err(format!("{name} applies only to info/get")))
+            }
+            (FaultKind::LossyNumbers, Some(e)) if e != Route::ConfigSet => {
+                return Err(err("lossy-numbers applies only to config/set".into()))
+            }
+            (FaultKind::CtrlChars | FaultKind::SecretFields | FaultKind::BigNumber, Some(_)) => {
+                return Err(err(format!(
+                    "{name} changes the hub's data, not an endpoint"
+                )))
             }
             _ => {}
         }
@@ -331,6 +465,35 @@ mod tests {
             ("stuck-on:1", FaultKind::StuckOn(Some(1))),
             ("max-conns:2", FaultKind::MaxConns(2)),
             ("reboot-after:5", FaultKind::RebootAfter(5)),
+            (
+                "redirect:302>8080@config/get",
+                FaultKind::Redirect {
+                    status: 302,
+                    port: 8080,
+                },
+            ),
+            (
+                "redirect:307",
+                FaultKind::Redirect {
+                    status: 307,
+                    port: 9,
+                },
+            ),
+            ("error-field@config/set", FaultKind::ErrorField),
+            ("non-utf8@config/get", FaultKind::NonUtf8),
+            ("shape:null@config/get", FaultKind::Shape("null".into())),
+            ("huge:50M@info/get", FaultKind::Huge(50 * 1024 * 1024)),
+            ("huge:300K", FaultKind::Huge(300 * 1024)),
+            ("missing-slot:1@actuators/status", FaultKind::MissingSlot(1)),
+            (
+                "claim-actuators:4294967295",
+                FaultKind::ClaimActuators(u32::MAX),
+            ),
+            ("mac-change@info/get", FaultKind::MacChange),
+            ("ctrl-chars", FaultKind::CtrlChars),
+            ("secret-fields", FaultKind::SecretFields),
+            ("big-number", FaultKind::BigNumber),
+            ("lossy-numbers", FaultKind::LossyNumbers),
         ];
         for (spec, kind) in cases {
             let f: FaultSpec = spec.parse().unwrap_or_else(|e| panic!("{e}"));
@@ -360,6 +523,15 @@ mod tests {
             "max-conns:0",
             "max-conns:2@info/get",
             "reboot-after",
+            "redirect:200",
+            "redirect:302>x",
+            "shape:tree",
+            "huge:lots",
+            "missing-slot",
+            "non-utf8@info/get",
+            "mac-change@config/get",
+            "big-number@config/get",
+            "claim-actuators:99999999999",
             "reboot-after:2,after=1",
         ] {
             let e = spec.parse::<FaultSpec>().unwrap_err();

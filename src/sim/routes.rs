@@ -124,6 +124,19 @@ async fn faults(State(state): State<SimState>, req: Request, next: Next) -> Resp
             }
             FaultKind::Hang if state.fire(i) => std::future::pending::<()>().await,
             FaultKind::Drop if state.fire(i) => return dropped(),
+            // On config/get: the real document cut off two thirds in, so
+            // it carries the hub's keys (what a report must not record).
+            FaultKind::Malformed if route == Route::ConfigGet && state.fire(i) => {
+                let resp = next.run(req).await;
+                let (parts, body) = resp.into_parts();
+                let bytes = axum::body::to_bytes(body, BODY_LIMIT)
+                    .await
+                    .unwrap_or_default();
+                let cut = bytes.slice(..bytes.len() * 2 / 3);
+                let mut parts = parts;
+                parts.headers.remove(header::CONTENT_LENGTH);
+                return Response::from_parts(parts, Body::from(cut));
+            }
             FaultKind::Malformed if state.fire(i) => {
                 return (
                     StatusCode::OK,
@@ -132,10 +145,52 @@ async fn faults(State(state): State<SimState>, req: Request, next: Next) -> Resp
                 )
                     .into_response()
             }
+            FaultKind::Redirect { status, port } if state.fire(i) => {
+                let code = StatusCode::from_u16(status).unwrap_or(StatusCode::FOUND);
+                let location = format!("http://127.0.0.1:{port}{}", route.path());
+                return (code, [(header::LOCATION, location)]).into_response();
+            }
+            FaultKind::Shape(ref name) if state.fire(i) => {
+                let body = super::fault::shape_body(name).unwrap_or("null");
+                return (
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, "application/json")],
+                    body,
+                )
+                    .into_response();
+            }
+            // A write that reports failure and does nothing.
+            FaultKind::ErrorField
+                if matches!(
+                    route,
+                    Route::ConfigSet | Route::ActuatorsSet | Route::UpdateSend
+                ) && state.fire(i) =>
+            {
+                return ok(&json!({"error": 1}));
+            }
             _ => {}
         }
     }
+    // Faults that rewrite the real answer.
+    let mut rewrite: Vec<FaultKind> = Vec::new();
+    for (i, f) in state.faults().iter().enumerate() {
+        if !f.matches(route) {
+            continue;
+        }
+        let applies = match f.kind {
+            FaultKind::ErrorField => matches!(route, Route::ConfigGet | Route::ActuatorsStatus),
+            FaultKind::NonUtf8 => route == Route::ConfigGet,
+            FaultKind::Huge(_) => true,
+            _ => false,
+        };
+        if applies && state.fire(i) {
+            rewrite.push(f.kind.clone());
+        }
+    }
     let mut resp = next.run(req).await;
+    if !rewrite.is_empty() {
+        resp = rewrite_answer(resp, &rewrite).await;
+    }
     let close = state
         .faults()
         .iter()
@@ -150,6 +205,59 @@ async fn faults(State(state): State<SimState>, req: Request, next: Next) -> Resp
     resp
 }
 
+/// Apply answer-rewriting faults to a handler's answer.
+async fn rewrite_answer(resp: Response, faults: &[FaultKind]) -> Response {
+    let (mut parts, body) = resp.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, BODY_LIMIT).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let mut bytes = bytes.to_vec();
+    let mut pad_to = None;
+    for f in faults {
+        match f {
+            FaultKind::ErrorField => {
+                if let Ok(mut doc) = serde_json::from_slice::<Value>(&bytes) {
+                    let failed = match doc.get("error") {
+                        Some(Value::String(_)) => json!("failure"),
+                        _ => json!(1),
+                    };
+                    doc["error"] = failed;
+                    bytes = doc.to_string().into_bytes();
+                }
+            }
+            FaultKind::NonUtf8 => {
+                // Inside the first string value: after the first `":"`.
+                if let Some(at) = bytes.windows(3).position(|w| w == b"\":\"") {
+                    bytes.insert(at + 3, 0xE9);
+                }
+            }
+            FaultKind::Huge(n) => pad_to = Some(*n),
+            _ => {}
+        }
+    }
+    parts.headers.remove(header::CONTENT_LENGTH);
+    match pad_to {
+        None => Response::from_parts(parts, Body::from(bytes)),
+        Some(total) => Response::from_parts(parts, padded(bytes, total)),
+    }
+}
+
+/// `head` followed by spaces up to `total` bytes, streamed in 64 KiB chunks
+/// of one shared buffer, without a length: the simulator never holds the
+/// whole answer.
+fn padded(head: Vec<u8>, total: u64) -> Body {
+    const CHUNK: usize = 64 * 1024;
+    let spaces = Bytes::from(vec![b' '; CHUNK]);
+    let rest = total.saturating_sub(head.len() as u64);
+    let full = rest / CHUNK as u64;
+    let tail = (rest % CHUNK as u64) as usize;
+    let chunks = std::iter::once(Bytes::from(head))
+        .chain(std::iter::repeat_n(spaces.clone(), full as usize))
+        .chain(std::iter::once(spaces.slice(..tail)))
+        .map(Ok::<Bytes, std::convert::Infallible>);
+    Body::from_stream(futures_util::stream::iter(chunks))
+}
+
 async fn info_get(State(state): State<SimState>, body: Bytes) -> Response {
     let wanted = match sections(&body) {
         Ok(w) => w,
@@ -162,7 +270,29 @@ async fn info_get(State(state): State<SimState>, body: Bytes) -> Response {
     };
     // Sections in request order, as the hub builds its answer.
     let mut out = Map::new();
-    let info = serde_json::to_value(info).unwrap_or_default();
+    let mut info = serde_json::to_value(info).unwrap_or_default();
+    for (i, f) in state.faults().iter().enumerate() {
+        if !f.matches(Route::InfoGet) {
+            continue;
+        }
+        match f.kind {
+            FaultKind::ClaimActuators(n) if info.get("hub").is_some() && state.fire(i) => {
+                info["hub"]["num_actuators"] = json!(n);
+            }
+            FaultKind::MacChange if info.get("wifi").is_some() && state.fire(i) => {
+                info["wifi"]["mac_addr"] = json!(super::state::OTHER_MAC);
+            }
+            FaultKind::CtrlChars if state.faults_enabled() => {
+                if info.get("hub").is_some() {
+                    info["hub"]["version"] = json!("5.1.1\u{1b}[2J\u{7}");
+                }
+                if info.get("wifi").is_some() {
+                    info["wifi"]["strength"] = json!("-29\r\u{1b}[2Ktest result: ok.");
+                }
+            }
+            _ => {}
+        }
+    }
     for name in wanted.keys() {
         if let Some(v) = info.get(name) {
             out.insert(name.clone(), v.clone());
@@ -173,7 +303,13 @@ async fn info_get(State(state): State<SimState>, body: Bytes) -> Response {
 
 async fn config_get(State(state): State<SimState>, body: Bytes) -> Response {
     match sections(&body) {
-        Ok(wanted) => ok(&state.config_sections(&wanted)),
+        // The stored sections exactly as they were stored.
+        Ok(wanted) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            state.config_sections_text(&wanted),
+        )
+            .into_response(),
         Err(e) => bad_request(e),
     }
 }
@@ -186,11 +322,10 @@ async fn config_set(State(state): State<SimState>, body: Bytes) -> Response {
         .filter(|(i, f)| f.kind == FaultKind::IgnoreSet && state.fire(*i))
         .count()
         > 0;
-    let doc: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => return bad_request(BadRequest(format!("body is not JSON: {e}"))),
+    let Ok(text) = std::str::from_utf8(&body) else {
+        return bad_request(BadRequest("body is not UTF-8".into()));
     };
-    match state.set_config(&doc, !ignore) {
+    match state.set_config_text(text, !ignore) {
         Ok(()) => ok(&json!({"error": 0})),
         Err(e) => bad_request(e),
     }
@@ -217,8 +352,16 @@ async fn actuators_set(State(state): State<SimState>, body: Bytes) -> Response {
 }
 
 async fn actuators_status(State(state): State<SimState>) -> Response {
+    let mut actuators = state.actuator_slots();
+    for (i, f) in state.faults().iter().enumerate() {
+        if let FaultKind::MissingSlot(slot) = f.kind {
+            if f.matches(Route::ActuatorsStatus) && state.fire(i) {
+                actuators.retain(|a| a.slot != slot);
+            }
+        }
+    }
     let status = ActuatorStatus {
-        actuators: state.actuator_slots(),
+        actuators,
         error: "success".into(),
     };
     ok(&serde_json::to_value(status).unwrap_or_default())

@@ -63,7 +63,10 @@ pub struct BadRequest(pub String);
 pub(crate) struct Inner {
     profile: Profile,
     generation: Generation,
-    config: Mutex<Value>,
+    config: Mutex<Stored>,
+    /// Faults act only while this is set (tests switch them off to let a
+    /// printed restore command run against a healthy hub).
+    faults_on: std::sync::atomic::AtomicBool,
     slots: Mutex<Vec<Slot>>,
     pub(crate) faults: Vec<FaultSpec>,
     fault_hits: Vec<AtomicU64>,
@@ -116,7 +119,8 @@ impl SimState {
             .unwrap_or_default();
         SimState(Arc::new(Inner {
             generation: profile.generation(),
-            config: Mutex::new(profile.config().clone()),
+            config: Mutex::new(Stored::start(profile.config(), &faults)),
+            faults_on: std::sync::atomic::AtomicBool::new(true),
             profile,
             slots: Mutex::new(slots),
             fault_hits: faults.iter().map(|_| AtomicU64::new(0)).collect(),
@@ -146,46 +150,97 @@ impl SimState {
 
     /// Count one matching event for fault `idx`; true if it applies now.
     pub(crate) fn fire(&self, idx: usize) -> bool {
+        if !self.faults_enabled() {
+            return false;
+        }
         let n = self.0.fault_hits[idx].fetch_add(1, Ordering::Relaxed);
         self.0.faults[idx].window_contains(n)
     }
 
+    /// Whether faults act now.
+    pub fn faults_enabled(&self) -> bool {
+        self.0.faults_on.load(Ordering::SeqCst)
+    }
+
+    /// Switch every fault off (or back on): the hub behaves as its profile
+    /// says. Tests use it to run a printed `restore` against a healthy hub.
+    pub fn set_faults_enabled(&self, on: bool) {
+        self.0.faults_on.store(on, Ordering::SeqCst);
+    }
+
     // ---- config ----
 
-    /// The stored config document.
+    /// The stored config document (numbers as `f64` where they do not fit
+    /// an integer; [`SimState::config_text`] has them exactly).
     pub fn config(&self) -> Value {
-        lock(&self.0.config).clone()
+        lock(&self.0.config).doc.clone()
+    }
+
+    /// The stored config exactly: each section as the text it was stored
+    /// from. Byte-equal before and after a run means the run left it as it
+    /// was.
+    pub fn config_text(&self) -> String {
+        let config = lock(&self.0.config);
+        let parts: Vec<String> = config
+            .raw
+            .iter()
+            .map(|(k, v)| format!("{}:{v}", Value::String(k.clone())))
+            .collect();
+        format!("{{{}}}", parts.join(","))
     }
 
     /// `config/get`: the named sections, in request order, then `"error":0`.
     /// Old firmware always answers `endpoints` with null.
     pub fn config_sections(&self, wanted: &Map<String, Value>) -> Value {
+        serde_json::from_str(&self.config_sections_text(wanted)).unwrap_or_default()
+    }
+
+    /// [`SimState::config_sections`] as the exact text the hub sends: each
+    /// section as stored.
+    pub fn config_sections_text(&self, wanted: &Map<String, Value>) -> String {
         let config = lock(&self.0.config);
-        let mut out = Map::new();
+        let mut parts = Vec::new();
         for name in wanted.keys() {
             if name == "error" {
                 continue;
             }
+            let key = Value::String(name.clone());
             if name == "endpoints" && self.0.generation == Generation::Old {
-                out.insert(name.clone(), Value::Null);
-            } else if let Some(v) = config.get(name) {
-                out.insert(name.clone(), v.clone());
+                parts.push(format!("{key}:null"));
+            } else if let Some((_, raw)) = config.raw.iter().find(|(k, _)| k == name) {
+                parts.push(format!("{key}:{raw}"));
             }
         }
-        out.insert("error".into(), Value::from(0));
-        Value::Object(out)
+        parts.push("\"error\":0".into());
+        format!("{{{}}}", parts.join(","))
+    }
+
+    /// `config/set` of a parsed document (tests): see
+    /// [`SimState::set_config_text`].
+    pub fn set_config(&self, body: &Value, store: bool) -> Result<(), BadRequest> {
+        self.set_config_text(&body.to_string(), store)
     }
 
     /// `config/set`: each top-level section in `body` replaces the stored
-    /// one; sections not in the body are kept. The result must keep the
-    /// hub's firmware generation, or nothing is stored. `store` false (the
+    /// one, kept as the exact text it came as (unless `lossy-numbers`);
+    /// sections not in the body are kept. The result must keep the hub's
+    /// firmware generation, or nothing is stored. `store` false (the
     /// `ignore-set` fault) validates but stores nothing.
-    pub fn set_config(&self, body: &Value, store: bool) -> Result<(), BadRequest> {
-        let Value::Object(sections) = body else {
+    pub fn set_config_text(&self, body: &str, store: bool) -> Result<(), BadRequest> {
+        let parsed: Value =
+            serde_json::from_str(body).map_err(|e| BadRequest(format!("body is not JSON: {e}")))?;
+        let Value::Object(sections) = &parsed else {
             return Err(BadRequest("config must be a JSON object".into()));
         };
+        let raws: std::collections::HashMap<String, Box<serde_json::value::RawValue>> =
+            serde_json::from_str(body).map_err(|e| BadRequest(format!("body: {e}")))?;
+        let lossy = store
+            && self.0.faults.iter().enumerate().any(|(i, f)| {
+                f.kind == FaultKind::LossyNumbers && f.matches(Route::ConfigSet) && self.fire(i)
+            });
         let mut config = lock(&self.0.config);
-        let mut merged = config.clone();
+        let mut merged = config.doc.clone();
+        let mut merged_raw = config.raw.clone();
         let target = merged.as_object_mut().expect("config is an object");
         for (name, value) in sections {
             match name.as_str() {
@@ -194,6 +249,14 @@ impl SimState {
                 "endpoints" if self.0.generation == Generation::Old && value.is_null() => {}
                 _ => {
                     target.insert(name.clone(), value.clone());
+                    let raw = match raws.get(name) {
+                        Some(r) if !lossy => r.get().to_owned(),
+                        _ => value.to_string(),
+                    };
+                    match merged_raw.iter_mut().find(|(k, _)| k == name) {
+                        Some(slot) => slot.1 = raw,
+                        None => merged_raw.push((name.clone(), raw)),
+                    }
                 }
             }
         }
@@ -206,7 +269,10 @@ impl SimState {
         }
         check_config(&merged, self.0.generation).map_err(BadRequest)?;
         if store {
-            *config = merged;
+            *config = Stored {
+                doc: merged,
+                raw: merged_raw,
+            };
             drop(config);
             self.state_changed();
         }
@@ -536,6 +602,99 @@ impl SimState {
         lock(&self.0.deliveries).clone()
     }
 }
+
+/// The stored config: the document, and each top-level section as the
+/// exact text it was stored from (what `config/get` sends).
+#[derive(Debug, Clone)]
+struct Stored {
+    doc: Value,
+    raw: Vec<(String, String)>,
+}
+
+/// The MAC `mac-change` answers with: another device's.
+pub const OTHER_MAC: &str = "02:00:5E:10:00:01";
+
+/// The integer above 2^64 `big-number` stores, exactly.
+pub const BIG_NUMBER: &str = "123456789012345678901234567890";
+
+impl Stored {
+    /// The profile's config, with the data faults applied.
+    fn start(config: &Value, faults: &[FaultSpec]) -> Stored {
+        let mut doc = config.clone();
+        let mut raw: Vec<(String, String)> = doc
+            .as_object()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.to_string())).collect())
+            .unwrap_or_default();
+        for f in faults {
+            match f.kind {
+                FaultKind::CtrlChars => {
+                    let name = Value::String(CTRL_NAME.into()).to_string();
+                    add_to_hub(&mut doc, &mut raw, "name", &name);
+                    add_to_hub(&mut doc, &mut raw, CTRL_KEY, "\"x\\u0007\"");
+                }
+                FaultKind::SecretFields => {
+                    for (key, secret) in [("wifi_pass", 0), ("passphrase", 1), ("pwd", 2)] {
+                        let v = Value::String(SECRETS[secret].into()).to_string();
+                        add_to_hub(&mut doc, &mut raw, key, &v);
+                    }
+                    let url = format!("http://127.0.0.1:9/api/webhook/{}", SECRETS[3]);
+                    add_to_hub(
+                        &mut doc,
+                        &mut raw,
+                        "webhook",
+                        &Value::String(url).to_string(),
+                    );
+                }
+                FaultKind::BigNumber => add_to_hub(&mut doc, &mut raw, "vh_total", BIG_NUMBER),
+                _ => {}
+            }
+        }
+        Stored { doc, raw }
+    }
+}
+
+/// Add `key` with the JSON text `text` to the `hub` section (a section
+/// `config/get` returns), spliced in as text so a number no f64 holds
+/// stays exact.
+fn add_to_hub(doc: &mut Value, raw: &mut Vec<(String, String)>, key: &str, text: &str) {
+    let mut hub = doc
+        .get("hub")
+        .cloned()
+        .unwrap_or_else(|| serde_json::json!({}));
+    hub[key] = serde_json::from_str(text).unwrap_or_default();
+    let hub_raw = raw
+        .iter()
+        .find(|(k, _)| k == "hub")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| "{}".into());
+    let trimmed = hub_raw.trim_end();
+    let body = trimmed.strip_suffix('}').unwrap_or(trimmed).trim_end();
+    let sep = if body.ends_with('{') { "" } else { "," };
+    let hub_raw = format!("{body}{sep}{}:{text}}}", Value::String(key.to_owned()));
+    match raw.iter_mut().find(|(k, _)| k == "hub") {
+        Some(slot) => slot.1 = hub_raw,
+        None => raw.push(("hub".into(), hub_raw)),
+    }
+    if let Some(m) = doc.as_object_mut() {
+        m.insert("hub".into(), hub);
+    }
+}
+
+/// The hub name `ctrl-chars` stores: ESC sequences (clear screen, retitle
+/// the terminal), BEL, and a CR-LF with a fake verdict line.
+pub const CTRL_NAME: &str = "Desk\u{1b}[2J\u{1b}]0;pwned\u{7}\r\ntest result: ok. 99 passed";
+
+/// A config key `ctrl-chars` adds (it shows in diff paths).
+pub const CTRL_KEY: &str = "label\u{1b}[31m";
+
+/// The secrets `secret-fields` stores: under `wifi.wifi_pass`,
+/// `wifi.passphrase`, `wifi.pwd`, and the path of `webhook`.
+pub const SECRETS: [&str; 4] = [
+    "hunter2-SECRET-PASS",
+    "open-SESAME-PHRASE",
+    "pwd-SECRET-WORD",
+    "SECRET-WEBHOOK-ID",
+];
 
 /// Whether `doc` has the shape of a config document of `generation`.
 pub fn check_config(doc: &Value, generation: Generation) -> Result<(), String> {

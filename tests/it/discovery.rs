@@ -419,3 +419,27 @@ netns_test! {
         adv.into_inner().unwrap().shutdown().unwrap();
     }
 }
+
+netns_test! {
+    fn hub_strings_in_mdns_reach_the_terminal_escaped() {
+        // A hub's TXT values are its own: ESC, BEL and CR in them must be
+        // shown (\x1b), never emitted (issue 10).
+        let mut a = ad("02:00:00:00:E5:C0", Some("Evil\u{1b}]0;pwned\u{7}"), 8080);
+        a.version = "5.1.1\u{1b}[2J\u{7}".into();
+        a.sensors = vec!["Moist\r\u{1b}[1Atest result: ok.".into()];
+        let adv = Advertiser::register(&a).unwrap();
+        let out = harness(&["discover", "--expect", "1"]);
+        assert!(out.status.success(), "{out:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        for bad in [0x1bu8, 0x07, b'\r'] {
+            assert!(
+                !out.stdout.contains(&bad) && !out.stderr.contains(&bad),
+                "raw {bad:#04x} printed: {text:?}"
+            );
+        }
+        assert!(text.contains("5.1.1\\x1b[2J\\x07"), "{text}");
+        assert!(text.contains("Moist\\r\\x1b[1Atest result: ok."), "{text}");
+        adv.shutdown().unwrap();
+        await_mdns_daemon_threads(0);
+    }
+}

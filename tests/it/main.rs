@@ -4,6 +4,7 @@ mod bench;
 mod common;
 mod conn_gate;
 mod discovery;
+mod hostile;
 mod ledger;
 mod netns;
 mod plan;

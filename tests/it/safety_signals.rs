@@ -18,7 +18,7 @@ use crate::safety::one_line_error;
 use vegehub_harness::sim::{SimHandle, SimState};
 
 /// A running harness whose stderr lines can be waited for.
-struct Running {
+pub(crate) struct Running {
     child: Child,
     stderr_lines: mpsc::Receiver<String>,
     stderr: Arc<Mutex<String>>,
@@ -26,7 +26,7 @@ struct Running {
     readers: Vec<std::thread::JoinHandle<()>>,
 }
 
-fn start(args: &[&str], backups: &Path) -> Running {
+pub(crate) fn start(args: &[&str], backups: &Path) -> Running {
     let mut child = Command::new(env!("CARGO_BIN_EXE_vegehub-harness"))
         .args(args)
         .env("NO_COLOR", "1")
@@ -63,14 +63,14 @@ fn start(args: &[&str], backups: &Path) -> Running {
 }
 
 impl Running {
-    fn signal(&self, sig: i32) {
+    pub(crate) fn signal(&self, sig: i32) {
         // SAFETY: a signal to the child this test started, by its id.
         let r = unsafe { libc::kill(self.child.id() as libc::pid_t, sig) };
         assert_eq!(r, 0, "kill({sig})");
     }
 
     /// Wait for a stderr line containing `needle`.
-    fn wait_line(&self, needle: &str, limit: Duration) -> String {
+    pub(crate) fn wait_line(&self, needle: &str, limit: Duration) -> String {
         let deadline = Instant::now() + limit;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -87,7 +87,7 @@ impl Running {
 
     /// Wait for the exit; returns the code (None if killed by a signal)
     /// and stdout + stderr.
-    fn finish(self, limit: Duration) -> (Option<i32>, String) {
+    pub(crate) fn finish(self, limit: Duration) -> (Option<i32>, String) {
         let pid = self.child.id();
         let mut child = self.child;
         let (tx, rx) = mpsc::channel();
@@ -119,14 +119,14 @@ impl Running {
 
 /// Wait, woken by the simulator's own state changes, until `pred` holds
 /// for the hub's state; fail naming `what` after `LIMIT`.
-fn wait_hub(hub: &SimHandle, what: &str, pred: impl Fn(&SimState) -> bool) {
+pub(crate) fn wait_hub(hub: &SimHandle, what: &str, pred: impl Fn(&SimState) -> bool) {
     assert!(
         hub.wait_state(LIMIT, pred),
         "not seen within {LIMIT:?}: {what}"
     );
 }
 
-fn backups_in(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn backups_in(dir: &Path) -> Vec<PathBuf> {
     std::fs::read_dir(dir)
         .map(|d| {
             d.filter_map(|e| e.ok().map(|e| e.path()))

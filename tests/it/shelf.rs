@@ -302,3 +302,51 @@ fn sim_count_serves_distinct_hubs_and_prints_one_line_each() {
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+/// Run the harness against one hub with its thread stalled for 2.5 s right
+/// after the first `info/get` is sent (`VEGEHUB_HARNESS_DEBUG_STALL`), as
+/// an overloaded host would.
+fn stalled_run(hub: &str) -> (i32, String) {
+    let child = harness_cmd()
+        .args([
+            "--device",
+            hub,
+            "--color",
+            "never",
+            "--timeout",
+            "1s",
+            "mac",
+        ])
+        .env("VEGEHUB_HARNESS_DEBUG_STALL", "info/get:2500")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("harness starts");
+    let o = output_within(child, LIMIT, "stalled harness");
+    (
+        o.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
+}
+
+#[test]
+fn the_harness_falling_behind_is_not_the_hubs_timeout() {
+    // The hub answers in 200 ms; the harness sleeps through its 1 s
+    // timeout. The answer is taken: the hub is not blamed.
+    let prompt = sim_with("hub-new-firmware", &["delay:200ms@info/get"]);
+    let (code, out) = stalled_run(&prompt.addr().to_string());
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("test mac ... ok"), "{out}");
+    // The flip: a hub that never answers is still the hub's timeout, after
+    // it was given its second again with the harness awake.
+    let silent = sim_with("hub-new-firmware", &["hang@info/get"]);
+    let (code, out) = stalled_run(&silent.addr().to_string());
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("test mac ... FAILED"), "{out}");
+    assert!(out.contains("info/get: no answer within 1s"), "{out}");
+}

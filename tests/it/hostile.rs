@@ -1,0 +1,509 @@
+//! The hub as an adversary (issue 10): for each way a hub misbehaved that
+//! once broke the harness's promise, the simulator produces it as a fault
+//! and the real binary's verdict flips: pass without the fault; with it the
+//! documented exit code, the hub's config byte-equal to before (or an exit
+//! 5 whose printed `restore` command, run here, brings it back), and no
+//! relay on.
+
+use std::path::Path;
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use vegehub_harness::sim::{state, SimHandle};
+
+use crate::common::{harness_cmd, output_within, sim_with};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// Fast settings for a simulated hub: relays follow at once; the config
+/// round-trip may write (it is read-only without the flag).
+const FAST: &[&str] = &[
+    "--write-config",
+    "--timeout",
+    "2s",
+    "--verify-timeout",
+    "1s",
+    "--on-seconds",
+    "2",
+];
+
+fn run_in(dir: Option<&Path>, hub: &SimHandle, extra: &[&str]) -> Output {
+    let addr = hub.addr().to_string();
+    let mut args = vec!["--device", addr.as_str()];
+    args.extend_from_slice(FAST);
+    args.extend_from_slice(extra);
+    let mut cmd = harness_cmd();
+    if let Some(dir) = dir {
+        cmd.env("VEGEHUB_HARNESS_BACKUP_DIR", dir);
+    }
+    let child = cmd
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("harness starts");
+    output_within(child, LIMIT, &format!("harness {args:?}"))
+}
+
+/// A run with the test process's backup dir (kept until the tests end,
+/// so a printed restore command can use its backup).
+fn run(hub: &SimHandle, extra: &[&str]) -> Output {
+    run_in(None, hub, extra)
+}
+
+/// What `config/get` with every section answers on `hub`, exactly: what a
+/// run backs up.
+fn answer(hub: &SimHandle) -> String {
+    let wanted = vegehub_harness::device::config::full_request();
+    hub.state()
+        .config_sections_text(wanted.as_object().expect("sections"))
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}\n--- stderr ---\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// The same run passes against a healthy hub of the same profile.
+fn passes_without_fault(profile: &str, extra: &[&str]) {
+    let hub = sim_with(profile, &[]);
+    let before = hub.state().config_text();
+    let o = run(&hub, extra);
+    assert_eq!(o.status.code(), Some(0), "without the fault:\n{}", text(&o));
+    assert_eq!(hub.state().config_text(), before);
+    assert!(hub.actuator_states().iter().all(|&s| s == 0));
+}
+
+/// The hub's config is byte-equal to `before` and no relay is on.
+fn left_as_found(hub: &SimHandle, before: &str, out: &str) {
+    assert_eq!(hub.state().config_text(), before, "config changed:\n{out}");
+    assert!(
+        hub.actuator_states().iter().all(|&s| s == 0),
+        "a relay is on:\n{out}"
+    );
+}
+
+/// Requests the hub received on `path`.
+fn received(hub: &SimHandle, path: &str) -> usize {
+    hub.state()
+        .received()
+        .iter()
+        .filter(|r| r.path == path)
+        .count()
+}
+
+/// The `restore` command an exit 5 printed last, as arguments.
+fn printed_restore(out: &str) -> Vec<String> {
+    let line = out
+        .lines()
+        .rev()
+        .find(|l| l.contains("restore it with: vegehub-harness restore "))
+        .unwrap_or_else(|| panic!("no restore command printed:\n{out}"));
+    let cmd = line
+        .split("restore it with: vegehub-harness ")
+        .nth(1)
+        .unwrap();
+    // Paths here are plain (temp dirs): split on spaces, drop quotes.
+    cmd.split_whitespace()
+        .map(|w| w.trim_matches('\'').to_owned())
+        .collect()
+}
+
+/// Run the printed restore command against the hub, faults off (a healthy
+/// hub again); it must succeed and bring the config back byte for byte.
+fn restore_brings_it_back(hub: &SimHandle, out: &str, before: &str) {
+    let args = printed_restore(out);
+    hub.state().set_faults_enabled(false);
+    let child = harness_cmd()
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let o = output_within(child, LIMIT, "restore");
+    assert_eq!(o.status.code(), Some(0), "restore {args:?}:\n{}", text(&o));
+    left_as_found(hub, before, out);
+}
+
+// 1. Redirects are never followed, in runs and in `restore`.
+#[test]
+fn a_redirect_is_a_hub_failure_naming_status_and_location_never_followed() {
+    passes_without_fault("hub-new-firmware", &[]);
+    // Another server, with another config and MAC, on another port.
+    let other = sim_with("hub-old-firmware", &[]);
+    let port = other.addr().port();
+    for fault in [
+        format!("redirect:302>{port}@config/get"),
+        format!("redirect:307>{port}@config/set"),
+        format!("redirect:301>{port}@info/get"),
+    ] {
+        let hub = sim_with("hub-new-firmware", &[&fault]);
+        let before = hub.state().config_text();
+        let o = run(&hub, &[]);
+        let out = text(&o);
+        assert_ne!(o.status.code(), Some(0), "{fault}:\n{out}");
+        assert_eq!(o.status.code(), Some(1), "{fault}:\n{out}");
+        assert!(out.contains("redirect"), "{fault}:\n{out}");
+        assert!(
+            out.contains(&format!("Location http://127.0.0.1:{port}/api/")),
+            "{fault}:\n{out}"
+        );
+        left_as_found(&hub, &before, &out);
+        assert!(other.state().received().is_empty(), "{fault}: followed");
+    }
+    // `restore` does not follow one either: exit 5, nothing sent elsewhere.
+    let hub = sim_with(
+        "hub-new-firmware",
+        &[&format!("redirect:307>{port}@config/set")],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let b = vegehub_harness::backup::Backup::new(
+        vegehub_harness::backup::HubIdentity {
+            mac: hub.state().profile().mac().to_string(),
+            name: None,
+            firmware: None,
+            address: hub.addr().to_string(),
+        },
+        &answer(&hub),
+    );
+    let path = vegehub_harness::backup::write(dir.path(), &b).unwrap();
+    let child = harness_cmd()
+        .arg("restore")
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let o = output_within(child, LIMIT, "restore");
+    assert_eq!(o.status.code(), Some(5), "{}", text(&o));
+    assert!(text(&o).contains("redirect"), "{}", text(&o));
+    assert!(other.state().received().is_empty(), "restore followed");
+}
+
+// 2. An error in the answer body is a failure, whatever the HTTP status.
+#[test]
+fn an_error_field_in_a_200_answer_fails_the_write() {
+    passes_without_fault("hub-new-firmware", &["--exact", "config-round-trip"]);
+    let hub = sim_with("hub-new-firmware", &["error-field@config/set"]);
+    let before = hub.state().config_text();
+    let o = run(&hub, &["--exact", "config-round-trip"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("the hub reported error 1"), "{out}");
+    left_as_found(&hub, &before, &out);
+
+    // The same on actuator status: never read as "off".
+    let hub = sim_with("hub-new-firmware", &["error-field@actuators/status"]);
+    let o = run(&hub, &["--exact", "actuator-status"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("reported error \"failure\""), "{out}");
+}
+
+// 3. Values are kept exactly, or the config is refused before any write.
+#[test]
+fn a_config_that_is_not_utf8_is_refused_before_any_write() {
+    passes_without_fault("hub-new-firmware", &["--setup"]);
+    let hub = sim_with("hub-new-firmware", &["non-utf8@config/get"]);
+    let before = hub.state().config_text();
+    let o = run(&hub, &["--setup"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("not valid UTF-8"), "{out}");
+    assert_eq!(received(&hub, "/api/config/set"), 0, "written:\n{out}");
+    left_as_found(&hub, &before, &out);
+}
+
+#[test]
+fn a_number_above_2_pow_64_is_carried_exactly_or_refused() {
+    // Round-trip writes the exact bytes and compares exactly: it passes and
+    // the number is untouched; setup would have to rebuild the document,
+    // and refuses before writing.
+    let hub = sim_with("hub-new-firmware", &["big-number"]);
+    let before = hub.state().config_text();
+    assert!(before.contains(state::BIG_NUMBER));
+    let o = run(&hub, &["--exact", "config-round-trip"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    left_as_found(&hub, &before, &out);
+    let o = run(&hub, &["--exact", "setup", "--setup"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("cannot be carried exactly"), "{out}");
+    left_as_found(&hub, &before, &out);
+
+    // A hub that stores it as a double (once): the round-trip sees the
+    // change (as f64 the two are equal), and the exact restore puts the
+    // original back.
+    let hub = sim_with("hub-new-firmware", &["big-number", "lossy-numbers,times=1"]);
+    let before = hub.state().config_text();
+    let o = run(&hub, &["--exact", "config-round-trip"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("differs at 1 path(s): hub.vh_total"), "{out}");
+    assert!(out.contains("cleanup: config restored: verified"), "{out}");
+    left_as_found(&hub, &before, &out);
+}
+
+// 4. A config of a shape the harness does not understand is not written.
+#[test]
+fn a_config_of_unexpected_shape_means_no_write() {
+    passes_without_fault("hub-new-firmware", &["--setup"]);
+    for shape in ["null", "array", "string"] {
+        let hub = sim_with("hub-new-firmware", &[&format!("shape:{shape}@config/get")]);
+        let before = hub.state().config_text();
+        let o = run(&hub, &["--setup"]);
+        let out = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{shape}:\n{out}");
+        assert!(out.contains("not a JSON object"), "{shape}:\n{out}");
+        assert!(out.contains("does not write a config"), "{shape}:\n{out}");
+        assert_eq!(received(&hub, "/api/config/set"), 0, "{shape}:\n{out}");
+        left_as_found(&hub, &before, &out);
+    }
+}
+
+// 5. Every write is owed against the run's first backup: a signal during
+// setup after the round-trip restores; a refused restore ends with the
+// command that brings it back.
+#[cfg(unix)]
+#[test]
+fn a_signal_during_setup_after_the_round_trip_restores_the_original() {
+    use crate::safety_signals::{start, wait_hub};
+    // config/get: 1 round-trip read, 2 its read-back, 3 its check against
+    // the original, 4 setup's read, 5 setup's read-back (slow: the signal
+    // comes while the test config is on the hub).
+    let hub = sim_with("hub-new-firmware", &["delay:5s@config/get,after=4,times=1"]);
+    let before = hub.state().config_text();
+    let addr = hub.addr().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let run = start(
+        &["--device", &addr, "--write-config", "--setup"],
+        dir.path(),
+    );
+    wait_hub(&hub, "the test config on the hub", |s| {
+        s.config_text().contains("VEGEHUB_HARNESS_TEST")
+    });
+    run.signal(libc::SIGTERM);
+    let (code, out) = run.finish(LIMIT);
+    assert_eq!(code, Some(130), "{out}");
+    assert!(!out.contains("nothing to undo"), "{out}");
+    left_as_found(&hub, &before, &out);
+}
+
+#[test]
+fn a_refused_final_restore_is_exit_5_and_the_printed_command_works() {
+    passes_without_fault("hub-new-firmware", &["--setup"]);
+    // config/set: 1 the round-trip's, 2 setup's test config; every restore
+    // after that is refused.
+    let hub = sim_with("hub-new-firmware", &["status:500@config/set,after=2"]);
+    let before = hub.state().config_text();
+    let o = run(&hub, &["--setup"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(5), "{out}");
+    assert_ne!(
+        hub.state().config_text(),
+        before,
+        "the fault kept the test config"
+    );
+    restore_brings_it_back(&hub, &out, &before);
+}
+
+// 6. A slot the hub does not report is unknown, not off.
+#[test]
+fn a_slot_missing_from_status_is_unknown_and_exit_5() {
+    passes_without_fault("hub-new-firmware", &["--exact", "actuators", "--actuators"]);
+    let hub = sim_with("hub-new-firmware", &["missing-slot:1@actuators/status"]);
+    let before = hub.state().config_text();
+    let o = run(&hub, &["--exact", "actuators", "--actuators"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(5), "{out}");
+    assert!(
+        out.contains("slot(s) 1 unknown (not reported by actuators/status)"),
+        "{out}"
+    );
+    assert!(!out.contains("actuators off: verified"), "{out}");
+    // The relay itself did switch off: the harness just cannot know it.
+    left_as_found(&hub, &before, &out);
+}
+
+// 7. Bounded work whatever the hub claims.
+#[test]
+fn a_hub_claiming_4294967295_actuators_gets_no_command() {
+    passes_without_fault("hub-new-firmware", &["--actuators"]);
+    let hub = sim_with("hub-new-firmware", &["claim-actuators:4294967295@info/get"]);
+    let before = hub.state().config_text();
+    let o = run(&hub, &["--actuators"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("hub.num_actuators is 4294967295, more than the harness handles (32)"),
+        "{out}"
+    );
+    assert_eq!(received(&hub, "/api/actuators/set"), 0, "{out}");
+    assert!(hub.state().received().len() < 50, "bounded requests");
+    left_as_found(&hub, &before, &out);
+}
+
+// 8. Hub strings never reach the terminal raw.
+#[test]
+fn control_characters_from_the_hub_are_shown_escaped_on_every_path() {
+    passes_without_fault("hub-new-firmware", &["--setup", "-v"]);
+    let hub = sim_with("hub-new-firmware", &["ctrl-chars"]);
+    let before = hub.state().config_text();
+    let o = run(&hub, &["--setup", "--actuators", "-v"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    // The fake strength fails info, named and escaped.
+    assert!(out.contains("wifi.strength"), "{out}");
+    assert!(out.contains("\\x1b"), "escaped form shown:\n{out}");
+    for (what, bytes) in [("stdout", &o.stdout), ("stderr", &o.stderr)] {
+        for bad in [0x1bu8, 0x07, b'\r'] {
+            assert!(
+                !bytes.contains(&bad),
+                "{what} carries raw {bad:#04x}:\n{out}"
+            );
+        }
+    }
+    left_as_found(&hub, &before, &out);
+
+    // `restore` prints the hub's name from the backup: escaped too.
+    let dir = tempfile::tempdir().unwrap();
+    let b = vegehub_harness::backup::Backup::new(
+        vegehub_harness::backup::HubIdentity {
+            mac: hub.state().profile().mac().to_string(),
+            name: Some(state::CTRL_NAME.into()),
+            firmware: None,
+            address: hub.addr().to_string(),
+        },
+        &answer(&hub),
+    );
+    let path = vegehub_harness::backup::write(dir.path(), &b).unwrap();
+    let child = harness_cmd()
+        .arg("restore")
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let o = output_within(child, LIMIT, "restore");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("Desk\\x1b[2J"), "{}", text(&o));
+    for bad in [0x1bu8, 0x07, b'\r'] {
+        assert!(!o.stdout.contains(&bad) && !o.stderr.contains(&bad));
+    }
+}
+
+// 9. Secrets under unknown key names, and unparseable bodies, stay out of
+// the JSON record, the JUnit file and -v.
+#[test]
+fn secrets_under_unknown_keys_and_in_unparseable_bodies_are_masked() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let junit = dir.path().join("r.xml");
+    let files = [
+        "--report-json",
+        json.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+    ];
+    for faults in [
+        // Setup fails (the hub ignores it): its exchanges, with the
+        // config, are recorded.
+        &["secret-fields", "ignore-set@config/set"][..],
+        // A config/get body cut off mid-document, secrets inside.
+        &["secret-fields", "malformed@config/get"][..],
+    ] {
+        let hub = sim_with("hub-new-firmware", faults);
+        let before = hub.state().config_text();
+        for s in state::SECRETS {
+            assert!(before.contains(s), "the fault stores {s}");
+        }
+        let mut args = vec!["--setup", "-v"];
+        args.extend_from_slice(&files);
+        let o = run(&hub, &args);
+        let out = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{faults:?}:\n{out}");
+        let record = std::fs::read_to_string(&json).unwrap();
+        let xml = std::fs::read_to_string(&junit).unwrap();
+        assert!(record.contains("exchanges"), "{record}");
+        for s in state::SECRETS {
+            assert!(!out.contains(s), "{s} on the console:\n{out}");
+            assert!(!record.contains(s), "{s} in the JSON record:\n{record}");
+            assert!(!xml.contains(s), "{s} in the JUnit file:\n{xml}");
+        }
+        if faults.contains(&"malformed@config/get") {
+            assert!(record.contains("bytes, not recorded; sha256 "), "{record}");
+        }
+        left_as_found(&hub, &before, &out);
+    }
+}
+
+// 10. Answers are read up to a bound.
+#[test]
+fn huge_answers_are_not_read_past_the_limit() {
+    passes_without_fault("hub-new-firmware", &["--actuators"]);
+    for fault in ["huge:50M@info/get", "huge:1M@actuators/status"] {
+        let hub = sim_with("hub-new-firmware", &[fault]);
+        let before = hub.state().config_text();
+        let dir = tempfile::tempdir().unwrap();
+        let json = dir.path().join("r.json");
+        let o = run(
+            &hub,
+            &["--actuators", "--report-json", json.to_str().unwrap()],
+        );
+        let out = text(&o);
+        assert_ne!(o.status.code(), Some(0), "{fault}:\n{out}");
+        assert!(
+            out.contains("answer larger than 262144 bytes; stopped reading it"),
+            "{fault}:\n{out}"
+        );
+        let size = std::fs::metadata(&json).unwrap().len();
+        assert!(size < 1024 * 1024, "{fault}: a {size}-byte report");
+        left_as_found(&hub, &before, &out);
+    }
+}
+
+// 11. The hub cannot change under the run.
+#[test]
+fn a_mac_change_stops_every_write_and_exit_5_names_both_macs() {
+    passes_without_fault("hub-new-firmware", &["--exact", "setup", "--setup"]);
+    // info/get: 1 the MAC for the backup, 2 the check before the test
+    // config; from 3 on (the check before the restore) another device.
+    let hub = sim_with("hub-new-firmware", &["mac-change@info/get,after=2"]);
+    let before = hub.state().config_text();
+    let mac = hub.state().profile().mac().to_string();
+    let o = run(&hub, &["--exact", "setup", "--setup"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(5), "{out}");
+    assert!(
+        out.contains(&mac) && out.contains(state::OTHER_MAC),
+        "{out}"
+    );
+    assert!(out.contains("stopped writing to it"), "{out}");
+    // Only the test config was written: nothing after the change.
+    assert_eq!(received(&hub, "/api/config/set"), 1, "{out}");
+    restore_brings_it_back(&hub, &out, &before);
+}
+
+// 12. A backup dir others can write is refused before anything is sent.
+#[cfg(unix)]
+#[test]
+fn a_world_writable_backup_dir_is_refused_with_exit_2() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let hub = sim_with("hub-new-firmware", &[]);
+    let o = run_in(Some(dir.path()), &hub, &["--exact", "config-round-trip"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let hub = sim_with("hub-new-firmware", &[]);
+    let o = run_in(Some(dir.path()), &hub, &["--exact", "config-round-trip"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(out.contains("writable by others (mode 777)"), "{out}");
+    assert!(hub.state().received().is_empty(), "{out}");
+}
