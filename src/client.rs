@@ -32,6 +32,9 @@ pub struct SessionConfig {
     pub pool_idle_timeout: Duration,
     /// Cap on the device-side duration of every `on` (`--max-on-seconds`).
     pub max_on: crate::actuator_limit::MaxOn,
+    /// Host names resolved by the harness itself (`.local` over mDNS), with
+    /// the address the client connects to for them.
+    pub resolved: Vec<(String, std::net::SocketAddr)>,
 }
 
 impl Default for SessionConfig {
@@ -44,6 +47,7 @@ impl Default for SessionConfig {
             pool_max_idle_per_host: 1,
             pool_idle_timeout: Duration::from_secs(30),
             max_on: crate::actuator_limit::MaxOn::default(),
+            resolved: Vec::new(),
         }
     }
 }
@@ -61,7 +65,11 @@ pub fn build_http(
     cfg: &SessionConfig,
     session: SessionLayer,
 ) -> Result<reqwest::Client, BuildError> {
-    reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder();
+    for (host, addr) in &cfg.resolved {
+        builder = builder.resolve(host, *addr);
+    }
+    builder
         .connector_layer(session)
         // Hubs are on the local network: a proxy from the environment would
         // only get in the way (and would hide which socket reached the hub).

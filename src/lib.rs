@@ -72,6 +72,7 @@ pub mod exit_code;
 pub mod json_diff;
 pub mod lag;
 pub mod ledger;
+pub mod local_names;
 pub mod measurement;
 pub mod plan;
 pub mod redact;

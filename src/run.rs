@@ -41,6 +41,9 @@ pub struct RunConfig {
     pub allow_actuators: bool,
     /// `--setup` given: `setup` may run on real hubs.
     pub allow_setup: bool,
+    /// How long a `.local` name may take to resolve over mDNS
+    /// (`--discover-timeout`).
+    pub mdns_timeout: Duration,
     /// A person is at the terminal (stdin and stderr): a real hub's
     /// changes not allowed by a flag are asked for, per hub.
     pub interactive: bool,
@@ -410,6 +413,27 @@ fn run_hubs(
     let mut sims = Vec::new();
     let mut hubs = Vec::new();
     let ledger = Ledger::new(cfg.conn.budget);
+    // `.local` names the system resolver cannot resolve: the harness's own
+    // mDNS finds them, and the client is told the address.
+    if let TargetSpec::Given(targets) = &cfg.targets {
+        let hosts: Vec<(String, u16)> = targets
+            .iter()
+            .filter_map(|t| match t {
+                Target::Device { host, port } => Some((host.clone(), *port)),
+                Target::Sim { .. } => None,
+            })
+            .collect();
+        let (resolved, how) =
+            runtime.block_on(crate::local_names::resolve_all(&hosts, cfg.mdns_timeout));
+        for r in how {
+            // Shown with -v; always when it failed (it is why the hub will
+            // be unreachable).
+            if cfg.verbose || r.mdns.is_err() {
+                crate::report::term::err(&format!("vegehub-harness: {}", r.describe()));
+            }
+        }
+        cfg.session.resolved = resolved;
+    }
     // How far the harness itself falls behind, so its lag is never a hub's.
     let lag = crate::lag::LagMonitor::start(runtime.handle());
     let http = {

@@ -65,7 +65,8 @@ pub struct RunArgs {
     pub all: bool,
 
     /// How long to look for hubs over mDNS at most (stops 1.2 s after the
-    /// last new hub).
+    /// last new hub); also how long a `--device NAME.local` the system
+    /// cannot resolve may take over mDNS.
     #[arg(long, value_name = "SECS", default_value = "5", value_parser = crate::discover_cli::parse_timeout)]
     pub discover_timeout: Duration,
 
@@ -366,6 +367,7 @@ impl RunArgs {
             allow_actuators: self.actuators,
             allow_setup: self.setup,
             interactive,
+            mdns_timeout: self.discover_timeout,
             verbose: self.verbose,
             libtest,
             safety,

@@ -4,11 +4,14 @@
 //! stdout stops the run with the hub left clean; bad input refused before
 //! the hub sees a request.
 
+#[cfg(unix)]
 use std::io::{BufRead, BufReader};
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
-use crate::common::{harness_cmd, output_within, sim_with, BIN};
+#[cfg(unix)]
+use crate::common::BIN;
+use crate::common::{harness_cmd, output_within, sim_with};
 
 const LIMIT: Duration = Duration::from_secs(40);
 const FAST: &[&str] = &[
@@ -84,7 +87,8 @@ fn a_default_run_against_a_real_hub_writes_nothing() {
 
 /// Every bad input is refused with exit 2 (or its own code), one line naming
 /// it, before the hub sees a single request.
-#[cfg(unix)] // symlinks, /proc, file modes, SIGPIPE semantics
+// Linux: /proc, and /dev/stdout as a symbolic link (a device on macOS)
+#[cfg(target_os = "linux")]
 #[test]
 fn bad_input_is_refused_before_the_hub_sees_a_request() {
     let hub = sim_with("hub-new-firmware", &[]);
@@ -511,4 +515,79 @@ fn help_is_our_own_and_completions_and_man_page_come_from_it() {
         Some(2),
         "an unknown shell is a usage error"
     );
+}
+
+crate::netns_test! {
+    /// Inside a namespace with no system mDNS (no responder for the
+    /// system's resolver to ask), a `.local` name is found by the
+    /// harness's own mDNS query, shown with -v; a name nobody answers for
+    /// is said, and the hub is unreachable (exit 4).
+    fn a_local_name_the_system_cannot_resolve_is_found_over_mdns() {
+        let sim = crate::sim_cli::SimProcess::start(&["--advertise", "--profile", "hub-old-firmware"]);
+        let port: u16 = sim.url.rsplit(':').next().unwrap().trim_end_matches('/').parse().unwrap();
+        // The system resolver cannot.
+        assert!(
+            std::net::ToSocketAddrs::to_socket_addrs(&("Vege_1C_07.local", port)).is_err(),
+            "the system resolved the name: this namespace has system mDNS"
+        );
+        let device = format!("vege_1c_07.local:{port}");
+        let o = harness(&["--device", &device, "-v", "--exact", "mac"]);
+        let out = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{out}");
+        assert!(out.contains("test mac ... ok"), "{out}");
+        assert!(
+            out.contains("vegehub-harness: vege_1c_07.local: the system resolver could not resolve it (")
+                && out.contains("); over mDNS: 127.0.0.1 in "),
+            "{out}"
+        );
+        // Flip: no hub answers for this name.
+        let device = format!("nobody_here.local:{port}");
+        let o = harness(&["--device", &device, "--discover-timeout", "0.5", "--exact", "mac"]);
+        let out = text(&o);
+        assert_eq!(o.status.code(), Some(4), "{out}");
+        assert!(out.contains("nobody_here.local: the system resolver could not resolve it"), "{out}");
+        assert!(out.contains("not over mDNS either: no answer within 0.5 s"), "{out}");
+        let (code, _) = sim.terminate();
+        assert_eq!(code, Some(0));
+    }
+}
+
+crate::netns_test! {
+    /// The run's no-hub hint names the run's own flag.
+    fn no_hub_found_hints_at_discover_timeout() {
+        let o = harness(&["--discover-timeout", "0.5", "mac"]);
+        let out = text(&o);
+        assert_eq!(o.status.code(), Some(4), "{out}");
+        assert!(out.contains("Try a longer --discover-timeout,"), "{out}");
+    }
+}
+
+/// A hub that refuses a request (4xx) is not asked again: cleanup gives up
+/// on it at once and says so; a server error (5xx) is retried (the flip).
+#[test]
+fn a_refused_cleanup_request_is_not_retried() {
+    let sets = |code: u16| {
+        let fault = format!("status:{code}@config/set,after=1");
+        let hub = sim_with("hub-new-firmware", &[fault.as_str()]);
+        let addr = hub.addr().to_string();
+        let o = harness(&["--device", &addr, "--setup", "--exact", "setup"]);
+        let n = hub
+            .received()
+            .iter()
+            .filter(|r| r.path.ends_with("config/set"))
+            .count();
+        (o, n)
+    };
+    let (o, refused) = sets(400);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(5), "{out}");
+    assert!(
+        out.contains("http status 400 (refused by the hub: not retried)"),
+        "{out}"
+    );
+    // The test settings, the scenario's restore, the run's cleanup: once each.
+    assert_eq!(refused, 3, "{out}");
+    let (o, failed) = sets(500);
+    assert_eq!(o.status.code(), Some(5), "{}", text(&o));
+    assert!(failed > refused, "a 5xx is retried: {failed} config/set");
 }
