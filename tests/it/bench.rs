@@ -328,11 +328,12 @@ mod on_a_terminal {
         (text, code)
     }
 
-    /// What a terminal would show at the end: a carriage return starts the
-    /// line over, `ESC[K` erases it, `ESC[nA` moves up n lines (progress
-    /// redraws); other control sequences are dropped.
+    /// What a terminal would show at the end: a small screen model with a
+    /// cursor (`\r`, `\n`, `ESC[nA`/`ESC[nB` up/down, `ESC[K`/`ESC[2K`
+    /// erase, `ESC[J` erase below); other control sequences are dropped.
     fn plain(s: &str) -> String {
-        let mut lines: Vec<String> = vec![String::new()];
+        let mut rows: Vec<Vec<char>> = vec![Vec::new()];
+        let (mut row, mut col) = (0usize, 0usize);
         let mut chars = s.chars().peekable();
         while let Some(c) = chars.next() {
             match c {
@@ -340,31 +341,58 @@ mod on_a_terminal {
                     chars.next();
                     let mut arg = String::new();
                     for d in chars.by_ref() {
-                        if d.is_ascii_alphabetic() {
-                            match d {
-                                'K' => lines.last_mut().unwrap().clear(),
-                                'A' => {
-                                    for _ in 0..arg.parse::<usize>().unwrap_or(1) {
-                                        if lines.len() > 1 {
-                                            lines.pop();
-                                        }
-                                    }
-                                }
-                                _ => {}
-                            }
-                            break;
+                        if !d.is_ascii_alphabetic() {
+                            arg.push(d);
+                            continue;
                         }
-                        arg.push(d);
+                        let n = arg.parse::<usize>().unwrap_or(1).max(1);
+                        match d {
+                            'A' => row = row.saturating_sub(n),
+                            'B' => {
+                                row += n;
+                                while rows.len() <= row {
+                                    rows.push(Vec::new());
+                                }
+                            }
+                            'K' if arg == "2" => rows[row].clear(),
+                            'K' => rows[row].truncate(col),
+                            'J' => {
+                                rows[row].truncate(col);
+                                rows.truncate(row + 1);
+                            }
+                            'G' => col = n - 1,
+                            _ => {}
+                        }
+                        break;
                     }
                 }
-                // The terminal sends \r\n for a newline.
-                '\r' if chars.peek() == Some(&'\n') => {}
-                '\r' => lines.last_mut().unwrap().clear(),
-                '\n' => lines.push(String::new()),
-                c => lines.last_mut().unwrap().push(c),
+                '\r' => col = 0,
+                '\n' => {
+                    row += 1;
+                    col = 0;
+                    if rows.len() <= row {
+                        rows.push(Vec::new());
+                    }
+                }
+                c if c.is_control() => {}
+                c => {
+                    let r = &mut rows[row];
+                    while r.len() < col {
+                        r.push(' ');
+                    }
+                    if col < r.len() {
+                        r[col] = c;
+                    } else {
+                        r.push(c);
+                    }
+                    col += 1;
+                }
             }
         }
-        lines.join("\n")
+        rows.iter()
+            .map(|r| r.iter().collect::<String>())
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     #[test]
