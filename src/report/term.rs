@@ -118,7 +118,7 @@ pub fn err(line: &str) {
                 closed = closed.or(Some(Stream::Stderr));
             }
         }
-        closed.and_then(|s| st.on_closed.clone().map(|h| (h, s)))
+        st.on_closed.clone().zip(closed)
     };
     if let Some((h, s)) = hook {
         h(s);
