@@ -9,10 +9,13 @@
 //! device/        the wire model: serde types for info, config (both firmware
 //!                generations), actuators, data updates; API paths; the mDNS
 //!                service type and TXT keys. Depends on nothing internal.
-//! backup.rs      config backups: atomic 0600 files written before a hub's first
-//!                config write, loaded and validated for `restore`
-//! redact.rs      hides API keys and passwords in output and reports (--show-secrets)
-//! json_diff.rs   deep-equal that names the differing JSON paths, never values
+//! backup.rs      config backups: atomic 0600 files in a private dir, written
+//!                before a hub's first config write, holding the answer byte for
+//!                byte; loaded and validated for `restore`
+//! redact.rs      redaction by allow-list in output and reports (--show-secrets);
+//!                unparseable bodies as length + hash
+//! json_diff.rs   deep-equal that names the differing JSON paths, never values;
+//!                numbers compared exactly (`diff_texts`, `exact`)
 //! actuator_limit.rs  the only constructor of actuator commands: every `on`
 //!                capped by --max-on-seconds
 //! teardown/      undo obligations per hub, cleanup with timeouts and backoff,
@@ -21,7 +24,9 @@
 //! restore/       the `restore` command: MAC check, write, verify deep-equal
 //! client.rs      the shared session: the one place a reqwest client is built;
 //!                typed calls for one hub, timeouts, bounded visible retry,
-//!                exchange log; uses device, ledger
+//!                exchange log; every answer checked (no redirects, bounded
+//!                body, error field, shape) and the hub's MAC held before each
+//!                write; uses device, ledger
 //! ledger.rs      connection accounting and the leak verdict: opens seen by a
 //!                reqwest connector layer, closes read from the OS socket table
 //! discovery.rs   mdns-sd browse -> discovered hubs, the stop rule; uses device
@@ -39,7 +44,8 @@
 //!                `RunReport` (uses client, scenario, sim as "the device")
 //! run_args.rs    the run's flags, validated into `run::RunConfig` before I/O
 //! report/        console summary, verbose trace and safety messages (the only
-//!                library code that prints), the JSON run record (schema:
+//!                library code that prints; hub text through `escape`), the
+//!                JSON run record (schema:
 //!                ci/run-record.schema.json), JUnit (ci/junit-10.xsd) and the
 //!                HTML report, written atomically on every exit path by the
 //!                sink, and the `--format json` event stream; all rendered
