@@ -328,11 +328,12 @@ mod on_a_terminal {
         (text, code)
     }
 
-    /// What a terminal would show at the end: a carriage return starts the
-    /// line over, `ESC[K` erases it, `ESC[nA` moves up n lines (progress
-    /// redraws); other control sequences are dropped.
+    /// What a terminal would show at the end: a small screen model with a
+    /// cursor (`\r`, `\n`, `ESC[nA`/`ESC[nB` up/down, `ESC[K`/`ESC[2K`
+    /// erase, `ESC[J` erase below); other control sequences are dropped.
     fn plain(s: &str) -> String {
-        let mut lines: Vec<String> = vec![String::new()];
+        let mut rows: Vec<Vec<char>> = vec![Vec::new()];
+        let (mut row, mut col) = (0usize, 0usize);
         let mut chars = s.chars().peekable();
         while let Some(c) = chars.next() {
             match c {
@@ -340,31 +341,58 @@ mod on_a_terminal {
                     chars.next();
                     let mut arg = String::new();
                     for d in chars.by_ref() {
-                        if d.is_ascii_alphabetic() {
-                            match d {
-                                'K' => lines.last_mut().unwrap().clear(),
-                                'A' => {
-                                    for _ in 0..arg.parse::<usize>().unwrap_or(1) {
-                                        if lines.len() > 1 {
-                                            lines.pop();
-                                        }
-                                    }
-                                }
-                                _ => {}
-                            }
-                            break;
+                        if !d.is_ascii_alphabetic() {
+                            arg.push(d);
+                            continue;
                         }
-                        arg.push(d);
+                        let n = arg.parse::<usize>().unwrap_or(1).max(1);
+                        match d {
+                            'A' => row = row.saturating_sub(n),
+                            'B' => {
+                                row += n;
+                                while rows.len() <= row {
+                                    rows.push(Vec::new());
+                                }
+                            }
+                            'K' if arg == "2" => rows[row].clear(),
+                            'K' => rows[row].truncate(col),
+                            'J' => {
+                                rows[row].truncate(col);
+                                rows.truncate(row + 1);
+                            }
+                            'G' => col = n - 1,
+                            _ => {}
+                        }
+                        break;
                     }
                 }
-                // The terminal sends \r\n for a newline.
-                '\r' if chars.peek() == Some(&'\n') => {}
-                '\r' => lines.last_mut().unwrap().clear(),
-                '\n' => lines.push(String::new()),
-                c => lines.last_mut().unwrap().push(c),
+                '\r' => col = 0,
+                '\n' => {
+                    row += 1;
+                    col = 0;
+                    if rows.len() <= row {
+                        rows.push(Vec::new());
+                    }
+                }
+                c if c.is_control() => {}
+                c => {
+                    let r = &mut rows[row];
+                    while r.len() < col {
+                        r.push(' ');
+                    }
+                    if col < r.len() {
+                        r[col] = c;
+                    } else {
+                        r.push(c);
+                    }
+                    col += 1;
+                }
             }
         }
-        lines.join("\n")
+        rows.iter()
+            .map(|r| r.iter().collect::<String>())
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     #[test]
@@ -409,6 +437,68 @@ mod on_a_terminal {
         let w = writes(&hub);
         assert!(w.iter().all(|p| p.ends_with("actuators/set")), "{w:?}");
         assert!(!w.is_empty());
+    }
+
+    /// The README's question, word for word, from the binary.
+    #[test]
+    fn the_readme_question_is_what_the_binary_asks() {
+        let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"));
+        let after = readme
+            .split("costs two read-only requests")
+            .nth(1)
+            .expect("the README section");
+        let block = after
+            .split("```text\n")
+            .nth(1)
+            .and_then(|b| b.split("```").next())
+            .expect("the README example");
+        let hub = sim_with("hub-old-firmware", &[]);
+        let addr = hub.addr().to_string();
+        let mut s = spawn(&["--device", &addr, "--exact", "actuators"]);
+        let asked = s.expect("none: ").expect("the question");
+        let shown = plain(&String::from_utf8_lossy(asked.before()));
+        s.send_line("n").unwrap();
+        let (out, code) = finish(&mut s);
+        assert_eq!(code, 0, "{out}");
+        for line in block.lines() {
+            let line = line.replace("127.0.0.1:8080", &addr);
+            let line = line.trim_end().trim_end_matches("none:");
+            assert!(
+                shown.contains(line),
+                "README line {line:?} not in:\n{shown}"
+            );
+        }
+    }
+
+    /// `a` answers for every hub of the run: the second hub is not asked.
+    #[test]
+    fn all_answers_for_every_hub_at_once() {
+        let one = sim_with("hub-old-firmware", &[]);
+        let two = sim_with("hub-new-firmware", &[]);
+        let (a1, a2) = (one.addr().to_string(), two.addr().to_string());
+        let mut args = vec!["--device", a1.as_str(), "--device", a2.as_str()];
+        args.extend_from_slice(FAST);
+        args.extend_from_slice(&["--exact", "actuators"]);
+        let mut s = spawn(&args);
+        s.expect("Allow this on Vege_1C_07?").unwrap();
+        s.send_line("a").unwrap();
+        let (out, code) = finish(&mut s);
+        let out = plain(&out);
+        assert_eq!(code, 0, "{out}");
+        assert!(!out.contains("Allow this on"), "asked again: {out}");
+        assert!(
+            !out.contains("A1B2C3D4A620 (no name"),
+            "second hub shown for a question: {out}"
+        );
+        let oks = out
+            .lines()
+            .filter(|l| l.contains("actuators") && l.ends_with("... ok"))
+            .count();
+        assert_eq!(oks, 2, "{out}");
+        assert!(two
+            .received()
+            .iter()
+            .any(|r| r.path.ends_with("actuators/set")));
     }
 
     #[test]
