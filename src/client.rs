@@ -540,6 +540,11 @@ impl HubClient {
         });
     }
 
+    /// The ledger this client's answers are attributed to, if any.
+    pub fn ledger(&self) -> Option<&Ledger> {
+        self.ledger.as_ref()
+    }
+
     /// `info/get` naming the sections wanted, typed.
     pub async fn info(&self, sections: &[&str]) -> Result<InfoResponse, CallError> {
         let doc = self.info_raw(sections).await?;
@@ -684,6 +689,19 @@ impl HubClient {
             )
         })?;
         Ok(ConfigAnswer { text, doc })
+    }
+
+    /// `config/get` naming the sections wanted (`record` asks for every
+    /// section a hub may hold, not just the ones the scenarios touch). The
+    /// `error` field must say success.
+    pub async fn config_get_sections(&self, sections: &[&str]) -> Result<Value, CallError> {
+        let body = crate::device::info::sections_request(sections);
+        let (method, path) = (Method::POST, paths::CONFIG_GET);
+        let doc: Value = self
+            .call_json(method.clone(), path, Some(Req::json(body)))
+            .await?;
+        self.check_error_field(&method, path, &doc)?;
+        Ok(doc)
     }
 
     /// `config/set` with a whole document built by the harness (a test

@@ -24,6 +24,9 @@
 //!                SIGINT/SIGTERM handling
 //! safety.rs      the run's safety flags validated into one shared `Safety`
 //! restore/       the `restore` command: MAC check, write, verify deep-equal
+//! record/        the `record` command: read-only reads of a hub -> a redacted
+//!                simulator profile, proven on an in-process simulator; uses
+//!                client, json_diff, redact, sim (as the device)
 //! client.rs      the shared session: the one place a reqwest client is built;
 //!                typed calls for one hub, timeouts, bounded visible retry,
 //!                exchange log; every answer checked (no redirects, bounded
@@ -37,7 +40,8 @@
 //! select.rs      choosing a run's hubs from a discovery (--select, --all, prompt)
 //! scenario/      one file per scenario (mac, info, actuator_status,
 //!                config_round_trip, actuators, setup) plus facts, failure
-//!                wording over json_diff, deadline polling; each takes the client
+//!                wording over json_diff, deadline polling, and deliver.rs
+//!                (setup's data receiver and body check); each takes the client
 //!                and the hub's facts and returns a structured Record; uses
 //!                client, device, json_diff
 //! plan.rs        plan files (scenarios/*.json) -> a validated, ordered plan; uses measurement
@@ -45,6 +49,8 @@
 //! run.rs         one runtime + one client per run, the plan as libtest-mimic
 //!                trials, one thread per hub, session closed and awaited;
 //!                `RunReport` (uses client, scenario, sim as "the device")
+//! soak.rs        --repeat/--repeat-for: per-cycle measurements (connections,
+//!                own sockets, memory, duration) and the slow-leak trend check
 //! run_args.rs    the run's flags, validated into `run::RunConfig` before I/O
 //!                (report paths, --retries, duplicate --device, --sim=PROFILE)
 //! consent.rs     nothing written to a real hub unasked: which changes the flags
@@ -84,6 +90,7 @@ pub mod ledger;
 pub mod local_names;
 pub mod measurement;
 pub mod plan;
+pub mod record;
 pub mod redact;
 pub mod report;
 pub mod restore;
@@ -93,5 +100,6 @@ pub mod safety;
 pub mod scenario;
 pub mod select;
 pub mod sim;
+pub mod soak;
 pub mod teardown;
 pub mod wait;

@@ -3,11 +3,13 @@
 mod bench;
 mod common;
 mod conn_gate;
+mod deliver;
 mod discovery;
 mod hostile;
 mod ledger;
 mod netns;
 mod plan;
+mod record;
 mod reports;
 mod run;
 mod safety;
@@ -20,3 +22,4 @@ mod sim;
 mod sim_cli;
 mod sim_faults;
 mod sim_update;
+mod soak;
