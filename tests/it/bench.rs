@@ -516,7 +516,10 @@ mod on_a_terminal {
         let out = plain(&out);
         assert_eq!(code, 130, "{out}");
         assert!(!out.contains("Allow this on"), "asked again: {out}");
-        assert!(out.contains("interrupted by SIGINT"), "{out}");
+        assert!(
+            out.contains("SIGINT (Ctrl-C) received: stopping the run"),
+            "{out}"
+        );
         assert_eq!(writes(&hub), Vec::<String>::new(), "{out}");
     }
 
