@@ -479,6 +479,28 @@ mod on_a_terminal {
             .any(|r| r.path.ends_with("actuators/set")));
     }
 
+    /// Ctrl-C at a question: no more questions, nothing written, exit 130,
+    /// without waiting for Enter.
+    #[test]
+    fn ctrl_c_at_a_question_stops_the_run() {
+        let hub = sim_with("hub-new-firmware", &[]);
+        let addr = hub.addr().to_string();
+        let mut args = vec!["--device", addr.as_str()];
+        args.extend_from_slice(FAST);
+        let mut s = spawn(&args);
+        s.expect("Allow this on A1B2C3D4A620?").unwrap();
+        s.send(expectrl::ControlCode::EndOfText).unwrap();
+        let (out, code) = finish(&mut s);
+        let out = plain(&out);
+        assert_eq!(code, 130, "{out}");
+        assert!(!out.contains("Allow this on"), "asked again: {out}");
+        assert!(
+            out.contains("SIGINT (Ctrl-C) received: stopping the run"),
+            "{out}"
+        );
+        assert_eq!(writes(&hub), Vec::<String>::new(), "{out}");
+    }
+
     #[test]
     fn nothing_is_asked_for_what_will_not_run() {
         let hub = sim_with("hub-new-firmware", &[]);
