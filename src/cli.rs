@@ -30,7 +30,7 @@ pub enum Command {
     Sim(crate::sim::cli::SimArgs),
     /// Write a config backup back to its hub and verify it reads back
     /// deep-equal.
-    Restore(crate::restore::cli::RestoreArgs),
+    Restore(crate::safety::restore::cli::RestoreArgs),
     /// Record a hub as a simulator profile (read-only; secrets, SSIDs, IPs
     /// and URLs replaced by placeholders), verified on a simulator.
     Record(crate::record::cli::RecordArgs),

@@ -31,7 +31,7 @@ pub struct SessionConfig {
     /// An idle connection older than this is closed rather than reused.
     pub pool_idle_timeout: Duration,
     /// Cap on the device-side duration of every `on` (`--max-on-seconds`).
-    pub max_on: crate::actuator_limit::MaxOn,
+    pub max_on: crate::safety::actuator_limit::MaxOn,
     /// Host names resolved by the harness itself (`.local` over mDNS), with
     /// the address the client connects to for them.
     pub resolved: Vec<(String, std::net::SocketAddr)>,
@@ -46,7 +46,7 @@ impl Default for SessionConfig {
             backoff: Duration::from_millis(200),
             pool_max_idle_per_host: 1,
             pool_idle_timeout: Duration::from_secs(30),
-            max_on: crate::actuator_limit::MaxOn::default(),
+            max_on: crate::safety::actuator_limit::MaxOn::default(),
             resolved: Vec::new(),
         }
     }
@@ -794,7 +794,7 @@ impl HubClient {
 
     /// Switch a slot off now.
     pub async fn actuator_off(&self, slot: u32) -> Result<(), CallError> {
-        self.actuator_set(crate::actuator_limit::MaxOn::off(slot))
+        self.actuator_set(crate::safety::actuator_limit::MaxOn::off(slot))
             .await
     }
 
@@ -1233,7 +1233,7 @@ async fn read_bounded(mut resp: reqwest::Response, max: usize) -> Result<Read, r
 
 /// How a body that is not kept is recorded: its length and a short hash.
 pub fn body_summary(bytes: &[u8]) -> String {
-    crate::redact::opaque(bytes)
+    crate::safety::redact::opaque(bytes)
 }
 
 /// `0` (config answers) and `"success"` (actuator status) mean success.

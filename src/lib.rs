@@ -74,11 +74,8 @@
 //! The wall that matters most: `sim` never imports harness code, so the
 //! simulator cannot agree with the harness by construction.
 
-pub mod actuator_limit;
-pub mod backup;
 pub mod cli;
 pub mod client;
-pub mod consent;
 pub mod device;
 pub mod discover_cli;
 pub mod discovery;
@@ -91,9 +88,7 @@ pub mod local_names;
 pub mod measurement;
 pub mod plan;
 pub mod record;
-pub mod redact;
 pub mod report;
-pub mod restore;
 pub mod run;
 pub mod run_args;
 pub mod safety;
@@ -101,5 +96,4 @@ pub mod scenario;
 pub mod select;
 pub mod sim;
 pub mod soak;
-pub mod teardown;
 pub mod wait;

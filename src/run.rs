@@ -21,9 +21,9 @@ use crate::error::FatalError;
 use crate::exit_code::Outcome;
 use crate::ledger::{self, Ledger};
 use crate::plan::{ParamOverrides, Plan};
-use crate::redact::Redactor;
 use crate::report::json::RunStatus;
 use crate::report::sink::{ReportPaths, ReportSink};
+use crate::safety::redact::Redactor;
 use crate::scenario::facts::{display_name, unique_names};
 use crate::scenario::{self, HubFacts, Options, Permission, Record, Scenario, Verdict};
 
@@ -128,7 +128,7 @@ pub enum Target {
 pub struct RunReport {
     pub hubs: Vec<HubReport>,
     /// The first Ctrl-C/SIGTERM, if the run was interrupted.
-    pub interrupted: Option<crate::teardown::Signal>,
+    pub interrupted: Option<crate::safety::teardown::Signal>,
     /// `--list` only: nothing ran.
     pub listed_only: bool,
     pub elapsed: Duration,
@@ -146,7 +146,7 @@ pub struct RunReport {
 
 impl RunReport {
     pub fn outcome(&self) -> Outcome {
-        let closed = self.interrupted == Some(crate::teardown::Signal::OutputClosed);
+        let closed = self.interrupted == Some(crate::safety::teardown::Signal::OutputClosed);
         let o = Outcome {
             interrupted: self.interrupted.is_some() && !closed,
             output_closed: closed,
@@ -199,7 +199,7 @@ pub struct HubReport {
     pub sim_note: Option<String>,
     /// The run-level cleanup of whatever the scenarios left owed (after an
     /// interruption, error or panic); `None` when nothing was owed.
-    pub undo: Option<crate::teardown::HubUndo>,
+    pub undo: Option<crate::safety::teardown::HubUndo>,
     /// Wall-clock time of the hub's thread: every scenario, interrupted
     /// ones included, and the cleanup.
     pub elapsed: Duration,
@@ -803,7 +803,7 @@ fn ask_consent(
     expected: &[Vec<Scenario>],
     cfg: &RunConfig,
 ) {
-    use crate::consent::{Asker, Change};
+    use crate::safety::consent::{Asker, Change};
     // A Ctrl-C at a question ends the questions (everything left is no)
     // and the run stops as usual.
     let interrupt = cfg.safety.interrupt.clone();
@@ -832,10 +832,13 @@ fn ask_consent(
             continue;
         }
         let id = if pending.iter().all(|(c, _)| asker.settled(*c)) {
-            crate::consent::HubId::default()
+            crate::safety::consent::HubId::default()
         } else {
             hub.ledger.set_scenario(&hub.label, Some("identify"));
-            let id = runtime.block_on(crate::consent::identify(&hub.client, hub.name.clone()));
+            let id = runtime.block_on(crate::safety::consent::identify(
+                &hub.client,
+                hub.name.clone(),
+            ));
             hub.ledger.set_scenario(&hub.label, None);
             id
         };
@@ -1311,7 +1314,7 @@ fn hub_thread(
 
 /// Keep secrets out of every report: learn them from the configs the
 /// scenario exchanged, then scrub the texts a report prints.
-fn redact_record(mut r: Record, redactor: &crate::redact::Redactor) -> Record {
+fn redact_record(mut r: Record, redactor: &crate::safety::redact::Redactor) -> Record {
     for x in &r.exchanges {
         if let Some(b) = &x.request_body {
             redactor.learn(b);

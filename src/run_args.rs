@@ -324,7 +324,7 @@ impl RunArgs {
         if !libtest.list && writes_config && has_device {
             safety
                 .backup_dir()
-                .and_then(|d| crate::backup::check_writable(&d))
+                .and_then(|d| crate::safety::backup::check_writable(&d))
                 .map_err(|e| FatalError::Usage(format!("{e}; nothing sent to any hub")))?;
         }
 

@@ -22,9 +22,9 @@ use super::stream::EventStream;
 use super::ReportError;
 use crate::client;
 use crate::plan::Plan;
-use crate::redact::Redactor;
+use crate::safety::redact::Redactor;
+use crate::safety::teardown::{HubUndo, Leftovers, Obligations};
 use crate::scenario::{HubFacts, Record, Scenario, Verdict};
-use crate::teardown::{HubUndo, Leftovers, Obligations};
 
 /// The report files asked for on the command line, and the context every
 /// report carries.
@@ -711,8 +711,8 @@ mod tests {
 
     #[test]
     fn cleanup_outcome_follows_what_is_owed_and_names_the_restore_command() {
-        use crate::teardown::{HubUndo, Obligations};
-        let o = Obligations::new(crate::actuator_limit::MaxOn::default());
+        use crate::safety::teardown::{HubUndo, Obligations};
+        let o = Obligations::new(crate::safety::actuator_limit::MaxOn::default());
         let hub = "127.0.0.1:8080";
         o.slot_may_be_on(hub, 0);
         o.config_may_change(hub, "{}".into(), "/b/it's.json".into());

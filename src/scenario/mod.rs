@@ -333,7 +333,7 @@ impl Cx<'_> {
                 "prerequisite hub MAC unknown (no valid MAC in info/get), so no backup can be taken and nothing is written".into(),
             ));
         };
-        let id = crate::backup::HubIdentity {
+        let id = crate::safety::backup::HubIdentity {
             mac: mac.as_str().to_owned(),
             name: self.facts.name.clone(),
             firmware: self.facts.info.known().map(|i| i.hub.version.clone()),

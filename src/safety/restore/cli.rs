@@ -7,11 +7,11 @@ use std::time::Duration;
 use clap::Args;
 
 use super::{restore, RestoreError};
-use crate::backup;
 use crate::client::{self, HubClient, SessionConfig};
 use crate::exit_code;
 use crate::report::escape::escape;
-use crate::teardown::CleanupPolicy;
+use crate::safety::backup;
+use crate::safety::teardown::CleanupPolicy;
 
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
