@@ -109,7 +109,7 @@ pub enum TargetSpec {
     Given(Vec<Target>),
     /// No target flag: find hubs on the network and choose among them
     /// (see [`discover`]).
-    Discover(crate::select::DiscoverPlan),
+    Discover(crate::discovery::select::DiscoverPlan),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -241,9 +241,9 @@ fn discover(
     http: &reqwest::Client,
     session: &SessionConfig,
     ledger: &Ledger,
-    plan: &mut crate::select::DiscoverPlan,
+    plan: &mut crate::discovery::select::DiscoverPlan,
 ) -> Result<Vec<(Target, crate::discovery::DiscoveredHub)>, FatalError> {
-    use crate::select::{self, SelectError};
+    use crate::discovery::select::{self, SelectError};
     let mac_of = |hub: crate::discovery::DiscoveredHub| {
         let (http, session, ledger) = (http.clone(), session.clone(), ledger.clone());
         async move {
@@ -272,8 +272,8 @@ fn discover(
 /// Where to reach a discovered hub (see `select::target_of`).
 fn device_target(
     hub: &crate::discovery::DiscoveredHub,
-) -> Result<Target, crate::select::SelectError> {
-    crate::select::target_of(hub).map(|(host, port)| Target::Device { host, port })
+) -> Result<Target, crate::discovery::select::SelectError> {
+    crate::discovery::select::target_of(hub).map(|(host, port)| Target::Device { host, port })
 }
 
 fn host_port(t: &Target) -> String {
@@ -438,8 +438,10 @@ fn run_hubs(
                 Target::Sim { .. } => None,
             })
             .collect();
-        let (resolved, how) =
-            runtime.block_on(crate::local_names::resolve_all(&hosts, cfg.mdns_timeout));
+        let (resolved, how) = runtime.block_on(crate::discovery::local_names::resolve_all(
+            &hosts,
+            cfg.mdns_timeout,
+        ));
         for r in how {
             // Shown with -v; always when it failed (it is why the hub will
             // be unreachable).

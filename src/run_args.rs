@@ -10,13 +10,13 @@ use clap::Args;
 use libtest_mimic::{ColorSetting, FormatSetting};
 
 use crate::client::SessionConfig;
+use crate::discovery::select::{DiscoverPlan, Selector};
 use crate::discovery::DiscoverOptions;
 use crate::error::FatalError;
 use crate::plan::{ParamOverrides, Plan};
 use crate::report::sink::ReportPaths;
 use crate::run::{ConnConfig, RunConfig, Target, TargetSpec};
 use crate::scenario::Options;
-use crate::select::{DiscoverPlan, Selector};
 
 /// `--format`: our own words for libtest's formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -67,7 +67,7 @@ pub struct RunArgs {
     /// How long to look for hubs over mDNS at most (stops 1.2 s after the
     /// last new hub); also how long a `--device NAME.local` the system
     /// cannot resolve may take over mDNS.
-    #[arg(long, value_name = "SECS", default_value = "5", value_parser = crate::discover_cli::parse_timeout)]
+    #[arg(long, value_name = "SECS", default_value = "5", value_parser = crate::discovery::cli::parse_timeout)]
     pub discover_timeout: Duration,
 
     /// Look for hubs on this network interface only.
@@ -368,7 +368,7 @@ impl RunArgs {
                         .transpose()
                         .map_err(|e| FatalError::Usage(e.to_string()))?,
                     all: self.all,
-                    ui: Box::new(crate::discover_cli::RunChooserUi::new()),
+                    ui: Box::new(crate::discovery::cli::RunChooserUi::new()),
                 })
             } else {
                 TargetSpec::Given(targets)
