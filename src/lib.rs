@@ -75,14 +75,11 @@
 //! simulator cannot agree with the harness by construction.
 
 pub mod cli;
-pub mod client;
 pub mod device;
 pub mod discovery;
 pub mod error;
 pub mod exit_code;
 pub mod json_diff;
-pub mod lag;
-pub mod ledger;
 pub mod measurement;
 pub mod plan;
 pub mod record;
@@ -91,6 +88,7 @@ pub mod run;
 pub mod run_args;
 pub mod safety;
 pub mod scenario;
+pub mod session;
 pub mod sim;
 pub mod soak;
 pub mod wait;

@@ -16,16 +16,16 @@ use tokio::runtime::Handle;
 
 use std::sync::{Arc, Mutex};
 
-use crate::client::{self, Contact, HubClient, Observer, SessionConfig};
 use crate::error::FatalError;
 use crate::exit_code::Outcome;
-use crate::ledger::{self, Ledger};
 use crate::plan::{ParamOverrides, Plan};
 use crate::report::json::RunStatus;
 use crate::report::sink::{ReportPaths, ReportSink};
 use crate::safety::redact::Redactor;
 use crate::scenario::facts::{display_name, unique_names};
 use crate::scenario::{self, HubFacts, Options, Permission, Record, Scenario, Verdict};
+use crate::session::client::{self, Contact, HubClient, Observer, SessionConfig};
+use crate::session::ledger::{self, Ledger};
 
 /// A validated run, built by `run_args` before any I/O.
 pub struct RunConfig {
@@ -452,7 +452,7 @@ fn run_hubs(
         cfg.session.resolved = resolved;
     }
     // How far the harness itself falls behind, so its lag is never a hub's.
-    let lag = crate::lag::LagMonitor::start(runtime.handle());
+    let lag = crate::session::lag::LagMonitor::start(runtime.handle());
     let http = {
         let _enter = runtime.enter();
         client::build_http(&cfg.session, ledger.new_session())

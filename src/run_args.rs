@@ -9,7 +9,6 @@ use std::time::Duration;
 use clap::Args;
 use libtest_mimic::{ColorSetting, FormatSetting};
 
-use crate::client::SessionConfig;
 use crate::discovery::select::{DiscoverPlan, Selector};
 use crate::discovery::DiscoverOptions;
 use crate::error::FatalError;
@@ -17,6 +16,7 @@ use crate::plan::{ParamOverrides, Plan};
 use crate::report::sink::ReportPaths;
 use crate::run::{ConnConfig, RunConfig, Target, TargetSpec};
 use crate::scenario::Options;
+use crate::session::client::SessionConfig;
 
 /// `--format`: our own words for libtest's formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -192,7 +192,7 @@ pub struct RunArgs {
     #[command(flatten)]
     pub safety: crate::safety::SafetyArgs,
     /// Connections a hub may have open at once; more fails the run (exit 3).
-    #[arg(long, value_name = "N", default_value_t = crate::ledger::DEFAULT_CONN_BUDGET as u32,
+    #[arg(long, value_name = "N", default_value_t = crate::session::ledger::DEFAULT_CONN_BUDGET as u32,
           value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub conn_budget: u32,
 

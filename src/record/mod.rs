@@ -12,10 +12,10 @@ pub mod cli;
 
 use serde_json::{json, Map, Value};
 
-use crate::client::{CallError, HubClient};
 use crate::device::{paths, Mac};
 use crate::json_diff::diff_paths;
 use crate::safety::redact::{is_harmless_key, is_secret_key, REDACTED};
+use crate::session::client::{CallError, HubClient};
 
 /// `info/get` sections recorded.
 pub const INFO_SECTIONS: &[&str] = &["hub", "wifi"];

@@ -223,7 +223,7 @@ pub struct ScenarioRecord {
 /// A retry, reconnect or detected reboot during a scenario.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct IncidentRecord {
-    pub kind: crate::client::IncidentKind,
+    pub kind: crate::session::client::IncidentKind,
     pub reason: String,
     /// RFC 3339, UTC.
     pub at: String,
@@ -515,7 +515,7 @@ pub(crate) mod tests {
             scenarios: vec![
                 ScenarioRecord::new("mac", Outcome::Passed, Duration::from_millis(4), None, vec![], vec![exchange.clone()])
                     .with_incidents(vec![IncidentRecord {
-                        kind: crate::client::IncidentKind::Reboot,
+                        kind: crate::session::client::IncidentKind::Reboot,
                         reason: "POST /api/info/get: the hub dropped the connection, refused new ones, then answered again (attempt 3)".into(),
                         at: "2026-11-22T03:00:00.120Z".into(),
                         at_ms: 120,

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::device::{paths, ActuatorSet, ActuatorStatus, InfoResponse, Mac};
-use crate::ledger::{Ledger, SessionLayer};
+use crate::session::ledger::{Ledger, SessionLayer};
 
 /// How the session talks to hubs. Every field has a flag in `run_args`.
 #[derive(Debug, Clone)]
@@ -284,7 +284,7 @@ pub struct HubClient {
     state: Arc<Mutex<HubState>>,
     ledger: Option<Ledger>,
     /// The run's lag monitor, when the run has one.
-    lag: Option<crate::lag::LagMonitor>,
+    lag: Option<crate::session::lag::LagMonitor>,
     /// Test-only: reproduce the original bug, a new client per request.
     session_per_request: bool,
 }
@@ -396,7 +396,7 @@ impl HubClient {
     }
 
     /// Tell timeouts the harness caused from the hub's with `lag`.
-    pub fn with_lag_monitor(mut self, lag: crate::lag::LagMonitor) -> HubClient {
+    pub fn with_lag_monitor(mut self, lag: crate::session::lag::LagMonitor) -> HubClient {
         self.lag = Some(lag);
         self
     }
@@ -437,7 +437,7 @@ impl HubClient {
                         .as_ref()
                         .map_or(Duration::ZERO, |m| m.worst_since(since));
                     let lag = late.max(runtime);
-                    if lag < crate::lag::significant(timeout) {
+                    if lag < crate::session::lag::significant(timeout) {
                         return Err(Duration::ZERO);
                     }
                     if extensions == LAG_EXTENSIONS {
@@ -906,7 +906,7 @@ impl HubClient {
                     .body(b.bytes.clone());
             }
             let exchange = async {
-                match crate::ledger::for_hub(&self.hub, req.send()).await {
+                match crate::session::ledger::for_hub(&self.hub, req.send()).await {
                     Ok(resp) => {
                         if let Some(ledger) = &self.ledger {
                             ledger.record_response(&self.hub, &resp);
@@ -1310,12 +1310,12 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn client_with(lag: crate::lag::LagMonitor) -> HubClient {
+    fn client_with(lag: crate::session::lag::LagMonitor) -> HubClient {
         let cfg = SessionConfig {
             request_timeout: Duration::from_secs(1),
             ..SessionConfig::default()
         };
-        let http = build_http(&cfg, crate::ledger::Ledger::new(2).new_session()).unwrap();
+        let http = build_http(&cfg, crate::session::ledger::Ledger::new(2).new_session()).unwrap();
         HubClient::new(http, "http://127.0.0.1:9", "127.0.0.1:9", cfg, None).with_lag_monitor(lag)
     }
 
@@ -1323,7 +1323,7 @@ mod tests {
     async fn a_timeout_is_the_hubs_unless_the_harness_fell_behind() {
         use tokio::time::Instant as T;
         // No lag: the hub had its second and did not answer.
-        let c = client_with(crate::lag::LagMonitor::default());
+        let c = client_with(crate::session::lag::LagMonitor::default());
         let start = T::now();
         let r = c
             .on_the_clock("/api/info/get", std::future::pending::<()>())
@@ -1334,7 +1334,7 @@ mod tests {
 
         // The harness keeps falling behind: the same request is given its
         // timeout again twice, then the lag is the verdict, not the hub.
-        let lag = crate::lag::LagMonitor::default();
+        let lag = crate::session::lag::LagMonitor::default();
         let noter = lag.clone();
         let behind = tokio::spawn(async move {
             loop {
