@@ -804,7 +804,10 @@ fn ask_consent(
     cfg: &RunConfig,
 ) {
     use crate::consent::{Asker, Change};
-    let mut ask = |q: &str| crate::report::term::ask(q);
+    // A Ctrl-C at a question ends the questions (everything left is no)
+    // and the run stops as usual.
+    let interrupt = cfg.safety.interrupt.clone();
+    let mut ask = |q: &str| crate::report::term::ask(q, &|| interrupt.is_interrupted());
     let mut say = |s: &str| crate::report::term::err(s);
     let mut asker = Asker::new(&mut ask, &mut say);
     for (hub, expected) in hubs.iter_mut().zip(expected) {
@@ -828,9 +831,14 @@ fn ask_consent(
         if pending.is_empty() {
             continue;
         }
-        hub.ledger.set_scenario(&hub.label, Some("identify"));
-        let id = runtime.block_on(crate::consent::identify(&hub.client, hub.name.clone()));
-        hub.ledger.set_scenario(&hub.label, None);
+        let id = if pending.iter().all(|(c, _)| asker.settled(*c)) {
+            crate::consent::HubId::default()
+        } else {
+            hub.ledger.set_scenario(&hub.label, Some("identify"));
+            let id = runtime.block_on(crate::consent::identify(&hub.client, hub.name.clone()));
+            hub.ledger.set_scenario(&hub.label, None);
+            id
+        };
         for (change, step) in pending {
             let o = step.options(&hub.options, &cfg.overrides);
             let what = change.what_happens(&o, id.relays);

@@ -6,12 +6,12 @@
 
 #[cfg(unix)]
 use std::io::{BufRead, BufReader};
-use std::process::{Output, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 #[cfg(unix)]
 use crate::common::BIN;
-use crate::common::{harness_cmd, output_within, sim_with};
+use crate::common::{harness_cmd, harness_within, output_of, output_within, sim_with, text};
 
 const LIMIT: Duration = Duration::from_secs(40);
 const FAST: &[&str] = &[
@@ -22,25 +22,6 @@ const FAST: &[&str] = &[
     "--on-seconds",
     "2",
 ];
-
-fn harness(args: &[&str]) -> Output {
-    let child = harness_cmd()
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("harness starts");
-    output_within(child, LIMIT, &format!("harness {args:?}"))
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}\n--- stderr ---\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 /// The paths of every request that changes a hub.
 fn writes(hub: &vegehub_harness::sim::SimHandle) -> Vec<String> {
@@ -61,7 +42,7 @@ fn a_default_run_against_a_real_hub_writes_nothing() {
     let addr = hub.addr().to_string();
     let mut args = vec!["--device", addr.as_str()];
     args.extend_from_slice(FAST);
-    let o = harness(&args);
+    let o = harness_within(&args, LIMIT);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}");
     assert_eq!(writes(&hub), Vec::<String>::new(), "{out}");
@@ -78,7 +59,7 @@ fn a_default_run_against_a_real_hub_writes_nothing() {
     let addr = hub.addr().to_string();
     args[1] = addr.as_str();
     args.extend_from_slice(&["--write-config", "--actuators", "--setup"]);
-    let o = harness(&args);
+    let o = harness_within(&args, LIMIT);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let w = writes(&hub);
     assert!(w.iter().any(|p| p.ends_with("config/set")), "{w:?}");
@@ -144,7 +125,7 @@ fn bad_input_is_refused_before_the_hub_sees_a_request() {
         let mut args = vec!["--device", addr.as_str()];
         args.extend_from_slice(FAST);
         args.extend_from_slice(&extra);
-        let o = harness(&args);
+        let o = harness_within(&args, LIMIT);
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(code), "{extra:?}: {}", text(&o));
         let first = err.lines().next().unwrap_or_default();
@@ -156,7 +137,7 @@ fn bad_input_is_refused_before_the_hub_sees_a_request() {
         assert_eq!(hub.received().len(), 0, "{extra:?}: the hub saw a request");
     }
     // `--sim mac` is the simulator and a filter, not a profile named mac.
-    let o = harness(&["--sim", "mac"]);
+    let o = harness_within(&["--sim", "mac"], LIMIT);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}");
     assert!(out.contains("running 1 test\ntest mac ... ok"), "{out}");
@@ -181,15 +162,12 @@ fn reports_are_0644_backups_stay_private() {
     args.extend_from_slice(FAST);
     let (j, x) = (json.display().to_string(), junit.display().to_string());
     args.extend_from_slice(&["--report-json", &j, "--junit", &x]);
-    let child = harness_cmd()
-        .env("VEGEHUB_HARNESS_BACKUP_DIR", backups.path())
-        .args(&args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let o = output_within(child, LIMIT, "harness with reports");
+    let o = output_of(
+        harness_cmd()
+            .env("VEGEHUB_HARNESS_BACKUP_DIR", backups.path())
+            .args(&args),
+        LIMIT,
+    );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&json), 0o644);
@@ -501,6 +479,28 @@ mod on_a_terminal {
             .any(|r| r.path.ends_with("actuators/set")));
     }
 
+    /// Ctrl-C at a question: no more questions, nothing written, exit 130,
+    /// without waiting for Enter.
+    #[test]
+    fn ctrl_c_at_a_question_stops_the_run() {
+        let hub = sim_with("hub-new-firmware", &[]);
+        let addr = hub.addr().to_string();
+        let mut args = vec!["--device", addr.as_str()];
+        args.extend_from_slice(FAST);
+        let mut s = spawn(&args);
+        s.expect("Allow this on A1B2C3D4A620?").unwrap();
+        s.send(expectrl::ControlCode::EndOfText).unwrap();
+        let (out, code) = finish(&mut s);
+        let out = plain(&out);
+        assert_eq!(code, 130, "{out}");
+        assert!(!out.contains("Allow this on"), "asked again: {out}");
+        assert!(
+            out.contains("SIGINT (Ctrl-C) received: stopping the run"),
+            "{out}"
+        );
+        assert_eq!(writes(&hub), Vec::<String>::new(), "{out}");
+    }
+
     #[test]
     fn nothing_is_asked_for_what_will_not_run() {
         let hub = sim_with("hub-new-firmware", &[]);
@@ -562,7 +562,7 @@ mod on_a_terminal {
 
 #[test]
 fn help_is_our_own_and_completions_and_man_page_come_from_it() {
-    let o = harness(&["--help"]);
+    let o = harness_within(&["--help"], LIMIT);
     let help = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(0));
     for libtest in ["Usefull", "Json output", "tests are run on serially"] {
@@ -585,13 +585,13 @@ fn help_is_our_own_and_completions_and_man_page_come_from_it() {
         ("zsh", "#compdef vegehub-harness"),
         ("fish", "complete -c vegehub-harness"),
     ] {
-        let o = harness(&["completions", shell]);
+        let o = harness_within(&["completions", shell], LIMIT);
         let script = String::from_utf8_lossy(&o.stdout);
         assert_eq!(o.status.code(), Some(0), "{shell}");
         assert!(script.contains(marker), "{shell}: {script:.200}");
         assert!(script.contains("write-config"), "{shell}: flags missing");
     }
-    let o = harness(&["man"]);
+    let o = harness_within(&["man"], LIMIT);
     let page = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(0));
     assert!(
@@ -599,7 +599,7 @@ fn help_is_our_own_and_completions_and_man_page_come_from_it() {
         "{page:.300}"
     );
     assert!(page.contains("write\\-config"), "{page:.300}");
-    let o = harness(&["completions", "tcsh"]);
+    let o = harness_within(&["completions", "tcsh"], LIMIT);
     assert_eq!(
         o.status.code(),
         Some(2),
@@ -613,7 +613,7 @@ crate::netns_test! {
     /// harness's own mDNS query, shown with -v; a name nobody answers for
     /// is said, and the hub is unreachable (exit 4).
     fn a_local_name_the_system_cannot_resolve_is_found_over_mdns() {
-        let sim = crate::sim_cli::SimProcess::start(&["--advertise", "--profile", "hub-old-firmware"]);
+        let sim = crate::common::SimProcess::start(&["--advertise", "--profile", "hub-old-firmware"]);
         let port: u16 = sim.url.rsplit(':').next().unwrap().trim_end_matches('/').parse().unwrap();
         // The system resolver cannot.
         assert!(
@@ -621,7 +621,7 @@ crate::netns_test! {
             "the system resolved the name: this namespace has system mDNS"
         );
         let device = format!("vege_1c_07.local:{port}");
-        let o = harness(&["--device", &device, "-v", "--exact", "mac"]);
+        let o = crate::common::harness(&["--device", &device, "-v", "--exact", "mac"]);
         let out = text(&o);
         assert_eq!(o.status.code(), Some(0), "{out}");
         assert!(out.contains("test mac ... ok"), "{out}");
@@ -632,7 +632,7 @@ crate::netns_test! {
         );
         // Flip: no hub answers for this name.
         let device = format!("nobody_here.local:{port}");
-        let o = harness(&["--device", &device, "--discover-timeout", "0.5", "--exact", "mac"]);
+        let o = crate::common::harness(&["--device", &device, "--discover-timeout", "0.5", "--exact", "mac"]);
         let out = text(&o);
         assert_eq!(o.status.code(), Some(4), "{out}");
         assert!(out.contains("nobody_here.local: the system resolver could not resolve it"), "{out}");
@@ -645,7 +645,7 @@ crate::netns_test! {
 crate::netns_test! {
     /// The run's no-hub hint names the run's own flag.
     fn no_hub_found_hints_at_discover_timeout() {
-        let o = harness(&["--discover-timeout", "0.5", "mac"]);
+        let o = crate::common::harness(&["--discover-timeout", "0.5", "mac"]);
         let out = text(&o);
         assert_eq!(o.status.code(), Some(4), "{out}");
         assert!(out.contains("Try a longer --discover-timeout,"), "{out}");
@@ -660,7 +660,7 @@ fn a_refused_cleanup_request_is_not_retried() {
         let fault = format!("status:{code}@config/set,after=1");
         let hub = sim_with("hub-new-firmware", &[fault.as_str()]);
         let addr = hub.addr().to_string();
-        let o = harness(&["--device", &addr, "--setup", "--exact", "setup"]);
+        let o = crate::common::harness(&["--device", &addr, "--setup", "--exact", "setup"]);
         let n = hub
             .received()
             .iter()

@@ -37,7 +37,7 @@ fn reads(hub: &SimHandle) -> Vec<(String, Value)> {
         .build()
         .unwrap();
     rt.block_on(async {
-        let http = crate::sim::client();
+        let http = crate::common::client();
         let base = hub.base_url();
         let post = |path: &'static str, body: &'static str| {
             let req = http.post(format!("{base}{path}")).body(body);
@@ -197,7 +197,7 @@ fn a_hub_the_profile_cannot_reproduce_fails_naming_the_endpoint_and_path() {
         state: 1,
     };
     let url = format!("{}/api/actuators/set", hub.base_url());
-    rt.block_on(async { crate::sim::client().post(url).json(&on).send().await })
+    rt.block_on(async { crate::common::client().post(url).json(&on).send().await })
         .unwrap();
     let before = hub.received().len();
     let dir = tempfile::tempdir().unwrap();
