@@ -79,8 +79,6 @@ pub mod device;
 pub mod discovery;
 pub mod error;
 pub mod exit_code;
-pub mod json_diff;
-pub mod measurement;
 pub mod plan;
 pub mod record;
 pub mod report;

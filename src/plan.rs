@@ -12,7 +12,7 @@ use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::measurement::{MeasuredFacts, Measurement, MeasurementRecord, MeasurementSpec};
+use crate::scenario::measurement::{MeasuredFacts, Measurement, MeasurementRecord, MeasurementSpec};
 use crate::scenario::{Options, Scenario};
 
 /// The plan run when none is given, built into the binary so a release build
@@ -730,7 +730,7 @@ fn retries(v: Option<u32>, path: &str) -> Result<Option<u32>, At> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::measurement::Fact;
+    use crate::scenario::measurement::Fact;
 
     fn err(text: &str) -> String {
         let e = Plan::parse(text, "bad.json").expect_err(text);

@@ -1242,7 +1242,7 @@ fn hub_thread(
             // nothing.
             if !matches!(record.verdict, Verdict::Skip(_)) {
                 record.measurements = step.measure(&facts);
-                if let Some(msg) = crate::measurement::failure_message(&record.measurements) {
+                if let Some(msg) = crate::scenario::measurement::failure_message(&record.measurements) {
                     record.verdict = match record.verdict {
                         Verdict::Fail(m) => Verdict::Fail(format!("{m}; {msg}")),
                         _ => Verdict::Fail(msg),

@@ -195,8 +195,8 @@ fn hub_summary(out: &mut String, hub: &HubReport) {
         }
         for m in &r.measurements {
             let verdict = match m.verdict {
-                crate::measurement::Verdict::Pass => "pass".green(),
-                crate::measurement::Verdict::Fail => "FAIL".red().bold(),
+                crate::scenario::measurement::Verdict::Pass => "pass".green(),
+                crate::scenario::measurement::Verdict::Fail => "FAIL".red().bold(),
             };
             let unit = m.unit.map(|u| format!(" {u}")).unwrap_or_default();
             let measured = m

@@ -14,7 +14,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::json::{CleanupStatus, HubRecord, Outcome, RunRecord, ScenarioRecord};
-use crate::measurement::{MeasurementRecord, Verdict};
+use crate::scenario::measurement::{MeasurementRecord, Verdict};
 
 const STYLE: &str = "
 body{font:14px/1.4 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1d2430;background:#fff}
@@ -452,21 +452,21 @@ mod tests {
 
     #[test]
     fn bars_place_the_value_against_the_limits() {
-        let spec: crate::measurement::MeasurementSpec = serde_json::from_value(
+        let spec: crate::scenario::measurement::MeasurementSpec = serde_json::from_value(
             serde_json::json!({"fact": "battery_volts", "at_least": 3.3, "at_most": 4.2}),
         )
         .unwrap();
         let m = spec.validate().unwrap();
-        let inside = bar(&m.evaluate(Some(&crate::measurement::Measured::Number(3.7))));
+        let inside = bar(&m.evaluate(Some(&crate::scenario::measurement::Measured::Number(3.7))));
         assert!(inside.contains("class=\"mark\""), "{inside}");
-        let below = bar(&m.evaluate(Some(&crate::measurement::Measured::Number(2.0))));
+        let below = bar(&m.evaluate(Some(&crate::scenario::measurement::Measured::Number(2.0))));
         assert!(below.contains("class=\"mark fail\""), "{below}");
         // Words get no bar.
-        let spec: crate::measurement::MeasurementSpec =
+        let spec: crate::scenario::measurement::MeasurementSpec =
             serde_json::from_value(serde_json::json!({"fact": "power_source", "equals": "ac"}))
                 .unwrap();
         let m = spec.validate().unwrap();
-        let word = crate::measurement::Measured::Text("ac".into());
+        let word = crate::scenario::measurement::Measured::Text("ac".into());
         assert_eq!(bar(&m.evaluate(Some(&word))), "");
     }
 }

@@ -12,7 +12,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::measurement::MeasurementRecord;
+use crate::scenario::measurement::MeasurementRecord;
 use crate::plan::Plan;
 use crate::safety::redact::{Redactor, REDACTED, TEST_VALUE_PREFIX};
 
@@ -461,7 +461,7 @@ impl RunRecord {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::measurement::{Measured, MeasurementSpec};
+    use crate::scenario::measurement::{Measured, MeasurementSpec};
     use serde_json::json;
 
     /// A record with every kind of content: passed, failed (with a failed

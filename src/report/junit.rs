@@ -15,7 +15,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::json::{CleanupStatus, HubRecord, Outcome, RunRecord, RunStatus, ScenarioRecord};
-use crate::measurement::Verdict;
+use crate::scenario::measurement::Verdict;
 
 /// The JUnit document of a run (or of the part of it run so far).
 pub fn render(record: &RunRecord) -> String {

@@ -266,7 +266,7 @@ pub fn load(path: &Path) -> Result<Backup, BackupError> {
     }
     match serde_json::from_str::<Value>(&backup.config_answer) {
         Ok(answer) => {
-            let d = crate::json_diff::diff_paths(&answer, &backup.config);
+            let d = crate::device::json_diff::diff_paths(&answer, &backup.config);
             if !d.is_empty() {
                 return Err(invalid(format!(
                     "config and config_answer disagree at {} (edited?); restore would write config_answer",

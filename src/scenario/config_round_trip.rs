@@ -7,7 +7,7 @@
 use super::diff::summarize;
 use super::{Cx, Permission, Step, Stop};
 use crate::device::Generation;
-use crate::json_diff::diff_texts;
+use crate::device::json_diff::diff_texts;
 
 pub(super) async fn run(cx: &mut Cx<'_>) -> Step {
     let read = cx.client.config_get().await?;

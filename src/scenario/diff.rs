@@ -7,7 +7,7 @@ use serde_json::Value;
 /// Every path at which `actual` differs from `expected`; empty when
 /// deep-equal.
 pub fn diff(expected: &Value, actual: &Value) -> Vec<String> {
-    crate::json_diff::diff_paths(expected, actual)
+    crate::device::json_diff::diff_paths(expected, actual)
 }
 
 /// The paths as one line: at most `max`, then a count of the rest.

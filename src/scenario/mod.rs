@@ -12,6 +12,7 @@ pub mod diff;
 pub mod facts;
 pub mod info;
 pub mod mac;
+pub mod measurement;
 pub mod setup;
 pub mod wait;
 
@@ -230,7 +231,7 @@ pub struct Record {
     /// Facts observed along the way (`mac A1B2C3D4E5F6`).
     pub notes: Vec<String>,
     /// The plan's measurements for this scenario, evaluated after it ran.
-    pub measurements: Vec<crate::measurement::MeasurementRecord>,
+    pub measurements: Vec<crate::scenario::measurement::MeasurementRecord>,
 }
 
 impl Record {
@@ -366,7 +367,7 @@ impl Cx<'_> {
     /// verified. Only a verified match with the original discharges it.
     pub async fn settle_config(&mut self, original: &crate::safety::Original) -> Cleanup {
         if let Ok(now) = self.client.config_get().await {
-            if crate::json_diff::diff_texts(&original.text, &now.text).is_empty() {
+            if crate::device::json_diff::diff_texts(&original.text, &now.text).is_empty() {
                 self.opts
                     .safety
                     .obligations

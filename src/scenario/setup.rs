@@ -12,7 +12,7 @@ use super::diff::summarize;
 use super::{Cleanup, Cx, Permission, Step, Stop};
 use crate::device::config::SERVER_TYPE_CUSTOM;
 use crate::device::Generation;
-use crate::json_diff::diff_texts;
+use crate::device::json_diff::diff_texts;
 use crate::session::client::HubClient;
 
 /// Test API key: recognisable, never a real key.
@@ -139,7 +139,7 @@ pub(super) async fn run(cx: &mut Cx<'_>) -> Step {
     // The test config is rebuilt from the parsed document: refuse one that
     // would not come out as the hub sent it (numbers no f64/i64/u64 holds,
     // duplicate keys), before anything is written.
-    match crate::json_diff::exact(&read.text) {
+    match crate::device::json_diff::exact(&read.text) {
         Ok(e) => {
             if let Some(why) = e.inexact {
                 return Err(Stop::Fail(format!(

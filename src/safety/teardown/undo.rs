@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::time::{sleep, timeout, Instant};
 
 use super::{HubOps, Obligations};
-use crate::json_diff::diff_texts;
+use crate::device::json_diff::diff_texts;
 
 /// Timeouts and retries of cleanup. Worst case for one undo step is
 /// `attempts * attempt_timeout` plus the backoffs.
