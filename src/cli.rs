@@ -2,6 +2,8 @@
 //! validated into a config by the module that owns the command, before any
 //! I/O.
 
+pub mod run_args;
+
 use clap::{Parser, Subcommand};
 
 /// Hardware integration test harness for Vegetronix VegeHub hubs.
@@ -19,7 +21,7 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
     #[command(flatten)]
-    pub run: crate::run_args::RunArgs,
+    pub run: crate::cli::run_args::RunArgs,
 }
 
 #[derive(Debug, Subcommand)]

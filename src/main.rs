@@ -19,7 +19,7 @@ fn main() {
 }
 
 /// The harness run: validate, run, print the summary, map to an exit code.
-fn harness(args: vegehub_harness::run_args::RunArgs) -> i32 {
+fn harness(args: vegehub_harness::cli::run_args::RunArgs) -> i32 {
     let result = args.into_config().and_then(|mut cfg| {
         report::set_color(cfg.libtest.color);
         cfg.safety = cfg.safety.with_observer(report::safety::observer());

@@ -12,7 +12,9 @@ use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::scenario::measurement::{MeasuredFacts, Measurement, MeasurementRecord, MeasurementSpec};
+use crate::scenario::measurement::{
+    MeasuredFacts, Measurement, MeasurementRecord, MeasurementSpec,
+};
 use crate::scenario::{Options, Scenario};
 
 /// The plan run when none is given, built into the binary so a release build

@@ -67,9 +67,9 @@ pub struct RunConfig {
 /// How often the plan runs, and the soak test's own test-only leak.
 #[derive(Debug, Clone, Default)]
 pub struct SoakConfig {
-    pub repeat: crate::soak::Repeat,
+    pub repeat: crate::report::soak_record::Repeat,
     /// `--debug-soak-leak`: leak after every cycle.
-    pub debug_leak: Option<crate::soak::DebugLeak>,
+    pub debug_leak: Option<crate::report::soak_record::DebugLeak>,
 }
 
 /// The connection gate's settings.
@@ -141,7 +141,7 @@ pub struct RunReport {
     /// thread panicked): the run ended early and says so in every report.
     pub harness_error: Option<String>,
     /// `--repeat`/`--repeat-for`: every cycle and the trend check.
-    pub soak: Option<crate::soak::SoakReport>,
+    pub soak: Option<crate::report::soak_record::SoakReport>,
 }
 
 impl RunReport {
@@ -727,7 +727,7 @@ fn run_hubs(
         if soak {
             let (total, open) = ledger.open_now();
             let t = std::mem::take(&mut *tally.lock().unwrap_or_else(|e| e.into_inner()));
-            cycles.push(crate::soak::Cycle {
+            cycles.push(crate::report::soak_record::Cycle {
                 cycle,
                 passed: t.passed,
                 failed: t.failures.len(),
@@ -736,8 +736,8 @@ fn run_hubs(
                 connections_opened: total - opened_before,
                 connections_total: total,
                 connections_open: open,
-                sockets_open: crate::soak::sockets_open(),
-                rss_bytes: crate::soak::rss_bytes(),
+                sockets_open: crate::report::soak_record::sockets_open(),
+                rss_bytes: crate::report::soak_record::rss_bytes(),
             });
             if let Some(leak) = cfg.soak.debug_leak {
                 leak.leak();
@@ -747,7 +747,7 @@ fn run_hubs(
     }
     // No more cycles: each hub's thread ends when its channel closes.
     drop(senders);
-    let soak_report = soak.then(|| crate::soak::SoakReport::new(cycles));
+    let soak_report = soak.then(|| crate::report::soak_record::SoakReport::new(cycles));
     if let Some(r) = &soak_report {
         sink.set_soak(r);
     }
@@ -1242,7 +1242,9 @@ fn hub_thread(
             // nothing.
             if !matches!(record.verdict, Verdict::Skip(_)) {
                 record.measurements = step.measure(&facts);
-                if let Some(msg) = crate::scenario::measurement::failure_message(&record.measurements) {
+                if let Some(msg) =
+                    crate::scenario::measurement::failure_message(&record.measurements)
+                {
                     record.verdict = match record.verdict {
                         Verdict::Fail(m) => Verdict::Fail(format!("{m}; {msg}")),
                         _ => Verdict::Fail(msg),

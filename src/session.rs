@@ -5,3 +5,4 @@
 pub mod client;
 pub mod lag;
 pub mod ledger;
+pub mod wait;

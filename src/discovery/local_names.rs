@@ -72,7 +72,7 @@ pub async fn resolve_all(
             Err(e) => e,
         };
         let started = Instant::now();
-        let shown = crate::wait::begin(format!("{host} over mDNS"), Some(within));
+        let shown = crate::session::wait::begin(format!("{host} over mDNS"), Some(within));
         let mdns = over_mdns(host, within).await;
         drop(shown);
         if let Some(a) = mdns.as_ref().ok().and_then(|a| a.first()) {

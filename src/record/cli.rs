@@ -87,7 +87,7 @@ struct Recorded {
 
 fn run_inner(args: &RecordArgs) -> Result<(), Failure> {
     // Everything is checked before the first request.
-    let (host, port) = crate::run_args::parse_device(&args.device)
+    let (host, port) = crate::cli::run_args::parse_device(&args.device)
         .map_err(|r| Failure::Usage(format!("--device {:?}: {r}", args.device)))?;
     if let Some(out) = &args.out {
         check_out(out, args.force)?;

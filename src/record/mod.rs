@@ -12,8 +12,8 @@ pub mod cli;
 
 use serde_json::{json, Map, Value};
 
-use crate::device::{paths, Mac};
 use crate::device::json_diff::diff_paths;
+use crate::device::{paths, Mac};
 use crate::safety::redact::{is_harmless_key, is_secret_key, REDACTED};
 use crate::session::client::{CallError, HubClient};
 

@@ -12,9 +12,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::scenario::measurement::MeasurementRecord;
 use crate::plan::Plan;
 use crate::safety::redact::{Redactor, REDACTED, TEST_VALUE_PREFIX};
+use crate::scenario::measurement::MeasurementRecord;
 
 /// Bumped when a field changes meaning or disappears; additions keep it.
 pub const RECORD_VERSION: u32 = 1;
@@ -49,7 +49,7 @@ pub struct RunRecord {
     pub ledger: Option<Value>,
     /// `--repeat`/`--repeat-for` only: every cycle and the trend check.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub soak: Option<crate::soak::SoakReport>,
+    pub soak: Option<crate::report::soak_record::SoakReport>,
 }
 
 #[derive(Debug, Clone, Serialize)]

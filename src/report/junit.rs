@@ -178,7 +178,7 @@ fn suite(record: &RunRecord, hub: &HubRecord, class: &str) -> Suite {
 /// (failed when a scenario of it failed; its measurements in system-out)
 /// and a `trend` testcase, failed with type `slow-leak` naming each
 /// quantity that grew.
-fn soak_suite(soak: &crate::soak::SoakReport) -> Suite {
+fn soak_suite(soak: &crate::report::soak_record::SoakReport) -> Suite {
     let mut cases = String::new();
     let mut failures = 0;
     for c in &soak.cycles {

@@ -14,6 +14,7 @@ pub mod progress;
 pub mod safety;
 pub mod sink;
 pub mod soak;
+pub mod soak_record;
 pub mod stream;
 pub mod term;
 pub mod text;

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::wait::Wait;
+use crate::session::wait::Wait;
 
 /// A wait shows after this long.
 pub const SHOW_AFTER: Duration = Duration::from_secs(1);
@@ -66,7 +66,7 @@ fn draw(bars: MultiProgress, stop: Arc<(Mutex<bool>, Condvar)>) {
     let (lock, cv) = &*stop;
     let mut stopped = lock.lock().unwrap_or_else(|p| p.into_inner());
     while !*stopped {
-        let active = crate::wait::active();
+        let active = crate::session::wait::active();
         shown.retain(|id, bar| {
             let alive = active.iter().any(|(a, _)| a == id);
             if !alive {

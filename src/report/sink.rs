@@ -309,7 +309,7 @@ impl ReportSink {
 
     /// Keep the soak's cycles and trend check (call before
     /// [`ReportSink::finish`]).
-    pub fn set_soak(&self, soak: &crate::soak::SoakReport) {
+    pub fn set_soak(&self, soak: &crate::report::soak_record::SoakReport) {
         self.lock().soak = Some(soak.clone());
     }
 

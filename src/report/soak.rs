@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use crate::soak::{Cycle, SoakReport, MIN_CYCLES};
+use crate::report::soak_record::{Cycle, SoakReport, MIN_CYCLES};
 
 /// Rows shown before the table is thinned out.
 const MAX_ROWS: usize = 20;

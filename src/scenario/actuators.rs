@@ -35,7 +35,7 @@ async fn wait_slot(
     timeout: Duration,
 ) -> Result<(), wait::TimedOut> {
     let state = if want == 1 { "on" } else { "off" };
-    let _shown = crate::wait::begin(
+    let _shown = crate::session::wait::begin(
         format!("{}: slot {slot} to read {state}", client.hub()),
         Some(timeout),
     );
@@ -56,7 +56,7 @@ async fn wait_all_off(
     count: u32,
     opts: &Options,
 ) -> Result<(), wait::TimedOut> {
-    let _shown = crate::wait::begin(
+    let _shown = crate::session::wait::begin(
         format!("{}: every slot to read off", client.hub()),
         Some(opts.verify_timeout),
     );

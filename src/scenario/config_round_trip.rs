@@ -6,8 +6,8 @@
 
 use super::diff::summarize;
 use super::{Cx, Permission, Step, Stop};
-use crate::device::Generation;
 use crate::device::json_diff::diff_texts;
+use crate::device::Generation;
 
 pub(super) async fn run(cx: &mut Cx<'_>) -> Step {
     let read = cx.client.config_get().await?;

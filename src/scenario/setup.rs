@@ -11,8 +11,8 @@ use super::diff::diff;
 use super::diff::summarize;
 use super::{Cleanup, Cx, Permission, Step, Stop};
 use crate::device::config::SERVER_TYPE_CUSTOM;
-use crate::device::Generation;
 use crate::device::json_diff::diff_texts;
+use crate::device::Generation;
 use crate::session::client::HubClient;
 
 /// Test API key: recognisable, never a real key.

@@ -878,7 +878,7 @@ impl HubClient {
         let mut backoff = self.cfg.backoff;
         let mut attempt = 1;
         // Shown as progress when it lasts (report::progress).
-        let wait = crate::wait::begin(
+        let wait = crate::session::wait::begin(
             format!("{}: answer to {method} {path}", self.hub),
             Some(self.cfg.request_timeout),
         );

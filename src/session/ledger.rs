@@ -774,7 +774,8 @@ impl Ledger {
     /// connections still open, then give the verdict (from one read of the
     /// whole table).
     pub async fn settle(&self, within: Duration) -> Verdict {
-        let _shown = crate::wait::begin("every connection to close (close check)", Some(within));
+        let _shown =
+            crate::session::wait::begin("every connection to close (close check)", Some(within));
         let start = Instant::now();
         let deadline = start + within;
         let mut poll = tokio::time::interval(POLL_INTERVAL);

@@ -46,7 +46,7 @@ fn run_inner(args: RestoreArgs) -> Result<(), RestoreError> {
         address: address.clone(),
         reason,
     };
-    let (host, port) = crate::run_args::parse_device(&address).map_err(bad)?;
+    let (host, port) = crate::cli::run_args::parse_device(&address).map_err(bad)?;
     let host_port = if host.contains(':') {
         format!("[{host}]:{port}")
     } else {

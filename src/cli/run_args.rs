@@ -216,7 +216,7 @@ pub struct RunArgs {
 
     /// Test-only: leak memory or a socket after every soak cycle.
     #[arg(long, hide = true, value_enum, value_name = "WHAT")]
-    pub debug_soak_leak: Option<crate::soak::DebugLeak>,
+    pub debug_soak_leak: Option<crate::report::soak_record::DebugLeak>,
 
     /// Test-only: keep one answer unread past the end of the run (a leak).
     #[arg(long, hide = true)]
@@ -395,9 +395,9 @@ impl RunArgs {
             safety,
             soak: crate::run::SoakConfig {
                 repeat: match (self.repeat, self.repeat_for) {
-                    (Some(n), _) if n > 1 => crate::soak::Repeat::Times(n),
-                    (_, Some(d)) => crate::soak::Repeat::For(d),
-                    _ => crate::soak::Repeat::Once,
+                    (Some(n), _) if n > 1 => crate::report::soak_record::Repeat::Times(n),
+                    (_, Some(d)) => crate::report::soak_record::Repeat::For(d),
+                    _ => crate::report::soak_record::Repeat::Once,
                 },
                 debug_leak: self.debug_soak_leak,
             },
