@@ -31,6 +31,9 @@ pub enum Command {
     /// Write a config backup back to its hub and verify it reads back
     /// deep-equal.
     Restore(crate::restore::cli::RestoreArgs),
+    /// Record a hub as a simulator profile (read-only; secrets, SSIDs, IPs
+    /// and URLs replaced by placeholders), verified on a simulator.
+    Record(crate::record::cli::RecordArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish,
     /// powershell) to stdout.
     Completions {

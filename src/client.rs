@@ -32,6 +32,9 @@ pub struct SessionConfig {
     pub pool_idle_timeout: Duration,
     /// Cap on the device-side duration of every `on` (`--max-on-seconds`).
     pub max_on: crate::actuator_limit::MaxOn,
+    /// Host names resolved by the harness itself (`.local` over mDNS), with
+    /// the address the client connects to for them.
+    pub resolved: Vec<(String, std::net::SocketAddr)>,
 }
 
 impl Default for SessionConfig {
@@ -44,6 +47,7 @@ impl Default for SessionConfig {
             pool_max_idle_per_host: 1,
             pool_idle_timeout: Duration::from_secs(30),
             max_on: crate::actuator_limit::MaxOn::default(),
+            resolved: Vec::new(),
         }
     }
 }
@@ -61,7 +65,11 @@ pub fn build_http(
     cfg: &SessionConfig,
     session: SessionLayer,
 ) -> Result<reqwest::Client, BuildError> {
-    reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder();
+    for (host, addr) in &cfg.resolved {
+        builder = builder.resolve(host, *addr);
+    }
+    builder
         .connector_layer(session)
         // Hubs are on the local network: a proxy from the environment would
         // only get in the way (and would hide which socket reached the hub).
@@ -535,6 +543,11 @@ impl HubClient {
         });
     }
 
+    /// The ledger this client's answers are attributed to, if any.
+    pub fn ledger(&self) -> Option<&Ledger> {
+        self.ledger.as_ref()
+    }
+
     /// `info/get` naming the sections wanted, typed.
     pub async fn info(&self, sections: &[&str]) -> Result<InfoResponse, CallError> {
         let doc = self.info_raw(sections).await?;
@@ -679,6 +692,19 @@ impl HubClient {
             )
         })?;
         Ok(ConfigAnswer { text, doc })
+    }
+
+    /// `config/get` naming the sections wanted (`record` asks for every
+    /// section a hub may hold, not just the ones the scenarios touch). The
+    /// `error` field must say success.
+    pub async fn config_get_sections(&self, sections: &[&str]) -> Result<Value, CallError> {
+        let body = crate::device::info::sections_request(sections);
+        let (method, path) = (Method::POST, paths::CONFIG_GET);
+        let doc: Value = self
+            .call_json(method.clone(), path, Some(Req::json(body)))
+            .await?;
+        self.check_error_field(&method, path, &doc)?;
+        Ok(doc)
     }
 
     /// `config/set` with a whole document built by the harness (a test

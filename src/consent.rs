@@ -201,6 +201,12 @@ impl<'a> Asker<'a> {
         }
     }
 
+    /// Whether `change` is answered for every hub already (`all`/`none`, or
+    /// the input ended): no question, so the hub need not be identified.
+    pub fn settled(&self, change: Change) -> bool {
+        self.closed || self.decided.contains_key(&change)
+    }
+
     /// Ask whether `change` may run on this hub.
     pub fn allow(&mut self, hub: &HubId, change: Change, what: &str) -> bool {
         if let Some(&d) = self.decided.get(&change) {

@@ -307,7 +307,7 @@ impl crate::select::ChooseUi for RunChooserUi {
 /// Ask until the answer is one `read` accepts; `None` at end of input.
 fn ask_until<T>(question: &str, hint: &str, read: impl Fn(&str) -> Option<T>) -> Option<T> {
     loop {
-        let answer = crate::report::term::ask(question)?;
+        let answer = crate::report::term::ask(question, &|| false)?;
         match read(&answer.to_ascii_lowercase()) {
             Some(v) => return Some(v),
             None => crate::report::term::err(&format!("{answer:?} is not an answer: {hint}")),

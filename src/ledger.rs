@@ -434,6 +434,15 @@ pub enum CloseCheck {
     Unconfirmed { reason: String },
 }
 
+/// Connections a hub made to the harness's data receiver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inbound {
+    pub hub: String,
+    /// The receiver's URL.
+    pub receiver: String,
+    pub connections: usize,
+}
+
 /// One hub's use of connections over the run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HubUsage {
@@ -480,6 +489,8 @@ struct State {
     /// Connections whose last answer said `Connection: close`: the client
     /// will not send another request on them.
     closing: HashSet<(SocketAddr, SocketAddr)>,
+    /// Connections hubs made to the data receiver, per setup run.
+    inbound: Vec<Inbound>,
     /// Woken on every answer from a hub, by hub label (the reuse wait).
     answered: HashMap<String, Arc<Notify>>,
 }
@@ -539,6 +550,17 @@ impl Ledger {
             ledger: self.clone(),
             session: st.sessions,
         }
+    }
+
+    /// Count the connections hub `hub` made to the harness's data receiver
+    /// at `receiver` (setup's delivery check). Kept apart from the
+    /// session's connections.
+    pub fn record_inbound(&self, hub: &str, receiver: &str, connections: usize) {
+        self.lock().inbound.push(Inbound {
+            hub: hub.to_owned(),
+            receiver: receiver.to_owned(),
+            connections,
+        });
     }
 
     /// Sessions created so far.
@@ -825,6 +847,26 @@ impl Ledger {
         Ok(Self::apply(st, &entries, None, self.now()))
     }
 
+    /// Connections the session opened so far, and how many of them the OS
+    /// still shows open (`None`: the socket table could not be read). One
+    /// per-socket lookup of the unclosed ones; for soak cycles.
+    pub fn open_now(&self) -> (usize, Option<usize>) {
+        let (opened, pairs): (usize, Vec<_>) = {
+            let st = self.lock();
+            let pairs = st
+                .conns
+                .iter()
+                .filter(|c| c.closed_at.is_none())
+                .map(|c| (c.local, c.remote))
+                .collect();
+            (st.conns.len(), pairs)
+        };
+        if pairs.is_empty() {
+            return (opened, Some(0));
+        }
+        (opened, self.look_up(&pairs).ok())
+    }
+
     /// After the session is closed (every client dropped): wait up to
     /// `within` for every connection to close, asking the OS about the
     /// connections still open, then give the verdict (from one read of the
@@ -911,6 +953,7 @@ impl Ledger {
         }
         Verdict {
             close_check,
+            inbound: st.inbound.clone(),
             sessions: st.sessions,
             connections: st.conns.clone(),
             unidentified: st.unidentified,
@@ -1011,6 +1054,9 @@ pub struct Verdict {
     pub unledgered_requests: u64,
     /// Open connections from this process to a hub that no session opened.
     pub strays: Vec<TcpEntry>,
+    /// Connections hubs made to the harness's data receiver: reported
+    /// apart, never the client's, never a leak.
+    pub inbound: Vec<Inbound>,
     pub hubs: Vec<HubUsage>,
     /// Connections a hub may have open at once.
     pub budget: usize,
@@ -1126,6 +1172,12 @@ impl Verdict {
             out.push(format!(
                 "{} connections without addresses could not be checked",
                 self.unidentified
+            ));
+        }
+        for i in &self.inbound {
+            out.push(format!(
+                "receiver {} (setup's delivery check): {} inbound connection(s) from hub {}; not the client's, not counted above",
+                i.receiver, i.connections, i.hub
             ));
         }
         for hub in &self.hubs {

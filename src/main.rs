@@ -10,6 +10,7 @@ fn main() {
         Some(Command::Sim(args)) => vegehub_harness::sim::cli::run(args),
         Some(Command::Restore(args)) => vegehub_harness::restore::cli::run(args),
         Some(Command::Discover(args)) => vegehub_harness::discover_cli::run(args),
+        Some(Command::Record(args)) => vegehub_harness::record::cli::run(args),
         Some(Command::Completions { shell }) => vegehub_harness::cli::completions(shell),
         Some(Command::Man) => vegehub_harness::cli::man(),
         None => harness(cli.run),
@@ -47,7 +48,10 @@ fn harness(args: vegehub_harness::run_args::RunArgs) -> i32 {
     match result {
         Ok((report, ..)) if report.listed_only => vegehub_harness::exit_code::SUCCESS,
         Ok((report, json, safety)) => {
-            let text = report::console::summary(&report);
+            let mut text = report::console::summary(&report);
+            if let Some(soak) = &report.soak {
+                text.push_str(&report::soak::summary(soak));
+            }
             // Keep stdout a clean JSON stream with --format json; a closed
             // stdout must not stop the final reports (term drops quietly).
             let out_closed = report::term::is_closed(report::term::Stream::Stdout);

@@ -126,6 +126,8 @@ impl Step {
                 opts.test_api_key = p.test_api_key.clone();
                 opts.test_server_url = p.test_server_url.clone();
                 opts.restore = p.restore;
+                opts.deliver_check = p.deliver_check;
+                opts.deliver_timeout = p.deliver_timeout;
             }
             _ => {}
         }
@@ -208,6 +210,11 @@ pub struct SetupParams {
     /// Whether to restore the original config afterwards. Only a plan that
     /// means to leave the hub configured turns this off.
     pub restore: bool,
+    /// `deliver_check`: prove the hub posts data to a receiver of the
+    /// harness's (`test_server_url` is then replaced by the receiver's).
+    pub deliver_check: crate::scenario::deliver::DeliverCheck,
+    /// `deliver_timeout_seconds`: how long the hub has to post.
+    pub deliver_timeout: Duration,
 }
 
 impl Default for ActuatorParams {
@@ -229,6 +236,8 @@ impl Default for SetupParams {
             test_api_key: crate::scenario::setup::TEST_API_KEY.to_string(),
             test_server_url: crate::scenario::setup::TEST_SERVER_URL.to_string(),
             restore: true,
+            deliver_check: crate::scenario::deliver::DeliverCheck::Off,
+            deliver_timeout: crate::scenario::deliver::DEFAULT_DELIVER_TIMEOUT,
         }
     }
 }
@@ -380,6 +389,10 @@ struct SetupStep {
     test_api_key: Option<String>,
     #[serde(default)]
     test_server_url: Option<String>,
+    #[serde(default)]
+    deliver_check: Option<crate::scenario::deliver::DeliverCheck>,
+    #[serde(default)]
+    deliver_timeout_seconds: Option<f64>,
     #[serde(default)]
     measurements: Vec<MeasurementSpec>,
     #[serde(default)]
@@ -682,6 +695,12 @@ fn setup_params(s: &SetupStep, path: &str) -> Result<SetupParams, At> {
         test_api_key,
         test_server_url,
         restore: s.restore.unwrap_or(d.restore),
+        deliver_check: s.deliver_check.unwrap_or(d.deliver_check),
+        deliver_timeout: seconds(
+            s.deliver_timeout_seconds,
+            &format!("{path}.deliver_timeout_seconds"),
+        )?
+        .unwrap_or(d.deliver_timeout),
     })
 }
 

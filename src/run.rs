@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use libtest_mimic::{Completion, Trial};
 use tokio::runtime::Handle;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::client::{self, Contact, HubClient, Observer, SessionConfig};
 use crate::error::FatalError;
@@ -41,6 +41,9 @@ pub struct RunConfig {
     pub allow_actuators: bool,
     /// `--setup` given: `setup` may run on real hubs.
     pub allow_setup: bool,
+    /// How long a `.local` name may take to resolve over mDNS
+    /// (`--discover-timeout`).
+    pub mdns_timeout: Duration,
     /// A person is at the terminal (stdin and stderr): a real hub's
     /// changes not allowed by a flag are asked for, per hub.
     pub interactive: bool,
@@ -57,6 +60,16 @@ pub struct RunConfig {
     /// Backups, actuator limit, undo obligations, signals, redaction.
     pub safety: crate::safety::Safety,
     pub conn: ConnConfig,
+    /// `--repeat`, `--repeat-for`.
+    pub soak: SoakConfig,
+}
+
+/// How often the plan runs, and the soak test's own test-only leak.
+#[derive(Debug, Clone, Default)]
+pub struct SoakConfig {
+    pub repeat: crate::soak::Repeat,
+    /// `--debug-soak-leak`: leak after every cycle.
+    pub debug_leak: Option<crate::soak::DebugLeak>,
 }
 
 /// The connection gate's settings.
@@ -127,6 +140,8 @@ pub struct RunReport {
     /// The harness itself failed after the run began (stdout closed, a hub
     /// thread panicked): the run ended early and says so in every report.
     pub harness_error: Option<String>,
+    /// `--repeat`/`--repeat-for`: every cycle and the trend check.
+    pub soak: Option<crate::soak::SoakReport>,
 }
 
 impl RunReport {
@@ -135,7 +150,8 @@ impl RunReport {
         let o = Outcome {
             interrupted: self.interrupted.is_some() && !closed,
             output_closed: closed,
-            leak: self.connections.as_ref().is_some_and(|v| v.failed()),
+            leak: self.connections.as_ref().is_some_and(|v| v.failed())
+                || self.soak.as_ref().is_some_and(|s| s.leaked()),
             ..Outcome::default()
         };
         self.hubs.iter().fold(o, |o, h| o.merge(h.outcome()))
@@ -289,8 +305,9 @@ struct Hub {
     debug_leak: bool,
 }
 
-/// A trial asking its hub's thread to run one scenario.
+/// A trial asking its hub's thread to run one scenario of one cycle.
 struct Job {
+    cycle: u32,
     scenario: Scenario,
     reply: mpsc::Sender<Verdict>,
 }
@@ -362,6 +379,7 @@ pub fn run(cfg: RunConfig, observer: Option<Observer>) -> Result<RunReport, Fata
             reports: None,
             connections: None,
             harness_error: None,
+            soak: None,
         });
     }
 
@@ -410,6 +428,27 @@ fn run_hubs(
     let mut sims = Vec::new();
     let mut hubs = Vec::new();
     let ledger = Ledger::new(cfg.conn.budget);
+    // `.local` names the system resolver cannot resolve: the harness's own
+    // mDNS finds them, and the client is told the address.
+    if let TargetSpec::Given(targets) = &cfg.targets {
+        let hosts: Vec<(String, u16)> = targets
+            .iter()
+            .filter_map(|t| match t {
+                Target::Device { host, port } => Some((host.clone(), *port)),
+                Target::Sim { .. } => None,
+            })
+            .collect();
+        let (resolved, how) =
+            runtime.block_on(crate::local_names::resolve_all(&hosts, cfg.mdns_timeout));
+        for r in how {
+            // Shown with -v; always when it failed (it is why the hub will
+            // be unreachable).
+            if cfg.verbose || r.mdns.is_err() {
+                crate::report::term::err(&format!("vegehub-harness: {}", r.describe()));
+            }
+        }
+        cfg.session.resolved = resolved;
+    }
     // How far the harness itself falls behind, so its lag is never a hub's.
     let lag = crate::lag::LagMonitor::start(runtime.handle());
     let http = {
@@ -564,8 +603,11 @@ fn run_hubs(
     let jobs = jobs_for(cfg.jobs, hubs.len());
     let mut libtest = cfg.libtest.clone();
     libtest.test_threads = Some(libtest.test_threads.map_or(jobs, |t| t.min(jobs)));
+    let soak = cfg.soak.repeat.is_soak();
     let mut trials = Vec::new();
-    let mut items = Vec::new();
+    // What each cycle runs, in order: (hub, scenario, kind); a soak's
+    // cycles repeat it with the cycle in the kind.
+    let mut selected: Vec<(usize, Scenario, String)> = Vec::new();
     let mut filtered_out = 0;
     let mut expected = vec![Vec::new(); hubs.len()];
     let (senders, receivers): (Vec<_>, Vec<_>) =
@@ -574,21 +616,14 @@ fn run_hubs(
     for batch in indices.chunks(jobs) {
         for s in cfg.scenarios() {
             for &i in batch {
-                let tx = senders[i].clone();
-                let tx2 = tx.clone();
-                let mut trial = Trial::ignorable_test(s.name(), move || ask(&tx, s));
+                let mut trial = Trial::test(s.name(), || Ok(()));
                 if several {
                     trial =
                         trial.with_kind(crate::report::escape::escape(&hubs[i].shown).into_owned());
                 }
                 if !libtest.is_filtered_out(&trial) {
                     expected[i].push(s);
-                    items.push(crate::report::text::Item {
-                        kind: trial.kind().to_owned(),
-                        name: trial.name().to_owned(),
-                        lane: i,
-                        job: Box::new(move || text_result(ask(&tx2, s))),
-                    });
+                    selected.push((i, s, trial.kind().to_owned()));
                 } else {
                     filtered_out += 1;
                 }
@@ -598,12 +633,32 @@ fn run_hubs(
     }
     // A filter that selects nothing is a mistake, said before any hub is
     // contacted.
-    if items.is_empty() {
+    if selected.is_empty() {
         return Err(nothing_selected(&cfg.libtest));
     }
+    drop(trials);
+    let items_of = |cycle: u32| -> Vec<crate::report::text::Item> {
+        selected
+            .iter()
+            .map(|(i, s, kind)| {
+                let (tx, s) = (senders[*i].clone(), *s);
+                crate::report::text::Item {
+                    kind: match (soak, kind.is_empty()) {
+                        (false, _) => kind.clone(),
+                        (true, true) => format!("cycle {cycle}"),
+                        (true, false) => format!("cycle {cycle} {kind}"),
+                    },
+                    name: s.name().to_owned(),
+                    lane: *i,
+                    job: Box::new(move || text_result(ask(&tx, cycle, s))),
+                }
+            })
+            .collect()
+    };
     if cfg.interactive {
         ask_consent(&runtime, &mut hubs, &expected, &cfg);
     }
+    let tally = Arc::new(Mutex::new(Tally::default()));
     let mut workers = Vec::new();
     let debug_panic =
         std::env::var_os("VEGEHUB_HARNESS_DEBUG_PANIC").is_some_and(|v| v == "hub-thread");
@@ -620,6 +675,7 @@ fn run_hubs(
             overrides: cfg.overrides.clone(),
             sink: (sink.clone(), index),
             debug_panic,
+            tally: tally.clone(),
         };
         let worker = std::thread::Builder::new()
             .name(format!("hub {label}"))
@@ -637,19 +693,61 @@ fn run_hubs(
     // libtest's lines, and this drives the hubs instead. The human text is
     // ours too: whole lines through the one terminal writer, which never
     // panics on a closed stdout (it stops the run instead, see main).
+    // A soak runs the same selection cycle after cycle, over the same
+    // session and hub threads; each cycle is measured when its last
+    // scenario has ended.
     let mut harness_error = None;
-    if json {
-        drop(trials);
-        drop(items);
-        drive(senders, expected, libtest.test_threads == Some(1), jobs);
-        if crate::report::stream::stdout_closed() {
-            harness_error = Some("stdout closed (broken pipe): the run stopped early".to_owned());
+    let mut cycles = Vec::new();
+    let soak_started = Instant::now();
+    let mut cycle = 1u32;
+    while cfg.soak.repeat.another(cycle, soak_started.elapsed())
+        && !safety.interrupt.is_interrupted()
+        && harness_error.is_none()
+    {
+        let cycle_started = Instant::now();
+        let opened_before = ledger.open_now().0;
+        if json {
+            drive(
+                senders.clone(),
+                expected.clone(),
+                cycle,
+                libtest.test_threads == Some(1),
+                jobs,
+            );
+            if crate::report::stream::stdout_closed() {
+                harness_error =
+                    Some("stdout closed (broken pipe): the run stopped early".to_owned());
+            }
+        } else {
+            let parallel = libtest.test_threads.unwrap_or(jobs);
+            crate::report::text::run(libtest.quiet, items_of(cycle), filtered_out, parallel);
         }
-    } else {
-        drop(senders);
-        drop(trials);
-        let parallel = libtest.test_threads.unwrap_or(jobs);
-        crate::report::text::run(libtest.quiet, items, filtered_out, parallel);
+        if soak {
+            let (total, open) = ledger.open_now();
+            let t = std::mem::take(&mut *tally.lock().unwrap_or_else(|e| e.into_inner()));
+            cycles.push(crate::soak::Cycle {
+                cycle,
+                passed: t.passed,
+                failed: t.failures.len(),
+                failures: t.failures,
+                duration: cycle_started.elapsed(),
+                connections_opened: total - opened_before,
+                connections_total: total,
+                connections_open: open,
+                sockets_open: crate::soak::sockets_open(),
+                rss_bytes: crate::soak::rss_bytes(),
+            });
+            if let Some(leak) = cfg.soak.debug_leak {
+                leak.leak();
+            }
+        }
+        cycle += 1;
+    }
+    // No more cycles: each hub's thread ends when its channel closes.
+    drop(senders);
+    let soak_report = soak.then(|| crate::soak::SoakReport::new(cycles));
+    if let Some(r) = &soak_report {
+        sink.set_soak(r);
     }
 
     let mut reports = Vec::new();
@@ -693,6 +791,7 @@ fn run_hubs(
         reports: Some(sink),
         connections: Some(connections),
         harness_error,
+        soak: soak_report,
     })
 }
 
@@ -705,7 +804,10 @@ fn ask_consent(
     cfg: &RunConfig,
 ) {
     use crate::consent::{Asker, Change};
-    let mut ask = |q: &str| crate::report::term::ask(q);
+    // A Ctrl-C at a question ends the questions (everything left is no)
+    // and the run stops as usual.
+    let interrupt = cfg.safety.interrupt.clone();
+    let mut ask = |q: &str| crate::report::term::ask(q, &|| interrupt.is_interrupted());
     let mut say = |s: &str| crate::report::term::err(s);
     let mut asker = Asker::new(&mut ask, &mut say);
     for (hub, expected) in hubs.iter_mut().zip(expected) {
@@ -729,9 +831,14 @@ fn ask_consent(
         if pending.is_empty() {
             continue;
         }
-        hub.ledger.set_scenario(&hub.label, Some("identify"));
-        let id = runtime.block_on(crate::consent::identify(&hub.client, hub.name.clone()));
-        hub.ledger.set_scenario(&hub.label, None);
+        let id = if pending.iter().all(|(c, _)| asker.settled(*c)) {
+            crate::consent::HubId::default()
+        } else {
+            hub.ledger.set_scenario(&hub.label, Some("identify"));
+            let id = runtime.block_on(crate::consent::identify(&hub.client, hub.name.clone()));
+            hub.ledger.set_scenario(&hub.label, None);
+            id
+        };
         for (change, step) in pending {
             let o = step.options(&hub.options, &cfg.overrides);
             let what = change.what_happens(&o, id.relays);
@@ -790,6 +897,7 @@ fn text_result(r: Result<Completion, libtest_mimic::Failed>) -> crate::report::t
 fn drive(
     senders: Vec<mpsc::Sender<Job>>,
     expected: Vec<Vec<Scenario>>,
+    cycle: u32,
     one_thread: bool,
     jobs: usize,
 ) {
@@ -802,7 +910,7 @@ fn drive(
                     if closed() {
                         return;
                     }
-                    let _ = ask(tx, s);
+                    let _ = ask(tx, cycle, s);
                 }
             }
         }
@@ -819,7 +927,7 @@ fn drive(
                         if closed() {
                             break;
                         }
-                        let _ = ask(&tx, s);
+                        let _ = ask(&tx, cycle, s);
                     }
                 });
             }
@@ -936,10 +1044,18 @@ fn listed_names(
 }
 
 /// A trial's body: hand the scenario to its hub's thread and wait.
-fn ask(tx: &mpsc::Sender<Job>, scenario: Scenario) -> Result<Completion, libtest_mimic::Failed> {
+fn ask(
+    tx: &mpsc::Sender<Job>,
+    cycle: u32,
+    scenario: Scenario,
+) -> Result<Completion, libtest_mimic::Failed> {
     let (reply, answer) = mpsc::channel();
-    tx.send(Job { scenario, reply })
-        .map_err(|_| "the hub's thread has stopped")?;
+    tx.send(Job {
+        cycle,
+        scenario,
+        reply,
+    })
+    .map_err(|_| "the hub's thread has stopped")?;
     match answer.recv() {
         Ok(Verdict::Pass) => Ok(Completion::Completed),
         Ok(Verdict::Skip(why)) => Ok(Completion::ignored_with(
@@ -962,6 +1078,17 @@ struct PlanCx {
     /// panics after its first scenario, outside any scenario: a harness
     /// error after the run began.
     debug_panic: bool,
+    /// Verdicts of the cycle under way, over every hub (a soak's per-cycle
+    /// pass/fail).
+    tally: Arc<Mutex<Tally>>,
+}
+
+/// Verdicts of one cycle: passed (or skipped) and the failures.
+#[derive(Default)]
+struct Tally {
+    passed: usize,
+    /// `HUB SCENARIO: message`.
+    failures: Vec<String>,
 }
 
 /// One hub's thread: run the expected scenarios in plan order, each when
@@ -980,138 +1107,171 @@ fn hub_thread(
         ..HubFacts::default()
     };
     let mut records = Vec::new();
-    let mut waiting: HashMap<Scenario, mpsc::Sender<Verdict>> = HashMap::new();
+    let mut waiting: HashMap<(u32, Scenario), mpsc::Sender<Verdict>> = HashMap::new();
     let safety = hub.options.safety.clone();
     let interrupt = safety.interrupt.clone();
-    'plan: for s in expected {
-        // With several test threads, trials may ask out of order: keep the
-        // early ones until their turn.
-        let reply = loop {
-            if let Some(r) = waiting.remove(&s) {
-                break r;
-            }
-            match rx.recv() {
-                Ok(job) => {
-                    waiting.insert(job.scenario, job.reply);
+    let mut first = true;
+    // Cycle after cycle (one without a soak) until the trials stop coming.
+    'plan: for cycle in 1u32.. {
+        if expected.is_empty() {
+            // Nothing of this hub's passes the filter: wait for the end.
+            let _ = rx.recv();
+            break;
+        }
+        for &s in &expected {
+            // With several test threads, trials may ask out of order: keep the
+            // early ones until their turn.
+            let reply = loop {
+                if let Some(r) = waiting.remove(&(cycle, s)) {
+                    break r;
                 }
-                Err(_) => break 'plan,
-            }
-        };
-        let step = ctx
-            .plan
-            .steps
-            .iter()
-            .find(|st| st.scenario().name() == s.name())
-            .expect("every expected scenario comes from the plan");
-        let options = step.options(&hub.options, &ctx.overrides);
-        let (timeout, retries) = step.limits(&ctx.overrides);
-        let client = hub.client.with_limits(timeout, retries);
-        sink.scenario_started(index, s);
-        let scenario_started = Instant::now();
-        let mut record = match hub.client.contact() {
-            _ if interrupt.is_interrupted() => Record::not_run(
-                s,
-                Verdict::Skip(format!(
-                    "not run: interrupted by {}",
-                    interrupt.signal().expect("interrupted")
-                )),
-            ),
-            // Unreachable before any answer: later scenarios would only
-            // pile up connection timeouts.
-            Contact::Unreachable(why) => {
-                Record::not_run(s, Verdict::Skip(format!("hub unreachable ({why})")))
-            }
-            _ if step.denied_by_plan().is_some() => {
-                Record::not_run(s, Verdict::Skip(step.denied_by_plan().unwrap_or_default()))
-            }
-            // A signal stops the scenario where it is; what it changed is
-            // in the obligations and is undone below.
-            _ => std::panic::catch_unwind(AssertUnwindSafe(|| {
-                hub.ledger.set_scenario(&hub.label, Some(s.name()));
-                let _ = client.take_lagged();
-                if hub.debug_leak && records.is_empty() {
-                    // At the start of the first scenario: the pool is empty,
-                    // so the leak gets a connection of its own, opened
-                    // during this scenario.
-                    let _enter = rt.enter();
-                    client.debug_leak();
+                match rx.recv() {
+                    Ok(job) => {
+                        waiting.insert((job.cycle, job.scenario), job.reply);
+                    }
+                    Err(_) => break 'plan,
                 }
-                // The scenario runs as a task on the runtime, beside the
-                // connection tasks it talks through, and this thread waits
-                // for its end: one wake-up per scenario, not per request
-                // (with hundreds of hubs, cross-thread wake-ups were most
-                // of the harness's CPU).
-                let (c, o, i) = (client.clone(), options.clone(), interrupt.clone());
-                let mut f = std::mem::take(&mut facts);
-                let task = rt.spawn(async move {
-                    let r = tokio::select! {
-                        r = s.run(&c, &mut f, &o) => r,
-                        sig = i.wait() => {
-                            // Stopped where it was: its true time, and what
-                            // it exchanged and ran into so far.
-                            let mut r = Record::not_run(
-                                s,
-                                Verdict::Fail(format!("interrupted by {sig}")),
-                            );
-                            r.duration = scenario_started.elapsed();
-                            r.exchanges = c.take_exchanges();
-                            r.incidents = c.take_incidents();
-                            r
-                        }
-                    };
-                    (r, f)
-                });
-                let (record, f) = match rt.block_on(task) {
-                    Ok(done) => done,
-                    // A panic in the scenario is this closure's panic.
-                    Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-                    Err(e) => std::panic::panic_any(format!("the scenario's task ended: {e}")),
-                };
-                facts = f;
-                hub.ledger.set_scenario(&hub.label, None);
-                record
-            }))
-            .unwrap_or_else(|p| {
-                let mut r = Record::not_run(
+            };
+            let step = ctx
+                .plan
+                .steps
+                .iter()
+                .find(|st| st.scenario().name() == s.name())
+                .expect("every expected scenario comes from the plan");
+            let options = step.options(&hub.options, &ctx.overrides);
+            let (timeout, retries) = step.limits(&ctx.overrides);
+            let client = hub.client.with_limits(timeout, retries);
+            if cycle == 1 {
+                sink.scenario_started(index, s);
+            }
+            let scenario_started = Instant::now();
+            let mut record = match hub.client.contact() {
+                _ if interrupt.is_interrupted() => Record::not_run(
                     s,
-                    Verdict::Fail(format!(
-                        "{s} panicked: {}",
-                        scenario::setup::panic_message(&*p)
+                    Verdict::Skip(format!(
+                        "not run: interrupted by {}",
+                        interrupt.signal().expect("interrupted")
                     )),
-                );
-                r.duration = scenario_started.elapsed();
-                r.exchanges = client.take_exchanges();
-                r.incidents = client.take_incidents();
-                r
-            }),
-        };
-        // A scenario that failed on a timeout the harness caused (it fell
-        // behind even after giving the hub its time again) is
-        // inconclusive: the hub is not blamed for the harness's load.
-        let lagged = client.take_lagged();
-        if let (Verdict::Fail(msg), Some(first)) = (&record.verdict, lagged.first()) {
-            record.verdict = Verdict::Skip(format!(
-                "inconclusive, not counted against the hub: {first} (the scenario said: {msg})"
-            ));
-        }
-        record = redact_record(record, &safety.redactor);
-        // The plan's measurements for this scenario: each judged on its own;
-        // any that fails fails the scenario. A skipped scenario measured
-        // nothing.
-        if !matches!(record.verdict, Verdict::Skip(_)) {
-            record.measurements = step.measure(&facts);
-            if let Some(msg) = crate::measurement::failure_message(&record.measurements) {
-                record.verdict = match record.verdict {
-                    Verdict::Fail(m) => Verdict::Fail(format!("{m}; {msg}")),
-                    _ => Verdict::Fail(msg),
-                };
+                ),
+                // Unreachable before any answer: later scenarios would only
+                // pile up connection timeouts.
+                Contact::Unreachable(why) => {
+                    Record::not_run(s, Verdict::Skip(format!("hub unreachable ({why})")))
+                }
+                _ if step.denied_by_plan().is_some() => {
+                    Record::not_run(s, Verdict::Skip(step.denied_by_plan().unwrap_or_default()))
+                }
+                // A signal stops the scenario where it is; what it changed is
+                // in the obligations and is undone below.
+                _ => std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    hub.ledger.set_scenario(&hub.label, Some(s.name()));
+                    let _ = client.take_lagged();
+                    if hub.debug_leak && first {
+                        // At the start of the first scenario: the pool is empty,
+                        // so the leak gets a connection of its own, opened
+                        // during this scenario.
+                        let _enter = rt.enter();
+                        client.debug_leak();
+                    }
+                    // The scenario runs as a task on the runtime, beside the
+                    // connection tasks it talks through, and this thread waits
+                    // for its end: one wake-up per scenario, not per request
+                    // (with hundreds of hubs, cross-thread wake-ups were most
+                    // of the harness's CPU).
+                    let (c, o, i) = (client.clone(), options.clone(), interrupt.clone());
+                    let mut f = std::mem::take(&mut facts);
+                    let task = rt.spawn(async move {
+                        let r = tokio::select! {
+                            r = s.run(&c, &mut f, &o) => r,
+                            sig = i.wait() => {
+                                // Stopped where it was: its true time, and what
+                                // it exchanged and ran into so far.
+                                let mut r = Record::not_run(
+                                    s,
+                                    Verdict::Fail(format!("interrupted by {sig}")),
+                                );
+                                r.duration = scenario_started.elapsed();
+                                r.exchanges = c.take_exchanges();
+                                r.incidents = c.take_incidents();
+                                r
+                            }
+                        };
+                        (r, f)
+                    });
+                    let (record, f) = match rt.block_on(task) {
+                        Ok(done) => done,
+                        // A panic in the scenario is this closure's panic.
+                        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                        Err(e) => std::panic::panic_any(format!("the scenario's task ended: {e}")),
+                    };
+                    facts = f;
+                    hub.ledger.set_scenario(&hub.label, None);
+                    record
+                }))
+                .unwrap_or_else(|p| {
+                    let mut r = Record::not_run(
+                        s,
+                        Verdict::Fail(format!(
+                            "{s} panicked: {}",
+                            scenario::setup::panic_message(&*p)
+                        )),
+                    );
+                    r.duration = scenario_started.elapsed();
+                    r.exchanges = client.take_exchanges();
+                    r.incidents = client.take_incidents();
+                    r
+                }),
+            };
+            // A scenario that failed on a timeout the harness caused (it fell
+            // behind even after giving the hub its time again) is
+            // inconclusive: the hub is not blamed for the harness's load.
+            let lagged = client.take_lagged();
+            if let (Verdict::Fail(msg), Some(first)) = (&record.verdict, lagged.first()) {
+                record.verdict = Verdict::Skip(format!(
+                    "inconclusive, not counted against the hub: {first} (the scenario said: {msg})"
+                ));
             }
-        }
-        sink.scenario_done(index, &facts, &record);
-        let _ = reply.send(record.verdict.clone());
-        records.push(record);
-        if ctx.debug_panic {
-            panic!("VEGEHUB_HARNESS_DEBUG_PANIC: the hub's thread fails on purpose");
+            record = redact_record(record, &safety.redactor);
+            // The plan's measurements for this scenario: each judged on its own;
+            // any that fails fails the scenario. A skipped scenario measured
+            // nothing.
+            if !matches!(record.verdict, Verdict::Skip(_)) {
+                record.measurements = step.measure(&facts);
+                if let Some(msg) = crate::measurement::failure_message(&record.measurements) {
+                    record.verdict = match record.verdict {
+                        Verdict::Fail(m) => Verdict::Fail(format!("{m}; {msg}")),
+                        _ => Verdict::Fail(msg),
+                    };
+                }
+            }
+            first = false;
+            let verdict = record.verdict.clone();
+            {
+                let mut t = ctx.tally.lock().unwrap_or_else(|e| e.into_inner());
+                match &verdict {
+                    Verdict::Fail(m) => t.failures.push(format!("{} {s}: {m}", hub.label)),
+                    _ => t.passed += 1,
+                }
+            }
+            // A soak keeps the first cycle whole and, of later cycles, what
+            // failed or left something owed: memory stays flat over a long
+            // soak, and every failure is still in the reports.
+            let keep = cycle == 1
+                || matches!(record.verdict, Verdict::Fail(_))
+                || record.cleanup.iter().any(|c| !c.verified);
+            if keep {
+                if cycle > 1 {
+                    if let Verdict::Fail(m) = &record.verdict {
+                        record.verdict = Verdict::Fail(format!("cycle {cycle}: {m}"));
+                    }
+                }
+                sink.scenario_done(index, &facts, &record);
+                records.push(record);
+            }
+            let _ = reply.send(verdict);
+            if ctx.debug_panic {
+                panic!("VEGEHUB_HARNESS_DEBUG_PANIC: the hub's thread fails on purpose");
+            }
         }
     }
     // Another device answering at this address stops every write to it;

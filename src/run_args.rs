@@ -65,7 +65,8 @@ pub struct RunArgs {
     pub all: bool,
 
     /// How long to look for hubs over mDNS at most (stops 1.2 s after the
-    /// last new hub).
+    /// last new hub); also how long a `--device NAME.local` the system
+    /// cannot resolve may take over mDNS.
     #[arg(long, value_name = "SECS", default_value = "5", value_parser = crate::discover_cli::parse_timeout)]
     pub discover_timeout: Duration,
 
@@ -200,6 +201,23 @@ pub struct RunArgs {
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     pub close_timeout: Duration,
 
+    /// Soak: run the whole plan N times against the same hubs over the
+    /// one session; per cycle its verdict, duration, connections, the
+    /// harness's sockets and memory; a steady rise of any of them is a
+    /// slow leak (exit 3).
+    #[arg(long, value_name = "N", conflicts_with = "repeat_for",
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub repeat: Option<u32>,
+
+    /// Soak: start cycles of the whole plan until DURATION has passed (the
+    /// last one started finishes), e.g. 8h, 30m.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub repeat_for: Option<Duration>,
+
+    /// Test-only: leak memory or a socket after every soak cycle.
+    #[arg(long, hide = true, value_enum, value_name = "WHAT")]
+    pub debug_soak_leak: Option<crate::soak::DebugLeak>,
+
     /// Test-only: keep one answer unread past the end of the run (a leak).
     #[arg(long, hide = true)]
     pub debug_leak: bool,
@@ -256,6 +274,11 @@ impl RunArgs {
         if self.timeout.is_some_and(|t| t.is_zero()) || self.connect_timeout.is_zero() {
             return Err(FatalError::Usage(
                 "--timeout and --connect-timeout must be more than zero".into(),
+            ));
+        }
+        if self.repeat_for.is_some_and(|d| d.is_zero()) {
+            return Err(FatalError::Usage(
+                "--repeat-for must be more than zero".into(),
             ));
         }
         if self.test_threads == Some(0) {
@@ -366,9 +389,18 @@ impl RunArgs {
             allow_actuators: self.actuators,
             allow_setup: self.setup,
             interactive,
+            mdns_timeout: self.discover_timeout,
             verbose: self.verbose,
             libtest,
             safety,
+            soak: crate::run::SoakConfig {
+                repeat: match (self.repeat, self.repeat_for) {
+                    (Some(n), _) if n > 1 => crate::soak::Repeat::Times(n),
+                    (_, Some(d)) => crate::soak::Repeat::For(d),
+                    _ => crate::soak::Repeat::Once,
+                },
+                debug_leak: self.debug_soak_leak,
+            },
             conn: ConnConfig {
                 budget: self.conn_budget as usize,
                 close_timeout: self.close_timeout,
@@ -435,7 +467,7 @@ pub fn parse_device(s: &str) -> Result<(String, u16), String> {
     Ok((host, port))
 }
 
-/// `300ms`, `2s`, `1.5s`, `1m`; a bare number is seconds.
+/// `300ms`, `2s`, `1.5s`, `1m`, `8h`; a bare number is seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s
@@ -449,7 +481,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "ms" => n / 1000.0,
         "" | "s" => n,
         "m" => n * 60.0,
-        u => return Err(format!("{s:?}: unknown unit {u:?} (use ms, s or m)")),
+        "h" => n * 3600.0,
+        u => return Err(format!("{s:?}: unknown unit {u:?} (use ms, s, m or h)")),
     };
     Duration::try_from_secs_f64(secs).map_err(|_| format!("{s:?} is out of range"))
 }
@@ -492,6 +525,7 @@ mod tests {
         assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
         assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
         assert!(parse_duration("fast").is_err());
-        assert!(parse_duration("3h").is_err());
+        assert_eq!(parse_duration("3h"), Ok(Duration::from_secs(3 * 3600)));
+        assert!(parse_duration("3d").is_err());
     }
 }

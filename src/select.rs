@@ -331,6 +331,14 @@ mod tests {
     use crate::device::mdns::HubTxt;
     use crate::discovery::{HubAddr, StopReason};
 
+    #[test]
+    fn a_hub_name_with_control_characters_is_described_escaped() {
+        let h = hub("Evil\u{1b}]0;x\u{7}\r\nok", &[("127.0.0.1", "lo")]);
+        let d = describe(&h);
+        assert!(d.starts_with("Evil\\x1b]0;x\\x07\\r\\nok ("), "{d}");
+        assert!(!d.chars().any(|c| c.is_control()), "{d}");
+    }
+
     fn hub(instance: &str, ips: &[(&str, &str)]) -> DiscoveredHub {
         DiscoveredHub {
             instance: instance.into(),

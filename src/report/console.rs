@@ -96,7 +96,10 @@ fn hub_summary(out: &mut String, hub: &HubReport) {
     );
     let mut id = vec![
         // Every string a hub supplied is escaped before it is printed.
-        format!("name {}", escape(&f.name.clone().unwrap_or_else(dash))),
+        format!(
+            "name {}",
+            super::escape::escape_short(&f.name.clone().unwrap_or_else(dash), 64)
+        ),
         format!(
             "mac {}",
             f.mac
@@ -107,7 +110,10 @@ fn hub_summary(out: &mut String, hub: &HubReport) {
     ];
     match f.info.known() {
         Some(i) => {
-            id.push(format!("firmware {}", escape(&i.hub.version)));
+            id.push(format!(
+                "firmware {}",
+                super::escape::escape_short(&i.hub.version, 32)
+            ));
             id.push(format!("power {}", i.power_source()));
             id.push(format!(
                 "{} channels, {} actuators",

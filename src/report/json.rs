@@ -47,6 +47,9 @@ pub struct RunRecord {
     pub hubs: Vec<HubRecord>,
     /// The connection ledger's summary for the run's session, when kept.
     pub ledger: Option<Value>,
+    /// `--repeat`/`--repeat-for` only: every cycle and the trend check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub soak: Option<crate::soak::SoakReport>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -408,6 +411,7 @@ impl RunRecord {
             },
             hubs: Vec::new(),
             ledger: None,
+            soak: None,
         }
     }
 

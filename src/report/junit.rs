@@ -23,6 +23,7 @@ pub fn render(record: &RunRecord) -> String {
         .hubs
         .iter()
         .map(|h| suite(record, h, &classname(record, h)))
+        .chain(record.soak.as_ref().map(soak_suite))
         .collect();
     let total = |f: fn(&Suite) -> usize| suites.iter().map(f).sum::<usize>();
     let time: u64 = record.duration_ms.unwrap_or_else(|| {
@@ -169,6 +170,75 @@ fn suite(record: &RunRecord, hub: &HubRecord, class: &str) -> Suite {
         tests,
         failures,
         errors,
+        xml,
+    }
+}
+
+/// A soak (`--repeat`): one testsuite `soak` with one testcase per cycle
+/// (failed when a scenario of it failed; its measurements in system-out)
+/// and a `trend` testcase, failed with type `slow-leak` naming each
+/// quantity that grew.
+fn soak_suite(soak: &crate::soak::SoakReport) -> Suite {
+    let mut cases = String::new();
+    let mut failures = 0;
+    for c in &soak.cycles {
+        let ms = c.duration.as_millis() as u64;
+        let _ = writeln!(
+            cases,
+            "    <testcase name=\"cycle {}\" classname=\"soak\" time=\"{}\">",
+            c.cycle,
+            secs(ms)
+        );
+        if c.failed > 0 {
+            failures += 1;
+            let _ = writeln!(
+                cases,
+                "      <failure message=\"{}\" type=\"cycle\">{}</failure>",
+                attr(&format!(
+                    "{} scenario(s) failed in cycle {}",
+                    c.failed, c.cycle
+                )),
+                esc(&c.failures.join("\n"))
+            );
+        }
+        let _ = writeln!(
+            cases,
+            "      <system-out>{}</system-out>\n    </testcase>",
+            esc(&super::soak::cycle_line(c))
+        );
+    }
+    let trend = if !soak.judged {
+        format!(
+            "    <testcase name=\"trend\" classname=\"soak\" time=\"0\">\n      <skipped message=\"{}\"/>\n    </testcase>\n",
+            attr(&super::soak::not_judged(soak))
+        )
+    } else if soak.trends.is_empty() {
+        "    <testcase name=\"trend\" classname=\"soak\" time=\"0\"/>\n".to_owned()
+    } else {
+        failures += 1;
+        let text: Vec<&str> = soak.trends.iter().map(|t| t.message.as_str()).collect();
+        format!(
+            "    <testcase name=\"trend\" classname=\"soak\" time=\"0\">\n      <failure message=\"{}\" type=\"slow-leak\">{}</failure>\n    </testcase>\n",
+            attr(&format!("slow leak: {}", text.join("; "))),
+            esc(&text.join("\n"))
+        )
+    };
+    let tests = soak.cycles.len() + 1;
+    let skipped = usize::from(!soak.judged);
+    let ms: u64 = soak
+        .cycles
+        .iter()
+        .map(|c| c.duration.as_millis() as u64)
+        .sum();
+    let xml = format!(
+        "  <testsuite name=\"soak\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{}\">\n    <properties>\n      <property name=\"cycles\" value=\"{}\"/>\n    </properties>\n{cases}{trend}  </testsuite>\n",
+        secs(ms),
+        soak.cycles.len()
+    );
+    Suite {
+        tests,
+        failures,
+        errors: 0,
         xml,
     }
 }

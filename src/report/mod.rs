@@ -13,6 +13,7 @@ pub mod junit;
 pub mod progress;
 pub mod safety;
 pub mod sink;
+pub mod soak;
 pub mod stream;
 pub mod term;
 pub mod text;

@@ -307,6 +307,12 @@ impl ReportSink {
         self.lock().ledger = Some(ledger_json(verdict));
     }
 
+    /// Keep the soak's cycles and trend check (call before
+    /// [`ReportSink::finish`]).
+    pub fn set_soak(&self, soak: &crate::soak::SoakReport) {
+        self.lock().soak = Some(soak.clone());
+    }
+
     /// A copy of the record as it stands.
     pub fn record(&self) -> RunRecord {
         self.lock().clone()
@@ -623,6 +629,11 @@ pub fn ledger_json(v: &crate::ledger::Verdict) -> serde_json::Value {
         "problems": v.problems(),
         "budget": v.budget,
         "waited_ms": u64::try_from(v.waited.as_millis()).unwrap_or(u64::MAX),
+        "receiver_inbound": v.inbound.iter().map(|i| serde_json::json!({
+            "hub": i.hub,
+            "receiver": i.receiver,
+            "connections": i.connections,
+        })).collect::<Vec<_>>(),
         "hubs": v.hubs.iter().map(|h| serde_json::json!({
             "hub": h.hub,
             "connections": h.connections,
@@ -659,6 +670,7 @@ mod tests {
             }],
             unidentified: 0,
             unledgered_requests: 0,
+            inbound: vec![],
             strays: vec![],
             hubs: vec![HubUsage {
                 hub: "127.0.0.1:8080".into(),

@@ -118,29 +118,48 @@ pub fn err(line: &str) {
                 closed = closed.or(Some(Stream::Stderr));
             }
         }
-        closed.and_then(|s| st.on_closed.clone().map(|h| (h, s)))
+        st.on_closed.clone().zip(closed)
     };
     if let Some((h, s)) = hook {
         h(s);
     }
 }
 
-/// Ask a question on stderr and read one line of stdin, holding the writer
-/// so nothing else is printed meanwhile. `None` at end of input or when
-/// stderr is closed (nobody can see the question).
-pub fn ask(question: &str) -> Option<String> {
-    let st = lock();
-    if st.err_closed {
-        return None;
+/// Ask a question on stderr and read one line of stdin. `None` at end of
+/// input, when stderr is closed (nobody can see the question), or once
+/// `cancelled` says so (a Ctrl-C at the question): the writer is not held
+/// while waiting, so the signal's own message still gets out.
+pub fn ask(question: &str, cancelled: &dyn Fn() -> bool) -> Option<String> {
+    {
+        let st = lock();
+        if st.err_closed {
+            return None;
+        }
+        if !with_bars(&st, || write_to(&mut std::io::stderr().lock(), question)) {
+            return None;
+        }
     }
-    let shown = with_bars(&st, || write_to(&mut std::io::stderr().lock(), question));
-    if !shown {
-        return None;
-    }
-    let mut line = String::new();
-    match std::io::stdin().lock().read_line(&mut line) {
-        Ok(0) | Err(_) => None,
-        Ok(_) => Some(line.trim().to_owned()),
+    // stdin has no timeout: a thread reads the line while this one watches
+    // `cancelled` (a display refresh, not a settle delay).
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("stdin".into())
+        .spawn(move || {
+            let mut line = String::new();
+            let r = match std::io::stdin().lock().read_line(&mut line) {
+                Ok(0) | Err(_) => None,
+                Ok(_) => Some(line.trim().to_owned()),
+            };
+            let _ = tx.send(r);
+        })
+        .ok()?;
+    loop {
+        match rx.recv_timeout(std::time::Duration::from_millis(100)) {
+            Ok(answer) => return answer,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return None,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) if cancelled() => return None,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+        }
     }
 }
 

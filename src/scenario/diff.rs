@@ -12,11 +12,23 @@ pub fn diff(expected: &Value, actual: &Value) -> Vec<String> {
 
 /// The paths as one line: at most `max`, then a count of the rest.
 pub fn summarize(paths: &[String], max: usize) -> String {
-    let mut parts: Vec<String> = paths.iter().take(max).cloned().collect();
+    // A path is made of the hub's key names: each is bounded, so a hub
+    // cannot fill the console with one 200 KB key.
+    let mut parts: Vec<String> = paths.iter().take(max).map(|p| bounded(p, 120)).collect();
     if paths.len() > max {
         parts.push(format!("and {} more", paths.len() - max));
     }
     parts.join(", ")
+}
+
+fn bounded(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        let mut cut: String = s.chars().take(max).collect();
+        cut.push('…');
+        cut
+    }
 }
 
 #[cfg(test)]

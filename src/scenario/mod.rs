@@ -7,6 +7,7 @@
 pub mod actuator_status;
 pub mod actuators;
 pub mod config_round_trip;
+pub mod deliver;
 pub mod diff;
 pub mod facts;
 pub mod info;
@@ -145,6 +146,10 @@ pub struct Options {
     pub test_server_url: String,
     /// Whether `setup` restores the original config (a plan may say no).
     pub restore: bool,
+    /// Whether `setup` proves the hub delivers data to the server it was
+    /// given, and how long the hub has to post.
+    pub deliver_check: deliver::DeliverCheck,
+    pub deliver_timeout: Duration,
     /// Backups before config writes, undo obligations, redaction. The run
     /// sets the run's own; the default is a fresh one.
     pub safety: crate::safety::Safety,
@@ -166,6 +171,8 @@ impl Default for Options {
             test_api_key: setup::TEST_API_KEY.to_owned(),
             test_server_url: setup::TEST_SERVER_URL.to_owned(),
             restore: true,
+            deliver_check: deliver::DeliverCheck::Off,
+            deliver_timeout: deliver::DEFAULT_DELIVER_TIMEOUT,
             safety: crate::safety::Safety::new(&crate::safety::SafetyArgs::default()),
         }
     }

@@ -5,6 +5,7 @@
 
 use serde_json::{json, Value};
 
+use super::deliver::{self, DeliverCheck};
 #[cfg(test)]
 use super::diff::diff;
 use super::diff::summarize;
@@ -148,10 +149,74 @@ pub(super) async fn run(cx: &mut Cx<'_>) -> Step {
         }
         Err(why) => return Err(Stop::Fail(format!("config/get: {why}"))),
     }
-    let test = test_config_with(&read.doc, &cx.opts.test_api_key, &cx.opts.test_server_url);
-    let original = cx.backup_before_write(&read).await?;
+    // With a delivery check the hub is pointed at a receiver of this
+    // scenario's, with a fresh key; it is started before anything is
+    // written, so a hub it cannot be started for is left untouched.
+    let check = cx.opts.deliver_check;
+    let mut receiver = None;
+    let mut unreachable = None;
+    if check != DeliverCheck::Off {
+        match deliver::start_for(cx.client).await {
+            Ok(r) => receiver = Some(r),
+            Err(why) if check == DeliverCheck::Required => {
+                return Err(Stop::Fail(format!(
+                "deliver_check required: no receiver the hub could reach ({why}); nothing written"
+            )))
+            }
+            Err(why) => unreachable = Some(why),
+        }
+    }
+    let (key, url) = match &receiver {
+        Some(r) => (format!("{}_{}", cx.opts.test_api_key, r.nonce()), r.url()),
+        None => (
+            cx.opts.test_api_key.clone(),
+            cx.opts.test_server_url.clone(),
+        ),
+    };
+    let test = test_config_with(&read.doc, &key, &url);
+    let original = match cx.backup_before_write(&read).await {
+        Ok(o) => o,
+        Err(e) => {
+            if let Some(r) = receiver {
+                r.close().await;
+            }
+            return Err(e);
+        }
+    };
 
-    let body = super::caught("setup", apply_and_verify(cx.client, &test, generation)).await;
+    let mut body = super::caught("setup", apply_and_verify(cx.client, &test, generation)).await;
+    let mut delivery_skip = unreachable.map(|why| {
+        format!("config stored and restored; delivery not checked: no local address the hub could reach ({why})")
+    });
+    if let Some(r) = receiver.as_mut() {
+        if body.is_ok() {
+            let started = std::time::Instant::now();
+            let timeout = cx.opts.deliver_timeout;
+            match super::caught("setup", deliver::prove(cx.client, r, &key, timeout)).await {
+                Ok(()) => cx.note(format!(
+                    "hub delivered a data update to the harness's receiver in {} ms: key, MAC, every slot and type as documented",
+                    started.elapsed().as_millis()
+                )),
+                Err(Stop::Skip(why)) if check == DeliverCheck::IfReachable => {
+                    delivery_skip = Some(format!(
+                        "config stored and restored; {why} (deliver_check if-reachable: the hub may be on a network that cannot reach this machine)"
+                    ))
+                }
+                Err(Stop::Skip(why)) => body = Err(Stop::Fail(why)),
+                Err(e) => body = Err(e),
+            }
+        }
+    }
+    if let Some(r) = receiver.take() {
+        let receiver_url = r.url();
+        let inbound = r.close().await;
+        if let Some(ledger) = cx.client.ledger() {
+            ledger.record_inbound(cx.client.hub(), &receiver_url, inbound);
+        }
+        cx.note(format!(
+            "receiver {receiver_url}: {inbound} inbound connection(s) from the hub (not the client's)"
+        ));
+    }
 
     if !cx.opts.restore {
         // The plan asked to leave the hub configured with the test values:
@@ -172,7 +237,10 @@ pub(super) async fn run(cx: &mut Cx<'_>) -> Step {
     if !ok {
         return Err(Stop::Fail(format!("restore not verified: {detail}")));
     }
-    Ok(())
+    match delivery_skip {
+        Some(why) => Err(Stop::Skip(why)),
+        None => Ok(()),
+    }
 }
 
 /// The text of a caught panic.

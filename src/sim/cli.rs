@@ -32,6 +32,10 @@ Kinds:
                    dropped, actuators reset, stored config kept
                    (once; times=K allows K reboots); down=DUR keeps it
                    down (refusing connections) for DUR while it boots
+  no-post          update/send answers 200 but no data update is posted
+  bad-post:HOW     update/send posts a wrong data update: mac (another
+                   hub's MAC), key (empty api_key), slots (last slot
+                   missing) or time (sample times as numbers)
   redirect:CODE[>PORT]  answer a 3xx redirect to the same path on
                    127.0.0.1:PORT (default 9)
   error-field      the answer's `error` field reports failure (HTTP 200);

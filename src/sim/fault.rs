@@ -92,6 +92,10 @@ pub enum FaultKind {
     /// refuses connections for that long, as a real hub does while it boots
     /// and rejoins Wi-Fi.
     RebootAfter(u64),
+    /// `update/send` answers 200 but the hub posts nothing.
+    NoPost,
+    /// `update/send` posts a data update that is wrong in one way.
+    BadPost(BadPost),
     /// Answer with this 3xx status and a `Location` on another port of
     /// 127.0.0.1 (default 9, the discard port), the same path.
     Redirect { status: u16, port: u16 },
@@ -126,6 +130,19 @@ pub enum FaultKind {
     /// `config/set` stores numbers as the nearest f64, as a hub parsing
     /// into double would (an integer above 2^53 comes back changed).
     LossyNumbers,
+}
+
+/// How a `bad-post` data update is wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadPost {
+    /// Another hub's MAC.
+    Mac,
+    /// An empty API key.
+    Key,
+    /// The last slot missing.
+    Slots,
+    /// Sample times as numbers.
+    Time,
 }
 
 /// The JSON text a `shape:NAME` fault answers with.
@@ -343,13 +360,26 @@ impl FromStr for FaultSpec {
             "secret-fields" => no_arg().map(|_| FaultKind::SecretFields)?,
             "big-number" => no_arg().map(|_| FaultKind::BigNumber)?,
             "lossy-numbers" => no_arg().map(|_| FaultKind::LossyNumbers)?,
+            "no-post" => no_arg().map(|_| FaultKind::NoPost)?,
+            "bad-post" => FaultKind::BadPost(match need_arg("mac|key|slots|time")? {
+                "mac" => BadPost::Mac,
+                "key" => BadPost::Key,
+                "slots" => BadPost::Slots,
+                "time" => BadPost::Time,
+                a => {
+                    return Err(err(format!(
+                        "bad-post takes mac, key, slots or time, got {a:?}"
+                    )))
+                }
+            }),
             "" => return Err(err("empty fault kind".into())),
             other => {
                 return Err(err(format!(
                     "unknown fault kind {other:?} (status, delay, hang, drop, malformed, \
                      conn-close, ignore-set, stuck-off, stuck-on, max-conns, reboot-after, \
                      redirect, error-field, non-utf8, shape, huge, missing-slot, claim-actuators, \
-                     mac-change, ctrl-chars, secret-fields, big-number, lossy-numbers)"
+                     mac-change, ctrl-chars, secret-fields, big-number, lossy-numbers, no-post, \
+                     bad-post)"
                 )))
             }
         };
@@ -361,6 +391,9 @@ impl FromStr for FaultSpec {
                 if e != Route::ActuatorsSet =>
             {
                 return Err(err(format!("{name} applies only to actuators/set")))
+            }
+            (FaultKind::NoPost | FaultKind::BadPost(_), Some(e)) if e != Route::UpdateSend => {
+                return Err(err(format!("{name} applies only to update/send")))
             }
             (FaultKind::MaxConns(_), Some(_)) => {
                 return Err(err("max-conns limits connections, not an endpoint".into()))

@@ -22,7 +22,7 @@ pub mod server;
 pub mod state;
 pub mod update;
 
-pub use fault::{FaultKind, FaultSpec, FaultSpecError, Route};
+pub use fault::{BadPost, FaultKind, FaultSpec, FaultSpecError, Route};
 pub use profile::{Profile, ProfileError};
 pub use routes::{app, ConnId, DropConnection};
 pub use server::{spawn, start, start_with, SimHandle, SimOptions};

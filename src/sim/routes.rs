@@ -332,7 +332,16 @@ async fn config_set(State(state): State<SimState>, body: Bytes) -> Response {
 }
 
 async fn update_send(State(state): State<SimState>) -> Response {
-    update::send_updates(&state);
+    // Post faults are decided per update/send request.
+    let mut post = update::Post::Good;
+    for (i, f) in state.faults().iter().enumerate() {
+        match f.kind {
+            FaultKind::NoPost if state.fire(i) => post = update::Post::None,
+            FaultKind::BadPost(b) if state.fire(i) => post = update::Post::Bad(b),
+            _ => {}
+        }
+    }
+    update::send_updates_as(&state, post);
     ok(&json!({"error": 0}))
 }
 

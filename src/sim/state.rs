@@ -84,8 +84,8 @@ pub(crate) struct Inner {
     /// How long the hub stays down (refusing connections) after the last
     /// reboot (`reboot-after:N,down=DURATION`).
     reboot_down: Mutex<Option<Duration>>,
-    received: Mutex<Vec<Received>>,
-    deliveries: Mutex<Vec<Delivery>>,
+    received: Mutex<Log<Received>>,
+    deliveries: Mutex<Log<Delivery>>,
     deliveries_notify: Notify,
     pub(crate) update_client: reqwest::Client,
 }
@@ -133,8 +133,8 @@ impl SimState {
             conns_notify: Notify::new(),
             reboot: watch::Sender::new(0),
             reboot_down: Mutex::new(None),
-            received: Mutex::new(Vec::new()),
-            deliveries: Mutex::new(Vec::new()),
+            received: Mutex::new(Log::default()),
+            deliveries: Mutex::new(Log::default()),
             deliveries_notify: Notify::new(),
             update_client,
         }))
@@ -569,9 +569,10 @@ impl SimState {
         lock(&self.0.received).push(r);
     }
 
-    /// Every request received so far, in arrival order.
+    /// The requests received, in arrival order: every one, or the last
+    /// [`LOG_KEEP`] of a long-running hub.
     pub fn received(&self) -> Vec<Received> {
-        lock(&self.0.received).clone()
+        lock(&self.0.received).items()
     }
 
     // ---- update deliveries ----
@@ -588,7 +589,7 @@ impl SimState {
                 let notified = self.0.deliveries_notify.notified();
                 tokio::pin!(notified);
                 notified.as_mut().enable();
-                if lock(&self.0.deliveries).len() >= n {
+                if lock(&self.0.deliveries).total >= n {
                     return;
                 }
                 notified.await;
@@ -597,9 +598,43 @@ impl SimState {
         tokio::time::timeout(deadline, wait).await.is_ok()
     }
 
-    /// Data updates posted so far, in completion order.
+    /// Data updates posted so far, in completion order (the last
+    /// [`LOG_KEEP`] of a long-running hub).
     pub fn deliveries(&self) -> Vec<Delivery> {
-        lock(&self.0.deliveries).clone()
+        lock(&self.0.deliveries).items()
+    }
+}
+
+/// Requests and deliveries a hub keeps: enough for any test to inspect, and
+/// a hub served for days (a soak against `--sim`) does not grow.
+pub const LOG_KEEP: usize = 2048;
+
+/// The last [`LOG_KEEP`] entries, and how many there were in all.
+struct Log<T> {
+    kept: std::collections::VecDeque<T>,
+    total: usize,
+}
+
+impl<T> Default for Log<T> {
+    fn default() -> Self {
+        Log {
+            kept: std::collections::VecDeque::new(),
+            total: 0,
+        }
+    }
+}
+
+impl<T: Clone> Log<T> {
+    fn push(&mut self, item: T) {
+        if self.kept.len() == LOG_KEEP {
+            self.kept.pop_front();
+        }
+        self.kept.push_back(item);
+        self.total += 1;
+    }
+
+    fn items(&self) -> Vec<T> {
+        self.kept.iter().cloned().collect()
     }
 }
 
@@ -745,4 +780,21 @@ pub fn check_config(doc: &Value, generation: Generation) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod log_tests {
+    use super::{Log, LOG_KEEP};
+
+    #[test]
+    fn a_long_running_hub_keeps_only_the_last_entries_but_counts_all() {
+        let mut log = Log::default();
+        for i in 0..LOG_KEEP + 10 {
+            log.push(i);
+        }
+        let kept = log.items();
+        assert_eq!(kept.len(), LOG_KEEP);
+        assert_eq!(kept[0], 10);
+        assert_eq!(log.total, LOG_KEEP + 10);
+    }
 }

@@ -1,6 +1,7 @@
 //! `update/send`: build the data update the hub posts and post it to every
 //! configured target with the hub's own HTTP client.
 
+use super::fault::BadPost;
 use super::state::{unix_now, Delivery, SimState};
 use crate::device::config::{update_api_key, update_targets};
 use crate::device::{DataUpdate, Sample, SensorSlot};
@@ -34,12 +35,31 @@ pub fn data_update(state: &SimState, url: &str) -> DataUpdate {
     }
 }
 
+/// What `update/send` posts (the `no-post` and `bad-post` faults).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Post {
+    Good,
+    None,
+    Bad(BadPost),
+}
+
 /// Post a data update to every target of the stored config, in the
 /// background (the hub answers `update/send` first). Returns the targets.
 pub fn send_updates(state: &SimState) -> Vec<String> {
+    send_updates_as(state, Post::Good)
+}
+
+/// [`send_updates`], posting as `post` says.
+pub fn send_updates_as(state: &SimState, post: Post) -> Vec<String> {
     let targets = update_targets(&state.config());
+    if post == Post::None {
+        return targets;
+    }
     for url in &targets {
-        let body = data_update(state, url);
+        let mut body = serde_json::to_value(data_update(state, url)).unwrap_or_default();
+        if let Post::Bad(b) = post {
+            spoil(&mut body, b);
+        }
         let state = state.clone();
         let url = url.clone();
         tokio::spawn(async move {
@@ -56,6 +76,29 @@ pub fn send_updates(state: &SimState) -> Vec<String> {
         });
     }
     targets
+}
+
+fn spoil(body: &mut serde_json::Value, how: BadPost) {
+    match how {
+        BadPost::Mac => body["mac"] = "112233445566".into(),
+        BadPost::Key => body["api_key"] = "".into(),
+        BadPost::Slots => {
+            if let Some(list) = body["sensors"].as_array_mut() {
+                list.pop();
+            }
+        }
+        BadPost::Time => {
+            if let Some(list) = body["sensors"].as_array_mut() {
+                for s in list {
+                    if let Some(samples) = s["samples"].as_array_mut() {
+                        for sample in samples {
+                            sample["t"] = unix_now().into();
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {

@@ -23,6 +23,10 @@ impl HubOps for HubClient {
         HubClient::config_set_exact(self, config).await
     }
 
+    fn refused(e: &CallError) -> bool {
+        matches!(e, CallError::Status { status, .. } if (400..500).contains(status))
+    }
+
     async fn mac(&self) -> Result<String, CallError> {
         let info = self.info(&["wifi"]).await?;
         Ok(info.wifi.map(|w| w.mac_addr).unwrap_or_default())

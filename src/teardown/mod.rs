@@ -41,6 +41,11 @@ pub trait HubOps: Sync {
     fn config_set(&self, config: &str) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The hub's MAC from `info/get` (any notation).
     fn mac(&self) -> impl Future<Output = Result<String, Self::Error>> + Send;
+    /// Whether `e` is the hub refusing the request (a 4xx answer): sending
+    /// it again cannot help, so cleanup does not retry it.
+    fn refused(_e: &Self::Error) -> bool {
+        false
+    }
 }
 
 /// A config the harness may have changed, and how to put it back.

@@ -201,7 +201,7 @@ async fn step<F, Fut>(
 ) -> Result<(), String>
 where
     F: FnMut() -> Fut,
-    Fut: Future<Output = Result<(), String>>,
+    Fut: Future<Output = Result<(), AttemptError>>,
 {
     on_event(UndoEvent::Undoing {
         hub: hub.to_owned(),
@@ -231,24 +231,57 @@ where
     r
 }
 
+/// Why one attempt failed. `refused`: the hub answered 4xx, it refused
+/// the request itself, so the same request again cannot help.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptError {
+    pub message: String,
+    pub refused: bool,
+}
+
+impl From<String> for AttemptError {
+    fn from(message: String) -> Self {
+        AttemptError {
+            message,
+            refused: false,
+        }
+    }
+}
+
+/// `message` for `e`, marked refused when the hub answered 4xx.
+fn attempt_error<H: HubOps>(what: &str, e: &H::Error) -> AttemptError {
+    AttemptError {
+        message: format!("{what}: {e}"),
+        refused: H::refused(e),
+    }
+}
+
 /// Try `attempt` up to `policy.attempts` times, each bounded by
 /// `policy.attempt_timeout`, sleeping an exponentially growing backoff in
 /// between. The error names the last failure and the number of attempts.
-pub async fn retry<F, Fut>(
+/// A refusal (4xx) is not tried again.
+pub async fn retry<F, Fut, E>(
     policy: &CleanupPolicy,
     mut attempt: F,
     mut on_retry: impl FnMut(u32, &str, Duration),
 ) -> Result<(), String>
 where
     F: FnMut() -> Fut,
-    Fut: Future<Output = Result<(), String>>,
+    Fut: Future<Output = Result<(), E>>,
+    E: Into<AttemptError>,
 {
     let attempts = policy.attempts.max(1);
     let mut backoff = policy.first_backoff;
     for n in 1..=attempts {
         let error = match timeout(policy.attempt_timeout, attempt()).await {
             Ok(Ok(())) => return Ok(()),
-            Ok(Err(e)) => e,
+            Ok(Err(e)) => {
+                let e: AttemptError = e.into();
+                if e.refused {
+                    return Err(format!("{} (refused by the hub: not retried)", e.message));
+                }
+                e.message
+            }
             Err(_) => format!("no answer within {} ms", policy.attempt_timeout.as_millis()),
         };
         if n == attempts {
@@ -266,18 +299,18 @@ async fn all_off_verified<H: HubOps>(
     ops: &H,
     slots: &BTreeSet<u32>,
     policy: &CleanupPolicy,
-) -> Result<(), String> {
+) -> Result<(), AttemptError> {
     for &slot in slots {
         ops.actuator_off(slot)
             .await
-            .map_err(|e| format!("slot {slot} off: {e}"))?;
+            .map_err(|e| attempt_error::<H>(&format!("slot {slot} off"), &e))?;
     }
     let deadline = Instant::now() + policy.verify_within;
     loop {
         let status = ops
             .actuator_status()
             .await
-            .map_err(|e| format!("actuator status: {e}"))?;
+            .map_err(|e| attempt_error::<H>("actuator status", &e))?;
         // Off only when the hub says so: a slot it does not report (or
         // reports twice, differently) is unknown, not off.
         let mut still_on = BTreeSet::new();
@@ -313,7 +346,8 @@ async fn all_off_verified<H: HubOps>(
                 "{} after {} ms",
                 parts.join(", "),
                 policy.verify_within.as_millis()
-            ));
+            )
+            .into());
         }
         sleep(policy.poll_every).await;
     }
@@ -321,19 +355,22 @@ async fn all_off_verified<H: HubOps>(
 
 /// Write `original` (the exact answer the backup holds) back, byte for
 /// byte, and verify the hub returns it deep-equal, numbers compared exactly.
-pub(crate) async fn restore_verified<H: HubOps>(ops: &H, original: &str) -> Result<(), String> {
+pub(crate) async fn restore_verified<H: HubOps>(
+    ops: &H,
+    original: &str,
+) -> Result<(), AttemptError> {
     ops.config_set(original)
         .await
-        .map_err(|e| format!("config/set: {e}"))?;
+        .map_err(|e| attempt_error::<H>("config/set", &e))?;
     let back = ops
         .config_get()
         .await
-        .map_err(|e| format!("config/get: {e}"))?;
+        .map_err(|e| attempt_error::<H>("config/get", &e))?;
     let diff = diff_texts(original, &back);
     if diff.is_empty() {
         Ok(())
     } else {
-        Err(format!("read back differs at {}", diff.join(", ")))
+        Err(format!("read back differs at {}", diff.join(", ")).into())
     }
 }
 

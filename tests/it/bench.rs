@@ -4,11 +4,14 @@
 //! stdout stops the run with the hub left clean; bad input refused before
 //! the hub sees a request.
 
+#[cfg(unix)]
 use std::io::{BufRead, BufReader};
-use std::process::{Output, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-use crate::common::{harness_cmd, output_within, sim_with, BIN};
+#[cfg(unix)]
+use crate::common::BIN;
+use crate::common::{harness_cmd, harness_within, output_of, output_within, sim_with, text};
 
 const LIMIT: Duration = Duration::from_secs(40);
 const FAST: &[&str] = &[
@@ -19,25 +22,6 @@ const FAST: &[&str] = &[
     "--on-seconds",
     "2",
 ];
-
-fn harness(args: &[&str]) -> Output {
-    let child = harness_cmd()
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("harness starts");
-    output_within(child, LIMIT, &format!("harness {args:?}"))
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}\n--- stderr ---\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 /// The paths of every request that changes a hub.
 fn writes(hub: &vegehub_harness::sim::SimHandle) -> Vec<String> {
@@ -58,7 +42,7 @@ fn a_default_run_against_a_real_hub_writes_nothing() {
     let addr = hub.addr().to_string();
     let mut args = vec!["--device", addr.as_str()];
     args.extend_from_slice(FAST);
-    let o = harness(&args);
+    let o = harness_within(&args, LIMIT);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}");
     assert_eq!(writes(&hub), Vec::<String>::new(), "{out}");
@@ -75,7 +59,7 @@ fn a_default_run_against_a_real_hub_writes_nothing() {
     let addr = hub.addr().to_string();
     args[1] = addr.as_str();
     args.extend_from_slice(&["--write-config", "--actuators", "--setup"]);
-    let o = harness(&args);
+    let o = harness_within(&args, LIMIT);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let w = writes(&hub);
     assert!(w.iter().any(|p| p.ends_with("config/set")), "{w:?}");
@@ -84,7 +68,8 @@ fn a_default_run_against_a_real_hub_writes_nothing() {
 
 /// Every bad input is refused with exit 2 (or its own code), one line naming
 /// it, before the hub sees a single request.
-#[cfg(unix)] // symlinks, /proc, file modes, SIGPIPE semantics
+// Linux: /proc, and /dev/stdout as a symbolic link (a device on macOS)
+#[cfg(target_os = "linux")]
 #[test]
 fn bad_input_is_refused_before_the_hub_sees_a_request() {
     let hub = sim_with("hub-new-firmware", &[]);
@@ -140,7 +125,7 @@ fn bad_input_is_refused_before_the_hub_sees_a_request() {
         let mut args = vec!["--device", addr.as_str()];
         args.extend_from_slice(FAST);
         args.extend_from_slice(&extra);
-        let o = harness(&args);
+        let o = harness_within(&args, LIMIT);
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(code), "{extra:?}: {}", text(&o));
         let first = err.lines().next().unwrap_or_default();
@@ -152,7 +137,7 @@ fn bad_input_is_refused_before_the_hub_sees_a_request() {
         assert_eq!(hub.received().len(), 0, "{extra:?}: the hub saw a request");
     }
     // `--sim mac` is the simulator and a filter, not a profile named mac.
-    let o = harness(&["--sim", "mac"]);
+    let o = harness_within(&["--sim", "mac"], LIMIT);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}");
     assert!(out.contains("running 1 test\ntest mac ... ok"), "{out}");
@@ -177,15 +162,12 @@ fn reports_are_0644_backups_stay_private() {
     args.extend_from_slice(FAST);
     let (j, x) = (json.display().to_string(), junit.display().to_string());
     args.extend_from_slice(&["--report-json", &j, "--junit", &x]);
-    let child = harness_cmd()
-        .env("VEGEHUB_HARNESS_BACKUP_DIR", backups.path())
-        .args(&args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let o = output_within(child, LIMIT, "harness with reports");
+    let o = output_of(
+        harness_cmd()
+            .env("VEGEHUB_HARNESS_BACKUP_DIR", backups.path())
+            .args(&args),
+        LIMIT,
+    );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&json), 0o644);
@@ -324,11 +306,12 @@ mod on_a_terminal {
         (text, code)
     }
 
-    /// What a terminal would show at the end: a carriage return starts the
-    /// line over, `ESC[K` erases it, `ESC[nA` moves up n lines (progress
-    /// redraws); other control sequences are dropped.
+    /// What a terminal would show at the end: a small screen model with a
+    /// cursor (`\r`, `\n`, `ESC[nA`/`ESC[nB` up/down, `ESC[K`/`ESC[2K`
+    /// erase, `ESC[J` erase below); other control sequences are dropped.
     fn plain(s: &str) -> String {
-        let mut lines: Vec<String> = vec![String::new()];
+        let mut rows: Vec<Vec<char>> = vec![Vec::new()];
+        let (mut row, mut col) = (0usize, 0usize);
         let mut chars = s.chars().peekable();
         while let Some(c) = chars.next() {
             match c {
@@ -336,31 +319,58 @@ mod on_a_terminal {
                     chars.next();
                     let mut arg = String::new();
                     for d in chars.by_ref() {
-                        if d.is_ascii_alphabetic() {
-                            match d {
-                                'K' => lines.last_mut().unwrap().clear(),
-                                'A' => {
-                                    for _ in 0..arg.parse::<usize>().unwrap_or(1) {
-                                        if lines.len() > 1 {
-                                            lines.pop();
-                                        }
-                                    }
-                                }
-                                _ => {}
-                            }
-                            break;
+                        if !d.is_ascii_alphabetic() {
+                            arg.push(d);
+                            continue;
                         }
-                        arg.push(d);
+                        let n = arg.parse::<usize>().unwrap_or(1).max(1);
+                        match d {
+                            'A' => row = row.saturating_sub(n),
+                            'B' => {
+                                row += n;
+                                while rows.len() <= row {
+                                    rows.push(Vec::new());
+                                }
+                            }
+                            'K' if arg == "2" => rows[row].clear(),
+                            'K' => rows[row].truncate(col),
+                            'J' => {
+                                rows[row].truncate(col);
+                                rows.truncate(row + 1);
+                            }
+                            'G' => col = n - 1,
+                            _ => {}
+                        }
+                        break;
                     }
                 }
-                // The terminal sends \r\n for a newline.
-                '\r' if chars.peek() == Some(&'\n') => {}
-                '\r' => lines.last_mut().unwrap().clear(),
-                '\n' => lines.push(String::new()),
-                c => lines.last_mut().unwrap().push(c),
+                '\r' => col = 0,
+                '\n' => {
+                    row += 1;
+                    col = 0;
+                    if rows.len() <= row {
+                        rows.push(Vec::new());
+                    }
+                }
+                c if c.is_control() => {}
+                c => {
+                    let r = &mut rows[row];
+                    while r.len() < col {
+                        r.push(' ');
+                    }
+                    if col < r.len() {
+                        r[col] = c;
+                    } else {
+                        r.push(c);
+                    }
+                    col += 1;
+                }
             }
         }
-        lines.join("\n")
+        rows.iter()
+            .map(|r| r.iter().collect::<String>())
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     #[test]
@@ -405,6 +415,90 @@ mod on_a_terminal {
         let w = writes(&hub);
         assert!(w.iter().all(|p| p.ends_with("actuators/set")), "{w:?}");
         assert!(!w.is_empty());
+    }
+
+    /// The README's question, word for word, from the binary.
+    #[test]
+    fn the_readme_question_is_what_the_binary_asks() {
+        let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"));
+        let after = readme
+            .split("costs two read-only requests")
+            .nth(1)
+            .expect("the README section");
+        let block = after
+            .split("```text\n")
+            .nth(1)
+            .and_then(|b| b.split("```").next())
+            .expect("the README example");
+        let hub = sim_with("hub-old-firmware", &[]);
+        let addr = hub.addr().to_string();
+        let mut s = spawn(&["--device", &addr, "--exact", "actuators"]);
+        let asked = s.expect("none: ").expect("the question");
+        let shown = plain(&String::from_utf8_lossy(asked.before()));
+        s.send_line("n").unwrap();
+        let (out, code) = finish(&mut s);
+        assert_eq!(code, 0, "{out}");
+        for line in block.lines() {
+            let line = line.replace("127.0.0.1:8080", &addr);
+            let line = line.trim_end().trim_end_matches("none:");
+            assert!(
+                shown.contains(line),
+                "README line {line:?} not in:\n{shown}"
+            );
+        }
+    }
+
+    /// `a` answers for every hub of the run: the second hub is not asked.
+    #[test]
+    fn all_answers_for_every_hub_at_once() {
+        let one = sim_with("hub-old-firmware", &[]);
+        let two = sim_with("hub-new-firmware", &[]);
+        let (a1, a2) = (one.addr().to_string(), two.addr().to_string());
+        let mut args = vec!["--device", a1.as_str(), "--device", a2.as_str()];
+        args.extend_from_slice(FAST);
+        args.extend_from_slice(&["--exact", "actuators"]);
+        let mut s = spawn(&args);
+        s.expect("Allow this on Vege_1C_07?").unwrap();
+        s.send_line("a").unwrap();
+        let (out, code) = finish(&mut s);
+        let out = plain(&out);
+        assert_eq!(code, 0, "{out}");
+        assert!(!out.contains("Allow this on"), "asked again: {out}");
+        assert!(
+            !out.contains("A1B2C3D4A620 (no name"),
+            "second hub shown for a question: {out}"
+        );
+        let oks = out
+            .lines()
+            .filter(|l| l.contains("actuators") && l.ends_with("... ok"))
+            .count();
+        assert_eq!(oks, 2, "{out}");
+        assert!(two
+            .received()
+            .iter()
+            .any(|r| r.path.ends_with("actuators/set")));
+    }
+
+    /// Ctrl-C at a question: no more questions, nothing written, exit 130,
+    /// without waiting for Enter.
+    #[test]
+    fn ctrl_c_at_a_question_stops_the_run() {
+        let hub = sim_with("hub-new-firmware", &[]);
+        let addr = hub.addr().to_string();
+        let mut args = vec!["--device", addr.as_str()];
+        args.extend_from_slice(FAST);
+        let mut s = spawn(&args);
+        s.expect("Allow this on A1B2C3D4A620?").unwrap();
+        s.send(expectrl::ControlCode::EndOfText).unwrap();
+        let (out, code) = finish(&mut s);
+        let out = plain(&out);
+        assert_eq!(code, 130, "{out}");
+        assert!(!out.contains("Allow this on"), "asked again: {out}");
+        assert!(
+            out.contains("SIGINT (Ctrl-C) received: stopping the run"),
+            "{out}"
+        );
+        assert_eq!(writes(&hub), Vec::<String>::new(), "{out}");
     }
 
     #[test]
@@ -468,7 +562,7 @@ mod on_a_terminal {
 
 #[test]
 fn help_is_our_own_and_completions_and_man_page_come_from_it() {
-    let o = harness(&["--help"]);
+    let o = harness_within(&["--help"], LIMIT);
     let help = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(0));
     for libtest in ["Usefull", "Json output", "tests are run on serially"] {
@@ -491,13 +585,13 @@ fn help_is_our_own_and_completions_and_man_page_come_from_it() {
         ("zsh", "#compdef vegehub-harness"),
         ("fish", "complete -c vegehub-harness"),
     ] {
-        let o = harness(&["completions", shell]);
+        let o = harness_within(&["completions", shell], LIMIT);
         let script = String::from_utf8_lossy(&o.stdout);
         assert_eq!(o.status.code(), Some(0), "{shell}");
         assert!(script.contains(marker), "{shell}: {script:.200}");
         assert!(script.contains("write-config"), "{shell}: flags missing");
     }
-    let o = harness(&["man"]);
+    let o = harness_within(&["man"], LIMIT);
     let page = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(0));
     assert!(
@@ -505,10 +599,85 @@ fn help_is_our_own_and_completions_and_man_page_come_from_it() {
         "{page:.300}"
     );
     assert!(page.contains("write\\-config"), "{page:.300}");
-    let o = harness(&["completions", "tcsh"]);
+    let o = harness_within(&["completions", "tcsh"], LIMIT);
     assert_eq!(
         o.status.code(),
         Some(2),
         "an unknown shell is a usage error"
     );
+}
+
+crate::netns_test! {
+    /// Inside a namespace with no system mDNS (no responder for the
+    /// system's resolver to ask), a `.local` name is found by the
+    /// harness's own mDNS query, shown with -v; a name nobody answers for
+    /// is said, and the hub is unreachable (exit 4).
+    fn a_local_name_the_system_cannot_resolve_is_found_over_mdns() {
+        let sim = crate::common::SimProcess::start(&["--advertise", "--profile", "hub-old-firmware"]);
+        let port: u16 = sim.url.rsplit(':').next().unwrap().trim_end_matches('/').parse().unwrap();
+        // The system resolver cannot.
+        assert!(
+            std::net::ToSocketAddrs::to_socket_addrs(&("Vege_1C_07.local", port)).is_err(),
+            "the system resolved the name: this namespace has system mDNS"
+        );
+        let device = format!("vege_1c_07.local:{port}");
+        let o = crate::common::harness(&["--device", &device, "-v", "--exact", "mac"]);
+        let out = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{out}");
+        assert!(out.contains("test mac ... ok"), "{out}");
+        assert!(
+            out.contains("vegehub-harness: vege_1c_07.local: the system resolver could not resolve it (")
+                && out.contains("); over mDNS: 127.0.0.1 in "),
+            "{out}"
+        );
+        // Flip: no hub answers for this name.
+        let device = format!("nobody_here.local:{port}");
+        let o = crate::common::harness(&["--device", &device, "--discover-timeout", "0.5", "--exact", "mac"]);
+        let out = text(&o);
+        assert_eq!(o.status.code(), Some(4), "{out}");
+        assert!(out.contains("nobody_here.local: the system resolver could not resolve it"), "{out}");
+        assert!(out.contains("not over mDNS either: no answer within 0.5 s"), "{out}");
+        let (code, _) = sim.terminate();
+        assert_eq!(code, Some(0));
+    }
+}
+
+crate::netns_test! {
+    /// The run's no-hub hint names the run's own flag.
+    fn no_hub_found_hints_at_discover_timeout() {
+        let o = crate::common::harness(&["--discover-timeout", "0.5", "mac"]);
+        let out = text(&o);
+        assert_eq!(o.status.code(), Some(4), "{out}");
+        assert!(out.contains("Try a longer --discover-timeout,"), "{out}");
+    }
+}
+
+/// A hub that refuses a request (4xx) is not asked again: cleanup gives up
+/// on it at once and says so; a server error (5xx) is retried (the flip).
+#[test]
+fn a_refused_cleanup_request_is_not_retried() {
+    let sets = |code: u16| {
+        let fault = format!("status:{code}@config/set,after=1");
+        let hub = sim_with("hub-new-firmware", &[fault.as_str()]);
+        let addr = hub.addr().to_string();
+        let o = crate::common::harness(&["--device", &addr, "--setup", "--exact", "setup"]);
+        let n = hub
+            .received()
+            .iter()
+            .filter(|r| r.path.ends_with("config/set"))
+            .count();
+        (o, n)
+    };
+    let (o, refused) = sets(400);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(5), "{out}");
+    assert!(
+        out.contains("http status 400 (refused by the hub: not retried)"),
+        "{out}"
+    );
+    // The test settings, the scenario's restore, the run's cleanup: once each.
+    assert_eq!(refused, 3, "{out}");
+    let (o, failed) = sets(500);
+    assert_eq!(o.status.code(), Some(5), "{}", text(&o));
+    assert!(failed > refused, "a 5xx is retried: {failed} config/set");
 }

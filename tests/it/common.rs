@@ -1,13 +1,27 @@
-//! Helpers every test module that runs the real binary shares.
+//! The one home of the integration tests' helpers: running the real binary
+//! (always with a deadline), simulated hubs in-process, through the router
+//! and as a `sim` process, and the report files. Test modules import
+//! helpers from here only (`netns` holds the network-namespace helpers).
 
-use std::path::Path;
-use std::process::{Child, Command, Output};
+pub mod netns;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::{mpsc, OnceLock};
 use std::time::Duration;
 
-use vegehub_harness::sim::{self, FaultSpec, Profile, SimHandle, SimOptions};
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use axum::Router;
+use serde_json::Value;
+use tower::ServiceExt;
+use vegehub_harness::sim::{self, app, FaultSpec, Profile, SimHandle, SimOptions, SimState};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_vegehub-harness");
+
+/// How long one run of the binary may take before the test fails.
+pub const LIMIT: Duration = Duration::from_secs(60);
 
 /// Where the harness binary keeps config backups in tests: a temporary
 /// directory of this test process, never the user's state directory.
@@ -23,6 +37,77 @@ pub fn harness_cmd() -> Command {
     cmd.env("NO_COLOR", "1")
         .env("VEGEHUB_HARNESS_BACKUP_DIR", backup_dir());
     cmd
+}
+
+/// Run `cmd` to its end (stdin closed, stdout and stderr captured) within
+/// `limit`.
+pub fn output_of(cmd: &mut Command, limit: Duration) -> Output {
+    let what = format!("{cmd:?}");
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    output_within(child, limit, &what)
+}
+
+/// The harness with `args`, run to its end within `limit`.
+pub fn harness_within(args: &[&str], limit: Duration) -> Output {
+    output_of(harness_cmd().args(args), limit)
+}
+
+/// The harness with `args`, run to its end within [`LIMIT`].
+pub fn harness(args: &[&str]) -> Output {
+    harness_within(args, LIMIT)
+}
+
+/// stdout, then stderr, as text (for assertion messages and searches).
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}\n--- stderr ---\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// The run failed with `code` and exactly one stderr line naming `needles`.
+pub fn one_line_error(out: &Output, code: i32, needles: &[&str]) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "stderr: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    for n in needles {
+        assert!(err.contains(n), "{n:?} not in: {err}");
+    }
+}
+
+/// The harness as a user runs it: backups in the (test-local) per-user
+/// state directory rather than a given backup dir.
+pub fn user_cmd() -> Command {
+    let mut c = Command::new(BIN);
+    // Never touch the real per-user state directory from a test.
+    c.env(
+        "XDG_STATE_HOME",
+        std::env::temp_dir().join("vegehub-harness-it-state"),
+    );
+    c.env_remove("VEGEHUB_HARNESS_BACKUP_DIR");
+    c
+}
+
+/// `restore <path> <extra>` as a user runs it, within [`LIMIT`].
+pub fn restore(path: &Path, extra: &[&str]) -> Output {
+    output_of(user_cmd().arg("restore").arg(path).args(extra), LIMIT)
+}
+
+/// The backup files (`*.json`) in `dir`.
+pub fn backups_in(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Wait for a child with a deadline; kill it (only it, by its id) if it
@@ -51,6 +136,60 @@ pub fn sim_with(profile: &str, faults: &[&str]) -> SimHandle {
         .map(|f| f.parse::<FaultSpec>().unwrap_or_else(|e| panic!("{e}")))
         .collect();
     sim::start_with(opts).expect("simulator starts")
+}
+
+/// Wait, woken by the simulator's own state changes, until `pred` holds
+/// for the hub's state; fail naming `what` after [`LIMIT`].
+pub fn wait_hub(hub: &SimHandle, what: &str, pred: impl Fn(&SimState) -> bool) {
+    assert!(
+        hub.wait_state(LIMIT, pred),
+        "not seen within {LIMIT:?}: {what}"
+    );
+}
+
+/// A built-in hub profile.
+pub fn profile(name: &str) -> Profile {
+    Profile::load(name).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The simulator's router for a profile, no socket.
+pub fn router(name: &str) -> (Router, SimState) {
+    let state = SimState::new(profile(name), Vec::new());
+    (app(state.clone()), state)
+}
+
+/// One request through the router: status and body (JSON when it parses,
+/// else a JSON string of the raw text).
+pub async fn call(app: &Router, method: Method, path: &str, body: &str) -> (StatusCode, Value) {
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .body(Body::from(body.to_owned()))
+        .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let value = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    (status, value)
+}
+
+pub async fn post(app: &Router, path: &str, body: &str) -> (StatusCode, Value) {
+    call(app, Method::POST, path, body).await
+}
+
+pub async fn get(app: &Router, path: &str) -> (StatusCode, Value) {
+    call(app, Method::GET, path, "").await
+}
+
+/// An HTTP client for a simulated hub on a real socket.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap()
 }
 
 /// The report files of one run in a directory of the test's own.
@@ -143,9 +282,21 @@ impl Spawned {
     /// stdout is read to the end unless `own_stdout` (the test then reads
     /// or closes `child.stdout` itself).
     pub fn start(args: &[String], own_stdout: bool) -> Spawned {
-        use std::io::BufRead;
-        let mut child = harness_cmd()
-            .args(args)
+        let mut cmd = harness_cmd();
+        cmd.args(args);
+        Spawned::spawn(cmd, own_stdout)
+    }
+
+    /// Start the harness with `args` and its backups in `backups`; stdout
+    /// is read to the end.
+    pub fn with_backups(args: &[&str], backups: &Path) -> Spawned {
+        let mut cmd = harness_cmd();
+        cmd.args(args).env("VEGEHUB_HARNESS_BACKUP_DIR", backups);
+        Spawned::spawn(cmd, false)
+    }
+
+    fn spawn(mut cmd: Command, own_stdout: bool) -> Spawned {
+        let mut child = cmd
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -155,7 +306,7 @@ impl Spawned {
         let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         let (err, e2) = (child.stderr.take().expect("stderr piped"), stderr.clone());
         std::thread::spawn(move || {
-            for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
                 e2.lock().unwrap().push_str(&format!("{line}\n"));
                 let _ = tx.send(line);
             }
@@ -240,5 +391,82 @@ impl Spawned {
             self.stderr.lock().unwrap()
         );
         (status.code(), text)
+    }
+}
+
+/// A running `sim` process with its stdout lines arriving on a channel;
+/// killed (by its id) if the test drops it without stopping it.
+pub struct SimProcess {
+    child: Option<Child>,
+    lines: mpsc::Receiver<String>,
+    pub url: String,
+}
+
+impl SimProcess {
+    pub fn start(args: &[&str]) -> SimProcess {
+        let mut child = Command::new(BIN)
+            .arg("sim")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let url = lines
+            .recv_timeout(Duration::from_secs(10))
+            .expect("no URL on stdout within 10 s");
+        SimProcess {
+            child: Some(child),
+            lines,
+            url,
+        }
+    }
+
+    /// Send SIGTERM and wait (with a deadline) for the exit; returns the
+    /// exit code and the remaining stdout lines.
+    pub fn terminate(self) -> (Option<i32>, Vec<String>) {
+        self.stop("TERM")
+    }
+
+    /// Send `SIG<sig>` and wait (with a deadline) for the exit; returns the
+    /// exit code and the remaining stdout lines.
+    pub fn stop(mut self, sig: &str) -> (Option<i32>, Vec<String>) {
+        let mut child = self.child.take().expect("running");
+        let status = Command::new("kill")
+            .args([&format!("-{sig}"), &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait());
+        });
+        let status = rx
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("sim did not exit within 10 s of SIG{sig}"))
+            .unwrap();
+        let mut rest = Vec::new();
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            rest.push(line);
+        }
+        (status.code(), rest)
+    }
+}
+
+impl Drop for SimProcess {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }

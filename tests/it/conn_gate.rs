@@ -2,17 +2,15 @@
 //! started in this test process: the ledger's counts are cross-checked with
 //! the simulator's own (`ConnStats`), and each verdict is seen flipping.
 
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
-use vegehub_harness::sim::{start_with, ConnStats, Profile, SimHandle, SimOptions};
+use vegehub_harness::sim::{ConnStats, SimHandle};
 
-use crate::common::{harness_cmd, output_within};
+use crate::common::{harness_within, sim_with};
 
 fn sim(faults: &[&str]) -> SimHandle {
-    let mut opts = SimOptions::new(Profile::load("hub-new-firmware").unwrap());
-    opts.faults = faults.iter().map(|f| f.parse().unwrap()).collect();
-    start_with(opts).unwrap()
+    sim_with("hub-new-firmware", faults)
 }
 
 struct Run {
@@ -20,24 +18,22 @@ struct Run {
     out: String,
 }
 
-fn harness(sim: &SimHandle, extra: &[&str]) -> Run {
+fn gate(sim: &SimHandle, extra: &[&str]) -> Run {
+    let addr = sim.addr().to_string();
+    let mut args = vec![
+        "--device",
+        &addr,
+        "--color",
+        "never",
+        "--close-timeout",
+        "1s",
+    ];
+    args.extend_from_slice(extra);
     let Output {
         status,
         stdout,
         stderr,
-    } = output_within(
-        harness_cmd()
-            .args(["--device", &sim.addr().to_string(), "--color", "never"])
-            .args(["--close-timeout", "1s"])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-        Duration::from_secs(30),
-        &format!("harness {extra:?}"),
-    );
+    } = harness_within(&args, Duration::from_secs(30));
     let out = format!(
         "{}{}",
         String::from_utf8_lossy(&stdout),
@@ -86,7 +82,7 @@ fn a_normal_run_uses_one_connection_and_the_simulator_agrees() {
     let hub = sim(&[]);
     let dir = tempfile::tempdir().unwrap();
     let record = dir.path().join("run.json");
-    let run = harness(&hub, &["--report-json", record.to_str().unwrap()]);
+    let run = gate(&hub, &["--report-json", record.to_str().unwrap()]);
     assert_eq!(run.code, 0, "{}", run.out);
     let ledger = ledger_record(&record);
     assert_eq!(ledger["leaked"], false, "{ledger}");
@@ -113,7 +109,7 @@ fn a_request_left_in_flight_is_a_leak_named_with_its_scenario_and_exits_3() {
     let hub = sim(&[]);
     let dir = tempfile::tempdir().unwrap();
     let record = dir.path().join("run.json");
-    let run = harness(
+    let run = gate(
         &hub,
         &["--debug-leak", "--report-json", record.to_str().unwrap()],
     );
@@ -152,7 +148,7 @@ fn a_budget_of_one_fails_when_a_second_connection_opens_beside_the_first() {
     // The leak holds one connection from the start, so the plan needs a
     // second one beside it.
     let hub = sim(&[]);
-    let run = harness(&hub, &["--debug-leak", "--conn-budget", "1"]);
+    let run = gate(&hub, &["--debug-leak", "--conn-budget", "1"]);
     assert_eq!(run.code, 3, "{}", run.out);
     assert!(
         run.out.contains(&format!(
@@ -168,7 +164,7 @@ fn a_budget_of_one_fails_when_a_second_connection_opens_beside_the_first() {
 #[test]
 fn a_session_per_request_is_flagged() {
     let hub = sim(&[]);
-    let run = harness(&hub, &["--debug-session-per-request"]);
+    let run = gate(&hub, &["--debug-session-per-request"]);
     assert_eq!(run.code, 3, "{}", run.out);
     assert!(
         run.out.contains("sessions created, expected 1"),
@@ -184,7 +180,7 @@ fn a_session_per_request_is_flagged() {
 #[test]
 fn connection_close_opens_one_connection_per_request_and_leaks_nothing() {
     let hub = sim(&["conn-close"]);
-    let run = harness(&hub, &[]);
+    let run = gate(&hub, &[]);
     assert_eq!(run.code, 0, "{}", run.out);
     let stats = settled(&hub);
     assert!(stats.accepted > 1, "{stats:?}");
@@ -200,7 +196,7 @@ fn connection_close_opens_one_connection_per_request_and_leaks_nothing() {
 #[test]
 fn a_hub_allowing_one_connection_at_a_time_still_passes() {
     let hub = sim(&["max-conns:1"]);
-    let run = harness(&hub, &[]);
+    let run = gate(&hub, &[]);
     assert_eq!(run.code, 0, "{}", run.out);
     let stats = settled(&hub);
     assert_eq!(stats.refused, 0, "{stats:?}");
@@ -210,7 +206,7 @@ fn a_hub_allowing_one_connection_at_a_time_still_passes() {
 #[test]
 fn a_budget_of_zero_is_a_usage_error() {
     let hub = sim(&[]);
-    let run = harness(&hub, &["--conn-budget", "0"]);
+    let run = gate(&hub, &["--conn-budget", "0"]);
     assert_eq!(run.code, 2, "{}", run.out);
     assert!(run.out.contains("--conn-budget"), "{}", run.out);
     assert_eq!(settled(&hub).accepted, 0);

@@ -1,7 +1,7 @@
 //! Discovery over real mDNS: the simulator's advertiser and the harness's
 //! `discover`, each test in a network namespace of its own.
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -10,11 +10,9 @@ use vegehub_harness::device::Mac;
 use vegehub_harness::discovery::{self, DiscoverOptions, Progress, StopReason};
 use vegehub_harness::sim::advertise::{Advertisement, Advertiser};
 
-use crate::netns::{await_mdns_daemon_threads, mdns_daemon_threads};
+use crate::common::netns::{await_mdns_daemon_threads, mdns_daemon_threads};
+use crate::common::{harness, SimProcess, BIN};
 use crate::netns_test;
-use crate::sim_cli::SimProcess;
-
-const BIN: &str = env!("CARGO_BIN_EXE_vegehub-harness");
 
 fn ad(mac: &str, instance: Option<&str>, port: u16) -> Advertisement {
     Advertisement {
@@ -29,50 +27,18 @@ fn ad(mac: &str, instance: Option<&str>, port: u16) -> Advertisement {
     }
 }
 
-/// A `vegehub-harness sim --advertise` process; killed if the test fails
-/// before `stop`, so nothing outlives the namespace's test.
-struct Sim(Option<SimProcess>, u32);
-
-impl Sim {
-    fn advertise(args: &[&str]) -> Sim {
-        let mut all = vec!["--advertise"];
-        all.extend_from_slice(args);
-        let p = SimProcess::start(&all);
-        let pid = p.pid();
-        Sim(Some(p), pid)
-    }
-
-    fn url(&self) -> &str {
-        &self.0.as_ref().expect("running").url
-    }
-
-    /// SIGTERM, and the simulator must exit 0 (its advertiser unregistered
-    /// and its mdns daemon shut down).
-    fn stop(mut self) {
-        let (code, rest) = self.0.take().expect("running").terminate();
-        assert_eq!(code, Some(0), "sim exit; stdout after the URL: {rest:?}");
-    }
+/// A `vegehub-harness sim --advertise` process.
+fn advertise(args: &[&str]) -> SimProcess {
+    let mut all = vec!["--advertise"];
+    all.extend_from_slice(args);
+    SimProcess::start(&all)
 }
 
-impl Drop for Sim {
-    fn drop(&mut self) {
-        if self.0.take().is_some() {
-            let _ = Command::new("kill")
-                .args(["-KILL", &self.1.to_string()])
-                .status();
-        }
-    }
-}
-
-fn harness(args: &[&str]) -> Output {
-    let child = crate::common::harness_cmd()
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run vegehub-harness");
-    crate::common::output_within(child, Duration::from_secs(30), &format!("harness {args:?}"))
+/// SIGTERM, and the simulator must exit 0 (its advertiser unregistered
+/// and its mdns daemon shut down).
+fn stop(sim: SimProcess) {
+    let (code, rest) = sim.terminate();
+    assert_eq!(code, Some(0), "sim exit; stdout after the URL: {rest:?}");
 }
 
 fn json_of(out: &Output) -> Value {
@@ -168,9 +134,9 @@ netns_test! {
 
 netns_test! {
     fn expect_three_returns_as_soon_as_the_third_resolves() {
-        let sims: Vec<Sim> = ["hub-new-firmware", "hub-old-firmware", "hub-4-relay-ac"]
+        let sims: Vec<SimProcess> = ["hub-new-firmware", "hub-old-firmware", "hub-4-relay-ac"]
             .iter()
-            .map(|p| Sim::advertise(&["--profile", p]))
+            .map(|p| advertise(&["--profile", p]))
             .collect();
         let out = harness(&["discover", "--expect", "3", "--json"]);
         assert!(out.status.success(), "{out:?}");
@@ -200,15 +166,15 @@ netns_test! {
         assert!(err.contains("--expect 4: found 3 hubs"), "{err}");
 
         for s in sims {
-            s.stop();
+            stop(s);
         }
     }
 }
 
 netns_test! {
     fn simulator_advertises_its_profile_and_says_goodbye() {
-        let sim = Sim::advertise(&["--profile", "hub-battery-sensor"]);
-        let port: u64 = sim.url().rsplit(':').next().unwrap().trim_end_matches('/').parse().unwrap();
+        let sim = advertise(&["--profile", "hub-battery-sensor"]);
+        let port: u64 = sim.url.rsplit(':').next().unwrap().trim_end_matches('/').parse().unwrap();
         let out = harness(&["discover", "--expect", "1", "--json"]);
         assert!(out.status.success(), "{out:?}");
         let doc = json_of(&out);
@@ -225,7 +191,7 @@ netns_test! {
         assert_eq!(hub["hub"]["sensor_names"], serde_json::json!(sensors));
 
         // After SIGTERM the hub is gone from the network: nothing answers.
-        sim.stop();
+        stop(sim);
         let out = harness(&["discover", "--timeout", "1.5", "--json"]);
         assert_eq!(out.status.code(), Some(4), "{out:?}");
         assert!(names(&json_of(&out)).is_empty());
@@ -327,7 +293,7 @@ netns_test! {
 
 netns_test! {
     fn hub_is_discovered_across_a_veth_link() {
-        use crate::netns::{Veth, HOST_ADDR, PEER_IF};
+        use crate::common::netns::{Veth, HOST_ADDR, PEER_IF};
         use std::io::Read;
         // The harness browses in the far namespace, on its end of the link
         // only; the hub answers from this one.

@@ -6,14 +6,11 @@
 //! relay on.
 
 use std::path::Path;
-use std::process::{Output, Stdio};
-use std::time::Duration;
+use std::process::Output;
 
 use vegehub_harness::sim::{state, SimHandle};
 
-use crate::common::{harness_cmd, output_within, sim_with};
-
-const LIMIT: Duration = Duration::from_secs(60);
+use crate::common::{harness_cmd, output_of, sim_with, text, LIMIT};
 
 /// Fast settings for a simulated hub: relays follow at once; the config
 /// round-trip may write (it is read-only without the flag).
@@ -36,14 +33,7 @@ fn run_in(dir: Option<&Path>, hub: &SimHandle, extra: &[&str]) -> Output {
     if let Some(dir) = dir {
         cmd.env("VEGEHUB_HARNESS_BACKUP_DIR", dir);
     }
-    let child = cmd
-        .args(&args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("harness starts");
-    output_within(child, LIMIT, &format!("harness {args:?}"))
+    output_of(cmd.args(&args), LIMIT)
 }
 
 /// A run with the test process's backup dir (kept until the tests end,
@@ -58,14 +48,6 @@ fn answer(hub: &SimHandle) -> String {
     let wanted = vegehub_harness::device::config::full_request();
     hub.state()
         .config_sections_text(wanted.as_object().expect("sections"))
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}\n--- stderr ---\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// The same run passes against a healthy hub of the same profile.
@@ -118,14 +100,7 @@ fn printed_restore(out: &str) -> Vec<String> {
 fn restore_brings_it_back(hub: &SimHandle, out: &str, before: &str) {
     let args = printed_restore(out);
     hub.state().set_faults_enabled(false);
-    let child = harness_cmd()
-        .args(&args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let o = output_within(child, LIMIT, "restore");
+    let o = output_of(harness_cmd().args(&args), LIMIT);
     assert_eq!(o.status.code(), Some(0), "restore {args:?}:\n{}", text(&o));
     left_as_found(hub, before, out);
 }
@@ -172,14 +147,7 @@ fn a_redirect_is_a_hub_failure_naming_status_and_location_never_followed() {
         &answer(&hub),
     );
     let path = vegehub_harness::backup::write(dir.path(), &b).unwrap();
-    let child = harness_cmd()
-        .arg("restore")
-        .arg(&path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let o = output_within(child, LIMIT, "restore");
+    let o = output_of(harness_cmd().arg("restore").arg(&path), LIMIT);
     assert_eq!(o.status.code(), Some(5), "{}", text(&o));
     assert!(text(&o).contains("redirect"), "{}", text(&o));
     assert!(other.state().received().is_empty(), "restore followed");
@@ -273,7 +241,7 @@ fn a_config_of_unexpected_shape_means_no_write() {
 #[cfg(unix)]
 #[test]
 fn a_signal_during_setup_after_the_round_trip_restores_the_original() {
-    use crate::safety_signals::{start, wait_hub};
+    use crate::common::{wait_hub, Spawned};
     // config/get: 1 round-trip read, 2 its read-back, 3 its check against
     // the original, 4 setup's read, 5 setup's read-back (slow: the signal
     // comes while the test config is on the hub).
@@ -281,7 +249,7 @@ fn a_signal_during_setup_after_the_round_trip_restores_the_original() {
     let before = hub.state().config_text();
     let addr = hub.addr().to_string();
     let dir = tempfile::tempdir().unwrap();
-    let run = start(
+    let run = Spawned::with_backups(
         &["--device", &addr, "--write-config", "--setup"],
         dir.path(),
     );
@@ -383,14 +351,7 @@ fn control_characters_from_the_hub_are_shown_escaped_on_every_path() {
         &answer(&hub),
     );
     let path = vegehub_harness::backup::write(dir.path(), &b).unwrap();
-    let child = harness_cmd()
-        .arg("restore")
-        .arg(&path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let o = output_within(child, LIMIT, "restore");
+    let o = output_of(harness_cmd().arg("restore").arg(&path), LIMIT);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("Desk\\x1b[2J"), "{}", text(&o));
     for bad in [0x1bu8, 0x07, b'\r'] {

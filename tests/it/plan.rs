@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::common::{harness_cmd, output_within, sim_with};
+use crate::common::{harness_cmd, harness_within, output_within, sim_with, text};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -22,18 +22,6 @@ fn spawn(args: &[&str]) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .expect("harness starts")
-}
-
-fn harness(args: &[&str]) -> Output {
-    output_within(spawn(args), LIMIT, &format!("harness {args:?}"))
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}\n--- stderr ---\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn shipped(plan: &str) -> String {
@@ -104,7 +92,7 @@ fn run_with_reports(base: &[&str], reports: &Reports) -> Output {
     let mut args: Vec<String> = base.iter().map(|s| s.to_string()).collect();
     args.extend(reports.args());
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    harness(&refs)
+    harness_within(&refs, LIMIT)
 }
 
 fn scenario<'a>(record: &'a Value, name: &str) -> &'a Value {
@@ -448,7 +436,10 @@ fn bad_plans_exit_2_and_send_nothing() {
         let path = dir.path().join(format!("{name}.json"));
         std::fs::write(&path, body).unwrap();
         let path = path.display().to_string();
-        let o = harness(&["--device", &addr, "--plan", &path, "--actuators", "--setup"]);
+        let o = harness_within(
+            &["--device", &addr, "--plan", &path, "--actuators", "--setup"],
+            LIMIT,
+        );
         let stderr = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{name}: {}", text(&o));
         let lines: Vec<&str> = stderr.lines().collect();
@@ -460,19 +451,22 @@ fn bad_plans_exit_2_and_send_nothing() {
         assert!(lines[0].contains(expected), "{name}: {stderr}");
     }
     let missing = dir.path().join("missing.json").display().to_string();
-    let o = harness(&["--device", &addr, "--plan", &missing]);
+    let o = harness_within(&["--device", &addr, "--plan", &missing], LIMIT);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains(&format!("plan {missing}: cannot read")));
     // A report that could not be written is refused up front too.
-    let o = harness(&[
-        "--device",
-        &addr,
-        "--junit",
-        &dir.path()
-            .join("no/such/dir/junit.xml")
-            .display()
-            .to_string(),
-    ]);
+    let o = harness_within(
+        &[
+            "--device",
+            &addr,
+            "--junit",
+            &dir.path()
+                .join("no/such/dir/junit.xml")
+                .display()
+                .to_string(),
+        ],
+        LIMIT,
+    );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("--junit"),
@@ -635,13 +629,16 @@ fn plan_slots_choose_which_relays_are_switched() {
     ] {
         let hub = sim_with("hub-new-firmware", &["stuck-off:0"]);
         let plan = actuators_plan(dir.path(), "slots", json!({"slots": slots}));
-        let o = harness(&[
-            "--device",
-            &hub.addr().to_string(),
-            "--actuators",
-            "--plan",
-            &plan,
-        ]);
+        let o = harness_within(
+            &[
+                "--device",
+                &hub.addr().to_string(),
+                "--actuators",
+                "--plan",
+                &plan,
+            ],
+            LIMIT,
+        );
         let out = text(&o);
         assert_eq!(o.status.code(), Some(code), "slots {slots}:\n{out}");
         assert!(out.contains(needle), "slots {slots}: {needle:?} in\n{out}");
@@ -660,13 +657,16 @@ fn plan_turns_the_auto_off_check_off() {
             "auto-off",
             json!({"slots": [0], "auto_off_check": check}),
         );
-        let o = harness(&[
-            "--device",
-            &hub.addr().to_string(),
-            "--actuators",
-            "--plan",
-            &plan,
-        ]);
+        let o = harness_within(
+            &[
+                "--device",
+                &hub.addr().to_string(),
+                "--actuators",
+                "--plan",
+                &plan,
+            ],
+            LIMIT,
+        );
         let out = text(&o);
         assert_eq!(o.status.code(), Some(0), "check {check}:\n{out}");
         let note = if check {
@@ -697,13 +697,16 @@ fn plan_setup_values_restore_and_allow_changes() {
     // restore false: the hub keeps the plan's test key.
     let hub = sim_with("hub-new-firmware", &[]);
     let before = hub.config();
-    let o = harness(&[
-        "--device",
-        &hub.addr().to_string(),
-        "--setup",
-        "--plan",
-        &setup(json!({"restore": false})),
-    ]);
+    let o = harness_within(
+        &[
+            "--device",
+            &hub.addr().to_string(),
+            "--setup",
+            "--plan",
+            &setup(json!({"restore": false})),
+        ],
+        LIMIT,
+    );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let after = hub.config();
     assert_ne!(after, before);
@@ -714,25 +717,31 @@ fn plan_setup_values_restore_and_allow_changes() {
     // restore true: given back deep-equal, after using the plan's key.
     let hub = sim_with("hub-new-firmware", &[]);
     let before = hub.config();
-    let o = harness(&[
-        "--device",
-        &hub.addr().to_string(),
-        "--setup",
-        "--plan",
-        &setup(json!({"restore": true})),
-    ]);
+    let o = harness_within(
+        &[
+            "--device",
+            &hub.addr().to_string(),
+            "--setup",
+            "--plan",
+            &setup(json!({"restore": true})),
+        ],
+        LIMIT,
+    );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_eq!(hub.config(), before);
     // allow_changes false: skipped with the plan's reason, even with --setup,
     // and not a request sent for it.
     let hub = sim_with("hub-new-firmware", &[]);
-    let o = harness(&[
-        "--device",
-        &hub.addr().to_string(),
-        "--setup",
-        "--plan",
-        &setup(json!({"allow_changes": false})),
-    ]);
+    let o = harness_within(
+        &[
+            "--device",
+            &hub.addr().to_string(),
+            "--setup",
+            "--plan",
+            &setup(json!({"allow_changes": false})),
+        ],
+        LIMIT,
+    );
     let out = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}");
     assert!(
@@ -745,7 +754,10 @@ fn plan_setup_values_restore_and_allow_changes() {
 #[test]
 fn list_shows_the_plans_scenarios_in_order() {
     let plan = shipped("smoke.json");
-    let o = harness(&["--device", "127.0.0.1:9", "--plan", &plan, "--list"]);
+    let o = harness_within(
+        &["--device", "127.0.0.1:9", "--plan", &plan, "--list"],
+        LIMIT,
+    );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let stdout = String::from_utf8_lossy(&o.stdout);
     let names: Vec<&str> = stdout
@@ -759,7 +771,10 @@ fn list_shows_the_plans_scenarios_in_order() {
         "reordered",
         json!({"scenarios": [{"scenario": "info"}, {"scenario": "mac"}]}),
     );
-    let o = harness(&["--device", "127.0.0.1:9", "--plan", &reordered, "--list"]);
+    let o = harness_within(
+        &["--device", "127.0.0.1:9", "--plan", &reordered, "--list"],
+        LIMIT,
+    );
     let stdout = String::from_utf8_lossy(&o.stdout);
     let names: Vec<&str> = stdout
         .lines()
@@ -835,7 +850,7 @@ fn hub_name_measurement_flips_with_the_hub() {
 
 crate::netns_test! {
     fn discovered_hub_identity_reaches_the_record() {
-        let sim = crate::sim_cli::SimProcess::start(&[
+        let sim = crate::common::SimProcess::start(&[
             "--advertise",
             "--profile",
             "hub-4-relay-ac",
@@ -937,7 +952,7 @@ fn step_timeout_and_retries_come_from_the_plan_and_flags_win() {
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        harness(&refs)
+        harness_within(&refs, LIMIT)
     };
     let tight = info(json!({"timeout_seconds": 0.2}));
     let o = slow(&tight, &[]);
@@ -951,7 +966,10 @@ fn step_timeout_and_retries_come_from_the_plan_and_flags_win() {
     // The hub drops the first info/get connection: a retry gets through.
     let flaky = |plan: &str| {
         let hub = sim_with("hub-new-firmware", &["drop@info/get,times=1"]);
-        harness(&["--device", &hub.addr().to_string(), "--plan", plan])
+        harness_within(
+            &["--device", &hub.addr().to_string(), "--plan", plan],
+            LIMIT,
+        )
     };
     let o = flaky(&info(json!({"retries": 0})));
     assert_eq!(o.status.code(), Some(1), "retries 0: {}", text(&o));

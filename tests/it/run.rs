@@ -2,12 +2,12 @@
 //! every verdict seen flipping when the hub misbehaves, exit codes asserted,
 //! and the simulator's state checked afterwards.
 
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use vegehub_harness::sim::Profile;
 
-use crate::common::{harness_cmd, output_within, sim_with};
+use crate::common::{harness_within, output_of, sim_with, text};
 
 /// Fast settings for a simulated hub: relays follow at once.
 const FAST: &[&str] = &[
@@ -20,30 +20,11 @@ const FAST: &[&str] = &[
 ];
 
 /// Run the harness binary with `args`; the run must end within `limit`.
-fn harness(args: &[&str], limit: Duration) -> Output {
-    let child = harness_cmd()
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("harness starts");
-    output_within(child, limit, &format!("harness {args:?}"))
-}
-
 fn device_args<'a>(hub: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut v = vec!["--device", hub];
     v.extend_from_slice(FAST);
     v.extend_from_slice(extra);
     v
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}\n--- stderr ---\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// The libtest line of one scenario, e.g. `test setup ... ok`.
@@ -70,7 +51,7 @@ fn every_shipped_profile_passes_with_sim() {
         let sim = format!("--sim={name}");
         let mut args = vec![sim.as_str()];
         args.extend_from_slice(FAST);
-        let o = harness(&args, LIMIT);
+        let o = harness_within(&args, LIMIT);
         let out = text(&o);
         assert_eq!(o.status.code(), Some(0), "{name}:\n{out}");
         assert!(!out.contains("FAILED"), "{name}:\n{out}");
@@ -107,7 +88,7 @@ fn a_real_device_run_leaves_the_hub_as_it_was() {
     let hub = sim_with("hub-4-relay-ac", &[]);
     let before = hub.config();
     let addr = hub.addr().to_string();
-    let o = harness(&device_args(&addr, &["--actuators", "--setup"]), LIMIT);
+    let o = harness_within(&device_args(&addr, &["--actuators", "--setup"]), LIMIT);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}");
     assert!(line(&out, "actuators").ends_with("ok"), "{out}");
@@ -129,7 +110,7 @@ fn several_hubs_run_side_by_side_each_in_order() {
     let (aa, ba) = (a.addr().to_string(), b.addr().to_string());
     let mut args = vec!["--device", aa.as_str(), "--device", ba.as_str(), "--setup"];
     args.extend_from_slice(FAST);
-    let o = harness(&args, LIMIT);
+    let o = harness_within(&args, LIMIT);
     let out = text(&o);
     // One hub fails, the other passes: the run fails, each hub's lines say
     // which, by name: the MAC it gave when asked before the run, or its
@@ -184,7 +165,7 @@ fn several_hubs_run_side_by_side_each_in_order() {
 fn hub_changing_scenarios_are_opt_in_on_a_real_device() {
     let hub = sim_with("hub-new-firmware", &[]);
     let addr = hub.addr().to_string();
-    let o = harness(&device_args(&addr, &[]), LIMIT);
+    let o = harness_within(&device_args(&addr, &[]), LIMIT);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}");
     assert!(
@@ -204,7 +185,7 @@ fn a_hub_that_ignores_config_set_fails_setup_and_says_why() {
     let hub = sim_with("hub-new-firmware", &["ignore-set@config/set"]);
     let before = hub.config();
     let addr = hub.addr().to_string();
-    let o = harness(&device_args(&addr, &["--setup"]), LIMIT);
+    let o = harness_within(&device_args(&addr, &["--setup"]), LIMIT);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert!(line(&out, "setup").ends_with("FAILED"), "{out}");
@@ -221,7 +202,7 @@ fn a_hub_that_ignores_config_set_fails_setup_and_says_why() {
 fn old_firmware_setup_sets_key_server_and_type_then_restores() {
     let hub = sim_with("hub-old-firmware", &["ignore-set@config/set"]);
     let addr = hub.addr().to_string();
-    let o = harness(&device_args(&addr, &["--exact", "setup", "--setup"]), LIMIT);
+    let o = harness_within(&device_args(&addr, &["--exact", "setup", "--setup"]), LIMIT);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
     for path in ["api_key", "hub.server_url", "hub.server_type"] {
@@ -233,7 +214,7 @@ fn old_firmware_setup_sets_key_server_and_type_then_restores() {
     let hub = sim_with("hub-old-firmware", &[]);
     let before = hub.config();
     let addr = hub.addr().to_string();
-    let o = harness(&device_args(&addr, &["--exact", "setup", "--setup"]), LIMIT);
+    let o = harness_within(&device_args(&addr, &["--exact", "setup", "--setup"]), LIMIT);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_eq!(hub.config(), before);
 }
@@ -243,7 +224,7 @@ fn a_restore_the_hub_refuses_is_exit_5() {
     // The test settings are stored; the restore that follows gets a 500.
     let hub = sim_with("hub-new-firmware", &["status:500@config/set,after=1"]);
     let addr = hub.addr().to_string();
-    let o = harness(&device_args(&addr, &["--exact", "setup", "--setup"]), LIMIT);
+    let o = harness_within(&device_args(&addr, &["--exact", "setup", "--setup"]), LIMIT);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(5), "{out}");
     assert!(out.contains("config restored: NOT VERIFIED"), "{out}");
@@ -259,7 +240,7 @@ fn a_restore_the_hub_refuses_is_exit_5() {
 fn a_relay_stuck_off_fails_actuators_naming_the_slot() {
     let hub = sim_with("hub-4-relay-ac", &["stuck-off:2"]);
     let addr = hub.addr().to_string();
-    let o = harness(&device_args(&addr, &["--actuators"]), LIMIT);
+    let o = harness_within(&device_args(&addr, &["--actuators"]), LIMIT);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert!(line(&out, "actuators").ends_with("FAILED"), "{out}");
@@ -291,7 +272,7 @@ fn an_error_mid_scenario_still_switches_everything_off() {
         "--on-seconds",
         "9",
     ];
-    let o = harness(&args, LIMIT);
+    let o = harness_within(&args, LIMIT);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert!(
@@ -309,7 +290,7 @@ fn an_error_mid_scenario_still_switches_everything_off() {
 fn a_relay_stuck_on_cannot_be_verified_off_and_is_exit_5() {
     let hub = sim_with("hub-new-firmware", &["stuck-on:0"]);
     let addr = hub.addr().to_string();
-    let o = harness(&device_args(&addr, &["--actuators"]), LIMIT);
+    let o = harness_within(&device_args(&addr, &["--actuators"]), LIMIT);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(5), "{out}");
     assert!(out.contains("slot 0 did not turn off"), "{out}");
@@ -326,7 +307,7 @@ fn a_500_on_info_fails_info_and_dependents_skip() {
     let hub = sim_with("hub-new-firmware", &["status:500@info/get"]);
     let original = hub.config();
     let addr = hub.addr().to_string();
-    let o = harness(
+    let o = harness_within(
         &device_args(&addr, &["--actuators", "--write-config"]),
         LIMIT,
     );
@@ -353,7 +334,7 @@ fn a_hanging_hub_ends_the_run_within_its_timeouts() {
     let hub = sim_with("hub-new-firmware", &["hang@info/get"]);
     let addr = hub.addr().to_string();
     let started = Instant::now();
-    let o = harness(
+    let o = harness_within(
         &[
             "--device",
             &addr,
@@ -387,7 +368,7 @@ fn a_hanging_hub_ends_the_run_within_its_timeouts() {
 fn a_dropped_connection_is_retried_and_the_run_passes() {
     let hub = sim_with("hub-new-firmware", &["drop@info/get,times=1"]);
     let addr = hub.addr().to_string();
-    let o = harness(&device_args(&addr, &["-v"]), LIMIT);
+    let o = harness_within(&device_args(&addr, &["-v"]), LIMIT);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}");
     assert!(
@@ -399,7 +380,7 @@ fn a_dropped_connection_is_retried_and_the_run_passes() {
     // The same fault without retries fails: the retry is what saved it.
     let hub = sim_with("hub-new-firmware", &["drop@info/get,times=1"]);
     let addr = hub.addr().to_string();
-    let o = harness(&device_args(&addr, &["--retries", "0"]), LIMIT);
+    let o = harness_within(&device_args(&addr, &["--retries", "0"]), LIMIT);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
 }
 
@@ -407,7 +388,7 @@ fn a_dropped_connection_is_retried_and_the_run_passes() {
 fn a_closed_port_is_exit_4() {
     let port = closed_port().to_string();
     let addr = format!("127.0.0.1:{port}");
-    let o = harness(&device_args(&addr, &[]), LIMIT);
+    let o = harness_within(&device_args(&addr, &[]), LIMIT);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(4), "{out}");
     assert!(out.contains("unreachable"), "{out}");
@@ -424,7 +405,7 @@ fn bad_input_is_exit_2() {
         &["--device", "bad:host:name"],
         &["--device", "[nope]:80"],
     ] {
-        let o = harness(args, LIMIT);
+        let o = harness_within(args, LIMIT);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
         let err = String::from_utf8_lossy(&o.stderr);
         let first = err.lines().next().unwrap_or_default();
@@ -438,7 +419,7 @@ fn bad_input_is_exit_2() {
 
 #[test]
 fn list_names_the_plan_and_contacts_nothing() {
-    let o = harness(&["--list", "--device", "127.0.0.1:9"], LIMIT);
+    let o = harness_within(&["--list", "--device", "127.0.0.1:9"], LIMIT);
     let out = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(0));
     let names: Vec<&str> = out.lines().map(|l| l.trim_end_matches(": test")).collect();
@@ -459,7 +440,7 @@ fn list_names_the_plan_and_contacts_nothing() {
 fn a_scenario_run_alone_gathers_its_own_facts() {
     let hub = sim_with("hub-4-relay-ac", &[]);
     let addr = hub.addr().to_string();
-    let o = harness(
+    let o = harness_within(
         &device_args(&addr, &["--exact", "actuators", "--actuators"]),
         LIMIT,
     );
@@ -473,7 +454,7 @@ fn a_scenario_run_alone_gathers_its_own_facts() {
 
     let mut args = vec!["--sim=hub-new-firmware", "setup"];
     args.extend_from_slice(FAST);
-    let o = harness(&args, LIMIT);
+    let o = harness_within(&args, LIMIT);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}");
     assert!(out.contains("1 passed"), "{out}");
@@ -483,7 +464,7 @@ fn a_scenario_run_alone_gathers_its_own_facts() {
 fn a_name_filter_and_skip_select_scenarios() {
     let hub = sim_with("hub-new-firmware", &[]);
     let addr = hub.addr().to_string();
-    let o = harness(
+    let o = harness_within(
         &device_args(&addr, &["actuator", "--skip", "actuators"]),
         LIMIT,
     );
@@ -497,7 +478,7 @@ fn a_name_filter_and_skip_select_scenarios() {
 fn scenarios_of_a_hub_run_in_plan_order_whatever_test_threads_says() {
     let mut args = vec!["--sim=hub-4-relay-ac", "--test-threads", "6"];
     args.extend_from_slice(FAST);
-    let o = harness(&args, LIMIT);
+    let o = harness_within(&args, LIMIT);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}");
     let order: Vec<&str> = out
@@ -523,7 +504,7 @@ fn scenarios_of_a_hub_run_in_plan_order_whatever_test_threads_says() {
 fn json_format_keeps_stdout_a_clean_json_stream() {
     let mut args = vec!["--sim", "--format", "json"];
     args.extend_from_slice(FAST);
-    let o = harness(&args, LIMIT);
+    let o = harness_within(&args, LIMIT);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let stdout = String::from_utf8_lossy(&o.stdout);
     for l in stdout.lines() {
@@ -538,13 +519,13 @@ fn json_format_keeps_stdout_a_clean_json_stream() {
 fn colour_only_on_request_when_not_a_terminal() {
     let run = |args: &[&str], no_color: bool| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_vegehub-harness"));
-        cmd.args(args).args(FAST).stdin(Stdio::null());
+        cmd.args(args).args(FAST);
         if no_color {
             cmd.env("NO_COLOR", "1");
         } else {
             cmd.env_remove("NO_COLOR");
         }
-        let o = cmd.output().unwrap();
+        let o = output_of(&mut cmd, LIMIT);
         assert_eq!(o.status.code(), Some(0), "{}", text(&o));
         String::from_utf8_lossy(&o.stdout).into_owned()
     };

@@ -1,21 +1,10 @@
 //! Safety: the `restore` command and backup files, through the real binary.
 
 use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Command, Output};
 
 use serde_json::{json, Value};
 
-pub fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_vegehub-harness"));
-    // Never touch the real per-user state directory from a test.
-    c.env(
-        "XDG_STATE_HOME",
-        std::env::temp_dir().join("vegehub-harness-it-state"),
-    );
-    c.env_remove("VEGEHUB_HARNESS_BACKUP_DIR");
-    c
-}
+use crate::common::{one_line_error, restore};
 
 fn backup_doc(address: &str, mac: &str) -> Value {
     json!({
@@ -42,19 +31,6 @@ fn assert_untouched(l: &TcpListener) {
         Ok((_, peer)) => panic!("the hub was contacted from {peer}"),
         Err(e) => panic!("accept: {e}"),
     }
-}
-
-pub fn one_line_error(out: &Output, code: i32, needles: &[&str]) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(code), "stderr: {err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
-    for n in needles {
-        assert!(err.contains(n), "{n:?} not in: {err}");
-    }
-}
-
-fn restore(path: &Path, extra: &[&str]) -> Output {
-    bin().arg("restore").arg(path).args(extra).output().unwrap()
 }
 
 #[test]

@@ -2,15 +2,12 @@
 //! backup of another hub refused (and forced), a hub that will not keep the
 //! config (exit 5), and bad backups that send nothing.
 
-use crate::common::sim_with;
+use crate::common::{one_line_error, restore, sim_with};
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 use serde_json::{json, Value};
 use vegehub_harness::backup::{self, Backup, HubIdentity};
 use vegehub_harness::sim::SimHandle;
-
-use crate::safety::{bin, one_line_error};
 
 /// What `config/get` with every section answers on `hub`: what a harness
 /// run backs up.
@@ -44,10 +41,6 @@ fn tamper(hub: &SimHandle) -> Value {
     );
     hub.state().set_config(&doc, true).unwrap();
     hub.config()
-}
-
-fn restore(path: &Path, extra: &[&str]) -> Output {
-    bin().arg("restore").arg(path).args(extra).output().unwrap()
 }
 
 const MAC: &str = "A1:B2:C3:D4:A6:20";

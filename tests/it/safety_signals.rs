@@ -6,135 +6,12 @@
 //! dir sends nothing. "Mid-scenario" is seen on the simulator's state or the
 //! binary's output, always with a deadline.
 
-use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::common::sim_with;
-use crate::safety::one_line_error;
-use vegehub_harness::sim::{SimHandle, SimState};
-
-/// A running harness whose stderr lines can be waited for.
-pub(crate) struct Running {
-    child: Child,
-    stderr_lines: mpsc::Receiver<String>,
-    stderr: Arc<Mutex<String>>,
-    stdout: Arc<Mutex<String>>,
-    readers: Vec<std::thread::JoinHandle<()>>,
-}
-
-pub(crate) fn start(args: &[&str], backups: &Path) -> Running {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vegehub-harness"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env("VEGEHUB_HARNESS_BACKUP_DIR", backups)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("harness starts");
-    let (tx, stderr_lines) = mpsc::channel();
-    let stderr = Arc::new(Mutex::new(String::new()));
-    let stdout = Arc::new(Mutex::new(String::new()));
-    let mut readers = Vec::new();
-    let (err, e2) = (child.stderr.take().unwrap(), stderr.clone());
-    readers.push(std::thread::spawn(move || {
-        for line in BufReader::new(err).lines().map_while(Result::ok) {
-            e2.lock().unwrap().push_str(&format!("{line}\n"));
-            let _ = tx.send(line);
-        }
-    }));
-    let (mut out, o2) = (child.stdout.take().unwrap(), stdout.clone());
-    readers.push(std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        o2.lock().unwrap().push_str(&s);
-    }));
-    Running {
-        child,
-        stderr_lines,
-        stderr,
-        stdout,
-        readers,
-    }
-}
-
-impl Running {
-    pub(crate) fn signal(&self, sig: i32) {
-        // SAFETY: a signal to the child this test started, by its id.
-        let r = unsafe { libc::kill(self.child.id() as libc::pid_t, sig) };
-        assert_eq!(r, 0, "kill({sig})");
-    }
-
-    /// Wait for a stderr line containing `needle`.
-    pub(crate) fn wait_line(&self, needle: &str, limit: Duration) -> String {
-        let deadline = Instant::now() + limit;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.stderr_lines.recv_timeout(left) {
-                Ok(l) if l.contains(needle) => return l,
-                Ok(_) => {}
-                Err(_) => panic!(
-                    "no stderr line with {needle:?} within {limit:?}:\n{}",
-                    self.stderr.lock().unwrap()
-                ),
-            }
-        }
-    }
-
-    /// Wait for the exit; returns the code (None if killed by a signal)
-    /// and stdout + stderr.
-    pub(crate) fn finish(self, limit: Duration) -> (Option<i32>, String) {
-        let pid = self.child.id();
-        let mut child = self.child;
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let _ = tx.send(child.wait());
-        });
-        let status = match rx.recv_timeout(limit) {
-            Ok(status) => status.expect("harness exit status"),
-            Err(_) => {
-                // Only the child this test started, by its id.
-                let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
-                panic!(
-                    "harness did not exit within {limit:?}:\n{}",
-                    self.stderr.lock().unwrap()
-                );
-            }
-        };
-        for r in self.readers {
-            let _ = r.join();
-        }
-        let text = format!(
-            "{}\n--- stderr ---\n{}",
-            self.stdout.lock().unwrap(),
-            self.stderr.lock().unwrap()
-        );
-        (status.code(), text)
-    }
-}
-
-/// Wait, woken by the simulator's own state changes, until `pred` holds
-/// for the hub's state; fail naming `what` after `LIMIT`.
-pub(crate) fn wait_hub(hub: &SimHandle, what: &str, pred: impl Fn(&SimState) -> bool) {
-    assert!(
-        hub.wait_state(LIMIT, pred),
-        "not seen within {LIMIT:?}: {what}"
-    );
-}
-
-pub(crate) fn backups_in(dir: &Path) -> Vec<PathBuf> {
-    std::fs::read_dir(dir)
-        .map(|d| {
-            d.filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "json"))
-                .collect()
-        })
-        .unwrap_or_default()
-}
+use crate::common::{
+    backups_in, harness, one_line_error, output_of, restore, sim_with, wait_hub, Spawned, BIN,
+};
 
 const LIMIT: Duration = Duration::from_secs(20);
 
@@ -144,7 +21,7 @@ fn sigint_during_actuators_switches_every_slot_off_and_exits_130() {
     let hub = sim_with("hub-new-firmware", &["delay:400ms@actuators/status"]);
     let addr = hub.addr().to_string();
     let backups = tempfile::tempdir().unwrap();
-    let run = start(
+    let run = Spawned::with_backups(
         &[
             "--device",
             &addr,
@@ -180,7 +57,7 @@ fn sigterm_during_setup_restores_the_config_deep_equal_and_exits_130() {
     let original = hub.config();
     let addr = hub.addr().to_string();
     let backups = tempfile::tempdir().unwrap();
-    let run = start(&["--device", &addr, "--setup", "setup"], backups.path());
+    let run = Spawned::with_backups(&["--device", &addr, "--setup", "setup"], backups.path());
     wait_hub(&hub, "the test config on the hub", |s| {
         s.config() != original
     });
@@ -204,7 +81,7 @@ fn a_hub_that_refuses_the_restore_is_exit_5_and_the_backup_is_printed() {
     let original = hub.config();
     let addr = hub.addr().to_string();
     let backups = tempfile::tempdir().unwrap();
-    let run = start(&["--device", &addr, "--setup", "setup"], backups.path());
+    let run = Spawned::with_backups(&["--device", &addr, "--setup", "setup"], backups.path());
     let (code, out) = run.finish(LIMIT);
     assert_eq!(code, Some(5), "{out}");
     assert_ne!(hub.config(), original, "the fault kept the test config");
@@ -235,7 +112,7 @@ fn sigkill_during_setup_leaves_a_backup_that_restore_brings_back() {
     let original = hub.config();
     let addr = hub.addr().to_string();
     let backups = tempfile::tempdir().unwrap();
-    let mut run = start(&["--device", &addr, "--setup", "setup"], backups.path());
+    let mut run = Spawned::with_backups(&["--device", &addr, "--setup", "setup"], backups.path());
     wait_hub(&hub, "the test config on the hub", |s| {
         s.config() != original
     });
@@ -245,11 +122,7 @@ fn sigkill_during_setup_leaves_a_backup_that_restore_brings_back() {
     assert_ne!(hub.config(), original, "no cleanup after SIGKILL");
     let files = backups_in(backups.path());
     assert_eq!(files.len(), 1, "{files:?}");
-    let out = Command::new(env!("CARGO_BIN_EXE_vegehub-harness"))
-        .arg("restore")
-        .arg(&files[0])
-        .output()
-        .unwrap();
+    let out = restore(&files[0], &[]);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -269,7 +142,7 @@ fn a_second_signal_exits_at_once_naming_what_may_be_left() {
     let original = hub.config();
     let addr = hub.addr().to_string();
     let backups = tempfile::tempdir().unwrap();
-    let run = start(&["--device", &addr, "--setup", "setup"], backups.path());
+    let run = Spawned::with_backups(&["--device", &addr, "--setup", "setup"], backups.path());
     wait_hub(&hub, "the test config on the hub", |s| {
         s.config() != original
     });
@@ -301,12 +174,12 @@ fn an_unwritable_backup_dir_is_a_one_line_error_and_nothing_is_sent() {
     let file = dir.path().join("not-a-dir");
     std::fs::write(&file, "").unwrap();
     let bad = file.join("backups");
-    let out = Command::new(env!("CARGO_BIN_EXE_vegehub-harness"))
-        .args(["--device", &addr, "--setup", "--backup-dir"])
-        .arg(&bad)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = output_of(
+        Command::new(BIN)
+            .args(["--device", &addr, "--setup", "--backup-dir"])
+            .arg(&bad),
+        LIMIT,
+    );
     one_line_error(&out, 2, &["backup dir", "not-a-dir", "nothing sent"]);
     assert_eq!(hub.stats().requests, 0, "a request reached the hub");
 }
@@ -315,19 +188,15 @@ fn an_unwritable_backup_dir_is_a_one_line_error_and_nothing_is_sent() {
 fn an_on_longer_than_max_on_seconds_is_refused_before_anything_is_sent() {
     let hub = sim_with("hub-new-firmware", &[]);
     let addr = hub.addr().to_string();
-    let out = Command::new(env!("CARGO_BIN_EXE_vegehub-harness"))
-        .args([
-            "--device",
-            &addr,
-            "--actuators",
-            "--on-seconds",
-            "20",
-            "--max-on-seconds",
-            "15",
-        ])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = harness(&[
+        "--device",
+        &addr,
+        "--actuators",
+        "--on-seconds",
+        "20",
+        "--max-on-seconds",
+        "15",
+    ]);
     one_line_error(&out, 2, &["on-seconds 20", "--max-on-seconds 15"]);
     assert_eq!(hub.stats().requests, 0);
 }
@@ -356,7 +225,7 @@ fn secrets_stay_out_of_console_and_reports_unless_shown() {
         "--report-json",
         report_arg.as_str(),
     ];
-    let run = start(&args, dir.path());
+    let run = Spawned::with_backups(&args, dir.path());
     let (_, out) = run.finish(LIMIT);
     let json = std::fs::read_to_string(&report).unwrap();
     assert!(
@@ -369,7 +238,7 @@ fn secrets_stay_out_of_console_and_reports_unless_shown() {
 
     let mut shown = args.to_vec();
     shown.push("--show-secrets");
-    let run = start(&shown, dir.path());
+    let run = Spawned::with_backups(&shown, dir.path());
     let _ = run.finish(LIMIT);
     let json = std::fs::read_to_string(&report).unwrap();
     assert!(json.contains(&key), "--show-secrets shows the key");

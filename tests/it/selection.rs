@@ -5,11 +5,9 @@
 use std::io::Read;
 use std::process::{Command, Output, Stdio};
 
-use crate::netns::{Veth, PEER_ADDR};
+use crate::common::netns::{Veth, PEER_ADDR};
+use crate::common::{harness, text, SimProcess, BIN};
 use crate::netns_test;
-use crate::sim_cli::SimProcess;
-
-const BIN: &str = env!("CARGO_BIN_EXE_vegehub-harness");
 
 /// Fast settings for simulated hubs: relays follow at once.
 const FAST: &[&str] = &[
@@ -23,64 +21,20 @@ const FAST: &[&str] = &[
     "1",
 ];
 
-/// A run of the harness, stdin not a terminal (as in CI). Config backups
-/// go to a directory of this call, never the user's.
-fn harness(args: &[&str]) -> Output {
-    let backups = tempfile::tempdir().expect("a temp dir");
-    Command::new(BIN)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env("VEGEHUB_HARNESS_BACKUP_DIR", backups.path())
-        .stdin(Stdio::null())
-        .output()
-        .expect("run vegehub-harness")
+/// Simulated hubs advertising on loopback, each on an address of its own.
+fn hubs(hubs: &[(&str, &str)]) -> Vec<SimProcess> {
+    hubs.iter()
+        .map(|(profile, ip)| {
+            let bind = format!("{ip}:0");
+            SimProcess::start(&["--advertise", "--profile", profile, "--bind", &bind])
+        })
+        .collect()
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "{}\n--- stderr ---\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// Simulated hubs advertising on loopback, each on an address of its own;
-/// killed if the test fails first.
-struct Hubs(Vec<Option<SimProcess>>);
-
-impl Hubs {
-    fn start(hubs: &[(&str, &str)]) -> Hubs {
-        Hubs(
-            hubs.iter()
-                .map(|(profile, ip)| {
-                    let bind = format!("{ip}:0");
-                    Some(SimProcess::start(&[
-                        "--advertise",
-                        "--profile",
-                        profile,
-                        "--bind",
-                        &bind,
-                    ]))
-                })
-                .collect(),
-        )
-    }
-
-    fn stop(mut self) {
-        for p in self.0.iter_mut().filter_map(Option::take) {
-            let (code, _) = p.terminate();
-            assert_eq!(code, Some(0), "simulator exit");
-        }
-    }
-}
-
-impl Drop for Hubs {
-    fn drop(&mut self) {
-        for p in self.0.iter_mut().filter_map(Option::take) {
-            let _ = Command::new("kill")
-                .args(["-KILL", &p.pid().to_string()])
-                .status();
-        }
+fn stop(hubs: Vec<SimProcess>) {
+    for p in hubs {
+        let (code, _) = p.terminate();
+        assert_eq!(code, Some(0), "simulator exit");
     }
 }
 
@@ -103,7 +57,7 @@ netns_test! {
     fn select_by_name_mac_or_address_tests_that_hub_only() {
         let dir = tempfile::tempdir().unwrap();
         let odd = hub_named_like_a_mac(&dir);
-        let hubs = Hubs::start(&[
+        let hubs = hubs(&[
             ("hub-old-firmware", "127.0.0.1"),
             ("hub-4-relay-ac", "127.0.0.2"),
             (&odd, "127.0.0.3"),
@@ -124,7 +78,7 @@ netns_test! {
         assert_eq!(o.status.code(), Some(0), "{out}");
         assert!(!out.contains("looking for hubs"), "spinner when piped: {out}");
         assert!(out.contains("PASS (3 hub(s)"), "{out}");
-        hubs.stop();
+        stop(hubs);
     }
 }
 
@@ -132,7 +86,7 @@ netns_test! {
     fn ambiguous_unmatched_or_unchosen_selection_runs_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let odd = hub_named_like_a_mac(&dir);
-        let hubs = Hubs::start(&[
+        let hubs = hubs(&[
             ("hub-old-firmware", "127.0.0.1"),
             ("hub-4-relay-ac", "127.0.0.2"),
             (&odd, "127.0.0.3"),
@@ -162,7 +116,7 @@ netns_test! {
 
         let o = harness(&["--select", " ", "mac"]);
         assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-        hubs.stop();
+        stop(hubs);
     }
 }
 
@@ -226,7 +180,7 @@ fn on_a_terminal(args: &str, input: &[u8]) -> Output {
 
 netns_test! {
     fn on_a_terminal_the_technician_picks_or_confirms() {
-        let mut hubs = Hubs::start(&[
+        let mut hubs = hubs(&[
             ("hub-4-relay-ac", "127.0.0.1"),
             ("hub-old-firmware", "127.0.0.2"),
         ]);
@@ -241,7 +195,7 @@ netns_test! {
         assert!(out.contains("mac A1B2C3D41C07"), "hub 2 (Vege_1C_07) not tested: {out}");
 
         // One hub left: asked to confirm; no means nothing runs.
-        let gone = hubs.0[0].take().unwrap();
+        let gone = hubs.remove(0);
         assert_eq!(gone.terminate().0, Some(0));
         let o = on_a_terminal("mac", b"maybe\nn\n");
         let out = text(&o);
@@ -249,13 +203,13 @@ netns_test! {
         assert!(out.contains("One hub found: Vege_1C_07 (127.0.0.2:"), "{out}");
         assert!(out.contains("not confirmed; nothing run"), "{out}");
         assert!(!out.contains("test mac"), "a scenario ran: {out}");
-        hubs.stop();
+        stop(hubs);
     }
 }
 
 netns_test! {
     fn one_name_on_two_links_is_flagged_refused_and_separable_by_interface() {
-        use crate::netns::Link;
+        use crate::common::netns::Link;
         use std::io::BufRead;
         // Two hubs that both call themselves Vege_A6_20, each behind its own
         // link (a cloned config, or two benches with one naming habit).

@@ -4,35 +4,17 @@
 //! flight, and `sim --count` serves a shelf of distinct hubs.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::common::{harness_cmd, output_within, sim_with, BIN};
+use crate::common::{harness, harness_cmd, output_of, sim_with, text, BIN, LIMIT};
 
-const LIMIT: Duration = Duration::from_secs(60);
-
-fn harness(args: &[&str]) -> (i32, String) {
-    let child = harness_cmd()
-        .args(args)
-        .args(["--color", "never"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("harness starts");
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = output_within(child, LIMIT, &format!("harness {args:?}"));
-    (
-        status.code().unwrap_or(-1),
-        format!(
-            "{}\n--- stderr ---\n{}",
-            String::from_utf8_lossy(&stdout),
-            String::from_utf8_lossy(&stderr)
-        ),
-    )
+/// A run to its end, no colour: the exit code and the output as text.
+fn shelf(args: &[&str]) -> (i32, String) {
+    let mut all = args.to_vec();
+    all.extend(["--color", "never"]);
+    let o = harness(&all);
+    (o.status.code().unwrap_or(-1), text(&o))
 }
 
 /// The result of `scenario` on `hub` (libtest pads the hub names).
@@ -78,7 +60,7 @@ fn each_hub_keeps_its_own_verdict_next_to_a_failing_a_hanging_and_a_closing_hub(
         "--verify-timeout",
         "1s",
     ]);
-    let (code, out) = harness(&args);
+    let (code, out) = shelf(&args);
     // A scenario failed; nothing leaked, no hub went over its budget.
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("still open 0"), "{out}");
@@ -163,7 +145,7 @@ fn list_names_filter_names_and_run_names_agree() {
     let a = sim_with("hub-new-firmware", &[]);
     let b = sim_with("hub-4-relay-ac", &[]);
     let (aa, ba) = (a.addr().to_string(), b.addr().to_string());
-    let (code, listed) = harness(&["--device", &aa, "--device", &ba, "--list"]);
+    let (code, listed) = shelf(&["--device", &aa, "--device", &ba, "--list"]);
     assert_eq!(code, 0, "{listed}");
     let b_name = b.state().profile().mac().as_str().to_owned();
     let a_name = a.state().profile().mac().as_str().to_owned();
@@ -179,12 +161,12 @@ fn list_names_filter_names_and_run_names_agree() {
 
     // The listed name, given as an exact filter, runs that one trial.
     let exact = format!("[{b_name}] info");
-    let (code, out) = harness(&["--device", &aa, "--device", &ba, "--exact", &exact]);
+    let (code, out) = shelf(&["--device", &aa, "--device", &ba, "--exact", &exact]);
     assert_eq!(code, 0, "{out}");
     assert!(result(&out, &b_name, "info").ends_with("... ok"), "{out}");
     assert_eq!(out.matches(" ... ok").count(), 1, "{out}");
     // And the name alone as a filter runs every scenario of that hub.
-    let (code, out) = harness(&["--device", &aa, "--device", &ba, &b_name]);
+    let (code, out) = shelf(&["--device", &aa, "--device", &ba, &b_name]);
     assert_eq!(code, 0, "{out}");
     assert!(result(&out, &b_name, "mac").ends_with("... ok"), "{out}");
     assert!(!out.contains(&format!("test [{a_name}]")), "{out}");
@@ -222,17 +204,17 @@ fn jobs_bounds_the_hubs_in_flight() {
     // last, in the order given.
     let mut one = args.clone();
     one.extend(["--jobs", "1"]);
-    let (code, out) = harness(&one);
+    let (code, out) = shelf(&one);
     assert_eq!(code, 0, "{out}");
     assert_eq!(hub_order(&out), [0, 1, 2], "{out}");
     // By default every hub is in flight at once: scenario by scenario
     // across the hubs (so the hubs alternate in the result lines).
-    let (code, out) = harness(&args);
+    let (code, out) = shelf(&args);
     assert_eq!(code, 0, "{out}");
     assert!(hub_order(&out).len() > 3, "{out}");
 
     // --jobs 0 is a usage error naming the flag.
-    let (code, out) = harness(&["--device", &addrs[0], "--jobs", "0"]);
+    let (code, out) = shelf(&["--device", &addrs[0], "--jobs", "0"]);
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("--jobs"), "{out}");
 }
@@ -291,7 +273,7 @@ fn sim_count_serves_distinct_hubs_and_prints_one_line_each() {
     }
     args.extend(["mac".into()]);
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let (code, out) = harness(&refs);
+    let (code, out) = shelf(&refs);
     assert_eq!(code, 0, "{out}");
     for mac in &macs {
         let mac = mac.replace(':', "");
@@ -307,23 +289,20 @@ fn sim_count_serves_distinct_hubs_and_prints_one_line_each() {
 /// after the first `info/get` is sent (`VEGEHUB_HARNESS_DEBUG_STALL`), as
 /// an overloaded host would.
 fn stalled_run(hub: &str) -> (i32, String) {
-    let child = harness_cmd()
-        .args([
-            "--device",
-            hub,
-            "--color",
-            "never",
-            "--timeout",
-            "1s",
-            "mac",
-        ])
-        .env("VEGEHUB_HARNESS_DEBUG_STALL", "info/get:2500")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("harness starts");
-    let o = output_within(child, LIMIT, "stalled harness");
+    let o = output_of(
+        harness_cmd()
+            .args([
+                "--device",
+                hub,
+                "--color",
+                "never",
+                "--timeout",
+                "1s",
+                "mac",
+            ])
+            .env("VEGEHUB_HARNESS_DEBUG_STALL", "info/get:2500"),
+        LIMIT,
+    );
     (
         o.status.code().unwrap_or(-1),
         format!(

@@ -4,47 +4,11 @@
 
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode};
-use axum::Router;
+use axum::http::StatusCode;
 use serde_json::{json, Value};
-use tower::ServiceExt;
-use vegehub_harness::sim::{self, app, Profile, SimOptions, SimState};
+use vegehub_harness::sim::{self, Profile, SimOptions, SimState};
 
-pub fn profile(name: &str) -> Profile {
-    Profile::load(name).unwrap_or_else(|e| panic!("{e}"))
-}
-
-pub fn router(name: &str) -> (Router, SimState) {
-    let state = SimState::new(profile(name), Vec::new());
-    (app(state.clone()), state)
-}
-
-/// One request through the router: status and body (JSON when it parses,
-/// else a JSON string of the raw text).
-pub async fn call(app: &Router, method: Method, path: &str, body: &str) -> (StatusCode, Value) {
-    let req = Request::builder()
-        .method(method)
-        .uri(path)
-        .body(Body::from(body.to_owned()))
-        .unwrap();
-    let resp = app.clone().oneshot(req).await.unwrap();
-    let status = resp.status();
-    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    let value = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-    (status, value)
-}
-
-pub async fn post(app: &Router, path: &str, body: &str) -> (StatusCode, Value) {
-    call(app, Method::POST, path, body).await
-}
-
-pub async fn get(app: &Router, path: &str) -> (StatusCode, Value) {
-    call(app, Method::GET, path, "").await
-}
+use crate::common::{client, get, post, profile, router};
 
 fn keys(v: &Value) -> Vec<&str> {
     v.as_object().unwrap().keys().map(String::as_str).collect()
@@ -379,13 +343,6 @@ async fn unknown_paths_and_wrong_methods_are_refused() {
 }
 
 // ---- over a real socket ----
-
-pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .unwrap()
-}
 
 #[tokio::test]
 async fn started_hub_serves_and_counts_requests_per_connection() {

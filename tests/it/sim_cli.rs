@@ -2,86 +2,16 @@
 //! line, answers like a hub, the connections line on SIGTERM, and one-line
 //! errors with exit code 2 for bad input.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::Output;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_vegehub-harness");
+use crate::common::{harness_cmd, harness_within, output_of, SimProcess};
 
-/// A running `sim` process with its stdout lines arriving on a channel.
-pub struct SimProcess {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    pub url: String,
-}
-
-impl SimProcess {
-    pub fn start(args: &[&str]) -> SimProcess {
-        let mut child = Command::new(BIN)
-            .arg("sim")
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let url = lines
-            .recv_timeout(Duration::from_secs(10))
-            .expect("no URL on stdout within 10 s");
-        SimProcess { child, lines, url }
-    }
-
-    /// The simulator's process id.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Send SIGTERM and wait (with a deadline) for the exit; returns the
-    /// exit code and the remaining stdout lines.
-    pub fn terminate(self) -> (Option<i32>, Vec<String>) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let (tx, rx) = mpsc::channel();
-        let mut child = self.child;
-        std::thread::spawn(move || {
-            let _ = tx.send(child.wait());
-        });
-        let status = rx
-            .recv_timeout(Duration::from_secs(10))
-            .expect("sim did not exit within 10 s of SIGTERM")
-            .unwrap();
-        let mut rest = Vec::new();
-        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
-            rest.push(line);
-        }
-        (status.code(), rest)
-    }
-}
-
+/// `sim <args>` run to its end within 10 s.
 fn run_to_end(args: &[&str]) -> Output {
-    let (tx, rx) = mpsc::channel();
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    std::thread::spawn(move || {
-        let _ = tx.send(Command::new(BIN).arg("sim").args(args).output());
-    });
-    rx.recv_timeout(Duration::from_secs(10))
-        .expect("sim did not exit within 10 s")
-        .unwrap()
+    output_of(harness_cmd().arg("sim").args(args), Duration::from_secs(10))
 }
 
 #[tokio::test]
@@ -160,22 +90,14 @@ fn bind_failure_is_a_one_line_error_with_exit_2() {
     assert_one_line_usage_error(&out, &addr);
 }
 
-fn harness_to_end(args: &[&str]) -> Output {
-    let (tx, rx) = mpsc::channel();
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    std::thread::spawn(move || {
-        let _ = tx.send(Command::new(BIN).args(args).output());
-    });
-    rx.recv_timeout(Duration::from_secs(15))
-        .expect("vegehub-harness did not exit within 15 s")
-        .unwrap()
-}
-
 crate::netns_test! {
     fn sim_advertise_registers_the_profile_and_unregisters_on_sigterm() {
         let sim = SimProcess::start(&["--profile", "hub-battery-sensor", "--advertise"]);
         let port: u16 = sim.url.rsplit(':').next().unwrap().parse().unwrap();
-        let out = harness_to_end(&["discover", "--expect", "1", "--timeout", "5", "--json"]);
+        let out = harness_within(
+            &["discover", "--expect", "1", "--timeout", "5", "--json"],
+            Duration::from_secs(15),
+        );
         assert!(out.status.success(), "{out:?}");
         let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
         let hub = &doc["hubs"][0];
@@ -202,7 +124,7 @@ crate::netns_test! {
 
 #[test]
 fn sim_help_documents_every_fault_kind() {
-    let out = Command::new(BIN).args(["sim", "--help"]).output().unwrap();
+    let out = run_to_end(&["--help"]);
     let help = String::from_utf8_lossy(&out.stdout);
     for kind in [
         "status:CODE",
@@ -226,25 +148,7 @@ fn sim_help_documents_every_fault_kind() {
 #[test]
 fn sim_stops_on_sigint_too() {
     let sim = SimProcess::start(&["--profile", "hub-4-relay-ac"]);
-    let status = Command::new("kill")
-        .args(["-INT", &sim.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let (tx, rx) = mpsc::channel();
-    let SimProcess {
-        mut child, lines, ..
-    } = sim;
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait());
-    });
-    let status = rx
-        .recv_timeout(Duration::from_secs(10))
-        .expect("sim did not exit within 10 s of SIGINT")
-        .unwrap();
-    assert_eq!(status.code(), Some(0));
-    assert_eq!(
-        lines.recv_timeout(Duration::from_secs(5)).unwrap(),
-        "connections: accepted 0, open at shutdown 0"
-    );
+    let (code, rest) = sim.stop("INT");
+    assert_eq!(code, Some(0));
+    assert_eq!(rest, ["connections: accepted 0, open at shutdown 0"]);
 }

@@ -9,7 +9,7 @@ use axum::Router;
 use serde_json::{json, Value};
 use vegehub_harness::sim::{app, DropConnection, FaultSpec, SimState};
 
-use crate::sim::{client, get, post, profile};
+use crate::common::{client, get, post, profile};
 
 fn faulty(name: &str, faults: &[&str]) -> (Router, SimState) {
     let faults = faults

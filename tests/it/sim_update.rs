@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use vegehub_harness::device::DataUpdate;
 use vegehub_harness::sim::{self, SimHandle};
 
-use crate::sim::{client, profile};
+use crate::common::{client, profile};
 
 /// A receiver that records every body posted to `/in/<name>`.
 struct Receiver {

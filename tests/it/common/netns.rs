@@ -30,7 +30,7 @@ macro_rules! netns_test {
             ignore = "needs a Linux network namespace (unshare -rn)"
         )]
         fn $name() {
-            $crate::netns::isolated(
+            $crate::common::netns::isolated(
                 concat!(module_path!(), "::", stringify!($name)),
                 || $body,
             )
