@@ -206,11 +206,12 @@ mod linux {
     /// socket `fd` of this process, if it is a connected IPv4/IPv6 socket.
     fn sock_addr(fd: i32, name: NameFn) -> Option<SocketAddr> {
         use std::net::{Ipv4Addr, Ipv6Addr};
-        // SAFETY: a zeroed sockaddr_storage is valid; the call writes at
-        // most `len` bytes into it and only reads the descriptor (one of
-        // this process's, possibly closed meanwhile: then it fails).
+        // SAFETY: all-zero bytes are a valid sockaddr_storage.
         let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
         let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        // SAFETY: the call writes at most `len` bytes into `storage` and
+        // only reads the descriptor (one of this process's, possibly closed
+        // meanwhile: then it fails and nothing is read).
         let rc = unsafe {
             name(
                 fd,
