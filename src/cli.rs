@@ -25,12 +25,12 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// List the hubs that answer on the local network (mDNS).
-    Discover(crate::discover_cli::DiscoverArgs),
+    Discover(crate::discovery::cli::DiscoverArgs),
     /// Serve a simulated VegeHub until Ctrl-C or SIGTERM.
     Sim(crate::sim::cli::SimArgs),
     /// Write a config backup back to its hub and verify it reads back
     /// deep-equal.
-    Restore(crate::restore::cli::RestoreArgs),
+    Restore(crate::safety::restore::cli::RestoreArgs),
     /// Record a hub as a simulator profile (read-only; secrets, SSIDs, IPs
     /// and URLs replaced by placeholders), verified on a simulator.
     Record(crate::record::cli::RecordArgs),

@@ -17,6 +17,10 @@
 //! shuts the daemon down and waits for both its thread and the event
 //! forwarder before returning, whatever the outcome.
 
+pub mod cli;
+pub mod local_names;
+pub mod select;
+
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr, SocketAddrV6};
 use std::time::Duration;

@@ -74,32 +74,21 @@
 //! The wall that matters most: `sim` never imports harness code, so the
 //! simulator cannot agree with the harness by construction.
 
-pub mod actuator_limit;
-pub mod backup;
 pub mod cli;
-pub mod client;
-pub mod consent;
 pub mod device;
-pub mod discover_cli;
 pub mod discovery;
 pub mod error;
 pub mod exit_code;
 pub mod json_diff;
-pub mod lag;
-pub mod ledger;
-pub mod local_names;
 pub mod measurement;
 pub mod plan;
 pub mod record;
-pub mod redact;
 pub mod report;
-pub mod restore;
 pub mod run;
 pub mod run_args;
 pub mod safety;
 pub mod scenario;
-pub mod select;
+pub mod session;
 pub mod sim;
 pub mod soak;
-pub mod teardown;
 pub mod wait;

@@ -8,8 +8,8 @@ fn main() {
     let cli = Cli::parse();
     let code = match cli.command {
         Some(Command::Sim(args)) => vegehub_harness::sim::cli::run(args),
-        Some(Command::Restore(args)) => vegehub_harness::restore::cli::run(args),
-        Some(Command::Discover(args)) => vegehub_harness::discover_cli::run(args),
+        Some(Command::Restore(args)) => vegehub_harness::safety::restore::cli::run(args),
+        Some(Command::Discover(args)) => vegehub_harness::discovery::cli::run(args),
         Some(Command::Record(args)) => vegehub_harness::record::cli::run(args),
         Some(Command::Completions { shell }) => vegehub_harness::cli::completions(shell),
         Some(Command::Man) => vegehub_harness::cli::man(),
@@ -30,7 +30,7 @@ fn harness(args: vegehub_harness::run_args::RunArgs) -> i32 {
         // Ctrl-C: what was changed is undone, then exit 141.
         let interrupt = safety.interrupt.clone();
         report::term::on_closed(move |stream| {
-            if interrupt.raise(vegehub_harness::teardown::Signal::OutputClosed) == 1 {
+            if interrupt.raise(vegehub_harness::safety::teardown::Signal::OutputClosed) == 1 {
                 report::term::err(&format!(
                     "vegehub-harness: {stream} closed: stopping the run and undoing what it changed"
                 ));

@@ -24,7 +24,7 @@ pub const DEFAULT_PLAN_SOURCE: &str = "scenarios/default.json (built in)";
 /// Prefix every setup test value must carry, so a plan can never hold a real
 /// key and a hub left with a test value is recognisable (and redaction lets
 /// it through).
-pub use crate::redact::TEST_VALUE_PREFIX;
+pub use crate::safety::redact::TEST_VALUE_PREFIX;
 
 /// Marker a setup test server URL must contain.
 const TEST_URL_MARKER: &str = "VEGEHUB_HARNESS_TEST";

@@ -16,16 +16,16 @@ use tokio::runtime::Handle;
 
 use std::sync::{Arc, Mutex};
 
-use crate::client::{self, Contact, HubClient, Observer, SessionConfig};
 use crate::error::FatalError;
 use crate::exit_code::Outcome;
-use crate::ledger::{self, Ledger};
 use crate::plan::{ParamOverrides, Plan};
-use crate::redact::Redactor;
 use crate::report::json::RunStatus;
 use crate::report::sink::{ReportPaths, ReportSink};
+use crate::safety::redact::Redactor;
 use crate::scenario::facts::{display_name, unique_names};
 use crate::scenario::{self, HubFacts, Options, Permission, Record, Scenario, Verdict};
+use crate::session::client::{self, Contact, HubClient, Observer, SessionConfig};
+use crate::session::ledger::{self, Ledger};
 
 /// A validated run, built by `run_args` before any I/O.
 pub struct RunConfig {
@@ -109,7 +109,7 @@ pub enum TargetSpec {
     Given(Vec<Target>),
     /// No target flag: find hubs on the network and choose among them
     /// (see [`discover`]).
-    Discover(crate::select::DiscoverPlan),
+    Discover(crate::discovery::select::DiscoverPlan),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,7 +128,7 @@ pub enum Target {
 pub struct RunReport {
     pub hubs: Vec<HubReport>,
     /// The first Ctrl-C/SIGTERM, if the run was interrupted.
-    pub interrupted: Option<crate::teardown::Signal>,
+    pub interrupted: Option<crate::safety::teardown::Signal>,
     /// `--list` only: nothing ran.
     pub listed_only: bool,
     pub elapsed: Duration,
@@ -146,7 +146,7 @@ pub struct RunReport {
 
 impl RunReport {
     pub fn outcome(&self) -> Outcome {
-        let closed = self.interrupted == Some(crate::teardown::Signal::OutputClosed);
+        let closed = self.interrupted == Some(crate::safety::teardown::Signal::OutputClosed);
         let o = Outcome {
             interrupted: self.interrupted.is_some() && !closed,
             output_closed: closed,
@@ -199,7 +199,7 @@ pub struct HubReport {
     pub sim_note: Option<String>,
     /// The run-level cleanup of whatever the scenarios left owed (after an
     /// interruption, error or panic); `None` when nothing was owed.
-    pub undo: Option<crate::teardown::HubUndo>,
+    pub undo: Option<crate::safety::teardown::HubUndo>,
     /// Wall-clock time of the hub's thread: every scenario, interrupted
     /// ones included, and the cleanup.
     pub elapsed: Duration,
@@ -241,9 +241,9 @@ fn discover(
     http: &reqwest::Client,
     session: &SessionConfig,
     ledger: &Ledger,
-    plan: &mut crate::select::DiscoverPlan,
+    plan: &mut crate::discovery::select::DiscoverPlan,
 ) -> Result<Vec<(Target, crate::discovery::DiscoveredHub)>, FatalError> {
-    use crate::select::{self, SelectError};
+    use crate::discovery::select::{self, SelectError};
     let mac_of = |hub: crate::discovery::DiscoveredHub| {
         let (http, session, ledger) = (http.clone(), session.clone(), ledger.clone());
         async move {
@@ -272,8 +272,8 @@ fn discover(
 /// Where to reach a discovered hub (see `select::target_of`).
 fn device_target(
     hub: &crate::discovery::DiscoveredHub,
-) -> Result<Target, crate::select::SelectError> {
-    crate::select::target_of(hub).map(|(host, port)| Target::Device { host, port })
+) -> Result<Target, crate::discovery::select::SelectError> {
+    crate::discovery::select::target_of(hub).map(|(host, port)| Target::Device { host, port })
 }
 
 fn host_port(t: &Target) -> String {
@@ -438,8 +438,10 @@ fn run_hubs(
                 Target::Sim { .. } => None,
             })
             .collect();
-        let (resolved, how) =
-            runtime.block_on(crate::local_names::resolve_all(&hosts, cfg.mdns_timeout));
+        let (resolved, how) = runtime.block_on(crate::discovery::local_names::resolve_all(
+            &hosts,
+            cfg.mdns_timeout,
+        ));
         for r in how {
             // Shown with -v; always when it failed (it is why the hub will
             // be unreachable).
@@ -450,7 +452,7 @@ fn run_hubs(
         cfg.session.resolved = resolved;
     }
     // How far the harness itself falls behind, so its lag is never a hub's.
-    let lag = crate::lag::LagMonitor::start(runtime.handle());
+    let lag = crate::session::lag::LagMonitor::start(runtime.handle());
     let http = {
         let _enter = runtime.enter();
         client::build_http(&cfg.session, ledger.new_session())
@@ -803,7 +805,7 @@ fn ask_consent(
     expected: &[Vec<Scenario>],
     cfg: &RunConfig,
 ) {
-    use crate::consent::{Asker, Change};
+    use crate::safety::consent::{Asker, Change};
     // A Ctrl-C at a question ends the questions (everything left is no)
     // and the run stops as usual.
     let interrupt = cfg.safety.interrupt.clone();
@@ -832,10 +834,13 @@ fn ask_consent(
             continue;
         }
         let id = if pending.iter().all(|(c, _)| asker.settled(*c)) {
-            crate::consent::HubId::default()
+            crate::safety::consent::HubId::default()
         } else {
             hub.ledger.set_scenario(&hub.label, Some("identify"));
-            let id = runtime.block_on(crate::consent::identify(&hub.client, hub.name.clone()));
+            let id = runtime.block_on(crate::safety::consent::identify(
+                &hub.client,
+                hub.name.clone(),
+            ));
             hub.ledger.set_scenario(&hub.label, None);
             id
         };
@@ -1311,7 +1316,7 @@ fn hub_thread(
 
 /// Keep secrets out of every report: learn them from the configs the
 /// scenario exchanged, then scrub the texts a report prints.
-fn redact_record(mut r: Record, redactor: &crate::redact::Redactor) -> Record {
+fn redact_record(mut r: Record, redactor: &crate::safety::redact::Redactor) -> Record {
     for x in &r.exchanges {
         if let Some(b) = &x.request_body {
             redactor.learn(b);

@@ -9,14 +9,14 @@ use std::time::Duration;
 use clap::Args;
 use libtest_mimic::{ColorSetting, FormatSetting};
 
-use crate::client::SessionConfig;
+use crate::discovery::select::{DiscoverPlan, Selector};
 use crate::discovery::DiscoverOptions;
 use crate::error::FatalError;
 use crate::plan::{ParamOverrides, Plan};
 use crate::report::sink::ReportPaths;
 use crate::run::{ConnConfig, RunConfig, Target, TargetSpec};
 use crate::scenario::Options;
-use crate::select::{DiscoverPlan, Selector};
+use crate::session::client::SessionConfig;
 
 /// `--format`: our own words for libtest's formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -67,7 +67,7 @@ pub struct RunArgs {
     /// How long to look for hubs over mDNS at most (stops 1.2 s after the
     /// last new hub); also how long a `--device NAME.local` the system
     /// cannot resolve may take over mDNS.
-    #[arg(long, value_name = "SECS", default_value = "5", value_parser = crate::discover_cli::parse_timeout)]
+    #[arg(long, value_name = "SECS", default_value = "5", value_parser = crate::discovery::cli::parse_timeout)]
     pub discover_timeout: Duration,
 
     /// Look for hubs on this network interface only.
@@ -192,7 +192,7 @@ pub struct RunArgs {
     #[command(flatten)]
     pub safety: crate::safety::SafetyArgs,
     /// Connections a hub may have open at once; more fails the run (exit 3).
-    #[arg(long, value_name = "N", default_value_t = crate::ledger::DEFAULT_CONN_BUDGET as u32,
+    #[arg(long, value_name = "N", default_value_t = crate::session::ledger::DEFAULT_CONN_BUDGET as u32,
           value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub conn_budget: u32,
 
@@ -324,7 +324,7 @@ impl RunArgs {
         if !libtest.list && writes_config && has_device {
             safety
                 .backup_dir()
-                .and_then(|d| crate::backup::check_writable(&d))
+                .and_then(|d| crate::safety::backup::check_writable(&d))
                 .map_err(|e| FatalError::Usage(format!("{e}; nothing sent to any hub")))?;
         }
 
@@ -368,7 +368,7 @@ impl RunArgs {
                         .transpose()
                         .map_err(|e| FatalError::Usage(e.to_string()))?,
                     all: self.all,
-                    ui: Box::new(crate::discover_cli::RunChooserUi::new()),
+                    ui: Box::new(crate::discovery::cli::RunChooserUi::new()),
                 })
             } else {
                 TargetSpec::Given(targets)

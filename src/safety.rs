@@ -3,18 +3,25 @@
 //! [`Safety`] that scenarios use to back up before writing, to build
 //! actuator commands, to register undo obligations and to redact output.
 
+pub mod actuator_limit;
+pub mod backup;
+pub mod consent;
+pub mod redact;
+pub mod restore;
+pub mod teardown;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use clap::Args;
 
-use crate::actuator_limit::{parse_max_on, MaxOn};
-use crate::backup::{self, Backup, BackupError, HubIdentity};
 use crate::exit_code;
-use crate::redact::Redactor;
-use crate::teardown::{
-    self, CleanupPolicy, HubOps, HubUndo, Interrupt, Leftovers, Obligations, Signal, UndoEvent,
+use crate::safety::actuator_limit::{parse_max_on, MaxOn};
+use crate::safety::redact::Redactor;
+use backup::{Backup, BackupError, HubIdentity};
+use teardown::{
+    CleanupPolicy, HubOps, HubUndo, Interrupt, Leftovers, Obligations, Signal, UndoEvent,
 };
 
 /// What the safety machinery has to tell a person, as it happens. The

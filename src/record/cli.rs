@@ -8,9 +8,9 @@ use std::time::Duration;
 use clap::Args;
 
 use super::{compare, profile, read, redact, Mismatch, Reads, RecordError};
-use crate::client::{self, HubClient, SessionConfig};
 use crate::exit_code;
 use crate::report::escape::escape;
+use crate::session::client::{self, HubClient, SessionConfig};
 use crate::sim::{Profile, SimOptions};
 
 #[derive(Debug, Args)]
@@ -105,7 +105,8 @@ fn run_inner(args: &RecordArgs) -> Result<(), Failure> {
     let session = SessionConfig::default();
     let http = {
         let _enter = runtime.enter();
-        let ledger = crate::ledger::Ledger::new(crate::ledger::DEFAULT_CONN_BUDGET);
+        let ledger =
+            crate::session::ledger::Ledger::new(crate::session::ledger::DEFAULT_CONN_BUDGET);
         client::build_http(&session, ledger.new_session())
             .map_err(|e| Failure::Usage(e.to_string()))?
     };

@@ -12,10 +12,10 @@ pub mod cli;
 
 use serde_json::{json, Map, Value};
 
-use crate::client::{CallError, HubClient};
 use crate::device::{paths, Mac};
 use crate::json_diff::diff_paths;
-use crate::redact::{is_harmless_key, is_secret_key, REDACTED};
+use crate::safety::redact::{is_harmless_key, is_secret_key, REDACTED};
+use crate::session::client::{CallError, HubClient};
 
 /// `info/get` sections recorded.
 pub const INFO_SECTIONS: &[&str] = &["hub", "wifi"];
@@ -117,7 +117,7 @@ pub fn redact(reads: &Reads) -> (Reads, Vec<String>) {
 }
 
 /// A string is kept only under a key of the reports' allow-list
-/// ([`crate::redact::HARMLESS_KEYS`]) that is not [`HIDDEN_IN_FIXTURES`].
+/// ([`crate::safety::redact::HARMLESS_KEYS`]) that is not [`HIDDEN_IN_FIXTURES`].
 fn kept_string(key: Option<&str>) -> bool {
     key.is_some_and(|k| {
         is_harmless_key(k)

@@ -51,7 +51,7 @@ pub fn summary(report: &RunReport) -> String {
     out
 }
 
-fn connections_summary(out: &mut String, gate: &crate::ledger::Verdict, per_hub: bool) {
+fn connections_summary(out: &mut String, gate: &crate::session::ledger::Verdict, per_hub: bool) {
     let _ = writeln!(out, "\n{}", "connections".bold());
     // With several hubs each one's count is in the table; the problems
     // below still name every hub over its budget.
@@ -127,7 +127,7 @@ fn hub_summary(out: &mut String, hub: &HubReport) {
     }
     id.push(format!("address {}", escape(&hub.base_url)));
     let _ = writeln!(out, "  {}", id.join(", "));
-    if let crate::client::Contact::Unreachable(why) = &hub.contact {
+    if let crate::session::client::Contact::Unreachable(why) = &hub.contact {
         let _ = writeln!(out, "  {} {}", "unreachable:".red().bold(), escape(why));
     }
 
@@ -174,9 +174,9 @@ fn hub_summary(out: &mut String, hub: &HubReport) {
         let _ = writeln!(out, "{line}");
         for i in &r.incidents {
             let kind = match i.kind {
-                crate::client::IncidentKind::Retry => "retry",
-                crate::client::IncidentKind::Reconnect => "reconnect",
-                crate::client::IncidentKind::Reboot => "REBOOT",
+                crate::session::client::IncidentKind::Retry => "retry",
+                crate::session::client::IncidentKind::Reconnect => "reconnect",
+                crate::session::client::IncidentKind::Reboot => "REBOOT",
             };
             let _ = writeln!(out, "       {}: {}", kind.yellow(), i.reason);
         }

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::measurement::MeasurementRecord;
 use crate::plan::Plan;
-use crate::redact::{Redactor, REDACTED, TEST_VALUE_PREFIX};
+use crate::safety::redact::{Redactor, REDACTED, TEST_VALUE_PREFIX};
 
 /// Bumped when a field changes meaning or disappears; additions keep it.
 pub const RECORD_VERSION: u32 = 1;
@@ -223,7 +223,7 @@ pub struct ScenarioRecord {
 /// A retry, reconnect or detected reboot during a scenario.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct IncidentRecord {
-    pub kind: crate::client::IncidentKind,
+    pub kind: crate::session::client::IncidentKind,
     pub reason: String,
     /// RFC 3339, UTC.
     pub at: String,
@@ -315,7 +315,7 @@ fn body(bytes: &[u8], redactor: &Redactor) -> Value {
         Ok(v) => redact_body(&v, redactor),
         // Never recorded raw: an unparseable body may hold anything
         // (a cut-off config with its keys); its length and hash only.
-        Err(_) if !redactor.shows_secrets() => Value::String(crate::redact::opaque(bytes)),
+        Err(_) if !redactor.shows_secrets() => Value::String(crate::safety::redact::opaque(bytes)),
         Err(_) => {
             let text = String::from_utf8_lossy(bytes);
             let mut cut: String = text.chars().take(MAX_BODY_CHARS).collect();
@@ -328,7 +328,7 @@ fn body(bytes: &[u8], redactor: &Redactor) -> Value {
 }
 
 /// Hide secrets in a recorded JSON body: every secret-named field (see
-/// `crate::redact`), and the path of any URL, since webhook URLs carry their
+/// `crate::safety::redact`), and the path of any URL, since webhook URLs carry their
 /// secret in the path. The harness's own test values stay readable.
 fn redact_body(v: &Value, redactor: &Redactor) -> Value {
     let mut v = redactor.json(v);
@@ -515,7 +515,7 @@ pub(crate) mod tests {
             scenarios: vec![
                 ScenarioRecord::new("mac", Outcome::Passed, Duration::from_millis(4), None, vec![], vec![exchange.clone()])
                     .with_incidents(vec![IncidentRecord {
-                        kind: crate::client::IncidentKind::Reboot,
+                        kind: crate::session::client::IncidentKind::Reboot,
                         reason: "POST /api/info/get: the hub dropped the connection, refused new ones, then answered again (attempt 3)".into(),
                         at: "2026-11-22T03:00:00.120Z".into(),
                         at_ms: 120,
@@ -670,7 +670,7 @@ pub(crate) mod tests {
         // A body that is not JSON is never recorded raw (issue 10).
         assert_eq!(
             ex[0].response_body,
-            Some(json!(crate::redact::opaque(b"internal error")))
+            Some(json!(crate::safety::redact::opaque(b"internal error")))
         );
         assert_eq!(ex[1].status, None);
     }

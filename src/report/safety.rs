@@ -7,8 +7,8 @@ use std::sync::Arc;
 use colored::Colorize;
 
 use super::escape::{escape, escape_keep_newlines};
+use crate::safety::teardown::Leftovers;
 use crate::safety::{SafetyEvent, SafetyObserver};
-use crate::teardown::Leftovers;
 
 /// The text of one event (lines without a trailing newline).
 pub fn text(event: &SafetyEvent<'_>) -> String {

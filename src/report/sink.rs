@@ -20,11 +20,11 @@ use super::json::{
 };
 use super::stream::EventStream;
 use super::ReportError;
-use crate::client;
 use crate::plan::Plan;
-use crate::redact::Redactor;
+use crate::safety::redact::Redactor;
+use crate::safety::teardown::{HubUndo, Leftovers, Obligations};
 use crate::scenario::{HubFacts, Record, Scenario, Verdict};
-use crate::teardown::{HubUndo, Leftovers, Obligations};
+use crate::session::client;
 
 /// The report files asked for on the command line, and the context every
 /// report carries.
@@ -303,7 +303,7 @@ impl ReportSink {
 
     /// Keep the connection ledger's verdict of the run's session (call
     /// before [`ReportSink::finish`]).
-    pub fn set_ledger(&self, verdict: &crate::ledger::Verdict) {
+    pub fn set_ledger(&self, verdict: &crate::session::ledger::Verdict) {
         self.lock().ledger = Some(ledger_json(verdict));
     }
 
@@ -613,8 +613,8 @@ fn exchanges(list: &[client::Exchange], redactor: &Redactor) -> Vec<Exchange> {
 }
 
 /// The ledger's verdict as the record's `ledger` object.
-pub fn ledger_json(v: &crate::ledger::Verdict) -> serde_json::Value {
-    use crate::ledger::CloseCheck;
+pub fn ledger_json(v: &crate::session::ledger::Verdict) -> serde_json::Value {
+    use crate::session::ledger::CloseCheck;
     let (confirmed, how) = match &v.close_check {
         CloseCheck::Confirmed { mechanism } => (true, mechanism.clone()),
         CloseCheck::Unconfirmed { reason } => (false, reason.clone()),
@@ -646,7 +646,7 @@ pub fn ledger_json(v: &crate::ledger::Verdict) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::{CloseCheck, ConnRecord, HubUsage, Verdict};
+    use crate::session::ledger::{CloseCheck, ConnRecord, HubUsage, Verdict};
     use std::time::Duration;
 
     fn verdict(closed: bool) -> Verdict {
@@ -711,8 +711,8 @@ mod tests {
 
     #[test]
     fn cleanup_outcome_follows_what_is_owed_and_names_the_restore_command() {
-        use crate::teardown::{HubUndo, Obligations};
-        let o = Obligations::new(crate::actuator_limit::MaxOn::default());
+        use crate::safety::teardown::{HubUndo, Obligations};
+        let o = Obligations::new(crate::safety::actuator_limit::MaxOn::default());
         let hub = "127.0.0.1:8080";
         o.slot_may_be_on(hub, 0);
         o.config_may_change(hub, "{}".into(), "/b/it's.json".into());

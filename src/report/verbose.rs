@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::client::{ClientEvent, Observer};
+use crate::session::client::{ClientEvent, Observer};
 
 /// One line per event.
 pub fn line(event: &ClientEvent) -> String {

@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use super::{wait, Cleanup, Cx, Options, Permission, Step, Stop};
-use crate::client::{HubClient, MAX_ACTUATORS};
 use crate::device::ActuatorStatus;
+use crate::session::client::{HubClient, MAX_ACTUATORS};
 
 /// The slots of `0..count` that are not known to be off: on, or not
 /// reported at all (unknown is not off), for messages.

@@ -38,7 +38,7 @@ pub const DEFAULT_DELIVER_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_POST_BYTES: usize = 256 * 1024;
 
 /// Start the receiver on the local address that routes to `client`'s hub.
-pub async fn start_for(client: &crate::client::HubClient) -> Result<Receiver, String> {
+pub async fn start_for(client: &crate::session::client::HubClient) -> Result<Receiver, String> {
     let hub = client
         .base_url()
         .strip_prefix("http://")
@@ -55,7 +55,7 @@ pub async fn start_for(client: &crate::client::HubClient) -> Result<Receiver, St
 /// reason (the caller decides whether that fails); a wrong body fails
 /// naming the JSON path.
 pub async fn prove(
-    client: &crate::client::HubClient,
+    client: &crate::session::client::HubClient,
     receiver: &mut Receiver,
     api_key: &str,
     timeout: Duration,
@@ -334,7 +334,7 @@ pub fn check_body(body: &[u8], want: &Expected) -> Result<(), String> {
 }
 
 fn kind(v: &Value) -> &'static str {
-    crate::client::kind_of(v)
+    crate::session::client::kind_of(v)
 }
 
 /// A fresh suffix for the test key and the receiver's path.

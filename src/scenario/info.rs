@@ -5,8 +5,8 @@
 use serde_json::Value;
 
 use super::{Cx, HubInfo, Step, Stop};
-use crate::client::{HubClient, MAX_ACTUATORS, MAX_CHANNELS};
 use crate::device::{HubSection, WifiSection};
+use crate::session::client::{HubClient, MAX_ACTUATORS, MAX_CHANNELS};
 
 /// JSON type a documented field must have.
 #[derive(Debug, Clone, Copy)]

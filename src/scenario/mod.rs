@@ -17,7 +17,7 @@ pub mod wait;
 
 use std::time::{Duration, Instant};
 
-use crate::client::{Exchange, HubClient};
+use crate::session::client::{Exchange, HubClient};
 pub use facts::{Gathered, HubFacts, HubInfo};
 
 /// A scenario of the plan. Names are the libtest trial names.
@@ -225,7 +225,7 @@ pub struct Record {
     pub exchanges: Vec<Exchange>,
     /// Retries, reconnects and detected reboots, in order: a scenario that
     /// passed after one is flaky.
-    pub incidents: Vec<crate::client::Incident>,
+    pub incidents: Vec<crate::session::client::Incident>,
     pub cleanup: Vec<Cleanup>,
     /// Facts observed along the way (`mac A1B2C3D4E5F6`).
     pub notes: Vec<String>,
@@ -262,8 +262,8 @@ pub enum Stop {
     Skip(String),
 }
 
-impl From<crate::client::CallError> for Stop {
-    fn from(e: crate::client::CallError) -> Stop {
+impl From<crate::session::client::CallError> for Stop {
+    fn from(e: crate::session::client::CallError) -> Stop {
         Stop::Fail(e.to_string())
     }
 }
@@ -311,7 +311,7 @@ impl Cx<'_> {
     /// before anything is written to the hub.
     pub async fn backup_before_write(
         &mut self,
-        read: &crate::client::ConfigAnswer,
+        read: &crate::session::client::ConfigAnswer,
     ) -> Step<crate::safety::Original> {
         let safety = self.opts.safety.clone();
         safety.redactor.learn(&read.doc);
@@ -333,7 +333,7 @@ impl Cx<'_> {
                 "prerequisite hub MAC unknown (no valid MAC in info/get), so no backup can be taken and nothing is written".into(),
             ));
         };
-        let id = crate::backup::HubIdentity {
+        let id = crate::safety::backup::HubIdentity {
             mac: mac.as_str().to_owned(),
             name: self.facts.name.clone(),
             firmware: self.facts.info.known().map(|i| i.hub.version.clone()),

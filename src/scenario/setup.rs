@@ -10,10 +10,10 @@ use super::deliver::{self, DeliverCheck};
 use super::diff::diff;
 use super::diff::summarize;
 use super::{Cleanup, Cx, Permission, Step, Stop};
-use crate::client::HubClient;
 use crate::device::config::SERVER_TYPE_CUSTOM;
 use crate::device::Generation;
 use crate::json_diff::diff_texts;
+use crate::session::client::HubClient;
 
 /// Test API key: recognisable, never a real key.
 pub const TEST_API_KEY: &str = "VEGEHUB_HARNESS_TEST_API_KEY";

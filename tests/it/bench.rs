@@ -4,14 +4,16 @@
 //! stdout stops the run with the hub left clean; bad input refused before
 //! the hub sees a request.
 
-#[cfg(unix)]
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
 use std::time::Duration;
 
+use crate::common::{harness_within, sim_with, text};
+// Only the Unix-only tests below spawn the binary by hand.
 #[cfg(unix)]
-use crate::common::BIN;
-use crate::common::{harness_cmd, harness_within, output_of, output_within, sim_with, text};
+use {
+    crate::common::{harness_cmd, output_of, output_within, BIN},
+    std::io::{BufRead, BufReader},
+    std::process::Stdio,
+};
 
 const LIMIT: Duration = Duration::from_secs(40);
 const FAST: &[&str] = &[

@@ -100,6 +100,7 @@ pub fn restore(path: &Path, extra: &[&str]) -> Output {
 }
 
 /// The backup files (`*.json`) in `dir`.
+#[cfg_attr(not(unix), allow(dead_code))] // used by Unix-only tests
 pub fn backups_in(dir: &Path) -> Vec<PathBuf> {
     std::fs::read_dir(dir)
         .map(|d| {
@@ -140,6 +141,7 @@ pub fn sim_with(profile: &str, faults: &[&str]) -> SimHandle {
 
 /// Wait, woken by the simulator's own state changes, until `pred` holds
 /// for the hub's state; fail naming `what` after [`LIMIT`].
+#[cfg_attr(not(unix), allow(dead_code))] // used by Unix-only tests
 pub fn wait_hub(hub: &SimHandle, what: &str, pred: impl Fn(&SimState) -> bool) {
     assert!(
         hub.wait_state(LIMIT, pred),
@@ -289,6 +291,7 @@ impl Spawned {
 
     /// Start the harness with `args` and its backups in `backups`; stdout
     /// is read to the end.
+    #[cfg_attr(not(unix), allow(dead_code))] // used by Unix-only tests
     pub fn with_backups(args: &[&str], backups: &Path) -> Spawned {
         let mut cmd = harness_cmd();
         cmd.args(args).env("VEGEHUB_HARNESS_BACKUP_DIR", backups);

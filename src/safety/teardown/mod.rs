@@ -18,8 +18,8 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::actuator_limit::MaxOn;
 use crate::device::ActuatorSlot;
+use crate::safety::actuator_limit::MaxOn;
 
 pub use signal::{Interrupt, Signal};
 pub use undo::{settle, CleanupPolicy, HubUndo, UndoEvent};

@@ -385,8 +385,8 @@ fn list(slots: &BTreeSet<u32>) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::actuator_limit::MaxOn;
     use crate::device::{ActuatorSet, ActuatorSlot};
+    use crate::safety::actuator_limit::MaxOn;
     use serde_json::{json, Value};
     use std::sync::atomic::{AtomicU32, Ordering};
     use std::sync::Mutex;

@@ -1,8 +1,8 @@
 //! Cleanup and `restore` over the run's shared client.
 
 use super::HubOps;
-use crate::client::{CallError, HubClient};
 use crate::device::ActuatorSlot;
+use crate::session::client::{CallError, HubClient};
 
 impl HubOps for HubClient {
     type Error = CallError;

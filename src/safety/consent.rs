@@ -7,8 +7,8 @@
 //! what will happen. Anything but yes/no is asked again; `all`/`none`
 //! answer for every hub at once. Without a terminal nothing is asked.
 
-use crate::client::HubClient;
 use crate::scenario::Options;
+use crate::session::client::HubClient;
 
 /// A kind of change a scenario makes to a hub.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

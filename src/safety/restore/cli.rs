@@ -7,11 +7,11 @@ use std::time::Duration;
 use clap::Args;
 
 use super::{restore, RestoreError};
-use crate::backup;
-use crate::client::{self, HubClient, SessionConfig};
 use crate::exit_code;
 use crate::report::escape::escape;
-use crate::teardown::CleanupPolicy;
+use crate::safety::backup;
+use crate::safety::teardown::CleanupPolicy;
+use crate::session::client::{self, HubClient, SessionConfig};
 
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
@@ -62,7 +62,8 @@ fn run_inner(args: RestoreArgs) -> Result<(), RestoreError> {
         let _enter = runtime.enter();
         // One request, no plan: `restore` has no connection gate, but the
         // client is still built the one way, through a session layer.
-        let ledger = crate::ledger::Ledger::new(crate::ledger::DEFAULT_CONN_BUDGET);
+        let ledger =
+            crate::session::ledger::Ledger::new(crate::session::ledger::DEFAULT_CONN_BUDGET);
         client::build_http(&session, ledger.new_session()).map_err(|e| bad(e.to_string()))?
     };
     let hub = HubClient::new(

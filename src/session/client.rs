@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::device::{paths, ActuatorSet, ActuatorStatus, InfoResponse, Mac};
-use crate::ledger::{Ledger, SessionLayer};
+use crate::session::ledger::{Ledger, SessionLayer};
 
 /// How the session talks to hubs. Every field has a flag in `run_args`.
 #[derive(Debug, Clone)]
@@ -31,7 +31,7 @@ pub struct SessionConfig {
     /// An idle connection older than this is closed rather than reused.
     pub pool_idle_timeout: Duration,
     /// Cap on the device-side duration of every `on` (`--max-on-seconds`).
-    pub max_on: crate::actuator_limit::MaxOn,
+    pub max_on: crate::safety::actuator_limit::MaxOn,
     /// Host names resolved by the harness itself (`.local` over mDNS), with
     /// the address the client connects to for them.
     pub resolved: Vec<(String, std::net::SocketAddr)>,
@@ -46,7 +46,7 @@ impl Default for SessionConfig {
             backoff: Duration::from_millis(200),
             pool_max_idle_per_host: 1,
             pool_idle_timeout: Duration::from_secs(30),
-            max_on: crate::actuator_limit::MaxOn::default(),
+            max_on: crate::safety::actuator_limit::MaxOn::default(),
             resolved: Vec::new(),
         }
     }
@@ -284,7 +284,7 @@ pub struct HubClient {
     state: Arc<Mutex<HubState>>,
     ledger: Option<Ledger>,
     /// The run's lag monitor, when the run has one.
-    lag: Option<crate::lag::LagMonitor>,
+    lag: Option<crate::session::lag::LagMonitor>,
     /// Test-only: reproduce the original bug, a new client per request.
     session_per_request: bool,
 }
@@ -399,7 +399,7 @@ impl HubClient {
     }
 
     /// Tell timeouts the harness caused from the hub's with `lag`.
-    pub fn with_lag_monitor(mut self, lag: crate::lag::LagMonitor) -> HubClient {
+    pub fn with_lag_monitor(mut self, lag: crate::session::lag::LagMonitor) -> HubClient {
         self.lag = Some(lag);
         self
     }
@@ -440,7 +440,7 @@ impl HubClient {
                         .as_ref()
                         .map_or(Duration::ZERO, |m| m.worst_since(since));
                     let lag = late.max(runtime);
-                    if lag < crate::lag::significant(timeout) {
+                    if lag < crate::session::lag::significant(timeout) {
                         return Err(Duration::ZERO);
                     }
                     if extensions == LAG_EXTENSIONS {
@@ -797,7 +797,7 @@ impl HubClient {
 
     /// Switch a slot off now.
     pub async fn actuator_off(&self, slot: u32) -> Result<(), CallError> {
-        self.actuator_set(crate::actuator_limit::MaxOn::off(slot))
+        self.actuator_set(crate::safety::actuator_limit::MaxOn::off(slot))
             .await
     }
 
@@ -909,7 +909,7 @@ impl HubClient {
                     .body(b.bytes.clone());
             }
             let exchange = async {
-                match crate::ledger::for_hub(&self.hub, req.send()).await {
+                match crate::session::ledger::for_hub(&self.hub, req.send()).await {
                     Ok(resp) => {
                         if let Some(ledger) = &self.ledger {
                             ledger.record_response(&self.hub, &resp);
@@ -1236,7 +1236,7 @@ async fn read_bounded(mut resp: reqwest::Response, max: usize) -> Result<Read, r
 
 /// How a body that is not kept is recorded: its length and a short hash.
 pub fn body_summary(bytes: &[u8]) -> String {
-    crate::redact::opaque(bytes)
+    crate::safety::redact::opaque(bytes)
 }
 
 /// `0` (config answers) and `"success"` (actuator status) mean success.
@@ -1313,12 +1313,12 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn client_with(lag: crate::lag::LagMonitor) -> HubClient {
+    fn client_with(lag: crate::session::lag::LagMonitor) -> HubClient {
         let cfg = SessionConfig {
             request_timeout: Duration::from_secs(1),
             ..SessionConfig::default()
         };
-        let http = build_http(&cfg, crate::ledger::Ledger::new(2).new_session()).unwrap();
+        let http = build_http(&cfg, crate::session::ledger::Ledger::new(2).new_session()).unwrap();
         HubClient::new(http, "http://127.0.0.1:9", "127.0.0.1:9", cfg, None).with_lag_monitor(lag)
     }
 
@@ -1326,7 +1326,7 @@ mod tests {
     async fn a_timeout_is_the_hubs_unless_the_harness_fell_behind() {
         use tokio::time::Instant as T;
         // No lag: the hub had its second and did not answer.
-        let c = client_with(crate::lag::LagMonitor::default());
+        let c = client_with(crate::session::lag::LagMonitor::default());
         let start = T::now();
         let r = c
             .on_the_clock("/api/info/get", std::future::pending::<()>())
@@ -1337,7 +1337,7 @@ mod tests {
 
         // The harness keeps falling behind: the same request is given its
         // timeout again twice, then the lag is the verdict, not the hub.
-        let lag = crate::lag::LagMonitor::default();
+        let lag = crate::session::lag::LagMonitor::default();
         let noter = lag.clone();
         let behind = tokio::spawn(async move {
             loop {

@@ -6,11 +6,11 @@ pub mod cli;
 
 use std::path::{Path, PathBuf};
 
-use crate::backup::{Backup, BackupError};
 use crate::device::Mac;
 use crate::exit_code;
-use crate::teardown::undo::{restore_verified, retry};
-use crate::teardown::{CleanupPolicy, HubOps};
+use crate::safety::backup::{Backup, BackupError};
+use crate::safety::teardown::undo::{restore_verified, retry};
+use crate::safety::teardown::{CleanupPolicy, HubOps};
 
 /// Why a restore did not happen or could not be verified.
 #[derive(Debug, thiserror::Error)]
@@ -117,8 +117,8 @@ pub async fn restore<H: HubOps>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backup::HubIdentity;
-    use crate::teardown::undo::tests::FakeHub;
+    use crate::safety::backup::HubIdentity;
+    use crate::safety::teardown::undo::tests::FakeHub;
     use serde_json::json;
     use std::sync::atomic::Ordering;
     use std::sync::Mutex;

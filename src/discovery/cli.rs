@@ -267,7 +267,7 @@ impl Default for RunChooserUi {
     }
 }
 
-impl crate::select::ChooseUi for RunChooserUi {
+impl crate::discovery::select::ChooseUi for RunChooserUi {
     fn browsing(&mut self) {
         self.spinner = Some(Spinner::new(BROWSING));
     }
@@ -290,7 +290,7 @@ impl crate::select::ChooseUi for RunChooserUi {
         ));
     }
 
-    fn prompt(&mut self) -> Option<&mut dyn crate::select::Prompt> {
+    fn prompt(&mut self) -> Option<&mut dyn crate::discovery::select::Prompt> {
         if self.interactive {
             Some(self)
         } else {
@@ -299,7 +299,10 @@ impl crate::select::ChooseUi for RunChooserUi {
     }
 
     fn chosen(&mut self, hubs: &[crate::discovery::DiscoveredHub]) {
-        let list: Vec<String> = hubs.iter().map(crate::select::describe).collect();
+        let list: Vec<String> = hubs
+            .iter()
+            .map(crate::discovery::select::describe)
+            .collect();
         crate::report::term::err(&format!("vegehub-harness: testing {}", list.join(", ")));
     }
 }
@@ -315,11 +318,11 @@ fn ask_until<T>(question: &str, hint: &str, read: impl Fn(&str) -> Option<T>) ->
     }
 }
 
-impl crate::select::Prompt for RunChooserUi {
+impl crate::discovery::select::Prompt for RunChooserUi {
     fn confirm(&mut self, hub: &crate::discovery::DiscoveredHub) -> bool {
         let question = format!(
             "One hub found: {}. Test it? [Y/n]: ",
-            crate::select::describe(hub)
+            crate::discovery::select::describe(hub)
         );
         ask_until(&question, "type y (or just Enter) or n", |a| match a {
             "" | "y" | "yes" => Some(true),
@@ -329,11 +332,15 @@ impl crate::select::Prompt for RunChooserUi {
         .unwrap_or(false)
     }
 
-    fn pick(&mut self, hubs: &[crate::discovery::DiscoveredHub]) -> crate::select::Pick {
-        use crate::select::Pick;
+    fn pick(&mut self, hubs: &[crate::discovery::DiscoveredHub]) -> crate::discovery::select::Pick {
+        use crate::discovery::select::Pick;
         let mut list = String::from("Hubs found:");
         for (i, h) in hubs.iter().enumerate() {
-            list.push_str(&format!("\n  {}. {}", i + 1, crate::select::describe(h)));
+            list.push_str(&format!(
+                "\n  {}. {}",
+                i + 1,
+                crate::discovery::select::describe(h)
+            ));
         }
         crate::report::term::err(&list);
         let n = hubs.len();

@@ -237,7 +237,7 @@ where
         return Err(SelectError::NoHub(format!(
             "no hub found on the network in {:.1} s. {}",
             found.elapsed.as_secs_f64(),
-            crate::discover_cli::no_hub_hint("--discover-timeout")
+            crate::discovery::cli::no_hub_hint("--discover-timeout")
         )));
     }
     if let Some(sel) = req.select {
