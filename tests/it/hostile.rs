@@ -137,8 +137,8 @@ fn a_redirect_is_a_hub_failure_naming_status_and_location_never_followed() {
         &[&format!("redirect:307>{port}@config/set")],
     );
     let dir = tempfile::tempdir().unwrap();
-    let b = vegehub_harness::backup::Backup::new(
-        vegehub_harness::backup::HubIdentity {
+    let b = vegehub_harness::safety::backup::Backup::new(
+        vegehub_harness::safety::backup::HubIdentity {
             mac: hub.state().profile().mac().to_string(),
             name: None,
             firmware: None,
@@ -146,7 +146,7 @@ fn a_redirect_is_a_hub_failure_naming_status_and_location_never_followed() {
         },
         &answer(&hub),
     );
-    let path = vegehub_harness::backup::write(dir.path(), &b).unwrap();
+    let path = vegehub_harness::safety::backup::write(dir.path(), &b).unwrap();
     let o = output_of(harness_cmd().arg("restore").arg(&path), LIMIT);
     assert_eq!(o.status.code(), Some(5), "{}", text(&o));
     assert!(text(&o).contains("redirect"), "{}", text(&o));
@@ -341,8 +341,8 @@ fn control_characters_from_the_hub_are_shown_escaped_on_every_path() {
 
     // `restore` prints the hub's name from the backup: escaped too.
     let dir = tempfile::tempdir().unwrap();
-    let b = vegehub_harness::backup::Backup::new(
-        vegehub_harness::backup::HubIdentity {
+    let b = vegehub_harness::safety::backup::Backup::new(
+        vegehub_harness::safety::backup::HubIdentity {
             mac: hub.state().profile().mac().to_string(),
             name: Some(state::CTRL_NAME.into()),
             firmware: None,
@@ -350,7 +350,7 @@ fn control_characters_from_the_hub_are_shown_escaped_on_every_path() {
         },
         &answer(&hub),
     );
-    let path = vegehub_harness::backup::write(dir.path(), &b).unwrap();
+    let path = vegehub_harness::safety::backup::write(dir.path(), &b).unwrap();
     let o = output_of(harness_cmd().arg("restore").arg(&path), LIMIT);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("Desk\\x1b[2J"), "{}", text(&o));

@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::http::header;
 use axum::routing::get;
 use axum::Router;
-use vegehub_harness::ledger::{Ledger, SessionLayer, Verdict};
+use vegehub_harness::session::ledger::{Ledger, SessionLayer, Verdict};
 
 /// A small server: `/` keeps the connection alive, `/close` answers with
 /// `Connection: close`, `/big` sends a body too large to sit in buffers,
@@ -50,7 +50,7 @@ fn client(layer: SessionLayer) -> reqwest::Client {
 
 async fn get_text(ledger: &Ledger, client: &reqwest::Client, url: &str) -> String {
     let response = client.get(url).send().await.unwrap();
-    let hub = vegehub_harness::ledger::hub_label(response.url());
+    let hub = vegehub_harness::session::ledger::hub_label(response.url());
     ledger.record_response(&hub, &response);
     response.text().await.unwrap()
 }
@@ -234,10 +234,12 @@ async fn sequential_requests_inside_for_hub_reuse_one_connection() {
     let ledger = Ledger::new(1);
     let client = client(ledger.new_session());
     for _ in 0..60 {
-        let response =
-            vegehub_harness::ledger::for_hub(&hub, client.get(format!("http://{hub}/")).send())
-                .await
-                .unwrap();
+        let response = vegehub_harness::session::ledger::for_hub(
+            &hub,
+            client.get(format!("http://{hub}/")).send(),
+        )
+        .await
+        .unwrap();
         ledger.record_response(&hub, &response);
         response.text().await.unwrap();
     }

@@ -6,7 +6,7 @@ use crate::common::{one_line_error, restore, sim_with};
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
-use vegehub_harness::backup::{self, Backup, HubIdentity};
+use vegehub_harness::safety::backup::{self, Backup, HubIdentity};
 use vegehub_harness::sim::SimHandle;
 
 /// What `config/get` with every section answers on `hub`: what a harness
