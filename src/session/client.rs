@@ -308,7 +308,10 @@ enum Failure {
 fn debug_stall(path: &str) -> Option<Duration> {
     use std::sync::atomic::{AtomicBool, Ordering};
     static DONE: AtomicBool = AtomicBool::new(false);
-    let spec = std::env::var("VEGEHUB_HARNESS_DEBUG_STALL").ok()?;
+    static SPEC: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let spec = SPEC
+        .get_or_init(|| std::env::var("VEGEHUB_HARNESS_DEBUG_STALL").ok())
+        .as_deref()?;
     let (p, ms) = spec.rsplit_once(':')?;
     if !path.ends_with(p) || DONE.swap(true, Ordering::SeqCst) {
         return None;

@@ -125,6 +125,20 @@ pub trait SocketTable: Send + Sync + 'static {
     fn tcp_entries(&self) -> Result<Vec<TcpEntry>, SocketTableError>;
     /// The TCP connections owned by this process.
     fn own_tcp_entries(&self) -> Result<Vec<TcpEntry>, SocketTableError>;
+    /// This process's TCP connections to any of `remotes` (the strays
+    /// check at the end of a run). The default filters
+    /// [`SocketTable::own_tcp_entries`]; a platform that can ask the OS for
+    /// just those overrides it.
+    fn own_tcp_entries_to(
+        &self,
+        remotes: &[SocketAddr],
+    ) -> Result<Vec<TcpEntry>, SocketTableError> {
+        Ok(self
+            .own_tcp_entries()?
+            .into_iter()
+            .filter(|e| remotes.contains(&e.remote))
+            .collect())
+    }
     /// The entries of exactly these connections (local, remote); one the OS
     /// no longer lists is absent. The default reads the whole table; a
     /// platform that can ask for single sockets overrides it.
@@ -166,6 +180,66 @@ mod linux {
     impl<T> Targeted<T> {
         pub fn new(table: T) -> Targeted<T> {
             Targeted(table, std::sync::Mutex::new(None))
+        }
+    }
+
+    /// This process's descriptors that are sockets (`/proc/self/fd`).
+    fn own_socket_fds() -> std::io::Result<Vec<i32>> {
+        let mut out = Vec::new();
+        for fd in std::fs::read_dir("/proc/self/fd")? {
+            let fd = fd?;
+            let Ok(target) = std::fs::read_link(fd.path()) else {
+                continue; // closed since the listing
+            };
+            if target.to_string_lossy().starts_with("socket:[") {
+                if let Some(n) = fd.file_name().to_str().and_then(|n| n.parse().ok()) {
+                    out.push(n);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    type NameFn = unsafe extern "C" fn(i32, *mut libc::sockaddr, *mut libc::socklen_t) -> i32;
+
+    /// The local or peer address (`getsockname`/`getpeername`) of the
+    /// socket `fd` of this process, if it is a connected IPv4/IPv6 socket.
+    fn sock_addr(fd: i32, name: NameFn) -> Option<SocketAddr> {
+        use std::net::{Ipv4Addr, Ipv6Addr};
+        // SAFETY: all-zero bytes are a valid sockaddr_storage.
+        let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        // SAFETY: the call writes at most `len` bytes into `storage` and
+        // only reads the descriptor (one of this process's, possibly closed
+        // meanwhile: then it fails and nothing is read).
+        let rc = unsafe {
+            name(
+                fd,
+                (&mut storage as *mut libc::sockaddr_storage).cast(),
+                &mut len,
+            )
+        };
+        if rc != 0 {
+            return None;
+        }
+        match storage.ss_family as i32 {
+            libc::AF_INET => {
+                // SAFETY: the family says the storage holds a sockaddr_in.
+                let a: &libc::sockaddr_in = unsafe { &*(&storage as *const _ as *const _) };
+                Some(SocketAddr::new(
+                    Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr)).into(),
+                    u16::from_be(a.sin_port),
+                ))
+            }
+            libc::AF_INET6 => {
+                // SAFETY: the family says the storage holds a sockaddr_in6.
+                let a: &libc::sockaddr_in6 = unsafe { &*(&storage as *const _ as *const _) };
+                Some(SocketAddr::new(
+                    Ipv6Addr::from(a.sin6_addr.s6_addr).into(),
+                    u16::from_be(a.sin6_port),
+                ))
+            }
+            _ => None,
         }
     }
 
@@ -232,6 +306,31 @@ mod linux {
                 });
             }
             Ok(out)
+        }
+
+        fn own_tcp_entries_to(
+            &self,
+            remotes: &[SocketAddr],
+        ) -> Result<Vec<TcpEntry>, SocketTableError> {
+            // This process's own descriptors, asked for their peer: no
+            // walk of the host's sockets at all. Each connection to a hub
+            // found this way is then looked up for its state.
+            let wanted: HashSet<SocketAddr> = remotes.iter().copied().collect();
+            let pairs: Vec<(SocketAddr, SocketAddr)> = own_socket_fds()
+                .map_err(|e| SocketTableError(format!("/proc/self/fd: {e}")))?
+                .into_iter()
+                .filter_map(|fd| {
+                    let remote = super::canonical(sock_addr(fd, libc::getpeername)?);
+                    if !wanted.contains(&remote) {
+                        return None;
+                    }
+                    Some((super::canonical(sock_addr(fd, libc::getsockname)?), remote))
+                })
+                .collect();
+            if pairs.is_empty() {
+                return Ok(Vec::new());
+            }
+            self.lookup(&pairs)
         }
 
         fn lookup(
@@ -825,7 +924,10 @@ impl Ledger {
             .chain(st.hubs.keys().copied())
             .collect();
         if confirmed && !hub_addrs.is_empty() {
-            match self.inner.table.own_tcp_entries() {
+            let mut remotes = hub_addrs.clone();
+            remotes.sort();
+            remotes.dedup();
+            match self.inner.table.own_tcp_entries_to(&remotes) {
                 Ok(own) => strays.extend(own.into_iter().filter(|e| {
                     e.open
                         && hub_addrs.contains(&e.remote)
@@ -1403,6 +1505,14 @@ mod tests {
         assert!(find(table.own_tcp_entries().unwrap()).is_some());
         let (server_side, _) = listener.accept().unwrap();
         assert!(find(table.own_tcp_entries().unwrap()).is_some());
+        // Own connections to this address alone: ours, not the server's side.
+        let to = table.own_tcp_entries_to(&[remote]).unwrap();
+        assert!(
+            to.iter().any(|e| e.local == local && e.open) && to.iter().all(|e| e.remote == remote),
+            "{to:?}"
+        );
+        let elsewhere = SocketAddr::new(remote.ip(), 1);
+        assert!(table.own_tcp_entries_to(&[elsewhere]).unwrap().is_empty());
         // Asked about this one socket alone: the same answer.
         let looked = table.lookup(&[(local, remote)]).unwrap();
         assert_eq!(looked.len(), 1, "{looked:?}");
