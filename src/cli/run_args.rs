@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::Args;
 use libtest_mimic::{ColorSetting, FormatSetting};
 
+use crate::device::duration::parse_duration;
 use crate::discovery::select::{DiscoverPlan, Selector};
 use crate::discovery::DiscoverOptions;
 use crate::error::FatalError;
@@ -467,26 +468,6 @@ pub fn parse_device(s: &str) -> Result<(String, u16), String> {
     Ok((host, port))
 }
 
-/// `300ms`, `2s`, `1.5s`, `1m`, `8h`; a bare number is seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration (e.g. 800ms, 5s)"))?;
-    let secs = match unit.trim() {
-        "ms" => n / 1000.0,
-        "" | "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        u => return Err(format!("{s:?}: unknown unit {u:?} (use ms, s, m or h)")),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|_| format!("{s:?} is out of range"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -516,16 +497,5 @@ mod tests {
             Ok(("Vege_A6_20.local.".into(), 80))
         );
         assert!(parse_device("[::1").is_err());
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("300ms"), Ok(Duration::from_millis(300)));
-        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
-        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
-        assert!(parse_duration("fast").is_err());
-        assert_eq!(parse_duration("3h"), Ok(Duration::from_secs(3 * 3600)));
-        assert!(parse_duration("3d").is_err());
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod actuators;
 pub mod config;
+pub mod duration;
 pub mod info;
 pub mod json_diff;
 pub mod mac;

@@ -18,7 +18,7 @@ after=N skips the first N matching requests; times=N applies only N times.
 
 Kinds:
   status:CODE      answer with HTTP status CODE (empty body) instead
-  delay:DUR        wait DUR (300ms, 2s, 1m) before answering
+  delay:DUR        wait DUR (300ms, 2s, 1m, 1h; bare number = s) before answering
   hang             never answer (until the simulator stops)
   drop             close the connection without an answer
   malformed        answer 200 with a body that is not valid JSON

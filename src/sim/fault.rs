@@ -7,6 +7,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::device::duration::parse_duration;
 use crate::device::paths;
 
 /// One of the hub's API endpoints, named as in a fault spec (the path
@@ -215,20 +216,6 @@ impl fmt::Display for FaultSpec {
     }
 }
 
-/// Parse `300ms`, `2s`, `1.5s`, `1m`.
-pub fn parse_duration(s: &str) -> Option<Duration> {
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-    let (num, unit) = s.split_at(split);
-    let value: f64 = num.parse().ok()?;
-    let secs = match unit {
-        "ms" => value / 1000.0,
-        "s" => value,
-        "m" => value * 60.0,
-        _ => return None,
-    };
-    Duration::try_from_secs_f64(secs).ok()
-}
-
 impl FromStr for FaultSpec {
     type Err = FaultSpecError;
 
@@ -282,11 +269,7 @@ impl FromStr for FaultSpec {
             }
             "delay" => {
                 let a = need_arg("DURATION")?;
-                FaultKind::Delay(
-                    parse_duration(a).ok_or_else(|| {
-                        err(format!("bad duration {a:?} (use e.g. 300ms, 2s, 1m)"))
-                    })?,
-                )
+                FaultKind::Delay(parse_duration(a).map_err(|e| err(format!("bad duration: {e}")))?)
             }
             "hang" => no_arg().map(|_| FaultKind::Hang)?,
             "drop" => no_arg().map(|_| FaultKind::Drop)?,
@@ -427,9 +410,7 @@ impl FromStr for FaultSpec {
                 Some(("after", n)) => after = count("after", n)?,
                 Some(("times", n)) => times = Some(count("times", n)?),
                 Some(("down", d)) if matches!(kind, FaultKind::RebootAfter(_)) => {
-                    down = Some(parse_duration(d).ok_or_else(|| {
-                        err(format!("bad duration {d:?} (use e.g. 300ms, 2s, 1m)"))
-                    })?)
+                    down = Some(parse_duration(d).map_err(|e| err(format!("bad duration: {e}")))?)
                 }
                 Some(("down", _)) => return Err(err("down= applies only to reboot-after".into())),
                 _ => {
@@ -471,6 +452,21 @@ mod tests {
         );
         let e = "reboot-after:3,down=soon".parse::<FaultSpec>().unwrap_err();
         assert!(e.to_string().contains("bad duration"), "{e}");
+    }
+
+    #[test]
+    fn delays_take_the_harness_duration_syntax() {
+        // The same syntax as --timeout: a bare number is seconds, h is hours.
+        for (spec, want) in [
+            ("delay:2", Duration::from_secs(2)),
+            ("delay:300ms", Duration::from_millis(300)),
+            ("delay:1h", Duration::from_secs(3600)),
+        ] {
+            let f: FaultSpec = spec.parse().unwrap();
+            assert_eq!(f.kind, FaultKind::Delay(want), "{spec}");
+        }
+        let e = "delay:2d".parse::<FaultSpec>().unwrap_err();
+        assert!(e.to_string().contains("unknown unit"), "{e}");
     }
 
     #[test]
@@ -543,8 +539,8 @@ mod tests {
             "status",
             "status:99",
             "status:abc",
-            "delay:5",
-            "delay:5h",
+            "delay:5d",
+            "delay:soon",
             "hang:1",
             "explode",
             "drop@info/put",
