@@ -3,76 +3,47 @@
 //!
 //! # Layout
 //!
+//! One line per folder: what it owns; then what it imports. Data flows down
+//! this list.
+//!
 //! ```text
-//! error.rs       thiserror enums shared by the library; depends on nothing
-//! exit_code.rs   every exit code, named, and the one match from outcome to code
-//! wait.rs        the waits in progress (answer, relay, close check), registered
-//!                by client, scenarios and ledger for the progress lines; prints nothing
-//! device/        the wire model: serde types for info, config (both firmware
-//!                generations), actuators, data updates; API paths; the mDNS
-//!                service type and TXT keys. Depends on nothing internal.
-//! backup.rs      config backups: atomic 0600 files in a private dir, written
-//!                before a hub's first config write, holding the answer byte for
-//!                byte; loaded and validated for `restore`
-//! redact.rs      redaction by allow-list in output and reports (--show-secrets);
-//!                unparseable bodies as length + hash
-//! json_diff.rs   deep-equal that names the differing JSON paths, never values;
-//!                numbers compared exactly (`diff_texts`, `exact`)
-//! actuator_limit.rs  the only constructor of actuator commands: every `on`
-//!                capped by --max-on-seconds
-//! teardown/      undo obligations per hub, cleanup with timeouts and backoff,
-//!                SIGINT/SIGTERM handling
-//! safety.rs      the run's safety flags validated into one shared `Safety`
-//! restore/       the `restore` command: MAC check, write, verify deep-equal
-//! record/        the `record` command: read-only reads of a hub -> a redacted
-//!                simulator profile, proven on an in-process simulator; uses
-//!                client, json_diff, redact, sim (as the device)
-//! client.rs      the shared session: the one place a reqwest client is built;
-//!                typed calls for one hub, timeouts, bounded visible retry,
-//!                exchange log; every answer checked (no redirects, bounded
-//!                body, error field, shape) and the hub's MAC held before each
-//!                write; uses device, ledger
-//! ledger.rs      connection accounting and the leak verdict: opens seen by a
-//!                reqwest connector layer, closes read from the OS socket table
-//! discovery.rs   mdns-sd browse -> discovered hubs, the stop rule; uses device
-//! local_names.rs `--device NAME.local` resolved over mDNS when the system cannot
-//! discover_cli.rs  the `discover` command: args, spinner, text/JSON listing
-//! select.rs      choosing a run's hubs from a discovery (--select, --all, prompt)
-//! scenario/      one file per scenario (mac, info, actuator_status,
-//!                config_round_trip, actuators, setup) plus facts, failure
-//!                wording over json_diff, deadline polling, and deliver.rs
-//!                (setup's data receiver and body check); each takes the client
-//!                and the hub's facts and returns a structured Record; uses
-//!                client, device, json_diff
-//! plan.rs        plan files (scenarios/*.json) -> a validated, ordered plan; uses measurement
-//! measurement.rs device facts with limits (OpenHTF style) and their verdicts; uses device
-//! run.rs         one runtime + one client per run, the plan as libtest-mimic
-//!                trials, one thread per hub, session closed and awaited;
-//!                `RunReport` (uses client, scenario, sim as "the device")
-//! soak.rs        --repeat/--repeat-for: per-cycle measurements (connections,
-//!                own sockets, memory, duration) and the slow-leak trend check
-//! run_args.rs    the run's flags, validated into `run::RunConfig` before I/O
-//!                (report paths, --retries, duplicate --device, --sim=PROFILE)
-//! consent.rs     nothing written to a real hub unasked: which changes the flags
-//!                allow, and the one question per hub and kind of change
-//! cli.rs         the clap structs; `completions SHELL` and `man` from them
-//! report/        console summary, verbose trace and safety messages (the only
-//!                library code that prints, all through `term`: the one writer,
-//!                whole lines, a closed stream stops the run; `text`: our
-//!                libtest-shaped result lines; `progress`: spinners for waits;
-//!                hub text through `escape`), the JSON run record (schema:
-//!                ci/run-record.schema.json), JUnit (ci/junit-10.xsd) and the
-//!                HTML report, written atomically on every exit path by the
-//!                sink, and the `--format json` event stream; all rendered
-//!                from the run's records
-//! sim/           the simulated hub: profiles (fixtures/*.json), state + timers, routes
-//!                (`app(state) -> Router`), update posts, accept loop + `SimHandle`,
-//!                faults, mDNS advertiser. Uses only `device`, never the harness.
-//! main.rs        parse args, dispatch, map the outcome to an exit code
+//! main.rs      parse, dispatch, map the outcome to an exit code
+//! cli.rs, cli/ the clap structs; `completions`, `man`; run_args: the run's flags
+//!              validated into `run::RunConfig` before any I/O
+//! run.rs       one runtime + one client per run, the plan as libtest-mimic trials,
+//!              one thread per hub, the session closed and awaited; `RunReport`
+//! record/      the `record` command: a hub's reads -> a redacted simulator profile,
+//!              proven on an in-process simulator
+//! report/      the only library code that prints (through `term`): console, verbose
+//!              trace, progress, JSON record, JUnit, HTML, the file sink, the
+//!              `--format json` stream, hub text escaped; soak_record: per-cycle
+//!              bookkeeping and the slow-leak trend
+//! plan.rs      plan files (scenarios/*.json) -> a validated, ordered plan
+//! scenario/    one file per scenario, facts, measurements (limits and verdicts),
+//!              waits, failure wording, deliver (setup's data receiver)
+//! safety.rs,   the run's safety flags -> one `Safety`; backup (0600 files before
+//! safety/      the first write), redact, actuator_limit (the on-duration cap),
+//!              consent, teardown/ (undo obligations, cleanup, signals), restore/
+//! session.rs,  client (the one reqwest client, typed calls, bounded retry, every
+//! session/     answer checked), ledger (socket accounting and the leak verdict;
+//!              os/sock_diag read the OS socket table), lag, wait (waits in progress)
+//! discovery.rs mdns-sd browse -> hubs, the stop rule; select (a run's hubs: --select,
+//! discovery/   --all, prompt), cli (the `discover` command), local_names (.local)
+//! sim/         the simulated hub: profiles, state + timers, routes, faults, accept
+//!              loop + `SimHandle`, mDNS advertiser. Imports only device, exit_code.
+//! device/      the wire model (info, config, actuators, updates, API paths, mDNS
+//!              keys), json_diff (exact form, path-naming diff) and the one duration
+//!              syntax of every flag. Imports nothing internal.
+//! error.rs     thiserror enums shared by the library; imports exit_code
+//! exit_code.rs every exit code, named, and the one match from outcome to code
 //! ```
 //!
 //! The wall that matters most: `sim` never imports harness code, so the
-//! simulator cannot agree with the harness by construction.
+//! simulator cannot agree with the harness by construction; `device`
+//! imports nothing internal (both checked by tests/it/layout.rs). Imports
+//! that still point up this list: `report` -> `run` (`RunReport`),
+//! `discovery` -> `report` (escaping, progress), `safety` -> `report`,
+//! `scenario`, `session`, `cli`; `record` -> `cli`.
 
 pub mod cli;
 pub mod device;
