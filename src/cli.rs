@@ -2,6 +2,7 @@
 //! validated into a config by the module that owns the command, before any
 //! I/O.
 
+pub mod harness;
 pub mod run_args;
 
 use clap::{Parser, Subcommand};

@@ -9,7 +9,8 @@
 //! ```text
 //! main.rs      parse, dispatch, map the outcome to an exit code
 //! cli.rs, cli/ the clap structs; `completions`, `man`; run_args: the run's flags
-//!              validated into `run::RunConfig` before any I/O
+//!              validated into `run::RunConfig` before any I/O; harness: the run
+//!              as a command (summary, report files finished, exit code)
 //! run.rs       one runtime + one client per run, the plan as libtest-mimic trials,
 //!              one thread per hub, the session closed and awaited; `RunReport`
 //! record/      the `record` command: a hub's reads -> a redacted simulator profile,
