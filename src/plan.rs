@@ -31,8 +31,8 @@ pub use crate::safety::redact::TEST_VALUE_PREFIX;
 /// Marker a setup test server URL must contain.
 const TEST_URL_MARKER: &str = "VEGEHUB_HARNESS_TEST";
 
-/// Per-request timeout when a plan gives none.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Per-request timeout when a plan gives none: the session's default.
+pub const DEFAULT_TIMEOUT: Duration = crate::session::client::DEFAULT_REQUEST_TIMEOUT;
 /// Retries after a connection error when a plan gives none.
 pub const DEFAULT_RETRIES: u32 = 2;
 /// Longest timeout or deadline a plan may ask for.

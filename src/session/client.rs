@@ -37,10 +37,14 @@ pub struct SessionConfig {
     pub resolved: Vec<(String, std::net::SocketAddr)>,
 }
 
+/// How long one request may take when neither a flag nor a plan says: the
+/// one place this default is written.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
 impl Default for SessionConfig {
     fn default() -> Self {
         SessionConfig {
-            request_timeout: Duration::from_secs(5),
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
             connect_timeout: Duration::from_secs(3),
             retries: 2,
             backoff: Duration::from_millis(200),
