@@ -3,6 +3,7 @@
 //! I/O.
 
 pub mod harness;
+pub mod record;
 pub mod run_args;
 
 use clap::{Parser, Subcommand};
@@ -36,7 +37,7 @@ pub enum Command {
     Restore(crate::safety::restore::cli::RestoreArgs),
     /// Record a hub as a simulator profile (read-only; secrets, SSIDs, IPs
     /// and URLs replaced by placeholders), verified on a simulator.
-    Record(crate::record::cli::RecordArgs),
+    Record(crate::cli::record::cli::RecordArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish,
     /// powershell) to stdout.
     Completions {

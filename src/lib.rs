@@ -10,11 +10,11 @@
 //! main.rs      parse, dispatch, map the outcome to an exit code
 //! cli.rs, cli/ the clap structs; `completions`, `man`; run_args: the run's flags
 //!              validated into `run::RunConfig` before any I/O; harness: the run
-//!              as a command (summary, report files finished, exit code)
+//!              as a command (summary, report files finished, exit code);
+//!              record/: the `record` command (a hub's reads -> a redacted
+//!              simulator profile, proven on an in-process simulator)
 //! run.rs       one runtime + one client per run, the plan as libtest-mimic trials,
 //!              one thread per hub, the session closed and awaited; `RunReport`
-//! record/      the `record` command: a hub's reads -> a redacted simulator profile,
-//!              proven on an in-process simulator
 //! report/      the only library code that prints (through `term`): console, verbose
 //!              trace, progress, JSON record, JUnit, HTML, the file sink, the
 //!              `--format json` stream, hub text escaped; soak_record: per-cycle
@@ -44,7 +44,7 @@
 //! imports nothing internal (both checked by tests/it/layout.rs). Imports
 //! that still point up this list: `report` -> `run` (`RunReport`),
 //! `discovery` -> `report` (escaping, progress), `safety` -> `report`,
-//! `scenario`, `session`, `cli`; `record` -> `cli`.
+//! `scenario`, `session`, `cli`.
 
 pub mod cli;
 pub mod device;
@@ -52,7 +52,6 @@ pub mod discovery;
 pub mod error;
 pub mod exit_code;
 pub mod plan;
-pub mod record;
 pub mod report;
 pub mod run;
 pub mod safety;

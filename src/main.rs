@@ -9,7 +9,7 @@ fn main() {
         Some(Command::Sim(args)) => vegehub_harness::sim::cli::run(args),
         Some(Command::Restore(args)) => vegehub_harness::safety::restore::cli::run(args),
         Some(Command::Discover(args)) => vegehub_harness::discovery::cli::run(args),
-        Some(Command::Record(args)) => vegehub_harness::record::cli::run(args),
+        Some(Command::Record(args)) => vegehub_harness::cli::record::cli::run(args),
         Some(Command::Completions { shell }) => vegehub_harness::cli::completions(shell),
         Some(Command::Man) => vegehub_harness::cli::man(),
         None => vegehub_harness::cli::harness::run(cli.run),
