@@ -14,10 +14,11 @@
 //!              record/: the `record` command (a hub's reads -> a redacted
 //!              simulator profile, proven on an in-process simulator)
 //! run.rs       one runtime + one client per run, the plan as libtest-mimic trials,
-//!              one thread per hub, the session closed and awaited; `RunReport`
+//!              one thread per hub, the session closed and awaited
 //! report/      the only library code that prints (through `term`): console, verbose
 //!              trace, progress, JSON record, JUnit, HTML, the file sink, the
-//!              `--format json` stream, hub text escaped; soak_record: per-cycle
+//!              `--format json` stream, hub text escaped; model: `RunReport`,
+//!              `HubReport`, what every report renders; soak_record: per-cycle
 //!              bookkeeping and the slow-leak trend
 //! plan.rs      plan files (scenarios/*.json) -> a validated, ordered plan
 //! scenario/    one file per scenario, facts, measurements (limits and verdicts),
@@ -42,9 +43,8 @@
 //! The wall that matters most: `sim` never imports harness code, so the
 //! simulator cannot agree with the harness by construction; `device`
 //! imports nothing internal (both checked by tests/it/layout.rs). Imports
-//! that still point up this list: `report` -> `run` (`RunReport`),
-//! `discovery` -> `report` (escaping, progress), `safety` -> `report`,
-//! `scenario`, `session`, `cli`.
+//! that still point up this list: `discovery` -> `report` (escaping,
+//! progress), `safety` -> `report`, `scenario`, `session`, `cli`.
 
 pub mod cli;
 pub mod device;

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use colored::Colorize;
 
 use super::escape::escape;
-use crate::run::{HubReport, RunReport};
+use crate::report::model::{HubReport, RunReport};
 use crate::scenario::Verdict;
 
 /// Render the summary (colour as set by `report::set_color`).

@@ -2,7 +2,7 @@
 //! trace of HTTP exchanges, the JSON run record, the JUnit file and the
 //! HTML report (written atomically on every way a run can end), and the
 //! JSON event stream. Reports are rendered from the run's structured
-//! records (`run::RunReport`), never from console text. The only library
+//! records (`model::RunReport`), never from console text. The only library
 //! code that prints to the terminal lives here.
 
 pub mod console;
@@ -10,6 +10,7 @@ pub mod escape;
 pub mod html;
 pub mod json;
 pub mod junit;
+pub mod model;
 pub mod progress;
 pub mod safety;
 pub mod sink;
