@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use crate::common::{harness_within, sim_with, text};
+use crate::common::{harness_within, sim_with, text, FAST};
 // Only the Unix-only tests below spawn the binary by hand.
 #[cfg(unix)]
 use {
@@ -16,15 +16,6 @@ use {
 };
 
 const LIMIT: Duration = Duration::from_secs(40);
-const FAST: &[&str] = &[
-    "--timeout",
-    "2s",
-    "--verify-timeout",
-    "1s",
-    "--on-seconds",
-    "2",
-];
-
 /// The paths of every request that changes a hub.
 fn writes(hub: &vegehub_harness::sim::SimHandle) -> Vec<String> {
     hub.received()

@@ -20,6 +20,16 @@ use vegehub_harness::sim::{self, app, FaultSpec, Profile, SimHandle, SimOptions,
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_vegehub-harness");
 
+/// Fast settings for a simulated hub: short timeouts, relays on briefly.
+pub const FAST: &[&str] = &[
+    "--timeout",
+    "2s",
+    "--verify-timeout",
+    "1s",
+    "--on-seconds",
+    "2",
+];
+
 /// How long one run of the binary may take before the test fails.
 pub const LIMIT: Duration = Duration::from_secs(60);
 

@@ -10,23 +10,13 @@ use std::process::Output;
 
 use vegehub_harness::sim::{state, SimHandle};
 
-use crate::common::{harness_cmd, output_of, sim_with, text, LIMIT};
-
-/// Fast settings for a simulated hub: relays follow at once; the config
-/// round-trip may write (it is read-only without the flag).
-const FAST: &[&str] = &[
-    "--write-config",
-    "--timeout",
-    "2s",
-    "--verify-timeout",
-    "1s",
-    "--on-seconds",
-    "2",
-];
+use crate::common::{harness_cmd, output_of, sim_with, text, FAST, LIMIT};
 
 fn run_in(dir: Option<&Path>, hub: &SimHandle, extra: &[&str]) -> Output {
     let addr = hub.addr().to_string();
     let mut args = vec!["--device", addr.as_str()];
+    // The config round-trip may write (it is read-only without the flag).
+    args.push("--write-config");
     args.extend_from_slice(FAST);
     args.extend_from_slice(extra);
     let mut cmd = harness_cmd();

@@ -7,17 +7,7 @@ use std::time::{Duration, Instant};
 
 use vegehub_harness::sim::Profile;
 
-use crate::common::{harness_within, output_of, sim_with, text};
-
-/// Fast settings for a simulated hub: relays follow at once.
-const FAST: &[&str] = &[
-    "--timeout",
-    "2s",
-    "--verify-timeout",
-    "1s",
-    "--on-seconds",
-    "2",
-];
+use crate::common::{harness_within, output_of, sim_with, text, FAST};
 
 /// Run the harness binary with `args`; the run must end within `limit`.
 fn device_args<'a>(hub: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
