@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use vegehub_harness::device::ActuatorSet;
 use vegehub_harness::sim::{self, Profile, SimHandle};
 
-use crate::common::{harness_cmd, output_within, sim_with};
+use crate::common::{harness_cmd, output_within, sim_with, text};
 
 const PLACEHOLDER: &str = "<redacted>";
 /// Every section a hub may hold, asked for on both hubs alike.
@@ -246,12 +246,7 @@ fn an_existing_file_an_unreachable_hub_and_a_bad_address_are_refused() {
         .spawn()
         .unwrap();
     let o = output_within(child, Duration::from_secs(60), "record");
-    assert_eq!(
-        o.status.code(),
-        Some(4),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
     assert!(o.stdout.is_empty());
 
     let child = harness_cmd()

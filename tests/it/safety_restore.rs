@@ -2,7 +2,7 @@
 //! backup of another hub refused (and forced), a hub that will not keep the
 //! config (exit 5), and bad backups that send nothing.
 
-use crate::common::{one_line_error, restore, sim_with};
+use crate::common::{one_line_error, restore, sim_with, text};
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
@@ -55,12 +55,7 @@ fn restore_brings_the_config_back_deep_equal() {
     // Address taken from the backup.
     let out = restore(&path, &[]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(stdout.contains("verified"), "{stdout}");
     assert_eq!(hub.config(), original);
 }
@@ -79,12 +74,7 @@ fn restore_on_old_firmware_too() {
     assert_ne!(hub.config(), original);
     let addr = hub.addr().to_string();
     let out = restore(&path, &["--device", &addr]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(hub.config(), original);
 }
 
@@ -108,12 +98,7 @@ fn a_backup_of_another_hub_is_refused_and_nothing_written_unless_forced() {
     assert_eq!(hub.config(), tampered, "a refused restore wrote to the hub");
 
     let out = restore(&path, &["--force"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("warning: --force"));
     assert_ne!(hub.config(), tampered);
 }

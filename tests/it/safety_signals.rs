@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::common::{
-    backups_in, harness, one_line_error, output_of, restore, sim_with, wait_hub, Spawned, BIN,
+    backups_in, harness, one_line_error, output_of, restore, sim_with, text, wait_hub, Spawned, BIN,
 };
 
 const LIMIT: Duration = Duration::from_secs(20);
@@ -123,12 +123,7 @@ fn sigkill_during_setup_leaves_a_backup_that_restore_brings_back() {
     let files = backups_in(backups.path());
     assert_eq!(files.len(), 1, "{files:?}");
     let out = restore(&files[0], &[]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(hub.config(), original);
 }
 
