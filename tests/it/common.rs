@@ -204,6 +204,11 @@ pub fn client() -> reqwest::Client {
         .unwrap()
 }
 
+/// Send `req` and read its answer as JSON.
+pub async fn json_answer(req: reqwest::RequestBuilder) -> Value {
+    req.send().await.unwrap().json().await.unwrap()
+}
+
 /// The report files of one run in a directory of the test's own.
 pub struct ReportFiles {
     pub dir: tempfile::TempDir,

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use serde_json::{json, Value};
 use vegehub_harness::sim::{self, Profile, SimOptions, SimState};
 
-use crate::common::{client, get, post, profile, router};
+use crate::common::{client, get, json_answer, post, profile, router};
 
 fn keys(v: &Value) -> Vec<&str> {
     v.as_object().unwrap().keys().map(String::as_str).collect()
@@ -350,15 +350,11 @@ async fn started_hub_serves_and_counts_requests_per_connection() {
     assert!(hub.base_url().starts_with("http://127.0.0.1:"));
     let http = client();
     for _ in 0..3 {
-        let answer: Value = http
-            .post(format!("{}/api/info/get", hub.base_url()))
-            .body(r#"{"hub":[]}"#)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let answer = json_answer(
+            http.post(format!("{}/api/info/get", hub.base_url()))
+                .body(r#"{"hub":[]}"#),
+        )
+        .await;
         assert_eq!(answer["hub"]["version"], "3.4.5");
     }
     let stats = hub.stats();
@@ -408,14 +404,8 @@ async fn spawned_hub_runs_on_the_callers_runtime() {
     let hub = sim::spawn(SimOptions::new(profile("hub-battery-sensor")))
         .await
         .unwrap();
-    let answer: Value = client()
-        .get(format!("{}/api/actuators/status", hub.base_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer =
+        json_answer(client().get(format!("{}/api/actuators/status", hub.base_url()))).await;
     assert_eq!(answer["actuators"], json!([]));
     let addr = hub.addr();
     let stats = hub.stop().await.unwrap();

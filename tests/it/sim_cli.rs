@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::common::{harness_cmd, harness_within, output_of, SimProcess};
+use crate::common::{client, harness_cmd, harness_within, json_answer, output_of, SimProcess};
 
 /// `sim <args>` run to its end within 10 s.
 fn run_to_end(args: &[&str]) -> Output {
@@ -20,20 +20,13 @@ async fn sim_prints_its_url_answers_like_an_old_hub_and_reports_connections() {
     assert!(sim.url.starts_with("http://127.0.0.1:"), "{}", sim.url);
     // What `curl -d '{"hub":[],"api_key":[],"endpoints":[]}' URL/api/config/get`
     // sends: a form content type, which the hub ignores.
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .unwrap();
-    let answer: Value = http
-        .post(format!("{}/api/config/get", sim.url))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(r#"{"hub":[],"api_key":[],"endpoints":[]}"#)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let http = client();
+    let answer = json_answer(
+        http.post(format!("{}/api/config/get", sim.url))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(r#"{"hub":[],"api_key":[],"endpoints":[]}"#),
+    )
+    .await;
     let keys: Vec<_> = answer.as_object().unwrap().keys().cloned().collect();
     assert_eq!(keys, ["hub", "api_key", "endpoints", "error"]);
     assert_eq!(answer["endpoints"], json!(null));

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use axum::Router;
-use serde_json::{json, Value};
+use serde_json::json;
 use vegehub_harness::sim::{app, DropConnection, FaultSpec, SimState};
 
-use crate::common::{client, get, post, profile};
+use crate::common::{client, get, json_answer, post, profile};
 
 fn faulty(name: &str, faults: &[&str]) -> (Router, SimState) {
     let faults = faults
@@ -324,14 +324,7 @@ async fn reboot_after_drops_every_connection_and_resets_actuators_but_keeps_conf
     // Back up, and only one reboot by default.
     let fresh = client();
     for _ in 0..5 {
-        let status: Value = fresh
-            .get(format!("{base}/api/actuators/status"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let status = json_answer(fresh.get(format!("{base}/api/actuators/status"))).await;
         assert_eq!(status["actuators"][0]["state"], 0);
     }
 }
