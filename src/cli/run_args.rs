@@ -412,6 +412,16 @@ impl RunArgs {
     }
 }
 
+/// The `host:port` authority of a URL for a host from [`parse_device`]: an
+/// IPv6 address goes in brackets.
+pub fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
 /// `HOST`, `HOST:PORT`, `[V6]`, `[V6]:PORT` or a bare IPv6 address. Port
 /// defaults to the hub's HTTP port.
 pub fn parse_device(s: &str) -> Result<(String, u16), String> {

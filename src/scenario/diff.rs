@@ -4,6 +4,8 @@
 
 use serde_json::Value;
 
+use crate::session::client::bounded;
+
 /// Every path at which `actual` differs from `expected`; empty when
 /// deep-equal.
 pub fn diff(expected: &Value, actual: &Value) -> Vec<String> {
@@ -19,16 +21,6 @@ pub fn summarize(paths: &[String], max: usize) -> String {
         parts.push(format!("and {} more", paths.len() - max));
     }
     parts.join(", ")
-}
-
-fn bounded(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_owned()
-    } else {
-        let mut cut: String = s.chars().take(max).collect();
-        cut.push('…');
-        cut
-    }
 }
 
 #[cfg(test)]

@@ -1302,7 +1302,7 @@ pub fn check_config_answer(doc: &Value) -> Result<(), String> {
 
 /// Hub text quoted in an error, cut to `max` characters. Escaping for the
 /// terminal happens where it is printed (`report::escape`).
-fn bounded(s: &str, max: usize) -> String {
+pub(crate) fn bounded(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         s.to_owned()
     } else {

@@ -92,11 +92,7 @@ fn run_inner(args: &RecordArgs) -> Result<(), Failure> {
     if let Some(out) = &args.out {
         check_out(out, args.force)?;
     }
-    let host_port = if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    };
+    let host_port = crate::cli::run_args::host_port(&host, port);
     // One runtime and one client for the command, as in a run.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

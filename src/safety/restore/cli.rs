@@ -47,11 +47,7 @@ fn run_inner(args: RestoreArgs) -> Result<(), RestoreError> {
         reason,
     };
     let (host, port) = crate::cli::run_args::parse_device(&address).map_err(bad)?;
-    let host_port = if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    };
+    let host_port = crate::cli::run_args::host_port(&host, port);
     // One runtime and one client for the command, as in a run.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
