@@ -499,27 +499,8 @@ fn run_step(
     }
 }
 
-/// The command a person runs to put a hub's original config back (the
-/// same the console prints for what may be left).
-pub fn restore_command(backup: &str, device: &str) -> String {
-    format!(
-        "vegehub-harness restore {} --device {}",
-        shell_quote(backup),
-        shell_quote(device)
-    )
-}
-
-/// Quote a path so the command can be pasted into a POSIX shell.
-fn shell_quote(s: &str) -> String {
-    if !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "/._-+:=@,".contains(c))
-    {
-        s.to_owned()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
-}
+/// The restore command has one home, beside the obligations it undoes.
+pub use crate::safety::teardown::restore_command;
 
 fn ms(d: Duration) -> u64 {
     d.as_millis().try_into().unwrap_or(u64::MAX)

@@ -234,14 +234,23 @@ impl fmt::Display for Leftovers {
             if let Some(c) = &debt.config {
                 write!(
                     f,
-                    "\n  config may be modified; restore it with: vegehub-harness restore {} --device {}",
-                    shell_quote(&c.backup.display().to_string()),
-                    shell_quote(addr)
+                    "\n  config may be modified; restore it with: {}",
+                    restore_command(&c.backup.display().to_string(), addr)
                 )?;
             }
         }
         Ok(())
     }
+}
+
+/// The command a person runs to put a hub's original config back: printed
+/// for what may be left, and carried in every report's cleanup outcome.
+pub fn restore_command(backup: &str, device: &str) -> String {
+    format!(
+        "vegehub-harness restore {} --device {}",
+        shell_quote(backup),
+        shell_quote(device)
+    )
 }
 
 /// Quote a path so the printed command can be pasted into a POSIX shell.
