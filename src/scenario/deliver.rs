@@ -36,6 +36,8 @@ pub const DEFAULT_DELIVER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Largest data update the receiver reads.
 const MAX_POST_BYTES: usize = 256 * 1024;
+/// POSTs kept while the scenario waits for the first.
+const MAX_KEPT_POSTS: usize = 4;
 
 /// Start the receiver on the local address that routes to `client`'s hub.
 pub async fn start_for(client: &crate::session::client::HubClient) -> Result<Receiver, String> {
@@ -112,7 +114,7 @@ pub struct Receiver {
     addr: SocketAddr,
     nonce: String,
     path: String,
-    posts: mpsc::UnboundedReceiver<Posted>,
+    posts: mpsc::Receiver<Posted>,
     inbound: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -122,7 +124,9 @@ impl Receiver {
     pub async fn start(ip: IpAddr, nonce: &str) -> std::io::Result<Receiver> {
         let listener = tokio::net::TcpListener::bind(SocketAddr::new(ip, 0)).await?;
         let addr = listener.local_addr()?;
-        let (tx, posts) = mpsc::unbounded_channel();
+        // Only the first POST is judged: a hub that keeps posting fills at most
+        // MAX_KEPT_POSTS bodies of MAX_POST_BYTES; the rest are answered and dropped.
+        let (tx, posts) = mpsc::channel(MAX_KEPT_POSTS);
         let inbound = Arc::new(AtomicUsize::new(0));
         let counted = inbound.clone();
         let task = tokio::spawn(async move {
@@ -186,7 +190,7 @@ impl Receiver {
 
 async fn receive(
     req: hyper::Request<hyper::body::Incoming>,
-    tx: &mpsc::UnboundedSender<Posted>,
+    tx: &mpsc::Sender<Posted>,
 ) -> hyper::Response<axum::body::Body> {
     let path = req.uri().path().to_owned();
     let status = if req.method() == hyper::Method::POST {
@@ -196,7 +200,7 @@ async fn receive(
             .map_err(|e| {
                 format!("reading the body failed (more than {MAX_POST_BYTES} bytes?): {e}")
             });
-        let _ = tx.send(Posted { path, body });
+        let _ = tx.try_send(Posted { path, body });
         hyper::StatusCode::OK
     } else {
         hyper::StatusCode::METHOD_NOT_ALLOWED
