@@ -14,9 +14,11 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use axum::Router;
-use serde_json::Value;
+use serde_json::{json, Value};
 use tower::ServiceExt;
-use vegehub_harness::sim::{self, app, FaultSpec, Profile, SimHandle, SimOptions, SimState};
+use vegehub_harness::sim::{
+    self, app, ConnStats, FaultSpec, Profile, SimHandle, SimOptions, SimState,
+};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_vegehub-harness");
 
@@ -138,14 +140,19 @@ pub fn output_within(child: Child, limit: Duration, what: &str) -> Output {
     }
 }
 
-/// A simulated hub from a built-in profile with `faults` (fault specs as on
-/// the command line), on its own thread and runtime, ready on return.
-pub fn sim_with(profile: &str, faults: &[&str]) -> SimHandle {
-    let mut opts = SimOptions::new(Profile::load(profile).unwrap_or_else(|e| panic!("{e}")));
-    opts.faults = faults
+/// Fault specs as on the command line, parsed.
+pub fn faults(specs: &[&str]) -> Vec<FaultSpec> {
+    specs
         .iter()
         .map(|f| f.parse::<FaultSpec>().unwrap_or_else(|e| panic!("{e}")))
-        .collect();
+        .collect()
+}
+
+/// A simulated hub from a built-in profile with `faults` (fault specs as on
+/// the command line), on its own thread and runtime, ready on return.
+pub fn sim_with(name: &str, specs: &[&str]) -> SimHandle {
+    let mut opts = SimOptions::new(profile(name));
+    opts.faults = faults(specs);
     sim::start_with(opts).expect("simulator starts")
 }
 
@@ -159,14 +166,33 @@ pub fn wait_hub(hub: &SimHandle, what: &str, pred: impl Fn(&SimState) -> bool) {
     );
 }
 
+/// Wait (up to 5 s, woken by the hub's connection events) until `pred`
+/// holds for `hub`'s connection stats; fail naming `what` and the stats.
+pub async fn conns_reach(hub: &SimHandle, what: &str, pred: impl Fn(&ConnStats) -> bool) {
+    assert!(
+        hub.wait_until(Duration::from_secs(5), pred).await,
+        "{what}: {:?}",
+        hub.stats()
+    );
+}
+
 /// A built-in hub profile.
 pub fn profile(name: &str) -> Profile {
     Profile::load(name).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// Every section a hub's config may hold, for reading whole documents.
+pub const ALL_SECTIONS: &str = r#"{"hub":[],"api_key":[],"endpoints":[],"sensors":[],"actuators":[],"schedules":[],"web_conditions":[],"schedule_overrides":[]}"#;
+
 /// The simulator's router for a profile, no socket.
 pub fn router(name: &str) -> (Router, SimState) {
-    let state = SimState::new(profile(name), Vec::new());
+    router_with(name, &[])
+}
+
+/// The simulator's router for a profile with `specs` (fault specs as on
+/// the command line), no socket.
+pub fn router_with(name: &str, specs: &[&str]) -> (Router, SimState) {
+    let state = SimState::new(profile(name), faults(specs));
     (app(state.clone()), state)
 }
 
@@ -194,6 +220,13 @@ pub async fn post(app: &Router, path: &str, body: &str) -> (StatusCode, Value) {
 
 pub async fn get(app: &Router, path: &str) -> (StatusCode, Value) {
     call(app, Method::GET, path, "").await
+}
+
+/// `actuators/set` through the router: slot `target` to `state` for
+/// `duration` seconds.
+pub async fn set_actuator(app: &Router, target: i64, duration: u64, state: u8) -> StatusCode {
+    let body = json!({"target": target, "duration": duration, "state": state});
+    post(app, "/api/actuators/set", &body.to_string()).await.0
 }
 
 /// An HTTP client for a simulated hub on a real socket.

@@ -9,11 +9,9 @@ use serde_json::{json, Value};
 use vegehub_harness::device::ActuatorSet;
 use vegehub_harness::sim::{self, Profile, SimHandle};
 
-use crate::common::{harness_cmd, output_within, sim_with, text};
+use crate::common::{harness_cmd, output_within, sim_with, text, ALL_SECTIONS};
 
 const PLACEHOLDER: &str = "<redacted>";
-/// Every section a hub may hold, asked for on both hubs alike.
-const ALL_SECTIONS: &str = r#"{"hub":[],"api_key":[],"endpoints":[],"sensors":[],"actuators":[],"schedules":[],"web_conditions":[],"schedule_overrides":[]}"#;
 
 fn record(hub: &SimHandle, out: &Path, extra: &[&str]) -> std::process::Output {
     let child = harness_cmd()

@@ -5,10 +5,13 @@
 use std::time::Duration;
 
 use axum::http::StatusCode;
+use axum::Router;
 use serde_json::{json, Value};
 use vegehub_harness::sim::{self, Profile, SimOptions, SimState};
 
-use crate::common::{client, get, json_answer, post, profile, router};
+use crate::common::{
+    client, conns_reach, get, json_answer, post, profile, router, set_actuator, ALL_SECTIONS,
+};
 
 fn keys(v: &Value) -> Vec<&str> {
     v.as_object().unwrap().keys().map(String::as_str).collect()
@@ -64,17 +67,19 @@ async fn info_and_config_get_reject_a_body_that_names_nothing() {
     }
 }
 
+/// A router for profile `name`, its `config/get` answer to the sections a
+/// harness asks for (checked 200), and the profile's own config document.
+async fn documented_config_get(name: &str) -> (Router, Value, Value) {
+    let (app, _) = router(name);
+    let body = r#"{"hub":[],"api_key":[],"endpoints":[]}"#;
+    let (status, answer) = post(&app, "/api/config/get", body).await;
+    assert_eq!(status, StatusCode::OK, "{name}");
+    (app, answer, profile(name).config().clone())
+}
+
 #[tokio::test]
 async fn config_get_old_firmware_has_the_documented_shape() {
-    let (app, _) = router("hub-old-firmware");
-    let (status, answer) = post(
-        &app,
-        "/api/config/get",
-        r#"{"hub":[],"api_key":[],"endpoints":[]}"#,
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
-    let config = profile("hub-old-firmware").config().clone();
+    let (_, answer, config) = documented_config_get("hub-old-firmware").await;
     assert_eq!(
         answer,
         json!({"hub": config["hub"], "api_key": config["api_key"], "endpoints": null, "error": 0})
@@ -85,15 +90,7 @@ async fn config_get_old_firmware_has_the_documented_shape() {
 
 #[tokio::test]
 async fn config_get_new_firmware_has_the_documented_shape() {
-    let (app, _) = router("hub-new-firmware");
-    let (status, answer) = post(
-        &app,
-        "/api/config/get",
-        r#"{"hub":[],"api_key":[],"endpoints":[]}"#,
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
-    let config = profile("hub-new-firmware").config().clone();
+    let (app, answer, config) = documented_config_get("hub-new-firmware").await;
     assert_eq!(
         answer,
         json!({"endpoints": config["endpoints"], "error": 0})
@@ -103,9 +100,6 @@ async fn config_get_new_firmware_has_the_documented_shape() {
     let (_, more) = post(&app, "/api/config/get", r#"{"sensors":[],"schedules":[]}"#).await;
     assert_eq!(keys(&more), ["sensors", "schedules", "error"]);
 }
-
-/// Every section the fixtures hold, for reading whole documents back.
-const ALL_SECTIONS: &str = r#"{"hub":[],"api_key":[],"endpoints":[],"sensors":[],"actuators":[],"schedules":[],"web_conditions":[],"schedule_overrides":[]}"#;
 
 #[tokio::test]
 async fn config_set_stores_the_document_old_firmware() {
@@ -204,12 +198,7 @@ async fn actuators_switch_and_report_every_slot() {
             "error"
         ]
     );
-    let (status, _) = post(
-        &app,
-        "/api/actuators/set",
-        r#"{"target":2,"duration":30,"state":1}"#,
-    )
-    .await;
+    let status = set_actuator(&app, 2, 30, 1).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(state.actuator_states(), [0, 0, 1, 0]);
     let (_, answer) = get(&app, "/api/actuators/status").await;
@@ -222,12 +211,7 @@ async fn actuators_switch_and_report_every_slot() {
         slot["next_window_end"].as_i64().unwrap() - slot["last_run"].as_i64().unwrap(),
         30
     );
-    let (status, _) = post(
-        &app,
-        "/api/actuators/set",
-        r#"{"target":2,"duration":0,"state":0}"#,
-    )
-    .await;
+    let status = set_actuator(&app, 2, 0, 0).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(state.actuator_states(), [0, 0, 0, 0]);
     let (_, answer) = get(&app, "/api/actuators/status").await;
@@ -238,12 +222,7 @@ async fn actuators_switch_and_report_every_slot() {
 #[tokio::test]
 async fn actuators_set_rejects_bad_requests_without_changing_state() {
     let (app, state) = router("hub-new-firmware");
-    post(
-        &app,
-        "/api/actuators/set",
-        r#"{"target":1,"duration":60,"state":1}"#,
-    )
-    .await;
+    set_actuator(&app, 1, 60, 1).await;
     for body in [
         r#"{"target":2,"duration":5,"state":1}"#,
         r#"{"target":1,"duration":5,"state":2}"#,
@@ -264,24 +243,14 @@ async fn a_sensor_only_hub_has_no_actuators() {
     let (app, _) = router("hub-battery-sensor");
     let (_, answer) = get(&app, "/api/actuators/status").await;
     assert_eq!(answer, json!({"actuators": [], "error": "success"}));
-    let (status, _) = post(
-        &app,
-        "/api/actuators/set",
-        r#"{"target":0,"duration":5,"state":1}"#,
-    )
-    .await;
+    let status = set_actuator(&app, 0, 5, 1).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test(start_paused = true)]
 async fn an_actuator_switches_itself_off_when_its_duration_ends() {
     let (app, state) = router("hub-new-firmware");
-    post(
-        &app,
-        "/api/actuators/set",
-        r#"{"target":0,"duration":5,"state":1}"#,
-    )
-    .await;
+    set_actuator(&app, 0, 5, 1).await;
     assert_eq!(state.actuator_states(), [1, 0]);
     tokio::time::advance(Duration::from_millis(4900)).await;
     assert_eq!(state.actuator_states(), [1, 0], "off too early");
@@ -297,19 +266,9 @@ async fn an_actuator_switches_itself_off_when_its_duration_ends() {
 #[tokio::test(start_paused = true)]
 async fn a_new_switch_on_replaces_the_running_timer() {
     let (app, state) = router("hub-new-firmware");
-    post(
-        &app,
-        "/api/actuators/set",
-        r#"{"target":1,"duration":5,"state":1}"#,
-    )
-    .await;
+    set_actuator(&app, 1, 5, 1).await;
     tokio::time::advance(Duration::from_secs(3)).await;
-    post(
-        &app,
-        "/api/actuators/set",
-        r#"{"target":1,"duration":10,"state":1}"#,
-    )
-    .await;
+    set_actuator(&app, 1, 10, 1).await;
     tokio::time::advance(Duration::from_secs(3)).await;
     tokio::task::yield_now().await;
     assert_eq!(
@@ -321,12 +280,7 @@ async fn a_new_switch_on_replaces_the_running_timer() {
     tokio::task::yield_now().await;
     assert_eq!(state.actuator_states(), [0, 0]);
     // duration 0: on until told otherwise.
-    post(
-        &app,
-        "/api/actuators/set",
-        r#"{"target":0,"duration":0,"state":1}"#,
-    )
-    .await;
+    set_actuator(&app, 0, 0, 1).await;
     tokio::time::advance(Duration::from_secs(3600)).await;
     tokio::task::yield_now().await;
     assert_eq!(state.actuator_states(), [1, 0]);
@@ -371,12 +325,12 @@ async fn started_hub_serves_and_counts_requests_per_connection() {
         assert_eq!(r.body, r#"{"hub":[]}"#);
     }
     drop(http);
-    assert!(
-        hub.wait_until(Duration::from_secs(5), |s| s.open == 0)
-            .await,
-        "closing the client did not close its connection: {:?}",
-        hub.stats()
-    );
+    conns_reach(
+        &hub,
+        "closing the client did not close its connection",
+        |s| s.open == 0,
+    )
+    .await;
     let addr = hub.addr();
     let stats = hub.shutdown();
     assert_eq!(stats.accepted, 1);

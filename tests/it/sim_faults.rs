@@ -5,25 +5,21 @@
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use axum::Router;
 use serde_json::json;
-use vegehub_harness::sim::{app, DropConnection, FaultSpec, SimState};
+use vegehub_harness::sim::{DropConnection, SimHandle};
 
-use crate::common::{client, get, json_answer, post, profile};
-
-fn faulty(name: &str, faults: &[&str]) -> (Router, SimState) {
-    let faults = faults
-        .iter()
-        .map(|f| f.parse::<FaultSpec>().unwrap())
-        .collect();
-    let state = SimState::new(profile(name), faults);
-    (app(state.clone()), state)
-}
-
-use crate::common::sim_with as start;
+use crate::common::{
+    client, conns_reach, get, json_answer, post, router_with as faulty, set_actuator,
+    sim_with as start,
+};
 
 const INFO: &str = "/api/info/get";
 const HUB: &str = r#"{"hub":[]}"#;
+
+/// `info/get` for the hub section, to `hub` over its socket.
+fn info(http: &reqwest::Client, hub: &SimHandle) -> reqwest::RequestBuilder {
+    http.post(format!("{}{INFO}", hub.base_url())).body(HUB)
+}
 
 #[tokio::test]
 async fn status_answers_the_code_on_its_endpoint_within_its_window() {
@@ -94,27 +90,16 @@ async fn ignore_set_answers_200_but_stores_nothing() {
 #[tokio::test]
 async fn stuck_off_never_turns_its_slot_on() {
     let (app, state) = faulty("hub-new-firmware", &["stuck-off:1"]);
-    let (status, _) = post(
-        &app,
-        "/api/actuators/set",
-        r#"{"target":1,"duration":30,"state":1}"#,
-    )
-    .await;
+    let status = set_actuator(&app, 1, 30, 1).await;
     assert_eq!(status, StatusCode::OK, "the hub still says yes");
-    post(
-        &app,
-        "/api/actuators/set",
-        r#"{"target":0,"duration":30,"state":1}"#,
-    )
-    .await;
+    set_actuator(&app, 0, 30, 1).await;
     assert_eq!(state.actuator_states(), [1, 0]);
     let (_, answer) = get(&app, "/api/actuators/status").await;
     assert_eq!(answer["actuators"][1]["state"], 0);
 
     let (app, state) = faulty("hub-4-relay-ac", &["stuck-off"]);
     for slot in 0..4 {
-        let body = format!(r#"{{"target":{slot},"duration":30,"state":1}}"#);
-        post(&app, "/api/actuators/set", &body).await;
+        set_actuator(&app, slot, 30, 1).await;
     }
     assert_eq!(state.actuator_states(), [0, 0, 0, 0]);
 }
@@ -123,18 +108,12 @@ async fn stuck_off_never_turns_its_slot_on() {
 async fn stuck_on_survives_its_timer_and_state_0() {
     let (app, state) = faulty("hub-new-firmware", &["stuck-on:0"]);
     for slot in 0..2 {
-        let body = format!(r#"{{"target":{slot},"duration":5,"state":1}}"#);
-        post(&app, "/api/actuators/set", &body).await;
+        set_actuator(&app, slot, 5, 1).await;
     }
     tokio::time::advance(Duration::from_secs(6)).await;
     tokio::task::yield_now().await;
     assert_eq!(state.actuator_states(), [1, 0], "only slot 0 is stuck");
-    let (status, _) = post(
-        &app,
-        "/api/actuators/set",
-        r#"{"target":0,"duration":0,"state":0}"#,
-    )
-    .await;
+    let status = set_actuator(&app, 0, 0, 0).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(state.actuator_states(), [1, 0], "state 0 switched it off");
     let (_, answer) = get(&app, "/api/actuators/status").await;
@@ -144,12 +123,10 @@ async fn stuck_on_survives_its_timer_and_state_0() {
 #[tokio::test]
 async fn stuck_on_times_counts_off_attempts() {
     let (app, state) = faulty("hub-new-firmware", &["stuck-on,times=1"]);
-    let on = r#"{"target":0,"duration":0,"state":1}"#;
-    let off = r#"{"target":0,"duration":0,"state":0}"#;
-    post(&app, "/api/actuators/set", on).await;
-    post(&app, "/api/actuators/set", off).await;
+    set_actuator(&app, 0, 0, 1).await;
+    set_actuator(&app, 0, 0, 0).await;
     assert_eq!(state.actuator_states(), [1, 0]);
-    post(&app, "/api/actuators/set", off).await;
+    set_actuator(&app, 0, 0, 0).await;
     assert_eq!(state.actuator_states(), [0, 0]);
 }
 
@@ -168,12 +145,10 @@ async fn drop_closes_the_connection_without_an_answer() {
     let url = format!("{}/api/config/get", hub.base_url());
     let err = http.post(&url).body(HUB).send().await.unwrap_err();
     assert!(!err.is_timeout(), "{err:?}");
-    assert!(
-        hub.wait_until(Duration::from_secs(5), |s| s.accepted == 1 && s.open == 0)
-            .await,
-        "connection not closed: {:?}",
-        hub.stats()
-    );
+    conns_reach(&hub, "connection not closed", |s| {
+        s.accepted == 1 && s.open == 0
+    })
+    .await;
     let ok = http.post(&url).body(HUB).send().await.unwrap();
     assert_eq!(ok.status(), 200);
 }
@@ -192,12 +167,7 @@ async fn hang_never_answers_until_shutdown_drops_it() {
         .unwrap_err();
     assert!(err.is_timeout(), "{err:?}");
     // Other endpoints still answer.
-    let ok = client()
-        .post(format!("{}{INFO}", hub.base_url()))
-        .body(HUB)
-        .send()
-        .await
-        .unwrap();
+    let ok = info(&client(), &hub).send().await.unwrap();
     assert_eq!(ok.status(), 200);
 
     // A hung request on a connection the client keeps waiting on.
@@ -206,10 +176,7 @@ async fn hang_never_answers_until_shutdown_drops_it() {
     tokio::spawn(async move {
         let _ = tx.send(client().get(url).send().await);
     });
-    assert!(
-        hub.wait_until(Duration::from_secs(5), |s| s.requests == 3)
-            .await
-    );
+    conns_reach(&hub, "the hung request never arrived", |s| s.requests == 3).await;
     let stats = hub.shutdown();
     assert_eq!(stats.open, 0, "shutdown left a connection open");
     let waiting = tokio::time::timeout(Duration::from_secs(5), rx)
@@ -224,21 +191,14 @@ async fn conn_close_closes_the_connection_after_every_answer() {
     let hub = start("hub-new-firmware", &["conn-close"]);
     let http = client();
     for _ in 0..3 {
-        let resp = http
-            .post(format!("{}{INFO}", hub.base_url()))
-            .body(HUB)
-            .send()
-            .await
-            .unwrap();
+        let resp = info(&http, &hub).send().await.unwrap();
         assert_eq!(resp.headers()["connection"], "close");
         resp.bytes().await.unwrap();
     }
-    assert!(
-        hub.wait_until(Duration::from_secs(5), |s| s.open == 0)
-            .await,
-        "{:?}",
-        hub.stats()
-    );
+    conns_reach(&hub, "a connection stayed open despite conn-close", |s| {
+        s.open == 0
+    })
+    .await;
     let stats = hub.shutdown();
     assert_eq!(stats.accepted, 3, "keep-alive despite conn-close");
     assert_eq!(stats.requests_per_connection, [1, 1, 1]);
@@ -248,31 +208,15 @@ async fn conn_close_closes_the_connection_after_every_answer() {
 async fn max_conns_closes_the_connection_over_the_limit() {
     let hub = start("hub-new-firmware", &["max-conns:1"]);
     let first = tokio::net::TcpStream::connect(hub.addr()).await.unwrap();
-    assert!(
-        hub.wait_until(Duration::from_secs(5), |s| s.open == 1)
-            .await
-    );
-    let err = client()
-        .post(format!("{}{INFO}", hub.base_url()))
-        .body(HUB)
-        .send()
-        .await
-        .unwrap_err();
+    conns_reach(&hub, "the first connection never opened", |s| s.open == 1).await;
+    let err = info(&client(), &hub).send().await.unwrap_err();
     assert!(!err.is_timeout(), "{err:?}");
     let stats = hub.stats();
     assert_eq!((stats.accepted, stats.refused), (1, 1));
 
     drop(first);
-    assert!(
-        hub.wait_until(Duration::from_secs(5), |s| s.open == 0)
-            .await
-    );
-    let ok = client()
-        .post(format!("{}{INFO}", hub.base_url()))
-        .body(HUB)
-        .send()
-        .await
-        .unwrap();
+    conns_reach(&hub, "the first connection never closed", |s| s.open == 0).await;
+    let ok = info(&client(), &hub).send().await.unwrap();
     assert_eq!(ok.status(), 200);
     assert_eq!(hub.shutdown().refused, 1);
 }
@@ -312,12 +256,10 @@ async fn reboot_after_drops_every_connection_and_resets_actuators_but_keeps_conf
         .await
         .unwrap_err();
     assert!(!err.is_timeout(), "{err:?}");
-    assert!(
-        hub.wait_until(Duration::from_secs(5), |s| s.open == 0)
-            .await,
-        "the idle connection survived the reboot: {:?}",
-        hub.stats()
-    );
+    conns_reach(&hub, "the idle connection survived the reboot", |s| {
+        s.open == 0
+    })
+    .await;
     assert_eq!(hub.actuator_states(), [0], "actuators survived the reboot");
     assert_eq!(hub.config()["api_key"], "kept", "config lost in the reboot");
 
