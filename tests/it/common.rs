@@ -176,6 +176,12 @@ pub async fn conns_reach(hub: &SimHandle, what: &str, pred: impl Fn(&ConnStats) 
     );
 }
 
+/// Let `ms` of paused tokio time pass, and the timers it fires run.
+pub async fn elapse(ms: u64) {
+    tokio::time::advance(Duration::from_millis(ms)).await;
+    tokio::task::yield_now().await;
+}
+
 /// A built-in hub profile.
 pub fn profile(name: &str) -> Profile {
     Profile::load(name).unwrap_or_else(|e| panic!("{e}"))

@@ -10,7 +10,8 @@ use serde_json::{json, Value};
 use vegehub_harness::sim::{self, Profile, SimOptions, SimState};
 
 use crate::common::{
-    client, conns_reach, get, json_answer, post, profile, router, set_actuator, ALL_SECTIONS,
+    client, conns_reach, elapse, get, json_answer, post, profile, router, set_actuator,
+    ALL_SECTIONS,
 };
 
 fn keys(v: &Value) -> Vec<&str> {
@@ -252,10 +253,9 @@ async fn an_actuator_switches_itself_off_when_its_duration_ends() {
     let (app, state) = router("hub-new-firmware");
     set_actuator(&app, 0, 5, 1).await;
     assert_eq!(state.actuator_states(), [1, 0]);
-    tokio::time::advance(Duration::from_millis(4900)).await;
+    elapse(4900).await;
     assert_eq!(state.actuator_states(), [1, 0], "off too early");
-    tokio::time::advance(Duration::from_millis(200)).await;
-    tokio::task::yield_now().await;
+    elapse(200).await;
     assert_eq!(
         state.actuator_states(),
         [0, 0],
@@ -267,22 +267,19 @@ async fn an_actuator_switches_itself_off_when_its_duration_ends() {
 async fn a_new_switch_on_replaces_the_running_timer() {
     let (app, state) = router("hub-new-firmware");
     set_actuator(&app, 1, 5, 1).await;
-    tokio::time::advance(Duration::from_secs(3)).await;
+    elapse(3000).await;
     set_actuator(&app, 1, 10, 1).await;
-    tokio::time::advance(Duration::from_secs(3)).await;
-    tokio::task::yield_now().await;
+    elapse(3000).await;
     assert_eq!(
         state.actuator_states(),
         [0, 1],
         "the first timer switched it off"
     );
-    tokio::time::advance(Duration::from_secs(8)).await;
-    tokio::task::yield_now().await;
+    elapse(8000).await;
     assert_eq!(state.actuator_states(), [0, 0]);
     // duration 0: on until told otherwise.
     set_actuator(&app, 0, 0, 1).await;
-    tokio::time::advance(Duration::from_secs(3600)).await;
-    tokio::task::yield_now().await;
+    elapse(3_600_000).await;
     assert_eq!(state.actuator_states(), [1, 0]);
 }
 

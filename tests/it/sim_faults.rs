@@ -9,7 +9,7 @@ use serde_json::json;
 use vegehub_harness::sim::{DropConnection, SimHandle};
 
 use crate::common::{
-    client, conns_reach, get, json_answer, post, router_with as faulty, set_actuator,
+    client, conns_reach, elapse, get, json_answer, post, router_with as faulty, set_actuator,
     sim_with as start,
 };
 
@@ -51,10 +51,9 @@ async fn status_answers_the_code_on_its_endpoint_within_its_window() {
 async fn delay_holds_the_answer_back() {
     let (app, _) = faulty("hub-new-firmware", &["delay:300ms@info/get"]);
     let call = tokio::spawn(async move { post(&app, INFO, HUB).await });
-    tokio::time::advance(Duration::from_millis(299)).await;
-    tokio::task::yield_now().await;
+    elapse(299).await;
     assert!(!call.is_finished(), "answered before the delay ended");
-    tokio::time::advance(Duration::from_millis(2)).await;
+    elapse(2).await;
     let (status, answer) = tokio::time::timeout(Duration::from_secs(1), call)
         .await
         .expect("no answer after the delay")
@@ -110,8 +109,7 @@ async fn stuck_on_survives_its_timer_and_state_0() {
     for slot in 0..2 {
         set_actuator(&app, slot, 5, 1).await;
     }
-    tokio::time::advance(Duration::from_secs(6)).await;
-    tokio::task::yield_now().await;
+    elapse(6000).await;
     assert_eq!(state.actuator_states(), [1, 0], "only slot 0 is stuck");
     let status = set_actuator(&app, 0, 0, 0).await;
     assert_eq!(status, StatusCode::OK);
