@@ -51,17 +51,21 @@ pub fn harness_cmd() -> Command {
     cmd
 }
 
+/// Start `cmd` with stdin closed and stdout and stderr piped; finish it
+/// with [`output_within`].
+pub fn spawn_piped(cmd: &mut Command) -> Child {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts")
+}
+
 /// Run `cmd` to its end (stdin closed, stdout and stderr captured) within
 /// `limit`.
 pub fn output_of(cmd: &mut Command, limit: Duration) -> Output {
     let what = format!("{cmd:?}");
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary starts");
-    output_within(child, limit, &what)
+    output_within(spawn_piped(cmd), limit, &what)
 }
 
 /// The harness with `args`, run to its end within `limit`.
@@ -72,6 +76,21 @@ pub fn harness_within(args: &[&str], limit: Duration) -> Output {
 /// The harness with `args`, run to its end within [`LIMIT`].
 pub fn harness(args: &[&str]) -> Output {
     harness_within(args, LIMIT)
+}
+
+/// The scenarios `--list` names with `args` (exit 0, every stdout line a
+/// `<name>: test`), in order.
+pub fn listed(args: &[&str]) -> Vec<String> {
+    let o = harness(&[args, &["--list"]].concat());
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| {
+            l.strip_suffix(": test")
+                .unwrap_or_else(|| panic!("not a listed test: {l:?}\n{}", text(&o)))
+                .to_string()
+        })
+        .collect()
 }
 
 /// stdout, then stderr, as text (for assertion messages and searches).
@@ -121,6 +140,17 @@ pub fn backups_in(dir: &Path) -> Vec<PathBuf> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Send `SIG<sig>` with kill(1) to `child`, a process this test started,
+/// by its id.
+pub fn send_signal(child: &Child, sig: &str) {
+    let pid = child.id().to_string();
+    let status = Command::new("kill")
+        .args([&format!("-{sig}"), &pid])
+        .status()
+        .expect("kill(1) runs");
+    assert!(status.success(), "kill -{sig} {pid}");
 }
 
 /// Wait for a child with a deadline; kill it (only it, by its id) if it
@@ -498,11 +528,7 @@ impl SimProcess {
     /// exit code and the remaining stdout lines.
     pub fn stop(mut self, sig: &str) -> (Option<i32>, Vec<String>) {
         let mut child = self.child.take().expect("running");
-        let status = Command::new("kill")
-            .args([&format!("-{sig}"), &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
+        send_signal(&child, sig);
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             let _ = tx.send(child.wait());

@@ -50,6 +50,16 @@ fn passes_without_fault(profile: &str, extra: &[&str]) {
     assert!(hub.actuator_states().iter().all(|&s| s == 0));
 }
 
+/// A new-firmware hub with `faults`, its config before the run, and a run
+/// with `extra` against it: its output, also as text.
+fn faulted(faults: &[&str], extra: &[&str]) -> (SimHandle, String, Output, String) {
+    let hub = sim_with("hub-new-firmware", faults);
+    let before = hub.state().config_text();
+    let o = run(&hub, extra);
+    let out = text(&o);
+    (hub, before, o, out)
+}
+
 /// The hub's config is byte-equal to `before` and no relay is on.
 fn left_as_found(hub: &SimHandle, before: &str, out: &str) {
     assert_eq!(hub.state().config_text(), before, "config changed:\n{out}");
@@ -107,10 +117,7 @@ fn a_redirect_is_a_hub_failure_naming_status_and_location_never_followed() {
         format!("redirect:307>{port}@config/set"),
         format!("redirect:301>{port}@info/get"),
     ] {
-        let hub = sim_with("hub-new-firmware", &[&fault]);
-        let before = hub.state().config_text();
-        let o = run(&hub, &[]);
-        let out = text(&o);
+        let (hub, before, o, out) = faulted(&[&fault], &[]);
         assert_ne!(o.status.code(), Some(0), "{fault}:\n{out}");
         assert_eq!(o.status.code(), Some(1), "{fault}:\n{out}");
         assert!(out.contains("redirect"), "{fault}:\n{out}");
@@ -147,10 +154,10 @@ fn a_redirect_is_a_hub_failure_naming_status_and_location_never_followed() {
 #[test]
 fn an_error_field_in_a_200_answer_fails_the_write() {
     passes_without_fault("hub-new-firmware", &["--exact", "config-round-trip"]);
-    let hub = sim_with("hub-new-firmware", &["error-field@config/set"]);
-    let before = hub.state().config_text();
-    let o = run(&hub, &["--exact", "config-round-trip"]);
-    let out = text(&o);
+    let (hub, before, o, out) = faulted(
+        &["error-field@config/set"],
+        &["--exact", "config-round-trip"],
+    );
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert!(out.contains("the hub reported error 1"), "{out}");
     left_as_found(&hub, &before, &out);
@@ -167,10 +174,7 @@ fn an_error_field_in_a_200_answer_fails_the_write() {
 #[test]
 fn a_config_that_is_not_utf8_is_refused_before_any_write() {
     passes_without_fault("hub-new-firmware", &["--setup"]);
-    let hub = sim_with("hub-new-firmware", &["non-utf8@config/get"]);
-    let before = hub.state().config_text();
-    let o = run(&hub, &["--setup"]);
-    let out = text(&o);
+    let (hub, before, o, out) = faulted(&["non-utf8@config/get"], &["--setup"]);
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert!(out.contains("not valid UTF-8"), "{out}");
     assert_eq!(received(&hub, "/api/config/set"), 0, "written:\n{out}");
@@ -198,10 +202,10 @@ fn a_number_above_2_pow_64_is_carried_exactly_or_refused() {
     // A hub that stores it as a double (once): the round-trip sees the
     // change (as f64 the two are equal), and the exact restore puts the
     // original back.
-    let hub = sim_with("hub-new-firmware", &["big-number", "lossy-numbers,times=1"]);
-    let before = hub.state().config_text();
-    let o = run(&hub, &["--exact", "config-round-trip"]);
-    let out = text(&o);
+    let (hub, before, o, out) = faulted(
+        &["big-number", "lossy-numbers,times=1"],
+        &["--exact", "config-round-trip"],
+    );
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert!(out.contains("differs at 1 path(s): hub.vh_total"), "{out}");
     assert!(out.contains("cleanup: config restored: verified"), "{out}");
@@ -213,10 +217,7 @@ fn a_number_above_2_pow_64_is_carried_exactly_or_refused() {
 fn a_config_of_unexpected_shape_means_no_write() {
     passes_without_fault("hub-new-firmware", &["--setup"]);
     for shape in ["null", "array", "string"] {
-        let hub = sim_with("hub-new-firmware", &[&format!("shape:{shape}@config/get")]);
-        let before = hub.state().config_text();
-        let o = run(&hub, &["--setup"]);
-        let out = text(&o);
+        let (hub, before, o, out) = faulted(&[&format!("shape:{shape}@config/get")], &["--setup"]);
         assert_eq!(o.status.code(), Some(1), "{shape}:\n{out}");
         assert!(out.contains("not a JSON object"), "{shape}:\n{out}");
         assert!(out.contains("does not write a config"), "{shape}:\n{out}");
@@ -258,10 +259,7 @@ fn a_refused_final_restore_is_exit_5_and_the_printed_command_works() {
     passes_without_fault("hub-new-firmware", &["--setup"]);
     // config/set: 1 the round-trip's, 2 setup's test config; every restore
     // after that is refused.
-    let hub = sim_with("hub-new-firmware", &["status:500@config/set,after=2"]);
-    let before = hub.state().config_text();
-    let o = run(&hub, &["--setup"]);
-    let out = text(&o);
+    let (hub, before, o, out) = faulted(&["status:500@config/set,after=2"], &["--setup"]);
     assert_eq!(o.status.code(), Some(5), "{out}");
     assert_ne!(
         hub.state().config_text(),
@@ -275,10 +273,10 @@ fn a_refused_final_restore_is_exit_5_and_the_printed_command_works() {
 #[test]
 fn a_slot_missing_from_status_is_unknown_and_exit_5() {
     passes_without_fault("hub-new-firmware", &["--exact", "actuators", "--actuators"]);
-    let hub = sim_with("hub-new-firmware", &["missing-slot:1@actuators/status"]);
-    let before = hub.state().config_text();
-    let o = run(&hub, &["--exact", "actuators", "--actuators"]);
-    let out = text(&o);
+    let (hub, before, o, out) = faulted(
+        &["missing-slot:1@actuators/status"],
+        &["--exact", "actuators", "--actuators"],
+    );
     assert_eq!(o.status.code(), Some(5), "{out}");
     assert!(
         out.contains("slot(s) 1 unknown (not reported by actuators/status)"),
@@ -293,10 +291,7 @@ fn a_slot_missing_from_status_is_unknown_and_exit_5() {
 #[test]
 fn a_hub_claiming_4294967295_actuators_gets_no_command() {
     passes_without_fault("hub-new-firmware", &["--actuators"]);
-    let hub = sim_with("hub-new-firmware", &["claim-actuators:4294967295@info/get"]);
-    let before = hub.state().config_text();
-    let o = run(&hub, &["--actuators"]);
-    let out = text(&o);
+    let (hub, before, o, out) = faulted(&["claim-actuators:4294967295@info/get"], &["--actuators"]);
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert!(
         out.contains("hub.num_actuators is 4294967295, more than the harness handles (32)"),
@@ -311,10 +306,7 @@ fn a_hub_claiming_4294967295_actuators_gets_no_command() {
 #[test]
 fn control_characters_from_the_hub_are_shown_escaped_on_every_path() {
     passes_without_fault("hub-new-firmware", &["--setup", "-v"]);
-    let hub = sim_with("hub-new-firmware", &["ctrl-chars"]);
-    let before = hub.state().config_text();
-    let o = run(&hub, &["--setup", "--actuators", "-v"]);
-    let out = text(&o);
+    let (hub, before, o, out) = faulted(&["ctrl-chars"], &["--setup", "--actuators", "-v"]);
     assert_eq!(o.status.code(), Some(1), "{out}");
     // The fake strength fails info, named and escaped.
     assert!(out.contains("wifi.strength"), "{out}");
@@ -369,15 +361,12 @@ fn secrets_under_unknown_keys_and_in_unparseable_bodies_are_masked() {
         // A config/get body cut off mid-document, secrets inside.
         &["secret-fields", "malformed@config/get"][..],
     ] {
-        let hub = sim_with("hub-new-firmware", faults);
-        let before = hub.state().config_text();
+        let mut args = vec!["--setup", "-v"];
+        args.extend_from_slice(&files);
+        let (hub, before, o, out) = faulted(faults, &args);
         for s in state::SECRETS {
             assert!(before.contains(s), "the fault stores {s}");
         }
-        let mut args = vec!["--setup", "-v"];
-        args.extend_from_slice(&files);
-        let o = run(&hub, &args);
-        let out = text(&o);
         assert_eq!(o.status.code(), Some(1), "{faults:?}:\n{out}");
         let record = std::fs::read_to_string(&json).unwrap();
         let xml = std::fs::read_to_string(&junit).unwrap();
@@ -399,15 +388,12 @@ fn secrets_under_unknown_keys_and_in_unparseable_bodies_are_masked() {
 fn huge_answers_are_not_read_past_the_limit() {
     passes_without_fault("hub-new-firmware", &["--actuators"]);
     for fault in ["huge:50M@info/get", "huge:1M@actuators/status"] {
-        let hub = sim_with("hub-new-firmware", &[fault]);
-        let before = hub.state().config_text();
         let dir = tempfile::tempdir().unwrap();
         let json = dir.path().join("r.json");
-        let o = run(
-            &hub,
+        let (hub, before, o, out) = faulted(
+            &[fault],
             &["--actuators", "--report-json", json.to_str().unwrap()],
         );
-        let out = text(&o);
         assert_ne!(o.status.code(), Some(0), "{fault}:\n{out}");
         assert!(
             out.contains("answer larger than 262144 bytes; stopped reading it"),
@@ -425,11 +411,11 @@ fn a_mac_change_stops_every_write_and_exit_5_names_both_macs() {
     passes_without_fault("hub-new-firmware", &["--exact", "setup", "--setup"]);
     // info/get: 1 the MAC for the backup, 2 the check before the test
     // config; from 3 on (the check before the restore) another device.
-    let hub = sim_with("hub-new-firmware", &["mac-change@info/get,after=2"]);
-    let before = hub.state().config_text();
+    let (hub, before, o, out) = faulted(
+        &["mac-change@info/get,after=2"],
+        &["--exact", "setup", "--setup"],
+    );
     let mac = hub.state().profile().mac().to_string();
-    let o = run(&hub, &["--exact", "setup", "--setup"]);
-    let out = text(&o);
     assert_eq!(o.status.code(), Some(5), "{out}");
     assert!(
         out.contains(&mac) && out.contains(state::OTHER_MAC),

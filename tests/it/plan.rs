@@ -5,24 +5,17 @@
 //! left behind by failing and interrupted runs.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::common::{harness_cmd, harness_within, output_within, sim_with, text};
+use crate::common::{
+    harness_cmd, harness_within, listed, output_of, output_within, send_signal, sim_with,
+    spawn_piped, text,
+};
 
 const LIMIT: Duration = Duration::from_secs(30);
-
-fn spawn(args: &[&str]) -> Child {
-    harness_cmd()
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("harness starts")
-}
 
 fn shipped(plan: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -266,7 +259,7 @@ fn default_plan_is_built_in_and_matches_the_file() {
     // Run from a directory without scenarios/: the built-in plan is used.
     let hub = sim_with("hub-old-firmware", &[]);
     let json = dir.path().join("r.json");
-    let o = output_within(
+    let o = output_of(
         harness_cmd()
             .current_dir(dir.path())
             .args([
@@ -275,15 +268,8 @@ fn default_plan_is_built_in_and_matches_the_file() {
                 "--actuators",
                 "--setup",
             ])
-            .args(["--report-json", json.to_str().unwrap()])
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
+            .args(["--report-json", json.to_str().unwrap()]),
         LIMIT,
-        "built-in default plan",
     );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let r: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
@@ -531,13 +517,10 @@ fn failing_run_leaves_both_reports_with_failures_and_skips() {
     );
 }
 
-#[cfg(unix)] // sends SIGINT with kill(1)
-#[test]
-fn interrupted_run_still_leaves_both_files() {
-    // The hub hangs on actuator status: the run is stuck in actuator-status
-    // when SIGINT arrives.
+/// The harness writing `reports`, stopped with `SIG<sig>` while it waits in
+/// actuator-status on a hub that hangs there; its output.
+fn stopped_in_actuator_status(reports: &Reports, sig: &str, limit: Duration) -> Output {
     let hub = sim_with("hub-new-firmware", &["hang@actuators/status"]);
-    let reports = Reports::new();
     let mut args = vec![
         "--device".to_string(),
         hub.addr().to_string(),
@@ -546,19 +529,22 @@ fn interrupted_run_still_leaves_both_files() {
     ];
     args.extend(reports.args());
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let child = spawn(&refs);
-    // Wait for the request that hangs, then interrupt.
+    let child = spawn_piped(harness_cmd().args(&refs));
     assert!(
         hub.wait_for(Duration::from_secs(10), |s| s.requests >= 3),
         "the run never reached actuator-status"
     );
-    let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let o = output_within(child, Duration::from_secs(15), "interrupted run");
+    send_signal(&child, sig);
+    output_within(child, limit, &format!("run stopped by SIG{sig}"))
+}
+
+#[cfg(unix)] // sends SIGINT with kill(1)
+#[test]
+fn interrupted_run_still_leaves_both_files() {
+    // The hub hangs on actuator status: the run is stuck in actuator-status
+    // when SIGINT arrives.
+    let reports = Reports::new();
+    let o = stopped_in_actuator_status(&reports, "INT", Duration::from_secs(15));
     // Whatever ran before the interrupt is in both files, valid.
     let r = reports.record();
     assert_eq!(scenario(&r, "mac")["outcome"], "passed", "{r:#}");
@@ -754,33 +740,16 @@ fn plan_setup_values_restore_and_allow_changes() {
 #[test]
 fn list_shows_the_plans_scenarios_in_order() {
     let plan = shipped("smoke.json");
-    let o = harness_within(
-        &["--device", "127.0.0.1:9", "--plan", &plan, "--list"],
-        LIMIT,
-    );
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    let names: Vec<&str> = stdout
-        .lines()
-        .filter_map(|l| l.strip_suffix(": test"))
-        .collect();
-    assert_eq!(names, ["mac", "info", "actuator-status"], "{stdout}");
+    let names = listed(&["--device", "127.0.0.1:9", "--plan", &plan]);
+    assert_eq!(names, ["mac", "info", "actuator-status"]);
     let dir = tempfile::tempdir().unwrap();
     let reordered = write_plan(
         dir.path(),
         "reordered",
         json!({"scenarios": [{"scenario": "info"}, {"scenario": "mac"}]}),
     );
-    let o = harness_within(
-        &["--device", "127.0.0.1:9", "--plan", &reordered, "--list"],
-        LIMIT,
-    );
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    let names: Vec<&str> = stdout
-        .lines()
-        .filter_map(|l| l.strip_suffix(": test"))
-        .collect();
-    assert_eq!(names, ["info", "mac"], "{stdout}");
+    let names = listed(&["--device", "127.0.0.1:9", "--plan", &reordered]);
+    assert_eq!(names, ["info", "mac"]);
 }
 
 #[test]
@@ -881,28 +850,8 @@ crate::netns_test! {
 fn killed_run_leaves_the_files_of_its_finished_scenarios() {
     // SIGKILL gives the harness no chance to clean up: the files written
     // after each finished scenario stand, and say the run never finished.
-    let hub = sim_with("hub-new-firmware", &["hang@actuators/status"]);
     let reports = Reports::new();
-    let mut args = vec![
-        "--device".to_string(),
-        hub.addr().to_string(),
-        "--timeout".into(),
-        "20s".into(),
-    ];
-    args.extend(reports.args());
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let child = spawn(&refs);
-    assert!(
-        hub.wait_for(Duration::from_secs(10), |s| s.requests >= 3),
-        "the run never reached actuator-status"
-    );
-    let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-KILL", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let o = output_within(child, Duration::from_secs(10), "killed run");
+    let o = stopped_in_actuator_status(&reports, "KILL", Duration::from_secs(10));
     assert_eq!(o.status.code(), None, "killed by a signal");
     let r = reports.record();
     assert_eq!(r["status"], "running");
