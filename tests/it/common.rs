@@ -78,6 +78,14 @@ pub fn harness(args: &[&str]) -> Output {
     harness_within(args, LIMIT)
 }
 
+/// The harness against `hub` (`--device`, the [`FAST`] settings, then
+/// `extra`) within [`LIMIT`]: its exit code, and stdout then stderr as text.
+pub fn run_fast(hub: &SimHandle, extra: &[&str]) -> (Option<i32>, String) {
+    let addr = hub.addr().to_string();
+    let o = harness(&[&["--device", addr.as_str()], FAST, extra].concat());
+    (o.status.code(), text(&o))
+}
+
 /// The scenarios `--list` names with `args` (exit 0, every stdout line a
 /// `<name>: test`), in order.
 pub fn listed(args: &[&str]) -> Vec<String> {

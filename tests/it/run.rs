@@ -2,20 +2,13 @@
 //! every verdict seen flipping when the hub misbehaves, exit codes asserted,
 //! and the simulator's state checked afterwards.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use vegehub_harness::sim::Profile;
 
-use crate::common::{harness_within, listed, output_of, sim_with, text, FAST};
-
-/// Run the harness binary with `args`; the run must end within `limit`.
-fn device_args<'a>(hub: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut v = vec!["--device", hub];
-    v.extend_from_slice(FAST);
-    v.extend_from_slice(extra);
-    v
-}
+use crate::common::{
+    harness_cmd, harness_within, listed, output_of, run_fast, sim_with, text, FAST,
+};
 
 /// The libtest line of one scenario, e.g. `test setup ... ok`.
 fn line<'a>(out: &'a str, scenario: &str) -> &'a str {
@@ -77,10 +70,8 @@ fn every_shipped_profile_passes_with_sim() {
 fn a_real_device_run_leaves_the_hub_as_it_was() {
     let hub = sim_with("hub-4-relay-ac", &[]);
     let before = hub.config();
-    let addr = hub.addr().to_string();
-    let o = harness_within(&device_args(&addr, &["--actuators", "--setup"]), LIMIT);
-    let out = text(&o);
-    assert_eq!(o.status.code(), Some(0), "{out}");
+    let (code, out) = run_fast(&hub, &["--actuators", "--setup"]);
+    assert_eq!(code, Some(0), "{out}");
     assert!(line(&out, "actuators").ends_with("ok"), "{out}");
     assert!(line(&out, "setup").ends_with("ok"), "{out}");
     assert!(out.contains("cleanup: config restored: verified"), "{out}");
@@ -154,10 +145,8 @@ fn several_hubs_run_side_by_side_each_in_order() {
 #[test]
 fn hub_changing_scenarios_are_opt_in_on_a_real_device() {
     let hub = sim_with("hub-new-firmware", &[]);
-    let addr = hub.addr().to_string();
-    let o = harness_within(&device_args(&addr, &[]), LIMIT);
-    let out = text(&o);
-    assert_eq!(o.status.code(), Some(0), "{out}");
+    let (code, out) = run_fast(&hub, &[]);
+    assert_eq!(code, Some(0), "{out}");
     assert!(
         line(&out, "actuators").contains("not enabled (--actuators)"),
         "{out}"
@@ -174,10 +163,8 @@ fn hub_changing_scenarios_are_opt_in_on_a_real_device() {
 fn a_hub_that_ignores_config_set_fails_setup_and_says_why() {
     let hub = sim_with("hub-new-firmware", &["ignore-set@config/set"]);
     let before = hub.config();
-    let addr = hub.addr().to_string();
-    let o = harness_within(&device_args(&addr, &["--setup"]), LIMIT);
-    let out = text(&o);
-    assert_eq!(o.status.code(), Some(1), "{out}");
+    let (code, out) = run_fast(&hub, &["--setup"]);
+    assert_eq!(code, Some(1), "{out}");
     assert!(line(&out, "setup").ends_with("FAILED"), "{out}");
     assert!(
         out.contains("did not keep the test settings") && out.contains("endpoints[1]"),
@@ -191,10 +178,8 @@ fn a_hub_that_ignores_config_set_fails_setup_and_says_why() {
 #[test]
 fn old_firmware_setup_sets_key_server_and_type_then_restores() {
     let hub = sim_with("hub-old-firmware", &["ignore-set@config/set"]);
-    let addr = hub.addr().to_string();
-    let o = harness_within(&device_args(&addr, &["--exact", "setup", "--setup"]), LIMIT);
-    let out = text(&o);
-    assert_eq!(o.status.code(), Some(1), "{out}");
+    let (code, out) = run_fast(&hub, &["--exact", "setup", "--setup"]);
+    assert_eq!(code, Some(1), "{out}");
     for path in ["api_key", "hub.server_url", "hub.server_type"] {
         assert!(out.contains(path), "{path} named:\n{out}");
     }
@@ -203,9 +188,8 @@ fn old_firmware_setup_sets_key_server_and_type_then_restores() {
 
     let hub = sim_with("hub-old-firmware", &[]);
     let before = hub.config();
-    let addr = hub.addr().to_string();
-    let o = harness_within(&device_args(&addr, &["--exact", "setup", "--setup"]), LIMIT);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let (code, out) = run_fast(&hub, &["--exact", "setup", "--setup"]);
+    assert_eq!(code, Some(0), "{out}");
     assert_eq!(hub.config(), before);
 }
 
@@ -213,10 +197,8 @@ fn old_firmware_setup_sets_key_server_and_type_then_restores() {
 fn a_restore_the_hub_refuses_is_exit_5() {
     // The test settings are stored; the restore that follows gets a 500.
     let hub = sim_with("hub-new-firmware", &["status:500@config/set,after=1"]);
-    let addr = hub.addr().to_string();
-    let o = harness_within(&device_args(&addr, &["--exact", "setup", "--setup"]), LIMIT);
-    let out = text(&o);
-    assert_eq!(o.status.code(), Some(5), "{out}");
+    let (code, out) = run_fast(&hub, &["--exact", "setup", "--setup"]);
+    assert_eq!(code, Some(5), "{out}");
     assert!(out.contains("config restored: NOT VERIFIED"), "{out}");
     // The hub really is left modified: that is what exit 5 says.
     let eps = hub.config()["endpoints"].as_array().unwrap().clone();
@@ -229,10 +211,8 @@ fn a_restore_the_hub_refuses_is_exit_5() {
 #[test]
 fn a_relay_stuck_off_fails_actuators_naming_the_slot() {
     let hub = sim_with("hub-4-relay-ac", &["stuck-off:2"]);
-    let addr = hub.addr().to_string();
-    let o = harness_within(&device_args(&addr, &["--actuators"]), LIMIT);
-    let out = text(&o);
-    assert_eq!(o.status.code(), Some(1), "{out}");
+    let (code, out) = run_fast(&hub, &["--actuators"]);
+    assert_eq!(code, Some(1), "{out}");
     assert!(line(&out, "actuators").ends_with("FAILED"), "{out}");
     assert!(out.contains("slot 2 did not turn on"), "{out}");
     assert!(
@@ -279,10 +259,8 @@ fn an_error_mid_scenario_still_switches_everything_off() {
 #[test]
 fn a_relay_stuck_on_cannot_be_verified_off_and_is_exit_5() {
     let hub = sim_with("hub-new-firmware", &["stuck-on:0"]);
-    let addr = hub.addr().to_string();
-    let o = harness_within(&device_args(&addr, &["--actuators"]), LIMIT);
-    let out = text(&o);
-    assert_eq!(o.status.code(), Some(5), "{out}");
+    let (code, out) = run_fast(&hub, &["--actuators"]);
+    assert_eq!(code, Some(5), "{out}");
     assert!(out.contains("slot 0 did not turn off"), "{out}");
     assert!(out.contains("off: NOT VERIFIED"), "{out}");
     assert_eq!(
@@ -296,13 +274,8 @@ fn a_relay_stuck_on_cannot_be_verified_off_and_is_exit_5() {
 fn a_500_on_info_fails_info_and_dependents_skip() {
     let hub = sim_with("hub-new-firmware", &["status:500@info/get"]);
     let original = hub.config();
-    let addr = hub.addr().to_string();
-    let o = harness_within(
-        &device_args(&addr, &["--actuators", "--write-config"]),
-        LIMIT,
-    );
-    let out = text(&o);
-    assert_eq!(o.status.code(), Some(1), "{out}");
+    let (code, out) = run_fast(&hub, &["--actuators", "--write-config"]);
+    assert_eq!(code, Some(1), "{out}");
     assert!(line(&out, "info").ends_with("FAILED"), "{out}");
     assert!(out.contains("http status 500"), "{out}");
     for s in ["actuator-status", "actuators"] {
@@ -357,10 +330,8 @@ fn a_hanging_hub_ends_the_run_within_its_timeouts() {
 #[test]
 fn a_dropped_connection_is_retried_and_the_run_passes() {
     let hub = sim_with("hub-new-firmware", &["drop@info/get,times=1"]);
-    let addr = hub.addr().to_string();
-    let o = harness_within(&device_args(&addr, &["-v"]), LIMIT);
-    let out = text(&o);
-    assert_eq!(o.status.code(), Some(0), "{out}");
+    let (code, out) = run_fast(&hub, &["-v"]);
+    assert_eq!(code, Some(0), "{out}");
     assert!(
         out.contains("attempt 1 of 3 failed"),
         "retry visible with -v:\n{out}"
@@ -369,16 +340,15 @@ fn a_dropped_connection_is_retried_and_the_run_passes() {
 
     // The same fault without retries fails: the retry is what saved it.
     let hub = sim_with("hub-new-firmware", &["drop@info/get,times=1"]);
-    let addr = hub.addr().to_string();
-    let o = harness_within(&device_args(&addr, &["--retries", "0"]), LIMIT);
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let (code, out) = run_fast(&hub, &["--retries", "0"]);
+    assert_eq!(code, Some(1), "{out}");
 }
 
 #[test]
 fn a_closed_port_is_exit_4() {
     let port = closed_port().to_string();
     let addr = format!("127.0.0.1:{port}");
-    let o = harness_within(&device_args(&addr, &[]), LIMIT);
+    let o = harness_within(&[&["--device", addr.as_str()], FAST].concat(), LIMIT);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(4), "{out}");
     assert!(out.contains("unreachable"), "{out}");
@@ -425,13 +395,8 @@ fn list_names_the_plan_and_contacts_nothing() {
 #[test]
 fn a_scenario_run_alone_gathers_its_own_facts() {
     let hub = sim_with("hub-4-relay-ac", &[]);
-    let addr = hub.addr().to_string();
-    let o = harness_within(
-        &device_args(&addr, &["--exact", "actuators", "--actuators"]),
-        LIMIT,
-    );
-    let out = text(&o);
-    assert_eq!(o.status.code(), Some(0), "{out}");
+    let (code, out) = run_fast(&hub, &["--exact", "actuators", "--actuators"]);
+    assert_eq!(code, Some(0), "{out}");
     assert!(
         out.contains("1 passed; 0 failed; 0 ignored; 0 measured; 5 filtered out"),
         "{out}"
@@ -449,13 +414,8 @@ fn a_scenario_run_alone_gathers_its_own_facts() {
 #[test]
 fn a_name_filter_and_skip_select_scenarios() {
     let hub = sim_with("hub-new-firmware", &[]);
-    let addr = hub.addr().to_string();
-    let o = harness_within(
-        &device_args(&addr, &["actuator", "--skip", "actuators"]),
-        LIMIT,
-    );
-    let out = text(&o);
-    assert_eq!(o.status.code(), Some(0), "{out}");
+    let (code, out) = run_fast(&hub, &["actuator", "--skip", "actuators"]);
+    assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("running 1 test"), "{out}");
     assert!(line(&out, "actuator-status").ends_with("ok"), "{out}");
 }
@@ -504,11 +464,9 @@ fn json_format_keeps_stdout_a_clean_json_stream() {
 #[test]
 fn colour_only_on_request_when_not_a_terminal() {
     let run = |args: &[&str], no_color: bool| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vegehub-harness"));
+        let mut cmd = harness_cmd();
         cmd.args(args).args(FAST);
-        if no_color {
-            cmd.env("NO_COLOR", "1");
-        } else {
+        if !no_color {
             cmd.env_remove("NO_COLOR");
         }
         let o = output_of(&mut cmd, LIMIT);
