@@ -32,6 +32,16 @@ pub const FAST: &[&str] = &[
     "2",
 ];
 
+/// The scenarios of the built-in default plan, in its order.
+pub const DEFAULT_SCENARIOS: [&str; 6] = [
+    "mac",
+    "info",
+    "actuator-status",
+    "config-round-trip",
+    "actuators",
+    "setup",
+];
+
 /// How long one run of the binary may take before the test fails.
 pub const LIMIT: Duration = Duration::from_secs(60);
 

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use crate::common::{
     harness_cmd, harness_within, listed, output_of, output_within, send_signal, sim_with,
-    spawn_piped, text,
+    spawn_piped, text, DEFAULT_SCENARIOS,
 };
 
 const LIMIT: Duration = Duration::from_secs(30);
@@ -277,17 +277,7 @@ fn default_plan_is_built_in_and_matches_the_file() {
     let on_disk: Value =
         serde_json::from_str(&std::fs::read_to_string(shipped("default.json")).unwrap()).unwrap();
     assert_eq!(r["plan"]["document"], on_disk);
-    assert_eq!(
-        r["plan"]["scenarios"],
-        json!([
-            "mac",
-            "info",
-            "actuator-status",
-            "config-round-trip",
-            "actuators",
-            "setup"
-        ])
-    );
+    assert_eq!(r["plan"]["scenarios"], json!(DEFAULT_SCENARIOS));
 }
 
 /// A plan with one measurement per info fact, all met by hub-old-firmware

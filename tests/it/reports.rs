@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::common::{sim_with, validate_junit, ReportFiles, Spawned};
+use vegehub_harness::sim::SimHandle;
+
+use crate::common::{harness_cmd, output_of, sim_with, validate_junit, ReportFiles, Spawned};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -34,6 +36,20 @@ fn args(addrs: &[&str], reports: &ReportFiles, extra: &[&str]) -> Vec<String> {
 /// Run to the end; exit code and output.
 fn run(args: &[String]) -> (Option<i32>, String) {
     Spawned::start(args, false).finish(LIMIT)
+}
+
+/// A run of the actuators scenario (relays on for 10 s) on a new-firmware
+/// hub with `fault`, once the hub has a relay on.
+fn with_a_relay_on(fault: &str, reports: &ReportFiles) -> (SimHandle, Spawned) {
+    let hub = sim_with("hub-new-firmware", &[fault]);
+    let addr = hub.addr().to_string();
+    let extra = ["--actuators", "actuators", "--on-seconds", "10"];
+    let run = Spawned::start(&args(&[&addr], reports, &extra), false);
+    assert!(
+        hub.wait_state(LIMIT, |s| s.actuator_states().contains(&1)),
+        "no relay switched on"
+    );
+    (hub, run)
 }
 
 /// The checks every final report must pass, whatever ended the run: the
@@ -215,13 +231,12 @@ fn normal_end_failure_and_skips_carry_status_exit_code_and_cleanup() {
     // Skips only: nothing changed, nothing owed. The station comes from
     // the environment.
     let reports = ReportFiles::new();
-    let mut cmd = crate::common::harness_cmd();
-    cmd.env("VEGEHUB_HARNESS_STATION", "line 2")
-        .args(args(&[&addr], &reports, &[]))
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let o = crate::common::output_within(cmd.spawn().unwrap(), LIMIT, "harness");
+    let o = output_of(
+        harness_cmd()
+            .env("VEGEHUB_HARNESS_STATION", "line 2")
+            .args(args(&[&addr], &reports, &[])),
+        LIMIT,
+    );
     let out = String::from_utf8_lossy(&o.stdout).into_owned();
     assert_eq!(o.status.code(), Some(0), "{out}");
     let r = check_final(&reports, "finished", 0, &["nothing_owed"], &out);
@@ -273,16 +288,8 @@ fn a_hub_refusing_the_restore_is_exit_5_with_the_restore_command_in_every_report
 #[test]
 fn first_and_second_signal_leave_final_reports() {
     // First signal mid-actuators: cleanup switches every slot off (130).
-    let hub = sim_with("hub-new-firmware", &["delay:400ms@actuators/status"]);
-    let addr = hub.addr().to_string();
     let reports = ReportFiles::new();
-    let mut a = args(&[&addr], &reports, &["--actuators", "actuators"]);
-    a.extend(["--on-seconds".into(), "10".into()]);
-    let run = Spawned::start(&a, false);
-    assert!(
-        hub.wait_state(LIMIT, |s| s.actuator_states().contains(&1)),
-        "no relay switched on"
-    );
+    let (_hub, run) = with_a_relay_on("delay:400ms@actuators/status", &reports);
     run.signal(libc::SIGINT);
     let (code, out) = run.finish(LIMIT);
     assert_eq!(code, Some(130), "{out}");
@@ -384,16 +391,8 @@ fn a_closed_stdout_ends_the_run_with_final_reports() {
 
 #[test]
 fn a_hub_that_vanishes_mid_run_is_left_modified_in_the_reports() {
-    let hub = sim_with("hub-new-firmware", &["delay:300ms@actuators/status"]);
-    let addr = hub.addr().to_string();
     let reports = ReportFiles::new();
-    let mut a = args(&[&addr], &reports, &["--actuators", "actuators"]);
-    a.extend(["--on-seconds".into(), "10".into()]);
-    let run = Spawned::start(&a, false);
-    assert!(
-        hub.wait_state(LIMIT, |s| s.actuator_states().contains(&1)),
-        "no relay switched on"
-    );
+    let (hub, run) = with_a_relay_on("delay:300ms@actuators/status", &reports);
     // Gone for good, with a relay on.
     hub.shutdown();
     let (code, out) = run.finish(LIMIT);
@@ -413,13 +412,12 @@ fn a_harness_error_after_the_run_began_finishes_the_reports() {
     let hub = sim_with("hub-new-firmware", &[]);
     let addr = hub.addr().to_string();
     let reports = ReportFiles::new();
-    let mut cmd = crate::common::harness_cmd();
-    cmd.env("VEGEHUB_HARNESS_DEBUG_PANIC", "hub-thread")
-        .args(args(&[&addr], &reports, &[]))
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let o = crate::common::output_within(cmd.spawn().unwrap(), LIMIT, "harness");
+    let o = output_of(
+        harness_cmd()
+            .env("VEGEHUB_HARNESS_DEBUG_PANIC", "hub-thread")
+            .args(args(&[&addr], &reports, &[])),
+        LIMIT,
+    );
     let out = String::from_utf8_lossy(&o.stderr).into_owned();
     assert_eq!(o.status.code(), Some(1), "{out}");
     let r = check_final(&reports, "error", 1, &["nothing_owed"], &out);

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use vegehub_harness::sim::Profile;
 
 use crate::common::{
-    harness_cmd, harness_within, listed, output_of, run_fast, sim_with, text, FAST,
+    harness_cmd, harness_within, listed, output_of, run_fast, sim_with, text, DEFAULT_SCENARIOS,
+    FAST,
 };
 
 /// The libtest line of one scenario, e.g. `test setup ... ok`.
@@ -379,17 +380,7 @@ fn bad_input_is_exit_2() {
 
 #[test]
 fn list_names_the_plan_and_contacts_nothing() {
-    assert_eq!(
-        listed(&["--device", "127.0.0.1:9"]),
-        [
-            "mac",
-            "info",
-            "actuator-status",
-            "config-round-trip",
-            "actuators",
-            "setup"
-        ]
-    );
+    assert_eq!(listed(&["--device", "127.0.0.1:9"]), DEFAULT_SCENARIOS);
 }
 
 #[test]
@@ -432,18 +423,7 @@ fn scenarios_of_a_hub_run_in_plan_order_whatever_test_threads_says() {
         .filter(|l| l.starts_with("test ") && l.contains(" ... "))
         .map(|l| l.split_whitespace().nth(1).unwrap())
         .collect();
-    assert_eq!(
-        order,
-        [
-            "mac",
-            "info",
-            "actuator-status",
-            "config-round-trip",
-            "actuators",
-            "setup"
-        ],
-        "{out}"
-    );
+    assert_eq!(order, DEFAULT_SCENARIOS, "{out}");
 }
 
 #[test]
