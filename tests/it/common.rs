@@ -88,12 +88,17 @@ pub fn harness(args: &[&str]) -> Output {
     harness_within(args, LIMIT)
 }
 
-/// The harness against `hub` (`--device`, the [`FAST`] settings, then
-/// `extra`) within [`LIMIT`]: its exit code, and stdout then stderr as text.
-pub fn run_fast(hub: &SimHandle, extra: &[&str]) -> (Option<i32>, String) {
+/// The harness against `hub` (`--device <its address>`, then `extra`)
+/// within [`LIMIT`]: its exit code, and stdout then stderr as text.
+pub fn run_on(hub: &SimHandle, extra: &[&str]) -> (Option<i32>, String) {
     let addr = hub.addr().to_string();
-    let o = harness(&[&["--device", addr.as_str()], FAST, extra].concat());
+    let o = harness(&[&["--device", addr.as_str()], extra].concat());
     (o.status.code(), text(&o))
+}
+
+/// [`run_on`] with the [`FAST`] settings before `extra`.
+pub fn run_fast(hub: &SimHandle, extra: &[&str]) -> (Option<i32>, String) {
+    run_on(hub, &[FAST, extra].concat())
 }
 
 /// The scenarios `--list` names with `args` (exit 0, every stdout line a

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::common::{
-    harness_cmd, harness_within, listed, output_of, output_within, send_signal, sim_with,
+    harness_cmd, harness_within, listed, output_of, output_within, run_on, send_signal, sim_with,
     spawn_piped, text, DEFAULT_SCENARIOS,
 };
 
@@ -605,18 +605,8 @@ fn plan_slots_choose_which_relays_are_switched() {
     ] {
         let hub = sim_with("hub-new-firmware", &["stuck-off:0"]);
         let plan = actuators_plan(dir.path(), "slots", json!({"slots": slots}));
-        let o = harness_within(
-            &[
-                "--device",
-                &hub.addr().to_string(),
-                "--actuators",
-                "--plan",
-                &plan,
-            ],
-            LIMIT,
-        );
-        let out = text(&o);
-        assert_eq!(o.status.code(), Some(code), "slots {slots}:\n{out}");
+        let (got, out) = run_on(&hub, &["--actuators", "--plan", &plan]);
+        assert_eq!(got, Some(code), "slots {slots}:\n{out}");
         assert!(out.contains(needle), "slots {slots}: {needle:?} in\n{out}");
         assert_eq!(hub.actuator_states(), [0, 0], "all off at the end");
     }
@@ -633,18 +623,8 @@ fn plan_turns_the_auto_off_check_off() {
             "auto-off",
             json!({"slots": [0], "auto_off_check": check}),
         );
-        let o = harness_within(
-            &[
-                "--device",
-                &hub.addr().to_string(),
-                "--actuators",
-                "--plan",
-                &plan,
-            ],
-            LIMIT,
-        );
-        let out = text(&o);
-        assert_eq!(o.status.code(), Some(0), "check {check}:\n{out}");
+        let (code, out) = run_on(&hub, &["--actuators", "--plan", &plan]);
+        assert_eq!(code, Some(0), "check {check}:\n{out}");
         let note = if check {
             "slot 0 switched itself off after 1 s"
         } else {
@@ -673,17 +653,11 @@ fn plan_setup_values_restore_and_allow_changes() {
     // restore false: the hub keeps the plan's test key.
     let hub = sim_with("hub-new-firmware", &[]);
     let before = hub.config();
-    let o = harness_within(
-        &[
-            "--device",
-            &hub.addr().to_string(),
-            "--setup",
-            "--plan",
-            &setup(json!({"restore": false})),
-        ],
-        LIMIT,
+    let (code, out) = run_on(
+        &hub,
+        &["--setup", "--plan", &setup(json!({"restore": false}))],
     );
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(code, Some(0), "{out}");
     let after = hub.config();
     assert_ne!(after, before);
     assert!(
@@ -693,33 +667,20 @@ fn plan_setup_values_restore_and_allow_changes() {
     // restore true: given back deep-equal, after using the plan's key.
     let hub = sim_with("hub-new-firmware", &[]);
     let before = hub.config();
-    let o = harness_within(
-        &[
-            "--device",
-            &hub.addr().to_string(),
-            "--setup",
-            "--plan",
-            &setup(json!({"restore": true})),
-        ],
-        LIMIT,
+    let (code, out) = run_on(
+        &hub,
+        &["--setup", "--plan", &setup(json!({"restore": true}))],
     );
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(code, Some(0), "{out}");
     assert_eq!(hub.config(), before);
     // allow_changes false: skipped with the plan's reason, even with --setup,
     // and not a request sent for it.
     let hub = sim_with("hub-new-firmware", &[]);
-    let o = harness_within(
-        &[
-            "--device",
-            &hub.addr().to_string(),
-            "--setup",
-            "--plan",
-            &setup(json!({"allow_changes": false})),
-        ],
-        LIMIT,
+    let (code, out) = run_on(
+        &hub,
+        &["--setup", "--plan", &setup(json!({"allow_changes": false}))],
     );
-    let out = text(&o);
-    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert_eq!(code, Some(0), "{out}");
     assert!(
         out.contains("the plan does not allow it to change the hub"),
         "{out}"
