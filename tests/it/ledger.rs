@@ -55,6 +55,26 @@ async fn get_text(ledger: &Ledger, client: &reqwest::Client, url: &str) -> Strin
     response.text().await.unwrap()
 }
 
+/// The server, a ledger with `budget`, and a client of one session in it.
+async fn session(budget: usize) -> (String, tokio::task::JoinHandle<()>, Ledger, reqwest::Client) {
+    let (hub, server) = server().await;
+    let ledger = Ledger::new(budget);
+    let client = client(ledger.new_session());
+    (hub, server, ledger, client)
+}
+
+/// `ledger` settled (within 3 s) without a problem, its connections line
+/// saying `counts` (`opened 1, closed 1, still open 0`).
+async fn settled_clean(ledger: &Ledger, counts: &str) -> Verdict {
+    let verdict = ledger.settle(Duration::from_secs(3)).await;
+    assert!(verdict.problems().is_empty(), "{:?}", verdict.problems());
+    assert_eq!(
+        line(&verdict, "connections:"),
+        format!("connections: {counts}")
+    );
+    verdict
+}
+
 fn line(verdict: &Verdict, start: &str) -> String {
     verdict
         .summary_lines()
@@ -65,9 +85,7 @@ fn line(verdict: &Verdict, start: &str) -> String {
 
 #[tokio::test]
 async fn a_keep_alive_session_uses_one_connection_and_closes_it() {
-    let (hub, _server) = server().await;
-    let ledger = Ledger::new(2);
-    let client = client(ledger.new_session());
+    let (hub, _server, ledger, client) = session(2).await;
     ledger.set_scenario(&hub, Some("info"));
     for _ in 0..5 {
         assert_eq!(
@@ -76,12 +94,7 @@ async fn a_keep_alive_session_uses_one_connection_and_closes_it() {
         );
     }
     drop(client);
-    let verdict = ledger.settle(Duration::from_secs(3)).await;
-    assert!(verdict.problems().is_empty(), "{:?}", verdict.problems());
-    assert_eq!(
-        line(&verdict, "connections:"),
-        "connections: opened 1, closed 1, still open 0"
-    );
+    let verdict = settled_clean(&ledger, "opened 1, closed 1, still open 0").await;
     let c = &verdict.connections[0];
     assert_eq!((c.requests, c.scenario.as_deref()), (5, Some("info")));
     assert_eq!(c.hub, hub);
@@ -91,28 +104,19 @@ async fn a_keep_alive_session_uses_one_connection_and_closes_it() {
 
 #[tokio::test]
 async fn connection_close_means_one_connection_per_request_and_no_leak() {
-    let (hub, _server) = server().await;
-    let ledger = Ledger::new(2);
-    let client = client(ledger.new_session());
+    let (hub, _server, ledger, client) = session(2).await;
     ledger.set_scenario(&hub, Some("mac"));
     for _ in 0..4 {
         get_text(&ledger, &client, &format!("http://{hub}/close")).await;
     }
     drop(client);
-    let verdict = ledger.settle(Duration::from_secs(3)).await;
-    assert!(verdict.problems().is_empty(), "{:?}", verdict.problems());
-    assert_eq!(
-        line(&verdict, "connections:"),
-        "connections: opened 4, closed 4, still open 0"
-    );
+    let verdict = settled_clean(&ledger, "opened 4, closed 4, still open 0").await;
     assert!(verdict.connections.iter().all(|c| c.requests == 1));
 }
 
 #[tokio::test]
 async fn a_response_body_kept_past_the_session_is_a_leak_until_dropped() {
-    let (hub, _server) = server().await;
-    let ledger = Ledger::new(2);
-    let client = client(ledger.new_session());
+    let (hub, _server, ledger, client) = session(2).await;
     ledger.set_scenario(&hub, Some("mac"));
     get_text(&ledger, &client, &format!("http://{hub}/")).await;
     ledger.set_scenario(&hub, Some("config-round-trip"));
@@ -150,12 +154,7 @@ async fn a_response_body_kept_past_the_session_is_a_leak_until_dropped() {
     );
 
     drop(kept);
-    let verdict = ledger.settle(Duration::from_secs(3)).await;
-    assert!(verdict.problems().is_empty(), "{:?}", verdict.problems());
-    assert_eq!(
-        line(&verdict, "connections:"),
-        "connections: opened 1, closed 1, still open 0"
-    );
+    settled_clean(&ledger, "opened 1, closed 1, still open 0").await;
 }
 
 #[tokio::test]
@@ -177,9 +176,7 @@ async fn a_second_client_is_a_second_session() {
 
 #[tokio::test]
 async fn a_client_outside_the_ledger_is_caught_by_its_requests_and_its_open_connection() {
-    let (hub, _server) = server().await;
-    let ledger = Ledger::new(2);
-    let session = client(ledger.new_session());
+    let (hub, _server, ledger, session) = session(2).await;
     get_text(&ledger, &session, &format!("http://{hub}/")).await;
     drop(session);
     let rogue = reqwest::Client::new();
@@ -202,9 +199,7 @@ async fn a_client_outside_the_ledger_is_caught_by_its_requests_and_its_open_conn
 #[tokio::test]
 async fn connections_open_at_once_beyond_the_budget_fail() {
     for (budget, fails) in [(2, true), (3, false)] {
-        let (hub, _server) = server().await;
-        let ledger = Ledger::new(budget);
-        let client = client(ledger.new_session());
+        let (hub, _server, ledger, client) = session(budget).await;
         let url = format!("http://{hub}/together");
         let (a, b, c) = tokio::join!(
             client.get(&url).send(),
@@ -230,9 +225,7 @@ async fn connections_open_at_once_beyond_the_budget_fail() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sequential_requests_inside_for_hub_reuse_one_connection() {
-    let (hub, _server) = server().await;
-    let ledger = Ledger::new(1);
-    let client = client(ledger.new_session());
+    let (hub, _server, ledger, client) = session(1).await;
     for _ in 0..60 {
         let response = vegehub_harness::session::ledger::for_hub(
             &hub,
@@ -244,11 +237,6 @@ async fn sequential_requests_inside_for_hub_reuse_one_connection() {
         response.text().await.unwrap();
     }
     drop(client);
-    let verdict = ledger.settle(Duration::from_secs(3)).await;
-    assert!(verdict.problems().is_empty(), "{:?}", verdict.problems());
-    assert_eq!(
-        line(&verdict, "connections:"),
-        "connections: opened 1, closed 1, still open 0"
-    );
+    let verdict = settled_clean(&ledger, "opened 1, closed 1, still open 0").await;
     assert_eq!(verdict.connections[0].requests, 60);
 }
