@@ -10,9 +10,9 @@ use crate::common::{harness_within, sim_with, text, FAST};
 // Only the Unix-only tests below spawn the binary by hand.
 #[cfg(unix)]
 use {
-    crate::common::{harness_cmd, output_of, output_within, BIN},
+    crate::common::{harness_cmd, output_of, output_within, spawn_piped},
     std::io::{BufRead, BufReader},
-    std::process::Stdio,
+    vegehub_harness::sim::SimHandle,
 };
 
 const LIMIT: Duration = Duration::from_secs(40);
@@ -184,22 +184,19 @@ fn a_closed_stdout_stops_the_run_quietly_with_exit_141() {
     let addr = hub.addr().to_string();
     let json = tempfile::tempdir().unwrap();
     let record = json.path().join("run.json");
-    let mut child = harness_cmd()
-        .args([
-            "--device",
-            &addr,
-            "--write-config",
-            "--actuators",
-            "--setup",
-        ])
-        .args(FAST)
-        .arg("--report-json")
-        .arg(&record)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_piped(
+        harness_cmd()
+            .args([
+                "--device",
+                &addr,
+                "--write-config",
+                "--actuators",
+                "--setup",
+            ])
+            .args(FAST)
+            .arg("--report-json")
+            .arg(&record),
+    );
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let seen: Vec<String> = (0..3).map(|_| lines.next().unwrap().unwrap()).collect();
     drop(lines);
@@ -230,28 +227,25 @@ fn a_closed_stderr_mid_change_leaves_the_hub_clean() {
     let hub = sim_with("hub-4-relay-ac", &[]);
     let original = hub.config();
     let addr = hub.addr().to_string();
-    let mut child = harness_cmd()
-        .args([
-            "--device",
-            &addr,
-            "--write-config",
-            "--actuators",
-            "--setup",
-            "-v",
-        ])
-        .args([
-            "--timeout",
-            "3s",
-            "--verify-timeout",
-            "3s",
-            "--on-seconds",
-            "5",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_piped(
+        harness_cmd()
+            .args([
+                "--device",
+                &addr,
+                "--write-config",
+                "--actuators",
+                "--setup",
+                "-v",
+            ])
+            .args([
+                "--timeout",
+                "3s",
+                "--verify-timeout",
+                "3s",
+                "--on-seconds",
+                "5",
+            ]),
+    );
     let stderr = child.stderr.take().unwrap();
     assert!(
         hub.wait_state(Duration::from_secs(20), |s| s
@@ -279,13 +273,20 @@ mod on_a_terminal {
     use expectrl::{Eof, Expect};
 
     fn spawn(args: &[&str]) -> Session {
-        let mut cmd = std::process::Command::new(BIN);
-        cmd.args(args)
-            .env("NO_COLOR", "1")
-            .env("VEGEHUB_HARNESS_BACKUP_DIR", crate::common::backup_dir());
+        let mut cmd = harness_cmd();
+        cmd.args(args);
         let mut s = Session::spawn(cmd).expect("the harness on a pseudo-terminal");
         s.set_expect_timeout(Some(Duration::from_secs(30)));
         s
+    }
+
+    /// [`spawn`] against `hubs` with the fast settings, then `extra`.
+    fn spawn_on(hubs: &[&SimHandle], extra: &[&str]) -> Session {
+        let addrs: Vec<String> = hubs.iter().map(|h| h.addr().to_string()).collect();
+        let mut args: Vec<&str> = addrs.iter().flat_map(|a| ["--device", a]).collect();
+        args.extend_from_slice(FAST);
+        args.extend_from_slice(extra);
+        spawn(&args)
     }
 
     /// Read to the end; the exit code.
@@ -371,9 +372,7 @@ mod on_a_terminal {
         // Old firmware keeps a name in its config.
         let hub = sim_with("hub-old-firmware", &[]);
         let addr = hub.addr().to_string();
-        let mut args = vec!["--device", addr.as_str()];
-        args.extend_from_slice(FAST);
-        let mut s = spawn(&args);
+        let mut s = spawn_on(&[&hub], &[]);
         // config-round-trip first: the hub named by its config name, MAC,
         // address and relays.
         s.expect(format!("Vege_1C_07 (MAC A1B2C3D41C07, {addr}, 1 relay):").as_str())
@@ -446,11 +445,7 @@ mod on_a_terminal {
     fn all_answers_for_every_hub_at_once() {
         let one = sim_with("hub-old-firmware", &[]);
         let two = sim_with("hub-new-firmware", &[]);
-        let (a1, a2) = (one.addr().to_string(), two.addr().to_string());
-        let mut args = vec!["--device", a1.as_str(), "--device", a2.as_str()];
-        args.extend_from_slice(FAST);
-        args.extend_from_slice(&["--exact", "actuators"]);
-        let mut s = spawn(&args);
+        let mut s = spawn_on(&[&one, &two], &["--exact", "actuators"]);
         s.expect("Allow this on Vege_1C_07?").unwrap();
         s.send_line("a").unwrap();
         let (out, code) = finish(&mut s);
@@ -477,10 +472,7 @@ mod on_a_terminal {
     #[test]
     fn ctrl_c_at_a_question_stops_the_run() {
         let hub = sim_with("hub-new-firmware", &[]);
-        let addr = hub.addr().to_string();
-        let mut args = vec!["--device", addr.as_str()];
-        args.extend_from_slice(FAST);
-        let mut s = spawn(&args);
+        let mut s = spawn_on(&[&hub], &[]);
         s.expect("Allow this on A1B2C3D4A620?").unwrap();
         s.send(expectrl::ControlCode::EndOfText).unwrap();
         let (out, code) = finish(&mut s);
@@ -497,7 +489,6 @@ mod on_a_terminal {
     #[test]
     fn nothing_is_asked_for_what_will_not_run() {
         let hub = sim_with("hub-new-firmware", &[]);
-        let addr = hub.addr().to_string();
         // A read-only filter, and a read-only plan: no question at all.
         let smoke = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/smoke.json");
         for extra in [
@@ -505,10 +496,7 @@ mod on_a_terminal {
             &["--plan", smoke],
             &["--actuators", "actuators"],
         ] {
-            let mut args = vec!["--device", addr.as_str()];
-            args.extend_from_slice(FAST);
-            args.extend_from_slice(extra);
-            let mut s = spawn(&args);
+            let mut s = spawn_on(&[&hub], extra);
             let (out, code) = finish(&mut s);
             assert_eq!(code, 0, "{extra:?}: {out}");
             assert!(!out.contains("Allow this"), "{extra:?}: {out}");
