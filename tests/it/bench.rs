@@ -174,6 +174,20 @@ fn reports_are_0644_backups_stay_private() {
     assert_eq!(mode(&backup), 0o600);
 }
 
+/// The harness started on `hub` with every hub-changing scenario allowed,
+/// then `extra`; stdout and stderr piped.
+#[cfg(unix)]
+fn spawn_changing(hub: &SimHandle, extra: &[&str]) -> std::process::Child {
+    let addr = hub.addr().to_string();
+    let allow = ["--write-config", "--actuators", "--setup"];
+    spawn_piped(
+        harness_cmd()
+            .args(["--device", &addr])
+            .args(allow)
+            .args(extra),
+    )
+}
+
 /// `| head -3`: stdout closes after three lines. The run stops like on a
 /// first Ctrl-C, what it changed is undone, and it exits 141, no panic.
 #[cfg(unix)] // symlinks, /proc, file modes, SIGPIPE semantics
@@ -181,22 +195,10 @@ fn reports_are_0644_backups_stay_private() {
 fn a_closed_stdout_stops_the_run_quietly_with_exit_141() {
     let hub = sim_with("hub-new-firmware", &[]);
     let original = hub.config();
-    let addr = hub.addr().to_string();
     let json = tempfile::tempdir().unwrap();
     let record = json.path().join("run.json");
-    let mut child = spawn_piped(
-        harness_cmd()
-            .args([
-                "--device",
-                &addr,
-                "--write-config",
-                "--actuators",
-                "--setup",
-            ])
-            .args(FAST)
-            .arg("--report-json")
-            .arg(&record),
-    );
+    let extra = [FAST, &["--report-json", record.to_str().unwrap()]].concat();
+    let mut child = spawn_changing(&hub, &extra);
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let seen: Vec<String> = (0..3).map(|_| lines.next().unwrap().unwrap()).collect();
     drop(lines);
@@ -226,26 +228,15 @@ fn a_closed_stdout_stops_the_run_quietly_with_exit_141() {
 fn a_closed_stderr_mid_change_leaves_the_hub_clean() {
     let hub = sim_with("hub-4-relay-ac", &[]);
     let original = hub.config();
-    let addr = hub.addr().to_string();
-    let mut child = spawn_piped(
-        harness_cmd()
-            .args([
-                "--device",
-                &addr,
-                "--write-config",
-                "--actuators",
-                "--setup",
-                "-v",
-            ])
-            .args([
-                "--timeout",
-                "3s",
-                "--verify-timeout",
-                "3s",
-                "--on-seconds",
-                "5",
-            ]),
-    );
+    let fast_enough = [
+        "--timeout",
+        "3s",
+        "--verify-timeout",
+        "3s",
+        "--on-seconds",
+        "5",
+    ];
+    let mut child = spawn_changing(&hub, &[&["-v"][..], &fast_enough].concat());
     let stderr = child.stderr.take().unwrap();
     assert!(
         hub.wait_state(Duration::from_secs(20), |s| s
