@@ -6,14 +6,51 @@
 //! dir sends nothing. "Mid-scenario" is seen on the simulator's state or the
 //! binary's output, always with a deadline.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
+use vegehub_harness::sim::SimHandle;
+
 use crate::common::{
-    backups_in, harness, one_line_error, output_of, restore, sim_with, text, wait_hub, Spawned, BIN,
+    backups_in, harness, one_line_error, output_of, restore, sim_with, text, user_cmd, wait_hub,
+    Spawned,
 };
 
 const LIMIT: Duration = Duration::from_secs(20);
+
+/// A `--setup setup` run on a new-firmware hub, its backups in a directory
+/// of its own.
+struct SetupRun {
+    hub: SimHandle,
+    /// The hub's config before the run.
+    original: Value,
+    addr: String,
+    backups: tempfile::TempDir,
+    run: Spawned,
+}
+
+/// Start a [`SetupRun`] on a hub with `faults`.
+fn setup_run(faults: &[&str]) -> SetupRun {
+    let hub = sim_with("hub-new-firmware", faults);
+    let original = hub.config();
+    let addr = hub.addr().to_string();
+    let backups = tempfile::tempdir().unwrap();
+    let run = Spawned::with_backups(&["--device", &addr, "--setup", "setup"], backups.path());
+    SetupRun {
+        hub,
+        original,
+        addr,
+        backups,
+        run,
+    }
+}
+
+/// Wait until `hub` holds a config other than `original`: the test config.
+fn test_config_on(hub: &SimHandle, original: &Value) {
+    wait_hub(hub, "the test config on the hub", |s| {
+        s.config() != *original
+    });
+}
 
 #[test]
 fn sigint_during_actuators_switches_every_slot_off_and_exits_130() {
@@ -53,17 +90,11 @@ fn sigint_during_actuators_switches_every_slot_off_and_exits_130() {
 fn sigterm_during_setup_restores_the_config_deep_equal_and_exits_130() {
     // The read-back after the test config is slow: the hub holds the test
     // config while the harness waits.
-    let hub = sim_with("hub-new-firmware", &["delay:700ms@config/get,after=1"]);
-    let original = hub.config();
-    let addr = hub.addr().to_string();
-    let backups = tempfile::tempdir().unwrap();
-    let run = Spawned::with_backups(&["--device", &addr, "--setup", "setup"], backups.path());
-    wait_hub(&hub, "the test config on the hub", |s| {
-        s.config() != original
-    });
-    run.signal(libc::SIGTERM);
-    let (code, out) = run.finish(LIMIT);
-    assert_eq!(hub.config(), original, "{out}");
+    let r = setup_run(&["delay:700ms@config/get,after=1"]);
+    test_config_on(&r.hub, &r.original);
+    r.run.signal(libc::SIGTERM);
+    let (code, out) = r.run.finish(LIMIT);
+    assert_eq!(r.hub.config(), r.original, "{out}");
     assert_eq!(code, Some(130), "{out}");
     assert!(out.contains("SIGTERM received"), "{out}");
     assert!(
@@ -77,15 +108,12 @@ fn sigterm_during_setup_restores_the_config_deep_equal_and_exits_130() {
 
 #[test]
 fn a_hub_that_refuses_the_restore_is_exit_5_and_the_backup_is_printed() {
-    let hub = sim_with("hub-new-firmware", &["status:500@config/set,after=1"]);
-    let original = hub.config();
-    let addr = hub.addr().to_string();
-    let backups = tempfile::tempdir().unwrap();
-    let run = Spawned::with_backups(&["--device", &addr, "--setup", "setup"], backups.path());
-    let (code, out) = run.finish(LIMIT);
+    let r = setup_run(&["status:500@config/set,after=1"]);
+    let addr = &r.addr;
+    let (code, out) = r.run.finish(LIMIT);
     assert_eq!(code, Some(5), "{out}");
-    assert_ne!(hub.config(), original, "the fault kept the test config");
-    let files = backups_in(backups.path());
+    assert_ne!(r.hub.config(), r.original, "the fault kept the test config");
+    let files = backups_in(r.backups.path());
     assert_eq!(files.len(), 1, "{files:?}");
     let path = files[0].display().to_string();
     assert!(
@@ -108,50 +136,36 @@ fn a_hub_that_refuses_the_restore_is_exit_5_and_the_backup_is_printed() {
 
 #[test]
 fn sigkill_during_setup_leaves_a_backup_that_restore_brings_back() {
-    let hub = sim_with("hub-new-firmware", &["delay:700ms@config/get,after=1"]);
-    let original = hub.config();
-    let addr = hub.addr().to_string();
-    let backups = tempfile::tempdir().unwrap();
-    let mut run = Spawned::with_backups(&["--device", &addr, "--setup", "setup"], backups.path());
-    wait_hub(&hub, "the test config on the hub", |s| {
-        s.config() != original
-    });
-    run.child.kill().unwrap();
-    let (code, _) = run.finish(LIMIT);
+    let mut r = setup_run(&["delay:700ms@config/get,after=1"]);
+    test_config_on(&r.hub, &r.original);
+    r.run.child.kill().unwrap();
+    let (code, _) = r.run.finish(LIMIT);
     assert_eq!(code, None, "killed by SIGKILL");
-    assert_ne!(hub.config(), original, "no cleanup after SIGKILL");
-    let files = backups_in(backups.path());
+    assert_ne!(r.hub.config(), r.original, "no cleanup after SIGKILL");
+    let files = backups_in(r.backups.path());
     assert_eq!(files.len(), 1, "{files:?}");
     let out = restore(&files[0], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert_eq!(hub.config(), original);
+    assert_eq!(r.hub.config(), r.original);
 }
 
 #[test]
 fn a_second_signal_exits_at_once_naming_what_may_be_left() {
     // Cleanup's restore hangs, so the second signal lands during it.
-    let hub = sim_with(
-        "hub-new-firmware",
-        &["delay:700ms@config/get,after=1", "hang@config/set,after=1"],
-    );
-    let original = hub.config();
-    let addr = hub.addr().to_string();
-    let backups = tempfile::tempdir().unwrap();
-    let run = Spawned::with_backups(&["--device", &addr, "--setup", "setup"], backups.path());
-    wait_hub(&hub, "the test config on the hub", |s| {
-        s.config() != original
-    });
-    run.signal(libc::SIGINT);
-    run.wait_line("undoing on hub", LIMIT);
+    let r = setup_run(&["delay:700ms@config/get,after=1", "hang@config/set,after=1"]);
+    let addr = &r.addr;
+    test_config_on(&r.hub, &r.original);
+    r.run.signal(libc::SIGINT);
+    r.run.wait_line("undoing on hub", LIMIT);
     let second = Instant::now();
-    run.signal(libc::SIGINT);
-    let (code, out) = run.finish(LIMIT);
+    r.run.signal(libc::SIGINT);
+    let (code, out) = r.run.finish(LIMIT);
     assert!(
         second.elapsed() < Duration::from_secs(2),
         "not at once: {out}"
     );
     assert_eq!(code, Some(5), "{out}");
-    let path = backups_in(backups.path())[0].display().to_string();
+    let path = backups_in(r.backups.path())[0].display().to_string();
     assert!(out.contains("received again: exiting now"), "{out}");
     assert!(
         out.contains(&format!(
@@ -170,7 +184,7 @@ fn an_unwritable_backup_dir_is_a_one_line_error_and_nothing_is_sent() {
     std::fs::write(&file, "").unwrap();
     let bad = file.join("backups");
     let out = output_of(
-        Command::new(BIN)
+        user_cmd()
             .args(["--device", &addr, "--setup", "--backup-dir"])
             .arg(&bad),
         LIMIT,
