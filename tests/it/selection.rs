@@ -6,7 +6,7 @@ use std::io::Read;
 use std::process::{Command, Output, Stdio};
 
 use crate::common::netns::{Veth, PEER_ADDR};
-use crate::common::{harness, text, SimProcess, BIN};
+use crate::common::{harness, output_within, text, SimProcess, BIN, LIMIT};
 use crate::netns_test;
 
 /// Fast settings for simulated hubs: relays follow at once.
@@ -38,6 +38,17 @@ fn stop(hubs: Vec<SimProcess>) {
     }
 }
 
+/// The old-firmware hub, the 4-relay hub, and one named like the first
+/// one's MAC (see [`hub_named_like_a_mac`]), on 127.0.0.1, .2 and .3.
+fn three_hubs(dir: &tempfile::TempDir) -> Vec<SimProcess> {
+    let odd = hub_named_like_a_mac(dir);
+    hubs(&[
+        ("hub-old-firmware", "127.0.0.1"),
+        ("hub-4-relay-ac", "127.0.0.2"),
+        (&odd, "127.0.0.3"),
+    ])
+}
+
 /// A profile file: the new-firmware hub renamed `A1B2C3D41C07`, which is
 /// also the MAC of the old-firmware hub (a user may name a hub anything).
 fn hub_named_like_a_mac(dir: &tempfile::TempDir) -> String {
@@ -56,12 +67,7 @@ fn hub_named_like_a_mac(dir: &tempfile::TempDir) -> String {
 netns_test! {
     fn select_by_name_mac_or_address_tests_that_hub_only() {
         let dir = tempfile::tempdir().unwrap();
-        let odd = hub_named_like_a_mac(&dir);
-        let hubs = hubs(&[
-            ("hub-old-firmware", "127.0.0.1"),
-            ("hub-4-relay-ac", "127.0.0.2"),
-            (&odd, "127.0.0.3"),
-        ]);
+        let hubs = three_hubs(&dir);
         for (select, mac) in [
             ("vege_1c_07", "A1B2C3D41C07"),           // instance name, any case
             ("a1b2.c3d4.4e51", "A1B2C3D44E51"),       // MAC, read from the hub
@@ -85,12 +91,7 @@ netns_test! {
 netns_test! {
     fn ambiguous_unmatched_or_unchosen_selection_runs_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let odd = hub_named_like_a_mac(&dir);
-        let hubs = hubs(&[
-            ("hub-old-firmware", "127.0.0.1"),
-            ("hub-4-relay-ac", "127.0.0.2"),
-            (&odd, "127.0.0.3"),
-        ]);
+        let hubs = three_hubs(&dir);
         // One hub's name is another hub's MAC: refused, both named.
         let o = harness(&["--select", "A1B2C3D41C07", "mac"]);
         let out = text(&o);
@@ -175,7 +176,7 @@ fn on_a_terminal(args: &str, input: &[u8]) -> Output {
         .spawn()
         .expect("`script` (util-linux) runs the harness on a pseudo-terminal");
     child.stdin.take().unwrap().write_all(input).unwrap();
-    child.wait_with_output().unwrap()
+    output_within(child, LIMIT, "the harness on a pseudo-terminal")
 }
 
 netns_test! {
