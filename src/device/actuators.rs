@@ -19,6 +19,19 @@ pub struct ActuatorStatus {
     pub error: String,
 }
 
+/// The fields of one `actuators/status` slot ([`ActuatorSlot`]), in the
+/// order the hub sends them; every one a number on the wire.
+pub const SLOT_FIELDS: &[&str] = &[
+    "slot",
+    "state",
+    "last_run",
+    "next_window_start",
+    "next_window_end",
+    "cur_ma",
+    "typ_ma",
+    "error",
+];
+
 /// One actuator slot as `actuators/status` reports it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ActuatorSlot {
@@ -33,4 +46,31 @@ pub struct ActuatorSlot {
     pub cur_ma: i64,
     pub typ_ma: i64,
     pub error: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slot_fields_name_every_field_of_a_slot_in_order() {
+        let slot = ActuatorSlot {
+            slot: 0,
+            state: 0,
+            last_run: 0,
+            next_window_start: 0,
+            next_window_end: 0,
+            cur_ma: 0,
+            typ_ma: 0,
+            error: 0,
+        };
+        let value = serde_json::to_value(slot).unwrap();
+        let keys: Vec<&str> = value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(keys, SLOT_FIELDS);
+    }
 }

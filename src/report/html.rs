@@ -196,10 +196,7 @@ fn scenario_details(o: &mut String, s: &ScenarioRecord) {
     if !s.incidents.is_empty() {
         o.push_str("<ul class=\"incidents\">\n");
         for i in &s.incidents {
-            let kind = serde_json::to_value(i.kind)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default();
+            let kind = i.kind_name();
             let _ = writeln!(
                 o,
                 "<li><b>{}</b> at {} (+{}): {}</li>",

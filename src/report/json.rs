@@ -231,6 +231,16 @@ pub struct IncidentRecord {
     pub at_ms: u64,
 }
 
+impl IncidentRecord {
+    /// The kind as the JSON record spells it (`retry`, `reconnect`, ...).
+    pub fn kind_name(&self) -> String {
+        serde_json::to_value(self.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
+}
+
 impl ScenarioRecord {
     /// A scenario's record. Exchanges are kept only when it failed: they are
     /// there to diagnose failures, and passing runs stay small.

@@ -278,10 +278,7 @@ fn case(class: &str, s: &ScenarioRecord) -> String {
     // a flaky run; one that failed or skipped lists them in its text.
     if s.flaky {
         for i in &s.incidents {
-            let kind = serde_json::to_value(i.kind)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default();
+            let kind = i.kind_name();
             let _ = writeln!(
                 body,
                 "      <flakyFailure message=\"{}\" type=\"{kind}\"/>",

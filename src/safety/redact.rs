@@ -10,6 +10,8 @@
 use std::collections::BTreeSet;
 
 use sha2::{Digest, Sha256};
+
+use crate::device::actuators::SLOT_FIELDS;
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
@@ -60,14 +62,7 @@ pub const HARMLESS_KEYS: &[&str] = &[
     "chan",
     "ip",
     "status",
-    // actuators
-    "slot",
-    "state",
-    "last_run",
-    "next_window_start",
-    "next_window_end",
-    "cur_ma",
-    "typ_ma",
+    // actuators (and every slot field, `SLOT_FIELDS`)
     "target",
     "duration",
     // config schedule and units
@@ -84,9 +79,13 @@ pub const HARMLESS_KEYS: &[&str] = &[
     "t",
 ];
 
-/// Is the value under `key` shown? Only for [`HARMLESS_KEYS`].
+/// Is the value under `key` shown? Only for [`HARMLESS_KEYS`] and the
+/// fields of an actuator slot.
 pub fn is_harmless_key(key: &str) -> bool {
-    HARMLESS_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key))
+    HARMLESS_KEYS
+        .iter()
+        .chain(SLOT_FIELDS)
+        .any(|k| k.eq_ignore_ascii_case(key))
 }
 
 /// A body recorded without its content: its length and the first 12 hex

@@ -5,18 +5,7 @@
 use serde_json::Value;
 
 use super::{Cx, Step, Stop};
-
-/// Fields of one status entry; all numbers on the wire.
-const SLOT_FIELDS: &[&str] = &[
-    "slot",
-    "state",
-    "last_run",
-    "next_window_start",
-    "next_window_end",
-    "cur_ma",
-    "typ_ma",
-    "error",
-];
+use crate::device::actuators::SLOT_FIELDS;
 
 /// Problems with an `actuators/status` answer for a hub with `count`
 /// actuators, each naming the entry and field.
