@@ -4,6 +4,7 @@
 
 pub mod harness;
 pub mod record;
+pub mod restore;
 pub mod run_args;
 
 use clap::{Parser, Subcommand};
@@ -34,7 +35,7 @@ pub enum Command {
     Sim(crate::sim::cli::SimArgs),
     /// Write a config backup back to its hub and verify it reads back
     /// deep-equal.
-    Restore(crate::safety::restore::cli::RestoreArgs),
+    Restore(crate::cli::restore::RestoreArgs),
     /// Record a hub as a simulator profile (read-only; secrets, SSIDs, IPs
     /// and URLs replaced by placeholders), verified on a simulator.
     Record(crate::cli::record::cli::RecordArgs),
