@@ -2,6 +2,7 @@
 //! validated into a config by the module that owns the command, before any
 //! I/O.
 
+pub mod discover;
 pub mod harness;
 pub mod record;
 pub mod restore;
@@ -30,7 +31,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// List the hubs that answer on the local network (mDNS).
-    Discover(crate::discovery::cli::DiscoverArgs),
+    Discover(crate::cli::discover::DiscoverArgs),
     /// Serve a simulated VegeHub until Ctrl-C or SIGTERM.
     Sim(crate::sim::cli::SimArgs),
     /// Write a config backup back to its hub and verify it reads back
