@@ -7,6 +7,7 @@ pub mod harness;
 pub mod record;
 pub mod restore;
 pub mod run_args;
+pub mod sim;
 
 use clap::{Parser, Subcommand};
 
@@ -33,7 +34,7 @@ pub enum Command {
     /// List the hubs that answer on the local network (mDNS).
     Discover(crate::cli::discover::DiscoverArgs),
     /// Serve a simulated VegeHub until Ctrl-C or SIGTERM.
-    Sim(crate::sim::cli::SimArgs),
+    Sim(crate::cli::sim::SimArgs),
     /// Write a config backup back to its hub and verify it reads back
     /// deep-equal.
     Restore(crate::cli::restore::RestoreArgs),

@@ -6,7 +6,7 @@ use vegehub_harness::cli::{Cli, Command};
 fn main() {
     let cli = Cli::parse();
     let code = match cli.command {
-        Some(Command::Sim(args)) => vegehub_harness::sim::cli::run(args),
+        Some(Command::Sim(args)) => vegehub_harness::cli::sim::run(args),
         Some(Command::Restore(args)) => vegehub_harness::cli::restore::run(args),
         Some(Command::Discover(args)) => vegehub_harness::cli::discover::run(args),
         Some(Command::Record(args)) => vegehub_harness::cli::record::cli::run(args),
