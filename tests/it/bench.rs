@@ -259,17 +259,9 @@ fn a_closed_stderr_mid_change_leaves_the_hub_clean() {
 #[cfg(unix)]
 mod on_a_terminal {
     use super::*;
-    use expectrl::process::unix::WaitStatus;
+    use crate::common::pty::{finish, spawn};
     use expectrl::session::OsSession as Session;
-    use expectrl::{Eof, Expect};
-
-    fn spawn(args: &[&str]) -> Session {
-        let mut cmd = harness_cmd();
-        cmd.args(args);
-        let mut s = Session::spawn(cmd).expect("the harness on a pseudo-terminal");
-        s.set_expect_timeout(Some(Duration::from_secs(30)));
-        s
-    }
+    use expectrl::Expect;
 
     /// [`spawn`] against `hubs` with the fast settings, then `extra`.
     fn spawn_on(hubs: &[&SimHandle], extra: &[&str]) -> Session {
@@ -278,17 +270,6 @@ mod on_a_terminal {
         args.extend_from_slice(FAST);
         args.extend_from_slice(extra);
         spawn(&args)
-    }
-
-    /// Read to the end; the exit code.
-    fn finish(s: &mut Session) -> (String, i32) {
-        let rest = s.expect(Eof).expect("the run ends");
-        let text = String::from_utf8_lossy(rest.as_bytes()).into_owned();
-        let code = match s.get_process().wait().expect("exit status") {
-            WaitStatus::Exited(_, c) => c,
-            other => panic!("{other:?}"),
-        };
-        (text, code)
     }
 
     /// What a terminal would show at the end: a small screen model with a
