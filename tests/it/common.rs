@@ -544,6 +544,13 @@ impl SimProcess {
         }
     }
 
+    /// The next stdout line, within 20 s.
+    pub fn next_line(&self) -> String {
+        self.lines
+            .recv_timeout(Duration::from_secs(20))
+            .expect("no further stdout line within 20 s")
+    }
+
     /// Send SIGTERM and wait (with a deadline) for the exit; returns the
     /// exit code and the remaining stdout lines.
     pub fn terminate(self) -> (Option<i32>, Vec<String>) {

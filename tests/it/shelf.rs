@@ -3,11 +3,7 @@
 //! result lines, `--list` and the summary, `--jobs` bounds the hubs in
 //! flight, and `sim --count` serves a shelf of distinct hubs.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::time::Duration;
-
-use crate::common::{harness, harness_cmd, output_of, sim_with, text, BIN, LIMIT};
+use crate::common::{harness, harness_cmd, output_of, sim_with, text, SimProcess, LIMIT};
 
 /// A run to its end, no colour: the exit code and the output as text.
 fn shelf(args: &[&str]) -> (i32, String) {
@@ -221,30 +217,9 @@ fn jobs_bounds_the_hubs_in_flight() {
 
 #[test]
 fn sim_count_serves_distinct_hubs_and_prints_one_line_each() {
-    let mut child = Command::new(BIN)
-        .args(["sim", "--count", "5", "--profile", "hub-4-relay-ac"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let lines: Vec<String> = BufReader::new(stdout)
-            .lines()
-            .take(5)
-            .map(|l| l.unwrap())
-            .collect();
-        let _ = tx.send(lines);
-    });
-    let lines = rx
-        .recv_timeout(Duration::from_secs(20))
-        .unwrap_or_else(|_| {
-            let _ = Command::new("kill").arg(pid.to_string()).status();
-            panic!("sim --count 5 printed no 5 lines");
-        });
+    let sim = SimProcess::start(&["--count", "5", "--profile", "hub-4-relay-ac"]);
+    let mut lines = vec![sim.url.clone()];
+    lines.extend((1..5).map(|_| sim.next_line()));
     let mut urls = std::collections::HashSet::new();
     let mut names = std::collections::HashSet::new();
     let mut macs = std::collections::HashSet::new();
@@ -280,9 +255,8 @@ fn sim_count_serves_distinct_hubs_and_prints_one_line_each() {
         assert!(result(&out, &mac, "mac").ends_with("... ok"), "{out}");
     }
 
-    let _ = Command::new("kill").arg(pid.to_string()).status();
-    let status = child.wait().unwrap();
-    assert!(status.success(), "{status:?}");
+    let (code, _) = sim.terminate();
+    assert_eq!(code, Some(0), "sim --count exit");
 }
 
 /// Run the harness against one hub with its thread stalled for 2.5 s right
