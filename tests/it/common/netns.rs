@@ -19,6 +19,9 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 /// Set to the test's name in the re-run inside the namespace.
 const MARKER: &str = "VEGEHUB_IT_NETNS";
 
+/// How long one test inside a namespace may take, all its runs included.
+const INNER_LIMIT: std::time::Duration = std::time::Duration::from_secs(180);
+
 /// Define a test whose body runs in a fresh network namespace.
 #[macro_export]
 macro_rules! netns_test {
@@ -49,19 +52,22 @@ pub fn isolated(path: &str, body: impl FnOnce()) {
         return;
     }
     let exe = std::env::current_exe().expect("the test binary's own path");
-    let out = Command::new("unshare")
-        .args(["-rn", "sh", "-c", "ip link set lo up && exec \"$0\" \"$@\""])
+    let mut cmd = Command::new("unshare");
+    cmd.args(["-rn", "sh", "-c", "ip link set lo up && exec \"$0\" \"$@\""])
         .arg(&exe)
         .args(["--exact", name, "--nocapture", "--test-threads=1"])
         .env(MARKER, name)
         .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run `unshare -rn` ({e}); mDNS tests need their own network namespace \
-                 and never run on the real interface"
-            )
-        });
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap_or_else(|e| {
+        panic!(
+            "cannot run `unshare -rn` ({e}); mDNS tests need their own network namespace \
+             and never run on the real interface"
+        )
+    });
+    // The deadline of every binary run inside, whatever the body waits for.
+    let out = super::output_within(child, INNER_LIMIT, name);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
