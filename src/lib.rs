@@ -14,7 +14,8 @@
 //!              record/: the `record` command (a hub's reads -> a redacted
 //!              simulator profile, proven on an in-process simulator)
 //! run.rs       one runtime + one client per run, the plan as libtest-mimic trials,
-//!              one thread per hub, the session closed and awaited
+//!              one thread per hub, the session closed and awaited; consent (the
+//!              operator asked before a real hub is changed)
 //! report/      the only library code that prints (through `term`): console, verbose
 //!              trace, progress, JSON record, JUnit, HTML, the file sink, the
 //!              `--format json` stream, hub text escaped; model: `RunReport`,
@@ -25,7 +26,7 @@
 //!              waits, failure wording, deliver (setup's data receiver)
 //! safety.rs,   the run's safety flags -> one `Safety`; backup (0600 files before
 //! safety/      the first write), redact, actuator_limit (the on-duration cap),
-//!              consent, teardown/ (undo obligations, cleanup, signals), restore/
+//!              teardown/ (undo obligations, cleanup, signals), restore/
 //! session.rs,  client (the one reqwest client, typed calls, bounded retry, every
 //! session/     answer checked), ledger (socket accounting and the leak verdict;
 //!              os/sock_diag read the OS socket table), lag, wait (waits in progress)
@@ -44,7 +45,7 @@
 //! simulator cannot agree with the harness by construction; `device`
 //! imports nothing internal (both checked by tests/it/layout.rs). Imports
 //! that still point up this list: `discovery` -> `report` (escaping,
-//! progress), `safety` -> `report`, `scenario`, `session`, `cli`.
+//! progress), `safety` -> `report`, `session`, `cli`.
 
 pub mod cli;
 pub mod device;

@@ -27,6 +27,8 @@ use crate::scenario::{self, HubFacts, Options, Permission, Record, Scenario, Ver
 use crate::session::client::{self, Contact, HubClient, Observer, SessionConfig};
 use crate::session::ledger::{self, Ledger};
 
+pub mod consent;
+
 /// A validated run, built by `run_args` before any I/O.
 pub struct RunConfig {
     pub targets: TargetSpec,
@@ -696,7 +698,7 @@ fn ask_consent(
     expected: &[Vec<Scenario>],
     cfg: &RunConfig,
 ) {
-    use crate::safety::consent::{Asker, Change};
+    use consent::{Asker, Change};
     // A Ctrl-C at a question ends the questions (everything left is no)
     // and the run stops as usual.
     let interrupt = cfg.safety.interrupt.clone();
@@ -725,10 +727,10 @@ fn ask_consent(
             continue;
         }
         let id = if pending.iter().all(|(c, _)| asker.settled(*c)) {
-            crate::safety::consent::HubId::default()
+            consent::HubId::default()
         } else {
             hub.ledger.set_scenario(&hub.label, Some("identify"));
-            let id = runtime.block_on(crate::safety::consent::identify(
+            let id = runtime.block_on(consent::identify(
                 &hub.client,
                 hub.name.clone(),
             ));
