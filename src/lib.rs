@@ -13,9 +13,11 @@
 //!              as a command (summary, report files finished, exit code);
 //!              record/: the `record` command (a hub's reads -> a redacted
 //!              simulator profile, proven on an in-process simulator)
-//! run.rs       one runtime + one client per run, the plan as libtest-mimic trials,
-//!              one thread per hub, the session closed and awaited; consent (the
-//!              operator asked before a real hub is changed)
+//! run/         the harness run as named phases (mod: `RunConfig`, `run()`): list
+//!              (--list), targets (one session; hubs given or discovered, the
+//!              in-process simulator started, hubs named), consent (the operator
+//!              asked before a real hub is changed), trials (libtest-mimic trials,
+//!              cycles), hub (one thread per hub), gate (session closed, leak gate)
 //! report/      the only library code that prints (through `term`): console, verbose
 //!              trace, progress, JSON record, JUnit, HTML, the file sink, the
 //!              `--format json` stream, hub text escaped; model: `RunReport`,
