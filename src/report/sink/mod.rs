@@ -5,8 +5,12 @@
 //! interrupted or killed run still leaves them, complete up to its last
 //! scenario, with the final status, exit code, ledger and each hub's cleanup
 //! outcome. The JSON event stream (`--format json`) is fed from here too.
-//! Converts the run's scenario records into the report model. Uses
-//! `scenario`, `measurement`, `teardown` (read only).
+//! Converts the run's scenario records into the report model
+//! (`convert`) and folds each hub's cleanup into its outcome (`cleanup`).
+//! Uses `scenario`, `measurement`, `teardown` (read only).
+
+mod cleanup;
+mod convert;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, Weak};
@@ -15,16 +19,18 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 
 use super::json::{
-    CleanupRecord, CleanupStatus, Exchange, HubIdentity, HubRecord, IncidentRecord, ObligationKind,
-    ObligationRecord, Outcome, RunRecord, RunStatus, ScenarioRecord,
+    CleanupRecord, HubIdentity, HubRecord, IncidentRecord, ObligationKind, ObligationRecord,
+    RunRecord, RunStatus,
 };
 use super::stream::EventStream;
 use super::ReportError;
 use crate::plan::Plan;
 use crate::safety::redact::Redactor;
-use crate::safety::teardown::{HubUndo, Leftovers, Obligations};
-use crate::scenario::{HubFacts, Record, Scenario, Verdict};
+use crate::safety::teardown::{HubUndo, Obligations};
+use crate::scenario::{HubFacts, Record, Scenario};
 use crate::session::client;
+use cleanup::{cleanup_of, HubState};
+use convert::{ledger_json, ms, scenario_record, update_identity};
 
 /// The report files asked for on the command line, and the context every
 /// report carries.
@@ -93,17 +99,6 @@ impl ReportPaths {
         }
         Ok(())
     }
-}
-
-/// Per hub, what the reports need besides the scenario records.
-#[derive(Debug, Default)]
-struct HubState {
-    /// Each scenario's own cleanup steps (all-off, config restored).
-    steps: Vec<ObligationRecord>,
-    /// The run-level cleanup, when anything was left owed.
-    undo: Option<HubUndo>,
-    /// The hub's thread has ended.
-    done: bool,
 }
 
 /// The run's report files and the record they are written from.
@@ -387,243 +382,6 @@ pub fn abort_active(reason: &str, exit_code: i32) {
     }
 }
 
-/// The cleanup outcome of the hub at `target`.
-fn cleanup_of(
-    target: &str,
-    st: &HubState,
-    leftovers: Option<&Leftovers>,
-    status: RunStatus,
-) -> CleanupRecord {
-    let mut obligations = st.steps.clone();
-    if let Some(u) = &st.undo {
-        let slots = |v: &[u32]| v.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
-        let errors = (!u.errors.is_empty()).then(|| u.errors.join("; "));
-        if !u.slots_off.is_empty() {
-            obligations.push(run_step(
-                format!("switch actuator slot(s) {} off", slots(&u.slots_off)),
-                ObligationKind::Actuators,
-                true,
-                Some("every slot reads off".into()),
-                None,
-            ));
-        }
-        if !u.slots_left.is_empty() {
-            obligations.push(run_step(
-                format!("switch actuator slot(s) {} off", slots(&u.slots_left)),
-                ObligationKind::Actuators,
-                false,
-                errors.clone(),
-                None,
-            ));
-        }
-        if let Some(b) = &u.config_restored {
-            obligations.push(run_step(
-                format!("restore config from {}", b.display()),
-                ObligationKind::Config,
-                true,
-                Some("read back deep-equal to the original".into()),
-                None,
-            ));
-        }
-        if let Some(b) = &u.config_left {
-            obligations.push(run_step(
-                format!("restore config from {}", b.display()),
-                ObligationKind::Config,
-                false,
-                errors,
-                Some(restore_command(&b.display().to_string(), target)),
-            ));
-        }
-    } else if let Some((_, debt)) = leftovers.and_then(|l| l.hubs.iter().find(|(a, _)| a == target))
-    {
-        // Owed and not (yet) undone by the run's cleanup: while the run
-        // goes on, or after a second signal cut cleanup short.
-        if !debt.slots.is_empty() {
-            let slots: Vec<String> = debt.slots.iter().map(u32::to_string).collect();
-            obligations.push(run_step(
-                format!("switch actuator slot(s) {} off", slots.join(", ")),
-                ObligationKind::Actuators,
-                false,
-                Some(
-                    "may be on; each switches itself off when its device-side duration ends".into(),
-                ),
-                None,
-            ));
-        }
-        if let Some(c) = &debt.config {
-            let path = c.backup.display().to_string();
-            obligations.push(run_step(
-                format!("restore config from {path}"),
-                ObligationKind::Config,
-                false,
-                Some("config may be modified".into()),
-                Some(restore_command(&path, target)),
-            ));
-        }
-    }
-    let unverified = match &st.undo {
-        // The run's cleanup settles what scenarios left: it decides.
-        Some(u) => !u.verified(),
-        None => obligations.iter().any(|o| !o.verified),
-    };
-    let owed_now = leftovers.is_some_and(|l| l.hubs.iter().any(|(a, _)| a == target));
-    let status = if obligations.is_empty() {
-        CleanupStatus::NothingOwed
-    } else if (owed_now || unverified) && status == RunStatus::Running && !st.done {
-        CleanupStatus::Pending
-    } else if unverified || owed_now {
-        CleanupStatus::LeftModified
-    } else {
-        CleanupStatus::Verified
-    };
-    CleanupRecord {
-        status,
-        obligations,
-    }
-}
-
-fn run_step(
-    what: String,
-    kind: ObligationKind,
-    verified: bool,
-    detail: Option<String>,
-    restore_command: Option<String>,
-) -> ObligationRecord {
-    ObligationRecord {
-        what,
-        kind,
-        verified,
-        detail,
-        scenario: None,
-        restore_command,
-    }
-}
-
-/// The restore command has one home, beside the obligations it undoes.
-pub use crate::safety::teardown::restore_command;
-
-fn ms(d: Duration) -> u64 {
-    d.as_millis().try_into().unwrap_or(u64::MAX)
-}
-
-/// Fill in what the run has learnt; addresses default to the one the hub
-/// was reached at (discovery may have given all of them).
-fn update_identity(id: &mut HubIdentity, target: &str, facts: &HubFacts) {
-    if facts.name.is_some() {
-        id.name = facts.name.clone();
-    }
-    if let Some(m) = &facts.mac {
-        id.mac = Some(m.as_str().to_string());
-    }
-    if let Some(i) = facts.info.known() {
-        id.firmware = Some(i.hub.version.clone());
-    }
-    if id.addresses.is_empty() {
-        let host = target
-            .rsplit_once(':')
-            .map_or(target, |(h, _)| h)
-            .trim_start_matches('[')
-            .trim_end_matches(']');
-        id.addresses.push(host.to_string());
-    }
-}
-
-/// The report form of one scenario's record.
-pub fn scenario_record(record: &Record, redactor: &Redactor) -> ScenarioRecord {
-    let (outcome, message) = match &record.verdict {
-        Verdict::Pass => (Outcome::Passed, None),
-        Verdict::Fail(m) => (Outcome::Failed, Some(redactor.scrub(m))),
-        Verdict::Skip(m) => (Outcome::Skipped, Some(redactor.scrub(m))),
-    };
-    let exchanges = if outcome == Outcome::Failed {
-        exchanges(&record.exchanges, redactor)
-    } else {
-        Vec::new()
-    };
-    ScenarioRecord::new(
-        record.scenario.name(),
-        outcome,
-        record.duration,
-        message,
-        record.measurements.clone(),
-        exchanges,
-    )
-}
-
-/// The client's exchanges in report form. The client keeps durations, not
-/// start times; a scenario's exchanges run one after another, so each starts
-/// where the previous ended.
-fn exchanges(list: &[client::Exchange], redactor: &Redactor) -> Vec<Exchange> {
-    // Secrets a hub sent (a config read) are hidden wherever they are quoted.
-    for e in list {
-        if let Some(v) = e
-            .response_body
-            .as_deref()
-            .and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok())
-        {
-            redactor.learn(&v);
-        }
-    }
-    let mut at = std::time::Duration::ZERO;
-    list.iter()
-        .map(|e| {
-            let request = e
-                .request_body
-                .as_ref()
-                .map(|b| serde_json::to_vec(b).unwrap_or_default());
-            let mut x = Exchange::new(
-                &e.method,
-                &e.path,
-                e.status,
-                e.error.as_ref().map(|m| redactor.scrub(m)),
-                at,
-                e.elapsed,
-                request.as_deref(),
-                e.response_body.as_deref().map(str::as_bytes),
-                redactor,
-            );
-            if x.response_body.is_none() {
-                // Too long, not UTF-8 or cut at the answer limit: the
-                // client kept only its length and hash.
-                x.response_body = e.response_summary.clone().map(serde_json::Value::String);
-            }
-            at += e.elapsed;
-            x
-        })
-        .collect()
-}
-
-/// The ledger's verdict as the record's `ledger` object.
-pub fn ledger_json(v: &crate::session::ledger::Verdict) -> serde_json::Value {
-    use crate::session::ledger::CloseCheck;
-    let (confirmed, how) = match &v.close_check {
-        CloseCheck::Confirmed { mechanism } => (true, mechanism.clone()),
-        CloseCheck::Unconfirmed { reason } => (false, reason.clone()),
-    };
-    serde_json::json!({
-        "sessions": v.sessions,
-        "connections_opened": v.opened(),
-        "connections_closed": v.closed(),
-        "closes_confirmed": confirmed,
-        "close_check": how,
-        "leaked": v.leaked(),
-        "problems": v.problems(),
-        "budget": v.budget,
-        "waited_ms": u64::try_from(v.waited.as_millis()).unwrap_or(u64::MAX),
-        "receiver_inbound": v.inbound.iter().map(|i| serde_json::json!({
-            "hub": i.hub,
-            "receiver": i.receiver,
-            "connections": i.connections,
-        })).collect::<Vec<_>>(),
-        "hubs": v.hubs.iter().map(|h| serde_json::json!({
-            "hub": h.hub,
-            "connections": h.connections,
-            "requests": h.requests,
-            "peak_open": h.peak_open,
-        })).collect::<Vec<_>>(),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -688,71 +446,5 @@ mod tests {
         // The ledger object is what the schema documents.
         let v: serde_json::Value = serde_json::from_str(&sink.record().to_json()).unwrap();
         assert_eq!(crate::report::json::tests::errors(&v), Vec::<String>::new());
-    }
-
-    #[test]
-    fn cleanup_outcome_follows_what_is_owed_and_names_the_restore_command() {
-        use crate::safety::teardown::{HubUndo, Obligations};
-        let o = Obligations::new(crate::safety::actuator_limit::MaxOn::default());
-        let hub = "127.0.0.1:8080";
-        o.slot_may_be_on(hub, 0);
-        o.config_may_change(hub, "{}".into(), "/b/it's.json".into());
-        let st = HubState::default();
-        // Mid-run: owed, pending.
-        let c = cleanup_of(hub, &st, Some(&o.leftovers()), RunStatus::Running);
-        assert_eq!(c.status, CleanupStatus::Pending);
-        // After a second signal: the same debts, left modified, with the
-        // command the console prints.
-        let c = cleanup_of(hub, &st, Some(&o.leftovers()), RunStatus::Aborted);
-        assert_eq!(c.status, CleanupStatus::LeftModified);
-        let cmd = c
-            .obligations
-            .iter()
-            .find_map(|x| x.restore_command.clone())
-            .unwrap();
-        assert!(o.leftovers().to_string().contains(&cmd), "{cmd}");
-        assert_eq!(
-            cmd,
-            r"vegehub-harness restore '/b/it'\''s.json' --device 127.0.0.1:8080"
-        );
-        // The run's cleanup verified everything: verified, whatever a
-        // scenario's own cleanup said before.
-        o.slot_off(hub, 0);
-        o.config_restored(hub);
-        let st = HubState {
-            steps: vec![run_step(
-                "all 2 actuators off".into(),
-                ObligationKind::Actuators,
-                false,
-                None,
-                None,
-            )],
-            undo: Some(HubUndo {
-                slots_off: vec![0],
-                config_restored: Some("/b/x.json".into()),
-                ..HubUndo::default()
-            }),
-            done: true,
-        };
-        let c = cleanup_of(hub, &st, Some(&o.leftovers()), RunStatus::Interrupted);
-        assert_eq!(c.status, CleanupStatus::Verified);
-        // The restore of the run's cleanup failed: left modified.
-        let st = HubState {
-            undo: Some(HubUndo {
-                config_left: Some("/b/x.json".into()),
-                errors: vec!["restore: http status 500".into()],
-                ..HubUndo::default()
-            }),
-            ..st
-        };
-        let c = cleanup_of(hub, &st, None, RunStatus::Finished);
-        assert_eq!(c.status, CleanupStatus::LeftModified);
-        assert_eq!(
-            c.obligations.last().unwrap().restore_command.as_deref(),
-            Some("vegehub-harness restore /b/x.json --device 127.0.0.1:8080")
-        );
-        // Nothing ever owed.
-        let c = cleanup_of(hub, &HubState::default(), None, RunStatus::Finished);
-        assert_eq!(c.status, CleanupStatus::NothingOwed);
     }
 }
