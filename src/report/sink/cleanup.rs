@@ -6,7 +6,7 @@
 use crate::report::json::{
     CleanupRecord, CleanupStatus, ObligationKind, ObligationRecord, RunStatus,
 };
-use crate::safety::teardown::{restore_command, HubUndo, Leftovers};
+use crate::safety::teardown::{restore_command, HubDebt, HubUndo};
 
 /// Per hub, what the reports need besides the scenario records.
 #[derive(Debug, Default)]
@@ -19,11 +19,12 @@ pub(super) struct HubState {
     pub(super) done: bool,
 }
 
-/// The cleanup outcome of the hub at `target`.
+/// The cleanup outcome of the hub at `target`; `debt` is what the
+/// registry says it still owes, if anything.
 pub(super) fn cleanup_of(
     target: &str,
     st: &HubState,
-    leftovers: Option<&Leftovers>,
+    debt: Option<&HubDebt>,
     status: RunStatus,
 ) -> CleanupRecord {
     let mut obligations = st.steps.clone();
@@ -66,8 +67,7 @@ pub(super) fn cleanup_of(
                 Some(restore_command(&b.display().to_string(), target)),
             ));
         }
-    } else if let Some((_, debt)) = leftovers.and_then(|l| l.hubs.iter().find(|(a, _)| a == target))
-    {
+    } else if let Some(debt) = debt {
         // Owed and not (yet) undone by the run's cleanup: while the run
         // goes on, or after a second signal cut cleanup short.
         if !debt.slots.is_empty() {
@@ -98,7 +98,7 @@ pub(super) fn cleanup_of(
         Some(u) => !u.verified(),
         None => obligations.iter().any(|o| !o.verified),
     };
-    let owed_now = leftovers.is_some_and(|l| l.hubs.iter().any(|(a, _)| a == target));
+    let owed_now = debt.is_some();
     let status = if obligations.is_empty() {
         CleanupStatus::NothingOwed
     } else if (owed_now || unverified) && status == RunStatus::Running && !st.done {
@@ -134,21 +134,26 @@ fn run_step(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::safety::teardown::Obligations;
+
+    /// What the registry says `hub` owes, as the sink reads it.
+    fn owed(o: &Obligations, hub: &str) -> Option<HubDebt> {
+        Some(o.debt(hub)).filter(|d| !d.is_clear())
+    }
 
     #[test]
     fn cleanup_outcome_follows_what_is_owed_and_names_the_restore_command() {
-        use crate::safety::teardown::{HubUndo, Obligations};
         let o = Obligations::new(crate::safety::actuator_limit::MaxOn::default());
         let hub = "127.0.0.1:8080";
         o.slot_may_be_on(hub, 0);
         o.config_may_change(hub, "{}".into(), "/b/it's.json".into());
         let st = HubState::default();
         // Mid-run: owed, pending.
-        let c = cleanup_of(hub, &st, Some(&o.leftovers()), RunStatus::Running);
+        let c = cleanup_of(hub, &st, owed(&o, hub).as_ref(), RunStatus::Running);
         assert_eq!(c.status, CleanupStatus::Pending);
         // After a second signal: the same debts, left modified, with the
         // command the console prints.
-        let c = cleanup_of(hub, &st, Some(&o.leftovers()), RunStatus::Aborted);
+        let c = cleanup_of(hub, &st, owed(&o, hub).as_ref(), RunStatus::Aborted);
         assert_eq!(c.status, CleanupStatus::LeftModified);
         let cmd = c
             .obligations
@@ -179,7 +184,7 @@ mod tests {
             }),
             done: true,
         };
-        let c = cleanup_of(hub, &st, Some(&o.leftovers()), RunStatus::Interrupted);
+        let c = cleanup_of(hub, &st, owed(&o, hub).as_ref(), RunStatus::Interrupted);
         assert_eq!(c.status, CleanupStatus::Verified);
         // The restore of the run's cleanup failed: left modified.
         let st = HubState {

@@ -1,9 +1,10 @@
 //! Where the reports of a run go while it runs: the JSON record, the JUnit
-//! file and the HTML report are rewritten (atomically) after every scenario
-//! and once more on every way the run can end (normal end, failure, first
-//! and second signal, a broken output pipe, a harness error), so a failed,
+//! file and the HTML report are rewritten (atomically) while the run goes
+//! on, by a writer thread at most once a second (`writer`), and once more
+//! on every way the run can end (normal end, failure, first and second
+//! signal, a broken output pipe, a harness error), so a failed,
 //! interrupted or killed run still leaves them, complete up to its last
-//! scenario, with the final status, exit code, ledger and each hub's cleanup
+//! rewrite, with the final status, exit code, ledger and each hub's cleanup
 //! outcome. The JSON event stream (`--format json`) is fed from here too.
 //! Converts the run's scenario records into the report model
 //! (`convert`) and folds each hub's cleanup into its outcome (`cleanup`).
@@ -11,7 +12,9 @@
 
 mod cleanup;
 mod convert;
+mod writer;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
@@ -26,7 +29,7 @@ use super::stream::EventStream;
 use super::ReportError;
 use crate::plan::Plan;
 use crate::safety::redact::Redactor;
-use crate::safety::teardown::{HubUndo, Obligations};
+use crate::safety::teardown::{HubDebt, HubUndo, Obligations};
 use crate::scenario::{HubFacts, Record, Scenario};
 use crate::session::client;
 use cleanup::{cleanup_of, HubState};
@@ -113,6 +116,11 @@ pub struct ReportSink {
     stream: Option<EventStream>,
     /// The first write error, reported once at the end.
     failed: Mutex<Option<ReportError>>,
+    /// When the writer thread rewrites the files next.
+    pace: Arc<writer::Pace>,
+    /// Held while the files are written: the final write waits for a
+    /// rewrite under way, and no rewrite of the run under way follows it.
+    writing: Mutex<()>,
 }
 
 /// The run's sink, for the exits that do not return through the run (a
@@ -135,6 +143,8 @@ impl ReportSink {
             obligations: Mutex::new(None),
             stream: None,
             failed: Mutex::new(None),
+            pace: Arc::new(writer::Pace::new(writer::INTERVAL)),
+            writing: Mutex::new(()),
         }
     }
 
@@ -150,9 +160,15 @@ impl ReportSink {
         self
     }
 
-    /// Make this the sink a second signal finishes (see [`abort_active`]).
+    /// Make this the sink a second signal finishes (see [`abort_active`]),
+    /// and, when there are files, start the thread that rewrites them while
+    /// the run goes on.
     pub fn activate(self: &Arc<Self>) {
         *ACTIVE.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::downgrade(self));
+        if self.paths.any() {
+            // Without a thread the files are written at the end only.
+            drop(writer::spawn(self));
+        }
     }
 
     /// Read what is still owed on each hub from `obligations` at every write.
@@ -210,7 +226,8 @@ impl ReportSink {
         }
     }
 
-    /// A scenario of hub `hub` ended: record it and rewrite the files.
+    /// A scenario of hub `hub` ended: record it (the writer rewrites the
+    /// files when due).
     pub fn scenario_done(&self, hub: usize, facts: &HubFacts, record: &Record) {
         let incidents = record.incidents.iter().map(|i| self.incident(i)).collect();
         let scenario = scenario_record(record, &self.redactor).with_incidents(incidents);
@@ -240,7 +257,7 @@ impl ReportSink {
             }
             h.scenarios.push(scenario);
         }
-        self.write(RunStatus::Running);
+        self.pace.changed();
     }
 
     /// Hub `hub`'s thread ended after `elapsed`, with the run-level cleanup
@@ -255,14 +272,13 @@ impl ReportSink {
             let mut r = self.lock();
             r.hubs[hub].duration_ms = Some(ms(elapsed));
         }
-        // Only a stream or a file reads the cleanup outcomes before the end.
-        if self.stream.is_some() || self.paths.any() {
-            self.refresh(RunStatus::Running);
-        }
+        // The stream's event carries this hub's cleanup outcome (the files
+        // have all of them brought up to date before each write).
         if let Some(s) = &self.stream {
+            self.refresh_hub(hub, RunStatus::Running);
             s.hub_done(&self.lock().hubs[hub]);
         }
-        self.write(RunStatus::Running);
+        self.pace.changed();
     }
 
     /// The run ended (any way but a second signal): stamp it and write the
@@ -281,12 +297,16 @@ impl ReportSink {
     }
 
     fn finish_at(&self, status: RunStatus, exit_code: i32, error: Option<String>) {
+        self.pace.close();
         {
             let mut r = self.lock();
             r.error = error.map(|e| self.redactor.scrub(&e));
             r.finish(status, exit_code, self.started_at + self.elapsed_chrono());
         }
-        self.write(status);
+        {
+            let _writing = self.writing.lock().unwrap_or_else(|p| p.into_inner());
+            self.write(status);
+        }
         if let Some(s) = &self.stream {
             s.run_finished(&self.lock());
         }
@@ -334,21 +354,48 @@ impl ReportSink {
             .unwrap_or_else(|p| p.into_inner())
             .as_ref()
             .map(Obligations::leftovers);
+        let owed: HashMap<&str, &HubDebt> = leftovers
+            .iter()
+            .flat_map(|l| &l.hubs)
+            .map(|(a, d)| (a.as_str(), d))
+            .collect();
         let states = self.hub_states();
         let mut r = self.lock();
         for (h, st) in r.hubs.iter_mut().zip(states.iter()) {
-            h.cleanup = cleanup_of(&h.target, st, leftovers.as_ref(), status);
+            let debt = owed.get(h.target.as_str()).copied();
+            h.cleanup = cleanup_of(&h.target, st, debt, status);
         }
         r.tally();
     }
 
-    fn write(&self, status: RunStatus) {
-        // No file to rewrite while the run is under way: the record is
-        // brought up to date when the run ends. (Rebuilding and copying it
-        // after every scenario costs time in hubs x scenarios x hubs.)
-        if status == RunStatus::Running && !self.paths.any() {
-            return;
+    /// [`ReportSink::refresh`] for hub `hub` alone (the summary is left as
+    /// it is).
+    fn refresh_hub(&self, hub: usize, status: RunStatus) {
+        let target = self.lock().hubs[hub].target.clone();
+        let debt = self
+            .obligations
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|o| o.debt(&target))
+            .filter(|d| !d.is_clear());
+        let states = self.hub_states();
+        let mut r = self.lock();
+        r.hubs[hub].cleanup = cleanup_of(&target, &states[hub], debt.as_ref(), status);
+    }
+
+    /// The writer thread's rewrite of the run under way; none once the run
+    /// ended.
+    fn write_progress(&self) {
+        let _writing = self.writing.lock().unwrap_or_else(|p| p.into_inner());
+        if !self.pace.is_closed() {
+            self.write(RunStatus::Running);
         }
+    }
+
+    /// Bring the record up to date and write every file (call holding
+    /// `writing`).
+    fn write(&self, status: RunStatus) {
         self.refresh(status);
         let record = self.record();
         let mut results = Vec::new();
@@ -365,6 +412,13 @@ impl ReportSink {
         for e in results.into_iter().filter_map(Result::err) {
             failed.get_or_insert(e);
         }
+    }
+}
+
+impl Drop for ReportSink {
+    fn drop(&mut self) {
+        // The writer thread ends.
+        self.pace.close();
     }
 }
 
@@ -420,6 +474,74 @@ mod tests {
             budget: 2,
             waited: Duration::from_millis(100),
         }
+    }
+
+    /// Read the JSON record at `path` until `pred` holds for it (the
+    /// writer thread renames it into place), or 10 s pass.
+    fn wait_record(path: &std::path::Path, pred: impl Fn(&RunRecordJson) -> bool) -> RunRecordJson {
+        let end = Instant::now() + Duration::from_secs(10);
+        loop {
+            let read = std::fs::read_to_string(path)
+                .ok()
+                .and_then(|t| serde_json::from_str::<RunRecordJson>(&t).ok());
+            match read {
+                Some(r) if pred(&r) => return r,
+                r if Instant::now() >= end => panic!("never held; last read: {r:?}"),
+                // A bounded poll: nothing announces the writer's rename.
+                _ => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
+    }
+
+    type RunRecordJson = serde_json::Value;
+
+    fn scenarios(r: &RunRecordJson) -> usize {
+        r["hubs"][0]["scenarios"].as_array().map_or(0, Vec::len)
+    }
+
+    #[test]
+    fn the_writer_thread_rewrites_the_files_while_the_run_goes_on_and_never_after_the_end() {
+        use crate::scenario::Verdict;
+        let dir = tempfile::tempdir().unwrap();
+        let json = dir.path().join("run.json");
+        let paths = ReportPaths {
+            json: Some(json.clone()),
+            junit: Some(dir.path().join("run.xml")),
+            ..ReportPaths::default()
+        };
+        let sink = Arc::new(ReportSink::new(
+            paths,
+            &Plan::builtin_default(),
+            Redactor::new(false),
+        ));
+        sink.activate();
+        let facts = HubFacts::default();
+        let hub = sink.add_hub("127.0.0.1:9", &facts, None);
+        // Nothing finished, nothing written.
+        assert!(!json.exists());
+        // The first scenario is written at once, by the writer.
+        let pass = |s| Record::not_run(s, Verdict::Pass);
+        sink.scenario_done(hub, &facts, &pass(Scenario::Mac));
+        let r = wait_record(&json, |r| scenarios(r) == 1);
+        assert_eq!(r["status"], "running");
+        assert_eq!(r["hubs"][0]["cleanup"]["status"], "nothing_owed");
+        // More, though nothing else happens after them: written when due.
+        sink.scenario_done(hub, &facts, &pass(Scenario::Info));
+        sink.scenario_done(hub, &facts, &pass(Scenario::ActuatorStatus));
+        wait_record(&json, |r| scenarios(r) == 3);
+        sink.hub_done(hub, Duration::from_millis(5), None);
+        // The end is written at once, whatever the pace.
+        sink.finish(RunStatus::Finished, 0, None).unwrap();
+        let r = wait_record(&json, |_| true);
+        assert_eq!(
+            (&r["status"], &r["exit_code"]),
+            (&"finished".into(), &0.into())
+        );
+        assert_eq!(r["hubs"][0]["duration_ms"], 5);
+        assert!(dir.path().join("run.xml").exists());
+        // A rewrite of the run under way that was due never follows it.
+        sink.write_progress();
+        assert_eq!(wait_record(&json, |_| true)["status"], "finished");
     }
 
     #[test]
