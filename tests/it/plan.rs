@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use crate::common::{
     harness_cmd, harness_within, listed, output_of, output_within, run_on, send_signal, sim_with,
-    spawn_piped, text, DEFAULT_SCENARIOS,
+    spawn_piped, text, wait_file, DEFAULT_SCENARIOS,
 };
 
 const LIMIT: Duration = Duration::from_secs(30);
@@ -524,6 +524,16 @@ fn stopped_in_actuator_status(reports: &Reports, sig: &str, limit: Duration) -> 
         hub.wait_for(Duration::from_secs(10), |s| s.requests >= 3),
         "the run never reached actuator-status"
     );
+    // The record takes in each finished scenario as the run goes on: wait
+    // for the one that holds mac and info, though the run then hangs.
+    let two_done = |t: &str| {
+        serde_json::from_str::<Value>(t)
+            .is_ok_and(|r| r["hubs"][0]["scenarios"].as_array().map(Vec::len) == Some(2))
+    };
+    assert!(
+        wait_file(&reports.json, Duration::from_secs(10), two_done),
+        "no record of the two finished scenarios"
+    );
     send_signal(&child, sig);
     output_within(child, limit, &format!("run stopped by SIG{sig}"))
 }
@@ -799,8 +809,8 @@ crate::netns_test! {
 
 #[test]
 fn killed_run_leaves_the_files_of_its_finished_scenarios() {
-    // SIGKILL gives the harness no chance to clean up: the files written
-    // after each finished scenario stand, and say the run never finished.
+    // SIGKILL gives the harness no chance to clean up: the files rewritten
+    // while the run goes on stand, and say the run never finished.
     let reports = Reports::new();
     let o = stopped_in_actuator_status(&reports, "KILL", Duration::from_secs(10));
     assert_eq!(o.status.code(), None, "killed by a signal");
