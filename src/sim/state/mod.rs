@@ -1,9 +1,14 @@
-//! The live state of one simulated hub: stored config, actuator slots and
-//! their timers, fault counters, connection accounting and the update
-//! deliveries it made. Shared by the routes and the accept loop.
+//! The live state of one simulated hub, shared by the routes and the accept
+//! loop: the stored config (its rules are `sim::config`), the fault
+//! counters, the change signal tests wait on, and reboots. The actuator
+//! slots and their timers are `actuators`; connections, requests received
+//! and updates posted are `traffic`.
+
+mod actuators;
+mod traffic;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
@@ -12,50 +17,10 @@ use tokio::sync::{watch, Notify};
 use super::config::{SetBody, Stored};
 use super::fault::{FaultKind, FaultSpec, Route};
 use super::profile::Profile;
-use crate::device::{ActuatorSet, ActuatorSlot, Generation};
-
-/// Connection accounting, as the simulated hub saw it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ConnStats {
-    /// Connections accepted and served (refused ones are not counted here).
-    pub accepted: u64,
-    /// Connections open now.
-    pub open: u64,
-    /// Connections closed at once because of a `max-conns` fault.
-    pub refused: u64,
-    /// HTTP requests received, on every connection.
-    pub requests: u64,
-    /// Requests per accepted connection, in accept order.
-    pub requests_per_connection: Vec<u64>,
-}
-
-/// One data update the hub tried to post after `update/send`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Delivery {
-    pub url: String,
-    /// The receiver's HTTP status, or why the post failed.
-    pub result: Result<u16, String>,
-}
-
-/// One request as the hub received it, before any fault acted on it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Received {
-    /// Index into `ConnStats::requests_per_connection`; `None` when the
-    /// router was called without a socket.
-    pub connection: Option<usize>,
-    pub method: String,
-    pub path: String,
-    pub body: String,
-}
-
-#[derive(Debug, Clone, Copy, Default)]
-struct Slot {
-    on: bool,
-    last_run: i64,
-    window_end: i64,
-    /// Bumped on every switch, so a timer armed for an earlier "on" does nothing.
-    generation: u64,
-}
+use crate::device::Generation;
+use actuators::Slot;
+use traffic::Log;
+pub use traffic::{ConnStats, Delivery, Received, LOG_KEEP};
 
 /// A request the hub refuses with a 4xx; the message goes into the body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -225,123 +190,6 @@ impl SimState {
         Ok(())
     }
 
-    // ---- actuators ----
-
-    /// Live state (0/1) of every slot.
-    pub fn actuator_states(&self) -> Vec<u8> {
-        lock(&self.0.slots).iter().map(|s| s.on as u8).collect()
-    }
-
-    /// `actuators/status` entries.
-    pub fn actuator_slots(&self) -> Vec<ActuatorSlot> {
-        let typ = self.0.profile.typ_ma();
-        lock(&self.0.slots)
-            .iter()
-            .enumerate()
-            .map(|(i, s)| ActuatorSlot {
-                slot: i as u32,
-                state: s.on as u8,
-                last_run: s.last_run,
-                next_window_start: if s.on { s.last_run } else { 0 },
-                next_window_end: if s.on { s.window_end } else { 0 },
-                cur_ma: if s.on { typ } else { 0 },
-                typ_ma: typ,
-                error: 0,
-            })
-            .collect()
-    }
-
-    /// `actuators/set`: switch a slot on for `duration` seconds (0: until
-    /// switched off) or off now.
-    pub fn set_actuator(&self, set: ActuatorSet) -> Result<(), BadRequest> {
-        let count = self.0.profile.actuator_count();
-        if set.target >= count {
-            return Err(BadRequest(format!(
-                "target {} out of range (hub has {count} actuators)",
-                set.target
-            )));
-        }
-        match set.state {
-            0 => {
-                self.switch_off(set.target, None);
-                Ok(())
-            }
-            1 => {
-                if self.stuck(set.target, true) {
-                    return Ok(());
-                }
-                let now = unix_now();
-                let mut slots = lock(&self.0.slots);
-                let slot = &mut slots[set.target as usize];
-                slot.on = true;
-                slot.last_run = now;
-                slot.window_end = if set.duration > 0 {
-                    now + i64::from(set.duration)
-                } else {
-                    0
-                };
-                slot.generation += 1;
-                if set.duration > 0 {
-                    self.arm_timer(set.target, slot.generation, set.duration);
-                }
-                drop(slots);
-                self.state_changed();
-                Ok(())
-            }
-            s => Err(BadRequest(format!("state must be 0 or 1, got {s}"))),
-        }
-    }
-
-    fn arm_timer(&self, target: u32, generation: u64, secs: u32) {
-        // Weak: a pending timer must not keep a shut-down hub alive.
-        let weak: Weak<Inner> = Arc::downgrade(&self.0);
-        // The deadline is fixed now, not when the task first runs.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(u64::from(secs));
-        tokio::spawn(async move {
-            tokio::time::sleep_until(deadline).await;
-            if let Some(inner) = weak.upgrade() {
-                SimState(inner).switch_off(target, Some(generation));
-            }
-        });
-    }
-
-    /// Switch a slot off, unless a `stuck-on` fault holds it. `timer` is the
-    /// generation a timer was armed for; a newer switch makes it a no-op.
-    fn switch_off(&self, target: u32, timer: Option<u64>) {
-        {
-            let slots = lock(&self.0.slots);
-            let slot = &slots[target as usize];
-            if !slot.on || timer.is_some_and(|g| g != slot.generation) {
-                return;
-            }
-        }
-        if self.stuck(target, false) {
-            return;
-        }
-        let mut slots = lock(&self.0.slots);
-        let slot = &mut slots[target as usize];
-        slot.on = false;
-        slot.window_end = 0;
-        slot.generation += 1;
-        drop(slots);
-        self.state_changed();
-    }
-
-    /// Whether a stuck fault stops this switch (`on`: a switch on).
-    fn stuck(&self, target: u32, on: bool) -> bool {
-        let mut stuck = false;
-        for (i, f) in self.0.faults.iter().enumerate() {
-            let slot = match (&f.kind, on) {
-                (FaultKind::StuckOff(s), true) | (FaultKind::StuckOn(s), false) => s,
-                _ => continue,
-            };
-            if slot.is_none_or(|s| s == target) && self.fire(i) {
-                stuck = true;
-            }
-        }
-        stuck
-    }
-
     // ---- waiting for the hub's state ----
 
     fn state_changed(&self) {
@@ -409,13 +257,7 @@ impl SimState {
     /// Reboot: volatile state (actuators, their timers) reset, every
     /// connection dropped, stored config kept.
     pub fn reboot(&self) {
-        for slot in lock(&self.0.slots).iter_mut() {
-            let generation = slot.generation + 1;
-            *slot = Slot {
-                generation,
-                ..Slot::default()
-            };
-        }
+        self.reset_slots();
         self.state_changed();
         self.0.reboot.send_modify(|e| *e += 1);
     }
@@ -433,173 +275,7 @@ impl SimState {
     pub(crate) fn reboots(&self) -> watch::Receiver<u64> {
         self.0.reboot.subscribe()
     }
-
-    // ---- connections ----
-
-    fn conns_changed(&self) {
-        self.0.conns_changed.notify_all();
-        self.0.conns_notify.notify_waiters();
-    }
-
-    /// A new connection: admitted (returns its index) or refused by
-    /// `max-conns`.
-    pub(crate) fn admit(&self) -> Option<usize> {
-        let mut c = lock(&self.0.conns);
-        for (i, f) in self.0.faults.iter().enumerate() {
-            if let FaultKind::MaxConns(n) = f.kind {
-                if c.open >= u64::from(n) && self.fire(i) {
-                    c.refused += 1;
-                    drop(c);
-                    self.conns_changed();
-                    return None;
-                }
-            }
-        }
-        c.accepted += 1;
-        c.open += 1;
-        c.requests_per_connection.push(0);
-        let id = c.requests_per_connection.len() - 1;
-        drop(c);
-        self.conns_changed();
-        Some(id)
-    }
-
-    pub(crate) fn conn_closed(&self) {
-        lock(&self.0.conns).open -= 1;
-        self.conns_changed();
-    }
-
-    pub(crate) fn conn_request(&self, id: usize) {
-        let mut c = lock(&self.0.conns);
-        c.requests += 1;
-        c.requests_per_connection[id] += 1;
-        drop(c);
-        self.conns_changed();
-    }
-
-    pub fn stats(&self) -> ConnStats {
-        lock(&self.0.conns).clone()
-    }
-
-    /// Block until `pred` holds or `deadline` passes. Not for use on a
-    /// runtime thread that also serves the hub (see `wait_until`).
-    pub fn wait_for(&self, deadline: Duration, pred: impl Fn(&ConnStats) -> bool) -> bool {
-        let guard = lock(&self.0.conns);
-        let (guard, _) = self
-            .0
-            .conns_changed
-            .wait_timeout_while(guard, deadline, |c| !pred(c))
-            .unwrap_or_else(|e| e.into_inner());
-        pred(&guard)
-    }
-
-    /// Async `wait_for`, for hubs started with `spawn` on the test's runtime.
-    pub async fn wait_until(&self, deadline: Duration, pred: impl Fn(&ConnStats) -> bool) -> bool {
-        let wait = async {
-            loop {
-                let notified = self.0.conns_notify.notified();
-                tokio::pin!(notified);
-                notified.as_mut().enable();
-                if pred(&self.stats()) {
-                    return;
-                }
-                notified.await;
-            }
-        };
-        tokio::time::timeout(deadline, wait).await.is_ok()
-    }
-
-    // ---- what was received ----
-
-    pub(crate) fn record_request(&self, r: Received) {
-        lock(&self.0.received).push(r);
-    }
-
-    /// The requests received, in arrival order: every one, or the last
-    /// [`LOG_KEEP`] of a long-running hub.
-    pub fn received(&self) -> Vec<Received> {
-        lock(&self.0.received).items()
-    }
-
-    // ---- update deliveries ----
-
-    pub(crate) fn record_delivery(&self, d: Delivery) {
-        lock(&self.0.deliveries).push(d);
-        self.0.deliveries_notify.notify_waiters();
-    }
-
-    /// Wait until at least `n` data updates have completed (either way).
-    pub async fn wait_deliveries(&self, n: usize, deadline: Duration) -> bool {
-        let wait = async {
-            loop {
-                let notified = self.0.deliveries_notify.notified();
-                tokio::pin!(notified);
-                notified.as_mut().enable();
-                if lock(&self.0.deliveries).total >= n {
-                    return;
-                }
-                notified.await;
-            }
-        };
-        tokio::time::timeout(deadline, wait).await.is_ok()
-    }
-
-    /// Data updates posted so far, in completion order (the last
-    /// [`LOG_KEEP`] of a long-running hub).
-    pub fn deliveries(&self) -> Vec<Delivery> {
-        lock(&self.0.deliveries).items()
-    }
-}
-
-/// Requests and deliveries a hub keeps: enough for any test to inspect, and
-/// a hub served for days (a soak against `--sim`) does not grow.
-pub const LOG_KEEP: usize = 2048;
-
-/// The last [`LOG_KEEP`] entries, and how many there were in all.
-struct Log<T> {
-    kept: std::collections::VecDeque<T>,
-    total: usize,
-}
-
-impl<T> Default for Log<T> {
-    fn default() -> Self {
-        Log {
-            kept: std::collections::VecDeque::new(),
-            total: 0,
-        }
-    }
-}
-
-impl<T: Clone> Log<T> {
-    fn push(&mut self, item: T) {
-        if self.kept.len() == LOG_KEEP {
-            self.kept.pop_front();
-        }
-        self.kept.push_back(item);
-        self.total += 1;
-    }
-
-    fn items(&self) -> Vec<T> {
-        self.kept.iter().cloned().collect()
-    }
 }
 
 /// The MAC `mac-change` answers with: another device's.
 pub const OTHER_MAC: &str = "02:00:5E:10:00:01";
-
-#[cfg(test)]
-mod log_tests {
-    use super::{Log, LOG_KEEP};
-
-    #[test]
-    fn a_long_running_hub_keeps_only_the_last_entries_but_counts_all() {
-        let mut log = Log::default();
-        for i in 0..LOG_KEEP + 10 {
-            log.push(i);
-        }
-        let kept = log.items();
-        assert_eq!(kept.len(), LOG_KEEP);
-        assert_eq!(kept[0], 10);
-        assert_eq!(log.total, LOG_KEEP + 10);
-    }
-}
