@@ -24,11 +24,13 @@
 //! scenario/    one file per scenario, facts, measurements (limits and verdicts),
 //!              waits, failure wording, deliver (setup's data receiver)
 //! safety.rs,   the run's safety flags -> one `Safety`; backup (0600 files before
-//! safety/      the first write), redact, actuator_limit (the on-duration cap),
-//!              consent, teardown/ (undo obligations, cleanup, signals), restore/
+//! safety/      the first write), redact, consent, teardown/ (undo obligations,
+//!              cleanup, signals), restore/
 //! session.rs,  client (the one reqwest client, typed calls, bounded retry, every
-//! session/     answer checked), ledger (socket accounting and the leak verdict;
-//!              os/sock_diag read the OS socket table), lag, wait (waits in progress)
+//! session/     answer checked), actuator_limit (the on-duration cap, the only way
+//!              to build an actuator command), ledger (socket accounting and the
+//!              leak verdict; os/sock_diag read the OS socket table), lag, wait
+//!              (waits in progress). Imports only device.
 //! discovery.rs mdns-sd browse -> hubs, the stop rule; select (a run's hubs: --select,
 //! discovery/   --all, prompt), cli (the `discover` command), local_names (.local)
 //! sim/         the simulated hub: profiles, state + timers, routes, faults, accept

@@ -31,7 +31,7 @@ pub struct SessionConfig {
     /// An idle connection older than this is closed rather than reused.
     pub pool_idle_timeout: Duration,
     /// Cap on the device-side duration of every `on` (`--max-on-seconds`).
-    pub max_on: crate::safety::actuator_limit::MaxOn,
+    pub max_on: crate::session::actuator_limit::MaxOn,
     /// Host names resolved by the harness itself (`.local` over mDNS), with
     /// the address the client connects to for them.
     pub resolved: Vec<(String, std::net::SocketAddr)>,
@@ -50,7 +50,7 @@ impl Default for SessionConfig {
             backoff: Duration::from_millis(200),
             pool_max_idle_per_host: 1,
             pool_idle_timeout: Duration::from_secs(30),
-            max_on: crate::safety::actuator_limit::MaxOn::default(),
+            max_on: crate::session::actuator_limit::MaxOn::default(),
             resolved: Vec::new(),
         }
     }
@@ -801,7 +801,7 @@ impl HubClient {
 
     /// Switch a slot off now.
     pub async fn actuator_off(&self, slot: u32) -> Result<(), CallError> {
-        self.actuator_set(crate::safety::actuator_limit::MaxOn::off(slot))
+        self.actuator_set(crate::session::actuator_limit::MaxOn::off(slot))
             .await
     }
 
@@ -1004,7 +1004,7 @@ impl HubClient {
                         Ok(text) if bytes.len() <= MAX_RECORDED_BODY => {
                             exchange.response_body = Some(text.to_owned())
                         }
-                        _ => exchange.response_summary = Some(body_summary(bytes)),
+                        _ => exchange.response_summary = Some(opaque(bytes)),
                     },
                     Read::TooLarge { seen } => {
                         exchange.response_summary = Some(format!(
@@ -1238,9 +1238,14 @@ async fn read_bounded(mut resp: reqwest::Response, max: usize) -> Result<Read, r
     Ok(Read::Complete(buf))
 }
 
-/// How a body that is not kept is recorded: its length and a short hash.
-pub fn body_summary(bytes: &[u8]) -> String {
-    crate::safety::redact::opaque(bytes)
+/// A body recorded without its content (an answer not kept, a report body
+/// that is not JSON): its length and the first 12 hex digits of its
+/// SHA-256, enough to tell two bodies apart.
+pub fn opaque(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let hash = Sha256::digest(bytes);
+    let hex: String = hash.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    format!("<{} bytes, not recorded; sha256 {hex}>", bytes.len())
 }
 
 /// `0` (config answers) and `"success"` (actuator status) mean success.
@@ -1383,6 +1388,18 @@ mod tests {
             let e = check_config_answer(&doc).unwrap_err();
             assert!(e.starts_with(want), "{e}");
         }
+    }
+
+    #[test]
+    fn an_opaque_body_is_length_and_hash_only() {
+        let body = b"{\"api_key\":\"SECRET-KEY\",";
+        let o = opaque(body);
+        assert!(
+            o.starts_with(&format!("<{} bytes, not recorded; sha256 ", body.len())),
+            "{o}"
+        );
+        assert!(!o.contains("SECRET"));
+        assert_eq!(o, opaque(b"{\"api_key\":\"SECRET-KEY\","));
     }
 
     #[test]
