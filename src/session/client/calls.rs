@@ -223,3 +223,42 @@ impl HubClient {
         serde_json::from_slice(&bytes).map_err(|e| self.decode(&method, path, e.to_string()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::client::{build_http, SessionConfig};
+    use crate::session::ledger::Ledger;
+
+    /// The cap holds on the wire, not only in the command builder: every
+    /// `actuators/set` the client sends carries a duration within it.
+    #[tokio::test]
+    async fn every_actuator_command_the_client_sends_is_capped() {
+        let profile = crate::sim::Profile::load("hub-new-firmware").unwrap();
+        let sim = crate::sim::spawn(crate::sim::SimOptions::new(profile))
+            .await
+            .unwrap();
+        let cfg = SessionConfig {
+            max_on: MaxOn::new(3).unwrap(),
+            ..SessionConfig::default()
+        };
+        let http = build_http(&cfg, Ledger::new(2).new_session()).unwrap();
+        let client = HubClient::new(http, sim.base_url(), sim.addr().to_string(), cfg, None);
+        client.actuator_on(0, 60).await.unwrap();
+        client.actuator_on(0, 0).await.unwrap();
+        client.actuator_off(0).await.unwrap();
+        let sent: Vec<ActuatorSet> = sim
+            .received()
+            .iter()
+            .filter(|r| r.path == paths::ACTUATORS_SET)
+            .map(|r| serde_json::from_str(&r.body).unwrap())
+            .collect();
+        let set = |duration, state| ActuatorSet {
+            target: 0,
+            duration,
+            state,
+        };
+        assert_eq!(sent, vec![set(3, 1), set(1, 1), set(0, 0)]);
+        sim.stop().await.unwrap();
+    }
+}
