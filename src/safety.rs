@@ -4,7 +4,6 @@
 //! actuator commands, to register undo obligations and to redact output.
 
 pub mod backup;
-pub mod consent;
 pub mod redact;
 pub mod restore;
 pub mod teardown;
