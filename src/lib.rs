@@ -20,7 +20,8 @@
 //!              `--format json` stream, hub text escaped; model: `RunReport`,
 //!              `HubReport`, what every report renders; soak_record: per-cycle
 //!              bookkeeping and the slow-leak trend
-//! plan.rs      plan files (scenarios/*.json) -> a validated, ordered plan
+//! plan/        plan files (scenarios/*.json) -> a validated, ordered plan (parse:
+//!              reading and validation; mod: the Plan and Step model)
 //! scenario/    one file per scenario, facts, measurements (limits and verdicts),
 //!              waits, failure wording, deliver (setup's data receiver)
 //! safety.rs,   the run's safety flags -> one `Safety`; backup (0600 files before
