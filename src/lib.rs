@@ -22,7 +22,7 @@
 //!              bookkeeping and the slow-leak trend
 //! plan/        plan files (scenarios/*.json) -> a validated, ordered plan (parse:
 //!              reading and validation; mod: the Plan and Step model)
-//! scenario/    one file per scenario, facts, measurements (limits and verdicts),
+//! scenario/    one file per scenario, facts, measurement/ (facts, limits, verdict),
 //!              waits, failure wording, deliver (setup's data receiver)
 //! safety.rs,   the run's safety flags -> one `Safety`; backup (0600 files before
 //! safety/      the first write), redact, actuator_limit (the on-duration cap),
