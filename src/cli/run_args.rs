@@ -342,8 +342,8 @@ impl RunArgs {
         for step in &plan.steps {
             let o = step.options(&Options::default(), &overrides);
             for (what, secs) in [
-                ("on-seconds", o.on_seconds),
-                ("auto-off-seconds", o.auto_off_seconds),
+                ("on-seconds", o.actuator_params.on_seconds),
+                ("auto-off-seconds", o.actuator_params.auto_off_seconds),
             ] {
                 if secs > max_on {
                     return Err(FatalError::Usage(format!(

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::scenario::measurement::{MeasuredFacts, Measurement, MeasurementRecord};
-use crate::scenario::{Options, Scenario};
+use crate::scenario::{actuators, setup, Options, Scenario};
 
 pub use parse::{PlanError, DEFAULT_PLAN_JSON, DEFAULT_PLAN_SOURCE};
 
@@ -100,34 +100,19 @@ impl Step {
     pub fn options(&self, base: &Options, o: &ParamOverrides) -> Options {
         let mut opts = base.clone();
         match &self.params {
-            Params::Actuators(a) => {
-                opts.on_seconds = a.on_seconds;
-                opts.auto_off_seconds = a.auto_off_seconds;
-                opts.verify_timeout = a.verify_timeout;
-                opts.slots = match &a.slots {
-                    Slots::All => None,
-                    Slots::List(l) => Some(l.clone()),
-                };
-                opts.auto_off_check = a.auto_off_check;
-                opts.auto_off_slot = a.auto_off_slot;
-            }
-            Params::Setup(p) => {
-                opts.test_api_key = p.test_api_key.clone();
-                opts.test_server_url = p.test_server_url.clone();
-                opts.restore = p.restore;
-                opts.deliver_check = p.deliver_check;
-                opts.deliver_timeout = p.deliver_timeout;
-            }
+            Params::Actuators(a) => opts.actuator_params = a.clone(),
+            Params::Setup(p) => opts.setup_params = p.clone(),
             _ => {}
         }
+        let a = &mut opts.actuator_params;
         if let Some(v) = o.on_seconds {
-            opts.on_seconds = v;
+            a.on_seconds = v;
         }
         if let Some(v) = o.auto_off_seconds {
-            opts.auto_off_seconds = v;
+            a.auto_off_seconds = v;
         }
         if let Some(v) = o.verify_timeout {
-            opts.verify_timeout = v;
+            a.verify_timeout = v;
         }
         opts
     }
@@ -150,85 +135,16 @@ impl Step {
     }
 }
 
-/// Scenario-specific parameters.
+/// Scenario-specific parameters, in each hub-changing scenario's own type
+/// (the plan validates straight into it; its `Default` is the only one).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Params {
     Mac,
     Info,
     ActuatorStatus,
     ConfigRoundTrip,
-    Actuators(ActuatorParams),
-    Setup(SetupParams),
-}
-
-/// Which actuator slots the `actuators` scenario switches.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Slots {
-    /// Every slot the hub reports.
-    All,
-    /// These 0-based slots, in this order.
-    List(Vec<u32>),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct ActuatorParams {
-    pub slots: Slots,
-    /// Device-side duration of each slot's on/off check, in whole seconds
-    /// (what `actuators/set` takes); the harness switches the slot off
-    /// itself long before, so this only bounds how long a relay stays on if
-    /// the harness dies.
-    pub on_seconds: u32,
-    /// Whether to check that the hub switches a slot off by itself when its
-    /// duration ends.
-    pub auto_off_check: bool,
-    /// The slot the auto-off check uses; `None`: the first slot tested.
-    pub auto_off_slot: Option<u32>,
-    /// Device-side duration of the auto-off check, in whole seconds.
-    pub auto_off_seconds: u32,
-    /// Deadline for a relay to follow a command (polling status).
-    pub verify_timeout: Duration,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct SetupParams {
-    /// The API key the scenario configures; starts with [`TEST_VALUE_PREFIX`].
-    pub test_api_key: String,
-    /// The server address the scenario configures (never contacted by the
-    /// harness).
-    pub test_server_url: String,
-    /// Whether to restore the original config afterwards. Only a plan that
-    /// means to leave the hub configured turns this off.
-    pub restore: bool,
-    /// `deliver_check`: prove the hub posts data to a receiver of the
-    /// harness's (`test_server_url` is then replaced by the receiver's).
-    pub deliver_check: crate::scenario::deliver::DeliverCheck,
-    /// `deliver_timeout_seconds`: how long the hub has to post.
-    pub deliver_timeout: Duration,
-}
-
-impl Default for ActuatorParams {
-    fn default() -> Self {
-        ActuatorParams {
-            slots: Slots::All,
-            on_seconds: 5,
-            auto_off_check: true,
-            auto_off_slot: None,
-            auto_off_seconds: 1,
-            verify_timeout: DEFAULT_TIMEOUT,
-        }
-    }
-}
-
-impl Default for SetupParams {
-    fn default() -> Self {
-        SetupParams {
-            test_api_key: crate::scenario::setup::TEST_API_KEY.to_string(),
-            test_server_url: crate::scenario::setup::TEST_SERVER_URL.to_string(),
-            restore: true,
-            deliver_check: crate::scenario::deliver::DeliverCheck::Off,
-            deliver_timeout: crate::scenario::deliver::DEFAULT_DELIVER_TIMEOUT,
-        }
-    }
+    Actuators(actuators::Params),
+    Setup(setup::Params),
 }
 
 impl Plan {

@@ -5,15 +5,13 @@
 use std::path::Path;
 use std::time::Duration;
 
-use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{
-    ActuatorParams, Params, Plan, SetupParams, Slots, Step, DEFAULT_RETRIES, DEFAULT_TIMEOUT,
-    MAX_RETRIES, TEST_VALUE_PREFIX,
-};
+use super::{Params, Plan, Step, DEFAULT_RETRIES, DEFAULT_TIMEOUT, MAX_RETRIES, TEST_VALUE_PREFIX};
+use crate::scenario::actuators::{self, Slots};
 use crate::scenario::measurement::MeasurementSpec;
+use crate::scenario::setup;
 use crate::scenario::Scenario;
 
 /// The plan run when none is given, built into the binary so a release build
@@ -140,7 +138,7 @@ struct ConfigRoundTripStep {
 struct ActuatorsStep {
     allow_changes: bool,
     #[serde(default)]
-    slots: Option<RawSlots>,
+    slots: Option<Slots>,
     #[serde(default)]
     on_seconds: Option<u32>,
     #[serde(default)]
@@ -179,36 +177,6 @@ struct SetupStep {
     timeout_seconds: Option<f64>,
     #[serde(default)]
     retries: Option<u32>,
-}
-
-/// `"all"` or a list of slot numbers.
-struct RawSlots(Slots);
-
-impl<'de> Deserialize<'de> for RawSlots {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = RawSlots;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("\"all\" or a list of slot numbers")
-            }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<RawSlots, E> {
-                if s == "all" {
-                    Ok(RawSlots(Slots::All))
-                } else {
-                    Err(E::invalid_value(de::Unexpected::Str(s), &self))
-                }
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawSlots, A::Error> {
-                let mut slots = Vec::new();
-                while let Some(slot) = seq.next_element::<u32>()? {
-                    slots.push(slot);
-                }
-                Ok(RawSlots(Slots::List(slots)))
-            }
-        }
-        d.deserialize_any(V)
-    }
 }
 
 /// Deserialize with the JSON path of any error. `prefix` is the path of
@@ -398,9 +366,9 @@ fn scenario_name(map: &mut Map<String, Value>, path: &str) -> Result<Scenario, A
     }
 }
 
-fn actuator_params(s: &ActuatorsStep, path: &str) -> Result<ActuatorParams, At> {
-    let d = ActuatorParams::default();
-    let slots = s.slots.as_ref().map(|r| r.0.clone()).unwrap_or(d.slots);
+fn actuator_params(s: &ActuatorsStep, path: &str) -> Result<actuators::Params, At> {
+    let d = actuators::Params::default();
+    let slots = s.slots.clone().unwrap_or(d.slots);
     if let Slots::List(list) = &slots {
         if list.is_empty() {
             return Err(at(
@@ -438,7 +406,7 @@ fn actuator_params(s: &ActuatorsStep, path: &str) -> Result<ActuatorParams, At> 
             ));
         }
     }
-    Ok(ActuatorParams {
+    Ok(actuators::Params {
         slots,
         on_seconds,
         auto_off_check: s.auto_off_check.unwrap_or(d.auto_off_check),
@@ -452,8 +420,8 @@ fn actuator_params(s: &ActuatorsStep, path: &str) -> Result<ActuatorParams, At> 
     })
 }
 
-fn setup_params(s: &SetupStep, path: &str) -> Result<SetupParams, At> {
-    let d = SetupParams::default();
+fn setup_params(s: &SetupStep, path: &str) -> Result<setup::Params, At> {
+    let d = setup::Params::default();
     let test_api_key = s.test_api_key.clone().unwrap_or(d.test_api_key);
     if !test_api_key.starts_with(TEST_VALUE_PREFIX) {
         return Err(at(
@@ -471,7 +439,7 @@ fn setup_params(s: &SetupStep, path: &str) -> Result<SetupParams, At> {
             format!("expected an http:// URL containing {TEST_URL_MARKER}, so the hub's config shows it is a test value"),
         ));
     }
-    Ok(SetupParams {
+    Ok(setup::Params {
         test_api_key,
         test_server_url,
         restore: s.restore.unwrap_or(d.restore),
