@@ -71,7 +71,7 @@ impl Step {
 }
 
 /// Scenario parameters given on the command line; each one given wins over
-/// the plan for this run.
+/// the plan for this run ([`ParamOverrides::apply`]).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ParamOverrides {
     /// `--timeout`
@@ -86,33 +86,43 @@ pub struct ParamOverrides {
     pub auto_off_seconds: Option<u32>,
 }
 
-impl Step {
-    /// The request timeout and retries of this step's requests.
-    pub fn limits(&self, o: &ParamOverrides) -> (Duration, u32) {
-        (
-            o.timeout.unwrap_or(self.timeout),
-            o.retries.unwrap_or(self.retries),
-        )
+impl ParamOverrides {
+    /// The one place the command line wins over the plan: the plan's and
+    /// every step's request timeout and retries, and the `actuators` step's
+    /// durations. Applied once, when the run's flags are validated; from
+    /// then on the plan says what runs.
+    pub fn apply(&self, plan: &mut Plan) {
+        // Destructured, so that a new override cannot be forgotten here.
+        let ParamOverrides {
+            timeout,
+            retries,
+            verify_timeout,
+            on_seconds,
+            auto_off_seconds,
+        } = *self;
+        plan.timeout = timeout.unwrap_or(plan.timeout);
+        plan.retries = retries.unwrap_or(plan.retries);
+        for step in &mut plan.steps {
+            step.timeout = timeout.unwrap_or(step.timeout);
+            step.retries = retries.unwrap_or(step.retries);
+            if let Params::Actuators(a) = &mut step.params {
+                a.verify_timeout = verify_timeout.unwrap_or(a.verify_timeout);
+                a.on_seconds = on_seconds.unwrap_or(a.on_seconds);
+                a.auto_off_seconds = auto_off_seconds.unwrap_or(a.auto_off_seconds);
+            }
+        }
     }
+}
 
-    /// The scenario options of this step: the plan's parameters, then the
-    /// command line's overrides, on top of `base` (permissions, polling).
-    pub fn options(&self, base: &Options, o: &ParamOverrides) -> Options {
+impl Step {
+    /// The scenario options of this step: its parameters on top of `base`
+    /// (permissions, polling, safety).
+    pub fn options(&self, base: &Options) -> Options {
         let mut opts = base.clone();
         match &self.params {
             Params::Actuators(a) => opts.actuator_params = a.clone(),
             Params::Setup(p) => opts.setup_params = p.clone(),
             _ => {}
-        }
-        let a = &mut opts.actuator_params;
-        if let Some(v) = o.on_seconds {
-            a.on_seconds = v;
-        }
-        if let Some(v) = o.auto_off_seconds {
-            a.auto_off_seconds = v;
-        }
-        if let Some(v) = o.verify_timeout {
-            a.verify_timeout = v;
         }
         opts
     }
@@ -151,5 +161,65 @@ impl Plan {
     /// The step of a scenario, if the plan runs it.
     pub fn step(&self, kind: Scenario) -> Option<&Step> {
         self.steps.iter().find(|s| s.scenario() == kind)
+    }
+
+    /// The parameters of the plan's `actuators` step, if it has one.
+    pub fn actuator_params(&self) -> Option<&actuators::Params> {
+        self.steps.iter().find_map(|s| match &s.params {
+            Params::Actuators(a) => Some(a),
+            _ => None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> Plan {
+        Plan::parse(
+            r#"{"timeout_seconds": 3, "retries": 1, "scenarios": [
+                {"scenario": "info", "timeout_seconds": 0.5},
+                {"scenario": "actuators", "allow_changes": true, "on_seconds": 3,
+                 "verify_timeout_seconds": 2}
+            ]}"#,
+            "p.json",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn overrides_win_over_the_plan_and_only_where_given() {
+        let before = plan();
+        let mut p = plan();
+        ParamOverrides::default().apply(&mut p);
+        assert_eq!(p, before, "no flag, no change");
+
+        let secs = Duration::from_secs;
+        ParamOverrides {
+            timeout: Some(secs(7)),
+            retries: Some(0),
+            verify_timeout: Some(secs(9)),
+            on_seconds: Some(4),
+            auto_off_seconds: None,
+        }
+        .apply(&mut p);
+        assert_eq!((p.timeout, p.retries), (secs(7), 0));
+        assert!(p
+            .steps
+            .iter()
+            .all(|s| (s.timeout, s.retries) == (secs(7), 0)));
+        let a = p.actuator_params().unwrap();
+        assert_eq!((a.on_seconds, a.verify_timeout), (4, secs(9)));
+        assert_eq!(
+            a.auto_off_seconds,
+            actuators::Params::default().auto_off_seconds
+        );
+        // What a scenario runs with is the step's parameters, overrides included.
+        let o = p
+            .step(Scenario::Actuators)
+            .unwrap()
+            .options(&Options::default());
+        assert_eq!(&o.actuator_params, a);
     }
 }

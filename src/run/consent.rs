@@ -295,7 +295,7 @@ pub(super) fn ask_consent(
             id
         };
         for (change, step) in pending {
-            let o = step.options(&hub.options, &cfg.overrides);
+            let o = step.options(&hub.options);
             let what = change.what_happens(&o, id.relays);
             if asker.allow(&id, change, &what) {
                 let p = match change {
