@@ -10,6 +10,7 @@ use std::time::Duration;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::device::duration::parse_duration;
 use crate::device::mdns::SERVICE_TYPE;
 use crate::discovery::select::{self, no_hub_hint, ChooseUi, Pick, Prompt};
 use crate::discovery::{
@@ -26,8 +27,8 @@ use crate::exit_code;
 /// `--expect` asked for), 4 when none (or too few) were.
 #[derive(Debug, Args)]
 pub struct DiscoverArgs {
-    /// Give up after SECS seconds.
-    #[arg(long, value_name = "SECS", default_value = "5", value_parser = parse_timeout)]
+    /// Give up after this long (800ms, 5s, 1m; a bare number is seconds).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_timeout)]
     pub timeout: Duration,
     /// Stop as soon as N hubs are resolved (no quiet period).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
@@ -40,16 +41,17 @@ pub struct DiscoverArgs {
     pub json: bool,
 }
 
-/// `--timeout`: positive seconds, fractions allowed, at most an hour.
+/// `--timeout` (and a run's `--discover-timeout`): a duration in the one
+/// syntax of every flag, more than zero and at most an hour.
 pub fn parse_timeout(s: &str) -> Result<Duration, String> {
-    let secs: f64 = s
-        .trim()
-        .parse()
-        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
-    if !(secs > 0.0 && secs <= 3600.0) {
-        return Err(format!("{s} is out of range (0 < SECS <= 3600)"));
+    let d = parse_duration(s)?;
+    if d.is_zero() || d > Duration::from_secs(3600) {
+        return Err(format!(
+            "{:?} is out of range (more than 0, at most 1h)",
+            s.trim()
+        ));
     }
-    Ok(Duration::from_secs_f64(secs))
+    Ok(d)
 }
 
 impl DiscoverArgs {
@@ -355,7 +357,10 @@ mod tests {
     #[test]
     fn timeout_is_validated() {
         assert_eq!(parse_timeout("2.5").unwrap(), Duration::from_millis(2500));
-        for bad in ["0", "-1", "abc", "NaN", "1e9"] {
+        assert_eq!(parse_timeout("2s").unwrap(), Duration::from_secs(2));
+        assert_eq!(parse_timeout("800ms").unwrap(), Duration::from_millis(800));
+        assert_eq!(parse_timeout("1h").unwrap(), Duration::from_secs(3600));
+        for bad in ["0", "0ms", "-1", "abc", "NaN", "1e9", "61m", "2d"] {
             assert!(parse_timeout(bad).is_err(), "{bad}");
         }
     }

@@ -68,7 +68,7 @@ pub struct RunArgs {
     /// How long to look for hubs over mDNS at most (stops 1.2 s after the
     /// last new hub); also how long a `--device NAME.local` the system
     /// cannot resolve may take over mDNS.
-    #[arg(long, value_name = "SECS", default_value = "5", value_parser = crate::cli::discover::parse_timeout)]
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = crate::cli::discover::parse_timeout)]
     pub discover_timeout: Duration,
 
     /// Look for hubs on this network interface only.
