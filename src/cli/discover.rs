@@ -10,7 +10,6 @@ use std::time::Duration;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::device::duration::parse_duration;
 use crate::device::mdns::SERVICE_TYPE;
 use crate::discovery::select::{self, no_hub_hint, ChooseUi, Pick, Prompt};
 use crate::discovery::{
@@ -27,7 +26,7 @@ use crate::exit_code;
 /// `--expect` asked for), 4 when none (or too few) were.
 #[derive(Debug, Args)]
 pub struct DiscoverArgs {
-    /// Give up after this long (800ms, 5s, 1m; a bare number is seconds).
+    /// Give up after DURATION (`800ms`, `2s`, `1m`; a bare number is seconds).
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_timeout)]
     pub timeout: Duration,
     /// Stop as soon as N hubs are resolved (no quiet period).
@@ -41,13 +40,13 @@ pub struct DiscoverArgs {
     pub json: bool,
 }
 
-/// `--timeout` (and a run's `--discover-timeout`): a duration in the one
-/// syntax of every flag, more than zero and at most an hour.
+/// `--timeout` (and the run's `--discover-timeout`): the one duration
+/// syntax of every flag (`device::duration`), above 0 and at most an hour.
 pub fn parse_timeout(s: &str) -> Result<Duration, String> {
-    let d = parse_duration(s)?;
+    let d = crate::device::duration::parse_duration(s)?;
     if d.is_zero() || d > Duration::from_secs(3600) {
         return Err(format!(
-            "{:?} is out of range (more than 0, at most 1h)",
+            "{} is out of range (above 0, at most 1h)",
             s.trim()
         ));
     }
@@ -362,6 +361,19 @@ mod tests {
         assert_eq!(parse_timeout("1h").unwrap(), Duration::from_secs(3600));
         for bad in ["0", "0ms", "-1", "abc", "NaN", "1e9", "61m", "2d"] {
             assert!(parse_timeout(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn timeout_takes_the_one_duration_syntax() {
+        // The run's --timeout takes `2s`; so do discover's and --discover-timeout.
+        for (s, want) in [
+            ("2s", 2000),
+            ("800ms", 800),
+            ("1m", 60_000),
+            ("1h", 3_600_000),
+        ] {
+            assert_eq!(parse_timeout(s), Ok(Duration::from_millis(want)), "{s}");
         }
     }
 
