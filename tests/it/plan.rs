@@ -534,6 +534,13 @@ fn stopped_in_actuator_status(reports: &Reports, sig: &str, limit: Duration) -> 
         wait_file(&reports.json, Duration::from_secs(10), two_done),
         "no record of the two finished scenarios"
     );
+    // The JUnit file is rewritten with them too: a kill before that ends
+    // would catch its temporary file.
+    let info_in = |t: &str| t.contains("<testcase name=\"info\"");
+    assert!(
+        wait_file(&reports.junit, Duration::from_secs(10), info_in),
+        "no JUnit file with the two finished scenarios"
+    );
     send_signal(&child, sig);
     output_within(child, limit, &format!("run stopped by SIG{sig}"))
 }
