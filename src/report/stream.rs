@@ -154,6 +154,11 @@ fn hub(h: &HubRecord) -> Value {
     })
 }
 
+/// [`list`] on stdout; a closed stdout ends the listing quietly.
+pub fn print_list(hubs: &[Option<String>], scenarios: &[&str]) {
+    let _ = list(&mut std::io::stdout().lock(), hubs, scenarios);
+}
+
 /// `--list --format json`: the scenarios per hub (`hubs` as labelled before
 /// any contact: addresses or simulator profiles; `None` when hubs are to be
 /// discovered).

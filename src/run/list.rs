@@ -65,8 +65,7 @@ pub(super) fn list_only(cfg: &RunConfig, started: Instant) -> Result<RunReport, 
             })
             .map(|s| s.name())
             .collect();
-        // A closed stdout ends a listing quietly.
-        let _ = crate::report::stream::list(&mut std::io::stdout().lock(), &hubs, &names);
+        crate::report::stream::print_list(&hubs, &names);
     } else {
         crate::report::text::list(&selected);
     }
