@@ -31,13 +31,13 @@
 //! safety.rs,   the run's safety flags -> one `Safety`; backup (0600 files before
 //! safety/      the first write), redact, teardown/ (undo obligations, cleanup,
 //!              signals), restore/ (restore's core)
+//! discovery/   mdns-sd browse -> hubs, the stop rule; select (a run's hubs:
+//!              --select, --all, the prompt's answer), local_names (.local)
 //! session.rs,  client (the one reqwest client, typed calls, bounded retry, every
 //! session/     answer checked), actuator_limit (the on-duration cap, the only way
 //!              to build an actuator command), ledger (socket accounting and the
 //!              leak verdict; os/sock_diag read the OS socket table), lag, wait
 //!              (waits in progress). Imports only device.
-//! discovery/   mdns-sd browse -> hubs, the stop rule; select (a run's hubs:
-//!              --select, --all, the prompt's answer), local_names (.local)
 //! sim/         the simulated hub: profiles, config (exact text, shape check, data
 //!              faults), state/ (+ actuators and their timers, traffic), routes,
 //!              faults, accept loop + `SimHandle`, mDNS advertiser. Imports only

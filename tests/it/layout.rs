@@ -1,14 +1,30 @@
 //! The layout of src/ (the Layout section of src/lib.rs), checked on the
-//! source text: at most 12 top-level modules, all named in the Layout
-//! section, the simulator behind its wall, the wire model importing nothing
-//! internal, and a short `main.rs`.
+//! source text: at most 12 top-level modules, each importing only modules
+//! below it in the section's order, the simulator behind its wall, the wire
+//! model importing nothing internal, no file over 600 lines of non-test
+//! code, a short `main.rs`, and only the commands and the reporter printing.
 
 use std::path::{Path, PathBuf};
 
 /// Most top-level modules src/lib.rs may declare.
 const MAX_TOP_LEVEL: usize = 12;
+/// Most lines outside `#[cfg(test)]` items in one source file.
+const MAX_NON_TEST_LINES: usize = 600;
 /// Most lines of src/main.rs.
 const MAX_MAIN_LINES: usize = 40;
+/// Where printing to the terminal may happen: the commands and the
+/// reporter (and the binary).
+const MAY_PRINT: &[&str] = &["main.rs", "cli.rs", "cli/", "report.rs", "report/"];
+/// What writes to the terminal directly.
+const PRINTS: &[&str] = &[
+    "println!",
+    "eprintln!",
+    "print!",
+    "eprint!",
+    "dbg!",
+    "stdout()",
+    "stderr()",
+];
 
 /// Every `.rs` file below `dir`.
 fn rust_files(dir: &Path) -> Vec<PathBuf> {
@@ -27,6 +43,33 @@ fn rust_files(dir: &Path) -> Vec<PathBuf> {
 
 fn src_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+/// Every source file of src/: its path below src/ (with `/`) and its text.
+fn sources() -> Vec<(String, String)> {
+    let root = src_dir();
+    rust_files(&root)
+        .into_iter()
+        .map(|p| {
+            let rel = p.strip_prefix(&root).expect("below src");
+            let rel = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join("/");
+            (rel, std::fs::read_to_string(&p).expect("a source file"))
+        })
+        .collect()
+}
+
+/// The top-level module a file below src/ belongs to (`None` for lib.rs
+/// and main.rs).
+fn top_module(rel: &str) -> Option<&str> {
+    match rel.split_once('/') {
+        Some((dir, _)) => Some(dir),
+        None if rel == "lib.rs" || rel == "main.rs" => None,
+        None => rel.strip_suffix(".rs"),
+    }
 }
 
 /// `src` with the contents of comments, string and char literals blanked
@@ -310,6 +353,72 @@ fn the_layout_section_names_every_declared_module() {
     assert_eq!(
         order, declared,
         "the Layout section of src/lib.rs and its `mod` lines name different modules"
+    );
+}
+
+#[test]
+fn modules_import_only_modules_below_them_in_the_layout() {
+    let order = layout_order(&lib_rs());
+    let rank = |m: &str| order.iter().position(|o| o == m);
+    let mut up = Vec::new();
+    for (rel, src) in sources() {
+        let Some(top) = top_module(&rel) else {
+            continue;
+        };
+        let Some(here) = rank(top) else { continue };
+        let code: String = non_test_lines(&src)
+            .into_iter()
+            .map(|(_, l)| l + "\n")
+            .collect();
+        for m in crate_modules(&code) {
+            if rank(&m).is_some_and(|there| there < here) {
+                up.push(format!("{rel}: {top} -> {m}"));
+            }
+        }
+    }
+    up.dedup();
+    assert!(
+        up.is_empty(),
+        "imports up the layout {order:?}:\n{}",
+        up.join("\n")
+    );
+}
+
+#[test]
+fn no_file_has_more_than_600_lines_of_non_test_code() {
+    let big: Vec<String> = sources()
+        .into_iter()
+        .map(|(rel, src)| (non_test_lines(&src).len(), rel))
+        .filter(|(n, _)| *n > MAX_NON_TEST_LINES)
+        .map(|(n, rel)| format!("{rel}: {n}"))
+        .collect();
+    assert!(
+        big.is_empty(),
+        "files over {MAX_NON_TEST_LINES} lines of non-test code (split them along concerns):\n{}",
+        big.join("\n")
+    );
+}
+
+#[test]
+fn only_the_commands_and_the_reporter_print() {
+    let mut bad = Vec::new();
+    for (rel, src) in sources() {
+        if MAY_PRINT
+            .iter()
+            .any(|p| rel == *p || (p.ends_with('/') && rel.starts_with(p)))
+        {
+            continue;
+        }
+        for (n, line) in non_test_lines(&src) {
+            for p in PRINTS.iter().filter(|p| has_word(&line, p)) {
+                bad.push(format!("{rel}:{n}: {p}"));
+            }
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "terminal output outside {MAY_PRINT:?} (go through report):\n{}",
+        bad.join("\n")
     );
 }
 
