@@ -33,8 +33,9 @@ pub struct SessionConfig {
 /// How long one request may take when neither a flag nor a plan says: the
 /// one place this default is written.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
-/// Retries after a connection error when neither a flag nor a plan says:
-/// the one place this default is written.
+
+/// Extra attempts after a connection error when neither a flag nor a plan
+/// says: the one place this default is written.
 pub const DEFAULT_RETRIES: u32 = 2;
 
 impl Default for SessionConfig {
