@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::device::{paths, ActuatorSet, ActuatorStatus, InfoResponse, Mac};
+use crate::session::answer;
 use crate::session::ledger::{Ledger, SessionLayer};
 
 /// How the session talks to hubs. Every field has a flag in `run_args`.
@@ -575,6 +576,9 @@ impl HubClient {
                 format!("{}, not a JSON object", kind_of(&doc)),
             ));
         }
+        if let Some(why) = answer::missing_section(&doc, sections) {
+            return Err(self.decode(&Method::POST, paths::INFO_GET, why));
+        }
         if let Some(mac) = doc
             .get("wifi")
             .and_then(|w| w.get("mac_addr"))
@@ -687,7 +691,13 @@ impl HubClient {
         })?;
         let doc: Value = serde_json::from_str(&text)
             .map_err(|e| self.decode(&method, path, format!("not JSON: {e}")))?;
-        self.check_error_field(&method, path, &doc)?;
+        if answer::top_level_duplicate(&text, "error") {
+            return Err(self.decode(
+                &method,
+                path,
+                "the error field appears twice, so whether the hub succeeded is unknown".into(),
+            ));
+        }
         check_config_answer(&doc).map_err(|why| {
             self.decode(
                 &method,
@@ -695,6 +705,7 @@ impl HubClient {
                 format!("{why}; the harness does not write a config it does not understand"),
             )
         })?;
+        self.check_error_field(&method, path, &doc)?;
         Ok(ConfigAnswer { text, doc })
     }
 
@@ -760,7 +771,18 @@ impl HubClient {
                 serde_json::from_value(e.clone())
                     .map_err(|err| self.decode(&method, path, format!("actuators[{i}]: {err}")))
             })
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, CallError>>()?;
+        let slots: Vec<u32> = actuators
+            .iter()
+            .map(|a: &crate::device::ActuatorSlot| a.slot)
+            .collect();
+        if let Some(slot) = answer::slot_listed_twice(&slots) {
+            return Err(self.decode(
+                &method,
+                path,
+                format!("slot {slot} is listed twice, so its state is unknown"),
+            ));
+        }
         Ok(ActuatorStatus {
             actuators,
             error: "success".into(),
@@ -829,7 +851,19 @@ impl HubClient {
         bytes: &[u8],
     ) -> Result<(), CallError> {
         match serde_json::from_slice::<Value>(bytes) {
-            Ok(doc) => self.check_error_field(method, path, &doc),
+            Ok(doc) => {
+                if let Some(why) = std::str::from_utf8(bytes)
+                    .ok()
+                    .and_then(answer::duplicate_key)
+                {
+                    return Err(self.decode(
+                        method,
+                        path,
+                        format!("{why}: the write is not known to be done"),
+                    ));
+                }
+                self.check_error_field(method, path, &doc)
+            }
             // The documented answer is a bare 200; a body that is not JSON
             // carries no error field to read.
             Err(_) => Ok(()),
@@ -840,8 +874,13 @@ impl HubClient {
     /// (`0` on config answers, `"success"` on actuator status).
     fn check_error_field(&self, method: &Method, path: &str, doc: &Value) -> Result<(), CallError> {
         match doc.get("error") {
+            None if answer::error_required(path) => Err(self.decode(
+                method,
+                path,
+                "the error field is missing (this answer always carries one)".into(),
+            )),
             None => Ok(()),
-            Some(e) if error_means_success(e) => Ok(()),
+            Some(e) if answer::error_means_success(path, e) => Ok(()),
             Some(e) => Err(CallError::HubError {
                 hub: self.hub.clone(),
                 method: method.to_string(),
@@ -867,6 +906,12 @@ impl HubClient {
         body: Option<Req>,
     ) -> Result<T, CallError> {
         let bytes = self.call(method.clone(), path, body).await?;
+        if let Some(why) = std::str::from_utf8(&bytes)
+            .ok()
+            .and_then(answer::duplicate_key)
+        {
+            return Err(self.decode(&method, path, why));
+        }
         serde_json::from_slice(&bytes).map_err(|e| self.decode(&method, path, e.to_string()))
     }
 
@@ -923,9 +968,14 @@ impl HubClient {
                             .headers()
                             .get(reqwest::header::LOCATION)
                             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+                        let encoding = answer::unasked_encoding(
+                            resp.headers()
+                                .get(reqwest::header::CONTENT_ENCODING)
+                                .map(|v| v.as_bytes()),
+                        );
                         read_bounded(resp, MAX_ANSWER_BYTES)
                             .await
-                            .map(|read| (status, location, read))
+                            .map(|read| (status, (location, encoding), read))
                     }
                     Err(e) => Err(e),
                 }
@@ -985,7 +1035,7 @@ impl HubClient {
         };
         let (m, p) = (method.to_string(), path.to_owned());
         let ret = match result {
-            Ok((status, location, read)) => {
+            Ok((status, (location, encoding), read)) => {
                 if attempt > 1 {
                     let (kind, what) = if refused {
                         (
@@ -1022,6 +1072,16 @@ impl HubClient {
                             .map(|l| bounded(&l, 200))
                             .unwrap_or_else(|| "(none)".into()),
                     }),
+                    (200..=299, Read::Complete(_)) if encoding.is_some() => {
+                        Err(self.decode(
+                            &method,
+                            path,
+                            format!(
+                                "Content-Encoding {} that the harness did not ask for; it cannot check the answer",
+                                encoding.unwrap_or_default()
+                            ),
+                        ))
+                    }
                     (200..=299, Read::Complete(bytes)) => Ok(bytes),
                     (200..=299, Read::TooLarge { .. }) => Err(CallError::TooLarge {
                         hub: self.hub.clone(),
@@ -1243,15 +1303,6 @@ pub fn body_summary(bytes: &[u8]) -> String {
     crate::safety::redact::opaque(bytes)
 }
 
-/// `0` (config answers) and `"success"` (actuator status) mean success.
-fn error_means_success(e: &Value) -> bool {
-    match e {
-        Value::Number(n) => n.as_u64() == Some(0),
-        Value::String(s) => s == "success" || s == "0",
-        _ => false,
-    }
-}
-
 /// The JSON type of a document, for messages.
 pub fn kind_of(v: &Value) -> &'static str {
     match v {
@@ -1296,6 +1347,12 @@ pub fn check_config_answer(doc: &Value) -> Result<(), String> {
     match obj.get("api_key") {
         None | Some(Value::Null) | Some(Value::String(_)) => {}
         Some(other) => return Err(format!("api_key is {}, not a string", kind_of(other))),
+    }
+    if !["endpoints", "hub", "api_key"]
+        .iter()
+        .any(|k| obj.contains_key(*k))
+    {
+        return Err("none of the sections asked for (endpoints, hub, api_key) is there".into());
     }
     Ok(())
 }
@@ -1379,19 +1436,10 @@ mod tests {
             (json!({"endpoints": [1]}), "endpoints[0] is a number"),
             (json!({"hub": "x"}), "hub is a string"),
             (json!({"api_key": 1}), "api_key is a number"),
+            (json!({"error": 0}), "none of the sections asked for"),
         ] {
             let e = check_config_answer(&doc).unwrap_err();
             assert!(e.starts_with(want), "{e}");
-        }
-    }
-
-    #[test]
-    fn only_documented_success_values_are_success() {
-        for ok in [json!(0), json!("success")] {
-            assert!(error_means_success(&ok), "{ok}");
-        }
-        for bad in [json!(1), json!(-1), json!("fail"), json!(null), json!(true)] {
-            assert!(!error_means_success(&bad), "{bad}");
         }
     }
 }
