@@ -306,6 +306,10 @@ async fn all_off_verified<H: HubOps>(
             .map_err(|e| attempt_error::<H>(&format!("slot {slot} off"), &e))?;
     }
     let deadline = Instant::now() + policy.verify_within;
+    // Off is verified by two reads in a row, a poll apart: a relay that
+    // switches itself back on right after the off (a schedule window
+    // opening again) is not taken for off.
+    let mut off_once = false;
     loop {
         let status = ops
             .actuator_status()
@@ -329,8 +333,15 @@ async fn all_off_verified<H: HubOps>(
             }
         }
         if still_on.is_empty() && unknown.is_empty() {
-            return Ok(());
+            if off_once {
+                return Ok(());
+            }
+            // One confirming read, even at the deadline.
+            off_once = true;
+            sleep(policy.poll_every).await;
+            continue;
         }
+        off_once = false;
         if Instant::now() >= deadline {
             let mut parts = Vec::new();
             if !still_on.is_empty() {
