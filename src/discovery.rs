@@ -201,7 +201,15 @@ pub enum StopReason {
     Quiet,
     /// The timeout bound was reached.
     Timeout,
+    /// [`MAX_HUBS`] instances answered: a network (or one responder)
+    /// announcing more is not followed further.
+    TooMany,
 }
+
+/// Most hub instances one browse keeps. Responders are untrusted: one
+/// announcing thousands of instances must not grow the browse (or a run
+/// with `--all`) without bound.
+pub const MAX_HUBS: usize = 256;
 
 /// The result of a browse.
 #[derive(Debug, Clone, Serialize)]
@@ -453,6 +461,7 @@ impl Collector<'_> {
     fn stop(&self, now: Instant) -> Option<StopReason> {
         let settled = self.hubs.iter().filter(|t| self.settled(t, now)).count();
         match (self.opts.expect, self.last_new) {
+            _ if self.hubs.len() >= MAX_HUBS => Some(StopReason::TooMany),
             (Some(n), _) if settled >= n => Some(StopReason::Expected),
             _ if now >= self.deadline() => Some(StopReason::Timeout),
             (None, Some(last)) if settled == self.hubs.len() && now >= last + self.opts.quiet => {
@@ -677,6 +686,20 @@ mod tests {
         assert!(asked.is_empty(), "IPv4 hubs need no A query: {asked:?}");
         assert_eq!(d.hubs.len(), 2);
         assert_eq!(ms(d.hubs[1].resolved_after), 340);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_responder_announcing_a_thousand_hubs_is_followed_only_to_the_bound() {
+        let script = (0..1000)
+            .map(|i| {
+                let name = format!("Vege_{:02X}_{:02X}", i / 256, i % 256);
+                (1, seen(&name, vec![addr(LOOP_V4, "lo", 0)]))
+            })
+            .collect();
+        let (d, _) = run(DiscoverOptions::default(), script).await;
+        assert_eq!(d.stopped, StopReason::TooMany);
+        assert_eq!(d.hubs.len(), MAX_HUBS);
+        assert_eq!(ms(d.elapsed), MAX_HUBS as u128);
     }
 
     #[tokio::test(start_paused = true)]

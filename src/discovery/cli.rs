@@ -196,6 +196,10 @@ pub fn render_text(d: &Discovery) -> String {
             discovery::QUIET_PERIOD.as_secs_f64()
         ),
         StopReason::Timeout => "timeout reached".to_string(),
+        StopReason::TooMany => format!(
+            "stopped at {} hubs: more answered than the harness follows",
+            discovery::MAX_HUBS
+        ),
     };
     let _ = writeln!(
         out,
