@@ -475,7 +475,10 @@ fn a_key_twice_in_an_answer_is_unknown_never_the_last_value() {
     assert!(out.contains("slot 0 did not turn off"), "{out}");
     // Status entries saying "state":1,"state":0 once passed this run
     // (exit 0): now every status is unknown, never off.
-    let hub = sim_with("hub-new-firmware", &[stuck_once, "dup-key@actuators/status"]);
+    let hub = sim_with(
+        "hub-new-firmware",
+        &[stuck_once, "dup-key@actuators/status"],
+    );
     let before = hub.state().config_text();
     let o = run(&hub, &["--exact", "actuators", "--actuators"]);
     let out = text(&o);
@@ -577,5 +580,31 @@ fn a_config_stored_only_in_part_fails_and_is_restored() {
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert!(out.contains("api_key"), "{out}");
     assert!(out.contains("cleanup: config restored: verified"), "{out}");
+    left_as_found(&hub, &before, &out);
+}
+
+// 18. Hub text quoted in a message is cut: a 4 KiB firmware version (or
+// MAC, or Wi-Fi strength) once made a 4 KiB "one-line" error.
+#[test]
+fn long_hub_strings_are_cut_in_messages() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/hub-new-firmware.json");
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let long = format!("5.{}", "9".repeat(4096));
+    doc["firmware"] = long.clone().into();
+    doc["info"]["hub"]["version"] = long.into();
+    let profile = vegehub_harness::sim::Profile::parse(&doc.to_string(), &path, "long").unwrap();
+    let hub = vegehub_harness::sim::start_with(vegehub_harness::sim::SimOptions::new(profile))
+        .expect("simulator starts");
+    let before = hub.state().config_text();
+    let o = run(&hub, &["--exact", "info"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("hub.version \"5.999"), "{out}");
+    assert!(out.contains("is not a version string"), "{out}");
+    for line in out.lines() {
+        assert!(line.len() < 1024, "a {}-byte line:\n{line}", line.len());
+    }
     left_as_found(&hub, &before, &out);
 }
