@@ -151,6 +151,19 @@ pub fn sim_with(profile: &str, faults: &[&str]) -> SimHandle {
     sim::start_with(opts).expect("simulator starts")
 }
 
+/// A simulated hub from a built-in profile's fixture file after `edit`
+/// (a hub with values no built-in profile has: a 4 KiB version, an
+/// endpoint id at i64::MAX), ready on return.
+pub fn sim_edited(profile: &str, edit: impl FnOnce(&mut Value)) -> SimHandle {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("fixtures/{profile}.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{e}"));
+    let mut doc: Value = serde_json::from_str(&text).expect("the fixture is JSON");
+    edit(&mut doc);
+    let profile =
+        Profile::parse(&doc.to_string(), &path, profile).unwrap_or_else(|e| panic!("{e}"));
+    sim::start_with(SimOptions::new(profile)).expect("simulator starts")
+}
+
 /// Wait, woken by the simulator's own state changes, until `pred` holds
 /// for the hub's state; fail naming `what` after [`LIMIT`].
 #[cfg_attr(not(unix), allow(dead_code))] // used by Unix-only tests

@@ -10,7 +10,7 @@ use std::process::Output;
 
 use vegehub_harness::sim::{state, SimHandle};
 
-use crate::common::{harness_cmd, output_of, sim_with, text, FAST, LIMIT};
+use crate::common::{harness_cmd, output_of, sim_edited, sim_with, text, FAST, LIMIT};
 
 fn run_in(dir: Option<&Path>, hub: &SimHandle, extra: &[&str]) -> Output {
     let addr = hub.addr().to_string();
@@ -587,16 +587,11 @@ fn a_config_stored_only_in_part_fails_and_is_restored() {
 // MAC, or Wi-Fi strength) once made a 4 KiB "one-line" error.
 #[test]
 fn long_hub_strings_are_cut_in_messages() {
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/hub-new-firmware.json");
-    let mut doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     let long = format!("5.{}", "9".repeat(4096));
-    doc["firmware"] = long.clone().into();
-    doc["info"]["hub"]["version"] = long.into();
-    let profile = vegehub_harness::sim::Profile::parse(&doc.to_string(), &path, "long").unwrap();
-    let hub = vegehub_harness::sim::start_with(vegehub_harness::sim::SimOptions::new(profile))
-        .expect("simulator starts");
+    let hub = sim_edited("hub-new-firmware", |doc| {
+        doc["firmware"] = long.clone().into();
+        doc["info"]["hub"]["version"] = long.into();
+    });
     let before = hub.state().config_text();
     let o = run(&hub, &["--exact", "info"]);
     let out = text(&o);
@@ -606,5 +601,21 @@ fn long_hub_strings_are_cut_in_messages() {
     for line in out.lines() {
         assert!(line.len() < 1024, "a {}-byte line:\n{line}", line.len());
     }
+    left_as_found(&hub, &before, &out);
+}
+
+// 19. The hub's numbers are not the harness's arithmetic: an endpoint id
+// at i64::MAX once panicked `setup` (the new id overflowed).
+#[test]
+fn an_endpoint_id_at_the_top_of_i64_is_no_panic() {
+    let hub = sim_edited("hub-new-firmware", |doc| {
+        doc["config"]["endpoints"][0]["id"] = i64::MAX.into();
+    });
+    let before = hub.state().config_text();
+    assert!(before.contains("9223372036854775807"), "{before}");
+    let o = run(&hub, &["--exact", "setup", "--setup"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(!out.contains("panicked"), "{out}");
     left_as_found(&hub, &before, &out);
 }
