@@ -68,7 +68,7 @@ pub struct RunArgs {
     /// How long to look for hubs over mDNS at most (stops 1.2 s after the
     /// last new hub); also how long a `--device NAME.local` the system
     /// cannot resolve may take over mDNS.
-    #[arg(long, value_name = "SECS", default_value = "5", value_parser = crate::discovery::cli::parse_timeout)]
+    #[arg(long, value_name = "SECS", default_value = "5", value_parser = crate::cli::discover::parse_timeout)]
     pub discover_timeout: Duration,
 
     /// Look for hubs on this network interface only.
@@ -102,16 +102,17 @@ pub struct RunArgs {
     pub plan: Option<PathBuf>,
 
     /// Write the run record (JSON, schema ci/run-record.schema.json) here,
-    /// after every scenario and at the end.
+    /// while the run goes on (at most once a second) and at the end.
     #[arg(long, value_name = "FILE")]
     pub report_json: Option<PathBuf>,
 
-    /// Write a JUnit XML report here, after every scenario and at the end.
+    /// Write a JUnit XML report here, while the run goes on (at most once a
+    /// second) and at the end.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
 
-    /// Write a self-contained HTML report here, after every scenario and at
-    /// the end.
+    /// Write a self-contained HTML report here, while the run goes on (at
+    /// most once a second) and at the end.
     #[arg(long, value_name = "FILE")]
     pub report_html: Option<PathBuf>,
 
@@ -369,7 +370,7 @@ impl RunArgs {
                         .transpose()
                         .map_err(|e| FatalError::Usage(e.to_string()))?,
                     all: self.all,
-                    ui: Box::new(crate::discovery::cli::RunChooserUi::new()),
+                    ui: Box::new(crate::cli::discover::RunChooserUi::new()),
                 })
             } else {
                 TargetSpec::Given(targets)

@@ -2,10 +2,13 @@
 //! (always with a deadline), simulated hubs in-process, through the router
 //! and as a `sim` process, and the report files. Test modules import
 //! helpers from here only (`netns` holds the network-namespace helpers,
-//! `proxy` the raw-TCP fault proxy for HTTP framing faults).
+//! `pty` the binary on a pseudo-terminal, `proxy` the raw-TCP fault proxy
+//! for HTTP framing faults).
 
 pub mod netns;
 pub mod proxy;
+#[cfg(unix)]
+pub mod pty;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -501,5 +504,22 @@ impl Drop for SimProcess {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+/// Read `path` (a file another process rewrites, such as a report while
+/// the run goes on) until `pred` holds for its text or `limit` passes;
+/// whether it held.
+pub fn wait_file(path: &Path, limit: Duration, pred: impl Fn(&str) -> bool) -> bool {
+    let end = std::time::Instant::now() + limit;
+    loop {
+        if std::fs::read_to_string(path).is_ok_and(|t| pred(&t)) {
+            return true;
+        }
+        if std::time::Instant::now() >= end {
+            return false;
+        }
+        // A bounded poll: nothing announces the other process's rename.
+        std::thread::sleep(Duration::from_millis(20));
     }
 }

@@ -17,7 +17,6 @@
 //! shuts the daemon down and waits for both its thread and the event
 //! forwarder before returning, whatever the outcome.
 
-pub mod cli;
 pub mod local_names;
 pub mod select;
 
@@ -201,14 +200,12 @@ pub enum StopReason {
     Quiet,
     /// The timeout bound was reached.
     Timeout,
-    /// [`MAX_HUBS`] instances answered: a network (or one responder)
-    /// announcing more is not followed further.
+    /// [`MAX_HUBS`] instances answered; more are not followed.
     TooMany,
 }
 
-/// Most hub instances one browse keeps. Responders are untrusted: one
-/// announcing thousands of instances must not grow the browse (or a run
-/// with `--all`) without bound.
+/// Most hub instances one browse keeps: a responder announcing thousands
+/// must not grow a browse (or an `--all` run) without bound.
 pub const MAX_HUBS: usize = 256;
 
 /// The result of a browse.
