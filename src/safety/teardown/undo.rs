@@ -554,8 +554,10 @@ pub(crate) mod tests {
             })
             .collect();
         assert_eq!(backoffs, vec![250, 500, 1000]);
-        // Virtual time: exactly the backoffs (requests are instant).
-        assert_eq!(start.elapsed(), Duration::from_millis(1750));
+        // Virtual time: exactly the backoffs (requests are instant), plus
+        // one poll between the two off reads that verify the slots.
+        let poll = CleanupPolicy::default().poll_every;
+        assert_eq!(start.elapsed(), Duration::from_millis(1750) + poll);
     }
 
     #[tokio::test(start_paused = true)]
