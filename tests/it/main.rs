@@ -6,6 +6,7 @@ mod conn_gate;
 mod deliver;
 mod discovery;
 mod hostile;
+mod hostile_json;
 mod hostile_mdns;
 mod hostile_wire;
 mod layout;

@@ -57,6 +57,13 @@ pub enum Framing {
     /// On every new connection, an `info/get` answer is sent before any
     /// request is read: every answer on it is one behind its request.
     AnswerFirst,
+    /// The real answer with every `from` replaced by `to` (JSON faults:
+    /// `NaN`, a state as a string, a slot of -1 ...).
+    Replace(&'static str, &'static str),
+    /// A JSON body nested this many arrays deep.
+    Deep(usize),
+    /// A config with this many endpoints.
+    ManyEndpoints(usize),
 }
 
 /// `{"error":1}`, gzip-compressed.
@@ -351,6 +358,19 @@ fn serve(conn: TcpStream, plan: &Plan) -> std::io::Result<()> {
                 return Ok(());
             }
             Framing::AnswerFirst => unreachable!("handled at connect"),
+            Framing::Replace(from, to) => {
+                let text = String::from_utf8_lossy(&body).replace(from, to);
+                w.write_all(&answer(status, text.as_bytes(), ""))?;
+            }
+            Framing::Deep(n) => {
+                let text = format!("{}{}", "[".repeat(n), "]".repeat(n));
+                w.write_all(&answer(status, text.as_bytes(), ""))?;
+            }
+            Framing::ManyEndpoints(n) => {
+                let list: Vec<String> = (0..n).map(|i| format!("{{\"id\":{i}}}")).collect();
+                let text = format!("{{\"endpoints\":[{}],\"error\":0}}", list.join(","));
+                w.write_all(&answer(status, text.as_bytes(), ""))?;
+            }
         }
     }
     Ok(())
