@@ -416,6 +416,10 @@ pub(crate) mod tests {
         pub mangle: bool,
         pub sets: Mutex<Vec<ActuatorSet>>,
         pub config_sets: AtomicU32,
+        /// Slots that, after an off, read off once and are then on again.
+        pub relapse: Vec<u32>,
+        /// Status reads left before each relapsing slot is on again.
+        pub relapsing: Mutex<Vec<(u32, u8)>>,
     }
 
     impl FakeHub {
@@ -441,10 +445,19 @@ pub(crate) mod tests {
             if !self.stuck.contains(&cmd.target) {
                 self.slots.lock().unwrap()[cmd.target as usize] = cmd.state;
             }
+            if self.relapse.contains(&cmd.target) {
+                self.relapsing.lock().unwrap().push((cmd.target, 1));
+            }
             Ok(())
         }
         async fn actuator_status(&self) -> Result<Vec<ActuatorSlot>, String> {
             self.gate().await?;
+            for (slot, reads) in self.relapsing.lock().unwrap().iter_mut() {
+                match reads {
+                    0 => self.slots.lock().unwrap()[*slot as usize] = 1,
+                    n => *n -= 1,
+                }
+            }
             Ok(self
                 .slots
                 .lock()
@@ -534,6 +547,20 @@ pub(crate) mod tests {
             events[3].to_string(),
             "hub h: restore config from /b/h.json: done, verified"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slot_that_reads_off_once_and_is_on_again_is_not_verified_off() {
+        let o = Obligations::new(MaxOn::default());
+        owed(&o);
+        let h = FakeHub {
+            relapse: vec![1],
+            ..hub()
+        };
+        let (r, _) = run(&h, &o).await;
+        assert!(!r.verified(), "{r:?}");
+        assert_eq!(h.slots.lock().unwrap()[1], 1, "the fake relapsed");
+        assert!(!o.is_clear(), "slot 1 is still owed");
     }
 
     #[tokio::test(start_paused = true)]
