@@ -4,7 +4,8 @@
 //! read as off), the `error` field in the form its endpoint documents, and
 //! the sections asked for present, so an answer meant for another request
 //! (a hub that answers before it is asked shifts every answer by one) is
-//! never taken for this one. Pure functions; the client applies them.
+//! never taken for this one. Pure functions; `answer` and `calls` apply
+//! them.
 
 use serde_json::Value;
 
@@ -16,7 +17,7 @@ pub fn duplicate_key(text: &str) -> Option<String> {
     json_diff::duplicate_key(text).map(|(key, _)| {
         format!(
             "key {:?} appears twice in one object, so which value the hub means is unknown",
-            super::client::bounded(&key, 40)
+            super::bounded(&key, 40)
         )
     })
 }
@@ -53,7 +54,7 @@ pub fn missing_section(doc: &Value, sections: &[&str]) -> Option<String> {
         Some(Value::Object(_)) => None,
         Some(other) => Some(format!(
             "section {s:?} is {}, not an object",
-            super::client::kind_of(other)
+            super::kind_of(other)
         )),
         None => Some(format!("section {s:?} asked for is missing")),
     })
@@ -71,7 +72,7 @@ pub fn unasked_encoding(value: Option<&[u8]>) -> Option<String> {
     let v = value?;
     let text = String::from_utf8_lossy(v);
     let t = text.trim();
-    (!t.is_empty() && !t.eq_ignore_ascii_case("identity")).then(|| super::client::bounded(t, 40))
+    (!t.is_empty() && !t.eq_ignore_ascii_case("identity")).then(|| super::bounded(t, 40))
 }
 
 #[cfg(test)]
