@@ -24,16 +24,18 @@
 //!              `--format json` stream, hub text escaped; model: `RunReport`,
 //!              `HubReport`, what every report renders; soak_record: per-cycle
 //!              bookkeeping and the slow-leak trend
-//! plan.rs      plan files (scenarios/*.json) -> a validated, ordered plan
-//! scenario/    one file per scenario, facts, measurements (limits and verdicts),
+//! plan/        plan files (scenarios/*.json) -> a validated, ordered plan (parse:
+//!              reading and validation; mod: the Plan and Step model)
+//! scenario/    one file per scenario, facts, measurement/ (facts, limits, verdict),
 //!              waits, failure wording, deliver (setup's data receiver)
 //! safety.rs,   the run's safety flags -> one `Safety`; backup (0600 files before
-//! safety/      the first write), redact, actuator_limit (the on-duration cap),
-//!              teardown/ (undo obligations, cleanup, signals), restore/
-//!              (restore's core)
+//! safety/      the first write), redact, teardown/ (undo obligations, cleanup,
+//!              signals), restore/ (restore's core)
 //! session.rs,  client (the one reqwest client, typed calls, bounded retry, every
-//! session/     answer checked), ledger (socket accounting and the leak verdict;
-//!              os/sock_diag read the OS socket table), lag, wait (waits in progress)
+//! session/     answer checked), actuator_limit (the on-duration cap, the only way
+//!              to build an actuator command), ledger (socket accounting and the
+//!              leak verdict; os/sock_diag read the OS socket table), lag, wait
+//!              (waits in progress). Imports only device.
 //! discovery/   mdns-sd browse -> hubs, the stop rule; select (a run's hubs:
 //!              --select, --all, the prompt's answer), local_names (.local)
 //! sim/         the simulated hub: profiles, config (exact text, shape check, data
@@ -49,8 +51,8 @@
 //!
 //! The wall that matters most: `sim` never imports harness code, so the
 //! simulator cannot agree with the harness by construction; `device`
-//! imports nothing internal (both checked by tests/it/layout.rs). Imports
-//! that still point up this list: `safety` -> `session`.
+//! imports nothing internal (both checked by tests/it/layout.rs). No
+//! import points up this list.
 
 pub mod cli;
 pub mod device;

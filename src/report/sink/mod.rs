@@ -199,8 +199,8 @@ impl ReportSink {
             identity.addresses = h.addresses.iter().map(|a| a.display()).collect();
             identity.txt = h.txt.iter().cloned().collect();
         }
-        // Hub states before the record, as everywhere (no lock-order circle
-        // with the writer thread's refresh).
+        // The hub states before the record, in the order every refresh
+        // takes them (the writer thread may be refreshing meanwhile).
         let mut states = self.hub_states();
         let mut r = self.lock();
         r.hubs.push(HubRecord {
