@@ -504,6 +504,22 @@ netns_test! {
             assert_eq!(h["hub"], c.typed, "{h:#}");
         }
 
+        // The listing shows each value so that it reads back as sent.
+        let out = harness_within(&["discover", "--expect", &n, "--timeout", "15"], LIMIT);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let listing = String::from_utf8_lossy(&out.stdout);
+        for line in [
+            "Gewächshaus Süd 🌱",
+            "     host       vege_1C_07.LOCAL.:",
+            "     sensors    Soil sensor 1, \" Temp  in shade \"",
+            "     firmware   5.1.1  type hub  sensors 2  actuators 0  power_mode ?",
+            "     firmware   \"\"  type hub  sensors ?  actuators ?  power_mode ?",
+            "     firmware   ?  type ?  sensors ?  actuators ?  power_mode ?",
+            "     addresses  127.0.0.5, ::1",
+        ] {
+            assert!(listing.lines().any(|l| l.contains(line)), "{line:?} in:\n{listing}");
+        }
+
         // A harness run finds them and tests each at the address announced.
         let out = harness_within(
             &["--all", "--discover-timeout", "15", "--timeout", "2s"],
