@@ -255,6 +255,22 @@ netns_test! {
                 assert!(t.contains(&format!("ok {check}")), "{profile}: {check}:\n{t}");
             }
         }
+        // Home Assistant's own path: a hub on port 80, found by
+        // python-zeroconf, then driven by the vegehub client at the bare
+        // address (as HA's config flow does with discovery_info.host).
+        let sim = SimProcess::start(&["--advertise", "--bind", "127.0.0.1:80"]);
+        let path = fixture("hub-new-firmware");
+        let hub = hub_arg(80, "A1:B2:C3:D4:A6:20", "Vege_A6_20");
+        passed(&browse(path.to_str().unwrap(), &[hub], "8"), "zeroconf-browse");
+        let out = compat_run(
+            "vegehub_client.py",
+            &["--hub", "127.0.0.1", "--profile", path.to_str().unwrap(), "--deadline", "60"],
+            SCRIPT_LIMIT,
+        );
+        passed(&out, "vegehub-client");
+        let (code, rest) = sim.terminate();
+        assert_eq!(code, Some(0), "sim exit: {rest:?}");
+
         // A shelf: one responder for every hub, named after their MACs or
         // numbered after a user-chosen name.
         for (profile, count) in [("hub-new-firmware", 12), ("hub-battery-sensor", 5)] {
