@@ -464,6 +464,25 @@ netns_test! {
                               "sensors": null, "actuators": null, "sensor_names": [],
                               "power_mode": null}),
             },
+            // The service type itself in another case (mdns-sd alone does
+            // not see it; discovery's own legacy query does).
+            Announced {
+                profile: "hub-old-firmware",
+                bind: "127.0.0.7",
+                announce: json!({"instance": "Vege_1C_07 Shed", "type": "_VEGE._TCP.local.",
+                                 "addresses": ["127.0.0.7"],
+                                 "txt": [["version", "3.4.5"], ["type", "hub"],
+                                         ["sensors", "1"], ["actuators", "1"],
+                                         ["sens_1", "Sensor1"], ["power_mode", "0"]]}),
+                instance: "Vege_1C_07 Shed",
+                host: "Vege_1C_07 Shed.local.",
+                addresses: &["127.0.0.7"],
+                txt: json!({"version": "3.4.5", "type": "hub", "sensors": "1",
+                            "actuators": "1", "sens_1": "Sensor1", "power_mode": "0"}),
+                typed: json!({"version": "3.4.5", "type": "hub", "receiver": null,
+                              "sensors": 1, "actuators": 1, "sensor_names": ["Sensor1"],
+                              "power_mode": 0}),
+            },
             // Empty values and keys without values only.
             Announced {
                 profile: "hub-new-firmware",
