@@ -2,9 +2,12 @@
 //! validated into a config by the module that owns the command, before any
 //! I/O.
 
+pub mod discover;
 pub mod harness;
 pub mod record;
+pub mod restore;
 pub mod run_args;
+pub mod sim;
 
 use clap::{Parser, Subcommand};
 
@@ -29,12 +32,12 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// List the hubs that answer on the local network (mDNS).
-    Discover(crate::discovery::cli::DiscoverArgs),
+    Discover(crate::cli::discover::DiscoverArgs),
     /// Serve a simulated VegeHub until Ctrl-C or SIGTERM.
-    Sim(crate::sim::cli::SimArgs),
+    Sim(crate::cli::sim::SimArgs),
     /// Write a config backup back to its hub and verify it reads back
     /// deep-equal.
-    Restore(crate::safety::restore::cli::RestoreArgs),
+    Restore(crate::cli::restore::RestoreArgs),
     /// Record a hub as a simulator profile (read-only; secrets, SSIDs, IPs
     /// and URLs replaced by placeholders), verified on a simulator.
     Record(crate::cli::record::cli::RecordArgs),

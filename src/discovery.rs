@@ -17,7 +17,6 @@
 //! shuts the daemon down and waits for both its thread and the event
 //! forwarder before returning, whatever the outcome.
 
-pub mod cli;
 pub mod local_names;
 mod other_case;
 pub mod select;

@@ -8,11 +8,12 @@
 //!
 //! ```text
 //! main.rs      parse, dispatch, map the outcome to an exit code
-//! cli.rs, cli/ the clap structs; `completions`, `man`; run_args: the run's flags
-//!              validated into `run::RunConfig` before any I/O; harness: the run
-//!              as a command (summary, report files finished, exit code);
-//!              record/: the `record` command (a hub's reads -> a redacted
-//!              simulator profile, proven on an in-process simulator)
+//! cli.rs, cli/ the commands, each a clap struct and one `run(args) -> i32`;
+//!              `completions`, `man`; run_args: the run's flags validated into
+//!              `run::RunConfig` before any I/O; harness: the run as a command
+//!              (summary, report files finished, exit code); discover (and the
+//!              run's spinner and hub prompts), sim, restore; record/: a hub's
+//!              reads -> a redacted simulator profile, proven on a simulator
 //! run.rs       one runtime + one client per run, the plan as libtest-mimic trials,
 //!              one thread per hub, the session closed and awaited
 //! report/      the only library code that prints (through `term`): console, verbose
@@ -26,13 +27,14 @@
 //! safety.rs,   the run's safety flags -> one `Safety`; backup (0600 files before
 //! safety/      the first write), redact, actuator_limit (the on-duration cap),
 //!              consent, teardown/ (undo obligations, cleanup, signals), restore/
+//!              (restore's core)
 //! session.rs,  client (the one reqwest client, typed calls, bounded retry, every
 //! session/     answer checked), ledger (socket accounting and the leak verdict;
 //!              os/sock_diag read the OS socket table), lag, wait (waits in progress)
 //! discovery.rs mdns-sd browse -> hubs, the stop rule; select (a run's hubs: --select,
-//! discovery/   --all, prompt), cli (the `discover` command), local_names (.local)
+//! discovery/   --all, the prompt's answer), local_names (.local)
 //! sim/         the simulated hub: profiles, state + timers, routes, faults, accept
-//!              loop + `SimHandle`, mDNS advertiser. Imports only device, exit_code.
+//!              loop + `SimHandle`, mDNS advertiser. Imports only device.
 //! device/      the wire model (info, config, actuators, updates, API paths, mDNS
 //!              keys), json_diff (exact form, path-naming diff) and the one duration
 //!              syntax of every flag. Imports nothing internal.
@@ -43,8 +45,8 @@
 //! The wall that matters most: `sim` never imports harness code, so the
 //! simulator cannot agree with the harness by construction; `device`
 //! imports nothing internal (both checked by tests/it/layout.rs). Imports
-//! that still point up this list: `discovery` -> `report` (escaping,
-//! progress), `safety` -> `report`, `scenario`, `session`, `cli`.
+//! that still point up this list: `safety` -> `report`, `scenario`,
+//! `session`.
 
 pub mod cli;
 pub mod device;

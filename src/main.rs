@@ -6,9 +6,9 @@ use vegehub_harness::cli::{Cli, Command};
 fn main() {
     let cli = Cli::parse();
     let code = match cli.command {
-        Some(Command::Sim(args)) => vegehub_harness::sim::cli::run(args),
-        Some(Command::Restore(args)) => vegehub_harness::safety::restore::cli::run(args),
-        Some(Command::Discover(args)) => vegehub_harness::discovery::cli::run(args),
+        Some(Command::Sim(args)) => vegehub_harness::cli::sim::run(args),
+        Some(Command::Restore(args)) => vegehub_harness::cli::restore::run(args),
+        Some(Command::Discover(args)) => vegehub_harness::cli::discover::run(args),
         Some(Command::Record(args)) => vegehub_harness::cli::record::cli::run(args),
         Some(Command::Completions { shell }) => vegehub_harness::cli::completions(shell),
         Some(Command::Man) => vegehub_harness::cli::man(),

@@ -68,7 +68,7 @@ pub struct RunArgs {
     /// How long to look for hubs over mDNS at most (stops 1.2 s after the
     /// last new hub); also how long a `--device NAME.local` the system
     /// cannot resolve may take over mDNS.
-    #[arg(long, value_name = "SECS", default_value = "5", value_parser = crate::discovery::cli::parse_timeout)]
+    #[arg(long, value_name = "SECS", default_value = "5", value_parser = crate::cli::discover::parse_timeout)]
     pub discover_timeout: Duration,
 
     /// Look for hubs on this network interface only.
@@ -369,7 +369,7 @@ impl RunArgs {
                         .transpose()
                         .map_err(|e| FatalError::Usage(e.to_string()))?,
                     all: self.all,
-                    ui: Box::new(crate::discovery::cli::RunChooserUi::new()),
+                    ui: Box::new(crate::cli::discover::RunChooserUi::new()),
                 })
             } else {
                 TargetSpec::Given(targets)

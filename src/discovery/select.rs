@@ -173,24 +173,31 @@ pub fn target_of(hub: &DiscoveredHub) -> Result<(String, u16), SelectError> {
 }
 
 /// One line per hub for lists in messages: `Vege_A6_20 (127.0.0.1:80)`.
-pub fn describe(hub: &DiscoveredHub) -> String {
+/// The instance name is the hub's, as it sent it: escaping for the
+/// terminal happens where it is shown (the prompts in `cli::discover`, the
+/// error line the harness prints).
+pub fn label(hub: &DiscoveredHub) -> String {
     let addr = hub
         .addresses
         .first()
         .map_or_else(|| "no address".to_string(), |a| a.display());
-    // The instance name is the hub's: escaped for the terminal.
+    format!("{} ({}:{})", hub.instance, addr, hub.port)
+}
+
+/// What to check when nothing answers; `timeout_flag` is the browse's
+/// own flag (`--timeout` for `discover`, `--discover-timeout` for a run).
+pub fn no_hub_hint(timeout_flag: &str) -> String {
     format!(
-        "{} ({}:{})",
-        crate::report::escape::escape(&hub.instance),
-        crate::report::escape::escape(&addr),
-        hub.port
+        "Is this machine on the hubs' network (same Wi-Fi/LAN, no guest isolation)? Is \
+         multicast UDP 5353 blocked by a firewall? Try a longer {timeout_flag}, --interface \
+         NAME, or name the hub with --device HOST."
     )
 }
 
 fn listing(hubs: &[DiscoveredHub]) -> String {
     hubs.iter()
         .enumerate()
-        .map(|(i, h)| format!("  {}. {}", i + 1, describe(h)))
+        .map(|(i, h)| format!("  {}. {}", i + 1, label(h)))
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -237,7 +244,7 @@ where
         return Err(SelectError::NoHub(format!(
             "no hub found on the network in {:.1} s. {}",
             found.elapsed.as_secs_f64(),
-            crate::discovery::cli::no_hub_hint("--discover-timeout")
+            no_hub_hint("--discover-timeout")
         )));
     }
     if let Some(sel) = req.select {
@@ -254,7 +261,7 @@ where
             } else {
                 Err(SelectError::NoHub(format!(
                     "{} not confirmed; nothing run",
-                    describe(&hubs[0])
+                    label(&hubs[0])
                 )))
             }
         }
@@ -330,14 +337,6 @@ mod tests {
     use super::*;
     use crate::device::mdns::HubTxt;
     use crate::discovery::{HubAddr, StopReason};
-
-    #[test]
-    fn a_hub_name_with_control_characters_is_described_escaped() {
-        let h = hub("Evil\u{1b}]0;x\u{7}\r\nok", &[("127.0.0.1", "lo")]);
-        let d = describe(&h);
-        assert!(d.starts_with("Evil\\x1b]0;x\\x07\\r\\nok ("), "{d}");
-        assert!(!d.chars().any(|c| c.is_control()), "{d}");
-    }
 
     fn hub(instance: &str, ips: &[(&str, &str)]) -> DiscoveredHub {
         DiscoveredHub {

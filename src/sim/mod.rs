@@ -1,5 +1,6 @@
 //! The simulated VegeHub: profiles, state, routes, faults, server handle and
 //! mDNS advertiser. Uses only `crate::device`; never imports harness code.
+//! The `sim` command that serves it is `cli::sim`.
 //!
 //! ```text
 //! profile.rs    hub profiles (fixtures/*.json, built in or by path)
@@ -10,11 +11,9 @@
 //! update.rs     update/send: the data update and its posting
 //! server.rs     accept loop, SimOptions, spawn/start, SimHandle
 //! advertise.rs  mDNS registration (`--advertise`)
-//! cli.rs        the `sim` subcommand
 //! ```
 
 pub mod advertise;
-pub mod cli;
 pub mod fault;
 pub mod profile;
 pub mod routes;

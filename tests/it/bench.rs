@@ -10,7 +10,7 @@ use crate::common::{harness_within, sim_with, text, FAST};
 // Only the Unix-only tests below spawn the binary by hand.
 #[cfg(unix)]
 use {
-    crate::common::{harness_cmd, output_of, output_within, BIN},
+    crate::common::{harness_cmd, output_of, output_within},
     std::io::{BufRead, BufReader},
     std::process::Stdio,
 };
@@ -274,30 +274,8 @@ fn a_closed_stderr_mid_change_leaves_the_hub_clean() {
 #[cfg(unix)]
 mod on_a_terminal {
     use super::*;
-    use expectrl::process::unix::WaitStatus;
-    use expectrl::session::OsSession as Session;
-    use expectrl::{Eof, Expect};
-
-    fn spawn(args: &[&str]) -> Session {
-        let mut cmd = std::process::Command::new(BIN);
-        cmd.args(args)
-            .env("NO_COLOR", "1")
-            .env("VEGEHUB_HARNESS_BACKUP_DIR", crate::common::backup_dir());
-        let mut s = Session::spawn(cmd).expect("the harness on a pseudo-terminal");
-        s.set_expect_timeout(Some(Duration::from_secs(30)));
-        s
-    }
-
-    /// Read to the end; the exit code.
-    fn finish(s: &mut Session) -> (String, i32) {
-        let rest = s.expect(Eof).expect("the run ends");
-        let text = String::from_utf8_lossy(rest.as_bytes()).into_owned();
-        let code = match s.get_process().wait().expect("exit status") {
-            WaitStatus::Exited(_, c) => c,
-            other => panic!("{other:?}"),
-        };
-        (text, code)
-    }
+    use crate::common::pty::{finish, spawn};
+    use expectrl::Expect;
 
     /// What a terminal would show at the end: a small screen model with a
     /// cursor (`\r`, `\n`, `ESC[nA`/`ESC[nB` up/down, `ESC[K`/`ESC[2K`

@@ -1,9 +1,12 @@
 //! The one home of the integration tests' helpers: running the real binary
 //! (always with a deadline), simulated hubs in-process, through the router
 //! and as a `sim` process, and the report files. Test modules import
-//! helpers from here only (`netns` holds the network-namespace helpers).
+//! helpers from here only (`netns` holds the network-namespace helpers,
+//! `pty` the binary on a pseudo-terminal).
 
 pub mod netns;
+#[cfg(unix)]
+pub mod pty;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -260,3 +260,91 @@ netns_test! {
         drop(far);
     }
 }
+
+/// Hub names are the hubs' own: on their way to the technician's terminal
+/// (the run's refusal, its pick and confirm prompts) control characters are
+/// shown (`\x1b`), never emitted (issue 10).
+#[cfg(unix)]
+mod hostile_names {
+    use expectrl::Expect;
+    use vegehub_harness::device::Mac;
+    use vegehub_harness::sim::advertise::{Advertisement, Advertiser};
+
+    use crate::common::netns::await_mdns_daemon_threads;
+    use crate::common::pty::{finish, spawn};
+    use crate::common::{harness, text};
+    use crate::netns_test;
+
+    /// Retitles the terminal.
+    const TITLE: &str = "Evil\u{1b}]0;pwned\u{7}";
+    const TITLE_SHOWN: &str = "Evil\\x1b]0;pwned\\x07 (127.0.0.1:8080)";
+    /// Clears the screen and homes the cursor.
+    const WIPE: &str = "Wipe\u{1b}[2J\u{1b}[H";
+    const WIPE_SHOWN: &str = "Wipe\\x1b[2J\\x1b[H (127.0.0.1:8081)";
+
+    fn advertise(instance: &str, mac: &str, port: u16) -> Advertiser {
+        Advertiser::register(&Advertisement {
+            mac: Mac::parse(mac).expect("test MAC"),
+            instance: Some(instance.into()),
+            port,
+            addrs: vec!["127.0.0.1".parse().unwrap()],
+            version: "5.1.1".into(),
+            sensors: vec!["Moist".into()],
+            actuators: 1,
+            power_mode: 0,
+        })
+        .expect("the hostile hub advertises")
+    }
+
+    fn assert_nothing_raw(out: &str) {
+        for raw in [TITLE, WIPE] {
+            assert!(!out.contains(raw), "raw {raw:?} printed: {out:?}");
+        }
+    }
+
+    netns_test! {
+        fn hub_names_reach_the_prompts_escaped() {
+            let title = advertise(TITLE, "02:00:00:00:E5:C0", 8080);
+            let wipe = advertise(WIPE, "02:00:00:00:E5:C1", 8081);
+
+            // No terminal: the refusal lists both, escaped.
+            let o = harness(&["mac"]);
+            let out = text(&o);
+            assert_eq!(o.status.code(), Some(4), "{out}");
+            assert!(out.contains("2 hubs found; say which with --select"), "{out}");
+            assert!(out.contains(TITLE_SHOWN) && out.contains(WIPE_SHOWN), "{out}");
+            assert_nothing_raw(&out);
+
+            // On a terminal: the pick lists both, escaped; Enter picks none.
+            let mut s = spawn(&["mac"]);
+            let asked = s.expect("Hub to test (1-2, a = all, empty = none): ").unwrap();
+            let asked = String::from_utf8_lossy(asked.as_bytes()).into_owned();
+            s.send_line("").unwrap();
+            let (rest, code) = finish(&mut s);
+            let out = asked + &rest;
+            assert_eq!(code, 4, "{out}");
+            assert!(out.contains("Hubs found:"), "{out}");
+            assert!(out.contains(&format!(". {TITLE_SHOWN}")), "{out}");
+            assert!(out.contains(&format!(". {WIPE_SHOWN}")), "{out}");
+            assert!(out.contains("no hub picked; nothing run"), "{out}");
+            assert_nothing_raw(&out);
+
+            // One hub left: the confirmation names it escaped; no runs nothing.
+            wipe.shutdown().unwrap();
+            let mut s = spawn(&["mac"]);
+            let question = format!("One hub found: {TITLE_SHOWN}. Test it? [Y/n]: ");
+            let asked = s.expect(question.as_str()).unwrap();
+            let asked = String::from_utf8_lossy(asked.as_bytes()).into_owned();
+            s.send_line("n").unwrap();
+            let (rest, code) = finish(&mut s);
+            let out = asked + &rest;
+            assert_eq!(code, 4, "{out}");
+            assert!(out.contains(&format!("{TITLE_SHOWN} not confirmed; nothing run")), "{out}");
+            assert!(!out.contains("test mac"), "a scenario ran: {out}");
+            assert_nothing_raw(&out);
+
+            title.shutdown().unwrap();
+            await_mdns_daemon_threads(0);
+        }
+    }
+}

@@ -2,8 +2,6 @@
 //! the backup was taken from, write the backed-up document, read it back and
 //! verify it deep-equal. Used by the `restore` command; prints nothing.
 
-pub mod cli;
-
 use std::path::{Path, PathBuf};
 
 use crate::device::Mac;

@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 
 use clap::Args;
 
-use super::{FaultSpec, Profile, SimOptions};
 use crate::exit_code;
+use crate::sim::{FaultSpec, Profile, SimOptions};
 
 const FAULT_HELP: &str = "\
 Inject a fault (repeatable): KIND[:ARG][@ENDPOINT][,after=N][,times=N]
@@ -184,7 +184,7 @@ async fn serve(mut shelf: Vec<SimOptions>) -> i32 {
     );
     // A shelf of advertised hubs shares one responder (see sim::advertise).
     let responder = if count > 1 && shelf[0].advertise {
-        match tokio::task::spawn_blocking(super::advertise::Responder::new).await {
+        match tokio::task::spawn_blocking(crate::sim::advertise::Responder::new).await {
             Ok(Ok(r)) => Some(r),
             Ok(Err(e)) => return fail(format_args!("sim: --advertise: {e}")),
             Err(e) => return fail(format_args!("sim: --advertise: {e}")),
@@ -203,7 +203,7 @@ async fn serve(mut shelf: Vec<SimOptions>) -> i32 {
             opts.profile.name().to_owned(),
             opts.profile.mac().clone(),
         );
-        match super::spawn(opts).await {
+        match crate::sim::spawn(opts).await {
             Ok(h) => {
                 if count > 1 {
                     lines.push_str(&format!("{} {name} {mac}\n", h.base_url()));
@@ -243,7 +243,7 @@ async fn serve(mut shelf: Vec<SimOptions>) -> i32 {
     if let Some(r) = responder {
         if let Err(e) = tokio::task::spawn_blocking(move || r.shutdown())
             .await
-            .unwrap_or_else(|e| Err(super::advertise::AdvertiseError(e.to_string())))
+            .unwrap_or_else(|e| Err(crate::sim::advertise::AdvertiseError(e.to_string())))
         {
             code = fail(format_args!("sim: {e}"));
         }
@@ -261,7 +261,7 @@ async fn serve(mut shelf: Vec<SimOptions>) -> i32 {
 
 fn is_advertise_error(e: &std::io::Error) -> bool {
     e.get_ref()
-        .is_some_and(|inner| inner.is::<super::advertise::AdvertiseError>())
+        .is_some_and(|inner| inner.is::<crate::sim::advertise::AdvertiseError>())
 }
 
 /// Ctrl-C or SIGTERM, registered now (not on first poll).

@@ -1,5 +1,7 @@
 //! `vegehub-harness discover`: arguments, the browse with a spinner on a
-//! terminal, and the listing (text or one JSON document).
+//! terminal, and the listing (text or one JSON document). Also how a run
+//! shows its search for hubs and asks the technician to choose
+//! ([`RunChooserUi`]); the choosing itself is `discovery::select`'s.
 
 use crate::report::escape::escape;
 use std::io::IsTerminal;
@@ -9,7 +11,10 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::device::mdns::SERVICE_TYPE;
-use crate::discovery::{self, DiscoverOptions, Discovery, DiscoveryError, Progress, StopReason};
+use crate::discovery::select::{self, no_hub_hint, ChooseUi, Pick, Prompt};
+use crate::discovery::{
+    self, DiscoverOptions, DiscoveredHub, Discovery, DiscoveryError, Progress, StopReason,
+};
 use crate::exit_code;
 
 /// List the hubs that answer on the local network (mDNS `_vege._tcp.local.`).
@@ -163,16 +168,6 @@ pub fn shortfall(d: &Discovery, expect: Option<usize>) -> Option<String> {
     }
 }
 
-/// What to check when nothing answers; `timeout_flag` is the browse's
-/// own flag (`--timeout` for `discover`, `--discover-timeout` for a run).
-pub fn no_hub_hint(timeout_flag: &str) -> String {
-    format!(
-        "Is this machine on the hubs' network (same Wi-Fi/LAN, no guest isolation)? Is \
-         multicast UDP 5353 blocked by a firewall? Try a longer {timeout_flag}, --interface \
-         NAME, or name the hub with --device HOST."
-    )
-}
-
 /// The JSON document of `discover --json`.
 pub fn render_json(d: &Discovery) -> String {
     let doc = serde_json::json!({
@@ -283,7 +278,7 @@ impl Default for RunChooserUi {
     }
 }
 
-impl crate::discovery::select::ChooseUi for RunChooserUi {
+impl ChooseUi for RunChooserUi {
     fn browsing(&mut self) {
         self.spinner = Some(Spinner::new(BROWSING));
     }
@@ -306,7 +301,7 @@ impl crate::discovery::select::ChooseUi for RunChooserUi {
         ));
     }
 
-    fn prompt(&mut self) -> Option<&mut dyn crate::discovery::select::Prompt> {
+    fn prompt(&mut self) -> Option<&mut dyn Prompt> {
         if self.interactive {
             Some(self)
         } else {
@@ -314,13 +309,16 @@ impl crate::discovery::select::ChooseUi for RunChooserUi {
         }
     }
 
-    fn chosen(&mut self, hubs: &[crate::discovery::DiscoveredHub]) {
-        let list: Vec<String> = hubs
-            .iter()
-            .map(crate::discovery::select::describe)
-            .collect();
+    fn chosen(&mut self, hubs: &[DiscoveredHub]) {
+        let list: Vec<String> = hubs.iter().map(describe).collect();
         crate::report::term::err(&format!("vegehub-harness: testing {}", list.join(", ")));
     }
+}
+
+/// One line per hub for the terminal: `Vege_A6_20 (127.0.0.1:80)`, the
+/// hub's name and address escaped.
+pub fn describe(hub: &DiscoveredHub) -> String {
+    escape(&select::label(hub)).into_owned()
 }
 
 /// Ask until the answer is one `read` accepts; `None` at end of input.
@@ -334,12 +332,9 @@ fn ask_until<T>(question: &str, hint: &str, read: impl Fn(&str) -> Option<T>) ->
     }
 }
 
-impl crate::discovery::select::Prompt for RunChooserUi {
-    fn confirm(&mut self, hub: &crate::discovery::DiscoveredHub) -> bool {
-        let question = format!(
-            "One hub found: {}. Test it? [Y/n]: ",
-            crate::discovery::select::describe(hub)
-        );
+impl Prompt for RunChooserUi {
+    fn confirm(&mut self, hub: &DiscoveredHub) -> bool {
+        let question = format!("One hub found: {}. Test it? [Y/n]: ", describe(hub));
         ask_until(&question, "type y (or just Enter) or n", |a| match a {
             "" | "y" | "yes" => Some(true),
             "n" | "no" => Some(false),
@@ -348,15 +343,10 @@ impl crate::discovery::select::Prompt for RunChooserUi {
         .unwrap_or(false)
     }
 
-    fn pick(&mut self, hubs: &[crate::discovery::DiscoveredHub]) -> crate::discovery::select::Pick {
-        use crate::discovery::select::Pick;
+    fn pick(&mut self, hubs: &[DiscoveredHub]) -> Pick {
         let mut list = String::from("Hubs found:");
         for (i, h) in hubs.iter().enumerate() {
-            list.push_str(&format!(
-                "\n  {}. {}",
-                i + 1,
-                crate::discovery::select::describe(h)
-            ));
+            list.push_str(&format!("\n  {}. {}", i + 1, describe(h)));
         }
         crate::report::term::err(&list);
         let n = hubs.len();
@@ -393,6 +383,30 @@ mod tests {
         assert_eq!(txt_value(""), "\"\"");
         assert_eq!(txt_value(" Temp  in shade "), "\" Temp  in shade \"");
         assert_eq!(txt_value("a, b"), "\"a, b\"");
+    }
+
+    #[test]
+    fn a_hub_name_with_control_characters_is_described_escaped() {
+        use crate::device::mdns::HubTxt;
+        use crate::discovery::HubAddr;
+        let instance = "Evil\u{1b}]0;x\u{7}\r\nok";
+        let h = DiscoveredHub {
+            instance: instance.into(),
+            fullname: format!("{instance}._vege._tcp.local."),
+            host: format!("{instance}.local."),
+            port: 80,
+            addresses: vec![HubAddr {
+                ip: "127.0.0.1".parse().unwrap(),
+                interfaces: vec!["lo".into()],
+                scope_id: 0,
+            }],
+            txt: vec![],
+            hub_txt: HubTxt::default(),
+            resolved_after: Duration::from_millis(40),
+        };
+        let d = describe(&h);
+        assert!(d.starts_with("Evil\\x1b]0;x\\x07\\r\\nok ("), "{d}");
+        assert!(!d.chars().any(|c| c.is_control()), "{d}");
     }
 
     #[test]

@@ -1,15 +1,15 @@
 //! `vegehub-harness restore BACKUP.json`: the thin command around
-//! [`super::restore`]; the only part of restore that prints.
+//! [`crate::safety::restore::restore`]; the only part of restore that prints.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
 
-use super::{restore, RestoreError};
 use crate::exit_code;
 use crate::report::escape::escape;
 use crate::safety::backup;
+use crate::safety::restore::{restore, RestoreError};
 use crate::safety::teardown::CleanupPolicy;
 use crate::session::client::{self, HubClient, SessionConfig};
 
@@ -46,8 +46,8 @@ fn run_inner(args: RestoreArgs) -> Result<(), RestoreError> {
         address: address.clone(),
         reason,
     };
-    let (host, port) = crate::cli::run_args::parse_device(&address).map_err(bad)?;
-    let host_port = crate::cli::run_args::host_port(&host, port);
+    let (host, port) = super::run_args::parse_device(&address).map_err(bad)?;
+    let host_port = super::run_args::host_port(&host, port);
     // One runtime and one client for the command, as in a run.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
