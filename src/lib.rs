@@ -32,7 +32,8 @@
 //! session/     answer checked), ledger (socket accounting and the leak verdict;
 //!              os/sock_diag read the OS socket table), lag, wait (waits in progress)
 //! discovery.rs mdns-sd browse -> hubs, the stop rule; select (a run's hubs: --select,
-//! discovery/   --all, the prompt's answer), local_names (.local)
+//! discovery/   --all, the prompt's answer), local_names (.local), other_case (a
+//!              responder spelling the service type in another case)
 //! sim/         the simulated hub: profiles, state + timers, routes, faults, accept
 //!              loop + `SimHandle`, mDNS advertiser. Imports only device.
 //! device/      the wire model (info, config, actuators, updates, API paths, mDNS
