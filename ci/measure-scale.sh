@@ -3,7 +3,8 @@
 # host, and discovery of many advertised hubs. Prints one line per figure
 # with the target next to it; exits 1 if a target is missed.
 #
-#   ci/measure-scale.sh [CASES...]     default: shelf-300 shelf-1000 busy-host discover-300
+#   ci/measure-scale.sh [CASES...]     default: shelf-300 shelf-1000 reports-300
+#                                      reports-1000 busy-host discover-300
 #
 # Cases:
 #   shelf-300    one `sim --count 300`, one harness run over all 300 hubs,
@@ -11,6 +12,11 @@
 #                (plan written below): exit 0, wall < 3 s, harness CPU
 #                (user+sys) < 1.5 s, peak RSS < 128 MiB, <= 1 connection per hub
 #   shelf-1000   the same with 1,000 hubs: exit 0, every hub passes
+#   reports-300  shelf-300 with all three report files (--report-json,
+#                --junit, --report-html), which are rewritten while the run
+#                goes on: exit 0, wall < 3 s, harness CPU < 2 s, peak RSS
+#                < 160 MiB, and the final files read back complete
+#   reports-1000 the same with 1,000 hubs: exit 0, files complete
 #   busy-host    one hub, median of 7 runs on a quiet host and again with
 #                10,000 idle established TCP sockets held by another
 #                process: busy < 1.5x quiet
@@ -31,7 +37,7 @@ fi
 export VEGEHUB_HARNESS_BIN="$bin"
 
 cases=("$@")
-[ ${#cases[@]} -eq 0 ] && cases=(shelf-300 shelf-1000 busy-host discover-300)
+[ ${#cases[@]} -eq 0 ] && cases=(shelf-300 shelf-1000 reports-300 reports-1000 busy-host discover-300)
 
 work=$(mktemp -d)
 pids=()
@@ -97,20 +103,50 @@ run_harness() {
     cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')
 }
 
-shelf() { # shelf N
-    local n=$1
+shelf() { # shelf N [reports]
+    local n=$1 reports=${2:-}
     start_shelf "$n"
     mapfile -t args < <(devices "$n")
-    local out="$work/run-$n.txt"
-    run_harness "$out" "${args[@]}" --write-config --actuators --setup --plan "$plan"
+    local out="$work/run-$n.txt" files=()
+    if [ -n "$reports" ]; then
+        rm -f "$work/run.json" "$work/run.xml" "$work/run.html"
+        files=(--report-json "$work/run.json" --junit "$work/run.xml" --report-html "$work/run.html")
+    fi
+    run_harness "$out" "${args[@]}" --write-config --actuators --setup --plan "$plan" "${files[@]}"
     local opened passed
     opened=$(sed -n 's/^ *connections: opened \([0-9]*\).*/\1/p' "$out" | head -n1)
     passed=$(sed -n 's/^test result: .*\. \([0-9]*\) passed.*/\1/p' "$out")
-    echo "$n hubs from one sim --count $n, every scenario, no auto-off wait:"
+    if [ -n "$reports" ]; then
+        echo "$n hubs from one sim --count $n, every scenario, no auto-off wait, all three report files:"
+    else
+        echo "$n hubs from one sim --count $n, every scenario, no auto-off wait:"
+    fi
     verdict "exit code" "$code" "<=" 0 ""
     verdict "scenarios passed" "${passed:-0}" ">=" "$((n * 6))" ""
     verdict "connections per hub" "$(awk -v o="${opened:-0}" -v n="$n" 'BEGIN { printf "%.2f", o / n }')" "<=" 1 ""
-    if [ "$n" -le 300 ]; then
+    if [ -n "$reports" ]; then
+        # The final files, read back: the record finished with every
+        # scenario, the JUnit file parses with as many test cases, the HTML
+        # report shows the count.
+        verdict "scenarios in the three reports" "$(python3 - "$work" "$n" <<'PY'
+import json, sys, xml.etree.ElementTree as ET
+work, n = sys.argv[1], int(sys.argv[2])
+r = json.load(open(f"{work}/run.json"))
+ok = r["status"] == "finished" and r["summary"]["passed"] == n * 6 and len(r["hubs"]) == n
+cases = len(ET.parse(f"{work}/run.xml").getroot().findall(".//testcase"))
+html = open(f"{work}/run.html").read()
+ok = ok and f'data-count="passed">{n * 6}</b>' in html
+print(cases if ok else 0)
+PY
+)" ">=" "$((n * 6))" ""
+        printf '  %-34s %10s KiB  (json, junit, html)\n' "report sizes" \
+            "$(( ($(stat -c %s "$work/run.json") + $(stat -c %s "$work/run.xml") + $(stat -c %s "$work/run.html")) / 1024 ))"
+    fi
+    if [ "$n" -le 300 ] && [ -n "$reports" ]; then
+        verdict "wall" "$wall" "<" 3 s
+        verdict "harness CPU (user+sys)" "$cpu" "<" 2 s
+        verdict "peak memory (RSS)" "$((rss_kib / 1024))" "<" 160 MiB
+    elif [ "$n" -le 300 ]; then
         verdict "wall" "$wall" "<" 3 s
         verdict "harness CPU (user+sys)" "$cpu" "<" 1.5 s
         verdict "peak memory (RSS)" "$((rss_kib / 1024))" "<" 128 MiB
@@ -229,6 +265,8 @@ for c in "${cases[@]}"; do
     case "$c" in
     shelf-300) shelf 300 ;;
     shelf-1000) shelf 1000 ;;
+    reports-300) shelf 300 reports ;;
+    reports-1000) shelf 1000 reports ;;
     busy-host) busy_host ;;
     discover-300) discover_300 ;;
     *)

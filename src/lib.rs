@@ -14,8 +14,11 @@
 //!              (summary, report files finished, exit code); discover (and the
 //!              run's spinner and hub prompts), sim, restore; record/: a hub's
 //!              reads -> a redacted simulator profile, proven on a simulator
-//! run.rs       one runtime + one client per run, the plan as libtest-mimic trials,
-//!              one thread per hub, the session closed and awaited
+//! run/         the harness run as named phases (mod: `RunConfig`, `run()`): list
+//!              (--list), targets (one session; hubs given or discovered, the
+//!              in-process simulator started, hubs named), consent (the operator
+//!              asked before a real hub is changed), trials (libtest-mimic trials,
+//!              cycles), hub (one thread per hub), gate (session closed, leak gate)
 //! report/      the only library code that prints (through `term`): console, verbose
 //!              trace, progress, JSON record, JUnit, HTML, the file sink, the
 //!              `--format json` stream, hub text escaped; model: `RunReport`,
@@ -26,7 +29,7 @@
 //!              waits, failure wording, deliver (setup's data receiver)
 //! safety.rs,   the run's safety flags -> one `Safety`; backup (0600 files before
 //! safety/      the first write), redact, actuator_limit (the on-duration cap),
-//!              consent, teardown/ (undo obligations, cleanup, signals), restore/
+//!              teardown/ (undo obligations, cleanup, signals), restore/
 //!              (restore's core)
 //! session.rs,  client (the one reqwest client, typed calls, bounded retry, every
 //! session/     answer checked), ledger (socket accounting and the leak verdict;
@@ -46,8 +49,7 @@
 //! The wall that matters most: `sim` never imports harness code, so the
 //! simulator cannot agree with the harness by construction; `device`
 //! imports nothing internal (both checked by tests/it/layout.rs). Imports
-//! that still point up this list: `safety` -> `report`, `scenario`,
-//! `session`.
+//! that still point up this list: `safety` -> `session`.
 
 pub mod cli;
 pub mod device;

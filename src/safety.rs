@@ -5,7 +5,6 @@
 
 pub mod actuator_limit;
 pub mod backup;
-pub mod consent;
 pub mod redact;
 pub mod restore;
 pub mod teardown;

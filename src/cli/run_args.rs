@@ -102,16 +102,17 @@ pub struct RunArgs {
     pub plan: Option<PathBuf>,
 
     /// Write the run record (JSON, schema ci/run-record.schema.json) here,
-    /// after every scenario and at the end.
+    /// while the run goes on (at most once a second) and at the end.
     #[arg(long, value_name = "FILE")]
     pub report_json: Option<PathBuf>,
 
-    /// Write a JUnit XML report here, after every scenario and at the end.
+    /// Write a JUnit XML report here, while the run goes on (at most once a
+    /// second) and at the end.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
 
-    /// Write a self-contained HTML report here, after every scenario and at
-    /// the end.
+    /// Write a self-contained HTML report here, while the run goes on (at
+    /// most once a second) and at the end.
     #[arg(long, value_name = "FILE")]
     pub report_html: Option<PathBuf>,
 

@@ -21,8 +21,8 @@ pub struct RunReport {
     /// `--list` only: nothing ran.
     pub listed_only: bool,
     pub elapsed: Duration,
-    /// The report files, written after every scenario; the caller writes
-    /// them a last time with the exit code ([`ReportSink::finish`]).
+    /// The report files, rewritten while the run goes on; the caller
+    /// writes them a last time with the exit code ([`ReportSink::finish`]).
     pub reports: Option<Arc<ReportSink>>,
     /// The connection gate's verdict (`None` when nothing ran).
     pub connections: Option<ledger::Verdict>,

@@ -612,3 +612,20 @@ impl Drop for CompatProcess {
         }
     }
 }
+
+/// Read `path` (a file another process rewrites, such as a report while
+/// the run goes on) until `pred` holds for its text or `limit` passes;
+/// whether it held.
+pub fn wait_file(path: &Path, limit: Duration, pred: impl Fn(&str) -> bool) -> bool {
+    let end = std::time::Instant::now() + limit;
+    loop {
+        if std::fs::read_to_string(path).is_ok_and(|t| pred(&t)) {
+            return true;
+        }
+        if std::time::Instant::now() >= end {
+            return false;
+        }
+        // A bounded poll: nothing announces the other process's rename.
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::common::{harness_cmd, harness_within, output_within, sim_with, text};
+use crate::common::{harness_cmd, harness_within, output_within, sim_with, text, wait_file};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -552,6 +552,14 @@ fn interrupted_run_still_leaves_both_files() {
         hub.wait_for(Duration::from_secs(10), |s| s.requests >= 3),
         "the run never reached actuator-status"
     );
+    let two_done = |t: &str| {
+        serde_json::from_str::<Value>(t)
+            .is_ok_and(|r| r["hubs"][0]["scenarios"].as_array().map(Vec::len) == Some(2))
+    };
+    assert!(
+        wait_file(&reports.json, Duration::from_secs(10), two_done),
+        "no record of the two finished scenarios"
+    );
     let pid = child.id().to_string();
     assert!(Command::new("kill")
         .args(["-INT", &pid])
@@ -879,8 +887,10 @@ crate::netns_test! {
 
 #[test]
 fn killed_run_leaves_the_files_of_its_finished_scenarios() {
-    // SIGKILL gives the harness no chance to clean up: the files written
-    // after each finished scenario stand, and say the run never finished.
+    // SIGKILL gives the harness no chance to clean up: the files rewritten
+    // while the run goes on stand, and say the run never finished. The
+    // rewrite that takes in the second scenario comes within a second of
+    // the first one, though the run then hangs and nothing else happens.
     let hub = sim_with("hub-new-firmware", &["hang@actuators/status"]);
     let reports = Reports::new();
     let mut args = vec![
@@ -895,6 +905,14 @@ fn killed_run_leaves_the_files_of_its_finished_scenarios() {
     assert!(
         hub.wait_for(Duration::from_secs(10), |s| s.requests >= 3),
         "the run never reached actuator-status"
+    );
+    let two_done = |t: &str| {
+        serde_json::from_str::<Value>(t)
+            .is_ok_and(|r| r["hubs"][0]["scenarios"].as_array().map(Vec::len) == Some(2))
+    };
+    assert!(
+        wait_file(&reports.json, Duration::from_secs(10), two_done),
+        "no record of the two finished scenarios"
     );
     let pid = child.id().to_string();
     assert!(Command::new("kill")

@@ -6,9 +6,13 @@
 //! hub and kind of change, naming the hub (name, MAC, address, relays) and
 //! what will happen. Anything but yes/no is asked again; `all`/`none`
 //! answer for every hub at once. Without a terminal nothing is asked.
+//! [`ask_consent`] is the run's phase that asks, through `report::term`.
 
-use crate::scenario::Options;
+use crate::scenario::{Options, Permission, Scenario};
 use crate::session::client::HubClient;
+
+use super::targets::Hub;
+use super::RunConfig;
 
 /// A kind of change a scenario makes to a hub.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -240,6 +244,74 @@ impl<'a> Asker<'a> {
                 None => (self.say)(&format!(
                     "{line:?} is not an answer: type y (yes), n (no), a (yes on every hub) or none (no on every hub)"
                 )),
+            }
+        }
+    }
+}
+
+/// Ask, per real hub and kind of change that will run on it and that no
+/// flag allowed, whether it may run; a yes lifts that hub's denial.
+pub(super) fn ask_consent(
+    runtime: &tokio::runtime::Runtime,
+    hubs: &mut [Hub],
+    expected: &[Vec<Scenario>],
+    cfg: &RunConfig,
+) {
+    // A Ctrl-C at a question ends the questions (everything left is no)
+    // and the run stops as usual.
+    let interrupt = cfg.safety.interrupt.clone();
+    let mut ask = |q: &str| crate::report::term::ask(q, &|| interrupt.is_interrupted());
+    let mut say = |s: &str| crate::report::term::err(s);
+    let mut asker = Asker::new(&mut ask, &mut say);
+    for (hub, expected) in hubs.iter_mut().zip(expected) {
+        if !hub.real {
+            continue;
+        }
+        let pending: Vec<(Change, &crate::plan::Step)> = expected
+            .iter()
+            .filter_map(|&s| {
+                let change = Change::of(s)?;
+                let step = cfg.plan.steps.iter().find(|st| st.scenario() == s)?;
+                let denied = match change {
+                    Change::ConfigWrite => &hub.options.config_write,
+                    Change::Actuators => &hub.options.actuators,
+                    Change::Setup => &hub.options.setup,
+                };
+                (step.denied_by_plan().is_none() && *denied != Permission::Allowed)
+                    .then_some((change, step))
+            })
+            .collect();
+        if pending.is_empty() {
+            continue;
+        }
+        let id = if pending.iter().all(|(c, _)| asker.settled(*c)) {
+            HubId::default()
+        } else {
+            hub.ledger.set_scenario(&hub.label, Some("identify"));
+            let id = runtime.block_on(identify(&hub.client, hub.name.clone()));
+            hub.ledger.set_scenario(&hub.label, None);
+            id
+        };
+        for (change, step) in pending {
+            let o = step.options(&hub.options, &cfg.overrides);
+            let what = change.what_happens(&o, id.relays);
+            if asker.allow(&id, change, &what) {
+                let p = match change {
+                    Change::ConfigWrite => &mut hub.options.config_write,
+                    Change::Actuators => &mut hub.options.actuators,
+                    Change::Setup => &mut hub.options.setup,
+                };
+                *p = Permission::Allowed;
+            } else {
+                let p = match change {
+                    Change::ConfigWrite => &mut hub.options.config_write,
+                    Change::Actuators => &mut hub.options.actuators,
+                    Change::Setup => &mut hub.options.setup,
+                };
+                *p = Permission::Denied(format!(
+                    "not allowed at the prompt ({} allows it)",
+                    change.flag()
+                ));
             }
         }
     }

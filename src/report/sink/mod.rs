@@ -1,13 +1,20 @@
 //! Where the reports of a run go while it runs: the JSON record, the JUnit
-//! file and the HTML report are rewritten (atomically) after every scenario
-//! and once more on every way the run can end (normal end, failure, first
-//! and second signal, a broken output pipe, a harness error), so a failed,
+//! file and the HTML report are rewritten (atomically) while the run goes
+//! on, by a writer thread at most once a second (`writer`), and once more
+//! on every way the run can end (normal end, failure, first and second
+//! signal, a broken output pipe, a harness error), so a failed,
 //! interrupted or killed run still leaves them, complete up to its last
-//! scenario, with the final status, exit code, ledger and each hub's cleanup
+//! rewrite, with the final status, exit code, ledger and each hub's cleanup
 //! outcome. The JSON event stream (`--format json`) is fed from here too.
-//! Converts the run's scenario records into the report model. Uses
-//! `scenario`, `measurement`, `teardown` (read only).
+//! Converts the run's scenario records into the report model
+//! (`convert`) and folds each hub's cleanup into its outcome (`cleanup`).
+//! Uses `scenario`, `measurement`, `teardown` (read only).
 
+mod cleanup;
+mod convert;
+mod writer;
+
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
@@ -15,16 +22,18 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 
 use super::json::{
-    CleanupRecord, CleanupStatus, Exchange, HubIdentity, HubRecord, IncidentRecord, ObligationKind,
-    ObligationRecord, Outcome, RunRecord, RunStatus, ScenarioRecord,
+    CleanupRecord, HubIdentity, HubRecord, IncidentRecord, ObligationKind, ObligationRecord,
+    RunRecord, RunStatus,
 };
 use super::stream::EventStream;
 use super::ReportError;
 use crate::plan::Plan;
 use crate::safety::redact::Redactor;
-use crate::safety::teardown::{HubUndo, Leftovers, Obligations};
-use crate::scenario::{HubFacts, Record, Scenario, Verdict};
+use crate::safety::teardown::{HubDebt, HubUndo, Obligations};
+use crate::scenario::{HubFacts, Record, Scenario};
 use crate::session::client;
+use cleanup::{cleanup_of, HubState};
+use convert::{ledger_json, ms, scenario_record, update_identity};
 
 /// The report files asked for on the command line, and the context every
 /// report carries.
@@ -95,17 +104,6 @@ impl ReportPaths {
     }
 }
 
-/// Per hub, what the reports need besides the scenario records.
-#[derive(Debug, Default)]
-struct HubState {
-    /// Each scenario's own cleanup steps (all-off, config restored).
-    steps: Vec<ObligationRecord>,
-    /// The run-level cleanup, when anything was left owed.
-    undo: Option<HubUndo>,
-    /// The hub's thread has ended.
-    done: bool,
-}
-
 /// The run's report files and the record they are written from.
 pub struct ReportSink {
     paths: ReportPaths,
@@ -118,6 +116,11 @@ pub struct ReportSink {
     stream: Option<EventStream>,
     /// The first write error, reported once at the end.
     failed: Mutex<Option<ReportError>>,
+    /// When the writer thread rewrites the files next.
+    pace: Arc<writer::Pace>,
+    /// Held while the files are written: the final write waits for a
+    /// rewrite under way, and no rewrite of the run under way follows it.
+    writing: Mutex<()>,
 }
 
 /// The run's sink, for the exits that do not return through the run (a
@@ -140,6 +143,8 @@ impl ReportSink {
             obligations: Mutex::new(None),
             stream: None,
             failed: Mutex::new(None),
+            pace: Arc::new(writer::Pace::new(writer::INTERVAL)),
+            writing: Mutex::new(()),
         }
     }
 
@@ -155,9 +160,15 @@ impl ReportSink {
         self
     }
 
-    /// Make this the sink a second signal finishes (see [`abort_active`]).
+    /// Make this the sink a second signal finishes (see [`abort_active`]),
+    /// and, when there are files, start the thread that rewrites them while
+    /// the run goes on.
     pub fn activate(self: &Arc<Self>) {
         *ACTIVE.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::downgrade(self));
+        if self.paths.any() {
+            // Without a thread the files are written at the end only.
+            drop(writer::spawn(self));
+        }
     }
 
     /// Read what is still owed on each hub from `obligations` at every write.
@@ -215,7 +226,8 @@ impl ReportSink {
         }
     }
 
-    /// A scenario of hub `hub` ended: record it and rewrite the files.
+    /// A scenario of hub `hub` ended: record it (the writer rewrites the
+    /// files when due).
     pub fn scenario_done(&self, hub: usize, facts: &HubFacts, record: &Record) {
         let incidents = record.incidents.iter().map(|i| self.incident(i)).collect();
         let scenario = scenario_record(record, &self.redactor).with_incidents(incidents);
@@ -245,7 +257,7 @@ impl ReportSink {
             }
             h.scenarios.push(scenario);
         }
-        self.write(RunStatus::Running);
+        self.pace.changed();
     }
 
     /// Hub `hub`'s thread ended after `elapsed`, with the run-level cleanup
@@ -260,14 +272,13 @@ impl ReportSink {
             let mut r = self.lock();
             r.hubs[hub].duration_ms = Some(ms(elapsed));
         }
-        // Only a stream or a file reads the cleanup outcomes before the end.
-        if self.stream.is_some() || self.paths.any() {
-            self.refresh(RunStatus::Running);
-        }
+        // The stream's event carries this hub's cleanup outcome (the files
+        // have all of them brought up to date before each write).
         if let Some(s) = &self.stream {
+            self.refresh_hub(hub, RunStatus::Running);
             s.hub_done(&self.lock().hubs[hub]);
         }
-        self.write(RunStatus::Running);
+        self.pace.changed();
     }
 
     /// The run ended (any way but a second signal): stamp it and write the
@@ -286,12 +297,16 @@ impl ReportSink {
     }
 
     fn finish_at(&self, status: RunStatus, exit_code: i32, error: Option<String>) {
+        self.pace.close();
         {
             let mut r = self.lock();
             r.error = error.map(|e| self.redactor.scrub(&e));
             r.finish(status, exit_code, self.started_at + self.elapsed_chrono());
         }
-        self.write(status);
+        {
+            let _writing = self.writing.lock().unwrap_or_else(|p| p.into_inner());
+            self.write(status);
+        }
         if let Some(s) = &self.stream {
             s.run_finished(&self.lock());
         }
@@ -339,21 +354,48 @@ impl ReportSink {
             .unwrap_or_else(|p| p.into_inner())
             .as_ref()
             .map(Obligations::leftovers);
+        let owed: HashMap<&str, &HubDebt> = leftovers
+            .iter()
+            .flat_map(|l| &l.hubs)
+            .map(|(a, d)| (a.as_str(), d))
+            .collect();
         let states = self.hub_states();
         let mut r = self.lock();
         for (h, st) in r.hubs.iter_mut().zip(states.iter()) {
-            h.cleanup = cleanup_of(&h.target, st, leftovers.as_ref(), status);
+            let debt = owed.get(h.target.as_str()).copied();
+            h.cleanup = cleanup_of(&h.target, st, debt, status);
         }
         r.tally();
     }
 
-    fn write(&self, status: RunStatus) {
-        // No file to rewrite while the run is under way: the record is
-        // brought up to date when the run ends. (Rebuilding and copying it
-        // after every scenario costs time in hubs x scenarios x hubs.)
-        if status == RunStatus::Running && !self.paths.any() {
-            return;
+    /// [`ReportSink::refresh`] for hub `hub` alone (the summary is left as
+    /// it is).
+    fn refresh_hub(&self, hub: usize, status: RunStatus) {
+        let target = self.lock().hubs[hub].target.clone();
+        let debt = self
+            .obligations
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|o| o.debt(&target))
+            .filter(|d| !d.is_clear());
+        let states = self.hub_states();
+        let mut r = self.lock();
+        r.hubs[hub].cleanup = cleanup_of(&target, &states[hub], debt.as_ref(), status);
+    }
+
+    /// The writer thread's rewrite of the run under way; none once the run
+    /// ended.
+    fn write_progress(&self) {
+        let _writing = self.writing.lock().unwrap_or_else(|p| p.into_inner());
+        if !self.pace.is_closed() {
+            self.write(RunStatus::Running);
         }
+    }
+
+    /// Bring the record up to date and write every file (call holding
+    /// `writing`).
+    fn write(&self, status: RunStatus) {
         self.refresh(status);
         let record = self.record();
         let mut results = Vec::new();
@@ -373,6 +415,13 @@ impl ReportSink {
     }
 }
 
+impl Drop for ReportSink {
+    fn drop(&mut self) {
+        // The writer thread ends.
+        self.pace.close();
+    }
+}
+
 /// The second signal: the process exits now with `exit_code`. Write the
 /// final reports of the active run (status `aborted`, what may be left as
 /// unverified obligations with their restore commands) before it does.
@@ -385,243 +434,6 @@ pub fn abort_active(reason: &str, exit_code: i32) {
     if let Some(sink) = sink {
         sink.finish_at(RunStatus::Aborted, exit_code, Some(reason.to_owned()));
     }
-}
-
-/// The cleanup outcome of the hub at `target`.
-fn cleanup_of(
-    target: &str,
-    st: &HubState,
-    leftovers: Option<&Leftovers>,
-    status: RunStatus,
-) -> CleanupRecord {
-    let mut obligations = st.steps.clone();
-    if let Some(u) = &st.undo {
-        let slots = |v: &[u32]| v.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
-        let errors = (!u.errors.is_empty()).then(|| u.errors.join("; "));
-        if !u.slots_off.is_empty() {
-            obligations.push(run_step(
-                format!("switch actuator slot(s) {} off", slots(&u.slots_off)),
-                ObligationKind::Actuators,
-                true,
-                Some("every slot reads off".into()),
-                None,
-            ));
-        }
-        if !u.slots_left.is_empty() {
-            obligations.push(run_step(
-                format!("switch actuator slot(s) {} off", slots(&u.slots_left)),
-                ObligationKind::Actuators,
-                false,
-                errors.clone(),
-                None,
-            ));
-        }
-        if let Some(b) = &u.config_restored {
-            obligations.push(run_step(
-                format!("restore config from {}", b.display()),
-                ObligationKind::Config,
-                true,
-                Some("read back deep-equal to the original".into()),
-                None,
-            ));
-        }
-        if let Some(b) = &u.config_left {
-            obligations.push(run_step(
-                format!("restore config from {}", b.display()),
-                ObligationKind::Config,
-                false,
-                errors,
-                Some(restore_command(&b.display().to_string(), target)),
-            ));
-        }
-    } else if let Some((_, debt)) = leftovers.and_then(|l| l.hubs.iter().find(|(a, _)| a == target))
-    {
-        // Owed and not (yet) undone by the run's cleanup: while the run
-        // goes on, or after a second signal cut cleanup short.
-        if !debt.slots.is_empty() {
-            let slots: Vec<String> = debt.slots.iter().map(u32::to_string).collect();
-            obligations.push(run_step(
-                format!("switch actuator slot(s) {} off", slots.join(", ")),
-                ObligationKind::Actuators,
-                false,
-                Some(
-                    "may be on; each switches itself off when its device-side duration ends".into(),
-                ),
-                None,
-            ));
-        }
-        if let Some(c) = &debt.config {
-            let path = c.backup.display().to_string();
-            obligations.push(run_step(
-                format!("restore config from {path}"),
-                ObligationKind::Config,
-                false,
-                Some("config may be modified".into()),
-                Some(restore_command(&path, target)),
-            ));
-        }
-    }
-    let unverified = match &st.undo {
-        // The run's cleanup settles what scenarios left: it decides.
-        Some(u) => !u.verified(),
-        None => obligations.iter().any(|o| !o.verified),
-    };
-    let owed_now = leftovers.is_some_and(|l| l.hubs.iter().any(|(a, _)| a == target));
-    let status = if obligations.is_empty() {
-        CleanupStatus::NothingOwed
-    } else if (owed_now || unverified) && status == RunStatus::Running && !st.done {
-        CleanupStatus::Pending
-    } else if unverified || owed_now {
-        CleanupStatus::LeftModified
-    } else {
-        CleanupStatus::Verified
-    };
-    CleanupRecord {
-        status,
-        obligations,
-    }
-}
-
-fn run_step(
-    what: String,
-    kind: ObligationKind,
-    verified: bool,
-    detail: Option<String>,
-    restore_command: Option<String>,
-) -> ObligationRecord {
-    ObligationRecord {
-        what,
-        kind,
-        verified,
-        detail,
-        scenario: None,
-        restore_command,
-    }
-}
-
-/// The restore command has one home, beside the obligations it undoes.
-pub use crate::safety::teardown::restore_command;
-
-fn ms(d: Duration) -> u64 {
-    d.as_millis().try_into().unwrap_or(u64::MAX)
-}
-
-/// Fill in what the run has learnt; addresses default to the one the hub
-/// was reached at (discovery may have given all of them).
-fn update_identity(id: &mut HubIdentity, target: &str, facts: &HubFacts) {
-    if facts.name.is_some() {
-        id.name = facts.name.clone();
-    }
-    if let Some(m) = &facts.mac {
-        id.mac = Some(m.as_str().to_string());
-    }
-    if let Some(i) = facts.info.known() {
-        id.firmware = Some(i.hub.version.clone());
-    }
-    if id.addresses.is_empty() {
-        let host = target
-            .rsplit_once(':')
-            .map_or(target, |(h, _)| h)
-            .trim_start_matches('[')
-            .trim_end_matches(']');
-        id.addresses.push(host.to_string());
-    }
-}
-
-/// The report form of one scenario's record.
-pub fn scenario_record(record: &Record, redactor: &Redactor) -> ScenarioRecord {
-    let (outcome, message) = match &record.verdict {
-        Verdict::Pass => (Outcome::Passed, None),
-        Verdict::Fail(m) => (Outcome::Failed, Some(redactor.scrub(m))),
-        Verdict::Skip(m) => (Outcome::Skipped, Some(redactor.scrub(m))),
-    };
-    let exchanges = if outcome == Outcome::Failed {
-        exchanges(&record.exchanges, redactor)
-    } else {
-        Vec::new()
-    };
-    ScenarioRecord::new(
-        record.scenario.name(),
-        outcome,
-        record.duration,
-        message,
-        record.measurements.clone(),
-        exchanges,
-    )
-}
-
-/// The client's exchanges in report form. The client keeps durations, not
-/// start times; a scenario's exchanges run one after another, so each starts
-/// where the previous ended.
-fn exchanges(list: &[client::Exchange], redactor: &Redactor) -> Vec<Exchange> {
-    // Secrets a hub sent (a config read) are hidden wherever they are quoted.
-    for e in list {
-        if let Some(v) = e
-            .response_body
-            .as_deref()
-            .and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok())
-        {
-            redactor.learn(&v);
-        }
-    }
-    let mut at = std::time::Duration::ZERO;
-    list.iter()
-        .map(|e| {
-            let request = e
-                .request_body
-                .as_ref()
-                .map(|b| serde_json::to_vec(b).unwrap_or_default());
-            let mut x = Exchange::new(
-                &e.method,
-                &e.path,
-                e.status,
-                e.error.as_ref().map(|m| redactor.scrub(m)),
-                at,
-                e.elapsed,
-                request.as_deref(),
-                e.response_body.as_deref().map(str::as_bytes),
-                redactor,
-            );
-            if x.response_body.is_none() {
-                // Too long, not UTF-8 or cut at the answer limit: the
-                // client kept only its length and hash.
-                x.response_body = e.response_summary.clone().map(serde_json::Value::String);
-            }
-            at += e.elapsed;
-            x
-        })
-        .collect()
-}
-
-/// The ledger's verdict as the record's `ledger` object.
-pub fn ledger_json(v: &crate::session::ledger::Verdict) -> serde_json::Value {
-    use crate::session::ledger::CloseCheck;
-    let (confirmed, how) = match &v.close_check {
-        CloseCheck::Confirmed { mechanism } => (true, mechanism.clone()),
-        CloseCheck::Unconfirmed { reason } => (false, reason.clone()),
-    };
-    serde_json::json!({
-        "sessions": v.sessions,
-        "connections_opened": v.opened(),
-        "connections_closed": v.closed(),
-        "closes_confirmed": confirmed,
-        "close_check": how,
-        "leaked": v.leaked(),
-        "problems": v.problems(),
-        "budget": v.budget,
-        "waited_ms": u64::try_from(v.waited.as_millis()).unwrap_or(u64::MAX),
-        "receiver_inbound": v.inbound.iter().map(|i| serde_json::json!({
-            "hub": i.hub,
-            "receiver": i.receiver,
-            "connections": i.connections,
-        })).collect::<Vec<_>>(),
-        "hubs": v.hubs.iter().map(|h| serde_json::json!({
-            "hub": h.hub,
-            "connections": h.connections,
-            "requests": h.requests,
-            "peak_open": h.peak_open,
-        })).collect::<Vec<_>>(),
-    })
 }
 
 #[cfg(test)]
@@ -664,6 +476,74 @@ mod tests {
         }
     }
 
+    /// Read the JSON record at `path` until `pred` holds for it (the
+    /// writer thread renames it into place), or 10 s pass.
+    fn wait_record(path: &std::path::Path, pred: impl Fn(&RunRecordJson) -> bool) -> RunRecordJson {
+        let end = Instant::now() + Duration::from_secs(10);
+        loop {
+            let read = std::fs::read_to_string(path)
+                .ok()
+                .and_then(|t| serde_json::from_str::<RunRecordJson>(&t).ok());
+            match read {
+                Some(r) if pred(&r) => return r,
+                r if Instant::now() >= end => panic!("never held; last read: {r:?}"),
+                // A bounded poll: nothing announces the writer's rename.
+                _ => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
+    }
+
+    type RunRecordJson = serde_json::Value;
+
+    fn scenarios(r: &RunRecordJson) -> usize {
+        r["hubs"][0]["scenarios"].as_array().map_or(0, Vec::len)
+    }
+
+    #[test]
+    fn the_writer_thread_rewrites_the_files_while_the_run_goes_on_and_never_after_the_end() {
+        use crate::scenario::Verdict;
+        let dir = tempfile::tempdir().unwrap();
+        let json = dir.path().join("run.json");
+        let paths = ReportPaths {
+            json: Some(json.clone()),
+            junit: Some(dir.path().join("run.xml")),
+            ..ReportPaths::default()
+        };
+        let sink = Arc::new(ReportSink::new(
+            paths,
+            &Plan::builtin_default(),
+            Redactor::new(false),
+        ));
+        sink.activate();
+        let facts = HubFacts::default();
+        let hub = sink.add_hub("127.0.0.1:9", &facts, None);
+        // Nothing finished, nothing written.
+        assert!(!json.exists());
+        // The first scenario is written at once, by the writer.
+        let pass = |s| Record::not_run(s, Verdict::Pass);
+        sink.scenario_done(hub, &facts, &pass(Scenario::Mac));
+        let r = wait_record(&json, |r| scenarios(r) == 1);
+        assert_eq!(r["status"], "running");
+        assert_eq!(r["hubs"][0]["cleanup"]["status"], "nothing_owed");
+        // More, though nothing else happens after them: written when due.
+        sink.scenario_done(hub, &facts, &pass(Scenario::Info));
+        sink.scenario_done(hub, &facts, &pass(Scenario::ActuatorStatus));
+        wait_record(&json, |r| scenarios(r) == 3);
+        sink.hub_done(hub, Duration::from_millis(5), None);
+        // The end is written at once, whatever the pace.
+        sink.finish(RunStatus::Finished, 0, None).unwrap();
+        let r = wait_record(&json, |_| true);
+        assert_eq!(
+            (&r["status"], &r["exit_code"]),
+            (&"finished".into(), &0.into())
+        );
+        assert_eq!(r["hubs"][0]["duration_ms"], 5);
+        assert!(dir.path().join("run.xml").exists());
+        // A rewrite of the run under way that was due never follows it.
+        sink.write_progress();
+        assert_eq!(wait_record(&json, |_| true)["status"], "finished");
+    }
+
     #[test]
     fn ledger_verdict_goes_into_the_record_and_flips_with_a_leak() {
         let sink = ReportSink::new(
@@ -688,71 +568,5 @@ mod tests {
         // The ledger object is what the schema documents.
         let v: serde_json::Value = serde_json::from_str(&sink.record().to_json()).unwrap();
         assert_eq!(crate::report::json::tests::errors(&v), Vec::<String>::new());
-    }
-
-    #[test]
-    fn cleanup_outcome_follows_what_is_owed_and_names_the_restore_command() {
-        use crate::safety::teardown::{HubUndo, Obligations};
-        let o = Obligations::new(crate::safety::actuator_limit::MaxOn::default());
-        let hub = "127.0.0.1:8080";
-        o.slot_may_be_on(hub, 0);
-        o.config_may_change(hub, "{}".into(), "/b/it's.json".into());
-        let st = HubState::default();
-        // Mid-run: owed, pending.
-        let c = cleanup_of(hub, &st, Some(&o.leftovers()), RunStatus::Running);
-        assert_eq!(c.status, CleanupStatus::Pending);
-        // After a second signal: the same debts, left modified, with the
-        // command the console prints.
-        let c = cleanup_of(hub, &st, Some(&o.leftovers()), RunStatus::Aborted);
-        assert_eq!(c.status, CleanupStatus::LeftModified);
-        let cmd = c
-            .obligations
-            .iter()
-            .find_map(|x| x.restore_command.clone())
-            .unwrap();
-        assert!(o.leftovers().to_string().contains(&cmd), "{cmd}");
-        assert_eq!(
-            cmd,
-            r"vegehub-harness restore '/b/it'\''s.json' --device 127.0.0.1:8080"
-        );
-        // The run's cleanup verified everything: verified, whatever a
-        // scenario's own cleanup said before.
-        o.slot_off(hub, 0);
-        o.config_restored(hub);
-        let st = HubState {
-            steps: vec![run_step(
-                "all 2 actuators off".into(),
-                ObligationKind::Actuators,
-                false,
-                None,
-                None,
-            )],
-            undo: Some(HubUndo {
-                slots_off: vec![0],
-                config_restored: Some("/b/x.json".into()),
-                ..HubUndo::default()
-            }),
-            done: true,
-        };
-        let c = cleanup_of(hub, &st, Some(&o.leftovers()), RunStatus::Interrupted);
-        assert_eq!(c.status, CleanupStatus::Verified);
-        // The restore of the run's cleanup failed: left modified.
-        let st = HubState {
-            undo: Some(HubUndo {
-                config_left: Some("/b/x.json".into()),
-                errors: vec!["restore: http status 500".into()],
-                ..HubUndo::default()
-            }),
-            ..st
-        };
-        let c = cleanup_of(hub, &st, None, RunStatus::Finished);
-        assert_eq!(c.status, CleanupStatus::LeftModified);
-        assert_eq!(
-            c.obligations.last().unwrap().restore_command.as_deref(),
-            Some("vegehub-harness restore /b/x.json --device 127.0.0.1:8080")
-        );
-        // Nothing ever owed.
-        let c = cleanup_of(hub, &HubState::default(), None, RunStatus::Finished);
-        assert_eq!(c.status, CleanupStatus::NothingOwed);
     }
 }

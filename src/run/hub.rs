@@ -1,0 +1,400 @@
+//! One hub's own thread: it runs the hub's scenarios in plan order, each
+//! when its trial asks, as a task on the run's runtime; judges each (the
+//! harness's own lag, redaction, the plan's measurements), records it, and
+//! at the end undoes whatever the scenarios left owed on the hub.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use tokio::runtime::Handle;
+
+use crate::error::FatalError;
+use crate::plan::{ParamOverrides, Plan, Step};
+use crate::report::model::HubReport;
+use crate::report::sink::ReportSink;
+use crate::scenario::{self, HubFacts, Record, Scenario, Verdict};
+use crate::session::client::{Contact, HubClient};
+
+use super::targets::{Hub, Session};
+use super::trials::{Job, Trials};
+use super::RunConfig;
+
+/// What a hub's thread takes from the plan: each scenario's parameters and
+/// measurements, and where to record each scenario as it ends.
+pub(super) struct PlanCx {
+    plan: Arc<Plan>,
+    overrides: ParamOverrides,
+    /// The reports and this hub's index in them.
+    sink: (Arc<ReportSink>, usize),
+    /// Test-only (`VEGEHUB_HARNESS_DEBUG_PANIC=hub-thread`): the hub's thread
+    /// panics after its first scenario, outside any scenario: a harness
+    /// error after the run began.
+    debug_panic: bool,
+    /// Verdicts of the cycle under way, over every hub (a soak's per-cycle
+    /// pass/fail).
+    tally: Arc<Mutex<Tally>>,
+}
+
+/// Verdicts of one cycle: passed (or skipped) and the failures.
+#[derive(Default)]
+pub(super) struct Tally {
+    pub(super) passed: usize,
+    /// `HUB SCENARIO: message`.
+    pub(super) failures: Vec<String>,
+}
+
+/// Start each hub's thread, registered with the reports; each waits for
+/// its trials.
+pub(super) fn spawn_hubs(
+    cfg: &RunConfig,
+    session: &Session,
+    hubs: Vec<Hub>,
+    trials: &Trials,
+    receivers: Vec<mpsc::Receiver<Job>>,
+    sink: &Arc<ReportSink>,
+    tally: &Arc<Mutex<Tally>>,
+) -> Result<Vec<JoinHandle<HubReport>>, FatalError> {
+    let plan = Arc::new(cfg.plan.clone());
+    let mut workers = Vec::new();
+    let debug_panic =
+        std::env::var_os("VEGEHUB_HARNESS_DEBUG_PANIC").is_some_and(|v| v == "hub-thread");
+    for ((hub, expected), rx) in hubs.into_iter().zip(trials.expected.clone()).zip(receivers) {
+        let handle = session.runtime.handle().clone();
+        let label = hub.label.clone();
+        let facts = HubFacts {
+            name: hub.name.clone(),
+            ..HubFacts::default()
+        };
+        let index = sink.add_hub(&hub.label, &facts, hub.found.as_ref());
+        let ctx = PlanCx {
+            plan: plan.clone(),
+            overrides: cfg.overrides.clone(),
+            sink: (sink.clone(), index),
+            debug_panic,
+            tally: tally.clone(),
+        };
+        let worker = std::thread::Builder::new()
+            .name(format!("hub {label}"))
+            .spawn(move || hub_thread(handle, hub, expected, rx, ctx))
+            .map_err(|e| {
+                FatalError::Other(anyhow::anyhow!("starting the thread for {label}: {e}"))
+            })?;
+        workers.push(worker);
+    }
+    Ok(workers)
+}
+
+/// Wait for every hub's thread to end (their channels are closed). A hub
+/// thread only panics on a harness bug outside any scenario; the run still
+/// closes its session and writes its reports, with the panic as its
+/// harness error.
+pub(super) fn join_hubs(
+    workers: Vec<JoinHandle<HubReport>>,
+    harness_error: &mut Option<String>,
+) -> Vec<HubReport> {
+    let mut reports = Vec::new();
+    for w in workers {
+        match w.join() {
+            Ok(r) => reports.push(r),
+            Err(p) => {
+                harness_error.get_or_insert(format!(
+                    "a hub thread panicked: {}",
+                    scenario::setup::panic_message(&*p)
+                ));
+            }
+        }
+    }
+    reports
+}
+
+/// One hub's thread: run the expected scenarios in plan order, each when
+/// its trial asks, on the run's runtime.
+fn hub_thread(
+    rt: Handle,
+    hub: Hub,
+    expected: Vec<Scenario>,
+    rx: mpsc::Receiver<Job>,
+    ctx: PlanCx,
+) -> HubReport {
+    let started = Instant::now();
+    let (sink, index) = (&ctx.sink.0, ctx.sink.1);
+    let mut facts = HubFacts {
+        name: hub.name.clone(),
+        ..HubFacts::default()
+    };
+    let mut records = Vec::new();
+    let mut waiting: HashMap<(u32, Scenario), mpsc::Sender<Verdict>> = HashMap::new();
+    let mut first = true;
+    // Cycle after cycle (one without a soak) until the trials stop coming.
+    'plan: for cycle in 1u32.. {
+        if expected.is_empty() {
+            // Nothing of this hub's passes the filter: wait for the end.
+            let _ = rx.recv();
+            break;
+        }
+        for &s in &expected {
+            // With several test threads, trials may ask out of order: keep the
+            // early ones until their turn.
+            let reply = loop {
+                if let Some(r) = waiting.remove(&(cycle, s)) {
+                    break r;
+                }
+                match rx.recv() {
+                    Ok(job) => {
+                        waiting.insert((job.cycle, job.scenario), job.reply);
+                    }
+                    Err(_) => break 'plan,
+                }
+            };
+            let step = ctx
+                .plan
+                .steps
+                .iter()
+                .find(|st| st.scenario().name() == s.name())
+                .expect("every expected scenario comes from the plan");
+            if cycle == 1 {
+                sink.scenario_started(index, s);
+            }
+            let mut record = run_scenario(&rt, &hub, s, step, &ctx.overrides, &mut facts, first);
+            first = false;
+            let verdict = record.verdict.clone();
+            {
+                let mut t = ctx.tally.lock().unwrap_or_else(|e| e.into_inner());
+                match &verdict {
+                    Verdict::Fail(m) => t.failures.push(format!("{} {s}: {m}", hub.label)),
+                    _ => t.passed += 1,
+                }
+            }
+            // A soak keeps the first cycle whole and, of later cycles, what
+            // failed or left something owed: memory stays flat over a long
+            // soak, and every failure is still in the reports.
+            let keep = cycle == 1
+                || matches!(record.verdict, Verdict::Fail(_))
+                || record.cleanup.iter().any(|c| !c.verified);
+            if keep {
+                if cycle > 1 {
+                    if let Verdict::Fail(m) = &record.verdict {
+                        record.verdict = Verdict::Fail(format!("cycle {cycle}: {m}"));
+                    }
+                }
+                sink.scenario_done(index, &facts, &record);
+                records.push(record);
+            }
+            let _ = reply.send(verdict);
+            if ctx.debug_panic {
+                panic!("VEGEHUB_HARNESS_DEBUG_PANIC: the hub's thread fails on purpose");
+            }
+        }
+    }
+    close_hub(&rt, hub, facts, records, started, (sink, index))
+}
+
+/// Run one scenario on the hub and judge it: not run when interrupted, the
+/// hub unreachable or the plan denies it; else run as a task on the
+/// runtime, stopped where it is by a signal, a panic caught as its failure.
+/// Then judged: see [`judge`].
+fn run_scenario(
+    rt: &Handle,
+    hub: &Hub,
+    s: Scenario,
+    step: &Step,
+    overrides: &ParamOverrides,
+    facts: &mut HubFacts,
+    first: bool,
+) -> Record {
+    let safety = &hub.options.safety;
+    let interrupt = &safety.interrupt;
+    let options = step.options(&hub.options, overrides);
+    let (timeout, retries) = step.limits(overrides);
+    let client = hub.client.with_limits(timeout, retries);
+    let scenario_started = Instant::now();
+    let record = match hub.client.contact() {
+        _ if interrupt.is_interrupted() => Record::not_run(
+            s,
+            Verdict::Skip(format!(
+                "not run: interrupted by {}",
+                interrupt.signal().expect("interrupted")
+            )),
+        ),
+        // Unreachable before any answer: later scenarios would only
+        // pile up connection timeouts.
+        Contact::Unreachable(why) => {
+            Record::not_run(s, Verdict::Skip(format!("hub unreachable ({why})")))
+        }
+        _ if step.denied_by_plan().is_some() => {
+            Record::not_run(s, Verdict::Skip(step.denied_by_plan().unwrap_or_default()))
+        }
+        // A signal stops the scenario where it is; what it changed is
+        // in the obligations and is undone below.
+        _ => std::panic::catch_unwind(AssertUnwindSafe(|| {
+            hub.ledger.set_scenario(&hub.label, Some(s.name()));
+            let _ = client.take_lagged();
+            if hub.debug_leak && first {
+                // At the start of the first scenario: the pool is empty,
+                // so the leak gets a connection of its own, opened
+                // during this scenario.
+                let _enter = rt.enter();
+                client.debug_leak();
+            }
+            // The scenario runs as a task on the runtime, beside the
+            // connection tasks it talks through, and this thread waits
+            // for its end: one wake-up per scenario, not per request
+            // (with hundreds of hubs, cross-thread wake-ups were most
+            // of the harness's CPU).
+            let (c, o, i) = (client.clone(), options.clone(), interrupt.clone());
+            let mut f = std::mem::take(facts);
+            let task = rt.spawn(async move {
+                let r = tokio::select! {
+                    r = s.run(&c, &mut f, &o) => r,
+                    sig = i.wait() => {
+                        // Stopped where it was: its true time, and what
+                        // it exchanged and ran into so far.
+                        let mut r = Record::not_run(
+                            s,
+                            Verdict::Fail(format!("interrupted by {sig}")),
+                        );
+                        r.duration = scenario_started.elapsed();
+                        r.exchanges = c.take_exchanges();
+                        r.incidents = c.take_incidents();
+                        r
+                    }
+                };
+                (r, f)
+            });
+            let (record, f) = match rt.block_on(task) {
+                Ok(done) => done,
+                // A panic in the scenario is this closure's panic.
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(e) => std::panic::panic_any(format!("the scenario's task ended: {e}")),
+            };
+            *facts = f;
+            hub.ledger.set_scenario(&hub.label, None);
+            record
+        }))
+        .unwrap_or_else(|p| {
+            let mut r = Record::not_run(
+                s,
+                Verdict::Fail(format!(
+                    "{s} panicked: {}",
+                    scenario::setup::panic_message(&*p)
+                )),
+            );
+            r.duration = scenario_started.elapsed();
+            r.exchanges = client.take_exchanges();
+            r.incidents = client.take_incidents();
+            r
+        }),
+    };
+    judge(record, &client, step, facts, &safety.redactor)
+}
+
+/// Judge a scenario's record: a failure on a timeout the harness caused
+/// is inconclusive, secrets are scrubbed, and the plan's measurements are
+/// taken.
+fn judge(
+    mut record: Record,
+    client: &HubClient,
+    step: &Step,
+    facts: &HubFacts,
+    redactor: &crate::safety::redact::Redactor,
+) -> Record {
+    // A scenario that failed on a timeout the harness caused (it fell
+    // behind even after giving the hub its time again) is
+    // inconclusive: the hub is not blamed for the harness's load.
+    let lagged = client.take_lagged();
+    if let (Verdict::Fail(msg), Some(first)) = (&record.verdict, lagged.first()) {
+        record.verdict = Verdict::Skip(format!(
+            "inconclusive, not counted against the hub: {first} (the scenario said: {msg})"
+        ));
+    }
+    record = redact_record(record, redactor);
+    // The plan's measurements for this scenario: each judged on its own;
+    // any that fails fails the scenario. A skipped scenario measured
+    // nothing.
+    if !matches!(record.verdict, Verdict::Skip(_)) {
+        record.measurements = step.measure(facts);
+        if let Some(msg) = crate::scenario::measurement::failure_message(&record.measurements) {
+            record.verdict = match record.verdict {
+                Verdict::Fail(m) => Verdict::Fail(format!("{m}; {msg}")),
+                _ => Verdict::Fail(msg),
+            };
+        }
+    }
+    record
+}
+
+/// Close the hub: stop writes to a hub whose identity changed, undo
+/// whatever the scenarios left owed, and report the hub.
+fn close_hub(
+    rt: &Handle,
+    hub: Hub,
+    mut facts: HubFacts,
+    records: Vec<Record>,
+    started: Instant,
+    (sink, index): (&ReportSink, usize),
+) -> HubReport {
+    let safety = &hub.options.safety;
+    // Another device answering at this address stops every write to it;
+    // what is owed stays owed, named with both MACs.
+    if let Some((expected, got)) = hub.client.identity_changed() {
+        safety
+            .obligations
+            .identity_changed(&hub.label, expected.to_string(), got.to_string());
+    }
+    // Whatever the scenarios left owed (an interruption, an error, a
+    // panic) is undone now, with cleanup's own timeouts and retries.
+    let undo = (!safety.obligations.debt(&hub.label).is_clear()).then(|| {
+        hub.ledger.set_scenario(&hub.label, Some("cleanup"));
+        let undo = rt.block_on(safety.settle(&hub.label, &hub.client));
+        hub.ledger.set_scenario(&hub.label, None);
+        undo
+    });
+    let elapsed = started.elapsed();
+    sink.hub_done(index, elapsed, undo.as_ref());
+    // What identified the hub before the run, if no scenario read it.
+    if facts.mac.is_none() {
+        facts.mac = hub.mac.clone();
+    }
+    HubReport {
+        shown: hub.shown,
+        elapsed,
+        undo,
+        base_url: hub.client.base_url().to_owned(),
+        contact: hub.client.contact(),
+        label: hub.label,
+        source: hub.source,
+        facts,
+        records,
+        sim_note: None,
+    }
+}
+
+/// Keep secrets out of every report: learn them from the configs the
+/// scenario exchanged, then scrub the texts a report prints.
+fn redact_record(mut r: Record, redactor: &crate::safety::redact::Redactor) -> Record {
+    for x in &r.exchanges {
+        if let Some(b) = &x.request_body {
+            redactor.learn(b);
+        }
+        if let Some(Ok(v)) = x
+            .response_body
+            .as_deref()
+            .map(serde_json::from_str::<serde_json::Value>)
+        {
+            redactor.learn(&v);
+        }
+    }
+    r.verdict = match r.verdict {
+        Verdict::Fail(m) => Verdict::Fail(redactor.scrub(&m)),
+        Verdict::Skip(m) => Verdict::Skip(redactor.scrub(&m)),
+        v => v,
+    };
+    r.notes = r.notes.iter().map(|n| redactor.scrub(n)).collect();
+    for c in &mut r.cleanup {
+        c.detail = redactor.scrub(&c.detail);
+    }
+    r
+}
