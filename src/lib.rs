@@ -8,7 +8,7 @@
 //!
 //! ```text
 //! main.rs      parse, dispatch, map the outcome to an exit code
-//! cli.rs, cli/ the commands, each a clap struct and one `run(args) -> i32`;
+//! cli/         the commands, each a clap struct and one `run(args) -> i32`;
 //!              `completions`, `man`; run_args: the run's flags validated into
 //!              `run::RunConfig` before any I/O; harness: the run as a command
 //!              (summary, report files finished, exit code); discover (and the
@@ -24,21 +24,25 @@
 //!              `--format json` stream, hub text escaped; model: `RunReport`,
 //!              `HubReport`, what every report renders; soak_record: per-cycle
 //!              bookkeeping and the slow-leak trend
-//! plan.rs      plan files (scenarios/*.json) -> a validated, ordered plan
-//! scenario/    one file per scenario, facts, measurements (limits and verdicts),
+//! plan/        plan files (scenarios/*.json) -> a validated, ordered plan (parse:
+//!              reading and validation; mod: the Plan and Step model)
+//! scenario/    one file per scenario, facts, measurement/ (facts, limits, verdict),
 //!              waits, failure wording, deliver (setup's data receiver)
 //! safety.rs,   the run's safety flags -> one `Safety`; backup (0600 files before
-//! safety/      the first write), redact, actuator_limit (the on-duration cap),
-//!              teardown/ (undo obligations, cleanup, signals), restore/
-//!              (restore's core)
+//! safety/      the first write), redact, teardown/ (undo obligations, cleanup,
+//!              signals), restore/ (restore's core)
 //! session.rs,  client (the one reqwest client, typed calls, bounded retry, every
-//! session/     answer checked), ledger (socket accounting and the leak verdict;
-//!              os/sock_diag read the OS socket table), lag, wait (waits in progress)
-//! discovery.rs mdns-sd browse -> hubs, the stop rule; select (a run's hubs: --select,
-//! discovery/   --all, the prompt's answer), local_names (.local), other_case (a
-//!              responder spelling the service type in another case)
-//! sim/         the simulated hub: profiles, state + timers, routes, faults, accept
-//!              loop + `SimHandle`, mDNS advertiser. Imports only device.
+//! session/     answer checked), actuator_limit (the on-duration cap, the only way
+//!              to build an actuator command), ledger (socket accounting and the
+//!              leak verdict; os/sock_diag read the OS socket table), lag, wait
+//!              (waits in progress). Imports only device.
+//! discovery/   mdns-sd browse -> hubs, the stop rule; select (a run's hubs:
+//!              --select, --all, the prompt's answer), local_names (.local),
+//!              other_case (a responder spelling the service type in another case)
+//! sim/         the simulated hub: profiles, config (exact text, shape check, data
+//!              faults), state/ (+ actuators and their timers, traffic), routes,
+//!              faults, accept loop + `SimHandle`, mDNS advertiser. Imports only
+//!              device.
 //! device/      the wire model (info, config, actuators, updates, API paths, mDNS
 //!              keys), json_diff (exact form, path-naming diff) and the one duration
 //!              syntax of every flag. Imports nothing internal.
@@ -48,8 +52,8 @@
 //!
 //! The wall that matters most: `sim` never imports harness code, so the
 //! simulator cannot agree with the harness by construction; `device`
-//! imports nothing internal (both checked by tests/it/layout.rs). Imports
-//! that still point up this list: `safety` -> `session`.
+//! imports nothing internal (both checked by tests/it/layout.rs). No
+//! import points up this list.
 
 pub mod cli;
 pub mod device;

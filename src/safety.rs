@@ -3,7 +3,6 @@
 //! [`Safety`] that scenarios use to back up before writing, to build
 //! actuator commands, to register undo obligations and to redact output.
 
-pub mod actuator_limit;
 pub mod backup;
 pub mod redact;
 pub mod restore;
@@ -16,8 +15,8 @@ use std::sync::{Arc, Mutex};
 use clap::Args;
 
 use crate::exit_code;
-use crate::safety::actuator_limit::{parse_max_on, MaxOn};
 use crate::safety::redact::Redactor;
+use crate::session::actuator_limit::{parse_max_on, MaxOn};
 use backup::{Backup, BackupError, HubIdentity};
 use teardown::{
     CleanupPolicy, HubOps, HubUndo, Interrupt, Leftovers, Obligations, Signal, UndoEvent,

@@ -26,8 +26,8 @@ use crate::exit_code;
 /// `--expect` asked for), 4 when none (or too few) were.
 #[derive(Debug, Args)]
 pub struct DiscoverArgs {
-    /// Give up after SECS seconds.
-    #[arg(long, value_name = "SECS", default_value = "5", value_parser = parse_timeout)]
+    /// Give up after DURATION (`800ms`, `2s`, `1m`; a bare number is seconds).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_timeout)]
     pub timeout: Duration,
     /// Stop as soon as N hubs are resolved (no quiet period).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
@@ -40,16 +40,17 @@ pub struct DiscoverArgs {
     pub json: bool,
 }
 
-/// `--timeout`: positive seconds, fractions allowed, at most an hour.
+/// `--timeout` (and the run's `--discover-timeout`): the one duration
+/// syntax of every flag (`device::duration`), above 0 and at most an hour.
 pub fn parse_timeout(s: &str) -> Result<Duration, String> {
-    let secs: f64 = s
-        .trim()
-        .parse()
-        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
-    if !(secs > 0.0 && secs <= 3600.0) {
-        return Err(format!("{s} is out of range (0 < SECS <= 3600)"));
+    let d = crate::device::duration::parse_duration(s)?;
+    if d.is_zero() || d > Duration::from_secs(3600) {
+        return Err(format!(
+            "{} is out of range (above 0, at most 1h)",
+            s.trim()
+        ));
     }
-    Ok(Duration::from_secs_f64(secs))
+    Ok(d)
 }
 
 impl DiscoverArgs {
@@ -371,7 +372,7 @@ mod tests {
     #[test]
     fn timeout_is_validated() {
         assert_eq!(parse_timeout("2.5").unwrap(), Duration::from_millis(2500));
-        for bad in ["0", "-1", "abc", "NaN", "1e9"] {
+        for bad in ["0", "0ms", "-1", "abc", "NaN", "1e9", "61m", "2d"] {
             assert!(parse_timeout(bad).is_err(), "{bad}");
         }
     }
@@ -383,6 +384,19 @@ mod tests {
         assert_eq!(txt_value(""), "\"\"");
         assert_eq!(txt_value(" Temp  in shade "), "\" Temp  in shade \"");
         assert_eq!(txt_value("a, b"), "\"a, b\"");
+    }
+
+    #[test]
+    fn timeout_takes_the_one_duration_syntax() {
+        // The run's --timeout takes `2s`; so do discover's and --discover-timeout.
+        for (s, want) in [
+            ("2s", 2000),
+            ("800ms", 800),
+            ("1m", 60_000),
+            ("1h", 3_600_000),
+        ] {
+            assert_eq!(parse_timeout(s), Ok(Duration::from_millis(want)), "{s}");
+        }
     }
 
     #[test]

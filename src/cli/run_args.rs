@@ -16,7 +16,6 @@ use crate::error::FatalError;
 use crate::plan::{ParamOverrides, Plan};
 use crate::report::sink::ReportPaths;
 use crate::run::{ConnConfig, RunConfig, Target, TargetSpec};
-use crate::scenario::Options;
 use crate::session::client::SessionConfig;
 
 /// `--format`: our own words for libtest's formats.
@@ -68,7 +67,7 @@ pub struct RunArgs {
     /// How long to look for hubs over mDNS at most (stops 1.2 s after the
     /// last new hub); also how long a `--device NAME.local` the system
     /// cannot resolve may take over mDNS.
-    #[arg(long, value_name = "SECS", default_value = "5", value_parser = crate::cli::discover::parse_timeout)]
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = crate::cli::discover::parse_timeout)]
     pub discover_timeout: Duration,
 
     /// Look for hubs on this network interface only.
@@ -235,11 +234,19 @@ impl RunArgs {
     pub fn into_config(self) -> Result<RunConfig, FatalError> {
         // The plan and the report paths are checked before anything else:
         // a bad plan sends nothing anywhere.
-        let plan = match &self.plan {
+        let mut plan = match &self.plan {
             Some(path) => Plan::load(path),
             None => Ok(Plan::builtin_default()),
         }
         .map_err(|e| FatalError::Usage(e.to_string()))?;
+        ParamOverrides {
+            timeout: self.timeout,
+            retries: self.retries,
+            verify_timeout: self.verify_timeout,
+            on_seconds: self.on_seconds,
+            auto_off_seconds: self.auto_off_seconds,
+        }
+        .apply(&mut plan);
         let reports = ReportPaths {
             json: self.report_json.clone(),
             junit: self.junit.clone(),
@@ -330,27 +337,20 @@ impl RunArgs {
                 .map_err(|e| FatalError::Usage(format!("{e}; nothing sent to any hub")))?;
         }
 
-        let overrides = ParamOverrides {
-            timeout: self.timeout,
-            retries: self.retries,
-            verify_timeout: self.verify_timeout,
-            on_seconds: self.on_seconds,
-            auto_off_seconds: self.auto_off_seconds,
-        };
         // No `on` may outlast --max-on-seconds: a longer one asked for by
-        // the plan or a flag is a usage error, not a silent cap.
+        // the plan or a flag is a usage error, not a silent cap. A plan
+        // without `actuators` switches nothing, but a flag asking for a
+        // longer on is refused all the same.
         let max_on = self.safety.max_on_seconds.seconds();
-        for step in &plan.steps {
-            let o = step.options(&Options::default(), &overrides);
-            for (what, secs) in [
-                ("on-seconds", o.on_seconds),
-                ("auto-off-seconds", o.auto_off_seconds),
-            ] {
-                if secs > max_on {
-                    return Err(FatalError::Usage(format!(
-                        "{what} {secs} (--{what} or the plan) is more than --max-on-seconds {max_on}"
-                    )));
-                }
+        let ons = match plan.actuator_params() {
+            Some(a) => [Some(a.on_seconds), Some(a.auto_off_seconds)],
+            None => [self.on_seconds, self.auto_off_seconds],
+        };
+        for (what, secs) in ["on-seconds", "auto-off-seconds"].into_iter().zip(ons) {
+            if let Some(secs) = secs.filter(|&s| s > max_on) {
+                return Err(FatalError::Usage(format!(
+                    "{what} {secs} (--{what} or the plan) is more than --max-on-seconds {max_on}"
+                )));
             }
         }
 
@@ -376,14 +376,12 @@ impl RunArgs {
                 TargetSpec::Given(targets)
             },
             session: SessionConfig {
-                request_timeout: self.timeout.unwrap_or(plan.timeout),
+                request_timeout: plan.timeout,
                 connect_timeout: self.connect_timeout,
-                retries: self.retries.unwrap_or(plan.retries),
+                retries: plan.retries,
                 max_on: self.safety.max_on_seconds,
                 ..SessionConfig::default()
             },
-            scenario: Options::default(),
-            overrides,
             plan,
             reports,
             redactor: safety.redactor.clone(),

@@ -315,7 +315,7 @@ fn body(bytes: &[u8], redactor: &Redactor) -> Value {
         Ok(v) => redact_body(&v, redactor),
         // Never recorded raw: an unparseable body may hold anything
         // (a cut-off config with its keys); its length and hash only.
-        Err(_) if !redactor.shows_secrets() => Value::String(crate::safety::redact::opaque(bytes)),
+        Err(_) if !redactor.shows_secrets() => Value::String(crate::session::client::opaque(bytes)),
         Err(_) => {
             let text = String::from_utf8_lossy(bytes);
             let mut cut: String = text.chars().take(MAX_BODY_CHARS).collect();
@@ -670,7 +670,7 @@ pub(crate) mod tests {
         // A body that is not JSON is never recorded raw (issue 10).
         assert_eq!(
             ex[0].response_body,
-            Some(json!(crate::safety::redact::opaque(b"internal error")))
+            Some(json!(crate::session::client::opaque(b"internal error")))
         );
         assert_eq!(ex[1].status, None);
     }

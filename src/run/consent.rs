@@ -8,6 +8,7 @@
 //! answer for every hub at once. Without a terminal nothing is asked.
 //! [`ask_consent`] is the run's phase that asks, through `report::term`.
 
+use crate::scenario::actuators::Slots;
 use crate::scenario::{Options, Permission, Scenario};
 use crate::session::client::HubClient;
 
@@ -60,15 +61,16 @@ impl Change {
                     .to_owned()
             }
             Change::Actuators => {
-                let which = match (&o.slots, relays) {
-                    (Some(l), _) => format!("relay slot(s) {l:?}"),
-                    (None, Some(n)) => format!("each of its {n} relay(s)"),
-                    (None, None) => "each of its relays".to_owned(),
+                let a = &o.actuator_params;
+                let which = match (&a.slots, relays) {
+                    (Slots::List(l), _) => format!("relay slot(s) {l:?}"),
+                    (Slots::All, Some(n)) => format!("each of its {n} relay(s)"),
+                    (Slots::All, None) => "each of its relays".to_owned(),
                 };
-                let auto = if o.auto_off_check {
+                let auto = if a.auto_off_check {
                     format!(
                         ", then one on for {} s to check it switches itself off",
-                        o.auto_off_seconds
+                        a.auto_off_seconds
                     )
                 } else {
                     String::new()
@@ -76,12 +78,12 @@ impl Change {
                 format!(
                     "actuators will switch {which} on for {} s and off{auto}; pumps and valves \
                      attached will run (every on ends by itself within {} s)",
-                    o.on_seconds,
+                    a.on_seconds,
                     o.safety.max_on.seconds()
                 )
             }
             Change::Setup => {
-                let after = if o.restore {
+                let after = if o.setup_params.restore {
                     "then restore the original config and verify it"
                 } else {
                     "and LEAVE them (the plan says restore: false)"
@@ -89,7 +91,7 @@ impl Change {
                 format!(
                     "setup will write a test API key and server ({}) to its config, verify \
                      them, {after} (a backup is taken first)",
-                    o.test_server_url
+                    o.setup_params.test_server_url
                 )
             }
         }
@@ -293,7 +295,7 @@ pub(super) fn ask_consent(
             id
         };
         for (change, step) in pending {
-            let o = step.options(&hub.options, &cfg.overrides);
+            let o = step.options(&hub.options);
             let what = change.what_happens(&o, id.relays);
             if asker.allow(&id, change, &what) {
                 let p = match change {

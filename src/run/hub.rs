@@ -12,7 +12,7 @@ use std::time::Instant;
 use tokio::runtime::Handle;
 
 use crate::error::FatalError;
-use crate::plan::{ParamOverrides, Plan, Step};
+use crate::plan::{Plan, Step};
 use crate::report::model::HubReport;
 use crate::report::sink::ReportSink;
 use crate::scenario::{self, HubFacts, Record, Scenario, Verdict};
@@ -26,7 +26,6 @@ use super::RunConfig;
 /// measurements, and where to record each scenario as it ends.
 pub(super) struct PlanCx {
     plan: Arc<Plan>,
-    overrides: ParamOverrides,
     /// The reports and this hub's index in them.
     sink: (Arc<ReportSink>, usize),
     /// Test-only (`VEGEHUB_HARNESS_DEBUG_PANIC=hub-thread`): the hub's thread
@@ -71,7 +70,6 @@ pub(super) fn spawn_hubs(
         let index = sink.add_hub(&hub.label, &facts, hub.found.as_ref());
         let ctx = PlanCx {
             plan: plan.clone(),
-            overrides: cfg.overrides.clone(),
             sink: (sink.clone(), index),
             debug_panic,
             tally: tally.clone(),
@@ -158,7 +156,7 @@ fn hub_thread(
             if cycle == 1 {
                 sink.scenario_started(index, s);
             }
-            let mut record = run_scenario(&rt, &hub, s, step, &ctx.overrides, &mut facts, first);
+            let mut record = run_scenario(&rt, &hub, s, step, &mut facts, first);
             first = false;
             let verdict = record.verdict.clone();
             {
@@ -201,15 +199,13 @@ fn run_scenario(
     hub: &Hub,
     s: Scenario,
     step: &Step,
-    overrides: &ParamOverrides,
     facts: &mut HubFacts,
     first: bool,
 ) -> Record {
     let safety = &hub.options.safety;
     let interrupt = &safety.interrupt;
-    let options = step.options(&hub.options, overrides);
-    let (timeout, retries) = step.limits(overrides);
-    let client = hub.client.with_limits(timeout, retries);
+    let options = step.options(&hub.options);
+    let client = hub.client.with_limits(step.timeout, step.retries);
     let scenario_started = Instant::now();
     let record = match hub.client.contact() {
         _ if interrupt.is_interrupted() => Record::not_run(

@@ -11,12 +11,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::FatalError;
-use crate::plan::{ParamOverrides, Plan};
+use crate::plan::Plan;
 use crate::report::json::RunStatus;
 use crate::report::model::RunReport;
 use crate::report::sink::{ReportPaths, ReportSink};
 use crate::safety::redact::Redactor;
-use crate::scenario::{Options, Scenario};
+use crate::scenario::Scenario;
 use crate::session::client::{Observer, SessionConfig};
 use crate::session::ledger;
 
@@ -33,8 +33,6 @@ pub struct RunConfig {
     /// `--jobs`: hubs in flight at once (`None`: all).
     pub jobs: Option<usize>,
     pub session: SessionConfig,
-    /// Scenario parameters shared by every hub (permissions are set per hub).
-    pub scenario: Options,
     /// `--write-config` given: `config-round-trip` may write to real hubs.
     pub allow_write_config: bool,
     /// `--actuators` given: `actuators` may run on real hubs.
@@ -49,10 +47,9 @@ pub struct RunConfig {
     pub interactive: bool,
     pub verbose: bool,
     pub libtest: libtest_mimic::Arguments,
-    /// The scenarios to run, in order, with their parameters and measurements.
+    /// The scenarios to run, in order, with their parameters and
+    /// measurements (the command line's overrides applied).
     pub plan: Plan,
-    /// Scenario parameters given on the command line (they win over the plan).
-    pub overrides: ParamOverrides,
     /// `--report-json`, `--junit`, `--report-html`, `--station`, `--operator`.
     pub reports: ReportPaths,
     /// Hides secrets in the report files.

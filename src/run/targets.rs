@@ -208,7 +208,7 @@ pub(super) fn start_targets(
                     actuators: perm(cfg.allow_actuators, "--actuators"),
                     setup: perm(cfg.allow_setup, "--setup"),
                     safety: safety.clone(),
-                    ..cfg.scenario.clone()
+                    ..Options::default()
                 };
                 sims.push(None);
                 let name = found.as_ref().map(|h| h.instance.clone());
@@ -241,7 +241,7 @@ pub(super) fn start_targets(
                     actuators: Permission::Allowed,
                     setup: Permission::Allowed,
                     safety: safety.with_backup_dir(dir),
-                    ..cfg.scenario.clone()
+                    ..Options::default()
                 };
                 (
                     hp,

@@ -3,13 +3,12 @@
 //! counts, the documented info and actuator fields) are shown; every other
 //! string or number is replaced, whatever its key is called (`wifi_pass`,
 //! `passphrase`, `pwd`, a webhook URL). A body that is not JSON is never
-//! recorded raw: only its length and a short hash. Secret values seen are
+//! recorded raw: only its length and a short hash (`session::client::opaque`,
+//! where answers are read). Secret values seen are
 //! also learnt, so text quoting them is scrubbed. `--show-secrets` turns it
 //! off. Backups are the one place secrets are kept (mode 0600, private dir).
 
 use std::collections::BTreeSet;
-
-use sha2::{Digest, Sha256};
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
@@ -87,14 +86,6 @@ pub const HARMLESS_KEYS: &[&str] = &[
 /// Is the value under `key` shown? Only for [`HARMLESS_KEYS`].
 pub fn is_harmless_key(key: &str) -> bool {
     HARMLESS_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key))
-}
-
-/// A body recorded without its content: its length and the first 12 hex
-/// digits of its SHA-256, enough to tell two bodies apart.
-pub fn opaque(bytes: &[u8]) -> String {
-    let hash = Sha256::digest(bytes);
-    let hex: String = hash.iter().take(6).map(|b| format!("{b:02x}")).collect();
-    format!("<{} bytes, not recorded; sha256 {hex}>", bytes.len())
 }
 
 /// Is this object key one whose value is a secret? Matches `api_key`,
@@ -361,18 +352,6 @@ mod tests {
             learnt.scrub("got hunter22 and pw-1234"),
             "got <redacted> and <redacted>"
         );
-    }
-
-    #[test]
-    fn an_opaque_body_is_length_and_hash_only() {
-        let body = b"{\"api_key\":\"SECRET-KEY\",";
-        let o = opaque(body);
-        assert!(
-            o.starts_with(&format!("<{} bytes, not recorded; sha256 ", body.len())),
-            "{o}"
-        );
-        assert!(!o.contains("SECRET"));
-        assert_eq!(o, opaque(b"{\"api_key\":\"SECRET-KEY\","));
     }
 
     #[test]

@@ -6,9 +6,86 @@
 
 use std::time::Duration;
 
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::Deserialize;
+
 use super::{wait, Cleanup, Cx, Options, Permission, Step, Stop};
 use crate::device::ActuatorStatus;
 use crate::session::client::{HubClient, MAX_ACTUATORS};
+
+/// The parameters of `actuators`: a plan's `actuators` step, the defaults
+/// when it gives none (this is the only place they are written), and the
+/// command line's overrides on top (`plan::ParamOverrides`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Params {
+    pub slots: Slots,
+    /// Device-side duration of each slot's on/off check, in whole seconds
+    /// (what `actuators/set` takes); the harness switches the slot off
+    /// itself long before, so this only bounds how long a relay stays on if
+    /// the harness dies.
+    pub on_seconds: u32,
+    /// Whether to check that the hub switches a slot off by itself when its
+    /// duration ends.
+    pub auto_off_check: bool,
+    /// The slot the auto-off check uses; `None`: the first slot switched.
+    pub auto_off_slot: Option<u32>,
+    /// Device-side duration of the auto-off check, in whole seconds.
+    pub auto_off_seconds: u32,
+    /// How long a relay has to follow a command (polling status) before it
+    /// counts as not following.
+    pub verify_timeout: Duration,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            slots: Slots::All,
+            on_seconds: 5,
+            auto_off_check: true,
+            auto_off_slot: None,
+            auto_off_seconds: 1,
+            // A relay gets as long to follow as a request gets to answer.
+            verify_timeout: crate::session::client::DEFAULT_REQUEST_TIMEOUT,
+        }
+    }
+}
+
+/// Which actuator slots `actuators` switches: `"all"` or a list of slot
+/// numbers in a plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Slots {
+    /// Every slot the hub reports.
+    All,
+    /// These 0-based slots, in this order.
+    List(Vec<u32>),
+}
+
+impl<'de> Deserialize<'de> for Slots {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Slots;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("\"all\" or a list of slot numbers")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Slots, E> {
+                if s == "all" {
+                    Ok(Slots::All)
+                } else {
+                    Err(E::invalid_value(de::Unexpected::Str(s), &self))
+                }
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Slots, A::Error> {
+                let mut slots = Vec::new();
+                while let Some(slot) = seq.next_element::<u32>()? {
+                    slots.push(slot);
+                }
+                Ok(Slots::List(slots))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
 
 /// The slots of `0..count` that are not known to be off: on, or not
 /// reported at all (unknown is not off), for messages.
@@ -58,22 +135,26 @@ async fn wait_all_off(
 ) -> Result<(), wait::TimedOut> {
     let _shown = crate::session::wait::begin(
         format!("{}: every slot to read off", client.hub()),
-        Some(opts.verify_timeout),
+        Some(opts.actuator_params.verify_timeout),
     );
-    wait::until(opts.verify_timeout, opts.poll_interval, || async {
-        let st = client.actuator_status().await.map_err(|e| e.to_string())?;
-        let (on, unknown) = not_off(&st, count);
-        match (on.is_empty(), unknown.is_empty()) {
-            (true, true) => Ok(Some(())),
-            (_, true) => Err(format!("slot(s) {on:?} on")),
-            (true, _) => Err(format!(
-                "slot(s) {unknown:?} unknown (not reported by actuators/status)"
-            )),
-            _ => Err(format!(
+    wait::until(
+        opts.actuator_params.verify_timeout,
+        opts.poll_interval,
+        || async {
+            let st = client.actuator_status().await.map_err(|e| e.to_string())?;
+            let (on, unknown) = not_off(&st, count);
+            match (on.is_empty(), unknown.is_empty()) {
+                (true, true) => Ok(Some(())),
+                (_, true) => Err(format!("slot(s) {on:?} on")),
+                (true, _) => Err(format!(
+                    "slot(s) {unknown:?} unknown (not reported by actuators/status)"
+                )),
+                _ => Err(format!(
                 "slot(s) {on:?} on, slot(s) {unknown:?} unknown (not reported by actuators/status)"
             )),
-        }
-    })
+            }
+        },
+    )
     .await
 }
 
@@ -100,7 +181,7 @@ pub async fn all_off(client: &HubClient, count: u32, opts: &Options) -> Cleanup 
         Err(t) => {
             errors.push(format!(
                 "not verified within {:?}: {}",
-                opts.verify_timeout, t.last
+                opts.actuator_params.verify_timeout, t.last
             ));
             Cleanup {
                 what,
@@ -112,7 +193,8 @@ pub async fn all_off(client: &HubClient, count: u32, opts: &Options) -> Cleanup 
 }
 
 async fn exercise(client: &HubClient, count: u32, opts: &Options) -> Step {
-    let vt = opts.verify_timeout;
+    let p = &opts.actuator_params;
+    let vt = p.verify_timeout;
     for slot in 0..count {
         client.actuator_off(slot).await?;
     }
@@ -127,7 +209,7 @@ async fn exercise(client: &HubClient, count: u32, opts: &Options) -> Step {
     let slots = chosen_slots(count, opts)?;
     for &slot in &slots {
         owed.slot_may_be_on(client.hub(), slot);
-        client.actuator_on(slot, opts.on_seconds).await?;
+        client.actuator_on(slot, p.on_seconds).await?;
         wait_slot(client, opts, slot, 1, vt).await.map_err(|t| {
             Stop::Fail(format!(
                 "slot {slot} did not turn on within {vt:?} (last seen: {})",
@@ -144,11 +226,11 @@ async fn exercise(client: &HubClient, count: u32, opts: &Options) -> Step {
     }
 
     // The safety net every on relies on: the hub ends the duration itself.
-    if !opts.auto_off_check {
+    if !p.auto_off_check {
         return Ok(());
     }
-    let slot = opts.auto_off_slot.unwrap_or(slots[0]);
-    let secs = opts.auto_off_seconds;
+    let slot = p.auto_off_slot.unwrap_or(slots[0]);
+    let secs = p.auto_off_seconds;
     owed.slot_may_be_on(client.hub(), slot);
     client.actuator_on(slot, secs).await?;
     wait_slot(client, opts, slot, 1, vt).await.map_err(|t| {
@@ -170,9 +252,9 @@ async fn exercise(client: &HubClient, count: u32, opts: &Options) -> Step {
 /// The slots to switch: the plan's, or every slot. A plan slot the hub
 /// does not have is a failure naming it.
 fn chosen_slots(count: u32, opts: &Options) -> Result<Vec<u32>, Stop> {
-    match &opts.slots {
-        None => Ok((0..count).collect()),
-        Some(list) => match list.iter().find(|&&s| s >= count) {
+    match &opts.actuator_params.slots {
+        Slots::All => Ok((0..count).collect()),
+        Slots::List(list) => match list.iter().find(|&&s| s >= count) {
             Some(bad) => Err(Stop::Fail(format!(
                 "the plan names slot {bad}, but the hub has {count} actuator(s) (slots 0 to {})",
                 count - 1
@@ -218,12 +300,13 @@ pub(super) async fn run(cx: &mut Cx<'_>) -> Step {
         return Err(Stop::Fail(format!("all-off not verified: {detail}")));
     }
     let switched = chosen_slots(count, cx.opts)?;
-    let auto_off = match (cx.opts.auto_off_check, cx.opts.auto_off_slot) {
+    let p = &cx.opts.actuator_params;
+    let auto_off = match (p.auto_off_check, p.auto_off_slot) {
         (false, _) => "no auto-off check (plan)".to_owned(),
         (true, slot) => format!(
             "slot {} switched itself off after {} s",
             slot.unwrap_or(switched[0]),
-            cx.opts.auto_off_seconds
+            p.auto_off_seconds
         ),
     };
     cx.note(format!(

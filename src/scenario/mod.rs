@@ -120,37 +120,21 @@ pub enum Permission {
     Denied(String),
 }
 
-/// Scenario parameters for one hub.
+/// What a scenario runs with on one hub: the parameters of the scenario
+/// (its plan step's, with the command line's overrides), and what is per
+/// run: permissions, polling, safety.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// Whether `config-round-trip` may write the config back.
     pub config_write: Permission,
     pub actuators: Permission,
     pub setup: Permission,
-    /// Device-side duration of each slot's on/off check, in seconds.
-    pub on_seconds: u32,
-    /// Device-side duration of the auto-off check, in seconds.
-    pub auto_off_seconds: u32,
-    /// How long a relay or config has to follow a command before it counts
-    /// as not following.
-    pub verify_timeout: Duration,
     /// Pause between two status polls while waiting.
     pub poll_interval: Duration,
-    /// The slots `actuators` switches, in order; `None`: every slot.
-    pub slots: Option<Vec<u32>>,
-    /// Whether `actuators` checks that the hub switches a slot off by itself.
-    pub auto_off_check: bool,
-    /// The slot of that check; `None`: the first slot switched.
-    pub auto_off_slot: Option<u32>,
-    /// The API key and server `setup` configures.
-    pub test_api_key: String,
-    pub test_server_url: String,
-    /// Whether `setup` restores the original config (a plan may say no).
-    pub restore: bool,
-    /// Whether `setup` proves the hub delivers data to the server it was
-    /// given, and how long the hub has to post.
-    pub deliver_check: deliver::DeliverCheck,
-    pub deliver_timeout: Duration,
+    /// The parameters of `actuators`.
+    pub actuator_params: actuators::Params,
+    /// The parameters of `setup`.
+    pub setup_params: setup::Params,
     /// Backups before config writes, undo obligations, redaction. The run
     /// sets the run's own; the default is a fresh one.
     pub safety: crate::safety::Safety,
@@ -162,18 +146,9 @@ impl Default for Options {
             config_write: Permission::Allowed,
             actuators: Permission::Allowed,
             setup: Permission::Allowed,
-            on_seconds: 5,
-            auto_off_seconds: 1,
-            verify_timeout: Duration::from_secs(5),
             poll_interval: Duration::from_millis(100),
-            slots: None,
-            auto_off_check: true,
-            auto_off_slot: None,
-            test_api_key: setup::TEST_API_KEY.to_owned(),
-            test_server_url: setup::TEST_SERVER_URL.to_owned(),
-            restore: true,
-            deliver_check: deliver::DeliverCheck::Off,
-            deliver_timeout: deliver::DEFAULT_DELIVER_TIMEOUT,
+            actuator_params: actuators::Params::default(),
+            setup_params: setup::Params::default(),
             safety: crate::safety::Safety::new(&crate::safety::SafetyArgs::default()),
         }
     }

@@ -22,6 +22,38 @@ pub const TEST_ENDPOINT_NAME: &str = "VEGEHUB_HARNESS_TEST";
 /// Test server: loopback discard port, so a hub that does post goes nowhere.
 pub const TEST_SERVER_URL: &str = "http://127.0.0.1:9/VEGEHUB_HARNESS_TEST";
 
+/// The parameters of `setup`: a plan's `setup` step, and the defaults when
+/// it gives none (this is the only place they are written).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Params {
+    /// The API key the scenario configures; starts with
+    /// `safety::redact::TEST_VALUE_PREFIX` (never a real key).
+    pub test_api_key: String,
+    /// The server address the scenario configures (never contacted by the
+    /// harness).
+    pub test_server_url: String,
+    /// Whether to restore the original config afterwards. Only a plan that
+    /// means to leave the hub configured turns this off.
+    pub restore: bool,
+    /// `deliver_check`: prove the hub posts data to a receiver of the
+    /// harness's (`test_server_url` is then replaced by the receiver's).
+    pub deliver_check: DeliverCheck,
+    /// `deliver_timeout_seconds`: how long the hub has to post.
+    pub deliver_timeout: std::time::Duration,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            test_api_key: TEST_API_KEY.to_owned(),
+            test_server_url: TEST_SERVER_URL.to_owned(),
+            restore: true,
+            deliver_check: DeliverCheck::Off,
+            deliver_timeout: deliver::DEFAULT_DELIVER_TIMEOUT,
+        }
+    }
+}
+
 /// The original config with the test key and server set the way its
 /// generation expects: new firmware gets an endpoint appended (as the
 /// reference client does); old firmware gets `api_key`, `hub.server_url`
@@ -152,7 +184,7 @@ pub(super) async fn run(cx: &mut Cx<'_>) -> Step {
     // With a delivery check the hub is pointed at a receiver of this
     // scenario's, with a fresh key; it is started before anything is
     // written, so a hub it cannot be started for is left untouched.
-    let check = cx.opts.deliver_check;
+    let check = cx.opts.setup_params.deliver_check;
     let mut receiver = None;
     let mut unreachable = None;
     if check != DeliverCheck::Off {
@@ -167,10 +199,13 @@ pub(super) async fn run(cx: &mut Cx<'_>) -> Step {
         }
     }
     let (key, url) = match &receiver {
-        Some(r) => (format!("{}_{}", cx.opts.test_api_key, r.nonce()), r.url()),
+        Some(r) => (
+            format!("{}_{}", cx.opts.setup_params.test_api_key, r.nonce()),
+            r.url(),
+        ),
         None => (
-            cx.opts.test_api_key.clone(),
-            cx.opts.test_server_url.clone(),
+            cx.opts.setup_params.test_api_key.clone(),
+            cx.opts.setup_params.test_server_url.clone(),
         ),
     };
     let test = test_config_with(&read.doc, &key, &url);
@@ -191,7 +226,7 @@ pub(super) async fn run(cx: &mut Cx<'_>) -> Step {
     if let Some(r) = receiver.as_mut() {
         if body.is_ok() {
             let started = std::time::Instant::now();
-            let timeout = cx.opts.deliver_timeout;
+            let timeout = cx.opts.setup_params.deliver_timeout;
             match super::caught("setup", deliver::prove(cx.client, r, &key, timeout)).await {
                 Ok(()) => cx.note(format!(
                     "hub delivered a data update to the harness's receiver in {} ms: key, MAC, every slot and type as documented",
@@ -218,7 +253,7 @@ pub(super) async fn run(cx: &mut Cx<'_>) -> Step {
         ));
     }
 
-    if !cx.opts.restore {
+    if !cx.opts.setup_params.restore {
         // The plan asked to leave the hub configured with the test values:
         // not owed, so the run's cleanup leaves it too. The backup stays.
         cx.config_left_on_purpose();

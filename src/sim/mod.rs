@@ -5,8 +5,10 @@
 //! ```text
 //! profile.rs    hub profiles (fixtures/*.json, built in or by path)
 //! fault.rs      fault specs: KIND[:ARG][@ENDPOINT][,after=N][,times=N]
-//! state.rs      live hub state: config, actuators + timers, fault counters,
-//!               connection accounting, update deliveries
+//! config.rs     the stored config: exact text, the shape check per firmware,
+//!               config/set's merge, the data faults that seed it
+//! state/        live hub state: the stored config, actuators + timers, fault
+//!               counters, connection accounting, update deliveries
 //! routes.rs     app(state) -> Router: every endpoint, request-level faults
 //! update.rs     update/send: the data update and its posting
 //! server.rs     accept loop, SimOptions, spawn/start, SimHandle
@@ -14,6 +16,7 @@
 //! ```
 
 pub mod advertise;
+pub mod config;
 pub mod fault;
 pub mod profile;
 pub mod routes;

@@ -186,7 +186,7 @@ impl Profile {
                 wifi.strength
             )));
         }
-        if let Err(reason) = super::state::check_config(&file.config, Generation::of(&file.config))
+        if let Err(reason) = super::config::check_config(&file.config, Generation::of(&file.config))
         {
             return Err(invalid(format!("config: {reason}")));
         }

@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::process::Output;
 
-use vegehub_harness::sim::{state, SimHandle};
+use vegehub_harness::sim::{config, state, SimHandle};
 
 use crate::common::{harness_cmd, output_of, sim_with, text, FAST, LIMIT};
 
@@ -184,7 +184,7 @@ fn a_number_above_2_pow_64_is_carried_exactly_or_refused() {
     // and refuses before writing.
     let hub = sim_with("hub-new-firmware", &["big-number"]);
     let before = hub.state().config_text();
-    assert!(before.contains(state::BIG_NUMBER));
+    assert!(before.contains(config::BIG_NUMBER));
     let o = run(&hub, &["--exact", "config-round-trip"]);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}");
@@ -334,7 +334,7 @@ fn control_characters_from_the_hub_are_shown_escaped_on_every_path() {
     let b = vegehub_harness::safety::backup::Backup::new(
         vegehub_harness::safety::backup::HubIdentity {
             mac: hub.state().profile().mac().to_string(),
-            name: Some(state::CTRL_NAME.into()),
+            name: Some(config::CTRL_NAME.into()),
             firmware: None,
             address: hub.addr().to_string(),
         },
@@ -371,7 +371,7 @@ fn secrets_under_unknown_keys_and_in_unparseable_bodies_are_masked() {
     ] {
         let hub = sim_with("hub-new-firmware", faults);
         let before = hub.state().config_text();
-        for s in state::SECRETS {
+        for s in config::SECRETS {
             assert!(before.contains(s), "the fault stores {s}");
         }
         let mut args = vec!["--setup", "-v"];
@@ -382,7 +382,7 @@ fn secrets_under_unknown_keys_and_in_unparseable_bodies_are_masked() {
         let record = std::fs::read_to_string(&json).unwrap();
         let xml = std::fs::read_to_string(&junit).unwrap();
         assert!(record.contains("exchanges"), "{record}");
-        for s in state::SECRETS {
+        for s in config::SECRETS {
             assert!(!out.contains(s), "{s} on the console:\n{out}");
             assert!(!record.contains(s), "{s} in the JSON record:\n{record}");
             assert!(!xml.contains(s), "{s} in the JUnit file:\n{xml}");

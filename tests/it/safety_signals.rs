@@ -197,6 +197,36 @@ fn an_on_longer_than_max_on_seconds_is_refused_before_anything_is_sent() {
 }
 
 #[test]
+fn ons_within_max_on_seconds_run_whatever_the_defaults() {
+    // The plan's ons (2 s, 1 s) fit --max-on-seconds 3; the default 5 s it
+    // does not use is no reason to refuse it (it once was, through `mac`).
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("short-ons.json");
+    std::fs::write(
+        &plan,
+        r#"{"scenarios": [{"scenario": "mac"}, {"scenario": "actuators", "allow_changes": true,
+            "slots": [0], "on_seconds": 2, "auto_off_seconds": 1}]}"#,
+    )
+    .unwrap();
+    let plan = plan.display().to_string();
+    let run = |extra: &[&str]| {
+        let hub = sim_with("hub-new-firmware", &[]);
+        let addr = hub.addr().to_string();
+        let mut args = vec!["--device", &addr, "--actuators", "--plan", &plan];
+        args.extend(extra);
+        args.extend(["--max-on-seconds", "3"]);
+        (harness(&args), hub)
+    };
+    let (out, hub) = run(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(hub.stats().requests > 0);
+    // A flag asking for more is refused, as before anything is sent.
+    let (out, hub) = run(&["--on-seconds", "4"]);
+    one_line_error(&out, 2, &["on-seconds 4", "--max-on-seconds 3"]);
+    assert_eq!(hub.stats().requests, 0);
+}
+
+#[test]
 fn secrets_stay_out_of_console_and_reports_unless_shown() {
     // The profile's endpoint key travels in every config exchange the
     // report records; a hub that ignores the test config also makes setup

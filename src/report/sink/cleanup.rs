@@ -143,7 +143,7 @@ mod tests {
 
     #[test]
     fn cleanup_outcome_follows_what_is_owed_and_names_the_restore_command() {
-        let o = Obligations::new(crate::safety::actuator_limit::MaxOn::default());
+        let o = Obligations::new(crate::session::actuator_limit::MaxOn::default());
         let hub = "127.0.0.1:8080";
         o.slot_may_be_on(hub, 0);
         o.config_may_change(hub, "{}".into(), "/b/it's.json".into());

@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::device::ActuatorSlot;
-use crate::safety::actuator_limit::MaxOn;
+use crate::session::actuator_limit::MaxOn;
 
 pub use signal::{Interrupt, Signal};
 pub use undo::{settle, CleanupPolicy, HubUndo, UndoEvent};

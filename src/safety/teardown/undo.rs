@@ -386,7 +386,7 @@ fn list(slots: &BTreeSet<u32>) -> String {
 pub(crate) mod tests {
     use super::*;
     use crate::device::{ActuatorSet, ActuatorSlot};
-    use crate::safety::actuator_limit::MaxOn;
+    use crate::session::actuator_limit::MaxOn;
     use serde_json::{json, Value};
     use std::sync::atomic::{AtomicU32, Ordering};
     use std::sync::Mutex;

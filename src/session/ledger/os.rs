@@ -10,9 +10,76 @@
 
 use std::net::SocketAddr;
 
-use super::{canonical, SocketTable, SocketTableError, TcpEntry};
-
 pub use imp::OsSocketTable;
+
+/// The socket table could not be read.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("cannot read the socket table: {0}")]
+pub struct SocketTableError(pub String);
+
+/// One TCP connection as the operating system lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpEntry {
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    /// The TCP state as the OS names it (`ESTABLISHED`, `TIME_WAIT`, ...).
+    pub state: String,
+    /// Our side of the connection has not closed it yet.
+    pub open: bool,
+}
+
+/// Reads the operating system's table of TCP connections. A trait so tests
+/// can stand in a platform whose table cannot be read.
+pub trait SocketTable: Send + Sync + 'static {
+    /// How closes are confirmed, in words for the report.
+    fn mechanism(&self) -> String;
+    /// Every TCP connection the OS lists, whichever process owns it.
+    fn tcp_entries(&self) -> Result<Vec<TcpEntry>, SocketTableError>;
+    /// The TCP connections owned by this process.
+    fn own_tcp_entries(&self) -> Result<Vec<TcpEntry>, SocketTableError>;
+    /// This process's TCP connections to any of `remotes` (the strays
+    /// check at the end of a run). The default filters
+    /// [`SocketTable::own_tcp_entries`]; a platform that can ask the OS for
+    /// just those overrides it.
+    fn own_tcp_entries_to(
+        &self,
+        remotes: &[SocketAddr],
+    ) -> Result<Vec<TcpEntry>, SocketTableError> {
+        Ok(self
+            .own_tcp_entries()?
+            .into_iter()
+            .filter(|e| remotes.contains(&e.remote))
+            .collect())
+    }
+    /// The entries of exactly these connections (local, remote); one the OS
+    /// no longer lists is absent. The default reads the whole table; a
+    /// platform that can ask for single sockets overrides it.
+    fn lookup(
+        &self,
+        pairs: &[(SocketAddr, SocketAddr)],
+    ) -> Result<Vec<TcpEntry>, SocketTableError> {
+        let wanted: std::collections::HashSet<&(SocketAddr, SocketAddr)> = pairs.iter().collect();
+        Ok(self
+            .tcp_entries()?
+            .into_iter()
+            .filter(|e| wanted.contains(&(e.local, e.remote)))
+            .collect())
+    }
+}
+
+/// The socket table of the machine the harness runs on.
+pub fn os_socket_table() -> Box<dyn SocketTable> {
+    #[cfg(target_os = "linux")]
+    return Box::new(super::linux::Targeted::new(OsSocketTable));
+    #[cfg(not(target_os = "linux"))]
+    Box::new(OsSocketTable)
+}
+
+/// Addresses compared the way the socket table reports them: IPv4-mapped
+/// IPv6 as IPv4, no IPv6 scope or flow label.
+pub(super) fn canonical(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(addr.ip().to_canonical(), addr.port())
+}
 
 /// Build an entry from one row; `None` for a listening socket, which is no
 /// connection.
@@ -314,6 +381,7 @@ mod tests {
     use super::darwin::{self, RawTcp};
     use super::*;
     use std::net::IpAddr;
+    use std::time::Duration;
     #[cfg(any(target_os = "linux", target_os = "windows"))]
     use {
         super::netstat,
@@ -482,5 +550,60 @@ mod tests {
             let after = find(table.tcp_entries().unwrap());
             assert!(after.as_ref().is_none_or(|e| !e.open), "{after:?}");
         }
+    }
+
+    #[test]
+    fn the_os_table_lists_a_connection_of_ours_and_sees_it_close() {
+        let table = os_socket_table();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (local, remote) = (client.local_addr().unwrap(), client.peer_addr().unwrap());
+        let find = |entries: Vec<TcpEntry>| {
+            entries
+                .into_iter()
+                .find(|e| e.local == local && e.remote == remote)
+        };
+        let seen = find(table.tcp_entries().unwrap()).expect("connection listed");
+        assert!(seen.open, "{seen:?}");
+        assert!(find(table.own_tcp_entries().unwrap()).is_some());
+        let (server_side, _) = listener.accept().unwrap();
+        assert!(find(table.own_tcp_entries().unwrap()).is_some());
+        // Own connections to this address alone: ours, not the server's side.
+        let to = table.own_tcp_entries_to(&[remote]).unwrap();
+        assert!(
+            to.iter().any(|e| e.local == local && e.open) && to.iter().all(|e| e.remote == remote),
+            "{to:?}"
+        );
+        let elsewhere = SocketAddr::new(remote.ip(), 1);
+        assert!(table.own_tcp_entries_to(&[elsewhere]).unwrap().is_empty());
+        // Asked about this one socket alone: the same answer.
+        let looked = table.lookup(&[(local, remote)]).unwrap();
+        assert_eq!(looked.len(), 1, "{looked:?}");
+        assert_eq!(looked[0].state, "ESTABLISHED");
+        assert!(looked[0].open);
+        // The hub hangs up first: CLOSE_WAIT is still open on our side.
+        drop(server_side);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let state = loop {
+            let looked = table.lookup(&[(local, remote)]).unwrap();
+            if looked.first().is_some_and(|e| e.state != "ESTABLISHED")
+                || std::time::Instant::now() > deadline
+            {
+                break looked;
+            }
+            std::thread::yield_now();
+        };
+        assert_eq!(state[0].state, "CLOSE_WAIT", "{state:?}");
+        assert!(state[0].open);
+        drop(client);
+        let after = find(table.tcp_entries().unwrap());
+        assert!(after.as_ref().is_none_or(|e| !e.open), "{after:?}");
+        let looked = table.lookup(&[(local, remote)]).unwrap();
+        assert!(looked.iter().all(|e| !e.open), "{looked:?}");
+        // A pair that never existed is simply absent.
+        let nothing = table
+            .lookup(&[(local, SocketAddr::new(remote.ip(), 1))])
+            .unwrap();
+        assert!(nothing.is_empty(), "{nothing:?}");
     }
 }

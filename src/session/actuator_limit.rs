@@ -1,6 +1,9 @@
-//! The only way to build an actuator command: every `on` carries a
-//! device-side duration capped by `--max-on-seconds`, so a relay switches
-//! itself off even if the harness dies while it is on.
+//! The on-duration cap (`--max-on-seconds`) and the only way to build an
+//! actuator command: every `on` carries a device-side duration capped by
+//! it, so a relay switches itself off even if the harness dies while it is
+//! on. It lives beside the client, the one sender of `actuators/set`, so
+//! every command the client sends is built here; safety takes the flag and
+//! its obligations from here.
 
 use std::num::NonZeroU32;
 

@@ -84,3 +84,60 @@ fn emit(bytes: &[u8]) -> i32 {
         crate::exit_code::SUCCESS
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("vegehub-harness").chain(args.iter().copied()))
+    }
+
+    /// Every duration flag takes the one syntax (`device::duration`):
+    /// units, fractions, a bare number as seconds; a unit it does not know
+    /// is refused naming the flag.
+    #[test]
+    fn every_duration_flag_takes_the_one_syntax() {
+        let run = |flag: &str, v: &str| parse(&[flag, v]).map(|c| c.run);
+        let ms = Duration::from_millis;
+        let r = run("--discover-timeout", "1500ms").unwrap();
+        assert_eq!(r.discover_timeout, ms(1500));
+        assert_eq!(run("--timeout", "1.5").unwrap().timeout, Some(ms(1500)));
+        assert_eq!(
+            run("--connect-timeout", "2s").unwrap().connect_timeout,
+            ms(2000)
+        );
+        let r = run("--verify-timeout", "1m").unwrap();
+        assert_eq!(r.verify_timeout, Some(ms(60_000)));
+        assert_eq!(
+            run("--close-timeout", "300ms").unwrap().close_timeout,
+            ms(300)
+        );
+        let r = run("--repeat-for", "8h").unwrap();
+        assert_eq!(r.repeat_for, Some(Duration::from_secs(8 * 3600)));
+        let Some(Command::Discover(d)) = parse(&["discover", "--timeout", "2s"]).unwrap().command
+        else {
+            panic!("discover parses")
+        };
+        assert_eq!(d.timeout, ms(2000));
+        for flag in [
+            "--discover-timeout",
+            "--timeout",
+            "--connect-timeout",
+            "--verify-timeout",
+            "--close-timeout",
+            "--repeat-for",
+        ] {
+            let e = run(flag, "2d").unwrap_err().to_string();
+            assert!(
+                e.contains(flag) && e.contains("unknown unit"),
+                "{flag}: {e}"
+            );
+        }
+        let e = parse(&["discover", "--timeout", "2d"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--timeout") && e.contains("unknown unit"), "{e}");
+    }
+}

@@ -1,0 +1,225 @@
+//! Plans: which scenarios run against each hub, in which order, with which
+//! parameters, whether each may change the hub, and the measurements each
+//! checks (the validated `Plan` and its `Step`s). Reading and validating plan
+//! files is `parse`. Uses `scenario` (its parameters and measurements); hands
+//! the run its scenario options (`scenario::Options`).
+
+mod parse;
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::scenario::measurement::{MeasuredFacts, Measurement, MeasurementRecord};
+use crate::scenario::{actuators, setup, Options, Scenario};
+
+pub use parse::{PlanError, DEFAULT_PLAN_JSON, DEFAULT_PLAN_SOURCE};
+
+/// Prefix every setup test value must carry, so a plan can never hold a real
+/// key and a hub left with a test value is recognisable (and redaction lets
+/// it through).
+pub use crate::safety::redact::TEST_VALUE_PREFIX;
+
+/// Per-request timeout when a plan gives none: the session's default.
+pub const DEFAULT_TIMEOUT: Duration = crate::session::client::DEFAULT_REQUEST_TIMEOUT;
+/// Retries after a connection error when a plan gives none.
+pub const DEFAULT_RETRIES: u32 = 2;
+/// Most retries a plan may ask for: more only hides a sick hub.
+pub const MAX_RETRIES: u32 = 10;
+
+/// A validated plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// The file it came from, or [`DEFAULT_PLAN_SOURCE`].
+    pub source: String,
+    pub description: Option<String>,
+    /// The plan-level request timeout and retries (steps may differ).
+    pub timeout: Duration,
+    pub retries: u32,
+    /// In the order they run.
+    pub steps: Vec<Step>,
+    /// The document as written, for the run record.
+    pub document: Value,
+}
+
+/// One scenario of a plan with its parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub params: Params,
+    /// Measurements this scenario checks; any failure fails the scenario.
+    pub measurements: Vec<Measurement>,
+    /// Timeout of every request the scenario sends.
+    pub timeout: Duration,
+    /// Retries after a connection error, per request.
+    pub retries: u32,
+    /// For scenarios that change the hub: whether the plan allows it. Always
+    /// false for read-only scenarios (they never need it).
+    pub allow_changes: bool,
+}
+
+impl Step {
+    pub fn scenario(&self) -> Scenario {
+        match self.params {
+            Params::Mac => Scenario::Mac,
+            Params::Info => Scenario::Info,
+            Params::ActuatorStatus => Scenario::ActuatorStatus,
+            Params::ConfigRoundTrip => Scenario::ConfigRoundTrip,
+            Params::Actuators(_) => Scenario::Actuators,
+            Params::Setup(_) => Scenario::Setup,
+        }
+    }
+}
+
+/// Scenario parameters given on the command line; each one given wins over
+/// the plan for this run ([`ParamOverrides::apply`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ParamOverrides {
+    /// `--timeout`
+    pub timeout: Option<Duration>,
+    /// `--retries`
+    pub retries: Option<u32>,
+    /// `--verify-timeout`
+    pub verify_timeout: Option<Duration>,
+    /// `--on-seconds`
+    pub on_seconds: Option<u32>,
+    /// `--auto-off-seconds`
+    pub auto_off_seconds: Option<u32>,
+}
+
+impl ParamOverrides {
+    /// The one place the command line wins over the plan: the plan's and
+    /// every step's request timeout and retries, and the `actuators` step's
+    /// durations. Applied once, when the run's flags are validated; from
+    /// then on the plan says what runs.
+    pub fn apply(&self, plan: &mut Plan) {
+        // Destructured, so that a new override cannot be forgotten here.
+        let ParamOverrides {
+            timeout,
+            retries,
+            verify_timeout,
+            on_seconds,
+            auto_off_seconds,
+        } = *self;
+        plan.timeout = timeout.unwrap_or(plan.timeout);
+        plan.retries = retries.unwrap_or(plan.retries);
+        for step in &mut plan.steps {
+            step.timeout = timeout.unwrap_or(step.timeout);
+            step.retries = retries.unwrap_or(step.retries);
+            if let Params::Actuators(a) = &mut step.params {
+                a.verify_timeout = verify_timeout.unwrap_or(a.verify_timeout);
+                a.on_seconds = on_seconds.unwrap_or(a.on_seconds);
+                a.auto_off_seconds = auto_off_seconds.unwrap_or(a.auto_off_seconds);
+            }
+        }
+    }
+}
+
+impl Step {
+    /// The scenario options of this step: its parameters on top of `base`
+    /// (permissions, polling, safety).
+    pub fn options(&self, base: &Options) -> Options {
+        let mut opts = base.clone();
+        match &self.params {
+            Params::Actuators(a) => opts.actuator_params = a.clone(),
+            Params::Setup(p) => opts.setup_params = p.clone(),
+            _ => {}
+        }
+        opts
+    }
+
+    /// The reason this step is skipped without running, if the plan does
+    /// not allow it to change the hub.
+    pub fn denied_by_plan(&self) -> Option<String> {
+        (self.scenario().writes_to_hub() && !self.allow_changes).then(|| {
+            "the plan does not allow it to change the hub (allow_changes: false)".to_string()
+        })
+    }
+
+    /// Evaluate this step's measurements against what the run has gathered.
+    pub fn measure(&self, facts: &crate::scenario::HubFacts) -> Vec<MeasurementRecord> {
+        let measured = MeasuredFacts::from_run(facts);
+        self.measurements
+            .iter()
+            .map(|m| m.evaluate(measured.get(m.fact).as_ref()))
+            .collect()
+    }
+}
+
+/// Scenario-specific parameters, in each hub-changing scenario's own type
+/// (the plan validates straight into it; its `Default` is the only one).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Params {
+    Mac,
+    Info,
+    ActuatorStatus,
+    ConfigRoundTrip,
+    Actuators(actuators::Params),
+    Setup(setup::Params),
+}
+
+impl Plan {
+    /// The step of a scenario, if the plan runs it.
+    pub fn step(&self, kind: Scenario) -> Option<&Step> {
+        self.steps.iter().find(|s| s.scenario() == kind)
+    }
+
+    /// The parameters of the plan's `actuators` step, if it has one.
+    pub fn actuator_params(&self) -> Option<&actuators::Params> {
+        self.steps.iter().find_map(|s| match &s.params {
+            Params::Actuators(a) => Some(a),
+            _ => None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> Plan {
+        Plan::parse(
+            r#"{"timeout_seconds": 3, "retries": 1, "scenarios": [
+                {"scenario": "info", "timeout_seconds": 0.5},
+                {"scenario": "actuators", "allow_changes": true, "on_seconds": 3,
+                 "verify_timeout_seconds": 2}
+            ]}"#,
+            "p.json",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn overrides_win_over_the_plan_and_only_where_given() {
+        let before = plan();
+        let mut p = plan();
+        ParamOverrides::default().apply(&mut p);
+        assert_eq!(p, before, "no flag, no change");
+
+        let secs = Duration::from_secs;
+        ParamOverrides {
+            timeout: Some(secs(7)),
+            retries: Some(0),
+            verify_timeout: Some(secs(9)),
+            on_seconds: Some(4),
+            auto_off_seconds: None,
+        }
+        .apply(&mut p);
+        assert_eq!((p.timeout, p.retries), (secs(7), 0));
+        assert!(p
+            .steps
+            .iter()
+            .all(|s| (s.timeout, s.retries) == (secs(7), 0)));
+        let a = p.actuator_params().unwrap();
+        assert_eq!((a.on_seconds, a.verify_timeout), (4, secs(9)));
+        assert_eq!(
+            a.auto_off_seconds,
+            actuators::Params::default().auto_off_seconds
+        );
+        // What a scenario runs with is the step's parameters, overrides included.
+        let o = p
+            .step(Scenario::Actuators)
+            .unwrap()
+            .options(&Options::default());
+        assert_eq!(&o.actuator_params, a);
+    }
+}

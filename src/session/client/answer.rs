@@ -1,0 +1,361 @@
+//! Reading a hub's answer within bounds and checking it: the body read up
+//! to a limit, kept for reports only when short (else its length and hash),
+//! the status (a redirect named, never followed), the `error` field and the
+//! documented shapes; the bounds on what a hub may claim.
+
+use reqwest::Method;
+use serde_json::Value;
+
+use super::retry::{Ended, Failure};
+use super::{CallError, ClientEvent, Contact, Exchange, HubClient, IncidentKind};
+
+/// The largest answer body the harness reads from a hub. A hub's answers
+/// are a few kilobytes; past this the harness stops reading (the
+/// connection is dropped) and the call fails naming the limit, so no answer
+/// can make a run use unbounded memory.
+pub const MAX_ANSWER_BYTES: usize = 256 * 1024;
+
+/// The longest answer body an exchange keeps for reports. A longer one is
+/// kept as its length and a short hash only ([`Exchange::response_summary`]).
+pub const MAX_RECORDED_BODY: usize = 16 * 1024;
+
+/// Most entries an `actuators/status` answer may list. The harness never
+/// handles more than [`MAX_ACTUATORS`] slots; a longer list is a hub fault.
+pub const MAX_STATUS_ENTRIES: usize = 256;
+
+/// Most actuator slots the harness switches or cleans up on one hub
+/// (VegeHubs have up to 4). A hub claiming more is a failure, and nothing
+/// is switched on it.
+pub const MAX_ACTUATORS: u32 = 32;
+
+/// Most sensor channels the harness accepts from one hub.
+pub const MAX_CHANNELS: u32 = 64;
+
+/// An answer body, read up to a limit.
+pub(super) enum Read {
+    Complete(Vec<u8>),
+    /// The limit was passed after `seen` bytes; reading stopped there.
+    TooLarge {
+        seen: usize,
+    },
+}
+
+/// Read at most `max` bytes of `resp`'s body. A declared length over the
+/// limit is refused before reading; otherwise chunks are read until the
+/// limit is passed, then the response (and with it the connection) is
+/// dropped, so memory stays bounded whatever the hub sends.
+pub(super) async fn read_bounded(
+    mut resp: reqwest::Response,
+    max: usize,
+) -> Result<Read, reqwest::Error> {
+    if resp.content_length().is_some_and(|n| n > max as u64) {
+        return Ok(Read::TooLarge { seen: 0 });
+    }
+    let mut buf = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        if buf.len() + chunk.len() > max {
+            return Ok(Read::TooLarge {
+                seen: buf.len() + chunk.len(),
+            });
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(Read::Complete(buf))
+}
+
+/// A body recorded without its content (an answer not kept, a report body
+/// that is not JSON): its length and the first 12 hex digits of its
+/// SHA-256, enough to tell two bodies apart.
+pub fn opaque(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let hash = Sha256::digest(bytes);
+    let hex: String = hash.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    format!("<{} bytes, not recorded; sha256 {hex}>", bytes.len())
+}
+
+/// `0` (config answers) and `"success"` (actuator status) mean success.
+fn error_means_success(e: &Value) -> bool {
+    match e {
+        Value::Number(n) => n.as_u64() == Some(0),
+        Value::String(s) => s == "success" || s == "0",
+        _ => false,
+    }
+}
+
+/// The JSON type of a document, for messages.
+pub fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The shape every `config/get` answer must have before the harness backs
+/// it up, compares it or builds on it: a JSON object; `endpoints` absent,
+/// null or a list of objects; `hub` absent or an object; `api_key` absent,
+/// null or a string.
+pub fn check_config_answer(doc: &Value) -> Result<(), String> {
+    let Some(obj) = doc.as_object() else {
+        return Err(format!("the config is {}, not a JSON object", kind_of(doc)));
+    };
+    match obj.get("endpoints") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(list)) => {
+            if let Some(i) = list.iter().position(|e| !e.is_object()) {
+                return Err(format!(
+                    "endpoints[{i}] is {}, not an object",
+                    kind_of(&list[i])
+                ));
+            }
+        }
+        Some(other) => {
+            return Err(format!(
+                "endpoints is {}, not a list or null",
+                kind_of(other)
+            ))
+        }
+    }
+    match obj.get("hub") {
+        None | Some(Value::Object(_)) => {}
+        Some(other) => return Err(format!("hub is {}, not an object", kind_of(other))),
+    }
+    match obj.get("api_key") {
+        None | Some(Value::Null) | Some(Value::String(_)) => {}
+        Some(other) => return Err(format!("api_key is {}, not a string", kind_of(other))),
+    }
+    Ok(())
+}
+
+/// Hub text quoted in an error, cut to `max` characters. Escaping for the
+/// terminal happens where it is printed (`report::escape`).
+pub(crate) fn bounded(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        let mut cut: String = s.chars().take(max).collect();
+        cut.push('…');
+        cut
+    }
+}
+
+impl HubClient {
+    /// A write's answer: `200` is success, unless its body is a JSON
+    /// object whose `error` field says otherwise (`{"error":1}`).
+    pub(super) fn check_write_answer(
+        &self,
+        method: &Method,
+        path: &str,
+        bytes: &[u8],
+    ) -> Result<(), CallError> {
+        match serde_json::from_slice::<Value>(bytes) {
+            Ok(doc) => self.check_error_field(method, path, &doc),
+            // The documented answer is a bare 200; a body that is not JSON
+            // carries no error field to read.
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// The `error` field, where an answer carries one, must say success
+    /// (`0` on config answers, `"success"` on actuator status).
+    pub(super) fn check_error_field(
+        &self,
+        method: &Method,
+        path: &str,
+        doc: &Value,
+    ) -> Result<(), CallError> {
+        match doc.get("error") {
+            None => Ok(()),
+            Some(e) if error_means_success(e) => Ok(()),
+            Some(e) => Err(CallError::HubError {
+                hub: self.hub.clone(),
+                method: method.to_string(),
+                path: path.to_owned(),
+                error: bounded(&e.to_string(), 80),
+            }),
+        }
+    }
+
+    pub(super) fn decode(&self, method: &Method, path: &str, detail: String) -> CallError {
+        CallError::Decode {
+            hub: self.hub.clone(),
+            method: method.to_string(),
+            path: path.to_owned(),
+            detail: bounded(&detail, 300),
+        }
+    }
+
+    /// The end of one logical request: the exchange recorded (the answer
+    /// body kept when short UTF-8, else only its length and hash), the
+    /// incident of a reconnect or reboot, the first contact, and the answer
+    /// checked: a 2xx body read within [`MAX_ANSWER_BYTES`], a redirect
+    /// named and not followed, any other status an error.
+    pub(super) fn conclude(
+        &self,
+        method: &Method,
+        path: &str,
+        request_body: Option<Value>,
+        ended: Ended,
+    ) -> Result<Vec<u8>, CallError> {
+        let Ended {
+            result,
+            attempts: attempt,
+            refused,
+            started,
+        } = ended;
+        let mut exchange = Exchange {
+            method: method.to_string(),
+            path: path.to_owned(),
+            request_body,
+            status: None,
+            response_body: None,
+            response_summary: None,
+            attempts: attempt,
+            elapsed: started.elapsed(),
+            error: None,
+        };
+        let (m, p) = (method.to_string(), path.to_owned());
+        let ret = match result {
+            Ok((status, location, read)) => {
+                if attempt > 1 {
+                    let (kind, what) = if refused {
+                        (
+                            IncidentKind::Reboot,
+                            "the hub dropped the connection, refused new ones, then answered again",
+                        )
+                    } else {
+                        (IncidentKind::Reconnect, "answered on a new connection")
+                    };
+                    self.incident(kind, format!("{method} {path}: {what} (attempt {attempt})"));
+                }
+                exchange.status = Some(status);
+                self.note_contact(Contact::Reached);
+                match &read {
+                    Read::Complete(bytes) => match std::str::from_utf8(bytes) {
+                        Ok(text) if bytes.len() <= MAX_RECORDED_BODY => {
+                            exchange.response_body = Some(text.to_owned())
+                        }
+                        _ => exchange.response_summary = Some(opaque(bytes)),
+                    },
+                    Read::TooLarge { seen } => {
+                        exchange.response_summary = Some(format!(
+                            "<more than {MAX_ANSWER_BYTES} bytes ({seen} read before stopping); not recorded>"
+                        ))
+                    }
+                }
+                match (status, read) {
+                    (300..=399, _) => Err(CallError::Redirect {
+                        hub: self.hub.clone(),
+                        method: m,
+                        path: p,
+                        status,
+                        location: location
+                            .map(|l| bounded(&l, 200))
+                            .unwrap_or_else(|| "(none)".into()),
+                    }),
+                    (200..=299, Read::Complete(bytes)) => Ok(bytes),
+                    (200..=299, Read::TooLarge { .. }) => Err(CallError::TooLarge {
+                        hub: self.hub.clone(),
+                        method: m,
+                        path: p,
+                        limit: MAX_ANSWER_BYTES,
+                    }),
+                    _ => Err(CallError::Status {
+                        hub: self.hub.clone(),
+                        method: m,
+                        path: p,
+                        status,
+                    }),
+                }
+            }
+            Err(Failure::Expired { lag }) => {
+                self.note_contact(Contact::Reached);
+                let timeout = self.cfg.request_timeout;
+                Err(if lag.is_zero() {
+                    CallError::Timeout {
+                        hub: self.hub.clone(),
+                        method: m,
+                        path: p,
+                        timeout,
+                    }
+                } else {
+                    let e = CallError::HarnessLag {
+                        hub: self.hub.clone(),
+                        method: m,
+                        path: p,
+                        timeout,
+                        lag,
+                    };
+                    self.lock().lagged.push(e.to_string());
+                    e
+                })
+            }
+            Err(Failure::Http(e)) => {
+                let err = self.classify(method, path, &e);
+                if let CallError::Connect { detail, .. } = &err {
+                    self.note_contact(Contact::Unreachable(detail.clone()));
+                } else {
+                    self.note_contact(Contact::Reached);
+                }
+                Err(err)
+            }
+        };
+        if let Err(e) = &ret {
+            exchange.error = Some(e.to_string());
+        }
+        self.lock().exchanges.push(exchange.clone());
+        self.emit(ClientEvent::Exchange {
+            hub: self.hub.clone(),
+            exchange,
+        });
+        ret
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn config_shapes_the_harness_does_not_understand_are_named() {
+        assert!(check_config_answer(&json!({"endpoints": [], "error": 0})).is_ok());
+        assert!(check_config_answer(&json!({"hub": {}, "api_key": "", "endpoints": null})).is_ok());
+        for (doc, want) in [
+            (json!(null), "the config is null"),
+            (json!([1]), "the config is an array"),
+            (json!({"endpoints": 3}), "endpoints is a number"),
+            (json!({"endpoints": [1]}), "endpoints[0] is a number"),
+            (json!({"hub": "x"}), "hub is a string"),
+            (json!({"api_key": 1}), "api_key is a number"),
+        ] {
+            let e = check_config_answer(&doc).unwrap_err();
+            assert!(e.starts_with(want), "{e}");
+        }
+    }
+
+    #[test]
+    fn an_opaque_body_is_length_and_hash_only() {
+        let body = b"{\"api_key\":\"SECRET-KEY\",";
+        let o = opaque(body);
+        assert!(
+            o.starts_with(&format!("<{} bytes, not recorded; sha256 ", body.len())),
+            "{o}"
+        );
+        assert!(!o.contains("SECRET"));
+        assert_eq!(o, opaque(b"{\"api_key\":\"SECRET-KEY\","));
+    }
+
+    #[test]
+    fn only_documented_success_values_are_success() {
+        for ok in [json!(0), json!("success")] {
+            assert!(error_means_success(&ok), "{ok}");
+        }
+        for bad in [json!(1), json!(-1), json!("fail"), json!(null), json!(true)] {
+            assert!(!error_means_success(&bad), "{bad}");
+        }
+    }
+}
