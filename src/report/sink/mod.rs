@@ -199,6 +199,9 @@ impl ReportSink {
             identity.addresses = h.addresses.iter().map(|a| a.display()).collect();
             identity.txt = h.txt.iter().cloned().collect();
         }
+        // The hub states before the record, in the order every refresh
+        // takes them (the writer thread may be refreshing meanwhile).
+        let mut states = self.hub_states();
         let mut r = self.lock();
         r.hubs.push(HubRecord {
             target: target.to_string(),
@@ -207,7 +210,7 @@ impl ReportSink {
             scenarios: Vec::new(),
             cleanup: CleanupRecord::default(),
         });
-        self.hub_states().push(HubState::default());
+        states.push(HubState::default());
         r.hubs.len() - 1
     }
 
