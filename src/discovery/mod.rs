@@ -18,6 +18,7 @@
 //! forwarder before returning, whatever the outcome.
 
 pub mod local_names;
+mod other_case;
 pub mod select;
 
 use std::collections::BTreeSet;
@@ -261,6 +262,7 @@ pub async fn discover(
     let collected = match browse {
         Ok(events) => {
             let (tx, rx) = mpsc::channel(64);
+            let probe = other_case::Probe::start(opts.interface.clone(), opts.timeout, tx.clone());
             // flume's async side is not enabled in mdns-sd; a blocking
             // forwarder ends when the daemon drops the browse channel.
             let forwarder = tokio::task::spawn_blocking(move || {
@@ -282,6 +284,7 @@ pub async fn discover(
                 }
             };
             let collected = collect(rx, opts, &mut progress, &mut ask_ipv4).await;
+            probe.stop().await;
             let _ = daemon.stop_browse(SERVICE_TYPE);
             let stopped = stop_daemon(&daemon).await;
             let _ = forwarder.await;
@@ -392,11 +395,7 @@ impl From<ResolvedService> for Sighting {
 
 /// `Desk\.Temp._vege._tcp.local.` -> `Desk.Temp`.
 fn instance_of(fullname: &str) -> String {
-    let suffix = format!(".{SERVICE_TYPE}");
-    let escaped = fullname
-        .strip_suffix(&suffix)
-        .or_else(|| fullname.strip_suffix(&suffix.to_lowercase()))
-        .unwrap_or(fullname);
+    let escaped = other_case::strip_type(fullname);
     let mut out = String::with_capacity(escaped.len());
     let mut chars = escaped.chars();
     while let Some(c) = chars.next() {

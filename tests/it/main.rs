@@ -2,6 +2,7 @@
 
 mod bench;
 mod common;
+mod compat;
 mod conn_gate;
 mod deliver;
 mod discovery;
