@@ -3,6 +3,8 @@
 //! result lines, `--list` and the summary, `--jobs` bounds the hubs in
 //! flight, and `sim --count` serves a shelf of distinct hubs.
 
+use std::time::Duration;
+
 use crate::common::{harness, harness_cmd, output_of, sim_with, text, SimProcess, LIMIT};
 
 /// A run to its end, no colour: the exit code and the output as text.
@@ -219,7 +221,7 @@ fn jobs_bounds_the_hubs_in_flight() {
 fn sim_count_serves_distinct_hubs_and_prints_one_line_each() {
     let sim = SimProcess::start(&["--count", "5", "--profile", "hub-4-relay-ac"]);
     let mut lines = vec![sim.url.clone()];
-    lines.extend((1..5).map(|_| sim.next_line()));
+    lines.extend((1..5).map(|_| sim.next_line(Duration::from_secs(20))));
     let mut urls = std::collections::HashSet::new();
     let mut names = std::collections::HashSet::new();
     let mut macs = std::collections::HashSet::new();
