@@ -36,8 +36,9 @@
 //!              to build an actuator command), ledger (socket accounting and the
 //!              leak verdict; os/sock_diag read the OS socket table), lag, wait
 //!              (waits in progress). Imports only device.
-//! discovery/   mdns-sd browse -> hubs, the stop rule; select (a run's hubs:
-//!              --select, --all, the prompt's answer), local_names (.local)
+//! discovery/   mdns-sd browse -> hubs, the stop rule; hub (what a browse found);
+//!              select (a run's hubs: --select, --all, the prompt's answer),
+//!              local_names (.local)
 //! sim/         the simulated hub: profiles, config (exact text, shape check, data
 //!              faults), state/ (+ actuators and their timers, traffic), routes,
 //!              faults, accept loop + `SimHandle`, mDNS advertiser. Imports only
