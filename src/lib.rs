@@ -38,7 +38,8 @@
 //!              (waits in progress). Imports only device.
 //! discovery/   mdns-sd browse -> hubs, the stop rule; hub (what a browse found);
 //!              select (a run's hubs: --select, --all, the prompt's answer),
-//!              local_names (.local)
+//!              local_names (.local), other_case (a responder spelling the
+//!              service type in another case)
 //! sim/         the simulated hub: profiles, config (exact text, shape check, data
 //!              faults), state/ (+ actuators and their timers, traffic), routes,
 //!              faults, accept loop + `SimHandle`, mDNS advertiser. Imports only

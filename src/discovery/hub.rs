@@ -140,6 +140,8 @@ pub enum StopReason {
     Quiet,
     /// The timeout bound was reached.
     Timeout,
+    /// [`MAX_HUBS`](super::MAX_HUBS) instances answered; more are not followed.
+    TooMany,
 }
 
 /// The result of a browse.

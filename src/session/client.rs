@@ -9,7 +9,9 @@
 //! client built), `calls` (the typed endpoint calls), `identity` (the MAC
 //! pinned and checked before writes), `retry` (attempts, backoff and the
 //! request's clock against harness lag), `answer` (an answer read within
-//! bounds and checked), `error` (every way a call fails).
+//! bounds and checked), `rules` (what an answer must be beyond HTTP: no key
+//! twice, the documented `error` values, the sections asked for), `error`
+//! (every way a call fails).
 
 mod answer;
 mod calls;
@@ -17,6 +19,7 @@ mod config;
 mod error;
 mod identity;
 mod retry;
+mod rules;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -32,7 +35,7 @@ pub use answer::{
     MAX_RECORDED_BODY, MAX_STATUS_ENTRIES,
 };
 pub use calls::ConfigAnswer;
-pub use config::{build_http, BuildError, SessionConfig, DEFAULT_REQUEST_TIMEOUT};
+pub use config::{build_http, BuildError, SessionConfig, DEFAULT_REQUEST_TIMEOUT, DEFAULT_RETRIES};
 pub use error::CallError;
 pub use retry::MAX_BACKOFF;
 
