@@ -384,6 +384,40 @@ mod on_a_terminal {
             .any(|r| r.path.ends_with("actuators/set")));
     }
 
+    /// Two hubs waiting at once: two progress lines, each padded to the
+    /// terminal's full width so the terminal wraps the first onto its own
+    /// row. Lifting them for a result line must erase only them: every
+    /// result line is on the screen at the end.
+    #[test]
+    fn progress_for_two_hubs_at_once_erases_no_result_line() {
+        let slow = ["delay:1500ms@actuators/status,times=1"];
+        let one = sim_with("hub-old-firmware", &slow);
+        let two = sim_with("hub-new-firmware", &slow);
+        let (a1, a2) = (one.addr().to_string(), two.addr().to_string());
+        let mut s = spawn(&[
+            "--device",
+            &a1,
+            "--device",
+            &a2,
+            "--timeout",
+            "4s",
+            "--exact",
+            "actuator-status",
+        ]);
+        let (out, code) = finish(&mut s);
+        assert_eq!(code, 0, "{out}");
+        let raw = s.raw();
+        for a in [&a1, &a2] {
+            let wait = format!("waiting for {a}: answer to GET /api/actuators/status");
+            assert!(raw.contains(&wait), "no progress line for {a}: {raw:?}");
+        }
+        for mac in ["A1B2C3D41C07", "A1B2C3D4A620"] {
+            let line = format!("test [{mac}] actuator-status ... ok");
+            assert!(out.lines().any(|l| l == line), "{line:?} erased:\n{out}");
+        }
+        assert!(!out.contains("waiting for"), "progress left behind:\n{out}");
+    }
+
     /// Ctrl-C at a question: no more questions, nothing written, exit 130,
     /// without waiting for Enter.
     #[test]
