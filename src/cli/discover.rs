@@ -356,6 +356,9 @@ mod tests {
     #[test]
     fn timeout_is_validated() {
         assert_eq!(parse_timeout("2.5").unwrap(), Duration::from_millis(2500));
+        assert_eq!(parse_timeout("2s").unwrap(), Duration::from_secs(2));
+        assert_eq!(parse_timeout("800ms").unwrap(), Duration::from_millis(800));
+        assert_eq!(parse_timeout("1h").unwrap(), Duration::from_secs(3600));
         for bad in ["0", "0ms", "-1", "abc", "NaN", "1e9", "61m", "2d"] {
             assert!(parse_timeout(bad).is_err(), "{bad}");
         }

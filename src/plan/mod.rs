@@ -20,10 +20,6 @@ pub use parse::{PlanError, DEFAULT_PLAN_JSON, DEFAULT_PLAN_SOURCE};
 /// it through).
 pub use crate::safety::redact::TEST_VALUE_PREFIX;
 
-/// Per-request timeout when a plan gives none: the session's default.
-pub const DEFAULT_TIMEOUT: Duration = crate::session::client::DEFAULT_REQUEST_TIMEOUT;
-/// Retries after a connection error when a plan gives none.
-pub const DEFAULT_RETRIES: u32 = 2;
 /// Most retries a plan may ask for: more only hides a sick hub.
 pub const MAX_RETRIES: u32 = 10;
 

@@ -8,11 +8,12 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{Params, Plan, Step, DEFAULT_RETRIES, DEFAULT_TIMEOUT, MAX_RETRIES, TEST_VALUE_PREFIX};
+use super::{Params, Plan, Step, MAX_RETRIES, TEST_VALUE_PREFIX};
 use crate::scenario::actuators::{self, Slots};
 use crate::scenario::measurement::MeasurementSpec;
 use crate::scenario::setup;
 use crate::scenario::Scenario;
+use crate::session::client::{DEFAULT_REQUEST_TIMEOUT, DEFAULT_RETRIES};
 
 /// The plan run when none is given, built into the binary so a release build
 /// works from any directory.
@@ -206,7 +207,8 @@ fn parse(text: &str, source: &str) -> Result<Plan, At> {
         return Err(at("", "expected a JSON object with a \"scenarios\" list"));
     }
     let raw: RawPlan = typed(document.clone(), "")?;
-    let timeout = seconds(raw.timeout_seconds, "timeout_seconds")?.unwrap_or(DEFAULT_TIMEOUT);
+    let timeout =
+        seconds(raw.timeout_seconds, "timeout_seconds")?.unwrap_or(DEFAULT_REQUEST_TIMEOUT);
     let retries = retries(raw.retries, "retries")?.unwrap_or(DEFAULT_RETRIES);
     if raw.scenarios.is_empty() {
         return Err(at("scenarios", "expected at least one scenario"));

@@ -12,7 +12,7 @@
 //!   the layer must return as is, so the layer cannot see the stream being
 //!   dropped.
 //! - **Closes**: the operating system's socket table, IPv4 and IPv6, read
-//!   in [`os`] (netlink sock_diag on Linux, libproc on macOS, the owner-PID
+//!   in `os` (netlink sock_diag on Linux, libproc on macOS, the owner-PID
 //!   TCP tables on Windows). A connection counts as closed once *our* side has closed it:
 //!   it is gone from the table or in a state only reached after our close
 //!   (FIN_WAIT_1/2, CLOSING, LAST_ACK, TIME_WAIT). ESTABLISHED and

@@ -122,7 +122,8 @@ netns_test! {
 
 netns_test! {
     fn no_hub_found_exits_4_with_a_hint() {
-        let o = harness(&["--discover-timeout", "0.5"]);
+        // The one duration syntax of every flag (a bare 0.5 is the same).
+        let o = harness(&["--discover-timeout", "500ms"]);
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(4), "{}", text(&o));
         let last = err.lines().last().unwrap_or_default();
