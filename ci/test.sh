@@ -3,7 +3,9 @@
 # Installs, with the system's package manager, the few tools the tests
 # drive besides cargo: xmllint (JUnit files are validated against
 # ci/junit-10.xsd), and unshare/ip/script (mDNS tests run in their own
-# network namespace; terminal tests use a pseudo-terminal).
+# network namespace; terminal tests use a pseudo-terminal), and, with pip,
+# the public Python clients the compatibility tests run against the
+# simulator (ci/compat-venv.sh: target/compat-venv, pinned versions).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
@@ -15,4 +17,5 @@ if ((${#need[@]})) && [[ $(uname -s) == Linux ]] && command -v apt-get >/dev/nul
     echo "ci/test.sh: installing ${need[*]}" >&2
     $sudo apt-get update -qq && $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+ci/compat-venv.sh
 exec cargo test "$@"

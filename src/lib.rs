@@ -37,7 +37,8 @@
 //!              leak verdict; os/sock_diag read the OS socket table), lag, wait
 //!              (waits in progress). Imports only device.
 //! discovery/   mdns-sd browse -> hubs, the stop rule; select (a run's hubs:
-//!              --select, --all, the prompt's answer), local_names (.local)
+//!              --select, --all, the prompt's answer), local_names (.local),
+//!              other_case (a responder spelling the service type in another case)
 //! sim/         the simulated hub: profiles, config (exact text, shape check, data
 //!              faults), state/ (+ actuators and their timers, traffic), routes,
 //!              faults, accept loop + `SimHandle`, mDNS advertiser. Imports only

@@ -192,6 +192,10 @@ pub fn render_text(d: &Discovery) -> String {
             discovery::QUIET_PERIOD.as_secs_f64()
         ),
         StopReason::Timeout => "timeout reached".to_string(),
+        StopReason::TooMany => format!(
+            "stopped at {} hubs: more answered than the harness follows",
+            discovery::MAX_HUBS
+        ),
     };
     let _ = writeln!(
         out,
@@ -201,7 +205,7 @@ pub fn render_text(d: &Discovery) -> String {
     );
     for (i, hub) in d.hubs.iter().enumerate() {
         let t = &hub.hub_txt;
-        let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "?".into());
+        let opt = |v: &Option<String>| v.as_deref().map_or("?".into(), txt_value);
         let num = |v: Option<u32>| v.map_or("?".into(), |n| n.to_string());
         let addrs: Vec<String> = hub.addresses.iter().map(|a| a.display()).collect();
         let _ = writeln!(out);
@@ -223,7 +227,13 @@ pub fn render_text(d: &Discovery) -> String {
             let _ = writeln!(
                 out,
                 "     sensors    {}",
-                escape(&t.sensor_names.join(", "))
+                escape(
+                    &t.sensor_names
+                        .iter()
+                        .map(|n| txt_value(n))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
             );
         }
         if let Some(warning) = hub.name_conflict() {
@@ -235,6 +245,16 @@ pub fn render_text(d: &Discovery) -> String {
         }
     }
     out
+}
+
+/// A TXT value as listed: quoted when it would not read back as itself
+/// (empty, spaces at an end, or the list separator inside).
+fn txt_value(v: &str) -> String {
+    if v.is_empty() || v.trim() != v || v.contains(", ") {
+        format!("{v:?}")
+    } else {
+        v.to_string()
+    }
 }
 
 /// How a run shows its search for hubs: a spinner and prompts when a
@@ -362,6 +382,15 @@ mod tests {
         for bad in ["0", "0ms", "-1", "abc", "NaN", "1e9", "61m", "2d"] {
             assert!(parse_timeout(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn txt_values_that_would_not_read_back_are_quoted() {
+        assert_eq!(txt_value("Soil sensor 1"), "Soil sensor 1");
+        assert_eq!(txt_value("Gewächshaus"), "Gewächshaus");
+        assert_eq!(txt_value(""), "\"\"");
+        assert_eq!(txt_value(" Temp  in shade "), "\" Temp  in shade \"");
+        assert_eq!(txt_value("a, b"), "\"a, b\"");
     }
 
     #[test]

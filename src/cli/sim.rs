@@ -53,6 +53,16 @@ Kinds:
   secret-fields    the config holds secrets under unusual key names
   big-number       the config holds an integer above 2^64 (kept exactly)
   lossy-numbers    config/set stores numbers as the nearest f64
+  dup-key          the deciding key twice, the truth first: status
+                   state 1 then 0; info another MAC first; config error 1
+                   first; a write answers error 1 then 0 and is not done
+  dup-slot         actuators/status lists every slot twice, first as off
+  relapse[:SLOT]   after an off, the slot reads off once, then switches
+                   itself back on for the duration of its last on
+  partial-set      config/set answers 200 but stores only the body's first
+                   section
+  error-value:JSON the error field is this JSON value (a string 0, false,
+                   null, 0.0); a write answered so is not done
   (malformed on config/get cuts the real document off two thirds in)";
 
 /// Serve a simulated VegeHub until Ctrl-C or SIGTERM.

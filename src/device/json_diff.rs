@@ -187,6 +187,16 @@ fn canonical(lit: &str) -> String {
 struct Scan {
     numbers: Vec<String>,
     duplicate: Option<String>,
+    /// Objects open around the first repeated key (1: the top level).
+    duplicate_depth: usize,
+}
+
+/// The first key repeated within one object of the JSON text `text`, and
+/// how many objects and arrays are open around it (1: the top level).
+/// Parsers keep one of the two values; which one the hub meant is unknown.
+pub fn duplicate_key(text: &str) -> Option<(String, usize)> {
+    let scan = scan(text).ok()?;
+    scan.duplicate.map(|k| (k, scan.duplicate_depth))
 }
 
 /// Scan valid JSON text. Bounded by the text's length.
@@ -194,6 +204,7 @@ fn scan(text: &str) -> Result<Scan, String> {
     let b = text.as_bytes();
     let mut numbers = Vec::new();
     let mut duplicate = None;
+    let mut duplicate_depth = 0;
     // Per open container: None for an array, Some(keys) for an object,
     // with whether the next string is a key.
     let mut stack: Vec<Option<(HashSet<String>, bool)>> = Vec::new();
@@ -226,12 +237,14 @@ fn scan(text: &str) -> Result<Scan, String> {
                 }
                 i += 1;
                 let lit = text.get(start..i.min(b.len())).unwrap_or_default();
+                let depth = stack.len();
                 if let Some(Some((keys, expect_key))) = stack.last_mut() {
                     if *expect_key {
                         *expect_key = false;
                         let key: String = serde_json::from_str(lit).map_err(|e| e.to_string())?;
                         if !keys.insert(key.clone()) && duplicate.is_none() {
                             duplicate = Some(key);
+                            duplicate_depth = depth;
                         }
                     }
                 }
@@ -247,7 +260,11 @@ fn scan(text: &str) -> Result<Scan, String> {
             _ => i += 1,
         }
     }
-    Ok(Scan { numbers, duplicate })
+    Ok(Scan {
+        numbers,
+        duplicate,
+        duplicate_depth,
+    })
 }
 
 /// The text without whitespace outside strings.
@@ -344,6 +361,15 @@ mod tests {
         assert!(e.inexact.unwrap().contains("hub.n"));
         let e = exact(r#"{"a": 1, "a": 2}"#).unwrap();
         assert!(e.inexact.unwrap().contains("\"a\" appears twice"));
+        assert_eq!(duplicate_key(r#"{"a":1,"a":2}"#), Some(("a".into(), 1)));
+        assert_eq!(
+            duplicate_key(r#"{"x":[{"s":1,"t":0,"s":0}]}"#),
+            Some(("s".into(), 3))
+        );
+        assert_eq!(
+            duplicate_key(r#"{"a":{"a":1},"b":[{"a":2},{"a":3}]}"#),
+            None
+        );
         assert!(diff_texts(r#"{"a": 1, "a": 2}"#, r#"{"a":1,"a":2}"#).is_empty());
         assert!(!diff_texts(r#"{"a": 1, "a": 2}"#, r#"{"a":2}"#).is_empty());
         // Strings with escapes and brackets do not confuse the scan.

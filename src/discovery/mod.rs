@@ -18,6 +18,7 @@
 //! forwarder before returning, whatever the outcome.
 
 pub mod local_names;
+mod other_case;
 pub mod select;
 
 use std::collections::BTreeSet;
@@ -200,7 +201,13 @@ pub enum StopReason {
     Quiet,
     /// The timeout bound was reached.
     Timeout,
+    /// [`MAX_HUBS`] instances answered; more are not followed.
+    TooMany,
 }
+
+/// Most hub instances one browse keeps: a responder announcing thousands
+/// must not grow a browse (or an `--all` run) without bound.
+pub const MAX_HUBS: usize = 256;
 
 /// The result of a browse.
 #[derive(Debug, Clone, Serialize)]
@@ -255,6 +262,7 @@ pub async fn discover(
     let collected = match browse {
         Ok(events) => {
             let (tx, rx) = mpsc::channel(64);
+            let probe = other_case::Probe::start(opts.interface.clone(), opts.timeout, tx.clone());
             // flume's async side is not enabled in mdns-sd; a blocking
             // forwarder ends when the daemon drops the browse channel.
             let forwarder = tokio::task::spawn_blocking(move || {
@@ -276,6 +284,7 @@ pub async fn discover(
                 }
             };
             let collected = collect(rx, opts, &mut progress, &mut ask_ipv4).await;
+            probe.stop().await;
             let _ = daemon.stop_browse(SERVICE_TYPE);
             let stopped = stop_daemon(&daemon).await;
             let _ = forwarder.await;
@@ -386,11 +395,7 @@ impl From<ResolvedService> for Sighting {
 
 /// `Desk\.Temp._vege._tcp.local.` -> `Desk.Temp`.
 fn instance_of(fullname: &str) -> String {
-    let suffix = format!(".{SERVICE_TYPE}");
-    let escaped = fullname
-        .strip_suffix(&suffix)
-        .or_else(|| fullname.strip_suffix(&suffix.to_lowercase()))
-        .unwrap_or(fullname);
+    let escaped = other_case::strip_type(fullname);
     let mut out = String::with_capacity(escaped.len());
     let mut chars = escaped.chars();
     while let Some(c) = chars.next() {
@@ -452,6 +457,7 @@ impl Collector<'_> {
     fn stop(&self, now: Instant) -> Option<StopReason> {
         let settled = self.hubs.iter().filter(|t| self.settled(t, now)).count();
         match (self.opts.expect, self.last_new) {
+            _ if self.hubs.len() >= MAX_HUBS => Some(StopReason::TooMany),
             (Some(n), _) if settled >= n => Some(StopReason::Expected),
             _ if now >= self.deadline() => Some(StopReason::Timeout),
             (None, Some(last)) if settled == self.hubs.len() && now >= last + self.opts.quiet => {
@@ -676,6 +682,20 @@ mod tests {
         assert!(asked.is_empty(), "IPv4 hubs need no A query: {asked:?}");
         assert_eq!(d.hubs.len(), 2);
         assert_eq!(ms(d.hubs[1].resolved_after), 340);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_responder_announcing_a_thousand_hubs_is_followed_only_to_the_bound() {
+        let script = (0..1000)
+            .map(|i| {
+                let name = format!("Vege_{:02X}_{:02X}", i / 256, i % 256);
+                (1, seen(&name, vec![addr(LOOP_V4, "lo", 0)]))
+            })
+            .collect();
+        let (d, _) = run(DiscoverOptions::default(), script).await;
+        assert_eq!(d.stopped, StopReason::TooMany);
+        assert_eq!(d.hubs.len(), MAX_HUBS);
+        assert_eq!(ms(d.elapsed), MAX_HUBS as u128);
     }
 
     #[tokio::test(start_paused = true)]

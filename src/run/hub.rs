@@ -153,9 +153,7 @@ fn hub_thread(
                 .iter()
                 .find(|st| st.scenario().name() == s.name())
                 .expect("every expected scenario comes from the plan");
-            if cycle == 1 {
-                sink.scenario_started(index, s);
-            }
+            sink.scenario_started(index, s, cycle);
             let mut record = run_scenario(&rt, &hub, s, step, &mut facts, first);
             first = false;
             let verdict = record.verdict.clone();
@@ -180,6 +178,8 @@ fn hub_thread(
                 }
                 sink.scenario_done(index, &facts, &record);
                 records.push(record);
+            } else {
+                sink.scenario_not_kept(index);
             }
             let _ = reply.send(verdict);
             if ctx.debug_panic {

@@ -127,7 +127,9 @@ async fn wait_slot(
     .await
 }
 
-/// Wait until every slot `0..count` reads off.
+/// Wait until every slot `0..count` reads off on two reads in a row, a
+/// poll apart: a relay that switches itself back on right after an off (a
+/// schedule window opening again) is not taken for off.
 async fn wait_all_off(
     client: &HubClient,
     count: u32,
@@ -137,14 +139,19 @@ async fn wait_all_off(
         format!("{}: every slot to read off", client.hub()),
         Some(opts.actuator_params.verify_timeout),
     );
+    let off_once = std::sync::atomic::AtomicBool::new(false);
     wait::until(
         opts.actuator_params.verify_timeout,
         opts.poll_interval,
         || async {
             let st = client.actuator_status().await.map_err(|e| e.to_string())?;
             let (on, unknown) = not_off(&st, count);
+            let all_off = on.is_empty() && unknown.is_empty();
+            if off_once.swap(all_off, std::sync::atomic::Ordering::Relaxed) && all_off {
+                return Ok(Some(()));
+            }
             match (on.is_empty(), unknown.is_empty()) {
-                (true, true) => Ok(Some(())),
+                (true, true) => Ok(None),
                 (_, true) => Err(format!("slot(s) {on:?} on")),
                 (true, _) => Err(format!(
                     "slot(s) {unknown:?} unknown (not reported by actuators/status)"

@@ -71,8 +71,8 @@ pub async fn prove(
     };
     let mac = Mac::parse(&wifi.mac_addr).ok_or_else(|| {
         Stop::Fail(format!(
-            "info.wifi.mac_addr {:?} is not a MAC",
-            wifi.mac_addr
+            "info.wifi.mac_addr {} is not a MAC",
+            super::diff::quoted(&wifi.mac_addr)
         ))
     })?;
     let want = Expected {

@@ -6,6 +6,12 @@ use serde_json::Value;
 
 use crate::session::client::bounded;
 
+/// Hub text quoted in a scenario's message: cut to 80 characters (a hub
+/// may send a 4 KiB "MAC"), in Rust debug quoting.
+pub(crate) fn quoted(s: &str) -> String {
+    format!("{:?}", bounded(s, 80))
+}
+
 /// Every path at which `actual` differs from `expected`; empty when
 /// deep-equal.
 pub fn diff(expected: &Value, actual: &Value) -> Vec<String> {

@@ -116,13 +116,19 @@ pub async fn gather(client: &HubClient) -> Result<HubInfo, String> {
     for field in ["strength", "chan"] {
         if let Some(v) = wifi_doc[field].as_str() {
             if v.trim().parse::<i64>().is_err() {
-                problems.push(format!("wifi.{field} {v:?} is not a whole number"));
+                problems.push(format!(
+                    "wifi.{field} {} is not a whole number",
+                    super::diff::quoted(v)
+                ));
             }
         }
     }
     if let Some(v) = doc["hub"]["version"].as_str() {
         if v.is_empty() || v.chars().any(|c| c.is_control()) || v.len() > 64 {
-            problems.push(format!("hub.version {v:?} is not a version string"));
+            problems.push(format!(
+                "hub.version {} is not a version string",
+                super::diff::quoted(v)
+            ));
         }
     }
     if !problems.is_empty() {
@@ -132,8 +138,8 @@ pub async fn gather(client: &HubClient) -> Result<HubInfo, String> {
         serde_json::from_value(doc["wifi"].clone()).map_err(|e| format!("wifi section: {e}"))?;
     if crate::device::Mac::parse(&wifi.mac_addr).is_none() {
         return Err(format!(
-            "wifi.mac_addr {:?} is not a MAC address",
-            wifi.mac_addr
+            "wifi.mac_addr {} is not a MAC address",
+            super::diff::quoted(&wifi.mac_addr)
         ));
     }
     Ok(HubInfo { hub, wifi })

@@ -15,8 +15,12 @@ pub(super) async fn run(cx: &mut Cx<'_>) -> Step {
         }
         None => return Err(Stop::Fail("wifi.mac_addr missing from info/get".into())),
     };
-    let mac = Mac::parse(&raw)
-        .ok_or_else(|| Stop::Fail(format!("wifi.mac_addr {raw:?} is not a MAC address")))?;
+    let mac = Mac::parse(&raw).ok_or_else(|| {
+        Stop::Fail(format!(
+            "wifi.mac_addr {} is not a MAC address",
+            super::diff::quoted(&raw)
+        ))
+    })?;
     // The normalised form is what data updates and backups are keyed by.
     let norm = mac.as_str();
     if norm.len() != 12

@@ -70,12 +70,16 @@ pub fn test_config_with(original: &Value, api_key: &str, server_url: &str) -> Va
             let list = doc["endpoints"]
                 .as_array_mut()
                 .expect("new generation has a list");
-            let id = list
-                .iter()
-                .filter_map(|e| e["id"].as_i64())
-                .max()
-                .unwrap_or(0)
-                + 1;
+            // One past the largest id; the hub's ids are untrusted, so one
+            // at i64::MAX takes the smallest free id instead of overflowing.
+            let ids: std::collections::BTreeSet<i64> =
+                list.iter().filter_map(|e| e["id"].as_i64()).collect();
+            let id = match ids.last() {
+                None => 1,
+                Some(max) => max
+                    .checked_add(1)
+                    .unwrap_or_else(|| (1..).find(|i| !ids.contains(i)).unwrap_or(0)),
+            };
             list.push(json!({
                 "id": id,
                 "name": TEST_ENDPOINT_NAME,
@@ -296,6 +300,8 @@ mod tests {
         let t = test_config(&orig);
         assert_eq!(diff(&orig, &t), ["endpoints[1] (length 2 instead of 1)"]);
         assert_eq!(t["endpoints"][1]["id"], 5);
+        let top = json!({"endpoints": [{"id": i64::MAX}, {"id": 1}], "error": 0});
+        assert_eq!(test_config(&top)["endpoints"][2]["id"], 2);
         assert_eq!(t["endpoints"][1]["config"]["api_key"], TEST_API_KEY);
         assert_eq!(t["endpoints"][1]["config"]["url"], TEST_SERVER_URL);
     }

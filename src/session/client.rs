@@ -9,7 +9,9 @@
 //! client built), `calls` (the typed endpoint calls), `identity` (the MAC
 //! pinned and checked before writes), `retry` (attempts, backoff and the
 //! request's clock against harness lag), `answer` (an answer read within
-//! bounds and checked), `error` (every way a call fails).
+//! bounds and checked), `rules` (what an answer must be beyond HTTP: no key
+//! twice, the documented `error` values, the sections asked for), `error`
+//! (every way a call fails).
 
 mod answer;
 mod calls;
@@ -17,6 +19,7 @@ mod config;
 mod error;
 mod identity;
 mod retry;
+mod rules;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -131,6 +131,26 @@ pub enum FaultKind {
     /// `config/set` stores numbers as the nearest f64, as a hub parsing
     /// into double would (an integer above 2^53 comes back changed).
     LossyNumbers,
+    /// The key that decides an answer appears twice, the truth first and a
+    /// harmless-looking value last (what a parser keeping the last one
+    /// reads): actuator status `"state":1,"state":0`; `info/get`
+    /// `mac_addr` of another device first; `config/get` `"error":1` first;
+    /// a write answers `{"error":1,"error":0}` and is not done.
+    DupKey,
+    /// `actuators/status` lists every slot twice: first a copy reading
+    /// off, then the real entry.
+    DupSlot,
+    /// After an off command switches the slot (every slot without one) off,
+    /// it reads off once, then switches itself back on for the duration of
+    /// its last on, as a schedule window opening again would.
+    Relapse(Option<u32>),
+    /// `config/set` answers 200 but stores only the first section of the
+    /// body (old firmware: `hub`, not `api_key`).
+    PartialSet,
+    /// The answer's `error` field is this JSON value (`"0"`, `false`,
+    /// `null`, `0.0`, `""`): neither documented success value; a write
+    /// answered so is not done.
+    ErrorValue(String),
 }
 
 /// How a `bad-post` data update is wrong.
@@ -343,6 +363,23 @@ impl FromStr for FaultSpec {
             "secret-fields" => no_arg().map(|_| FaultKind::SecretFields)?,
             "big-number" => no_arg().map(|_| FaultKind::BigNumber)?,
             "lossy-numbers" => no_arg().map(|_| FaultKind::LossyNumbers)?,
+            "dup-key" => no_arg().map(|_| FaultKind::DupKey)?,
+            "dup-slot" => no_arg().map(|_| FaultKind::DupSlot)?,
+            "relapse" => FaultKind::Relapse(slot(arg)?),
+            "partial-set" => no_arg().map(|_| FaultKind::PartialSet)?,
+            "error-value" => {
+                let a = need_arg("JSON")?;
+                match serde_json::from_str::<serde_json::Value>(a) {
+                    Ok(v) if v != serde_json::json!(0) && v != serde_json::json!("success") => {
+                        FaultKind::ErrorValue(a.to_owned())
+                    }
+                    _ => {
+                        return Err(err(format!(
+                            "error-value takes a JSON value other than 0 and \"success\", got {a:?}"
+                        )))
+                    }
+                }
+            }
             "no-post" => no_arg().map(|_| FaultKind::NoPost)?,
             "bad-post" => FaultKind::BadPost(match need_arg("mac|key|slots|time")? {
                 "mac" => BadPost::Mac,
@@ -362,7 +399,7 @@ impl FromStr for FaultSpec {
                      conn-close, ignore-set, stuck-off, stuck-on, max-conns, reboot-after, \
                      redirect, error-field, non-utf8, shape, huge, missing-slot, claim-actuators, \
                      mac-change, ctrl-chars, secret-fields, big-number, lossy-numbers, no-post, \
-                     bad-post)"
+                     bad-post, dup-key, dup-slot, relapse, partial-set, error-value)"
                 )))
             }
         };
@@ -392,8 +429,14 @@ impl FromStr for FaultSpec {
             {
                 return Err(err(format!("{name} applies only to info/get")))
             }
-            (FaultKind::LossyNumbers, Some(e)) if e != Route::ConfigSet => {
-                return Err(err("lossy-numbers applies only to config/set".into()))
+            (FaultKind::LossyNumbers | FaultKind::PartialSet, Some(e)) if e != Route::ConfigSet => {
+                return Err(err(format!("{name} applies only to config/set")))
+            }
+            (FaultKind::DupSlot, Some(e)) if e != Route::ActuatorsStatus => {
+                return Err(err("dup-slot applies only to actuators/status".into()))
+            }
+            (FaultKind::Relapse(_), Some(e)) if e != Route::ActuatorsSet => {
+                return Err(err("relapse applies only to actuators/set".into()))
             }
             (FaultKind::CtrlChars | FaultKind::SecretFields | FaultKind::BigNumber, Some(_)) => {
                 return Err(err(format!(
@@ -523,6 +566,16 @@ mod tests {
             ("secret-fields", FaultKind::SecretFields),
             ("big-number", FaultKind::BigNumber),
             ("lossy-numbers", FaultKind::LossyNumbers),
+            ("dup-key@actuators/status", FaultKind::DupKey),
+            ("dup-slot", FaultKind::DupSlot),
+            ("relapse:1", FaultKind::Relapse(Some(1))),
+            ("relapse@actuators/set", FaultKind::Relapse(None)),
+            ("partial-set", FaultKind::PartialSet),
+            (
+                "error-value:\"0\"@config/set",
+                FaultKind::ErrorValue("\"0\"".into()),
+            ),
+            ("error-value:0.0", FaultKind::ErrorValue("0.0".into())),
         ];
         for (spec, kind) in cases {
             let f: FaultSpec = spec.parse().unwrap_or_else(|e| panic!("{e}"));
@@ -562,6 +615,12 @@ mod tests {
             "big-number@config/get",
             "claim-actuators:99999999999",
             "reboot-after:2,after=1",
+            "dup-slot@info/get",
+            "relapse:x",
+            "partial-set@config/get",
+            "error-value:0",
+            "error-value:\"success\"",
+            "error-value:nope",
         ] {
             let e = spec.parse::<FaultSpec>().unwrap_err();
             let msg = e.to_string();

@@ -168,6 +168,23 @@ async fn faults(State(state): State<SimState>, req: Request, next: Next) -> Resp
             {
                 return ok(&json!({"error": 1}));
             }
+            // A write whose answer says two things, and is not done.
+            FaultKind::DupKey
+                if matches!(
+                    route,
+                    Route::ConfigSet | Route::ActuatorsSet | Route::UpdateSend
+                ) && state.fire(i) =>
+            {
+                return raw_json(r#"{"error":1,"error":0}"#.into());
+            }
+            FaultKind::ErrorValue(ref v)
+                if matches!(
+                    route,
+                    Route::ConfigSet | Route::ActuatorsSet | Route::UpdateSend
+                ) && state.fire(i) =>
+            {
+                return raw_json(format!(r#"{{"error":{v}}}"#));
+            }
             _ => {}
         }
     }
@@ -178,7 +195,13 @@ async fn faults(State(state): State<SimState>, req: Request, next: Next) -> Resp
             continue;
         }
         let applies = match f.kind {
-            FaultKind::ErrorField => matches!(route, Route::ConfigGet | Route::ActuatorsStatus),
+            FaultKind::ErrorField | FaultKind::ErrorValue(_) => {
+                matches!(route, Route::ConfigGet | Route::ActuatorsStatus)
+            }
+            FaultKind::DupKey => matches!(
+                route,
+                Route::ConfigGet | Route::ActuatorsStatus | Route::InfoGet
+            ),
             FaultKind::NonUtf8 => route == Route::ConfigGet,
             FaultKind::Huge(_) => true,
             _ => false,
@@ -231,6 +254,13 @@ async fn rewrite_answer(resp: Response, faults: &[FaultKind]) -> Response {
                     bytes.insert(at + 3, 0xE9);
                 }
             }
+            FaultKind::ErrorValue(v) => {
+                if let Ok(mut doc) = serde_json::from_slice::<Value>(&bytes) {
+                    doc["error"] = serde_json::from_str(v).unwrap_or(Value::Null);
+                    bytes = doc.to_string().into_bytes();
+                }
+            }
+            FaultKind::DupKey => bytes = dup_keys(&bytes),
             FaultKind::Huge(n) => pad_to = Some(*n),
             _ => {}
         }
@@ -240,6 +270,37 @@ async fn rewrite_answer(resp: Response, faults: &[FaultKind]) -> Response {
         None => Response::from_parts(parts, Body::from(bytes)),
         Some(total) => Response::from_parts(parts, padded(bytes, total)),
     }
+}
+
+/// The `dup-key` rewrite of an answer's text: the deciding key twice, the
+/// truth first. Status entries: `"state":S,"state":0`; info: another
+/// device's MAC before the real one; config: `"error":1` before the rest.
+fn dup_keys(bytes: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(bytes);
+    let out = if text.contains("\"actuators\":[") {
+        text.replace("\"state\":0", "\"state\":0,\"state\":0")
+            .replace("\"state\":1", "\"state\":1,\"state\":0")
+    } else if text.contains("\"mac_addr\":") {
+        text.replace(
+            "\"mac_addr\":",
+            &format!("\"mac_addr\":\"{}\",\"mac_addr\":", super::state::OTHER_MAC),
+        )
+    } else {
+        match text.strip_prefix('{') {
+            Some(rest) => format!("{{\"error\":1,{rest}"),
+            None => text.into_owned(),
+        }
+    };
+    out.into_bytes()
+}
+
+fn raw_json(text: String) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        text,
+    )
+        .into_response()
 }
 
 /// `head` followed by spaces up to `total` bytes, streamed in 64 KiB chunks
@@ -325,10 +386,36 @@ async fn config_set(State(state): State<SimState>, body: Bytes) -> Response {
     let Ok(text) = std::str::from_utf8(&body) else {
         return bad_request(BadRequest("body is not UTF-8".into()));
     };
+    let partial = state
+        .faults()
+        .iter()
+        .enumerate()
+        .any(|(i, f)| f.kind == FaultKind::PartialSet && state.fire(i));
+    let first;
+    let text = match partial.then(|| first_section(text)).flatten() {
+        Some(t) => {
+            first = t;
+            first.as_str()
+        }
+        None => text,
+    };
     match state.set_config_text(text, !ignore) {
         Ok(()) => ok(&json!({"error": 0})),
         Err(e) => bad_request(e),
     }
+}
+
+/// The first top-level section of a config document, alone (`partial-set`).
+fn first_section(text: &str) -> Option<String> {
+    let doc: Map<String, Value> = serde_json::from_str(text).ok()?;
+    let name = doc.keys().find(|k| *k != "error")?;
+    let raws: std::collections::HashMap<String, Box<serde_json::value::RawValue>> =
+        serde_json::from_str(text).ok()?;
+    Some(format!(
+        "{{{}:{}}}",
+        Value::String(name.clone()),
+        raws.get(name)?.get()
+    ))
 }
 
 async fn update_send(State(state): State<SimState>) -> Response {
@@ -367,6 +454,17 @@ async fn actuators_status(State(state): State<SimState>) -> Response {
             if f.matches(Route::ActuatorsStatus) && state.fire(i) {
                 actuators.retain(|a| a.slot != slot);
             }
+        }
+        if f.kind == FaultKind::DupSlot && f.matches(Route::ActuatorsStatus) && state.fire(i) {
+            actuators = actuators
+                .into_iter()
+                .flat_map(|a| {
+                    let mut off = a.clone();
+                    off.state = 0;
+                    off.cur_ma = 0;
+                    [off, a]
+                })
+                .collect();
         }
     }
     let status = ActuatorStatus {

@@ -2,9 +2,11 @@
 //! (always with a deadline), simulated hubs in-process, through the router
 //! and as a `sim` process, and the report files. Test modules import
 //! helpers from here only (`netns` holds the network-namespace helpers,
-//! `pty` the binary on a pseudo-terminal).
+//! `pty` the binary on a pseudo-terminal, `proxy` the raw-TCP fault proxy
+//! for HTTP framing faults).
 
 pub mod netns;
+pub mod proxy;
 #[cfg(unix)]
 pub mod pty;
 
@@ -150,6 +152,19 @@ pub fn sim_with(profile: &str, faults: &[&str]) -> SimHandle {
         .map(|f| f.parse::<FaultSpec>().unwrap_or_else(|e| panic!("{e}")))
         .collect();
     sim::start_with(opts).expect("simulator starts")
+}
+
+/// A simulated hub from a built-in profile's fixture file after `edit`
+/// (a hub with values no built-in profile has: a 4 KiB version, an
+/// endpoint id at i64::MAX), ready on return.
+pub fn sim_edited(profile: &str, edit: impl FnOnce(&mut Value)) -> SimHandle {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("fixtures/{profile}.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{e}"));
+    let mut doc: Value = serde_json::from_str(&text).expect("the fixture is JSON");
+    edit(&mut doc);
+    let profile =
+        Profile::parse(&doc.to_string(), &path, profile).unwrap_or_else(|e| panic!("{e}"));
+    sim::start_with(SimOptions::new(profile)).expect("simulator starts")
 }
 
 /// Wait, woken by the simulator's own state changes, until `pred` holds
@@ -452,6 +467,14 @@ impl SimProcess {
         }
     }
 
+    /// The next stdout line (after the URL) within `limit` (`sim --count`
+    /// prints one line per hub).
+    pub fn next_line(&self, limit: Duration) -> String {
+        self.lines
+            .recv_timeout(limit)
+            .unwrap_or_else(|_| panic!("sim printed no further line within {limit:?}"))
+    }
+
     /// Send SIGTERM and wait (with a deadline) for the exit; returns the
     /// exit code and the remaining stdout lines.
     pub fn terminate(self) -> (Option<i32>, Vec<String>) {
@@ -484,6 +507,119 @@ impl SimProcess {
 }
 
 impl Drop for SimProcess {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A shipped hub profile's file (`fixtures/NAME.json`).
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(format!("{name}.json"))
+}
+
+/// The Python of the compatibility venv, `target/compat-venv`, which holds
+/// the public clients of `ci/compat-requirements.txt` (made by
+/// `ci/compat-venv.sh`, which `ci/test.sh` runs). When it is missing the
+/// test fails naming that command; it never skips.
+pub fn compat_python() -> PathBuf {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/compat-venv");
+    let py = if cfg!(windows) {
+        venv.join("Scripts/python.exe")
+    } else {
+        venv.join("bin/python")
+    };
+    assert!(
+        py.exists(),
+        "{} is missing: run `ci/compat-venv.sh` (ci/test.sh runs it) to install the \
+         pinned public clients the compatibility tests drive (ci/compat-requirements.txt)",
+        py.display()
+    );
+    py
+}
+
+/// `tests/compat/SCRIPT` under the compatibility venv's Python.
+pub fn compat_cmd(script: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new(compat_python());
+    cmd.arg(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/compat")
+            .join(script),
+    )
+    .args(args)
+    .env("PYTHONDONTWRITEBYTECODE", "1");
+    cmd
+}
+
+/// Run a compatibility script to its end within `limit`.
+pub fn compat_run(script: &str, args: &[&str], limit: Duration) -> Output {
+    output_of(&mut compat_cmd(script, args), limit)
+}
+
+/// A long-running compatibility script (the python-zeroconf responder):
+/// stdout lines on a channel, stdin open until [`CompatProcess::finish`];
+/// killed (by its id) if the test drops it.
+pub struct CompatProcess {
+    child: Option<Child>,
+    stdin: Option<std::process::ChildStdin>,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl CompatProcess {
+    pub fn start(script: &str, args: &[&str]) -> CompatProcess {
+        let mut child = compat_cmd(script, args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{script}: {e}"));
+        let stdout = child.stdout.take().expect("stdout piped");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        CompatProcess {
+            stdin: child.stdin.take(),
+            child: Some(child),
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Wait for the stdout line `want`; fail with what was printed.
+    pub fn wait_line(&mut self, want: &str, limit: Duration) {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) if l == want => return,
+                Ok(l) => self.seen.push(l),
+                Err(_) => panic!(
+                    "no line {want:?} within {limit:?}; printed: {:?}",
+                    self.seen
+                ),
+            }
+        }
+    }
+
+    /// Close stdin (the script's cue to end) and wait for its exit code.
+    pub fn finish(mut self, limit: Duration) -> Option<i32> {
+        drop(self.stdin.take());
+        let child = self.child.take().expect("running");
+        output_within(child, limit, "compat script").status.code()
+    }
+}
+
+impl Drop for CompatProcess {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();

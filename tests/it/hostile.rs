@@ -10,7 +10,7 @@ use std::process::Output;
 
 use vegehub_harness::sim::{config, state, SimHandle};
 
-use crate::common::{harness_cmd, output_of, sim_with, text, FAST, LIMIT};
+use crate::common::{harness_cmd, output_of, sim_edited, sim_with, text, FAST, LIMIT};
 
 fn run_in(dir: Option<&Path>, hub: &SimHandle, extra: &[&str]) -> Output {
     let addr = hub.addr().to_string();
@@ -457,4 +457,165 @@ fn a_world_writable_backup_dir_is_refused_with_exit_2() {
     assert_eq!(o.status.code(), Some(2), "{out}");
     assert!(out.contains("writable by others (mode 777)"), "{out}");
     assert!(hub.state().received().is_empty(), "{out}");
+}
+
+// 13. A key twice is not read as either value: `"state":1,"state":0` once
+// read as off (a parser keeps the last), a write answering
+// `{"error":1,"error":0}` as done, a config whose error field says two
+// things as good, an info answer with two MACs as the last one.
+#[test]
+fn a_key_twice_in_an_answer_is_unknown_never_the_last_value() {
+    // The first off of slot 0 is ignored: honestly read, the scenario
+    // fails and the cleanup's off works.
+    let stuck_once = "stuck-on:0,times=1";
+    let hub = sim_with("hub-new-firmware", &[stuck_once]);
+    let o = run(&hub, &["--exact", "actuators", "--actuators"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("slot 0 did not turn off"), "{out}");
+    // Status entries saying "state":1,"state":0 once passed this run
+    // (exit 0): now every status is unknown, never off.
+    let hub = sim_with(
+        "hub-new-firmware",
+        &[stuck_once, "dup-key@actuators/status"],
+    );
+    let before = hub.state().config_text();
+    let o = run(&hub, &["--exact", "actuators", "--actuators"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(5), "{out}");
+    assert!(out.contains("key \"state\" appears twice"), "{out}");
+    assert!(!out.contains("verified: every slot reads off"), "{out}");
+    left_as_found(&hub, &before, &out);
+
+    passes_without_fault("hub-new-firmware", &["--exact", "config-round-trip"]);
+    for (fault, scenario, needle) in [
+        (
+            "dup-key@config/set",
+            "config-round-trip",
+            "key \"error\" appears twice",
+        ),
+        (
+            "dup-key@config/get",
+            "config-round-trip",
+            "the error field appears twice",
+        ),
+        ("dup-key@info/get", "info", "key \"mac_addr\" appears twice"),
+    ] {
+        let hub = sim_with("hub-new-firmware", &[fault]);
+        let before = hub.state().config_text();
+        let o = run(&hub, &["--exact", scenario]);
+        let out = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{fault}:\n{out}");
+        assert!(out.contains(needle), "{fault}:\n{out}");
+        left_as_found(&hub, &before, &out);
+    }
+}
+
+// 14. A slot listed twice (a copy reading off first) once passed the same
+// ignored off; now its state is unknown.
+#[test]
+fn a_slot_listed_twice_is_unknown_never_off() {
+    let hub = sim_with("hub-new-firmware", &["stuck-on:0,times=1", "dup-slot"]);
+    let before = hub.state().config_text();
+    let o = run(&hub, &["--exact", "actuators", "--actuators"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(5), "{out}");
+    assert!(out.contains("slot 0 is listed twice"), "{out}");
+    assert!(!out.contains("verified: every slot reads off"), "{out}");
+    left_as_found(&hub, &before, &out);
+}
+
+// 15. Only the documented success value is success: `"0"`, `false`,
+// `null`, `0.0` and `""` are not `0`. (`"0"` once passed a write that was
+// not done.)
+#[test]
+fn only_the_documented_error_value_means_success() {
+    passes_without_fault("hub-new-firmware", &["--exact", "config-round-trip"]);
+    for value in ["\"0\"", "false", "null", "0.0", "\"\""] {
+        for (endpoint, scenario, needle) in [
+            ("config/set", "config-round-trip", "the hub reported error"),
+            ("config/get", "config-round-trip", "the hub reported error"),
+            ("actuators/status", "actuator-status", "error"),
+        ] {
+            let fault = format!("error-value:{value}@{endpoint}");
+            let hub = sim_with("hub-new-firmware", &[&fault]);
+            let before = hub.state().config_text();
+            let o = run(&hub, &["--exact", scenario]);
+            let out = text(&o);
+            assert_eq!(o.status.code(), Some(1), "{fault}:\n{out}");
+            assert!(out.contains(needle), "{fault}:\n{out}");
+            left_as_found(&hub, &before, &out);
+        }
+    }
+}
+
+// 16. A relay that switches itself back on right after an off (a schedule
+// window opening again) once ended the run "verified off" and then ran:
+// off is now two reads in a row.
+#[test]
+fn a_relay_that_switches_itself_back_on_is_not_verified_off() {
+    passes_without_fault("hub-new-firmware", &["--exact", "actuators", "--actuators"]);
+    let hub = sim_with("hub-new-firmware", &["relapse:1"]);
+    let before = hub.state().config_text();
+    let o = run(&hub, &["--exact", "actuators", "--actuators"]);
+    let out = text(&o);
+    assert_ne!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains("all-off not verified"), "{out}");
+    assert!(out.contains("slot(s) [1] on"), "{out}");
+    // The run's own cleanup retries until the window has closed and the
+    // slot reads off twice: verified, so not exit 5.
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    left_as_found(&hub, &before, &out);
+}
+
+// 17. A config write answered 200 but stored only in part is seen by
+// reading back, and the restore is verified the same way.
+#[test]
+fn a_config_stored_only_in_part_fails_and_is_restored() {
+    passes_without_fault("hub-old-firmware", &["--exact", "setup", "--setup"]);
+    let hub = sim_with("hub-old-firmware", &["partial-set"]);
+    let before = hub.state().config_text();
+    let o = run(&hub, &["--exact", "setup", "--setup"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("api_key"), "{out}");
+    assert!(out.contains("cleanup: config restored: verified"), "{out}");
+    left_as_found(&hub, &before, &out);
+}
+
+// 18. Hub text quoted in a message is cut: a 4 KiB firmware version (or
+// MAC, or Wi-Fi strength) once made a 4 KiB "one-line" error.
+#[test]
+fn long_hub_strings_are_cut_in_messages() {
+    let long = format!("5.{}", "9".repeat(4096));
+    let hub = sim_edited("hub-new-firmware", |doc| {
+        doc["firmware"] = long.clone().into();
+        doc["info"]["hub"]["version"] = long.into();
+    });
+    let before = hub.state().config_text();
+    let o = run(&hub, &["--exact", "info"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("hub.version \"5.999"), "{out}");
+    assert!(out.contains("is not a version string"), "{out}");
+    for line in out.lines() {
+        assert!(line.len() < 1024, "a {}-byte line:\n{line}", line.len());
+    }
+    left_as_found(&hub, &before, &out);
+}
+
+// 19. The hub's numbers are not the harness's arithmetic: an endpoint id
+// at i64::MAX once panicked `setup` (the new id overflowed).
+#[test]
+fn an_endpoint_id_at_the_top_of_i64_is_no_panic() {
+    let hub = sim_edited("hub-new-firmware", |doc| {
+        doc["config"]["endpoints"][0]["id"] = i64::MAX.into();
+    });
+    let before = hub.state().config_text();
+    assert!(before.contains("9223372036854775807"), "{before}");
+    let o = run(&hub, &["--exact", "setup", "--setup"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(!out.contains("panicked"), "{out}");
+    left_as_found(&hub, &before, &out);
 }

@@ -2,10 +2,14 @@
 
 mod bench;
 mod common;
+mod compat;
 mod conn_gate;
 mod deliver;
 mod discovery;
 mod hostile;
+mod hostile_json;
+mod hostile_mdns;
+mod hostile_wire;
 mod layout;
 mod ledger;
 mod plan;

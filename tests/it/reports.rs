@@ -330,6 +330,55 @@ fn first_and_second_signal_leave_final_reports() {
     assert!(reports.junit().contains(&format!("restore with: {cmd}")));
 }
 
+/// Two signals at once (a supervisor's SIGINT then SIGTERM): the run exits
+/// at the second, and the scenario under way is in every report as
+/// interrupted, with its time so far (before, the exit usually beat its
+/// hub's thread and it was missing). Three runs, since the race it closes
+/// is a matter of timing.
+#[cfg(unix)]
+#[test]
+fn a_second_signal_at_once_keeps_the_scenario_under_way_as_interrupted() {
+    for _ in 0..3 {
+        // info/get answers after 300 ms, then actuators/status never does:
+        // once it is asked, actuator-status has run for 300 ms at least.
+        let hub = sim_with(
+            "hub-new-firmware",
+            &["delay:300ms@info/get", "hang@actuators/status"],
+        );
+        let addr = hub.addr().to_string();
+        let reports = ReportFiles::new();
+        let run = Spawned::start(
+            &args(&[&addr], &reports, &["--exact", "actuator-status"]),
+            false,
+        );
+        assert!(
+            hub.wait_for(LIMIT, |s| s.requests >= 2),
+            "actuators/status never asked"
+        );
+        run.signal(libc::SIGINT);
+        run.signal(libc::SIGTERM);
+        let (code, out) = run.finish(LIMIT);
+        assert_eq!(code, Some(130), "{out}");
+        let r = check_final(&reports, "aborted", 130, &["nothing_owed"], &out);
+        let s = &r["hubs"][0]["scenarios"];
+        assert_eq!(s.as_array().map(Vec::len), Some(1), "{r:#}");
+        assert_eq!(s[0]["name"], "actuator-status", "{r:#}");
+        assert_eq!(s[0]["outcome"], "failed", "{r:#}");
+        assert!(
+            s[0]["message"].as_str().unwrap().starts_with("interrupted"),
+            "{r:#}"
+        );
+        assert!(s[0]["duration_ms"].as_u64().unwrap() >= 300, "{r:#}");
+        assert!(
+            reports
+                .junit()
+                .contains("<testcase name=\"actuator-status\""),
+            "{}",
+            reports.junit()
+        );
+    }
+}
+
 #[test]
 fn a_closed_stdout_ends_the_run_with_final_reports() {
     for format in ["json", "pretty"] {

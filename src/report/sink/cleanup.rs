@@ -3,10 +3,13 @@
 //! folded into one status (`nothing_owed`, `pending`, `verified`,
 //! `left_modified`) with its obligations and restore commands.
 
+use std::time::Instant;
+
 use crate::report::json::{
     CleanupRecord, CleanupStatus, ObligationKind, ObligationRecord, RunStatus,
 };
 use crate::safety::teardown::{restore_command, HubDebt, HubUndo};
+use crate::scenario::Scenario;
 
 /// Per hub, what the reports need besides the scenario records.
 #[derive(Debug, Default)]
@@ -17,6 +20,9 @@ pub(super) struct HubState {
     pub(super) undo: Option<HubUndo>,
     /// The hub's thread has ended.
     pub(super) done: bool,
+    /// The scenario under way until its record comes: which, of which
+    /// cycle, since when (a second signal records it as interrupted).
+    pub(super) running: Option<(Scenario, u32, Instant)>,
 }
 
 /// The cleanup outcome of the hub at `target`; `debt` is what the
@@ -183,6 +189,7 @@ mod tests {
                 ..HubUndo::default()
             }),
             done: true,
+            running: None,
         };
         let c = cleanup_of(hub, &st, owed(&o, hub).as_ref(), RunStatus::Interrupted);
         assert_eq!(c.status, CleanupStatus::Verified);

@@ -30,7 +30,7 @@ use super::ReportError;
 use crate::plan::Plan;
 use crate::safety::redact::Redactor;
 use crate::safety::teardown::{HubDebt, HubUndo, Obligations};
-use crate::scenario::{HubFacts, Record, Scenario};
+use crate::scenario::{HubFacts, Record, Scenario, Verdict};
 use crate::session::client;
 use cleanup::{cleanup_of, HubState};
 use convert::{ledger_json, ms, scenario_record, update_identity};
@@ -221,21 +221,38 @@ impl ReportSink {
         }
     }
 
-    /// A scenario of hub `hub` starts.
-    pub fn scenario_started(&self, hub: usize, scenario: Scenario) {
-        if let Some(s) = &self.stream {
+    /// A scenario of hub `hub` starts, in cycle `cycle` of the run: under
+    /// way until its record comes (or, in a soak's later cycle, it is not
+    /// kept). The stream announces the first cycle's.
+    pub fn scenario_started(&self, hub: usize, scenario: Scenario, cycle: u32) {
+        self.hub_states()[hub].running = Some((scenario, cycle, Instant::now()));
+        if let (Some(s), 1) = (&self.stream, cycle) {
             let r = self.lock();
             s.scenario_started(&r.hubs[hub], scenario.name());
         }
     }
 
+    /// A scenario of a soak's later cycle ended and is not kept: no longer
+    /// under way.
+    pub fn scenario_not_kept(&self, hub: usize) {
+        self.hub_states()[hub].running = None;
+    }
+
     /// A scenario of hub `hub` ended: record it (the writer rewrites the
-    /// files when due).
+    /// files when due). Once the run has ended (a second signal cut it
+    /// short) nothing more is recorded: the scenario is in the record as
+    /// interrupted already.
     pub fn scenario_done(&self, hub: usize, facts: &HubFacts, record: &Record) {
         let incidents = record.incidents.iter().map(|i| self.incident(i)).collect();
         let scenario = scenario_record(record, &self.redactor).with_incidents(incidents);
         {
+            // Held until the record has the scenario: a second signal sees
+            // it either under way or recorded, never neither.
             let mut states = self.hub_states();
+            if self.pace.is_closed() {
+                return;
+            }
+            states[hub].running = None;
             states[hub]
                 .steps
                 .extend(record.cleanup.iter().map(|c| ObligationRecord {
@@ -250,8 +267,6 @@ impl ReportSink {
                     scenario: Some(record.scenario.name().to_owned()),
                     restore_command: None,
                 }));
-        }
-        {
             let mut r = self.lock();
             let h = &mut r.hubs[hub];
             update_identity(&mut h.identity, &h.target, facts);
@@ -261,6 +276,32 @@ impl ReportSink {
             h.scenarios.push(scenario);
         }
         self.pace.changed();
+    }
+
+    /// The run is cut short (a second signal): it ends here, and each
+    /// scenario under way is recorded as interrupted with its time so far
+    /// (its hub's thread will not record it: the process exits).
+    fn record_unfinished(&self, reason: &str) {
+        let mut states = self.hub_states();
+        self.pace.close();
+        let mut r = self.lock();
+        for (hub, st) in states.iter_mut().enumerate() {
+            let Some((scenario, cycle, since)) = st.running.take() else {
+                continue;
+            };
+            let message = match cycle {
+                1 => format!("interrupted: {reason}"),
+                n => format!("cycle {n}: interrupted: {reason}"),
+            };
+            let mut record = Record::not_run(scenario, Verdict::Fail(message));
+            record.duration = since.elapsed();
+            let scenario = scenario_record(&record, &self.redactor);
+            let h = &mut r.hubs[hub];
+            if let Some(s) = &self.stream {
+                s.scenario_done(h, &scenario);
+            }
+            h.scenarios.push(scenario);
+        }
     }
 
     /// Hub `hub`'s thread ended after `elapsed`, with the run-level cleanup
@@ -297,6 +338,13 @@ impl ReportSink {
             Some(e) => Err(e),
             None => Ok(()),
         }
+    }
+
+    /// The second signal: the scenarios under way recorded as interrupted,
+    /// then the files written a last time (status `aborted`).
+    fn abort(&self, reason: &str, exit_code: i32) {
+        self.record_unfinished(reason);
+        self.finish_at(RunStatus::Aborted, exit_code, Some(reason.to_owned()));
     }
 
     fn finish_at(&self, status: RunStatus, exit_code: i32, error: Option<String>) {
@@ -435,7 +483,7 @@ pub fn abort_active(reason: &str, exit_code: i32) {
         .as_ref()
         .and_then(Weak::upgrade);
     if let Some(sink) = sink {
-        sink.finish_at(RunStatus::Aborted, exit_code, Some(reason.to_owned()));
+        sink.abort(reason, exit_code);
     }
 }
 
@@ -545,6 +593,56 @@ mod tests {
         // A rewrite of the run under way that was due never follows it.
         sink.write_progress();
         assert_eq!(wait_record(&json, |_| true)["status"], "finished");
+    }
+
+    #[test]
+    fn a_second_signal_records_the_scenario_under_way_as_interrupted_once() {
+        use crate::report::json::Outcome;
+        use crate::scenario::Verdict;
+        let sink = ReportSink::new(
+            ReportPaths::default(),
+            &Plan::builtin_default(),
+            Redactor::new(false),
+        );
+        let facts = HubFacts::default();
+        let (a, b) = (
+            sink.add_hub("127.0.0.1:9", &facts, None),
+            sink.add_hub("127.0.0.1:10", &facts, None),
+        );
+        // Hub a: info under way in cycle 2. Hub b: mac recorded in cycle 1,
+        // its cycle 2 not kept: nothing of b's is under way.
+        sink.scenario_started(a, Scenario::Info, 2);
+        sink.scenario_started(b, Scenario::Mac, 1);
+        sink.scenario_done(b, &facts, &Record::not_run(Scenario::Mac, Verdict::Pass));
+        sink.scenario_started(b, Scenario::Mac, 2);
+        sink.scenario_not_kept(b);
+        sink.abort("SIGTERM received again", 5);
+        // The hub thread's own record comes after the end: not added.
+        let late = Record::not_run(Scenario::Info, Verdict::Fail("interrupted".into()));
+        sink.scenario_done(a, &facts, &late);
+        let r = sink.record();
+        assert_eq!(r.status, RunStatus::Aborted);
+        let got: Vec<Vec<(&str, Outcome, Option<&str>)>> = r
+            .hubs
+            .iter()
+            .map(|h| {
+                h.scenarios
+                    .iter()
+                    .map(|s| (s.name.as_str(), s.outcome, s.message.as_deref()))
+                    .collect()
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                vec![(
+                    "info",
+                    Outcome::Failed,
+                    Some("cycle 2: interrupted: SIGTERM received again")
+                )],
+                vec![("mac", Outcome::Passed, None)],
+            ]
+        );
     }
 
     #[test]

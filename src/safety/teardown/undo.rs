@@ -306,6 +306,10 @@ async fn all_off_verified<H: HubOps>(
             .map_err(|e| attempt_error::<H>(&format!("slot {slot} off"), &e))?;
     }
     let deadline = Instant::now() + policy.verify_within;
+    // Off is verified by two reads in a row, a poll apart: a relay that
+    // switches itself back on right after the off (a schedule window
+    // opening again) is not taken for off.
+    let mut off_once = false;
     loop {
         let status = ops
             .actuator_status()
@@ -329,8 +333,15 @@ async fn all_off_verified<H: HubOps>(
             }
         }
         if still_on.is_empty() && unknown.is_empty() {
-            return Ok(());
+            if off_once {
+                return Ok(());
+            }
+            // One confirming read, even at the deadline.
+            off_once = true;
+            sleep(policy.poll_every).await;
+            continue;
         }
+        off_once = false;
         if Instant::now() >= deadline {
             let mut parts = Vec::new();
             if !still_on.is_empty() {
@@ -405,6 +416,10 @@ pub(crate) mod tests {
         pub mangle: bool,
         pub sets: Mutex<Vec<ActuatorSet>>,
         pub config_sets: AtomicU32,
+        /// Slots that, after an off, read off once and are then on again.
+        pub relapse: Vec<u32>,
+        /// Status reads left before each relapsing slot is on again.
+        pub relapsing: Mutex<Vec<(u32, u8)>>,
     }
 
     impl FakeHub {
@@ -430,10 +445,19 @@ pub(crate) mod tests {
             if !self.stuck.contains(&cmd.target) {
                 self.slots.lock().unwrap()[cmd.target as usize] = cmd.state;
             }
+            if self.relapse.contains(&cmd.target) {
+                self.relapsing.lock().unwrap().push((cmd.target, 1));
+            }
             Ok(())
         }
         async fn actuator_status(&self) -> Result<Vec<ActuatorSlot>, String> {
             self.gate().await?;
+            for (slot, reads) in self.relapsing.lock().unwrap().iter_mut() {
+                match reads {
+                    0 => self.slots.lock().unwrap()[*slot as usize] = 1,
+                    n => *n -= 1,
+                }
+            }
             Ok(self
                 .slots
                 .lock()
@@ -526,6 +550,20 @@ pub(crate) mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_slot_that_reads_off_once_and_is_on_again_is_not_verified_off() {
+        let o = Obligations::new(MaxOn::default());
+        owed(&o);
+        let h = FakeHub {
+            relapse: vec![1],
+            ..hub()
+        };
+        let (r, _) = run(&h, &o).await;
+        assert!(!r.verified(), "{r:?}");
+        assert_eq!(h.slots.lock().unwrap()[1], 1, "the fake relapsed");
+        assert!(!o.is_clear(), "slot 1 is still owed");
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_flaky_hub_gets_retries_with_doubling_backoff() {
         let o = Obligations::new(MaxOn::default());
         owed(&o);
@@ -543,8 +581,10 @@ pub(crate) mod tests {
             })
             .collect();
         assert_eq!(backoffs, vec![250, 500, 1000]);
-        // Virtual time: exactly the backoffs (requests are instant).
-        assert_eq!(start.elapsed(), Duration::from_millis(1750));
+        // Virtual time: exactly the backoffs (requests are instant), plus
+        // one poll between the two off reads that verify the slots.
+        let poll = CleanupPolicy::default().poll_every;
+        assert_eq!(start.elapsed(), Duration::from_millis(1750) + poll);
     }
 
     #[tokio::test(start_paused = true)]

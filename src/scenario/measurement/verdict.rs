@@ -65,14 +65,24 @@ impl Measurement {
         let value = match (fact.kind(), m) {
             (Kind::Version, Measured::Version(s)) => match Version::parse(s) {
                 Some(v) => Operand::Version(v),
-                None => return vec![format!("{fact} \"{s}\" is not a comparable version")],
+                None => {
+                    return vec![format!(
+                        "{fact} {} is not a comparable version",
+                        crate::scenario::diff::quoted(s)
+                    )]
+                }
             },
             (Kind::Integer, Measured::Integer(n)) => Operand::Number(*n as f64),
             (Kind::Number, Measured::Number(n)) => Operand::Number(*n),
             (Kind::Number, Measured::Integer(n)) => Operand::Number(*n as f64),
             (Kind::Mac, Measured::Text(s)) => match crate::device::normalize_mac(s) {
                 Some(mac) => Operand::Text(mac),
-                None => return vec![format!("{fact} \"{s}\" is not a MAC address")],
+                None => {
+                    return vec![format!(
+                        "{fact} {} is not a MAC address",
+                        crate::scenario::diff::quoted(s)
+                    )]
+                }
             },
             (Kind::Choice(_) | Kind::Text, Measured::Text(s)) => Operand::Text(s.clone()),
             (_, other) => {

@@ -34,6 +34,9 @@ pub const MAX_CHANNELS: u32 = 64;
 /// An answer body, read up to a limit.
 pub(super) enum Read {
     Complete(Vec<u8>),
+    /// Not read: sent in a `Content-Encoding` the harness did not ask for
+    /// (it sends no `Accept-Encoding`), so it could not be checked.
+    Encoded(String),
     /// The limit was passed after `seen` bytes; reading stopped there.
     TooLarge {
         seen: usize,
@@ -71,15 +74,6 @@ pub fn opaque(bytes: &[u8]) -> String {
     let hash = Sha256::digest(bytes);
     let hex: String = hash.iter().take(6).map(|b| format!("{b:02x}")).collect();
     format!("<{} bytes, not recorded; sha256 {hex}>", bytes.len())
-}
-
-/// `0` (config answers) and `"success"` (actuator status) mean success.
-fn error_means_success(e: &Value) -> bool {
-    match e {
-        Value::Number(n) => n.as_u64() == Some(0),
-        Value::String(s) => s == "success" || s == "0",
-        _ => false,
-    }
 }
 
 /// The JSON type of a document, for messages.
@@ -127,6 +121,12 @@ pub fn check_config_answer(doc: &Value) -> Result<(), String> {
         None | Some(Value::Null) | Some(Value::String(_)) => {}
         Some(other) => return Err(format!("api_key is {}, not a string", kind_of(other))),
     }
+    if !["endpoints", "hub", "api_key"]
+        .iter()
+        .any(|k| obj.contains_key(*k))
+    {
+        return Err("none of the sections asked for (endpoints, hub, api_key) is there".into());
+    }
     Ok(())
 }
 
@@ -152,15 +152,28 @@ impl HubClient {
         bytes: &[u8],
     ) -> Result<(), CallError> {
         match serde_json::from_slice::<Value>(bytes) {
-            Ok(doc) => self.check_error_field(method, path, &doc),
+            Ok(doc) => {
+                if let Some(why) = std::str::from_utf8(bytes)
+                    .ok()
+                    .and_then(super::rules::duplicate_key)
+                {
+                    return Err(self.decode(
+                        method,
+                        path,
+                        format!("{why}: the write is not known to be done"),
+                    ));
+                }
+                self.check_error_field(method, path, &doc)
+            }
             // The documented answer is a bare 200; a body that is not JSON
             // carries no error field to read.
             Err(_) => Ok(()),
         }
     }
 
-    /// The `error` field, where an answer carries one, must say success
-    /// (`0` on config answers, `"success"` on actuator status).
+    /// The `error` field, where an answer carries one, must say success in
+    /// the form its endpoint documents (`rules::error_means_success`);
+    /// `config/get` and `actuators/status` must carry one.
     pub(super) fn check_error_field(
         &self,
         method: &Method,
@@ -168,8 +181,13 @@ impl HubClient {
         doc: &Value,
     ) -> Result<(), CallError> {
         match doc.get("error") {
+            None if super::rules::error_required(path) => Err(self.decode(
+                method,
+                path,
+                "the error field is missing (this answer always carries one)".into(),
+            )),
             None => Ok(()),
-            Some(e) if error_means_success(e) => Ok(()),
+            Some(e) if super::rules::error_means_success(path, e) => Ok(()),
             Some(e) => Err(CallError::HubError {
                 hub: self.hub.clone(),
                 method: method.to_string(),
@@ -240,6 +258,10 @@ impl HubClient {
                         }
                         _ => exchange.response_summary = Some(opaque(bytes)),
                     },
+                    Read::Encoded(enc) => {
+                        exchange.response_summary =
+                            Some(format!("<Content-Encoding {enc}; not read>"))
+                    }
                     Read::TooLarge { seen } => {
                         exchange.response_summary = Some(format!(
                             "<more than {MAX_ANSWER_BYTES} bytes ({seen} read before stopping); not recorded>"
@@ -257,6 +279,13 @@ impl HubClient {
                             .unwrap_or_else(|| "(none)".into()),
                     }),
                     (200..=299, Read::Complete(bytes)) => Ok(bytes),
+                    (200..=299, Read::Encoded(enc)) => Err(self.decode(
+                        method,
+                        path,
+                        format!(
+                            "Content-Encoding {enc} that the harness did not ask for; it cannot check the answer"
+                        ),
+                    )),
                     (200..=299, Read::TooLarge { .. }) => Err(CallError::TooLarge {
                         hub: self.hub.clone(),
                         method: m,
@@ -331,6 +360,7 @@ mod tests {
             (json!({"endpoints": [1]}), "endpoints[0] is a number"),
             (json!({"hub": "x"}), "hub is a string"),
             (json!({"api_key": 1}), "api_key is a number"),
+            (json!({"error": 0}), "none of the sections asked for"),
         ] {
             let e = check_config_answer(&doc).unwrap_err();
             assert!(e.starts_with(want), "{e}");
@@ -347,15 +377,5 @@ mod tests {
         );
         assert!(!o.contains("SECRET"));
         assert_eq!(o, opaque(b"{\"api_key\":\"SECRET-KEY\","));
-    }
-
-    #[test]
-    fn only_documented_success_values_are_success() {
-        for ok in [json!(0), json!("success")] {
-            assert!(error_means_success(&ok), "{ok}");
-        }
-        for bad in [json!(1), json!(-1), json!("fail"), json!(null), json!(true)] {
-            assert!(!error_means_success(&bad), "{bad}");
-        }
     }
 }

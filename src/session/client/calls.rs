@@ -11,6 +11,7 @@ use crate::session::actuator_limit::MaxOn;
 
 use super::answer::{check_config_answer, kind_of, MAX_STATUS_ENTRIES};
 use super::retry::Req;
+use super::rules;
 use super::{CallError, HubClient};
 
 /// A `config/get` answer: the exact bytes the hub sent (what a backup keeps
@@ -47,6 +48,9 @@ impl HubClient {
                 format!("{}, not a JSON object", kind_of(&doc)),
             ));
         }
+        if let Some(why) = rules::missing_section(&doc, sections) {
+            return Err(self.decode(&Method::POST, paths::INFO_GET, why));
+        }
         if let Some(mac) = doc
             .get("wifi")
             .and_then(|w| w.get("mac_addr"))
@@ -81,7 +85,13 @@ impl HubClient {
         })?;
         let doc: Value = serde_json::from_str(&text)
             .map_err(|e| self.decode(&method, path, format!("not JSON: {e}")))?;
-        self.check_error_field(&method, path, &doc)?;
+        if rules::top_level_duplicate(&text, "error") {
+            return Err(self.decode(
+                &method,
+                path,
+                "the error field appears twice, so whether the hub succeeded is unknown".into(),
+            ));
+        }
         check_config_answer(&doc).map_err(|why| {
             self.decode(
                 &method,
@@ -89,6 +99,7 @@ impl HubClient {
                 format!("{why}; the harness does not write a config it does not understand"),
             )
         })?;
+        self.check_error_field(&method, path, &doc)?;
         Ok(ConfigAnswer { text, doc })
     }
 
@@ -154,7 +165,15 @@ impl HubClient {
                 serde_json::from_value(e.clone())
                     .map_err(|err| self.decode(&method, path, format!("actuators[{i}]: {err}")))
             })
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<crate::device::ActuatorSlot>, CallError>>()?;
+        let slots: Vec<u32> = actuators.iter().map(|a| a.slot).collect();
+        if let Some(slot) = rules::slot_listed_twice(&slots) {
+            return Err(self.decode(
+                &method,
+                path,
+                format!("slot {slot} is listed twice, so its state is unknown"),
+            ));
+        }
         Ok(ActuatorStatus {
             actuators,
             error: "success".into(),
@@ -220,6 +239,12 @@ impl HubClient {
         body: Option<Req>,
     ) -> Result<T, CallError> {
         let bytes = self.call(method.clone(), path, body).await?;
+        if let Some(why) = std::str::from_utf8(&bytes)
+            .ok()
+            .and_then(rules::duplicate_key)
+        {
+            return Err(self.decode(&method, path, why));
+        }
         serde_json::from_slice(&bytes).map_err(|e| self.decode(&method, path, e.to_string()))
     }
 }

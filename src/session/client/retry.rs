@@ -178,6 +178,13 @@ impl HubClient {
                             .headers()
                             .get(reqwest::header::LOCATION)
                             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+                        let encoding = resp
+                            .headers()
+                            .get(reqwest::header::CONTENT_ENCODING)
+                            .map(|v| v.as_bytes());
+                        if let Some(enc) = super::rules::unasked_encoding(encoding) {
+                            return Ok((status, location, Read::Encoded(enc)));
+                        }
                         read_bounded(resp, MAX_ANSWER_BYTES)
                             .await
                             .map(|read| (status, location, read))

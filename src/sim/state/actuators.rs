@@ -16,6 +16,9 @@ pub(super) struct Slot {
     window_end: i64,
     /// Bumped on every switch, so a timer armed for an earlier "on" does nothing.
     generation: u64,
+    /// `relapse`: after an off command, the status reads that still show
+    /// off, and for how many seconds the slot then switches itself on.
+    relapse: Option<(u8, u32)>,
 }
 
 impl SimState {
@@ -26,6 +29,7 @@ impl SimState {
 
     /// `actuators/status` entries.
     pub fn actuator_slots(&self) -> Vec<ActuatorSlot> {
+        self.relapse_on_read();
         let typ = self.0.profile.typ_ma();
         lock(&self.0.slots)
             .iter()
@@ -110,13 +114,60 @@ impl SimState {
         if self.stuck(target, false) {
             return;
         }
+        let relapse = timer.is_none() && self.relapses(target);
         let mut slots = lock(&self.0.slots);
         let slot = &mut slots[target as usize];
+        if relapse {
+            let secs = (slot.window_end - slot.last_run).clamp(1, 3600) as u32;
+            slot.relapse = Some((1, secs));
+        }
         slot.on = false;
         slot.window_end = 0;
         slot.generation += 1;
         drop(slots);
         self.state_changed();
+    }
+
+    /// A status read: a `relapse` slot read off once switches itself back
+    /// on now, for the duration of its last on.
+    fn relapse_on_read(&self) {
+        let mut timers = Vec::new();
+        let mut slots = lock(&self.0.slots);
+        for (i, slot) in slots.iter_mut().enumerate() {
+            match slot.relapse {
+                Some((0, secs)) => {
+                    let now = unix_now();
+                    slot.relapse = None;
+                    slot.on = true;
+                    slot.last_run = now;
+                    slot.window_end = now + i64::from(secs);
+                    slot.generation += 1;
+                    timers.push((i as u32, slot.generation, secs));
+                }
+                Some((n, secs)) => slot.relapse = Some((n - 1, secs)),
+                None => {}
+            }
+        }
+        drop(slots);
+        if !timers.is_empty() {
+            for (target, generation, secs) in timers {
+                self.arm_timer(target, generation, secs);
+            }
+            self.state_changed();
+        }
+    }
+
+    /// Whether a `relapse` fault makes this off command come undone.
+    fn relapses(&self, target: u32) -> bool {
+        let mut relapse = false;
+        for (i, f) in self.0.faults.iter().enumerate() {
+            if let FaultKind::Relapse(s) = f.kind {
+                if s.is_none_or(|s| s == target) && self.fire(i) {
+                    relapse = true;
+                }
+            }
+        }
+        relapse
     }
 
     /// Whether a stuck fault stops this switch (`on`: a switch on).

@@ -1,0 +1,149 @@
+//! The hub as an adversary in its JSON: answers nested 100k deep, `NaN`
+//! and `Infinity`, values of the wrong type or out of range, a config of
+//! 100k endpoints, produced by the fault proxy (`common::proxy`) rewriting
+//! a real simulated hub's answers. The call they hit fails naming it (exit
+//! 1; exit 5 when relays can then not be verified off), nothing is built
+//! on them, and the hub is left as found.
+
+use std::process::Output;
+
+use crate::common::proxy::{FaultProxy, Framing};
+use crate::common::{harness_cmd, output_of, sim_with, text, FAST, LIMIT};
+
+fn run_at(addr: std::net::SocketAddr, extra: &[&str]) -> Output {
+    let addr = addr.to_string();
+    let mut args = vec!["--device", addr.as_str()];
+    args.extend_from_slice(FAST);
+    args.extend_from_slice(extra);
+    output_of(harness_cmd().args(&args), LIMIT)
+}
+
+/// One hostile answer: the fault, on which path, with which run, the exit
+/// code and a part of the one-line reason.
+struct Case {
+    fault: Framing,
+    path: &'static str,
+    args: &'static [&'static str],
+    code: i32,
+    needle: &'static str,
+}
+
+const INFO: &[&str] = &["--exact", "info"];
+const ROUND_TRIP: &[&str] = &["--exact", "config-round-trip", "--write-config"];
+const ACTUATORS: &[&str] = &["--exact", "actuators", "--actuators"];
+
+#[test]
+fn hostile_json_fails_the_call_and_leaves_the_hub_as_found() {
+    let cases = vec![
+        Case {
+            fault: Framing::Deep(100_000),
+            path: "/api/info/get",
+            args: INFO,
+            code: 1,
+            needle: "recursion limit exceeded",
+        },
+        Case {
+            fault: Framing::Deep(100_000),
+            path: "/api/config/get",
+            args: ROUND_TRIP,
+            code: 1,
+            needle: "recursion limit exceeded",
+        },
+        Case {
+            fault: Framing::Deep(100_000),
+            path: "/api/actuators/status",
+            args: ACTUATORS,
+            code: 5,
+            needle: "recursion limit exceeded",
+        },
+        Case {
+            fault: Framing::Replace("\"batt_v\":9.0", "\"batt_v\":NaN"),
+            path: "/api/info/get",
+            args: INFO,
+            code: 1,
+            needle: "POST /api/info/get: answer is not the documented shape",
+        },
+        Case {
+            fault: Framing::Replace("\"num_actuators\":2", "\"num_actuators\":4294967296"),
+            path: "/api/info/get",
+            args: ACTUATORS,
+            code: 1,
+            needle: "invalid value: integer `4294967296`, expected u32",
+        },
+        Case {
+            fault: Framing::Replace("\"mac_addr\":\"A1:B2:C3:D4:A6:20\"", "\"mac_addr\":1"),
+            path: "/api/info/get",
+            args: INFO,
+            code: 1,
+            needle: "wifi.mac_addr should be a string, got 1",
+        },
+        Case {
+            fault: Framing::Replace("\"state\":0", "\"state\":Infinity"),
+            path: "/api/actuators/status",
+            args: ACTUATORS,
+            code: 5,
+            needle: "GET /api/actuators/status: answer is not the documented shape",
+        },
+        Case {
+            fault: Framing::Replace("\"state\":0", "\"state\":\"0\""),
+            path: "/api/actuators/status",
+            args: ACTUATORS,
+            code: 5,
+            needle: "actuators[0]: invalid type: string",
+        },
+        Case {
+            fault: Framing::Replace("\"slot\":0", "\"slot\":-1"),
+            path: "/api/actuators/status",
+            args: ACTUATORS,
+            code: 5,
+            needle: "actuators[0]: invalid value: integer `-1`",
+        },
+        Case {
+            fault: Framing::Replace("\"slot\":0", "\"slot\":1e300"),
+            path: "/api/actuators/status",
+            args: ACTUATORS,
+            code: 5,
+            needle: "actuators[0]: invalid type: floating point",
+        },
+        Case {
+            fault: Framing::ManyEndpoints(100_000),
+            path: "/api/config/get",
+            args: ROUND_TRIP,
+            code: 1,
+            needle: "answer larger than 262144 bytes",
+        },
+    ];
+    let threads: Vec<_> = cases
+        .into_iter()
+        .map(|c| {
+            std::thread::spawn(move || {
+                let hub = sim_with("hub-new-firmware", &[]);
+                let before = hub.state().config_text();
+                let proxy = FaultProxy::start(hub.addr(), c.path, c.fault, 0);
+                let o = run_at(proxy.addr(), c.args);
+                let out = text(&o);
+                let what = format!("{:?} on {}", c.fault, c.path);
+                assert_eq!(o.status.code(), Some(c.code), "{what}:\n{out}");
+                assert!(out.contains(c.needle), "{what}: no {:?}:\n{out}", c.needle);
+                assert!(!out.contains("panicked"), "{what}:\n{out}");
+                assert!(
+                    !hub.state()
+                        .received()
+                        .iter()
+                        .any(|r| r.path == "/api/config/set"),
+                    "{what}: written:\n{out}"
+                );
+                assert_eq!(hub.state().config_text(), before, "{what}:\n{out}");
+                assert!(
+                    hub.actuator_states().iter().all(|&s| s == 0),
+                    "{what}: a relay is on:\n{out}"
+                );
+            })
+        })
+        .collect();
+    for t in threads {
+        if let Err(panic) = t.join() {
+            std::panic::resume_unwind(panic);
+        }
+    }
+}

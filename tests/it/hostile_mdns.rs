@@ -1,0 +1,113 @@
+//! The hub as an adversary on mDNS, each test in a network namespace of
+//! its own: announcements are untrusted input too. A responder announcing
+//! a port of 0, a TXT record too big for a packet, a thousand instances, or
+//! one instance whose port keeps changing, never makes the harness hang,
+//! panic or grow without bound.
+
+use vegehub_harness::device::Mac;
+use vegehub_harness::sim::advertise::{Advertisement, Advertiser, Responder};
+
+use crate::common::{harness, harness_within, text, FAST};
+use crate::netns_test;
+
+fn ad(mac: &str, instance: &str, port: u16) -> Advertisement {
+    Advertisement {
+        mac: Mac::parse(mac).expect("test MAC"),
+        instance: Some(instance.to_owned()),
+        port,
+        addrs: vec!["127.0.0.1".parse().unwrap()],
+        version: "5.1.1".into(),
+        sensors: vec!["Sensor1".into()],
+        actuators: 2,
+        power_mode: 0,
+    }
+}
+
+netns_test! {
+    fn a_hub_announcing_port_0_is_unreachable_not_a_hang() {
+        let adv = Advertiser::register(&ad("02:00:00:00:0A:01", "Port_Zero", 0)).unwrap();
+        let mut args = vec!["--select", "Port_Zero", "--discover-timeout", "3"];
+        args.extend_from_slice(FAST);
+        let o = harness(&args);
+        let out = text(&o);
+        assert_eq!(o.status.code(), Some(4), "{out}");
+        assert!(!out.contains("panicked"), "{out}");
+        adv.shutdown().unwrap();
+    }
+}
+
+netns_test! {
+    fn a_txt_record_too_big_for_a_packet_does_not_stop_the_browse() {
+        // 1000 sensor names of 64 bytes: about 64 KiB of TXT.
+        let mut big = ad("02:00:00:00:0A:02", "Big_Txt", 8080);
+        big.sensors = (0..1000).map(|i| format!("{i:04}{}", "s".repeat(60))).collect();
+        let big = Advertiser::register(&big);
+        let fine = Advertiser::register(&ad("02:00:00:00:0A:03", "Fine_Hub", 8080)).unwrap();
+        let o = harness(&["discover", "--json", "--timeout", "3"]);
+        let out = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{out}");
+        assert!(out.contains("Fine_Hub"), "{out}");
+        assert!(!out.contains("panicked"), "{out}");
+        assert!(o.stdout.len() < 256 * 1024, "{} bytes of output", o.stdout.len());
+        fine.shutdown().unwrap();
+        if let Ok(big) = big {
+            big.shutdown().unwrap();
+        }
+    }
+}
+
+netns_test! {
+    fn a_thousand_instances_stop_the_browse_at_the_bound() {
+        let responder = Responder::new().unwrap();
+        let hubs: Vec<Advertiser> = (0..1000u32)
+            .map(|i| {
+                let mac = format!("02:00:00:01:{:02X}:{:02X}", i / 256, i % 256);
+                let a = ad(&mac, &format!("Many_{i:04}"), 8080);
+                Advertiser::register_on(&responder, &a).unwrap()
+            })
+            .collect();
+        let o = harness_within(
+            &["discover", "--json", "--timeout", "20"],
+            std::time::Duration::from_secs(60),
+        );
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(doc["stopped"], "too_many", "{}", doc["stopped"]);
+        assert_eq!(
+            doc["hubs"].as_array().unwrap().len(),
+            vegehub_harness::discovery::MAX_HUBS
+        );
+        for h in hubs {
+            h.shutdown().unwrap();
+        }
+        responder.shutdown().unwrap();
+    }
+}
+
+netns_test! {
+    fn one_instance_changing_its_port_is_one_hub() {
+        let mut a = ad("02:00:00:00:0A:04", "Restless", 8080);
+        let mut adv = Advertiser::register(&a).unwrap();
+        let child = std::process::Command::new(crate::common::BIN)
+            .args(["discover", "--json", "--timeout", "3"])
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        for port in 8081..8131 {
+            a.port = port;
+            adv.reannounce(&a).unwrap();
+        }
+        let o = crate::common::output_within(child, std::time::Duration::from_secs(60), "discover");
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let hubs = doc["hubs"].as_array().unwrap();
+        assert_eq!(hubs.len(), 1, "{doc}");
+        let port = hubs[0]["port"].as_u64().unwrap();
+        assert!((8080..8131).contains(&port), "{doc}");
+        adv.shutdown().unwrap();
+    }
+}
