@@ -143,12 +143,12 @@ pub struct RunArgs {
 
     /// Device-side duration of each slot's on/off check, in seconds
     /// [default: the plan's, 5].
-    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(1..=600))]
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(1..=crate::plan::MAX_SECONDS as i64))]
     pub on_seconds: Option<u32>,
 
     /// Device-side duration of the auto-off check, in seconds [default: the
     /// plan's, 1].
-    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(1..=600))]
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(1..=crate::plan::MAX_SECONDS as i64))]
     pub auto_off_seconds: Option<u32>,
 
     /// Run only scenarios whose name contains FILTER (libtest convention).

@@ -20,8 +20,11 @@ pub use parse::{PlanError, DEFAULT_PLAN_JSON, DEFAULT_PLAN_SOURCE};
 /// it through).
 pub use crate::safety::redact::TEST_VALUE_PREFIX;
 
-/// Most retries a plan may ask for: more only hides a sick hub.
+/// Most retries a plan (or `--retries`) may ask for: more only hides a sick hub.
 pub const MAX_RETRIES: u32 = 10;
+/// Longest timeout or deadline a plan may ask for, and the longest
+/// `on_seconds`/`auto_off_seconds` (also for their flags), in seconds.
+pub const MAX_SECONDS: u32 = 600;
 
 /// A validated plan.
 #[derive(Debug, Clone, PartialEq)]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{Params, Plan, Step, MAX_RETRIES, TEST_VALUE_PREFIX};
+use super::{Params, Plan, Step, MAX_RETRIES, MAX_SECONDS, TEST_VALUE_PREFIX};
 use crate::scenario::actuators::{self, Slots};
 use crate::scenario::measurement::MeasurementSpec;
 use crate::scenario::setup;
@@ -23,8 +23,6 @@ pub const DEFAULT_PLAN_SOURCE: &str = "scenarios/default.json (built in)";
 
 /// Marker a setup test server URL must contain.
 const TEST_URL_MARKER: &str = "VEGEHUB_HARNESS_TEST";
-/// Longest timeout or deadline a plan may ask for.
-const MAX_SECONDS: f64 = 600.0;
 
 /// Why a plan was refused. Displayed as one line.
 #[derive(Debug, thiserror::Error)]
@@ -389,7 +387,7 @@ fn actuator_params(s: &ActuatorsStep, path: &str) -> Result<actuators::Params, A
     }
     let whole_seconds = |v: Option<u32>, default: u32, field: &str| {
         let n = v.unwrap_or(default);
-        if n == 0 || f64::from(n) > MAX_SECONDS {
+        if n == 0 || n > MAX_SECONDS {
             return Err(at(
                 format!("{path}.{field}"),
                 format!("expected whole seconds from 1 to {MAX_SECONDS}"),
@@ -457,7 +455,7 @@ fn setup_params(s: &SetupStep, path: &str) -> Result<setup::Params, At> {
 fn seconds(v: Option<f64>, path: &str) -> Result<Option<Duration>, At> {
     match v {
         None => Ok(None),
-        Some(s) if s.is_finite() && s > 0.0 && s <= MAX_SECONDS => {
+        Some(s) if s.is_finite() && s > 0.0 && s <= f64::from(MAX_SECONDS) => {
             Ok(Some(Duration::from_secs_f64(s)))
         }
         Some(s) => Err(at(

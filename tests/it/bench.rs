@@ -275,74 +275,6 @@ fn a_closed_stderr_mid_change_leaves_the_hub_clean() {
 mod on_a_terminal {
     use super::*;
     use crate::common::pty::{finish, spawn};
-    use expectrl::Expect;
-
-    /// What a terminal would show at the end: a small screen model with a
-    /// cursor (`\r`, `\n`, `ESC[nA`/`ESC[nB` up/down, `ESC[K`/`ESC[2K`
-    /// erase, `ESC[J` erase below); other control sequences are dropped.
-    fn plain(s: &str) -> String {
-        let mut rows: Vec<Vec<char>> = vec![Vec::new()];
-        let (mut row, mut col) = (0usize, 0usize);
-        let mut chars = s.chars().peekable();
-        while let Some(c) = chars.next() {
-            match c {
-                '\x1b' if chars.peek() == Some(&'[') => {
-                    chars.next();
-                    let mut arg = String::new();
-                    for d in chars.by_ref() {
-                        if !d.is_ascii_alphabetic() {
-                            arg.push(d);
-                            continue;
-                        }
-                        let n = arg.parse::<usize>().unwrap_or(1).max(1);
-                        match d {
-                            'A' => row = row.saturating_sub(n),
-                            'B' => {
-                                row += n;
-                                while rows.len() <= row {
-                                    rows.push(Vec::new());
-                                }
-                            }
-                            'K' if arg == "2" => rows[row].clear(),
-                            'K' => rows[row].truncate(col),
-                            'J' => {
-                                rows[row].truncate(col);
-                                rows.truncate(row + 1);
-                            }
-                            'G' => col = n - 1,
-                            _ => {}
-                        }
-                        break;
-                    }
-                }
-                '\r' => col = 0,
-                '\n' => {
-                    row += 1;
-                    col = 0;
-                    if rows.len() <= row {
-                        rows.push(Vec::new());
-                    }
-                }
-                c if c.is_control() => {}
-                c => {
-                    let r = &mut rows[row];
-                    while r.len() < col {
-                        r.push(' ');
-                    }
-                    if col < r.len() {
-                        r[col] = c;
-                    } else {
-                        r.push(c);
-                    }
-                    col += 1;
-                }
-            }
-        }
-        rows.iter()
-            .map(|r| r.iter().collect::<String>())
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
 
     #[test]
     fn questions_name_the_hub_and_what_will_happen_and_re_ask() {
@@ -372,7 +304,6 @@ mod on_a_terminal {
         s.expect("Allow this on Vege_1C_07?").unwrap();
         s.send_line("none").unwrap();
         let (out, code) = finish(&mut s);
-        let out = plain(&out);
         assert_eq!(code, 0, "{out}");
         assert!(out.contains("test actuators         ... ok"), "{out}");
         assert!(
@@ -404,8 +335,8 @@ mod on_a_terminal {
         let hub = sim_with("hub-old-firmware", &[]);
         let addr = hub.addr().to_string();
         let mut s = spawn(&["--device", &addr, "--exact", "actuators"]);
-        let asked = s.expect("none: ").expect("the question");
-        let shown = plain(&String::from_utf8_lossy(asked.before()));
+        s.expect("none: ").expect("the question");
+        let shown = s.screen();
         s.send_line("n").unwrap();
         let (out, code) = finish(&mut s);
         assert_eq!(code, 0, "{out}");
@@ -432,9 +363,12 @@ mod on_a_terminal {
         s.expect("Allow this on Vege_1C_07?").unwrap();
         s.send_line("a").unwrap();
         let (out, code) = finish(&mut s);
-        let out = plain(&out);
         assert_eq!(code, 0, "{out}");
-        assert!(!out.contains("Allow this on"), "asked again: {out}");
+        assert_eq!(
+            out.matches("Allow this on").count(),
+            1,
+            "asked again: {out}"
+        );
         assert!(
             !out.contains("A1B2C3D4A620 (no name"),
             "second hub shown for a question: {out}"
@@ -450,6 +384,40 @@ mod on_a_terminal {
             .any(|r| r.path.ends_with("actuators/set")));
     }
 
+    /// Two hubs waiting at once: two progress lines, each padded to the
+    /// terminal's full width so the terminal wraps the first onto its own
+    /// row. Lifting them for a result line must erase only them: every
+    /// result line is on the screen at the end.
+    #[test]
+    fn progress_for_two_hubs_at_once_erases_no_result_line() {
+        let slow = ["delay:1500ms@actuators/status,times=1"];
+        let one = sim_with("hub-old-firmware", &slow);
+        let two = sim_with("hub-new-firmware", &slow);
+        let (a1, a2) = (one.addr().to_string(), two.addr().to_string());
+        let mut s = spawn(&[
+            "--device",
+            &a1,
+            "--device",
+            &a2,
+            "--timeout",
+            "4s",
+            "--exact",
+            "actuator-status",
+        ]);
+        let (out, code) = finish(&mut s);
+        assert_eq!(code, 0, "{out}");
+        let raw = s.raw();
+        for a in [&a1, &a2] {
+            let wait = format!("waiting for {a}: answer to GET /api/actuators/status");
+            assert!(raw.contains(&wait), "no progress line for {a}: {raw:?}");
+        }
+        for mac in ["A1B2C3D41C07", "A1B2C3D4A620"] {
+            let line = format!("test [{mac}] actuator-status ... ok");
+            assert!(out.lines().any(|l| l == line), "{line:?} erased:\n{out}");
+        }
+        assert!(!out.contains("waiting for"), "progress left behind:\n{out}");
+    }
+
     /// Ctrl-C at a question: no more questions, nothing written, exit 130,
     /// without waiting for Enter.
     #[test]
@@ -462,9 +430,12 @@ mod on_a_terminal {
         s.expect("Allow this on A1B2C3D4A620?").unwrap();
         s.send(expectrl::ControlCode::EndOfText).unwrap();
         let (out, code) = finish(&mut s);
-        let out = plain(&out);
         assert_eq!(code, 130, "{out}");
-        assert!(!out.contains("Allow this on"), "asked again: {out}");
+        assert_eq!(
+            out.matches("Allow this on").count(),
+            1,
+            "asked again: {out}"
+        );
         assert!(
             out.contains("SIGINT (Ctrl-C) received: stopping the run"),
             "{out}"
@@ -515,7 +486,6 @@ mod on_a_terminal {
             .unwrap();
         s.expect("s of 4.0s").unwrap();
         let (out, code) = finish(&mut s);
-        let out = plain(&out);
         assert_eq!(code, 0, "{out}");
         // With -v every exchange is a note; each result line is whole.
         for l in out
