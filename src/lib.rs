@@ -31,9 +31,10 @@
 //! safety.rs,   the run's safety flags -> one `Safety`; backup (0600 files before
 //! safety/      the first write), redact, teardown/ (undo obligations, cleanup,
 //!              signals), restore/ (restore's core)
-//! discovery/   mdns-sd browse -> hubs, the stop rule; select (a run's hubs:
-//!              --select, --all, the prompt's answer), local_names (.local),
-//!              other_case (a responder spelling the service type in another case)
+//! discovery/   mdns-sd browse -> hubs, the stop rule; hub (what a browse found);
+//!              select (a run's hubs: --select, --all, the prompt's answer),
+//!              local_names (.local), other_case (a responder spelling the
+//!              service type in another case)
 //! session.rs,  client (the one reqwest client, typed calls, bounded retry, every
 //! session/     answer checked), actuator_limit (the on-duration cap, the only way
 //!              to build an actuator command), ledger (socket accounting and the

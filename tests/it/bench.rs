@@ -10,9 +10,9 @@ use crate::common::{harness_within, sim_with, text, FAST};
 // Only the Unix-only tests below spawn the binary by hand.
 #[cfg(unix)]
 use {
-    crate::common::{harness_cmd, output_of, output_within, spawn_piped},
+    crate::common::{harness_cmd, output_of, output_within},
     std::io::{BufRead, BufReader},
-    vegehub_harness::sim::SimHandle,
+    std::process::Stdio,
 };
 
 const LIMIT: Duration = Duration::from_secs(40);
@@ -174,20 +174,6 @@ fn reports_are_0644_backups_stay_private() {
     assert_eq!(mode(&backup), 0o600);
 }
 
-/// The harness started on `hub` with every hub-changing scenario allowed,
-/// then `extra`; stdout and stderr piped.
-#[cfg(unix)]
-fn spawn_changing(hub: &SimHandle, extra: &[&str]) -> std::process::Child {
-    let addr = hub.addr().to_string();
-    let allow = ["--write-config", "--actuators", "--setup"];
-    spawn_piped(
-        harness_cmd()
-            .args(["--device", &addr])
-            .args(allow)
-            .args(extra),
-    )
-}
-
 /// `| head -3`: stdout closes after three lines. The run stops like on a
 /// first Ctrl-C, what it changed is undone, and it exits 141, no panic.
 #[cfg(unix)] // symlinks, /proc, file modes, SIGPIPE semantics
@@ -195,10 +181,25 @@ fn spawn_changing(hub: &SimHandle, extra: &[&str]) -> std::process::Child {
 fn a_closed_stdout_stops_the_run_quietly_with_exit_141() {
     let hub = sim_with("hub-new-firmware", &[]);
     let original = hub.config();
+    let addr = hub.addr().to_string();
     let json = tempfile::tempdir().unwrap();
     let record = json.path().join("run.json");
-    let extra = [FAST, &["--report-json", record.to_str().unwrap()]].concat();
-    let mut child = spawn_changing(&hub, &extra);
+    let mut child = harness_cmd()
+        .args([
+            "--device",
+            &addr,
+            "--write-config",
+            "--actuators",
+            "--setup",
+        ])
+        .args(FAST)
+        .arg("--report-json")
+        .arg(&record)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let seen: Vec<String> = (0..3).map(|_| lines.next().unwrap().unwrap()).collect();
     drop(lines);
@@ -228,15 +229,29 @@ fn a_closed_stdout_stops_the_run_quietly_with_exit_141() {
 fn a_closed_stderr_mid_change_leaves_the_hub_clean() {
     let hub = sim_with("hub-4-relay-ac", &[]);
     let original = hub.config();
-    let fast_enough = [
-        "--timeout",
-        "3s",
-        "--verify-timeout",
-        "3s",
-        "--on-seconds",
-        "5",
-    ];
-    let mut child = spawn_changing(&hub, &[&["-v"][..], &fast_enough].concat());
+    let addr = hub.addr().to_string();
+    let mut child = harness_cmd()
+        .args([
+            "--device",
+            &addr,
+            "--write-config",
+            "--actuators",
+            "--setup",
+            "-v",
+        ])
+        .args([
+            "--timeout",
+            "3s",
+            "--verify-timeout",
+            "3s",
+            "--on-seconds",
+            "5",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let stderr = child.stderr.take().unwrap();
     assert!(
         hub.wait_state(Duration::from_secs(20), |s| s
@@ -260,91 +275,15 @@ fn a_closed_stderr_mid_change_leaves_the_hub_clean() {
 mod on_a_terminal {
     use super::*;
     use crate::common::pty::{finish, spawn};
-    use expectrl::session::OsSession as Session;
-    use expectrl::Expect;
-
-    /// [`spawn`] against `hubs` with the fast settings, then `extra`.
-    fn spawn_on(hubs: &[&SimHandle], extra: &[&str]) -> Session {
-        let addrs: Vec<String> = hubs.iter().map(|h| h.addr().to_string()).collect();
-        let mut args: Vec<&str> = addrs.iter().flat_map(|a| ["--device", a]).collect();
-        args.extend_from_slice(FAST);
-        args.extend_from_slice(extra);
-        spawn(&args)
-    }
-
-    /// What a terminal would show at the end: a small screen model with a
-    /// cursor (`\r`, `\n`, `ESC[nA`/`ESC[nB` up/down, `ESC[K`/`ESC[2K`
-    /// erase, `ESC[J` erase below); other control sequences are dropped.
-    fn plain(s: &str) -> String {
-        let mut rows: Vec<Vec<char>> = vec![Vec::new()];
-        let (mut row, mut col) = (0usize, 0usize);
-        let mut chars = s.chars().peekable();
-        while let Some(c) = chars.next() {
-            match c {
-                '\x1b' if chars.peek() == Some(&'[') => {
-                    chars.next();
-                    let mut arg = String::new();
-                    for d in chars.by_ref() {
-                        if !d.is_ascii_alphabetic() {
-                            arg.push(d);
-                            continue;
-                        }
-                        let n = arg.parse::<usize>().unwrap_or(1).max(1);
-                        match d {
-                            'A' => row = row.saturating_sub(n),
-                            'B' => {
-                                row += n;
-                                while rows.len() <= row {
-                                    rows.push(Vec::new());
-                                }
-                            }
-                            'K' if arg == "2" => rows[row].clear(),
-                            'K' => rows[row].truncate(col),
-                            'J' => {
-                                rows[row].truncate(col);
-                                rows.truncate(row + 1);
-                            }
-                            'G' => col = n - 1,
-                            _ => {}
-                        }
-                        break;
-                    }
-                }
-                '\r' => col = 0,
-                '\n' => {
-                    row += 1;
-                    col = 0;
-                    if rows.len() <= row {
-                        rows.push(Vec::new());
-                    }
-                }
-                c if c.is_control() => {}
-                c => {
-                    let r = &mut rows[row];
-                    while r.len() < col {
-                        r.push(' ');
-                    }
-                    if col < r.len() {
-                        r[col] = c;
-                    } else {
-                        r.push(c);
-                    }
-                    col += 1;
-                }
-            }
-        }
-        rows.iter()
-            .map(|r| r.iter().collect::<String>())
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
 
     #[test]
     fn questions_name_the_hub_and_what_will_happen_and_re_ask() {
         // Old firmware keeps a name in its config.
         let hub = sim_with("hub-old-firmware", &[]);
         let addr = hub.addr().to_string();
-        let mut s = spawn_on(&[&hub], &[]);
+        let mut args = vec!["--device", addr.as_str()];
+        args.extend_from_slice(FAST);
+        let mut s = spawn(&args);
         // config-round-trip first: the hub named by its config name, MAC,
         // address and relays.
         s.expect(format!("Vege_1C_07 (MAC A1B2C3D41C07, {addr}, 1 relay):").as_str())
@@ -365,7 +304,6 @@ mod on_a_terminal {
         s.expect("Allow this on Vege_1C_07?").unwrap();
         s.send_line("none").unwrap();
         let (out, code) = finish(&mut s);
-        let out = plain(&out);
         assert_eq!(code, 0, "{out}");
         assert!(out.contains("test actuators         ... ok"), "{out}");
         assert!(
@@ -397,8 +335,8 @@ mod on_a_terminal {
         let hub = sim_with("hub-old-firmware", &[]);
         let addr = hub.addr().to_string();
         let mut s = spawn(&["--device", &addr, "--exact", "actuators"]);
-        let asked = s.expect("none: ").expect("the question");
-        let shown = plain(&String::from_utf8_lossy(asked.before()));
+        s.expect("none: ").expect("the question");
+        let shown = s.screen();
         s.send_line("n").unwrap();
         let (out, code) = finish(&mut s);
         assert_eq!(code, 0, "{out}");
@@ -417,13 +355,20 @@ mod on_a_terminal {
     fn all_answers_for_every_hub_at_once() {
         let one = sim_with("hub-old-firmware", &[]);
         let two = sim_with("hub-new-firmware", &[]);
-        let mut s = spawn_on(&[&one, &two], &["--exact", "actuators"]);
+        let (a1, a2) = (one.addr().to_string(), two.addr().to_string());
+        let mut args = vec!["--device", a1.as_str(), "--device", a2.as_str()];
+        args.extend_from_slice(FAST);
+        args.extend_from_slice(&["--exact", "actuators"]);
+        let mut s = spawn(&args);
         s.expect("Allow this on Vege_1C_07?").unwrap();
         s.send_line("a").unwrap();
         let (out, code) = finish(&mut s);
-        let out = plain(&out);
         assert_eq!(code, 0, "{out}");
-        assert!(!out.contains("Allow this on"), "asked again: {out}");
+        assert_eq!(
+            out.matches("Allow this on").count(),
+            1,
+            "asked again: {out}"
+        );
         assert!(
             !out.contains("A1B2C3D4A620 (no name"),
             "second hub shown for a question: {out}"
@@ -439,18 +384,58 @@ mod on_a_terminal {
             .any(|r| r.path.ends_with("actuators/set")));
     }
 
+    /// Two hubs waiting at once: two progress lines, each padded to the
+    /// terminal's full width so the terminal wraps the first onto its own
+    /// row. Lifting them for a result line must erase only them: every
+    /// result line is on the screen at the end.
+    #[test]
+    fn progress_for_two_hubs_at_once_erases_no_result_line() {
+        let slow = ["delay:1500ms@actuators/status,times=1"];
+        let one = sim_with("hub-old-firmware", &slow);
+        let two = sim_with("hub-new-firmware", &slow);
+        let (a1, a2) = (one.addr().to_string(), two.addr().to_string());
+        let mut s = spawn(&[
+            "--device",
+            &a1,
+            "--device",
+            &a2,
+            "--timeout",
+            "4s",
+            "--exact",
+            "actuator-status",
+        ]);
+        let (out, code) = finish(&mut s);
+        assert_eq!(code, 0, "{out}");
+        let raw = s.raw();
+        for a in [&a1, &a2] {
+            let wait = format!("waiting for {a}: answer to GET /api/actuators/status");
+            assert!(raw.contains(&wait), "no progress line for {a}: {raw:?}");
+        }
+        for mac in ["A1B2C3D41C07", "A1B2C3D4A620"] {
+            let line = format!("test [{mac}] actuator-status ... ok");
+            assert!(out.lines().any(|l| l == line), "{line:?} erased:\n{out}");
+        }
+        assert!(!out.contains("waiting for"), "progress left behind:\n{out}");
+    }
+
     /// Ctrl-C at a question: no more questions, nothing written, exit 130,
     /// without waiting for Enter.
     #[test]
     fn ctrl_c_at_a_question_stops_the_run() {
         let hub = sim_with("hub-new-firmware", &[]);
-        let mut s = spawn_on(&[&hub], &[]);
+        let addr = hub.addr().to_string();
+        let mut args = vec!["--device", addr.as_str()];
+        args.extend_from_slice(FAST);
+        let mut s = spawn(&args);
         s.expect("Allow this on A1B2C3D4A620?").unwrap();
         s.send(expectrl::ControlCode::EndOfText).unwrap();
         let (out, code) = finish(&mut s);
-        let out = plain(&out);
         assert_eq!(code, 130, "{out}");
-        assert!(!out.contains("Allow this on"), "asked again: {out}");
+        assert_eq!(
+            out.matches("Allow this on").count(),
+            1,
+            "asked again: {out}"
+        );
         assert!(
             out.contains("SIGINT (Ctrl-C) received: stopping the run"),
             "{out}"
@@ -461,6 +446,7 @@ mod on_a_terminal {
     #[test]
     fn nothing_is_asked_for_what_will_not_run() {
         let hub = sim_with("hub-new-firmware", &[]);
+        let addr = hub.addr().to_string();
         // A read-only filter, and a read-only plan: no question at all.
         let smoke = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/smoke.json");
         for extra in [
@@ -468,7 +454,10 @@ mod on_a_terminal {
             &["--plan", smoke],
             &["--actuators", "actuators"],
         ] {
-            let mut s = spawn_on(&[&hub], extra);
+            let mut args = vec!["--device", addr.as_str()];
+            args.extend_from_slice(FAST);
+            args.extend_from_slice(extra);
+            let mut s = spawn(&args);
             let (out, code) = finish(&mut s);
             assert_eq!(code, 0, "{extra:?}: {out}");
             assert!(!out.contains("Allow this"), "{extra:?}: {out}");
@@ -497,7 +486,6 @@ mod on_a_terminal {
             .unwrap();
         s.expect("s of 4.0s").unwrap();
         let (out, code) = finish(&mut s);
-        let out = plain(&out);
         assert_eq!(code, 0, "{out}");
         // With -v every exchange is a note; each result line is whole.
         for l in out

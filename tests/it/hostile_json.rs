@@ -147,3 +147,26 @@ fn hostile_json_fails_the_call_and_leaves_the_hub_as_found() {
         }
     }
 }
+
+// Hub text in a one-line error is cut: `record` once printed a 4 KiB MAC
+// whole.
+#[test]
+fn record_cuts_a_4_kib_mac_in_its_one_line_error() {
+    let hub = sim_with("hub-new-firmware", &[]);
+    let long: &'static str = Box::leak(format!("\"mac_addr\":\"{}\"", "A".repeat(4096)).into());
+    let proxy = FaultProxy::start(
+        hub.addr(),
+        "/api/info/get",
+        Framing::Replace("\"mac_addr\":\"A1:B2:C3:D4:A6:20\"", long),
+        0,
+    );
+    let addr = proxy.addr().to_string();
+    let o = output_of(harness_cmd().args(["record", "--device", &addr]), LIMIT);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("info.wifi.mac_addr \"AAAA"), "{out}");
+    assert!(out.contains("is not a MAC"), "{out}");
+    for line in out.lines() {
+        assert!(line.len() < 1024, "a {}-byte line:\n{line}", line.len());
+    }
+}

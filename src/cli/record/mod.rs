@@ -167,8 +167,12 @@ pub fn profile(hub: &str, r: &Reads) -> Result<Value, RecordError> {
     let mac_text = wifi["mac_addr"]
         .as_str()
         .ok_or_else(|| bad("info.wifi.mac_addr is not a string".into()))?;
-    let mac = Mac::parse(mac_text)
-        .ok_or_else(|| bad(format!("info.wifi.mac_addr {mac_text:?} is not a MAC")))?;
+    let mac = Mac::parse(mac_text).ok_or_else(|| {
+        bad(format!(
+            "info.wifi.mac_addr {:?} is not a MAC",
+            crate::session::client::bounded(mac_text, 80)
+        ))
+    })?;
     let firmware = info_hub["version"]
         .as_str()
         .ok_or_else(|| bad("info.hub.version is not a string".into()))?;
