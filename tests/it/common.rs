@@ -101,6 +101,22 @@ pub fn run_on(hub: &SimHandle, extra: &[&str]) -> (Option<i32>, String) {
     (o.status.code(), text(&o))
 }
 
+/// The harness against `addr` (a hub or a proxy in front of one) with the
+/// [`FAST`] settings and `extra`, within [`LIMIT`].
+pub fn run_at(addr: std::net::SocketAddr, extra: &[&str]) -> Output {
+    let addr = addr.to_string();
+    harness(&[&["--device", addr.as_str()], FAST, extra].concat())
+}
+
+/// Requests `hub` received on `path`.
+pub fn received(hub: &SimHandle, path: &str) -> usize {
+    hub.state()
+        .received()
+        .iter()
+        .filter(|r| r.path == path)
+        .count()
+}
+
 /// [`run_on`] with the [`FAST`] settings before `extra`.
 pub fn run_fast(hub: &SimHandle, extra: &[&str]) -> (Option<i32>, String) {
     run_on(hub, &[FAST, extra].concat())

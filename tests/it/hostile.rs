@@ -10,7 +10,7 @@ use std::process::Output;
 
 use vegehub_harness::sim::{config, state, SimHandle};
 
-use crate::common::{harness_cmd, output_of, sim_edited, sim_with, text, FAST, LIMIT};
+use crate::common::{harness_cmd, output_of, received, sim_edited, sim_with, text, FAST, LIMIT};
 
 fn run_in(dir: Option<&Path>, hub: &SimHandle, extra: &[&str]) -> Output {
     let addr = hub.addr().to_string();
@@ -67,15 +67,6 @@ fn left_as_found(hub: &SimHandle, before: &str, out: &str) {
         hub.actuator_states().iter().all(|&s| s == 0),
         "a relay is on:\n{out}"
     );
-}
-
-/// Requests the hub received on `path`.
-fn received(hub: &SimHandle, path: &str) -> usize {
-    hub.state()
-        .received()
-        .iter()
-        .filter(|r| r.path == path)
-        .count()
 }
 
 /// The `restore` command an exit 5 printed last, as arguments.

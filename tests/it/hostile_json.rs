@@ -5,18 +5,8 @@
 //! 1; exit 5 when relays can then not be verified off), nothing is built
 //! on them, and the hub is left as found.
 
-use std::process::Output;
-
 use crate::common::proxy::{FaultProxy, Framing};
-use crate::common::{harness_cmd, output_of, sim_with, text, FAST, LIMIT};
-
-fn run_at(addr: std::net::SocketAddr, extra: &[&str]) -> Output {
-    let addr = addr.to_string();
-    let mut args = vec!["--device", addr.as_str()];
-    args.extend_from_slice(FAST);
-    args.extend_from_slice(extra);
-    output_of(harness_cmd().args(&args), LIMIT)
-}
+use crate::common::{harness_cmd, output_of, run_at, sim_with, text, LIMIT};
 
 /// One hostile answer: the fault, on which path, with which run, the exit
 /// code and a part of the one-line reason.

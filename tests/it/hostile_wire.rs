@@ -11,24 +11,7 @@ use std::process::Output;
 use vegehub_harness::sim::SimHandle;
 
 use crate::common::proxy::{FaultProxy, Framing};
-use crate::common::{harness_cmd, output_of, sim_with, text, FAST, LIMIT};
-
-/// The harness against `addr` with `extra`, backups test-local.
-fn run_at(addr: std::net::SocketAddr, extra: &[&str]) -> Output {
-    let addr = addr.to_string();
-    let mut args = vec!["--device", addr.as_str()];
-    args.extend_from_slice(FAST);
-    args.extend_from_slice(extra);
-    output_of(harness_cmd().args(&args), LIMIT)
-}
-
-fn received(hub: &SimHandle, path: &str) -> usize {
-    hub.state()
-        .received()
-        .iter()
-        .filter(|r| r.path == path)
-        .count()
-}
+use crate::common::{harness_cmd, output_of, received, run_at, sim_with, text, LIMIT};
 
 /// No panic, no raw control characters, config byte-equal, no relay on.
 fn left_as_found(hub: &SimHandle, before: &str, o: &Output, what: &str) {
