@@ -24,6 +24,19 @@ fn left_as_found(hub: &SimHandle, before: &str, o: &Output, what: &str) {
     );
 }
 
+/// A fresh hub behind a proxy that breaks the answers on `path`, and the
+/// harness's config round trip (with writes) through that proxy.
+fn round_trip_through(path: &str, fault: Framing) -> (SimHandle, String, FaultProxy, Output) {
+    let hub = sim_with("hub-new-firmware", &[]);
+    let before = hub.state().config_text();
+    let proxy = FaultProxy::start(hub.addr(), path, fault, 0);
+    let o = run_at(
+        proxy.addr(),
+        &["--exact", "config-round-trip", "--write-config"],
+    );
+    (hub, before, proxy, o)
+}
+
 /// Run one case per thread (each its own hub, proxy and harness), so the
 /// faults that wait for a timeout wait side by side.
 fn each<T: Send + 'static>(cases: Vec<T>, case: fn(T)) {
@@ -65,13 +78,7 @@ fn legal_framing_passes_and_broken_framing_of_config_get_means_no_write() {
             Framing::KeepAliveThenClose,
         ],
         |fault| {
-            let hub = sim_with("hub-new-firmware", &[]);
-            let before = hub.state().config_text();
-            let proxy = FaultProxy::start(hub.addr(), "/api/config/get", fault, 0);
-            let o = run_at(
-                proxy.addr(),
-                &["--exact", "config-round-trip", "--write-config"],
-            );
+            let (hub, before, proxy, o) = round_trip_through("/api/config/get", fault);
             assert_eq!(o.status.code(), Some(0), "{fault:?}:\n{}", text(&o));
             assert!(proxy.faulted() > 0, "{fault:?}: the fault fired");
             left_as_found(&hub, &before, &o, &format!("{fault:?}"));
@@ -79,13 +86,7 @@ fn legal_framing_passes_and_broken_framing_of_config_get_means_no_write() {
     );
     // Broken: the read fails naming the call; nothing is written.
     each(BROKEN.to_vec(), |fault| {
-        let hub = sim_with("hub-new-firmware", &[]);
-        let before = hub.state().config_text();
-        let proxy = FaultProxy::start(hub.addr(), "/api/config/get", fault, 0);
-        let o = run_at(
-            proxy.addr(),
-            &["--exact", "config-round-trip", "--write-config"],
-        );
+        let (hub, before, _proxy, o) = round_trip_through("/api/config/get", fault);
         let out = text(&o);
         assert_eq!(o.status.code(), Some(1), "{fault:?}:\n{out}");
         assert!(out.contains("POST /api/config/get: "), "{fault:?}:\n{out}");
@@ -103,13 +104,7 @@ fn a_broken_answer_to_a_write_is_never_taken_for_done() {
     // write's effect is then judged by reading back, and it passes.)
     let broken = BROKEN.into_iter().filter(|f| *f != Framing::BodyOn204);
     each(broken.collect(), |fault| {
-        let hub = sim_with("hub-new-firmware", &[]);
-        let before = hub.state().config_text();
-        let proxy = FaultProxy::start(hub.addr(), "/api/config/set", fault, 0);
-        let o = run_at(
-            proxy.addr(),
-            &["--exact", "config-round-trip", "--write-config"],
-        );
+        let (hub, before, _proxy, o) = round_trip_through("/api/config/set", fault);
         let out = text(&o);
         assert!(
             matches!(o.status.code(), Some(1 | 5)),
