@@ -103,7 +103,7 @@ impl<T: SocketTable> SocketTable for Targeted<T> {
     }
 
     fn own_tcp_entries(&self) -> Result<Vec<TcpEntry>, SocketTableError> {
-        use netstat2::{AddressFamilyFlags, ProtocolFlags, ProtocolSocketInfo, TcpState};
+        use netstat2::{AddressFamilyFlags, ProtocolFlags};
         let err = |e: netstat2::error::Error| SocketTableError(e.to_string());
         let own =
             own_socket_inodes().map_err(|e| SocketTableError(format!("/proc/self/fd: {e}")))?;
@@ -113,28 +113,14 @@ impl<T: SocketTable> SocketTable for Targeted<T> {
             netstat2::iterate_sockets_info_without_pids(af, ProtocolFlags::TCP).map_err(err)?
         {
             let info = info.map_err(err)?;
-            let ProtocolSocketInfo::Tcp(tcp) = &info.protocol_socket_info else {
-                continue;
-            };
-            if tcp.state == TcpState::Listen || !own.contains(&info.inode) {
+            if !own.contains(&info.inode) {
                 continue;
             }
-            let open = !matches!(
-                tcp.state,
-                TcpState::Closed
-                    | TcpState::FinWait1
-                    | TcpState::FinWait2
-                    | TcpState::Closing
-                    | TcpState::LastAck
-                    | TcpState::TimeWait
-                    | TcpState::DeleteTcb
-            );
-            out.push(TcpEntry {
-                local: canonical(SocketAddr::new(tcp.local_addr, tcp.local_port)),
-                remote: canonical(SocketAddr::new(tcp.remote_addr, tcp.remote_port)),
-                state: tcp.state.to_string(),
-                open,
-            });
+            // One reading of a row for every table: `os`'s (no listener,
+            // open unless our side closed it).
+            if let Some((entry, _)) = super::os::netstat::entry(&info) {
+                out.push(entry);
+            }
         }
         Ok(out)
     }

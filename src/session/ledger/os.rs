@@ -99,7 +99,7 @@ fn tcp_entry(
 
 /// netstat2's rows (Linux, Windows).
 #[cfg(any(target_os = "linux", target_os = "windows"))]
-mod netstat {
+pub(super) mod netstat {
     use super::tcp_entry;
     use super::TcpEntry;
     use netstat2::{ProtocolSocketInfo, SocketInfo, TcpState};
