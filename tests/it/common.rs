@@ -101,11 +101,16 @@ pub fn run_on(hub: &SimHandle, extra: &[&str]) -> (Option<i32>, String) {
     (o.status.code(), text(&o))
 }
 
+/// `--device <addr>`, the [`FAST`] settings, then `extra`: the arguments
+/// of a quick run against one hub.
+pub fn fast_args<'a>(addr: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    [&["--device", addr][..], FAST, extra].concat()
+}
+
 /// The harness against `addr` (a hub or a proxy in front of one) with the
 /// [`FAST`] settings and `extra`, within [`LIMIT`].
 pub fn run_at(addr: std::net::SocketAddr, extra: &[&str]) -> Output {
-    let addr = addr.to_string();
-    harness(&[&["--device", addr.as_str()], FAST, extra].concat())
+    harness(&fast_args(&addr.to_string(), extra))
 }
 
 /// Requests `hub` received on `path`.
@@ -117,9 +122,12 @@ pub fn received(hub: &SimHandle, path: &str) -> usize {
         .count()
 }
 
-/// [`run_on`] with the [`FAST`] settings before `extra`.
-pub fn run_fast(hub: &SimHandle, extra: &[&str]) -> (Option<i32>, String) {
-    run_on(hub, &[FAST, extra].concat())
+/// [`run_on`] with the [`FAST`] settings before `extra`, which ends with
+/// `code`: stdout then stderr as text.
+pub fn run_fast(hub: &SimHandle, extra: &[&str], code: i32) -> String {
+    let (got, out) = run_on(hub, &[FAST, extra].concat());
+    assert_eq!(got, Some(code), "{extra:?}:\n{out}");
+    out
 }
 
 /// The scenarios `--list` names with `args` (exit 0, every stdout line a
@@ -144,6 +152,39 @@ pub fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     )
+}
+
+/// `hay` holds every one of `needles`; a failure names the missing one and
+/// shows `hay`.
+pub fn assert_has(hay: &str, needles: &[&str]) {
+    for n in needles {
+        assert!(hay.contains(n), "{n:?} not in:\n{hay}");
+    }
+}
+
+/// `hay` holds none of `needles`; a failure names the one found and shows
+/// `hay`.
+pub fn assert_lacks(hay: &str, needles: &[&str]) {
+    for n in needles {
+        assert!(!hay.contains(n), "{n:?} found in:\n{hay}");
+    }
+}
+
+/// The run ended with `code` and its output (stdout then stderr) names
+/// every one of `needles`; that output as text.
+pub fn ended(o: &Output, code: i32, needles: &[&str]) -> String {
+    let out = text(o);
+    assert_eq!(o.status.code(), Some(code), "{out}");
+    assert_has(&out, needles);
+    out
+}
+
+/// No line of `out` is 1 KiB or longer: hub text quoted in a message is
+/// cut, however long the hub made it.
+pub fn lines_are_short(out: &str) {
+    for line in out.lines() {
+        assert!(line.len() < 1024, "a {}-byte line:\n{line}", line.len());
+    }
 }
 
 /// The run failed with `code` and exactly one stderr line naming `needles`.
