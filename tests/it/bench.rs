@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use vegehub_harness::sim::SimHandle;
 
-use crate::common::{fast_args, harness_within, sim_with, text, FAST};
+use crate::common::{fast_args, harness_within, sim_with, text};
 // Only the Unix-only tests below spawn the binary by hand.
 #[cfg(unix)]
 use {
-    crate::common::{harness_cmd, output_of, output_within, spawn_piped},
+    crate::common::{harness_cmd, output_of, output_within, spawn_piped, FAST},
     std::io::{BufRead, BufReader},
 };
 
@@ -142,15 +142,12 @@ fn reports_are_0644_backups_stay_private() {
     let backups = tempfile::tempdir().unwrap();
     let json = dir.path().join("run.json");
     let junit = dir.path().join("run.xml");
-    let mut args = vec![
-        "--device",
-        addr.as_str(),
-        "--write-config",
-        "config-round-trip",
-    ];
-    args.extend_from_slice(FAST);
     let (j, x) = (json.display().to_string(), junit.display().to_string());
-    args.extend_from_slice(&["--report-json", &j, "--junit", &x]);
+    let files = ["--report-json", &j, "--junit", &x];
+    let args = fast_args(
+        &addr,
+        &[&["--write-config", "config-round-trip"][..], &files].concat(),
+    );
     let o = output_of(
         harness_cmd()
             .env("VEGEHUB_HARNESS_BACKUP_DIR", backups.path())

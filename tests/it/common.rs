@@ -21,6 +21,8 @@ use axum::http::{Method, Request, StatusCode};
 use axum::Router;
 use serde_json::{json, Value};
 use tower::ServiceExt;
+use vegehub_harness::device::Mac;
+use vegehub_harness::sim::advertise::Advertisement;
 use vegehub_harness::sim::{
     self, app, ConnStats, FaultSpec, Profile, SimHandle, SimOptions, SimState,
 };
@@ -310,6 +312,22 @@ pub async fn elapse(ms: u64) {
     tokio::task::yield_now().await;
 }
 
+/// What a hub `instance` with `mac` announces over mDNS: port `port` on
+/// 127.0.0.1, firmware 5.1.1, one sensor, two actuators (tests change
+/// what they need).
+pub fn advertisement(mac: &str, instance: &str, port: u16) -> Advertisement {
+    Advertisement {
+        mac: Mac::parse(mac).expect("test MAC"),
+        instance: Some(instance.to_owned()),
+        port,
+        addrs: vec!["127.0.0.1".parse().unwrap()],
+        version: "5.1.1".into(),
+        sensors: vec!["Sensor1".into()],
+        actuators: 2,
+        power_mode: 0,
+    }
+}
+
 /// A built-in hub profile.
 pub fn profile(name: &str) -> Profile {
     Profile::load(name).unwrap_or_else(|e| panic!("{e}"))
@@ -420,6 +438,12 @@ impl ReportFiles {
 
     pub fn junit(&self) -> String {
         std::fs::read_to_string(self.junit_path()).expect("the JUnit file was written")
+    }
+
+    /// The JUnit file, checked against the schema ([`validate_junit`]).
+    pub fn valid_junit(&self) -> String {
+        validate_junit(&self.junit_path());
+        self.junit()
     }
 
     pub fn html(&self) -> String {
@@ -665,6 +689,30 @@ pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures")
         .join(format!("{name}.json"))
+}
+
+/// Define a test that runs on Linux only; elsewhere it is listed as
+/// ignored with `reason`, so it never silently passes.
+#[macro_export]
+macro_rules! linux_test {
+    ($reason:literal, $(#[$meta:meta])* fn $name:ident() $body:block) => {
+        $(#[$meta])*
+        #[test]
+        #[cfg_attr(not(target_os = "linux"), ignore = $reason)]
+        fn $name() $body
+    };
+}
+
+/// Define a test that drives the public clients of the compatibility
+/// venv ([`compat_python`]), which ci/test.sh makes on Linux.
+#[macro_export]
+macro_rules! compat_test {
+    ($(#[$meta:meta])* fn $name:ident() $body:block) => {
+        $crate::linux_test! {
+            "the compatibility venv is made by ci/test.sh (Linux)",
+            $(#[$meta])* fn $name() $body
+        }
+    };
 }
 
 /// The Python of the compatibility venv, `target/compat-venv`, which holds
