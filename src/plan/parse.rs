@@ -250,6 +250,21 @@ fn parse(text: &str, source: &str) -> Result<Plan, At> {
     })
 }
 
+/// The fields every kind of step has (`measurements`, `timeout_seconds`,
+/// `retries`), taken out of a deserialised step with its `allow_changes`.
+/// Each kind stays its own struct so that `deny_unknown_fields` names
+/// exactly that kind's fields; serde's `flatten` cannot be combined with it.
+macro_rules! every_step {
+    ($step:ident, $allow_changes:expr) => {
+        (
+            $step.measurements,
+            $step.timeout_seconds,
+            $step.retries,
+            $allow_changes,
+        )
+    };
+}
+
 fn parse_step(
     value: Value,
     path: &str,
@@ -264,7 +279,7 @@ fn parse_step(
     };
     let kind = scenario_name(&mut map, path)?;
     let rest = Value::Object(map);
-    let (params, specs, step_timeout, step_retries, allow_changes) = match kind {
+    let (params, (specs, step_timeout, step_retries, allow_changes)) = match kind {
         Scenario::Mac | Scenario::Info | Scenario::ActuatorStatus => {
             let s: ReadOnlyStep = typed(rest, path)?;
             let params = match kind {
@@ -272,39 +287,21 @@ fn parse_step(
                 Scenario::Info => Params::Info,
                 _ => Params::ActuatorStatus,
             };
-            (params, s.measurements, s.timeout_seconds, s.retries, false)
+            (params, every_step!(s, false))
         }
         Scenario::ConfigRoundTrip => {
             let s: ConfigRoundTripStep = typed(rest, path)?;
-            (
-                Params::ConfigRoundTrip,
-                s.measurements,
-                s.timeout_seconds,
-                s.retries,
-                s.allow_changes,
-            )
+            (Params::ConfigRoundTrip, every_step!(s, s.allow_changes))
         }
         Scenario::Actuators => {
             let s: ActuatorsStep = typed(rest, path)?;
             let params = actuator_params(&s, path)?;
-            (
-                Params::Actuators(params),
-                s.measurements,
-                s.timeout_seconds,
-                s.retries,
-                s.allow_changes,
-            )
+            (Params::Actuators(params), every_step!(s, s.allow_changes))
         }
         Scenario::Setup => {
             let s: SetupStep = typed(rest, path)?;
             let params = setup_params(&s, path)?;
-            (
-                Params::Setup(params),
-                s.measurements,
-                s.timeout_seconds,
-                s.retries,
-                s.allow_changes,
-            )
+            (Params::Setup(params), every_step!(s, s.allow_changes))
         }
     };
     let mut measurements = Vec::new();
