@@ -516,27 +516,38 @@ mod tests {
         }
     }
 
+    /// What `choose` makes of `found` when a terminal answers as scripted
+    /// (`confirm` for one hub, `pick` among several), and what was asked.
+    async fn ask(
+        found: &Discovery,
+        confirm: bool,
+        pick: Pick,
+    ) -> (Result<Vec<DiscoveredHub>, SelectError>, Vec<String>) {
+        let mut p = Scripted {
+            confirm,
+            pick,
+            asked: vec![],
+        };
+        let r = choose(
+            found,
+            Request {
+                select: None,
+                all: false,
+                prompt: Some(&mut p),
+            },
+            mac_of,
+        )
+        .await;
+        (r, p.asked)
+    }
+
     #[tokio::test]
     async fn a_terminal_confirms_one_and_picks_among_several() {
         let one = found(vec![hub("Vege_A6_20", &[("127.0.0.12", "eth0")])]);
         for (answer, ok) in [(true, true), (false, false)] {
-            let mut p = Scripted {
-                confirm: answer,
-                pick: Pick::Abort,
-                asked: vec![],
-            };
-            let r = choose(
-                &one,
-                Request {
-                    select: None,
-                    all: false,
-                    prompt: Some(&mut p),
-                },
-                mac_of,
-            )
-            .await;
+            let (r, asked) = ask(&one, answer, Pick::Abort).await;
             assert_eq!(r.is_ok(), ok);
-            assert_eq!(p.asked, ["confirm Vege_A6_20"]);
+            assert_eq!(asked, ["confirm Vege_A6_20"]);
         }
         for (answer, want) in [
             (Pick::One(1), Some(vec!["Vege_A6_20"])),
@@ -547,21 +558,7 @@ mod tests {
             (Pick::One(7), None),
             (Pick::Abort, None),
         ] {
-            let mut p = Scripted {
-                confirm: false,
-                pick: answer,
-                asked: vec![],
-            };
-            let r = choose(
-                &three(),
-                Request {
-                    select: None,
-                    all: false,
-                    prompt: Some(&mut p),
-                },
-                mac_of,
-            )
-            .await;
+            let (r, _) = ask(&three(), false, answer).await;
             let got = r
                 .ok()
                 .map(|hs| hs.into_iter().map(|h| h.instance).collect::<Vec<_>>());
