@@ -108,74 +108,82 @@ struct RawPlan {
     scenarios: Vec<Value>,
 }
 
-/// Fields every step has.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReadOnlyStep {
-    #[serde(default)]
-    measurements: Vec<MeasurementSpec>,
-    #[serde(default)]
-    timeout_seconds: Option<f64>,
-    #[serde(default)]
-    retries: Option<u32>,
+/// A step kind's own fields, then the fields every step has
+/// (`measurements`, `timeout_seconds`, `retries`), in that order. Each kind
+/// is its own struct so that `deny_unknown_fields` names exactly that
+/// kind's fields (serde's `flatten` cannot be combined with it);
+/// `every_step!` takes the shared fields out again.
+macro_rules! step_kind {
+    (struct $name:ident { $($(#[$attr:meta])* $field:ident: $ty:ty),* $(,)? }) => {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct $name {
+            $($(#[$attr])* $field: $ty,)*
+            #[serde(default)]
+            measurements: Vec<MeasurementSpec>,
+            #[serde(default)]
+            timeout_seconds: Option<f64>,
+            #[serde(default)]
+            retries: Option<u32>,
+        }
+    };
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ConfigRoundTripStep {
-    allow_changes: bool,
-    #[serde(default)]
-    measurements: Vec<MeasurementSpec>,
-    #[serde(default)]
-    timeout_seconds: Option<f64>,
-    #[serde(default)]
-    retries: Option<u32>,
+step_kind! {
+    struct ReadOnlyStep {}
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ActuatorsStep {
-    allow_changes: bool,
-    #[serde(default)]
-    slots: Option<Slots>,
-    #[serde(default)]
-    on_seconds: Option<u32>,
-    #[serde(default)]
-    auto_off_check: Option<bool>,
-    #[serde(default)]
-    auto_off_slot: Option<u32>,
-    #[serde(default)]
-    auto_off_seconds: Option<u32>,
-    #[serde(default)]
-    verify_timeout_seconds: Option<f64>,
-    #[serde(default)]
-    measurements: Vec<MeasurementSpec>,
-    #[serde(default)]
-    timeout_seconds: Option<f64>,
-    #[serde(default)]
-    retries: Option<u32>,
+step_kind! {
+    struct ConfigRoundTripStep {
+        allow_changes: bool,
+    }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SetupStep {
-    allow_changes: bool,
-    #[serde(default)]
-    restore: Option<bool>,
-    #[serde(default)]
-    test_api_key: Option<String>,
-    #[serde(default)]
-    test_server_url: Option<String>,
-    #[serde(default)]
-    deliver_check: Option<crate::scenario::deliver::DeliverCheck>,
-    #[serde(default)]
-    deliver_timeout_seconds: Option<f64>,
-    #[serde(default)]
-    measurements: Vec<MeasurementSpec>,
-    #[serde(default)]
-    timeout_seconds: Option<f64>,
-    #[serde(default)]
-    retries: Option<u32>,
+step_kind! {
+    struct ActuatorsStep {
+        allow_changes: bool,
+        #[serde(default)]
+        slots: Option<Slots>,
+        #[serde(default)]
+        on_seconds: Option<u32>,
+        #[serde(default)]
+        auto_off_check: Option<bool>,
+        #[serde(default)]
+        auto_off_slot: Option<u32>,
+        #[serde(default)]
+        auto_off_seconds: Option<u32>,
+        #[serde(default)]
+        verify_timeout_seconds: Option<f64>,
+    }
+}
+
+step_kind! {
+    struct SetupStep {
+        allow_changes: bool,
+        #[serde(default)]
+        restore: Option<bool>,
+        #[serde(default)]
+        test_api_key: Option<String>,
+        #[serde(default)]
+        test_server_url: Option<String>,
+        #[serde(default)]
+        deliver_check: Option<crate::scenario::deliver::DeliverCheck>,
+        #[serde(default)]
+        deliver_timeout_seconds: Option<f64>,
+    }
+}
+
+/// The fields every kind of step has, out of a deserialised step (see
+/// `step_kind!`), with its `allow_changes`.
+macro_rules! every_step {
+    ($step:ident, $allow_changes:expr) => {
+        (
+            $step.measurements,
+            $step.timeout_seconds,
+            $step.retries,
+            $allow_changes,
+        )
+    };
 }
 
 /// Deserialize with the JSON path of any error. `prefix` is the path of
@@ -248,21 +256,6 @@ fn parse(text: &str, source: &str) -> Result<Plan, At> {
         steps,
         document,
     })
-}
-
-/// The fields every kind of step has (`measurements`, `timeout_seconds`,
-/// `retries`), taken out of a deserialised step with its `allow_changes`.
-/// Each kind stays its own struct so that `deny_unknown_fields` names
-/// exactly that kind's fields; serde's `flatten` cannot be combined with it.
-macro_rules! every_step {
-    ($step:ident, $allow_changes:expr) => {
-        (
-            $step.measurements,
-            $step.timeout_seconds,
-            $step.retries,
-            $allow_changes,
-        )
-    };
 }
 
 fn parse_step(
