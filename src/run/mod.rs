@@ -3,7 +3,8 @@
 //! of named phases, each in the file that owns it: the listing (`list`), the
 //! session and the hubs to run against, simulated ones started in-process
 //! (`targets`), the operator's consent (`consent`), the trials and their
-//! cycles (`trials`), each hub's own thread (`hub`), and the session closed
+//! cycles (`trials`), each hub's own thread (`hub`) and what it owes undone
+//! whatever ended it (`cleanup`), and the session closed
 //! under the connection gate (`gate`). Produces the `RunReport` every report
 //! is rendered from.
 
@@ -20,6 +21,7 @@ use crate::scenario::Scenario;
 use crate::session::client::{Observer, SessionConfig};
 use crate::session::ledger;
 
+mod cleanup;
 pub mod consent;
 mod gate;
 mod hub;
@@ -176,7 +178,8 @@ fn run_with_reports(
     let tally = Arc::default();
     let workers = hub::spawn_hubs(&cfg, &session, hubs, &trials, receivers, &sink, &tally)?;
     let (mut harness_error, soak) = trials::run_cycles(&cfg, &session, trials, &sink, &tally);
-    let mut reports = hub::join_hubs(workers, &mut harness_error);
+    let rt = session.runtime.handle().clone();
+    let mut reports = hub::join_hubs(workers, &rt, &sink, &mut harness_error);
     let connections = gate::close_session(session, &cfg.conn, &sink);
     gate::stop_sims(&mut reports, sims);
     // Kept to the end: the simulated hubs' backups of this run.
