@@ -31,6 +31,12 @@ pub(super) struct DebugPanic {
     /// `close`: each hub's thread panics as it closes, before its own
     /// cleanup; the run undoes what the hub owes when it joins the thread.
     pub(super) close: bool,
+    /// `trials`: the run's own thread panics once the trials have run,
+    /// before the hubs' threads are told there are no more.
+    pub(super) trials: bool,
+    /// `gate`: the run's own thread panics just before the connection
+    /// gate, past every guard of the run but the last.
+    pub(super) gate: bool,
     /// `cleanup` (the run's first cleanup try) or `cleanup-always` (every
     /// try): cleanup panics as it starts. Tries left to panic, over the run.
     cleanup: Arc<AtomicU32>,
@@ -48,6 +54,8 @@ impl DebugPanic {
         DebugPanic {
             hub_thread: has("hub-thread"),
             close: has("close"),
+            trials: has("trials"),
+            gate: has("gate"),
             cleanup: Arc::new(AtomicU32::new(cleanup)),
         }
     }
