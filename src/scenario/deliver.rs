@@ -542,20 +542,37 @@ mod tests {
         assert!(serde_json::from_str::<DeliverCheck>("\"maybe\"").is_err());
     }
 
+    /// POST `{}` to the receiver: the status it answered.
+    async fn post(client: &reqwest::Client, r: &Receiver) -> reqwest::StatusCode {
+        client
+            .post(r.url())
+            .body("{}")
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+
+    /// A receiver on loopback within these limits (connections, then the
+    /// head's and the connection's time).
+    async fn receiver(nonce: &str, connections: usize, head: u64, whole: u64) -> Receiver {
+        let limits = Limits {
+            connections,
+            head_time: Duration::from_millis(head),
+            connection_time: Duration::from_millis(whole),
+        };
+        Receiver::start_with([127, 0, 0, 1].into(), nonce, limits)
+            .await
+            .unwrap()
+    }
+
     #[tokio::test]
     async fn the_receiver_records_a_post_and_counts_its_connection() {
         let mut r = Receiver::start([127, 0, 0, 1].into(), "abc").await.unwrap();
         assert!(r.url().starts_with("http://127.0.0.1:"));
         assert!(r.url().ends_with("/VEGEHUB_HARNESS_TEST/abc"));
         let client = reqwest::Client::new();
-        let status = client
-            .post(r.url())
-            .body("{}")
-            .send()
-            .await
-            .unwrap()
-            .status();
-        assert_eq!(status, 200);
+        assert_eq!(post(&client, &r).await, 200);
         let p = r.wait_post(Duration::from_secs(5)).await.unwrap();
         assert_eq!(p.body.unwrap(), b"{}");
         assert!(r.wait_post(Duration::from_millis(1)).await.is_none());
@@ -574,14 +591,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_flood_of_connections_is_served_only_up_to_the_limit() {
-        let limits = Limits {
-            connections: 4,
-            head_time: Duration::from_secs(30),
-            connection_time: Duration::from_secs(30),
-        };
-        let r = Receiver::start_with([127, 0, 0, 1].into(), "flood", limits)
-            .await
-            .unwrap();
+        const LIMIT: usize = 4;
+        let r = receiver("flood", LIMIT, 30_000, 30_000).await;
         let addr = r.addr;
         let mut flood = Vec::new();
         for _ in 0..200 {
@@ -591,7 +602,7 @@ mod tests {
         let closed = futures_util::future::join_all(
             flood
                 .iter_mut()
-                .skip(limits.connections)
+                .skip(LIMIT)
                 .map(|s| closed_within(s, Duration::from_secs(20))),
         )
         .await;
@@ -599,7 +610,7 @@ mod tests {
             closed.iter().all(|&c| c),
             "a connection past the limit stayed open"
         );
-        assert_eq!(r.open_now(), limits.connections);
+        assert_eq!(r.open_now(), LIMIT);
         // The flood gone, the receiver still takes a post.
         drop(flood);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
@@ -607,20 +618,13 @@ mod tests {
             assert!(tokio::time::Instant::now() < deadline, "slots never freed");
             tokio::task::yield_now().await;
         }
-        let status = reqwest::Client::new()
-            .post(r.url())
-            .body("{}")
-            .send()
-            .await
-            .unwrap()
-            .status();
-        assert_eq!(status, 200);
+        assert_eq!(post(&reqwest::Client::new(), &r).await, 200);
         let inbound = r.close().await;
         assert_eq!(
             inbound,
             Inbound {
-                served: limits.connections + 1,
-                turned_away: 200 - limits.connections,
+                served: LIMIT + 1,
+                turned_away: 200 - LIMIT,
             }
         );
     }
@@ -628,14 +632,7 @@ mod tests {
     #[tokio::test]
     async fn a_request_that_trickles_in_is_cut_off() {
         use tokio::io::AsyncWriteExt;
-        let limits = Limits {
-            connections: 2,
-            head_time: Duration::from_millis(200),
-            connection_time: Duration::from_millis(400),
-        };
-        let r = Receiver::start_with([127, 0, 0, 1].into(), "slow", limits)
-            .await
-            .unwrap();
+        let r = receiver("slow", 2, 200, 400).await;
         // Headers never finished.
         let mut head = tokio::net::TcpStream::connect(r.addr).await.unwrap();
         head.write_all(b"POST /x HTTP/1.1\r\nHost: a\r\n")
