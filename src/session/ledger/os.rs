@@ -528,21 +528,31 @@ mod tests {
         }
     }
 
+    /// A loopback connection of ours: the listener at `host` (kept, so the
+    /// other side stays) and our client connected to it.
+    fn connected(host: &str) -> (std::net::TcpListener, std::net::TcpStream) {
+        let listener = std::net::TcpListener::bind(host)
+            .unwrap_or_else(|e| panic!("bind {host} (loopback must have IPv4 and IPv6): {e}"));
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        (listener, client)
+    }
+
+    /// The entry of the connection `local` -> `remote` in a listing.
+    fn entry_of(entries: Vec<TcpEntry>, local: SocketAddr, remote: SocketAddr) -> Option<TcpEntry> {
+        entries
+            .into_iter()
+            .find(|e| e.local == local && e.remote == remote)
+    }
+
     /// The real table, both address families: a connection of ours is
     /// listed open, and after we close it, gone or closed.
     #[test]
     fn the_os_table_sees_ipv4_and_ipv6_connections_open_and_close() {
         let table = OsSocketTable;
         for host in ["127.0.0.1:0", "[::1]:0"] {
-            let listener = std::net::TcpListener::bind(host)
-                .unwrap_or_else(|e| panic!("bind {host} (loopback must have IPv4 and IPv6): {e}"));
-            let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+            let (_listener, client) = connected(host);
             let (local, remote) = (client.local_addr().unwrap(), client.peer_addr().unwrap());
-            let find = |entries: Vec<TcpEntry>| {
-                entries
-                    .into_iter()
-                    .find(|e| e.local == local && e.remote == remote)
-            };
+            let find = |entries| entry_of(entries, local, remote);
             let seen = find(table.tcp_entries().unwrap()).expect("connection listed");
             assert!(seen.open, "{seen:?}");
             assert!(find(table.own_tcp_entries().unwrap()).is_some(), "{host}");
@@ -555,14 +565,9 @@ mod tests {
     #[test]
     fn the_os_table_lists_a_connection_of_ours_and_sees_it_close() {
         let table = os_socket_table();
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (listener, client) = connected("127.0.0.1:0");
         let (local, remote) = (client.local_addr().unwrap(), client.peer_addr().unwrap());
-        let find = |entries: Vec<TcpEntry>| {
-            entries
-                .into_iter()
-                .find(|e| e.local == local && e.remote == remote)
-        };
+        let find = |entries| entry_of(entries, local, remote);
         let seen = find(table.tcp_entries().unwrap()).expect("connection listed");
         assert!(seen.open, "{seen:?}");
         assert!(find(table.own_tcp_entries().unwrap()).is_some());
