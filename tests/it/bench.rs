@@ -482,6 +482,48 @@ mod on_a_terminal {
     }
 }
 
+/// The `[default: …]` `help` shows for `flag`, within its own entry.
+fn default_in_help(help: &str, flag: &str) -> Option<String> {
+    let entry = &help[help.find(&format!("{flag} <"))?..];
+    let entry = &entry[..entry[2..].find("\n      -").map_or(entry.len(), |i| i + 2)];
+    let at = entry.find("[default: ")? + "[default: ".len();
+    entry[at..].split(']').next().map(str::to_owned)
+}
+
+#[test]
+fn help_shows_each_default_as_the_constant_the_run_uses() {
+    use vegehub_harness::device::duration::FlagDuration;
+    use vegehub_harness::session;
+    let shown = |f: std::time::Duration| FlagDuration(f).to_string();
+    let help = text(&harness_within(&["--help"], LIMIT));
+    for (flag, want) in [
+        (
+            "--close-timeout",
+            shown(session::ledger::DEFAULT_CLOSE_DEADLINE),
+        ),
+        (
+            "--discover-timeout",
+            shown(vegehub_harness::discovery::DEFAULT_TIMEOUT),
+        ),
+        (
+            "--connect-timeout",
+            shown(session::client::DEFAULT_CONNECT_TIMEOUT),
+        ),
+        (
+            "--max-on-seconds",
+            session::actuator_limit::DEFAULT_MAX_ON_SECONDS.to_string(),
+        ),
+    ] {
+        assert_eq!(default_in_help(&help, flag), Some(want), "{flag}:\n{help}");
+    }
+    let help = text(&harness_within(&["discover", "--help"], LIMIT));
+    assert_eq!(
+        default_in_help(&help, "--timeout"),
+        Some(shown(vegehub_harness::discovery::DEFAULT_TIMEOUT)),
+        "{help}"
+    );
+}
+
 #[test]
 fn help_is_our_own_and_completions_and_man_page_come_from_it() {
     let o = harness_within(&["--help"], LIMIT);

@@ -5,7 +5,7 @@
 //! config comes back exactly either way, and the receiver's connections are
 //! reported apart from the client's.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use vegehub_harness::sim::SimHandle;
@@ -15,9 +15,14 @@ use crate::common::{ended, harness, sim_with, ReportFiles, Spawned};
 const LIMIT: Duration = Duration::from_secs(60);
 
 fn plan(dir: &std::path::Path, check: &str) -> String {
+    plan_within(dir, check, 1)
+}
+
+/// A plan of one `setup` step with `deliver_check` and its timeout.
+fn plan_within(dir: &std::path::Path, check: &str, seconds: u64) -> String {
     let path = dir.join(format!("{check}.json"));
     let plan = json!({"scenarios": [{"scenario": "setup", "allow_changes": true,
-        "deliver_check": check, "deliver_timeout_seconds": 1}]});
+        "deliver_check": check, "deliver_timeout_seconds": seconds}]});
     std::fs::write(&path, plan.to_string()).unwrap();
     path.display().to_string()
 }
@@ -147,5 +152,83 @@ fn bad_deliver_check_values_are_refused_before_any_hub_is_contacted() {
     let o = harness(&["--device", &addr, "--setup", "--plan", &plan]);
     ended(&o, 2, &["deliver_check"]);
     assert!(hub.received().is_empty());
+    hub.shutdown();
+}
+
+/// Where the hub was told to post (`HOST:PORT` of the harness's receiver),
+/// once its config names it.
+fn receiver_of(config: &Value) -> Option<std::net::SocketAddr> {
+    let text = config.to_string();
+    let at = text.find("/VEGEHUB_HARNESS_TEST/")?;
+    let start = text[..at].rfind("http://")? + "http://".len();
+    text[start..at].parse().ok()
+}
+
+#[test]
+fn a_flood_of_connections_to_the_receiver_is_turned_away_and_the_post_still_lands() {
+    use std::io::Read;
+    // update/send waits 3 s before the hub posts: the receiver listens
+    // meanwhile, and the flood comes then.
+    let hub = sim_with("hub-new-firmware", &["delay:3s@update/send"]);
+    let dir = tempfile::tempdir().unwrap();
+    let reports = ReportFiles::new();
+    let mut args: Vec<String> = [
+        "--device",
+        &hub.addr().to_string(),
+        "--setup",
+        "--plan",
+        &plan_within(dir.path(), "required", 5),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(reports.args());
+    let run = Spawned::start(&args, false);
+    crate::common::wait_hub(&hub, "the hub pointed at the receiver", |s| {
+        receiver_of(&s.config()).is_some()
+    });
+    let receiver = receiver_of(&hub.config()).unwrap();
+    let fds = || std::fs::read_dir(format!("/proc/{}/fd", run.child.id())).map(|d| d.count());
+    let before = fds();
+    const FLOOD: usize = 300;
+    let mut flood: Vec<std::net::TcpStream> = (0..FLOOD)
+        .map(|_| std::net::TcpStream::connect(receiver).unwrap())
+        .collect();
+    flood.iter().for_each(|s| s.set_nonblocking(true).unwrap());
+    // The receiver serves 8 at once and closes the rest as it accepts
+    // them, well before the hub posts.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut closed = vec![false; FLOOD];
+    while closed.iter().filter(|&&c| c).count() < FLOOD - 8 {
+        assert!(
+            Instant::now() < deadline,
+            "the harness held {} of {FLOOD} flood connections open",
+            closed.iter().filter(|&&c| !c).count()
+        );
+        for (s, c) in flood.iter_mut().zip(closed.iter_mut()) {
+            *c = *c
+                || match s.read(&mut [0u8; 64]) {
+                    Ok(n) => n == 0,
+                    Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+                };
+        }
+        std::thread::yield_now();
+    }
+    // Linux: the harness's own file descriptors stayed bounded.
+    if let (Ok(before), Ok(now)) = (before, fds()) {
+        assert!(
+            now <= before + 8 + 4,
+            "{before} fds before the flood, {now} during"
+        );
+    }
+    drop(flood);
+    let (code, out) = run.finish(LIMIT);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("hub delivered a data update to the harness's receiver"),
+        "{out}"
+    );
+    assert!(out.contains("more turned away"), "{out}");
+    restored(&hub, "hub-new-firmware");
     hub.shutdown();
 }

@@ -126,13 +126,18 @@ pub(super) mod netstat {
         let ProtocolSocketInfo::Tcp(tcp) = &info.protocol_socket_info else {
             return None;
         };
-        let entry = tcp_entry(
+        let entry = state_entry(
             SocketAddr::new(tcp.local_addr, tcp.local_port),
             SocketAddr::new(tcp.remote_addr, tcp.remote_port),
-            &tcp.state.to_string(),
-            closed_by_us(tcp.state),
+            tcp.state,
         )?;
         Some((entry, info.associated_pids.clone()))
+    }
+
+    /// A row by its state: netstat2's name for it, open unless our side
+    /// closed it (the Linux lookups of one socket read the same states).
+    pub fn state_entry(local: SocketAddr, remote: SocketAddr, state: TcpState) -> Option<TcpEntry> {
+        tcp_entry(local, remote, &state.to_string(), closed_by_us(state))
     }
 }
 
