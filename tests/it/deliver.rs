@@ -27,21 +27,27 @@ fn plan_within(dir: &std::path::Path, check: &str, seconds: u64) -> String {
     path.display().to_string()
 }
 
+/// A `--setup` run against `hub` with `plan` and `extra`, writing
+/// `reports`, started.
+fn start(hub: &SimHandle, plan: &str, reports: &ReportFiles, extra: &[&str]) -> Spawned {
+    let addr = hub.addr().to_string();
+    let args = [&["--device", &addr, "--setup", "--plan", plan][..], extra].concat();
+    let args: Vec<String> = args
+        .iter()
+        .map(|s| s.to_string())
+        .chain(reports.args())
+        .collect();
+    Spawned::start(&args, false)
+}
+
 /// A `--setup` run against `hub` with the plan's `deliver_check` set to
 /// `check`, which ends with `code`: the setup scenario's record, the whole
 /// record, and the output.
 fn run(hub: &SimHandle, check: &str, code: i32) -> (Value, Value, String) {
     let dir = tempfile::tempdir().unwrap();
     let reports = ReportFiles::new();
-    let addr = hub.addr().to_string();
     let plan = plan(dir.path(), check);
-    let mut args: Vec<String> = ["--device", &addr, "--setup", "--plan", &plan]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    args.extend(["--timeout".into(), "2s".into()]);
-    args.extend(reports.args());
-    let (got, out) = Spawned::start(&args, false).finish(LIMIT);
+    let (got, out) = start(hub, &plan, &reports, &["--timeout", "2s"]).finish(LIMIT);
     let source = hub.state().profile().source().to_owned();
     assert_eq!(got, Some(code), "{check} on {source}: {out}");
     let record = reports.record();
@@ -172,18 +178,7 @@ fn a_flood_of_connections_to_the_receiver_is_turned_away_and_the_post_still_land
     let hub = sim_with("hub-new-firmware", &["delay:3s@update/send"]);
     let dir = tempfile::tempdir().unwrap();
     let reports = ReportFiles::new();
-    let mut args: Vec<String> = [
-        "--device",
-        &hub.addr().to_string(),
-        "--setup",
-        "--plan",
-        &plan_within(dir.path(), "required", 5),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.extend(reports.args());
-    let run = Spawned::start(&args, false);
+    let run = start(&hub, &plan_within(dir.path(), "required", 5), &reports, &[]);
     crate::common::wait_hub(&hub, "the hub pointed at the receiver", |s| {
         receiver_of(&s.config()).is_some()
     });
@@ -229,6 +224,6 @@ fn a_flood_of_connections_to_the_receiver_is_turned_away_and_the_post_still_land
         "{out}"
     );
     assert!(out.contains("more turned away"), "{out}");
-    restored(&hub, "hub-new-firmware");
+    restored(&hub);
     hub.shutdown();
 }
