@@ -70,10 +70,11 @@ impl Plan {
     /// Read and validate a plan file.
     pub fn load(path: &Path) -> Result<Plan, PlanError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| PlanError::Read {
-            file: file.clone(),
-            source,
-        })?;
+        let text =
+            crate::device::file::read_text_bounded(path).map_err(|source| PlanError::Read {
+                file: file.clone(),
+                source,
+            })?;
         Plan::parse(&text, &file)
     }
 
