@@ -72,6 +72,18 @@ fn bad_input_is_refused_before_the_hub_sees_a_request() {
     std::os::unix::fs::symlink("/dev/stdout", &link).unwrap();
     let link = link.display().to_string();
     let same = dir.path().join("r.out").display().to_string();
+    // The same file spelled another way.
+    let same_too = dir.path().join(".").join("r.out").display().to_string();
+    // Input files that would block or fill memory: a FIFO nobody writes,
+    // a device, one over the size bound.
+    let fifo = dir.path().join("plan.fifo");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.is_ok_and(|s| s.success()), "mkfifo {}", fifo.display());
+    let fifo = fifo.display().to_string();
+    let big = dir.path().join("big.json");
+    std::fs::write(&big, vec![b' '; 5 << 20]).unwrap();
+    let big = big.display().to_string();
+    let sim_fifo = format!("--sim={fifo}");
     let cases: Vec<(Vec<&str>, i32, &str)> = vec![
         (
             vec!["--report-json", "-"],
@@ -97,6 +109,16 @@ fn bad_input_is_refused_before_the_hub_sees_a_request() {
             2,
             "give two files",
         ),
+        (
+            vec!["--report-json", &same, "--junit", &same_too],
+            2,
+            "give two files",
+        ),
+        (vec!["--plan", &fifo], 2, "not a regular file"),
+        (vec!["--plan", "/dev/zero"], 2, "not a regular file"),
+        (vec!["--plan", "/dev/stdin"], 2, "not a regular file"),
+        (vec!["--plan", &big], 2, "larger than 4 MiB"),
+        (vec![&sim_fifo], 2, "not a regular file"),
         (vec!["--retries", "12"], 2, "--retries"),
         (vec!["--device", &addr], 2, "give each hub once"),
         (vec!["no-such-scenario"], 6, "selected no scenario"),
@@ -644,4 +666,31 @@ fn a_refused_cleanup_request_is_not_retried() {
     let (o, failed) = sets(500);
     assert_eq!(o.status.code(), Some(5), "{}", text(&o));
     assert!(failed > refused, "a 5xx is retried: {failed} config/set");
+}
+
+/// A `--timeout` too short for the hub fails scenarios, never the undo:
+/// cleanup's requests run on cleanup's own clock (3 s an attempt), so the
+/// relays are verified off (exit 1, not 5). Status answers take 300 ms
+/// against a 100 ms `--timeout`.
+#[test]
+fn a_timeout_too_short_for_the_hub_still_leaves_it_as_found() {
+    let hub = sim_with("hub-new-firmware", &["delay:300ms@actuators/status"]);
+    let addr = hub.addr().to_string();
+    let args = [
+        "--timeout",
+        "100ms",
+        "--verify-timeout",
+        "1s",
+        "--on-seconds",
+        "2",
+    ];
+    let extra = ["--actuators", "--exact", "actuators"];
+    let o = crate::common::harness(&[&["--device", addr.as_str()][..], &args, &extra].concat());
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("run cleanup: verified: slot(s) [0, 1] off"),
+        "{out}"
+    );
+    assert_eq!(hub.actuator_states(), [0, 0], "{out}");
 }
