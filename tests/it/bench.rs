@@ -456,14 +456,18 @@ mod on_a_terminal {
     fn nothing_is_asked_for_what_will_not_run() {
         let hub = sim_with("hub-new-firmware", &[]);
         let addr = hub.addr().to_string();
-        // A read-only filter, and a read-only plan: no question at all.
+        let no_relays = sim_with("hub-battery-sensor", &[]);
+        let no_relays = no_relays.addr().to_string();
+        // A read-only filter, and a read-only plan: no question at all;
+        // nor about relays on a hub that has none.
         let smoke = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/smoke.json");
-        for extra in [
-            &["--exact", "mac"][..],
-            &["--plan", smoke],
-            &["--actuators", "actuators"],
+        for (addr, extra) in [
+            (&addr, &["--exact", "mac"][..]),
+            (&addr, &["--plan", smoke]),
+            (&addr, &["--actuators", "actuators"]),
+            (&no_relays, &["--exact", "actuators"]),
         ] {
-            let mut s = spawn(&fast_args(&addr, extra));
+            let mut s = spawn(&fast_args(addr, extra));
             let (out, code) = finish(&mut s);
             assert_eq!(code, 0, "{extra:?}: {out}");
             assert!(!out.contains("Allow this"), "{extra:?}: {out}");
