@@ -52,12 +52,14 @@ mod tests {
     #[test]
     fn refuses_what_is_not_a_small_regular_file() {
         let dir = tempfile::tempdir().unwrap();
-        let big = dir.path().join("big.json");
-        std::fs::write(&big, vec![b' '; MAX_INPUT_BYTES as usize + 1]).unwrap();
-        let bad = dir.path().join("bad.json");
-        std::fs::write(&bad, b"\xff{}").unwrap();
-        let ok = dir.path().join("ok.json");
-        std::fs::write(&ok, b"{}").unwrap();
+        let file = |name: &str, bytes: &[u8]| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            path
+        };
+        let big = file("big.json", &vec![b' '; MAX_INPUT_BYTES as usize + 1]);
+        let bad = file("bad.json", b"\xff{}");
+        let ok = file("ok.json", b"{}");
         let missing = dir.path().join("missing");
         let mut cases: Vec<(&Path, &str)> = vec![
             (dir.path(), "is a directory"),
