@@ -437,19 +437,23 @@ mod on_a_terminal {
     }
 
     /// Ctrl-C at a question: no more questions, nothing written, exit 130,
-    /// without waiting for Enter.
+    /// without waiting for Enter. Ctrl-D (the end of input): no to this
+    /// and every later question, the read-only scenarios still run.
     #[test]
-    fn ctrl_c_at_a_question_stops_the_run() {
-        let hub = sim_with("hub-new-firmware", &[]);
-        let mut s = spawn(&fast_args(&hub.addr().to_string(), &[]));
-        s.expect("Allow this on A1B2C3D4A620?").unwrap();
-        s.send(expectrl::ControlCode::EndOfText).unwrap();
-        let out = asked_once(&mut s, 130);
-        assert!(
-            out.contains("SIGINT (Ctrl-C) received: stopping the run"),
-            "{out}"
-        );
-        assert_eq!(writes(&hub), Vec::<String>::new(), "{out}");
+    fn ctrl_c_or_ctrl_d_at_a_question_asks_nothing_more() {
+        use expectrl::ControlCode::{EndOfText, EndOfTransmission};
+        for (key, code, says) in [
+            (EndOfText, 130, "SIGINT (Ctrl-C) received: stopping the run"),
+            (EndOfTransmission, 0, "(no answer: not allowed)"),
+        ] {
+            let hub = sim_with("hub-new-firmware", &[]);
+            let mut s = spawn(&fast_args(&hub.addr().to_string(), &[]));
+            s.expect("Allow this on A1B2C3D4A620?").unwrap();
+            s.send(key).unwrap();
+            let out = asked_once(&mut s, code);
+            assert!(out.contains(says), "{key:?}: {out}");
+            assert_eq!(writes(&hub), Vec::<String>::new(), "{out}");
+        }
     }
 
     #[test]
