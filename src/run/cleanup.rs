@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::runtime::Handle;
 
-use crate::safety::teardown::HubUndo;
+use crate::safety::teardown::{HubDebt, HubUndo};
 use crate::safety::Safety;
 use crate::scenario::setup::panic_message;
 use crate::session::client::HubClient;
@@ -80,7 +80,16 @@ pub(super) struct HubCleanup {
     pub(super) safety: Safety,
     pub(super) ledger: Ledger,
     pub(super) debug: DebugPanic,
-    pub(super) undone: Arc<Mutex<Option<HubUndo>>>,
+    pub(super) undone: Arc<Mutex<Undone>>,
+}
+
+/// What a hub's cleanup did over the run.
+#[derive(Default)]
+pub(super) struct Undone {
+    /// Every undo, added up; `None` until cleanup first had work.
+    undo: Option<HubUndo>,
+    /// What the last cleanup left owed.
+    left: Option<HubDebt>,
 }
 
 impl HubCleanup {
@@ -120,22 +129,33 @@ impl HubCleanup {
                 undo
             }
         };
-        let mut undone = self.undone.lock().unwrap_or_else(|e| e.into_inner());
-        *undone = Some(match undone.take() {
+        let mut undone = self.lock();
+        undone.undo = Some(match undone.undo.take() {
             Some(earlier) => earlier.then(undo),
             None => undo,
         });
+        undone.left = Some(owed.debt(&self.label));
+    }
+
+    /// Between a soak's cycles: undo what the hub owes, unless it is just
+    /// what the last cleanup could not undo (a hub gone for good is not
+    /// given cleanup's time again every cycle; the end of the run tries).
+    pub(super) fn undo_new_debt(&self, rt: &Handle) {
+        let now = self.safety.obligations.debt(&self.label);
+        if !now.is_clear() && self.lock().left.as_ref() != Some(&now) {
+            self.undo_owed(rt);
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Undone> {
+        self.undone.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Everything this hub's cleanup undid over the run, and what the
     /// registry says is still owed now (a later scenario may have settled
     /// it); `None` when the hub never owed anything to cleanup.
     pub(super) fn undone(&self) -> Option<HubUndo> {
-        let undone = self
-            .undone
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()?;
+        let undone = self.lock().undo.clone()?;
         let now = self.safety.obligations.debt(&self.label);
         Some(HubUndo {
             slots_left: now.slots.iter().copied().collect(),

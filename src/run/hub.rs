@@ -215,7 +215,7 @@ fn run_plan(
             // earlier one left owed (its own cleanup failed) is undone
             // now, not hours later at the end of the run.
             if k == 0 && cycle > 1 && !hub.options.safety.interrupt.is_interrupted() {
-                ctx.cleanup.undo_owed(rt);
+                ctx.cleanup.undo_new_debt(rt);
             }
             sink.scenario_started(index, s, cycle);
             let mut record = run_scenario(rt, hub, s, step, facts, first);

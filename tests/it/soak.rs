@@ -250,3 +250,28 @@ fn what_a_cycle_left_owed_is_undone_before_the_next_cycle_begins() {
     );
     assert_eq!(record(&reports)["hubs"][0]["cleanup"]["status"], "verified");
 }
+
+#[test]
+fn a_hub_that_refuses_the_undo_is_not_asked_again_every_cycle() {
+    // Every write after the first is refused (403): cycle 1 leaves the
+    // config owed, and no undo can succeed.
+    let hub = sim_with("hub-new-firmware", &["status:403@config/set,after=1"]);
+    let addr = hub.addr().to_string();
+    let mut args: Vec<String> = ["--device", &addr, "--setup", "--repeat", "3", "setup"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let reports = ReportFiles::new();
+    args.extend(reports.args());
+    let (code, out) = Spawned::start(&args, false).finish(LIMIT);
+    assert_eq!(code, Some(5), "{out}");
+    let sets = hub
+        .received()
+        .iter()
+        .filter(|r| r.path == "/api/config/set")
+        .count();
+    // Each cycle's setup writes twice (test config, restore); the run's
+    // undo tries before cycle 2 (refused), not again before cycle 3 (the
+    // same debt), and once more at the end.
+    assert_eq!(sets, 3 * 2 + 1 + 1, "{out}");
+}
