@@ -293,7 +293,24 @@ fn a_hub_claiming_4294967295_actuators_gets_no_command() {
     left_as_found(&hub, &before, &out);
 }
 
-// 8. Hub strings never reach the terminal raw.
+/// Where `bytes` carries a character a terminal acts on: ESC, BEL, CR, a
+/// C1 CSI (U+009B) or a right-to-left override (U+202E).
+fn raw_control(bytes: &[u8]) -> Option<String> {
+    let bad: [&[u8]; 5] = [
+        b"\x1b",
+        b"\x07",
+        b"\r",
+        "\u{9b}".as_bytes(),
+        "\u{202e}".as_bytes(),
+    ];
+    bad.iter()
+        .find(|b| bytes.windows(b.len()).any(|w| w == **b))
+        .map(|b| format!("{b:02x?}"))
+}
+
+// 8. Hub strings never reach the terminal raw: not on the console, not in
+// the JSON it prints (`--format json`, `record`), not in report files
+// someone may `cat`; JSON still carries the exact value.
 #[test]
 fn control_characters_from_the_hub_are_shown_escaped_on_every_path() {
     passes_without_fault("hub-new-firmware", &["--setup", "-v"]);
@@ -303,14 +320,37 @@ fn control_characters_from_the_hub_are_shown_escaped_on_every_path() {
     assert!(out.contains("wifi.strength"), "{out}");
     assert!(out.contains("\\x1b"), "escaped form shown:\n{out}");
     for (what, bytes) in [("stdout", &o.stdout), ("stderr", &o.stderr)] {
-        for bad in [0x1bu8, 0x07, b'\r'] {
-            assert!(
-                !bytes.contains(&bad),
-                "{what} carries raw {bad:#04x}:\n{out}"
-            );
-        }
+        assert_eq!(raw_control(bytes), None, "{what}:\n{out}");
     }
     left_as_found(&hub, &before, &out);
+
+    let files = crate::common::ReportFiles::new();
+    let mut args = vec!["--setup", "--format", "json"];
+    let file_args = files.args();
+    args.extend(file_args.iter().map(String::as_str));
+    let (hub, before, o, out) = faulted(&["ctrl-chars"], &args);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert_eq!(raw_control(&o.stdout), None, "--format json:\n{out}");
+    assert_eq!(raw_control(&o.stderr), None, "--format json:\n{out}");
+    for path in [files.json_path(), files.junit_path(), files.html_path()] {
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(raw_control(&bytes), None, "{}", path.display());
+    }
+    let record = files.record();
+    assert_eq!(record["hubs"][0]["identity"]["name"], config::CTRL_NAME);
+    left_as_found(&hub, &before, &out);
+    // `record` prints a profile holding the hub's name.
+    let named = sim_edited("hub-old-firmware", |doc| {
+        doc["name"] = config::CTRL_NAME.into();
+        doc["config"]["hub"]["name"] = config::CTRL_NAME.into();
+    });
+    let addr = named.addr().to_string();
+    let o = output_of(harness_cmd().args(["record", "--device", &addr]), LIMIT);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let profile: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(profile["config"]["hub"]["name"], config::CTRL_NAME);
+    assert_eq!(raw_control(&o.stdout), None, "record:\n{}", text(&o));
+    assert_eq!(raw_control(&o.stderr), None, "record:\n{}", text(&o));
 
     // `restore` prints the hub's name from the backup: escaped too.
     let dir = tempfile::tempdir().unwrap();
@@ -327,9 +367,8 @@ fn control_characters_from_the_hub_are_shown_escaped_on_every_path() {
     let o = output_of(harness_cmd().arg("restore").arg(&path), LIMIT);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("Desk\\x1b[2J"), "{}", text(&o));
-    for bad in [0x1bu8, 0x07, b'\r'] {
-        assert!(!o.stdout.contains(&bad) && !o.stderr.contains(&bad));
-    }
+    assert_eq!(raw_control(&o.stdout), None, "{}", text(&o));
+    assert_eq!(raw_control(&o.stderr), None, "{}", text(&o));
 }
 
 // 9. Secrets under unknown key names, and unparseable bodies, stay out of
