@@ -33,7 +33,7 @@ pub const SLOT_FIELDS: &[&str] = &[
 ];
 
 /// One actuator slot as `actuators/status` reports it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ActuatorSlot {
     /// 0-based slot number.
     pub slot: u32,
@@ -54,17 +54,7 @@ mod tests {
 
     #[test]
     fn slot_fields_name_every_field_of_a_slot_in_order() {
-        let slot = ActuatorSlot {
-            slot: 0,
-            state: 0,
-            last_run: 0,
-            next_window_start: 0,
-            next_window_end: 0,
-            cur_ma: 0,
-            typ_ma: 0,
-            error: 0,
-        };
-        let value = serde_json::to_value(slot).unwrap();
+        let value = serde_json::to_value(ActuatorSlot::default()).unwrap();
         let keys: Vec<&str> = value
             .as_object()
             .unwrap()

@@ -346,13 +346,15 @@ mod tests {
 
     #[test]
     fn the_type_suffix_is_stripped_in_any_case() {
-        assert_eq!(strip_type("Desk._vege._tcp.local."), "Desk");
-        assert_eq!(strip_type("Desk._Vege._TCP.LOCAL."), "Desk");
-        assert_eq!(strip_type("Gewächshaus._vege._tcp.local."), "Gewächshaus");
-        assert_eq!(strip_type("_vege._tcp.local."), "_vege._tcp.local.");
-        assert_eq!(
-            strip_type("Desk._http._tcp.local."),
-            "Desk._http._tcp.local."
-        );
+        for (full, name) in [
+            ("Desk._vege._tcp.local.", "Desk"),
+            ("Desk._Vege._TCP.LOCAL.", "Desk"),
+            ("Gewächshaus._vege._tcp.local.", "Gewächshaus"),
+            // Nothing before the type, or another type: left as it is.
+            ("_vege._tcp.local.", "_vege._tcp.local."),
+            ("Desk._http._tcp.local.", "Desk._http._tcp.local."),
+        ] {
+            assert_eq!(strip_type(full), name, "{full}");
+        }
     }
 }

@@ -249,7 +249,19 @@ where
     F: Fn(DiscoveredHub) -> Fut,
     Fut: Future<Output = Option<String>>,
 {
-    let hubs = choose_any(found, req, mac_of).await?;
+    let hubs = &found.hubs;
+    if hubs.is_empty() {
+        return Err(SelectError::NoHub(format!(
+            "no hub found on the network in {:.1} s. {}",
+            found.elapsed.as_secs_f64(),
+            no_hub_hint("--discover-timeout")
+        )));
+    }
+    let hubs = match req.select {
+        Some(sel) => vec![by_selector(hubs, sel, mac_of).await?],
+        None if req.all => hubs.clone(),
+        None => unselected(hubs, req.prompt)?,
+    };
     match hubs.iter().find_map(|h| h.name_conflict()) {
         Some(conflict) => Err(SelectError::NoHub(format!(
             "{conflict}: two hubs share that name, and which address goes with which port \
@@ -259,34 +271,17 @@ where
     }
 }
 
-async fn choose_any<F, Fut>(
-    found: &Discovery,
-    req: Request<'_>,
-    mac_of: F,
-) -> Result<Vec<DiscoveredHub>, SelectError>
-where
-    F: Fn(DiscoveredHub) -> Fut,
-    Fut: Future<Output = Option<String>>,
-{
-    let hubs = &found.hubs;
-    if hubs.is_empty() {
-        return Err(SelectError::NoHub(format!(
-            "no hub found on the network in {:.1} s. {}",
-            found.elapsed.as_secs_f64(),
-            no_hub_hint("--discover-timeout")
-        )));
-    }
-    if let Some(sel) = req.select {
-        return by_selector(hubs, sel, mac_of).await.map(|h| vec![h]);
-    }
-    if req.all {
-        return Ok(hubs.clone());
-    }
-    match (hubs.len(), req.prompt) {
-        (1, None) => Ok(hubs.clone()),
+/// Without --select or --all: the one hub found (confirmed on a
+/// terminal), or the terminal's pick among several.
+fn unselected(
+    hubs: &[DiscoveredHub],
+    prompt: Option<&mut dyn Prompt>,
+) -> Result<Vec<DiscoveredHub>, SelectError> {
+    match (hubs.len(), prompt) {
+        (1, None) => Ok(hubs.to_vec()),
         (1, Some(p)) => {
             if p.confirm(&hubs[0]) {
-                Ok(hubs.clone())
+                Ok(hubs.to_vec())
             } else {
                 Err(SelectError::NoHub(format!(
                     "{} not confirmed; nothing run",
@@ -296,7 +291,7 @@ where
         }
         (n, Some(p)) => match p.pick(hubs) {
             Pick::One(i) if i < n => Ok(vec![hubs[i].clone()]),
-            Pick::All => Ok(hubs.clone()),
+            Pick::All => Ok(hubs.to_vec()),
             Pick::One(_) | Pick::Abort => {
                 Err(SelectError::NoHub("no hub picked; nothing run".into()))
             }
@@ -545,27 +540,38 @@ mod tests {
         }
     }
 
+    /// What `choose` makes of `found` when a terminal answers as scripted
+    /// (`confirm` for one hub, `pick` among several), and what was asked.
+    async fn ask(
+        found: &Discovery,
+        confirm: bool,
+        pick: Pick,
+    ) -> (Result<Vec<DiscoveredHub>, SelectError>, Vec<String>) {
+        let mut p = Scripted {
+            confirm,
+            pick,
+            asked: vec![],
+        };
+        let r = choose(
+            found,
+            Request {
+                select: None,
+                all: false,
+                prompt: Some(&mut p),
+            },
+            mac_of,
+        )
+        .await;
+        (r, p.asked)
+    }
+
     #[tokio::test]
     async fn a_terminal_confirms_one_and_picks_among_several() {
         let one = found(vec![hub("Vege_A6_20", &[("127.0.0.12", "eth0")])]);
         for (answer, ok) in [(true, true), (false, false)] {
-            let mut p = Scripted {
-                confirm: answer,
-                pick: Pick::Abort,
-                asked: vec![],
-            };
-            let r = choose(
-                &one,
-                Request {
-                    select: None,
-                    all: false,
-                    prompt: Some(&mut p),
-                },
-                mac_of,
-            )
-            .await;
+            let (r, asked) = ask(&one, answer, Pick::Abort).await;
             assert_eq!(r.is_ok(), ok);
-            assert_eq!(p.asked, ["confirm Vege_A6_20"]);
+            assert_eq!(asked, ["confirm Vege_A6_20"]);
         }
         for (answer, want) in [
             (Pick::One(1), Some(vec!["Vege_A6_20"])),
@@ -576,21 +582,7 @@ mod tests {
             (Pick::One(7), None),
             (Pick::Abort, None),
         ] {
-            let mut p = Scripted {
-                confirm: false,
-                pick: answer,
-                asked: vec![],
-            };
-            let r = choose(
-                &three(),
-                Request {
-                    select: None,
-                    all: false,
-                    prompt: Some(&mut p),
-                },
-                mac_of,
-            )
-            .await;
+            let (r, _) = ask(&three(), false, answer).await;
             let got = r
                 .ok()
                 .map(|hs| hs.into_iter().map(|h| h.instance).collect::<Vec<_>>());

@@ -108,74 +108,82 @@ struct RawPlan {
     scenarios: Vec<Value>,
 }
 
-/// Fields every step has.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReadOnlyStep {
-    #[serde(default)]
-    measurements: Vec<MeasurementSpec>,
-    #[serde(default)]
-    timeout_seconds: Option<f64>,
-    #[serde(default)]
-    retries: Option<u32>,
+/// A step kind's own fields, then the fields every step has
+/// (`measurements`, `timeout_seconds`, `retries`), in that order. Each kind
+/// is its own struct so that `deny_unknown_fields` names exactly that
+/// kind's fields (serde's `flatten` cannot be combined with it);
+/// `every_step!` takes the shared fields out again.
+macro_rules! step_kind {
+    (struct $name:ident { $($(#[$attr:meta])* $field:ident: $ty:ty),* $(,)? }) => {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct $name {
+            $($(#[$attr])* $field: $ty,)*
+            #[serde(default)]
+            measurements: Vec<MeasurementSpec>,
+            #[serde(default)]
+            timeout_seconds: Option<f64>,
+            #[serde(default)]
+            retries: Option<u32>,
+        }
+    };
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ConfigRoundTripStep {
-    allow_changes: bool,
-    #[serde(default)]
-    measurements: Vec<MeasurementSpec>,
-    #[serde(default)]
-    timeout_seconds: Option<f64>,
-    #[serde(default)]
-    retries: Option<u32>,
+step_kind! {
+    struct ReadOnlyStep {}
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ActuatorsStep {
-    allow_changes: bool,
-    #[serde(default)]
-    slots: Option<Slots>,
-    #[serde(default)]
-    on_seconds: Option<u32>,
-    #[serde(default)]
-    auto_off_check: Option<bool>,
-    #[serde(default)]
-    auto_off_slot: Option<u32>,
-    #[serde(default)]
-    auto_off_seconds: Option<u32>,
-    #[serde(default)]
-    verify_timeout_seconds: Option<f64>,
-    #[serde(default)]
-    measurements: Vec<MeasurementSpec>,
-    #[serde(default)]
-    timeout_seconds: Option<f64>,
-    #[serde(default)]
-    retries: Option<u32>,
+step_kind! {
+    struct ConfigRoundTripStep {
+        allow_changes: bool,
+    }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SetupStep {
-    allow_changes: bool,
-    #[serde(default)]
-    restore: Option<bool>,
-    #[serde(default)]
-    test_api_key: Option<String>,
-    #[serde(default)]
-    test_server_url: Option<String>,
-    #[serde(default)]
-    deliver_check: Option<crate::scenario::deliver::DeliverCheck>,
-    #[serde(default)]
-    deliver_timeout_seconds: Option<f64>,
-    #[serde(default)]
-    measurements: Vec<MeasurementSpec>,
-    #[serde(default)]
-    timeout_seconds: Option<f64>,
-    #[serde(default)]
-    retries: Option<u32>,
+step_kind! {
+    struct ActuatorsStep {
+        allow_changes: bool,
+        #[serde(default)]
+        slots: Option<Slots>,
+        #[serde(default)]
+        on_seconds: Option<u32>,
+        #[serde(default)]
+        auto_off_check: Option<bool>,
+        #[serde(default)]
+        auto_off_slot: Option<u32>,
+        #[serde(default)]
+        auto_off_seconds: Option<u32>,
+        #[serde(default)]
+        verify_timeout_seconds: Option<f64>,
+    }
+}
+
+step_kind! {
+    struct SetupStep {
+        allow_changes: bool,
+        #[serde(default)]
+        restore: Option<bool>,
+        #[serde(default)]
+        test_api_key: Option<String>,
+        #[serde(default)]
+        test_server_url: Option<String>,
+        #[serde(default)]
+        deliver_check: Option<crate::scenario::deliver::DeliverCheck>,
+        #[serde(default)]
+        deliver_timeout_seconds: Option<f64>,
+    }
+}
+
+/// The fields every kind of step has, out of a deserialised step (see
+/// `step_kind!`), with its `allow_changes`.
+macro_rules! every_step {
+    ($step:ident, $allow_changes:expr) => {
+        (
+            $step.measurements,
+            $step.timeout_seconds,
+            $step.retries,
+            $allow_changes,
+        )
+    };
 }
 
 /// Deserialize with the JSON path of any error. `prefix` is the path of
@@ -264,7 +272,7 @@ fn parse_step(
     };
     let kind = scenario_name(&mut map, path)?;
     let rest = Value::Object(map);
-    let (params, specs, step_timeout, step_retries, allow_changes) = match kind {
+    let (params, (specs, step_timeout, step_retries, allow_changes)) = match kind {
         Scenario::Mac | Scenario::Info | Scenario::ActuatorStatus => {
             let s: ReadOnlyStep = typed(rest, path)?;
             let params = match kind {
@@ -272,39 +280,21 @@ fn parse_step(
                 Scenario::Info => Params::Info,
                 _ => Params::ActuatorStatus,
             };
-            (params, s.measurements, s.timeout_seconds, s.retries, false)
+            (params, every_step!(s, false))
         }
         Scenario::ConfigRoundTrip => {
             let s: ConfigRoundTripStep = typed(rest, path)?;
-            (
-                Params::ConfigRoundTrip,
-                s.measurements,
-                s.timeout_seconds,
-                s.retries,
-                s.allow_changes,
-            )
+            (Params::ConfigRoundTrip, every_step!(s, s.allow_changes))
         }
         Scenario::Actuators => {
             let s: ActuatorsStep = typed(rest, path)?;
             let params = actuator_params(&s, path)?;
-            (
-                Params::Actuators(params),
-                s.measurements,
-                s.timeout_seconds,
-                s.retries,
-                s.allow_changes,
-            )
+            (Params::Actuators(params), every_step!(s, s.allow_changes))
         }
         Scenario::Setup => {
             let s: SetupStep = typed(rest, path)?;
             let params = setup_params(&s, path)?;
-            (
-                Params::Setup(params),
-                s.measurements,
-                s.timeout_seconds,
-                s.retries,
-                s.allow_changes,
-            )
+            (Params::Setup(params), every_step!(s, s.allow_changes))
         }
     };
     let mut measurements = Vec::new();

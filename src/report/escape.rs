@@ -11,6 +11,8 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
+use crate::session::client::bounded;
+
 /// Whether `c` must not reach a terminal as itself: C0 and C1 controls,
 /// DEL, and the Unicode format characters that reorder or hide text
 /// (bidirectional overrides and isolates, line/paragraph separators,
@@ -72,14 +74,7 @@ pub fn escape_keep_newlines(s: &str) -> Cow<'_, str> {
 /// Escape and bound a hub-supplied string for a one-line message: at most
 /// `max` characters, then `…`.
 pub fn escape_short(s: &str, max: usize) -> String {
-    let e = escape(s);
-    if e.chars().count() <= max {
-        e.into_owned()
-    } else {
-        let mut cut: String = e.chars().take(max).collect();
-        cut.push('…');
-        cut
-    }
+    bounded(&escape(s), max)
 }
 
 /// Whether `c` is one that JSON and XML writers leave as itself although a

@@ -162,38 +162,50 @@ pub fn trends(cycles: &[Cycle]) -> Vec<Trend> {
     }));
     let rss: Option<Vec<f64>> = body.iter().map(|c| c.rss_bytes.map(|b| b as f64)).collect();
     if let Some(s) = rss {
-        let (early, late) = ends(&s);
-        if late - early > MEMORY_GROWTH_BYTES.max(early * MEMORY_GROWTH_RATIO)
-            && kendall_tau(&s) >= MIN_TAU
-        {
-            out.push(Trend {
-                metric: "rss_bytes",
-                early,
-                late,
-                message: format!(
+        out.extend(steady_growth(
+            "rss_bytes",
+            &s,
+            (MEMORY_GROWTH_BYTES, MEMORY_GROWTH_RATIO),
+            |early, late| {
+                format!(
                     "harness memory grew from {:.1} MiB to {:.1} MiB over {range}",
                     early / 1048576.0,
                     late / 1048576.0
-                ),
-            });
-        }
+                )
+            },
+        ));
     }
     let d: Vec<f64> = body
         .iter()
         .map(|c| c.duration.as_secs_f64() * 1000.0)
         .collect();
-    let (early, late) = ends(&d);
-    if late - early > DURATION_GROWTH_MS.max(early * DURATION_GROWTH_RATIO)
-        && kendall_tau(&d) >= MIN_TAU
-    {
-        out.push(Trend {
-            metric: "duration_ms",
-            early,
-            late,
-            message: format!("cycle duration grew from {early:.0} ms to {late:.0} ms over {range}"),
-        });
-    }
+    out.extend(steady_growth(
+        "duration_ms",
+        &d,
+        (DURATION_GROWTH_MS, DURATION_GROWTH_RATIO),
+        |early, late| {
+            format!("cycle duration grew from {early:.0} ms to {late:.0} ms over {range}")
+        },
+    ));
     out
+}
+
+/// A trend in a measure that noise moves too (memory, duration): the late
+/// median above the early one by more than `floor` and by more than
+/// `ratio` of the early one, and a steady rise (Kendall's tau).
+fn steady_growth(
+    metric: &'static str,
+    s: &[f64],
+    (floor, ratio): (f64, f64),
+    message: impl FnOnce(f64, f64) -> String,
+) -> Option<Trend> {
+    let (early, late) = ends(s);
+    (late - early > floor.max(early * ratio) && kendall_tau(s) >= MIN_TAU).then(|| Trend {
+        metric,
+        early,
+        late,
+        message: message(early, late),
+    })
 }
 
 /// Medians of the first and the last third (at least one value each).

@@ -108,23 +108,16 @@ pub(super) fn run_cycles(
     sink: &ReportSink,
     tally: &Mutex<Tally>,
 ) -> (Option<String>, Option<SoakReport>) {
-    let Trials {
-        libtest,
-        jobs,
-        selected,
-        filtered_out,
-        expected,
-        senders,
-    } = trials;
-    sink.start(expected.iter().map(Vec::len).sum());
+    sink.start(trials.expected.iter().map(Vec::len).sum());
     let json = json_stream(cfg);
     let soak = cfg.soak.repeat.is_soak();
     let ledger = &session.ledger;
     let items_of = |cycle: u32| -> Vec<crate::report::text::Item> {
-        selected
+        trials
+            .selected
             .iter()
             .map(|(i, s, kind)| {
-                let (tx, s) = (senders[*i].clone(), *s);
+                let (tx, s) = (trials.senders[*i].clone(), *s);
                 crate::report::text::Item {
                     kind: match (soak, kind.is_empty()) {
                         (false, _) => kind.clone(),
@@ -150,19 +143,24 @@ pub(super) fn run_cycles(
         let opened_before = ledger.open_now().0;
         if json {
             drive(
-                senders.clone(),
-                expected.clone(),
+                trials.senders.clone(),
+                trials.expected.clone(),
                 cycle,
-                libtest.test_threads == Some(1),
-                jobs,
+                trials.libtest.test_threads == Some(1),
+                trials.jobs,
             );
             if crate::report::stream::stdout_closed() {
                 harness_error =
                     Some("stdout closed (broken pipe): the run stopped early".to_owned());
             }
         } else {
-            let parallel = libtest.test_threads.unwrap_or(jobs);
-            crate::report::text::run(libtest.quiet, items_of(cycle), filtered_out, parallel);
+            let parallel = trials.libtest.test_threads.unwrap_or(trials.jobs);
+            crate::report::text::run(
+                trials.libtest.quiet,
+                items_of(cycle),
+                trials.filtered_out,
+                parallel,
+            );
         }
         if soak {
             let (total, open) = ledger.open_now();
@@ -186,7 +184,7 @@ pub(super) fn run_cycles(
         cycle += 1;
     }
     // No more cycles: each hub's thread ends when its channel closes.
-    drop(senders);
+    drop(trials.senders);
     let soak_report = soak.then(|| SoakReport::new(cycles));
     if let Some(r) = &soak_report {
         sink.set_soak(r);

@@ -507,6 +507,15 @@ mod tests {
         }
     }
 
+    /// A ledger reading a fake table (unreadable until the test sets it),
+    /// and the run's one session.
+    pub(super) fn fake_ledger(budget: usize) -> (FakeTable, Ledger, SessionLayer) {
+        let table = FakeTable::default();
+        let ledger = Ledger::with_table(budget, Box::new(table.clone()));
+        let layer = ledger.new_session();
+        (table, ledger, layer)
+    }
+
     impl SocketTable for FakeTable {
         fn mechanism(&self) -> String {
             "a fake table".to_string()
@@ -541,9 +550,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn an_open_connection_is_a_leak_after_the_deadline_and_not_before_it_closes() {
-        let table = FakeTable::default();
-        let ledger = Ledger::with_table(2, Box::new(table.clone()));
-        let layer = ledger.new_session();
+        let (table, ledger, layer) = fake_ledger(2);
         table.set(Some(vec![established("127.0.0.1:40000", HUB)]));
         ledger.set_scenario(HUB, Some("info"));
         ledger.opened(layer.session, Some((addr("127.0.0.1:40000"), addr(HUB))));
@@ -578,9 +585,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_wait_ends_as_soon_as_everything_closed() {
-        let table = FakeTable::default();
-        let ledger = Ledger::with_table(2, Box::new(table.clone()));
-        let layer = ledger.new_session();
+        let (table, ledger, layer) = fake_ledger(2);
         table.set(Some(vec![established("127.0.0.1:40000", HUB)]));
         ledger.opened(layer.session, Some((addr("127.0.0.1:40000"), addr(HUB))));
         table.set(Some(vec![]));
@@ -592,9 +597,7 @@ mod tests {
 
     #[test]
     fn sequential_connections_that_closed_do_not_count_as_overlap() {
-        let table = FakeTable::default();
-        let ledger = Ledger::with_table(1, Box::new(table.clone()));
-        let layer = ledger.new_session();
+        let (table, ledger, layer) = fake_ledger(1);
         for port in [40000, 40001, 40002] {
             let local = format!("127.0.0.1:{port}");
             // Only the newest is in the table: the previous one closed.
@@ -610,10 +613,8 @@ mod tests {
 
     #[test]
     fn the_scenario_is_the_one_running_against_the_connections_hub() {
-        let table = FakeTable::default();
+        let (table, ledger, layer) = fake_ledger(2);
         table.set(Some(vec![]));
-        let ledger = Ledger::with_table(2, Box::new(table.clone()));
-        let layer = ledger.new_session();
         let other = "127.0.0.1:9090";
         ledger.set_scenario(HUB, Some("mac"));
         ledger.set_scenario(other, Some("setup"));

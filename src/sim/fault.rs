@@ -237,6 +237,29 @@ impl fmt::Display for FaultSpec {
     }
 }
 
+/// The fault kind of this name if it is one that takes no argument.
+fn bare_kind(name: &str) -> Option<FaultKind> {
+    Some(match name {
+        "hang" => FaultKind::Hang,
+        "drop" => FaultKind::Drop,
+        "malformed" => FaultKind::Malformed,
+        "conn-close" => FaultKind::ConnClose,
+        "ignore-set" => FaultKind::IgnoreSet,
+        "error-field" => FaultKind::ErrorField,
+        "non-utf8" => FaultKind::NonUtf8,
+        "mac-change" => FaultKind::MacChange,
+        "ctrl-chars" => FaultKind::CtrlChars,
+        "secret-fields" => FaultKind::SecretFields,
+        "big-number" => FaultKind::BigNumber,
+        "lossy-numbers" => FaultKind::LossyNumbers,
+        "dup-key" => FaultKind::DupKey,
+        "dup-slot" => FaultKind::DupSlot,
+        "partial-set" => FaultKind::PartialSet,
+        "no-post" => FaultKind::NoPost,
+        _ => return None,
+    })
+}
+
 impl FromStr for FaultSpec {
     type Err = FaultSpecError;
 
@@ -292,11 +315,6 @@ impl FromStr for FaultSpec {
                 let a = need_arg("DURATION")?;
                 FaultKind::Delay(parse_duration(a).map_err(|e| err(format!("bad duration: {e}")))?)
             }
-            "hang" => no_arg().map(|_| FaultKind::Hang)?,
-            "drop" => no_arg().map(|_| FaultKind::Drop)?,
-            "malformed" => no_arg().map(|_| FaultKind::Malformed)?,
-            "conn-close" => no_arg().map(|_| FaultKind::ConnClose)?,
-            "ignore-set" => no_arg().map(|_| FaultKind::IgnoreSet)?,
             "stuck-off" => FaultKind::StuckOff(slot(arg)?),
             "stuck-on" => FaultKind::StuckOn(slot(arg)?),
             "max-conns" => {
@@ -331,8 +349,6 @@ impl FromStr for FaultSpec {
                 };
                 FaultKind::Redirect { status, port }
             }
-            "error-field" => no_arg().map(|_| FaultKind::ErrorField)?,
-            "non-utf8" => no_arg().map(|_| FaultKind::NonUtf8)?,
             "shape" => {
                 let a = need_arg("null|array|string|number")?;
                 shape_body(a).ok_or_else(|| {
@@ -359,15 +375,7 @@ impl FromStr for FaultSpec {
                     u32::try_from(n).map_err(|_| err("claim-actuators is above 2^32-1".into()))?,
                 )
             }
-            "mac-change" => no_arg().map(|_| FaultKind::MacChange)?,
-            "ctrl-chars" => no_arg().map(|_| FaultKind::CtrlChars)?,
-            "secret-fields" => no_arg().map(|_| FaultKind::SecretFields)?,
-            "big-number" => no_arg().map(|_| FaultKind::BigNumber)?,
-            "lossy-numbers" => no_arg().map(|_| FaultKind::LossyNumbers)?,
-            "dup-key" => no_arg().map(|_| FaultKind::DupKey)?,
-            "dup-slot" => no_arg().map(|_| FaultKind::DupSlot)?,
             "relapse" => FaultKind::Relapse(slot(arg)?),
-            "partial-set" => no_arg().map(|_| FaultKind::PartialSet)?,
             "error-value" => {
                 let a = need_arg("JSON")?;
                 match serde_json::from_str::<serde_json::Value>(a) {
@@ -381,7 +389,6 @@ impl FromStr for FaultSpec {
                     }
                 }
             }
-            "no-post" => no_arg().map(|_| FaultKind::NoPost)?,
             "bad-post" => FaultKind::BadPost(match need_arg("mac|key|slots|time")? {
                 "mac" => BadPost::Mac,
                 "key" => BadPost::Key,
@@ -394,15 +401,18 @@ impl FromStr for FaultSpec {
                 }
             }),
             "" => return Err(err("empty fault kind".into())),
-            other => {
-                return Err(err(format!(
-                    "unknown fault kind {other:?} (status, delay, hang, drop, malformed, \
-                     conn-close, ignore-set, stuck-off, stuck-on, max-conns, reboot-after, \
-                     redirect, error-field, non-utf8, shape, huge, missing-slot, claim-actuators, \
-                     mac-change, ctrl-chars, secret-fields, big-number, lossy-numbers, no-post, \
-                     bad-post, dup-key, dup-slot, relapse, partial-set, error-value)"
-                )))
-            }
+            other => match bare_kind(other) {
+                Some(kind) => no_arg().map(|_| kind)?,
+                None => {
+                    return Err(err(format!(
+                        "unknown fault kind {other:?} (status, delay, hang, drop, malformed, \
+                         conn-close, ignore-set, stuck-off, stuck-on, max-conns, reboot-after, \
+                         redirect, error-field, non-utf8, shape, huge, missing-slot, claim-actuators, \
+                         mac-change, ctrl-chars, secret-fields, big-number, lossy-numbers, no-post, \
+                         bad-post, dup-key, dup-slot, relapse, partial-set, error-value)"
+                    )))
+                }
+            },
         };
         match (&kind, endpoint) {
             (FaultKind::IgnoreSet, Some(e)) if e != Route::ConfigSet => {

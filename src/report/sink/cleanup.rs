@@ -3,6 +3,7 @@
 //! folded into one status (`nothing_owed`, `pending`, `verified`,
 //! `left_modified`) with its obligations and restore commands.
 
+use std::path::Path;
 use std::time::Instant;
 
 use crate::report::json::{
@@ -35,68 +36,33 @@ pub(super) fn cleanup_of(
 ) -> CleanupRecord {
     let mut obligations = st.steps.clone();
     if let Some(u) = &st.undo {
-        let slots = |v: &[u32]| v.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
         let errors = (!u.errors.is_empty()).then(|| u.errors.join("; "));
         if !u.slots_off.is_empty() {
-            obligations.push(run_step(
-                format!("switch actuator slot(s) {} off", slots(&u.slots_off)),
-                ObligationKind::Actuators,
-                true,
-                Some("every slot reads off".into()),
-                None,
-            ));
+            let done = Some("every slot reads off".into());
+            obligations.push(switch_off(&u.slots_off, true, done));
         }
         if !u.slots_left.is_empty() {
-            obligations.push(run_step(
-                format!("switch actuator slot(s) {} off", slots(&u.slots_left)),
-                ObligationKind::Actuators,
-                false,
-                errors.clone(),
-                None,
-            ));
+            obligations.push(switch_off(&u.slots_left, false, errors.clone()));
         }
         if let Some(b) = &u.config_restored {
-            obligations.push(run_step(
-                format!("restore config from {}", b.display()),
-                ObligationKind::Config,
-                true,
-                Some("read back deep-equal to the original".into()),
-                None,
-            ));
+            let done = Some("read back deep-equal to the original".into());
+            obligations.push(restore(b, true, done, None));
         }
         if let Some(b) = &u.config_left {
-            obligations.push(run_step(
-                format!("restore config from {}", b.display()),
-                ObligationKind::Config,
-                false,
-                errors,
-                Some(restore_command(&b.display().to_string(), target)),
-            ));
+            let command = restore_command(&b.display().to_string(), target);
+            obligations.push(restore(b, false, errors, Some(command)));
         }
     } else if let Some(debt) = debt {
         // Owed and not (yet) undone by the run's cleanup: while the run
         // goes on, or after a second signal cut cleanup short.
         if !debt.slots.is_empty() {
-            let slots: Vec<String> = debt.slots.iter().map(u32::to_string).collect();
-            obligations.push(run_step(
-                format!("switch actuator slot(s) {} off", slots.join(", ")),
-                ObligationKind::Actuators,
-                false,
-                Some(
-                    "may be on; each switches itself off when its device-side duration ends".into(),
-                ),
-                None,
-            ));
+            let may = "may be on; each switches itself off when its device-side duration ends";
+            obligations.push(switch_off(&debt.slots, false, Some(may.into())));
         }
         if let Some(c) = &debt.config {
-            let path = c.backup.display().to_string();
-            obligations.push(run_step(
-                format!("restore config from {path}"),
-                ObligationKind::Config,
-                false,
-                Some("config may be modified".into()),
-                Some(restore_command(&path, target)),
-            ));
+            let command = restore_command(&c.backup.display().to_string(), target);
+            let may = Some("config may be modified".into());
+            obligations.push(restore(&c.backup, false, may, Some(command)));
         }
     }
     let unverified = match &st.undo {
@@ -118,6 +84,28 @@ pub(super) fn cleanup_of(
         status,
         obligations,
     }
+}
+
+/// The step that switches `slots` off.
+fn switch_off<'a>(
+    slots: impl IntoIterator<Item = &'a u32>,
+    verified: bool,
+    detail: Option<String>,
+) -> ObligationRecord {
+    let slots: Vec<String> = slots.into_iter().map(u32::to_string).collect();
+    let what = format!("switch actuator slot(s) {} off", slots.join(", "));
+    run_step(what, ObligationKind::Actuators, verified, detail, None)
+}
+
+/// The step that restores the config from the backup at `backup`.
+fn restore(
+    backup: &Path,
+    verified: bool,
+    detail: Option<String>,
+    command: Option<String>,
+) -> ObligationRecord {
+    let what = format!("restore config from {}", backup.display());
+    run_step(what, ObligationKind::Config, verified, detail, command)
 }
 
 fn run_step(

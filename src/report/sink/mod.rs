@@ -595,15 +595,20 @@ mod tests {
         assert_eq!(wait_record(&json, |_| true)["status"], "finished");
     }
 
+    /// A sink of the built-in plan that writes no files.
+    fn unwritten_sink() -> ReportSink {
+        ReportSink::new(
+            ReportPaths::default(),
+            &Plan::builtin_default(),
+            Redactor::new(false),
+        )
+    }
+
     #[test]
     fn a_second_signal_records_the_scenario_under_way_as_interrupted_once() {
         use crate::report::json::Outcome;
         use crate::scenario::Verdict;
-        let sink = ReportSink::new(
-            ReportPaths::default(),
-            &Plan::builtin_default(),
-            Redactor::new(false),
-        );
+        let sink = unwritten_sink();
         let facts = HubFacts::default();
         let (a, b) = (
             sink.add_hub("127.0.0.1:9", &facts, None),
@@ -647,11 +652,7 @@ mod tests {
 
     #[test]
     fn ledger_verdict_goes_into_the_record_and_flips_with_a_leak() {
-        let sink = ReportSink::new(
-            ReportPaths::default(),
-            &Plan::builtin_default(),
-            Redactor::new(false),
-        );
+        let sink = unwritten_sink();
         sink.set_ledger(&verdict(true));
         let l = sink.record().ledger.unwrap();
         assert_eq!(l["leaked"], false);

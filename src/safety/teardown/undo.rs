@@ -467,12 +467,7 @@ pub(crate) mod tests {
                 .map(|(i, &state)| ActuatorSlot {
                     slot: i as u32,
                     state,
-                    last_run: 0,
-                    next_window_start: 0,
-                    next_window_end: 0,
-                    cur_ma: 0,
-                    typ_ma: 0,
-                    error: 0,
+                    ..Default::default()
                 })
                 .collect())
         }

@@ -219,15 +219,13 @@ impl Ledger {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::ledger::tests::{addr, established, FakeTable, HUB};
+    use crate::session::ledger::tests::{addr, established, fake_ledger, HUB};
     use crate::session::ledger::TcpEntry;
 
     #[tokio::test(start_paused = true)]
     async fn a_connect_racing_the_pool_waits_for_the_answer_without_reading_the_table() {
-        let table = FakeTable::default();
+        let (table, ledger, layer) = fake_ledger(1);
         table.set(Some(vec![established("127.0.0.1:40000", HUB)]));
-        let ledger = Ledger::with_table(1, Box::new(table.clone()));
-        let layer = ledger.new_session();
         // One connection per hub: opening it reads nothing.
         ledger.opened(layer.session, Some((addr("127.0.0.1:40000"), addr(HUB))));
         ledger.record_request(HUB, addr("127.0.0.1:40000"), addr(HUB));
@@ -254,9 +252,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_connection_the_hub_dropped_ends_the_reuse_wait_at_the_first_look() {
-        let table = FakeTable::default();
-        let ledger = Ledger::with_table(2, Box::new(table.clone()));
-        let layer = ledger.new_session();
+        let (table, ledger, layer) = fake_ledger(2);
         ledger.opened(layer.session, Some((addr("127.0.0.1:40000"), addr(HUB))));
         ledger.record_request(HUB, addr("127.0.0.1:40000"), addr(HUB));
         // The hub hung up; our side has not closed yet.
@@ -290,9 +286,7 @@ mod tests {
 
     #[test]
     fn an_answer_saying_connection_close_makes_the_connection_not_reusable() {
-        let table = FakeTable::default();
-        let ledger = Ledger::with_table(2, Box::new(table.clone()));
-        let layer = ledger.new_session();
+        let (table, ledger, layer) = fake_ledger(2);
         ledger.opened(layer.session, Some((addr("127.0.0.1:40000"), addr(HUB))));
         ledger.record_request(HUB, addr("127.0.0.1:40000"), addr(HUB));
         assert!(ledger.reusable(layer.session, HUB).is_some());

@@ -126,13 +126,18 @@ pub(super) mod netstat {
         let ProtocolSocketInfo::Tcp(tcp) = &info.protocol_socket_info else {
             return None;
         };
-        let entry = tcp_entry(
+        let entry = state_entry(
             SocketAddr::new(tcp.local_addr, tcp.local_port),
             SocketAddr::new(tcp.remote_addr, tcp.remote_port),
-            &tcp.state.to_string(),
-            closed_by_us(tcp.state),
+            tcp.state,
         )?;
         Some((entry, info.associated_pids.clone()))
+    }
+
+    /// A row by its state: netstat2's name for it, open unless our side
+    /// closed it (the Linux lookups of one socket read the same states).
+    pub fn state_entry(local: SocketAddr, remote: SocketAddr, state: TcpState) -> Option<TcpEntry> {
+        tcp_entry(local, remote, &state.to_string(), closed_by_us(state))
     }
 }
 
@@ -528,21 +533,31 @@ mod tests {
         }
     }
 
+    /// A loopback connection of ours: the listener at `host` (kept, so the
+    /// other side stays) and our client connected to it.
+    fn connected(host: &str) -> (std::net::TcpListener, std::net::TcpStream) {
+        let listener = std::net::TcpListener::bind(host)
+            .unwrap_or_else(|e| panic!("bind {host} (loopback must have IPv4 and IPv6): {e}"));
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        (listener, client)
+    }
+
+    /// The entry of the connection `local` -> `remote` in a listing.
+    fn entry_of(entries: Vec<TcpEntry>, local: SocketAddr, remote: SocketAddr) -> Option<TcpEntry> {
+        entries
+            .into_iter()
+            .find(|e| e.local == local && e.remote == remote)
+    }
+
     /// The real table, both address families: a connection of ours is
     /// listed open, and after we close it, gone or closed.
     #[test]
     fn the_os_table_sees_ipv4_and_ipv6_connections_open_and_close() {
         let table = OsSocketTable;
         for host in ["127.0.0.1:0", "[::1]:0"] {
-            let listener = std::net::TcpListener::bind(host)
-                .unwrap_or_else(|e| panic!("bind {host} (loopback must have IPv4 and IPv6): {e}"));
-            let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+            let (_listener, client) = connected(host);
             let (local, remote) = (client.local_addr().unwrap(), client.peer_addr().unwrap());
-            let find = |entries: Vec<TcpEntry>| {
-                entries
-                    .into_iter()
-                    .find(|e| e.local == local && e.remote == remote)
-            };
+            let find = |entries| entry_of(entries, local, remote);
             let seen = find(table.tcp_entries().unwrap()).expect("connection listed");
             assert!(seen.open, "{seen:?}");
             assert!(find(table.own_tcp_entries().unwrap()).is_some(), "{host}");
@@ -555,14 +570,9 @@ mod tests {
     #[test]
     fn the_os_table_lists_a_connection_of_ours_and_sees_it_close() {
         let table = os_socket_table();
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (listener, client) = connected("127.0.0.1:0");
         let (local, remote) = (client.local_addr().unwrap(), client.peer_addr().unwrap());
-        let find = |entries: Vec<TcpEntry>| {
-            entries
-                .into_iter()
-                .find(|e| e.local == local && e.remote == remote)
-        };
+        let find = |entries| entry_of(entries, local, remote);
         let seen = find(table.tcp_entries().unwrap()).expect("connection listed");
         assert!(seen.open, "{seen:?}");
         assert!(find(table.own_tcp_entries().unwrap()).is_some());

@@ -19,24 +19,6 @@ use super::TcpEntry;
 /// ENOENT: the kernel has no socket with that address pair.
 const ENOENT: i32 = 2;
 
-/// Kernel TCP states (include/net/tcp_states.h) with the names netstat2 uses.
-fn state(code: u8) -> (&'static str, bool) {
-    // (name, still open on our side)
-    match code {
-        1 => ("ESTABLISHED", true),
-        2 => ("SYN_SENT", true),
-        3 => ("SYN_RCVD", true),
-        4 => ("FIN_WAIT_1", false),
-        5 => ("FIN_WAIT_2", false),
-        6 => ("TIME_WAIT", false),
-        7 => ("CLOSED", false),
-        8 => ("CLOSE_WAIT", true),
-        9 => ("LAST_ACK", false),
-        11 => ("CLOSING", false),
-        _ => ("__UNKNOWN", true),
-    }
-}
-
 /// Whether the kernel can find this pair by address alone. A link-local
 /// IPv6 connection is bound to its interface, which the ledger does not
 /// keep (addresses are compared without scope): those go to the full read.
@@ -135,20 +117,14 @@ impl Diag {
                 }
                 match message.payload {
                     NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(r)) => {
-                        let (name, open) = state(r.header.state);
                         let id = &r.header.socket_id;
-                        return Ok(Some(TcpEntry {
-                            local: super::canonical(SocketAddr::new(
-                                id.source_address,
-                                id.source_port,
-                            )),
-                            remote: super::canonical(SocketAddr::new(
-                                id.destination_address,
-                                id.destination_port,
-                            )),
-                            state: name.to_string(),
-                            open,
-                        }));
+                        // The kernel's state codes (include/net/tcp_states.h),
+                        // read as netstat2 reads them in a full dump.
+                        return Ok(super::os::netstat::state_entry(
+                            SocketAddr::new(id.source_address, id.source_port),
+                            SocketAddr::new(id.destination_address, id.destination_port),
+                            netstat2::TcpState::from(r.header.state),
+                        ));
                     }
                     NetlinkPayload::Error(e) => {
                         return match e.code.map(|c| -c.get()) {

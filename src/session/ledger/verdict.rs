@@ -256,13 +256,11 @@ impl Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::ledger::tests::{addr, established, FakeTable, HUB};
+    use crate::session::ledger::tests::{addr, established, fake_ledger, HUB};
 
     #[tokio::test(start_paused = true)]
     async fn an_unreadable_table_says_closes_are_unconfirmed_instead_of_claiming_zero() {
-        let table = FakeTable::default();
-        let ledger = Ledger::with_table(1, Box::new(table.clone()));
-        let layer = ledger.new_session();
+        let (_unreadable, ledger, layer) = fake_ledger(1);
         for port in [40000, 40001] {
             ledger.opened(
                 layer.session,
@@ -282,18 +280,15 @@ mod tests {
 
     #[test]
     fn a_second_session_and_an_exceeded_budget_fail_the_gate() {
-        let table = FakeTable::default();
+        let (table, ledger, first) = fake_ledger(2);
         table.set(Some(vec![]));
-        let ledger = Ledger::with_table(2, Box::new(table.clone()));
-        let first = ledger.new_session();
         assert!(ledger.verdict(Duration::ZERO).problems().is_empty());
         let _second = ledger.new_session();
         let problems = ledger.verdict(Duration::ZERO).problems();
         assert_eq!(problems.len(), 1);
         assert!(problems[0].starts_with("2 sessions created, expected 1"));
 
-        let ledger = Ledger::with_table(2, Box::new(table.clone()));
-        let layer = ledger.new_session();
+        let (table, ledger, layer) = fake_ledger(2);
         let mut open = Vec::new();
         for port in [40000, 40001, 40002] {
             let local = format!("127.0.0.1:{port}");
@@ -309,10 +304,8 @@ mod tests {
 
     #[test]
     fn requests_on_unknown_connections_and_strays_are_reported() {
-        let table = FakeTable::default();
+        let (table, ledger, _layer) = fake_ledger(2);
         table.set(Some(vec![established("127.0.0.1:40009", HUB)]));
-        let ledger = Ledger::with_table(2, Box::new(table.clone()));
-        let _layer = ledger.new_session();
         ledger.record_request(HUB, addr("127.0.0.1:40009"), addr(HUB));
         let verdict = ledger.verdict(Duration::ZERO);
         assert!(verdict.leaked());
