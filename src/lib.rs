@@ -13,7 +13,7 @@
 //! cli/         the commands (harness, discover, sim, restore, record/, completions,
 //!              man): clap structs, flags -> run::RunConfig before any I/O. Imports all below.
 //! run/         the harness run in phases: list, targets, consent, trials, one thread
-//!              per hub, the leak gate. Imports report and everything below it.
+//!              per hub and its cleanup, the leak gate. Imports report and all below it.
 //! report/      all the run shows and writes (console, progress, JSON, JUnit, HTML,
 //!              stream, sink/, model); with cli, the only printer. Imports plan and below.
 //! plan/        plan files -> a validated Plan of scenario steps. Imports scenario,

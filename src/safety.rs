@@ -57,7 +57,7 @@ pub struct SafetyArgs {
     /// Longest an actuator may be switched on; every `on` carries this as
     /// its device-side duration at most, so a relay switches itself off
     /// even if the harness dies.
-    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_max_on)]
+    #[arg(long, value_name = "SECONDS", default_value_t = MaxOn::default(), value_parser = parse_max_on)]
     pub max_on_seconds: MaxOn,
     /// Print API keys and passwords from hub configs instead of redacting them.
     #[arg(long)]

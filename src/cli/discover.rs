@@ -10,6 +10,7 @@ use std::time::Duration;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::device::duration::FlagDuration;
 use crate::device::mdns::SERVICE_TYPE;
 use crate::discovery::select::{self, no_hub_hint, ChooseUi, Pick, Prompt};
 use crate::discovery::{
@@ -27,8 +28,9 @@ use crate::exit_code;
 #[derive(Debug, Args)]
 pub struct DiscoverArgs {
     /// Give up after DURATION (`800ms`, `2s`, `1m`; a bare number is seconds).
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_timeout)]
-    pub timeout: Duration,
+    #[arg(long, value_name = "DURATION",
+          default_value_t = FlagDuration(discovery::DEFAULT_TIMEOUT), value_parser = parse_timeout_flag)]
+    pub timeout: FlagDuration,
     /// Stop as soon as N hubs are resolved (no quiet period).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub expect: Option<u32>,
@@ -53,11 +55,16 @@ pub fn parse_timeout(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// [`parse_timeout`], as a clap value parser.
+pub fn parse_timeout_flag(s: &str) -> Result<FlagDuration, String> {
+    parse_timeout(s).map(FlagDuration)
+}
+
 impl DiscoverArgs {
     /// The browse options these arguments ask for.
     pub fn options(&self) -> DiscoverOptions {
         DiscoverOptions {
-            timeout: self.timeout,
+            timeout: self.timeout.0,
             expect: self.expect.map(|n| n as usize),
             interface: self.interface.clone(),
             ..DiscoverOptions::default()

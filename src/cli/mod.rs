@@ -102,16 +102,16 @@ mod tests {
         let run = |flag: &str, v: &str| parse(&[flag, v]).map(|c| c.run);
         let ms = Duration::from_millis;
         let r = run("--discover-timeout", "1500ms").unwrap();
-        assert_eq!(r.discover_timeout, ms(1500));
+        assert_eq!(r.discover_timeout.0, ms(1500));
         assert_eq!(run("--timeout", "1.5").unwrap().timeout, Some(ms(1500)));
         assert_eq!(
-            run("--connect-timeout", "2s").unwrap().connect_timeout,
+            run("--connect-timeout", "2s").unwrap().connect_timeout.0,
             ms(2000)
         );
         let r = run("--verify-timeout", "1m").unwrap();
         assert_eq!(r.verify_timeout, Some(ms(60_000)));
         assert_eq!(
-            run("--close-timeout", "300ms").unwrap().close_timeout,
+            run("--close-timeout", "300ms").unwrap().close_timeout.0,
             ms(300)
         );
         let r = run("--repeat-for", "8h").unwrap();
@@ -120,7 +120,7 @@ mod tests {
         else {
             panic!("discover parses")
         };
-        assert_eq!(d.timeout, ms(2000));
+        assert_eq!(d.timeout.0, ms(2000));
         for flag in [
             "--discover-timeout",
             "--timeout",

@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::Args;
 use libtest_mimic::{ColorSetting, FormatSetting};
 
-use crate::device::duration::parse_duration;
+use crate::device::duration::{parse_duration, FlagDuration};
 use crate::discovery::select::{DiscoverPlan, Selector};
 use crate::discovery::DiscoverOptions;
 use crate::error::FatalError;
@@ -67,8 +67,10 @@ pub struct RunArgs {
     /// How long to look for hubs over mDNS at most (stops 1.2 s after the
     /// last new hub); also how long a `--device NAME.local` the system
     /// cannot resolve may take over mDNS.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = crate::cli::discover::parse_timeout)]
-    pub discover_timeout: Duration,
+    #[arg(long, value_name = "DURATION",
+          default_value_t = FlagDuration(crate::discovery::DEFAULT_TIMEOUT),
+          value_parser = crate::cli::discover::parse_timeout_flag)]
+    pub discover_timeout: FlagDuration,
 
     /// Look for hubs on this network interface only.
     #[arg(long, value_name = "NAME", conflicts_with_all = ["sim", "device"])]
@@ -128,8 +130,10 @@ pub struct RunArgs {
     pub timeout: Option<Duration>,
 
     /// Timeout of each TCP connect.
-    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = parse_duration)]
-    pub connect_timeout: Duration,
+    #[arg(long, value_name = "DURATION",
+          default_value_t = FlagDuration(crate::session::client::DEFAULT_CONNECT_TIMEOUT),
+          value_parser = FlagDuration::parse)]
+    pub connect_timeout: FlagDuration,
 
     /// Extra attempts of a request after a connection error, 0 to 10
     /// [default: the plan's, 2].
@@ -199,8 +203,10 @@ pub struct RunArgs {
 
     /// How long to wait, after the session closed, for every connection to
     /// close; one still open then is a leak (exit 3).
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
-    pub close_timeout: Duration,
+    #[arg(long, value_name = "DURATION",
+          default_value_t = FlagDuration(crate::session::ledger::DEFAULT_CLOSE_DEADLINE),
+          value_parser = FlagDuration::parse)]
+    pub close_timeout: FlagDuration,
 
     /// Soak: run the whole plan N times against the same hubs over the
     /// one session; per cycle its verdict, duration, connections, the
@@ -280,7 +286,7 @@ impl RunArgs {
             given.push((key, port, d));
             targets.push(Target::Device { host, port });
         }
-        if self.timeout.is_some_and(|t| t.is_zero()) || self.connect_timeout.is_zero() {
+        if self.timeout.is_some_and(|t| t.is_zero()) || self.connect_timeout.0.is_zero() {
             return Err(FatalError::Usage(
                 "--timeout and --connect-timeout must be more than zero".into(),
             ));
@@ -359,7 +365,7 @@ impl RunArgs {
             targets: if targets.is_empty() {
                 TargetSpec::Discover(DiscoverPlan {
                     options: DiscoverOptions {
-                        timeout: self.discover_timeout,
+                        timeout: self.discover_timeout.0,
                         interface: self.interface,
                         ..DiscoverOptions::default()
                     },
@@ -377,7 +383,7 @@ impl RunArgs {
             },
             session: SessionConfig {
                 request_timeout: plan.timeout,
-                connect_timeout: self.connect_timeout,
+                connect_timeout: self.connect_timeout.0,
                 retries: plan.retries,
                 max_on: self.safety.max_on_seconds,
                 ..SessionConfig::default()
@@ -389,7 +395,7 @@ impl RunArgs {
             allow_actuators: self.actuators,
             allow_setup: self.setup,
             interactive,
-            mdns_timeout: self.discover_timeout,
+            mdns_timeout: self.discover_timeout.0,
             verbose: self.verbose,
             libtest,
             safety,
@@ -403,7 +409,7 @@ impl RunArgs {
             },
             conn: ConnConfig {
                 budget: self.conn_budget as usize,
-                close_timeout: self.close_timeout,
+                close_timeout: self.close_timeout.0,
                 debug_leak: self.debug_leak,
                 debug_session_per_request: self.debug_session_per_request,
             },

@@ -4,6 +4,7 @@
 //! the wire model, because both binaries' command lines use it and the
 //! simulator may import nothing else.
 
+use std::fmt;
 use std::time::Duration;
 
 /// `300ms`, `2s`, `1.5s`, `1m`, `8h`; a bare number is seconds.
@@ -26,9 +27,49 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(secs).map_err(|_| format!("{s:?} is out of range"))
 }
 
+/// A flag's duration, written back in the syntax it is parsed from. A
+/// flag's default is then written once, as the constant it comes from,
+/// and `--help` still shows it: `default_value_t = FlagDuration(CONST)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlagDuration(pub Duration);
+
+impl FlagDuration {
+    /// [`parse_duration`], as a clap value parser.
+    pub fn parse(s: &str) -> Result<FlagDuration, String> {
+        parse_duration(s).map(FlagDuration)
+    }
+}
+
+impl fmt::Display for FlagDuration {
+    /// Whole seconds as `5s`, whole milliseconds as `800ms`, else
+    /// fractional seconds: [`parse_duration`] reads each back exactly.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = self.0;
+        match d.subsec_nanos() {
+            0 => write!(f, "{}s", d.as_secs()),
+            n if n % 1_000_000 == 0 => write!(f, "{}ms", d.as_millis()),
+            _ => write!(f, "{}s", d.as_secs_f64()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_flag_duration_is_written_as_it_is_read() {
+        for (d, text) in [
+            (Duration::from_secs(5), "5s"),
+            (Duration::from_millis(300), "300ms"),
+            (Duration::from_millis(1500), "1500ms"),
+            (Duration::from_secs(3600), "3600s"),
+            (Duration::from_micros(2500), "0.0025s"),
+        ] {
+            assert_eq!(FlagDuration(d).to_string(), text);
+            assert_eq!(FlagDuration::parse(text), Ok(FlagDuration(d)), "{text}");
+        }
+    }
 
     #[test]
     fn durations() {

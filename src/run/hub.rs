@@ -18,6 +18,7 @@ use crate::report::sink::ReportSink;
 use crate::scenario::{self, HubFacts, Record, Scenario, Verdict};
 use crate::session::client::{Contact, HubClient};
 
+use super::cleanup::{DebugPanic, HubCleanup};
 use super::targets::{Hub, Session};
 use super::trials::{Job, Trials};
 use super::RunConfig;
@@ -28,10 +29,9 @@ pub(super) struct PlanCx {
     plan: Arc<Plan>,
     /// The reports and this hub's index in them.
     sink: (Arc<ReportSink>, usize),
-    /// Test-only (`VEGEHUB_HARNESS_DEBUG_PANIC=hub-thread`): the hub's thread
-    /// panics after its first scenario, outside any scenario: a harness
-    /// error after the run began.
-    debug_panic: bool,
+    /// Undoes what the hub owes when its scenarios end (also the run's
+    /// test-only panics).
+    cleanup: HubCleanup,
     /// Verdicts of the cycle under way, over every hub (a soak's per-cycle
     /// pass/fail).
     tally: Arc<Mutex<Tally>>,
@@ -45,6 +45,17 @@ pub(super) struct Tally {
     pub(super) failures: Vec<String>,
 }
 
+/// A hub's thread as the run holds it: the thread (its report, and the
+/// panic that cut its scenarios short, if any), and what the run needs to
+/// undo what the hub owes should the thread die past its own cleanup.
+pub(super) struct Worker {
+    thread: JoinHandle<(HubReport, Option<String>)>,
+    cleanup: HubCleanup,
+    /// The hub's index in the reports, and when its thread started.
+    index: usize,
+    started: Instant,
+}
+
 /// Start each hub's thread, registered with the reports; each waits for
 /// its trials.
 pub(super) fn spawn_hubs(
@@ -55,11 +66,10 @@ pub(super) fn spawn_hubs(
     receivers: Vec<mpsc::Receiver<Job>>,
     sink: &Arc<ReportSink>,
     tally: &Arc<Mutex<Tally>>,
-) -> Result<Vec<JoinHandle<HubReport>>, FatalError> {
+) -> Result<Vec<Worker>, FatalError> {
     let plan = Arc::new(cfg.plan.clone());
     let mut workers = Vec::new();
-    let debug_panic =
-        std::env::var_os("VEGEHUB_HARNESS_DEBUG_PANIC").is_some_and(|v| v == "hub-thread");
+    let debug = DebugPanic::from_env();
     for ((hub, expected), rx) in hubs.into_iter().zip(trials.expected.clone()).zip(receivers) {
         let handle = session.runtime.handle().clone();
         let label = hub.label.clone();
@@ -68,72 +78,118 @@ pub(super) fn spawn_hubs(
             ..HubFacts::default()
         };
         let index = sink.add_hub(&hub.label, &facts, hub.found.as_ref());
+        let cleanup = HubCleanup {
+            label: hub.label.clone(),
+            client: hub.client.clone(),
+            safety: hub.options.safety.clone(),
+            ledger: hub.ledger.clone(),
+            debug: debug.clone(),
+        };
         let ctx = PlanCx {
             plan: plan.clone(),
             sink: (sink.clone(), index),
-            debug_panic,
+            cleanup: cleanup.clone(),
             tally: tally.clone(),
         };
-        let worker = std::thread::Builder::new()
+        let started = Instant::now();
+        let thread = std::thread::Builder::new()
             .name(format!("hub {label}"))
             .spawn(move || hub_thread(handle, hub, expected, rx, ctx))
             .map_err(|e| {
                 FatalError::Other(anyhow::anyhow!("starting the thread for {label}: {e}"))
             })?;
-        workers.push(worker);
+        workers.push(Worker {
+            thread,
+            cleanup,
+            index,
+            started,
+        });
     }
     Ok(workers)
 }
 
 /// Wait for every hub's thread to end (their channels are closed). A hub
-/// thread only panics on a harness bug outside any scenario; the run still
-/// closes its session and writes its reports, with the panic as its
-/// harness error.
+/// thread only panics on a harness bug; it undoes what its hub owes all the
+/// same, and the run still closes its session and writes its reports, with
+/// the panic as its harness error. A thread that died past its own cleanup
+/// has what its hub owes undone here, over the session, before the
+/// connection gate.
 pub(super) fn join_hubs(
-    workers: Vec<JoinHandle<HubReport>>,
+    workers: Vec<Worker>,
+    rt: &Handle,
+    sink: &ReportSink,
     harness_error: &mut Option<String>,
 ) -> Vec<HubReport> {
     let mut reports = Vec::new();
     for w in workers {
-        match w.join() {
-            Ok(r) => reports.push(r),
-            Err(p) => {
-                harness_error.get_or_insert(format!(
-                    "a hub thread panicked: {}",
-                    scenario::setup::panic_message(&*p)
-                ));
+        let panicked = match w.thread.join() {
+            Ok((report, panicked)) => {
+                reports.push(report);
+                panicked
             }
+            Err(p) => {
+                if let Some(undo) = w.cleanup.undo_owed(rt) {
+                    sink.hub_done(w.index, w.started.elapsed(), Some(&undo));
+                }
+                Some(scenario::setup::panic_message(&*p))
+            }
+        };
+        if let Some(m) = panicked {
+            harness_error.get_or_insert(format!("a hub thread panicked: {m}"));
         }
     }
     reports
 }
 
 /// One hub's thread: run the expected scenarios in plan order, each when
-/// its trial asks, on the run's runtime.
+/// its trial asks, on the run's runtime; then close the hub. A panic
+/// outside any scenario (a harness bug) ends the scenarios, not the
+/// cleanup: it is handed back with the report.
 fn hub_thread(
     rt: Handle,
     hub: Hub,
     expected: Vec<Scenario>,
     rx: mpsc::Receiver<Job>,
     ctx: PlanCx,
-) -> HubReport {
+) -> (HubReport, Option<String>) {
     let started = Instant::now();
-    let (sink, index) = (&ctx.sink.0, ctx.sink.1);
     let mut facts = HubFacts {
         name: hub.name.clone(),
         ..HubFacts::default()
     };
     let mut records = Vec::new();
+    // The channel goes with the scenarios: once they end, however, the
+    // trials still waiting are told at once, not after the cleanup.
+    let panicked = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        run_plan(&rt, &hub, &expected, rx, &ctx, &mut facts, &mut records)
+    }))
+    .err()
+    .map(|p| scenario::setup::panic_message(&*p));
+    let report = close_hub(&rt, hub, facts, records, started, &ctx);
+    (report, panicked)
+}
+
+/// Run the expected scenarios, cycle after cycle (one without a soak),
+/// until the trials stop coming.
+fn run_plan(
+    rt: &Handle,
+    hub: &Hub,
+    expected: &[Scenario],
+    rx: mpsc::Receiver<Job>,
+    ctx: &PlanCx,
+    facts: &mut HubFacts,
+    records: &mut Vec<Record>,
+) {
+    let (sink, index) = (&ctx.sink.0, ctx.sink.1);
     let mut waiting: HashMap<(u32, Scenario), mpsc::Sender<Verdict>> = HashMap::new();
     let mut first = true;
-    // Cycle after cycle (one without a soak) until the trials stop coming.
     'plan: for cycle in 1u32.. {
         if expected.is_empty() {
             // Nothing of this hub's passes the filter: wait for the end.
             let _ = rx.recv();
             break;
         }
-        for &s in &expected {
+        for &s in expected {
             // With several test threads, trials may ask out of order: keep the
             // early ones until their turn.
             let reply = loop {
@@ -154,7 +210,7 @@ fn hub_thread(
                 .find(|st| st.scenario().name() == s.name())
                 .expect("every expected scenario comes from the plan");
             sink.scenario_started(index, s, cycle);
-            let mut record = run_scenario(&rt, &hub, s, step, &mut facts, first);
+            let mut record = run_scenario(rt, hub, s, step, facts, first);
             first = false;
             let verdict = record.verdict.clone();
             {
@@ -176,18 +232,17 @@ fn hub_thread(
                         record.verdict = Verdict::Fail(format!("cycle {cycle}: {m}"));
                     }
                 }
-                sink.scenario_done(index, &facts, &record);
+                sink.scenario_done(index, facts, &record);
                 records.push(record);
             } else {
                 sink.scenario_not_kept(index);
             }
             let _ = reply.send(verdict);
-            if ctx.debug_panic {
+            if ctx.cleanup.debug.hub_thread {
                 panic!("VEGEHUB_HARNESS_DEBUG_PANIC: the hub's thread fails on purpose");
             }
         }
     }
-    close_hub(&rt, hub, facts, records, started, (sink, index))
 }
 
 /// Run one scenario on the hub and judge it: not run when interrupted, the
@@ -322,34 +377,22 @@ fn judge(
     record
 }
 
-/// Close the hub: stop writes to a hub whose identity changed, undo
-/// whatever the scenarios left owed, and report the hub.
+/// Close the hub: undo whatever the scenarios left owed (see
+/// [`HubCleanup::undo_owed`]), and report the hub.
 fn close_hub(
     rt: &Handle,
     hub: Hub,
     mut facts: HubFacts,
     records: Vec<Record>,
     started: Instant,
-    (sink, index): (&ReportSink, usize),
+    ctx: &PlanCx,
 ) -> HubReport {
-    let safety = &hub.options.safety;
-    // Another device answering at this address stops every write to it;
-    // what is owed stays owed, named with both MACs.
-    if let Some((expected, got)) = hub.client.identity_changed() {
-        safety
-            .obligations
-            .identity_changed(&hub.label, expected.to_string(), got.to_string());
+    if ctx.cleanup.debug.close {
+        panic!("VEGEHUB_HARNESS_DEBUG_PANIC: the hub's thread fails on purpose as it closes");
     }
-    // Whatever the scenarios left owed (an interruption, an error, a
-    // panic) is undone now, with cleanup's own timeouts and retries.
-    let undo = (!safety.obligations.debt(&hub.label).is_clear()).then(|| {
-        hub.ledger.set_scenario(&hub.label, Some("cleanup"));
-        let undo = rt.block_on(safety.settle(&hub.label, &hub.client));
-        hub.ledger.set_scenario(&hub.label, None);
-        undo
-    });
+    let undo = ctx.cleanup.undo_owed(rt);
     let elapsed = started.elapsed();
-    sink.hub_done(index, elapsed, undo.as_ref());
+    ctx.sink.0.hub_done(ctx.sink.1, elapsed, undo.as_ref());
     // What identified the hub before the run, if no scenario read it.
     if facts.mac.is_none() {
         facts.mac = hub.mac.clone();

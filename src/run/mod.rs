@@ -3,10 +3,12 @@
 //! of named phases, each in the file that owns it: the listing (`list`), the
 //! session and the hubs to run against, simulated ones started in-process
 //! (`targets`), the operator's consent (`consent`), the trials and their
-//! cycles (`trials`), each hub's own thread (`hub`), and the session closed
+//! cycles (`trials`), each hub's own thread (`hub`) and what it owes undone
+//! whatever ended it (`cleanup`), and the session closed
 //! under the connection gate (`gate`). Produces the `RunReport` every report
 //! is rendered from.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,10 +18,13 @@ use crate::report::json::RunStatus;
 use crate::report::model::RunReport;
 use crate::report::sink::{ReportPaths, ReportSink};
 use crate::safety::redact::Redactor;
+use crate::safety::teardown::Obligations;
+use crate::scenario::setup::panic_message;
 use crate::scenario::Scenario;
 use crate::session::client::{Observer, SessionConfig};
 use crate::session::ledger;
 
+mod cleanup;
 pub mod consent;
 mod gate;
 mod hub;
@@ -129,13 +134,34 @@ pub fn run(cfg: RunConfig, observer: Option<Observer>) -> Result<RunReport, Fata
         return list::list_only(&cfg, started);
     }
     let sink = open_reports(&cfg);
-    match run_with_reports(cfg, observer, sink.clone(), started) {
+    let obligations = cfg.safety.obligations.clone();
+    // A panic past the run's own guards (a harness bug) still ends with
+    // the reports finished, a documented exit code and what may be left.
+    let ran = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        run_with_reports(cfg, observer, sink.clone(), started)
+    }))
+    .unwrap_or_else(|p| Err(escaped_panic(&*p, &obligations)));
+    match ran {
         Ok(r) => Ok(r),
         Err(e) => {
             // Already failing: the error is the news, not a report write.
             let _ = sink.finish(RunStatus::Error, e.exit_code(), Some(format!("{e:#}")));
             Err(e)
         }
+    }
+}
+
+/// The error of a panic that escaped the run: exit 5 naming what may be
+/// left when anything is still owed, else a harness error (1).
+fn escaped_panic(p: &(dyn std::any::Any + Send), obligations: &Obligations) -> FatalError {
+    let what = format!("the run panicked: {}", panic_message(p));
+    let left = obligations.leftovers();
+    if left.is_empty() {
+        FatalError::Other(anyhow::anyhow!(what))
+    } else {
+        // One line: each hub's facts after its name, hubs apart by `;`.
+        let left = left.to_string().replace("\n  ", " ").replace('\n', "; ");
+        FatalError::HubModified(format!("{what}; may be left: {left}"))
     }
 }
 
@@ -175,8 +201,23 @@ fn run_with_reports(
     }
     let tally = Arc::default();
     let workers = hub::spawn_hubs(&cfg, &session, hubs, &trials, receivers, &sink, &tally)?;
-    let (mut harness_error, soak) = trials::run_cycles(&cfg, &session, trials, &sink, &tally);
-    let mut reports = hub::join_hubs(workers, &mut harness_error);
+    // A panic while the trials run (a harness bug) ends the trials, not
+    // the hubs: their channels close as it unwinds, each hub's thread
+    // undoes what its hub owes, and the run goes on to the gate.
+    let (mut harness_error, soak) = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        trials::run_cycles(&cfg, &session, trials, &sink, &tally)
+    }))
+    .unwrap_or_else(|p| {
+        (
+            Some(format!("the run panicked: {}", panic_message(&*p))),
+            None,
+        )
+    });
+    let rt = session.runtime.handle().clone();
+    let mut reports = hub::join_hubs(workers, &rt, &sink, &mut harness_error);
+    if cleanup::DebugPanic::from_env().gate {
+        panic!("VEGEHUB_HARNESS_DEBUG_PANIC: the run fails on purpose before its gate");
+    }
     let connections = gate::close_session(session, &cfg.conn, &sink);
     gate::stop_sims(&mut reports, sims);
     // Kept to the end: the simulated hubs' backups of this run.

@@ -183,6 +183,9 @@ pub(super) fn run_cycles(
         }
         cycle += 1;
     }
+    if super::cleanup::DebugPanic::from_env().trials {
+        panic!("VEGEHUB_HARNESS_DEBUG_PANIC: the run's trials fail on purpose");
+    }
     // No more cycles: each hub's thread ends when its channel closes.
     drop(trials.senders);
     let soak_report = soak.then(|| SoakReport::new(cycles));

@@ -39,6 +39,47 @@ const MAX_POST_BYTES: usize = 256 * 1024;
 /// POSTs kept while the scenario waits for the first.
 const MAX_KEPT_POSTS: usize = 4;
 
+/// Bounds on what reaches the receiver: anything on the network may
+/// connect to it while it listens, not only the hub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Inbound connections served at once; more are closed as they are
+    /// accepted (counted as turned away), so a flood holds no more file
+    /// descriptors, tasks or buffers than this.
+    pub connections: usize,
+    /// Longest the request line and headers may take to arrive.
+    pub head_time: Duration,
+    /// Longest one connection is served, its whole request and answer
+    /// included: a client trickling its body is cut off.
+    pub connection_time: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            // A hub posts one data update on one connection.
+            connections: 8,
+            head_time: Duration::from_secs(5),
+            connection_time: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Largest request line and headers read (hyper's smallest buffer).
+const MAX_HEAD_BYTES: usize = 8 * 1024;
+/// Wait after a failed accept: it fails when the process is out of file
+/// descriptors, and trying again at once would spin a core until one frees.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// Inbound connections the receiver saw.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Inbound {
+    /// Served (within [`Limits::connections`] at once).
+    pub served: usize,
+    /// Closed at once: the receiver was serving its limit already.
+    pub turned_away: usize,
+}
+
 /// Start the receiver on the local address that routes to `client`'s hub.
 pub async fn start_for(client: &crate::session::client::HubClient) -> Result<Receiver, String> {
     let hub = client
@@ -109,57 +150,54 @@ pub struct Posted {
 }
 
 /// The scenario's receiver: serving from [`Receiver::start`] until
-/// [`Receiver::close`] (or drop), recording every POST.
+/// [`Receiver::close`] (or drop), recording every POST, within [`Limits`].
 pub struct Receiver {
     addr: SocketAddr,
     nonce: String,
     path: String,
     posts: mpsc::Receiver<Posted>,
-    inbound: Arc<AtomicUsize>,
+    counts: Arc<Counts>,
     task: tokio::task::JoinHandle<()>,
 }
 
+/// The receiver's connection counts, kept by its accept loop.
+#[derive(Default)]
+struct Counts {
+    served: AtomicUsize,
+    turned_away: AtomicUsize,
+    /// Being served now.
+    open: AtomicUsize,
+}
+
 impl Receiver {
-    /// Listen on `ip`, any free port. `nonce` makes the path unique.
+    /// Listen on `ip`, any free port, within the default [`Limits`].
+    /// `nonce` makes the path unique.
     pub async fn start(ip: IpAddr, nonce: &str) -> std::io::Result<Receiver> {
+        Receiver::start_with(ip, nonce, Limits::default()).await
+    }
+
+    /// [`Receiver::start`] within `limits`.
+    pub async fn start_with(ip: IpAddr, nonce: &str, limits: Limits) -> std::io::Result<Receiver> {
         let listener = tokio::net::TcpListener::bind(SocketAddr::new(ip, 0)).await?;
         let addr = listener.local_addr()?;
         // Only the first POST is judged: a hub that keeps posting fills at most
         // MAX_KEPT_POSTS bodies of MAX_POST_BYTES; the rest are answered and dropped.
         let (tx, posts) = mpsc::channel(MAX_KEPT_POSTS);
-        let inbound = Arc::new(AtomicUsize::new(0));
-        let counted = inbound.clone();
-        let task = tokio::spawn(async move {
-            // Connections end with the accept loop: aborting this task drops
-            // the set, which aborts every connection task.
-            let mut conns = tokio::task::JoinSet::new();
-            loop {
-                let Ok((stream, _peer)) = listener.accept().await else {
-                    continue;
-                };
-                counted.fetch_add(1, Ordering::SeqCst);
-                let tx = tx.clone();
-                conns.spawn(async move {
-                    let svc = hyper::service::service_fn(move |req| {
-                        let tx = tx.clone();
-                        async move { Ok::<_, std::convert::Infallible>(receive(req, &tx).await) }
-                    });
-                    let io = hyper_util::rt::TokioIo::new(stream);
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(io, svc)
-                        .await;
-                });
-                while conns.try_join_next().is_some() {}
-            }
-        });
+        let counts = Arc::new(Counts::default());
+        let task = tokio::spawn(serve(listener, tx, counts.clone(), limits));
         Ok(Receiver {
             addr,
             nonce: nonce.to_owned(),
             path: format!("/VEGEHUB_HARNESS_TEST/{nonce}"),
             posts,
-            inbound,
+            counts,
             task,
         })
+    }
+
+    /// Connections being served now (at most [`Limits::connections`]).
+    pub fn open_now(&self) -> usize {
+        self.counts.open.load(Ordering::SeqCst)
     }
 
     /// The fresh suffix of this receiver's path (and the test key).
@@ -180,11 +218,62 @@ impl Receiver {
             .flatten()
     }
 
-    /// Stop serving; the connections the hub made to it.
-    pub async fn close(self) -> usize {
+    /// Stop serving; the connections made to it.
+    pub async fn close(self) -> Inbound {
         self.task.abort();
         let _ = self.task.await;
-        self.inbound.load(Ordering::SeqCst)
+        Inbound {
+            served: self.counts.served.load(Ordering::SeqCst),
+            turned_away: self.counts.turned_away.load(Ordering::SeqCst),
+        }
+    }
+}
+
+/// The accept loop: each connection served on its own task, at most
+/// `limits.connections` at once, one request each, within its time limits.
+/// Connections end with the loop: aborting it drops the set, which aborts
+/// every connection task.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    tx: mpsc::Sender<Posted>,
+    counts: Arc<Counts>,
+    limits: Limits,
+) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.connections));
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        while conns.try_join_next().is_some() {}
+        let stream = match listener.accept().await {
+            Ok((stream, _peer)) => stream,
+            Err(_) => {
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                continue;
+            }
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            counts.turned_away.fetch_add(1, Ordering::SeqCst);
+            drop(stream);
+            continue;
+        };
+        counts.served.fetch_add(1, Ordering::SeqCst);
+        counts.open.fetch_add(1, Ordering::SeqCst);
+        let (tx, counts) = (tx.clone(), counts.clone());
+        conns.spawn(async move {
+            let svc = hyper::service::service_fn(move |req| {
+                let tx = tx.clone();
+                async move { Ok::<_, std::convert::Infallible>(receive(req, &tx).await) }
+            });
+            let io = hyper_util::rt::TokioIo::new(stream);
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(limits.head_time)
+                .max_buf_size(MAX_HEAD_BYTES)
+                .keep_alive(false)
+                .serve_connection(io, svc);
+            let _ = tokio::time::timeout(limits.connection_time, conn).await;
+            counts.open.fetch_sub(1, Ordering::SeqCst);
+            drop(slot);
+        });
     }
 }
 
@@ -453,25 +542,111 @@ mod tests {
         assert!(serde_json::from_str::<DeliverCheck>("\"maybe\"").is_err());
     }
 
+    /// POST `{}` to the receiver: the status it answered.
+    async fn post(client: &reqwest::Client, r: &Receiver) -> reqwest::StatusCode {
+        client
+            .post(r.url())
+            .body("{}")
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+
+    /// A receiver on loopback within these limits (connections, then the
+    /// head's and the connection's time).
+    async fn receiver(nonce: &str, connections: usize, head: u64, whole: u64) -> Receiver {
+        let limits = Limits {
+            connections,
+            head_time: Duration::from_millis(head),
+            connection_time: Duration::from_millis(whole),
+        };
+        Receiver::start_with([127, 0, 0, 1].into(), nonce, limits)
+            .await
+            .unwrap()
+    }
+
     #[tokio::test]
     async fn the_receiver_records_a_post_and_counts_its_connection() {
         let mut r = Receiver::start([127, 0, 0, 1].into(), "abc").await.unwrap();
         assert!(r.url().starts_with("http://127.0.0.1:"));
         assert!(r.url().ends_with("/VEGEHUB_HARNESS_TEST/abc"));
         let client = reqwest::Client::new();
-        let status = client
-            .post(r.url())
-            .body("{}")
-            .send()
-            .await
-            .unwrap()
-            .status();
-        assert_eq!(status, 200);
+        assert_eq!(post(&client, &r).await, 200);
         let p = r.wait_post(Duration::from_secs(5)).await.unwrap();
         assert_eq!(p.body.unwrap(), b"{}");
         assert!(r.wait_post(Duration::from_millis(1)).await.is_none());
         drop(client);
-        assert_eq!(r.close().await, 1);
+        assert_eq!(r.close().await.served, 1);
+    }
+
+    /// Read `s` to its end within `limit`: whether the receiver closed it.
+    async fn closed_within(s: &mut tokio::net::TcpStream, limit: Duration) -> bool {
+        use tokio::io::AsyncReadExt;
+        let mut sink = Vec::new();
+        tokio::time::timeout(limit, s.read_to_end(&mut sink))
+            .await
+            .is_ok()
+    }
+
+    #[tokio::test]
+    async fn a_flood_of_connections_is_served_only_up_to_the_limit() {
+        const LIMIT: usize = 4;
+        let r = receiver("flood", LIMIT, 30_000, 30_000).await;
+        let addr = r.addr;
+        let mut flood = Vec::new();
+        for _ in 0..200 {
+            flood.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+        }
+        // All but the limit are closed by the receiver as it accepts them.
+        let closed = futures_util::future::join_all(
+            flood
+                .iter_mut()
+                .skip(LIMIT)
+                .map(|s| closed_within(s, Duration::from_secs(20))),
+        )
+        .await;
+        assert!(
+            closed.iter().all(|&c| c),
+            "a connection past the limit stayed open"
+        );
+        assert_eq!(r.open_now(), LIMIT);
+        // The flood gone, the receiver still takes a post.
+        drop(flood);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while r.open_now() > 0 {
+            assert!(tokio::time::Instant::now() < deadline, "slots never freed");
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(post(&reqwest::Client::new(), &r).await, 200);
+        let inbound = r.close().await;
+        assert_eq!(
+            inbound,
+            Inbound {
+                served: LIMIT + 1,
+                turned_away: 200 - LIMIT,
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn a_request_that_trickles_in_is_cut_off() {
+        use tokio::io::AsyncWriteExt;
+        let r = receiver("slow", 2, 200, 400).await;
+        // Headers never finished.
+        let mut head = tokio::net::TcpStream::connect(r.addr).await.unwrap();
+        head.write_all(b"POST /x HTTP/1.1\r\nHost: a\r\n")
+            .await
+            .unwrap();
+        // A body that never arrives whole.
+        let mut body = tokio::net::TcpStream::connect(r.addr).await.unwrap();
+        body.write_all(b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n{")
+            .await
+            .unwrap();
+        assert!(closed_within(&mut head, Duration::from_secs(20)).await);
+        assert!(closed_within(&mut body, Duration::from_secs(20)).await);
+        let inbound = r.close().await;
+        assert_eq!(inbound.served, 2);
     }
 
     #[tokio::test]

@@ -250,10 +250,15 @@ pub(super) async fn run(cx: &mut Cx<'_>) -> Step {
         let receiver_url = r.url();
         let inbound = r.close().await;
         if let Some(ledger) = cx.client.ledger() {
-            ledger.record_inbound(cx.client.hub(), &receiver_url, inbound);
+            ledger.record_inbound(cx.client.hub(), &receiver_url, inbound.served);
         }
+        let turned_away = match inbound.turned_away {
+            0 => String::new(),
+            n => format!("; {n} more turned away (the receiver was serving its limit)"),
+        };
         cx.note(format!(
-            "receiver {receiver_url}: {inbound} inbound connection(s) from the hub (not the client's)"
+            "receiver {receiver_url}: {} inbound connection(s) from the hub (not the client's){turned_away}",
+            inbound.served
         ));
     }
 

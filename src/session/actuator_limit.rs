@@ -25,6 +25,14 @@ impl Default for MaxOn {
     }
 }
 
+/// The seconds, as `--max-on-seconds` takes them (and `--help` shows its
+/// default).
+impl std::fmt::Display for MaxOn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.seconds())
+    }
+}
+
 impl MaxOn {
     /// `None` for 0 or more than [`MAX_MAX_ON_SECONDS`].
     pub fn new(seconds: u32) -> Option<MaxOn> {

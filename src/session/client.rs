@@ -35,7 +35,10 @@ pub use answer::{
     MAX_RECORDED_BODY, MAX_STATUS_ENTRIES,
 };
 pub use calls::ConfigAnswer;
-pub use config::{build_http, BuildError, SessionConfig, DEFAULT_REQUEST_TIMEOUT, DEFAULT_RETRIES};
+pub use config::{
+    build_http, BuildError, SessionConfig, DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT,
+    DEFAULT_RETRIES,
+};
 pub use error::CallError;
 pub use retry::MAX_BACKOFF;
 

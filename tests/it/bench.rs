@@ -6,18 +6,23 @@
 
 use std::time::Duration;
 
-use crate::common::{harness_within, sim_with, text, FAST};
+use vegehub_harness::sim::SimHandle;
+
+use crate::common::{fast_args, harness_within, sim_with, text};
 // Only the Unix-only tests below spawn the binary by hand.
 #[cfg(unix)]
 use {
-    crate::common::{harness_cmd, output_of, output_within},
+    crate::common::{harness_cmd, output_of, output_within, spawn_piped, FAST},
     std::io::{BufRead, BufReader},
-    std::process::Stdio,
 };
 
 const LIMIT: Duration = Duration::from_secs(40);
+
+/// Every opt-in to a change of the hub.
+const OPT_INS: [&str; 3] = ["--write-config", "--actuators", "--setup"];
+
 /// The paths of every request that changes a hub.
-fn writes(hub: &vegehub_harness::sim::SimHandle) -> Vec<String> {
+fn writes(hub: &SimHandle) -> Vec<String> {
     hub.received()
         .into_iter()
         .map(|r| r.path)
@@ -32,10 +37,7 @@ fn writes(hub: &vegehub_harness::sim::SimHandle) -> Vec<String> {
 #[test]
 fn a_default_run_against_a_real_hub_writes_nothing() {
     let hub = sim_with("hub-new-firmware", &[]);
-    let addr = hub.addr().to_string();
-    let mut args = vec!["--device", addr.as_str()];
-    args.extend_from_slice(FAST);
-    let o = harness_within(&args, LIMIT);
+    let o = harness_within(&fast_args(&hub.addr().to_string(), &[]), LIMIT);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}");
     assert_eq!(writes(&hub), Vec::<String>::new(), "{out}");
@@ -49,10 +51,7 @@ fn a_default_run_against_a_real_hub_writes_nothing() {
     );
     // The opt-ins are what makes it write: the record flips.
     let hub = sim_with("hub-new-firmware", &[]);
-    let addr = hub.addr().to_string();
-    args[1] = addr.as_str();
-    args.extend_from_slice(&["--write-config", "--actuators", "--setup"]);
-    let o = harness_within(&args, LIMIT);
+    let o = harness_within(&fast_args(&hub.addr().to_string(), &OPT_INS), LIMIT);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let w = writes(&hub);
     assert!(w.iter().any(|p| p.ends_with("config/set")), "{w:?}");
@@ -115,10 +114,7 @@ fn bad_input_is_refused_before_the_hub_sees_a_request() {
         ),
     ];
     for (extra, code, says) in cases {
-        let mut args = vec!["--device", addr.as_str()];
-        args.extend_from_slice(FAST);
-        args.extend_from_slice(&extra);
-        let o = harness_within(&args, LIMIT);
+        let o = harness_within(&fast_args(&addr, &extra), LIMIT);
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(code), "{extra:?}: {}", text(&o));
         let first = err.lines().next().unwrap_or_default();
@@ -146,15 +142,12 @@ fn reports_are_0644_backups_stay_private() {
     let backups = tempfile::tempdir().unwrap();
     let json = dir.path().join("run.json");
     let junit = dir.path().join("run.xml");
-    let mut args = vec![
-        "--device",
-        addr.as_str(),
-        "--write-config",
-        "config-round-trip",
-    ];
-    args.extend_from_slice(FAST);
     let (j, x) = (json.display().to_string(), junit.display().to_string());
-    args.extend_from_slice(&["--report-json", &j, "--junit", &x]);
+    let files = ["--report-json", &j, "--junit", &x];
+    let args = fast_args(
+        &addr,
+        &[&["--write-config", "config-round-trip"][..], &files].concat(),
+    );
     let o = output_of(
         harness_cmd()
             .env("VEGEHUB_HARNESS_BACKUP_DIR", backups.path())
@@ -174,46 +167,63 @@ fn reports_are_0644_backups_stay_private() {
     assert_eq!(mode(&backup), 0o600);
 }
 
+/// A hub of `profile`, its config before the run, and the harness started
+/// against it with every opt-in and `extra`, stdout and stderr piped.
+#[cfg(unix)]
+fn changing_run(
+    profile: &str,
+    extra: &[&str],
+) -> (SimHandle, serde_json::Value, std::process::Child) {
+    let hub = sim_with(profile, &[]);
+    let original = hub.config();
+    let addr = hub.addr().to_string();
+    let child = spawn_piped(
+        harness_cmd()
+            .args(["--device", &addr])
+            .args(OPT_INS)
+            .args(extra),
+    );
+    (hub, original, child)
+}
+
+/// The run stopped on a closed output (exit 141) and left `hub` clean:
+/// every slot off and its config `original` again. `out` is shown on a
+/// failure.
+#[cfg(unix)]
+fn stopped_clean(
+    o: &std::process::Output,
+    hub: &SimHandle,
+    original: &serde_json::Value,
+    out: &str,
+) {
+    assert_eq!(o.status.code(), Some(141), "{out}");
+    let off = vec![0; hub.actuator_states().len()];
+    assert_eq!(hub.actuator_states(), off, "a relay is on: {out}");
+    assert_eq!(&hub.config(), original, "{out}");
+}
+
 /// `| head -3`: stdout closes after three lines. The run stops like on a
 /// first Ctrl-C, what it changed is undone, and it exits 141, no panic.
 #[cfg(unix)] // symlinks, /proc, file modes, SIGPIPE semantics
 #[test]
 fn a_closed_stdout_stops_the_run_quietly_with_exit_141() {
-    let hub = sim_with("hub-new-firmware", &[]);
-    let original = hub.config();
-    let addr = hub.addr().to_string();
     let json = tempfile::tempdir().unwrap();
     let record = json.path().join("run.json");
-    let mut child = harness_cmd()
-        .args([
-            "--device",
-            &addr,
-            "--write-config",
-            "--actuators",
-            "--setup",
-        ])
-        .args(FAST)
-        .arg("--report-json")
-        .arg(&record)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let record_arg = record.display().to_string();
+    let args = [FAST, &["--report-json", &record_arg]].concat();
+    let (hub, original, mut child) = changing_run("hub-new-firmware", &args);
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let seen: Vec<String> = (0..3).map(|_| lines.next().unwrap().unwrap()).collect();
     drop(lines);
     let o = output_within(child, LIMIT, "harness | head -3");
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(seen[1], "running 6 tests");
-    assert_eq!(o.status.code(), Some(141), "{seen:?}\n{err}");
+    stopped_clean(&o, &hub, &original, &format!("{seen:?}\n{err}"));
     assert!(!err.contains("panicked"), "{err}");
     assert!(
         err.contains("standard output closed: stopping the run"),
         "{err}"
     );
-    assert_eq!(hub.actuator_states(), vec![0, 0], "{err}");
-    assert_eq!(hub.config(), original, "{err}");
     // The record says how the run ended.
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
@@ -227,31 +237,11 @@ fn a_closed_stdout_stops_the_run_quietly_with_exit_141() {
 #[cfg(unix)] // symlinks, /proc, file modes, SIGPIPE semantics
 #[test]
 fn a_closed_stderr_mid_change_leaves_the_hub_clean() {
-    let hub = sim_with("hub-4-relay-ac", &[]);
-    let original = hub.config();
-    let addr = hub.addr().to_string();
-    let mut child = harness_cmd()
-        .args([
-            "--device",
-            &addr,
-            "--write-config",
-            "--actuators",
-            "--setup",
-            "-v",
-        ])
-        .args([
-            "--timeout",
-            "3s",
-            "--verify-timeout",
-            "3s",
-            "--on-seconds",
-            "5",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    // Ons of 5 s: time to close stderr while one is on.
+    let verbose = ["-v", "--on-seconds", "5"];
+    let timeouts = ["--timeout", "3s", "--verify-timeout", "3s"];
+    let args = [&verbose[..], &timeouts].concat();
+    let (hub, original, mut child) = changing_run("hub-4-relay-ac", &args);
     let stderr = child.stderr.take().unwrap();
     assert!(
         hub.wait_state(Duration::from_secs(20), |s| s
@@ -262,9 +252,7 @@ fn a_closed_stderr_mid_change_leaves_the_hub_clean() {
     drop(stderr);
     let o = output_within(child, LIMIT, "harness with a closed stderr");
     let out = String::from_utf8_lossy(&o.stdout);
-    assert_eq!(o.status.code(), Some(141), "{out}");
-    assert_eq!(hub.actuator_states(), vec![0, 0, 0, 0], "{out}");
-    assert_eq!(hub.config(), original, "{out}");
+    stopped_clean(&o, &hub, &original, &out);
     assert!(
         out.contains("not run: interrupted by output closed"),
         "{out}"
@@ -274,35 +262,53 @@ fn a_closed_stderr_mid_change_leaves_the_hub_clean() {
 #[cfg(unix)]
 mod on_a_terminal {
     use super::*;
-    use crate::common::pty::{finish, spawn};
+    use crate::common::pty::{finish, spawn, Pty};
+
+    /// The first status answer takes 1.5 s: long enough for a progress
+    /// line.
+    const SLOW_STATUS: [&str; 1] = ["delay:1500ms@actuators/status,times=1"];
+
+    /// Run `s` to its end after its one question: the exit code is `code`
+    /// and nothing was asked again. Its output.
+    fn asked_once(s: &mut Pty, code: i32) -> String {
+        let (out, got) = finish(s);
+        assert_eq!(got, code, "{out}");
+        let asked = out.matches("Allow this on").count();
+        assert_eq!(asked, 1, "asked again: {out}");
+        out
+    }
 
     #[test]
     fn questions_name_the_hub_and_what_will_happen_and_re_ask() {
         // Old firmware keeps a name in its config.
         let hub = sim_with("hub-old-firmware", &[]);
         let addr = hub.addr().to_string();
-        let mut args = vec!["--device", addr.as_str()];
-        args.extend_from_slice(FAST);
-        let mut s = spawn(&args);
+        let mut s = spawn(&fast_args(&addr, &[]));
         // config-round-trip first: the hub named by its config name, MAC,
-        // address and relays.
-        s.expect(format!("Vege_1C_07 (MAC A1B2C3D41C07, {addr}, 1 relay):").as_str())
-            .unwrap();
-        s.expect("config-round-trip will write its config back unchanged")
-            .unwrap();
-        s.expect("Allow this on Vege_1C_07? [y]es, [n]o, [a]ll hubs, none: ")
-            .unwrap();
-        s.send_line("yes please").unwrap();
-        s.expect("\"yes please\" is not an answer").unwrap();
-        s.expect("Allow this on Vege_1C_07?").unwrap();
-        s.send_line("n").unwrap();
-        s.expect("actuators will switch each of its 1 relay(s) on for 2 s and off")
-            .unwrap();
-        s.expect("Allow this on Vege_1C_07?").unwrap();
-        s.send_line("y").unwrap();
-        s.expect("setup will write a test API key").unwrap();
-        s.expect("Allow this on Vege_1C_07?").unwrap();
-        s.send_line("none").unwrap();
+        // address and relays. What is shown, and the line typed after it.
+        let hub_line = format!("Vege_1C_07 (MAC A1B2C3D41C07, {addr}, 1 relay):");
+        let ask = "Allow this on Vege_1C_07?";
+        let first_ask = "Allow this on Vege_1C_07? [y]es, [n]o, [a]ll hubs, none: ";
+        let actuators = "actuators will switch each of its 1 relay(s) on for 2 s and off";
+        for (shown, typed) in [
+            (hub_line.as_str(), None),
+            (
+                "config-round-trip will write its config back unchanged",
+                None,
+            ),
+            (first_ask, Some("yes please")),
+            ("\"yes please\" is not an answer", None),
+            (ask, Some("n")),
+            (actuators, None),
+            (ask, Some("y")),
+            ("setup will write a test API key", None),
+            (ask, Some("none")),
+        ] {
+            s.expect(shown).unwrap_or_else(|e| panic!("{shown:?}: {e}"));
+            if let Some(line) = typed {
+                s.send_line(line).unwrap();
+            }
+        }
         let (out, code) = finish(&mut s);
         assert_eq!(code, 0, "{out}");
         assert!(out.contains("test actuators         ... ok"), "{out}");
@@ -356,19 +362,10 @@ mod on_a_terminal {
         let one = sim_with("hub-old-firmware", &[]);
         let two = sim_with("hub-new-firmware", &[]);
         let (a1, a2) = (one.addr().to_string(), two.addr().to_string());
-        let mut args = vec!["--device", a1.as_str(), "--device", a2.as_str()];
-        args.extend_from_slice(FAST);
-        args.extend_from_slice(&["--exact", "actuators"]);
-        let mut s = spawn(&args);
+        let mut s = spawn(&fast_args(&a1, &["--device", &a2, "--exact", "actuators"]));
         s.expect("Allow this on Vege_1C_07?").unwrap();
         s.send_line("a").unwrap();
-        let (out, code) = finish(&mut s);
-        assert_eq!(code, 0, "{out}");
-        assert_eq!(
-            out.matches("Allow this on").count(),
-            1,
-            "asked again: {out}"
-        );
+        let out = asked_once(&mut s, 0);
         assert!(
             !out.contains("A1B2C3D4A620 (no name"),
             "second hub shown for a question: {out}"
@@ -390,9 +387,8 @@ mod on_a_terminal {
     /// result line is on the screen at the end.
     #[test]
     fn progress_for_two_hubs_at_once_erases_no_result_line() {
-        let slow = ["delay:1500ms@actuators/status,times=1"];
-        let one = sim_with("hub-old-firmware", &slow);
-        let two = sim_with("hub-new-firmware", &slow);
+        let one = sim_with("hub-old-firmware", &SLOW_STATUS);
+        let two = sim_with("hub-new-firmware", &SLOW_STATUS);
         let (a1, a2) = (one.addr().to_string(), two.addr().to_string());
         let mut s = spawn(&[
             "--device",
@@ -423,19 +419,10 @@ mod on_a_terminal {
     #[test]
     fn ctrl_c_at_a_question_stops_the_run() {
         let hub = sim_with("hub-new-firmware", &[]);
-        let addr = hub.addr().to_string();
-        let mut args = vec!["--device", addr.as_str()];
-        args.extend_from_slice(FAST);
-        let mut s = spawn(&args);
+        let mut s = spawn(&fast_args(&hub.addr().to_string(), &[]));
         s.expect("Allow this on A1B2C3D4A620?").unwrap();
         s.send(expectrl::ControlCode::EndOfText).unwrap();
-        let (out, code) = finish(&mut s);
-        assert_eq!(code, 130, "{out}");
-        assert_eq!(
-            out.matches("Allow this on").count(),
-            1,
-            "asked again: {out}"
-        );
+        let out = asked_once(&mut s, 130);
         assert!(
             out.contains("SIGINT (Ctrl-C) received: stopping the run"),
             "{out}"
@@ -454,10 +441,7 @@ mod on_a_terminal {
             &["--plan", smoke],
             &["--actuators", "actuators"],
         ] {
-            let mut args = vec!["--device", addr.as_str()];
-            args.extend_from_slice(FAST);
-            args.extend_from_slice(extra);
-            let mut s = spawn(&args);
+            let mut s = spawn(&fast_args(&addr, extra));
             let (out, code) = finish(&mut s);
             assert_eq!(code, 0, "{extra:?}: {out}");
             assert!(!out.contains("Allow this"), "{extra:?}: {out}");
@@ -467,11 +451,8 @@ mod on_a_terminal {
 
     #[test]
     fn long_waits_show_progress_and_notes_never_split_a_result_line() {
-        // Each status answer takes 1.5 s: the wait shows, with its deadline.
-        let hub = sim_with(
-            "hub-new-firmware",
-            &["delay:1500ms@actuators/status,times=1"],
-        );
+        // The status answer takes 1.5 s: the wait shows, with its deadline.
+        let hub = sim_with("hub-new-firmware", &SLOW_STATUS);
         let addr = hub.addr().to_string();
         let mut s = spawn(&[
             "--device",
@@ -499,6 +480,48 @@ mod on_a_terminal {
         }
         assert!(out.contains("-> 200"), "no -v exchange: {out}");
     }
+}
+
+/// The `[default: …]` `help` shows for `flag`, within its own entry.
+fn default_in_help(help: &str, flag: &str) -> Option<String> {
+    let entry = &help[help.find(&format!("{flag} <"))?..];
+    let entry = &entry[..entry[2..].find("\n      -").map_or(entry.len(), |i| i + 2)];
+    let at = entry.find("[default: ")? + "[default: ".len();
+    entry[at..].split(']').next().map(str::to_owned)
+}
+
+#[test]
+fn help_shows_each_default_as_the_constant_the_run_uses() {
+    use vegehub_harness::device::duration::FlagDuration;
+    use vegehub_harness::session;
+    let shown = |f: std::time::Duration| FlagDuration(f).to_string();
+    let help = text(&harness_within(&["--help"], LIMIT));
+    for (flag, want) in [
+        (
+            "--close-timeout",
+            shown(session::ledger::DEFAULT_CLOSE_DEADLINE),
+        ),
+        (
+            "--discover-timeout",
+            shown(vegehub_harness::discovery::DEFAULT_TIMEOUT),
+        ),
+        (
+            "--connect-timeout",
+            shown(session::client::DEFAULT_CONNECT_TIMEOUT),
+        ),
+        (
+            "--max-on-seconds",
+            session::actuator_limit::DEFAULT_MAX_ON_SECONDS.to_string(),
+        ),
+    ] {
+        assert_eq!(default_in_help(&help, flag), Some(want), "{flag}:\n{help}");
+    }
+    let help = text(&harness_within(&["discover", "--help"], LIMIT));
+    assert_eq!(
+        default_in_help(&help, "--timeout"),
+        Some(shown(vegehub_harness::discovery::DEFAULT_TIMEOUT)),
+        "{help}"
+    );
 }
 
 #[test]

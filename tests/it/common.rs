@@ -23,6 +23,8 @@ use axum::http::{Method, Request, StatusCode};
 use axum::Router;
 use serde_json::{json, Value};
 use tower::ServiceExt;
+use vegehub_harness::device::Mac;
+use vegehub_harness::sim::advertise::Advertisement;
 use vegehub_harness::sim::{
     self, app, ConnStats, FaultSpec, Profile, SimHandle, SimOptions, SimState,
 };
@@ -103,11 +105,16 @@ pub fn run_on(hub: &SimHandle, extra: &[&str]) -> (Option<i32>, String) {
     (o.status.code(), text(&o))
 }
 
+/// `--device <addr>`, the [`FAST`] settings, then `extra`: the arguments
+/// of a quick run against one hub.
+pub fn fast_args<'a>(addr: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    [&["--device", addr][..], FAST, extra].concat()
+}
+
 /// The harness against `addr` (a hub or a proxy in front of one) with the
 /// [`FAST`] settings and `extra`, within [`LIMIT`].
 pub fn run_at(addr: std::net::SocketAddr, extra: &[&str]) -> Output {
-    let addr = addr.to_string();
-    harness(&[&["--device", addr.as_str()], FAST, extra].concat())
+    harness(&fast_args(&addr.to_string(), extra))
 }
 
 /// Requests `hub` received on `path`.
@@ -119,9 +126,12 @@ pub fn received(hub: &SimHandle, path: &str) -> usize {
         .count()
 }
 
-/// [`run_on`] with the [`FAST`] settings before `extra`.
-pub fn run_fast(hub: &SimHandle, extra: &[&str]) -> (Option<i32>, String) {
-    run_on(hub, &[FAST, extra].concat())
+/// [`run_on`] with the [`FAST`] settings before `extra`, which ends with
+/// `code`: stdout then stderr as text.
+pub fn run_fast(hub: &SimHandle, extra: &[&str], code: i32) -> String {
+    let (got, out) = run_on(hub, &[FAST, extra].concat());
+    assert_eq!(got, Some(code), "{extra:?}:\n{out}");
+    out
 }
 
 /// The scenarios `--list` names with `args` (exit 0, every stdout line a
@@ -146,6 +156,39 @@ pub fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     )
+}
+
+/// `hay` holds every one of `needles`; a failure names the missing one and
+/// shows `hay`.
+pub fn assert_has(hay: &str, needles: &[&str]) {
+    for n in needles {
+        assert!(hay.contains(n), "{n:?} not in:\n{hay}");
+    }
+}
+
+/// `hay` holds none of `needles`; a failure names the one found and shows
+/// `hay`.
+pub fn assert_lacks(hay: &str, needles: &[&str]) {
+    for n in needles {
+        assert!(!hay.contains(n), "{n:?} found in:\n{hay}");
+    }
+}
+
+/// The run ended with `code` and its output (stdout then stderr) names
+/// every one of `needles`; that output as text.
+pub fn ended(o: &Output, code: i32, needles: &[&str]) -> String {
+    let out = text(o);
+    assert_eq!(o.status.code(), Some(code), "{out}");
+    assert_has(&out, needles);
+    out
+}
+
+/// No line of `out` is 1 KiB or longer: hub text quoted in a message is
+/// cut, however long the hub made it.
+pub fn lines_are_short(out: &str) {
+    for line in out.lines() {
+        assert!(line.len() < 1024, "a {}-byte line:\n{line}", line.len());
+    }
 }
 
 /// The run failed with `code` and exactly one stderr line naming `needles`.
@@ -271,6 +314,22 @@ pub async fn elapse(ms: u64) {
     tokio::task::yield_now().await;
 }
 
+/// What a hub `instance` with `mac` announces over mDNS: port `port` on
+/// 127.0.0.1, firmware 5.1.1, one sensor, two actuators (tests change
+/// what they need).
+pub fn advertisement(mac: &str, instance: &str, port: u16) -> Advertisement {
+    Advertisement {
+        mac: Mac::parse(mac).expect("test MAC"),
+        instance: Some(instance.to_owned()),
+        port,
+        addrs: vec!["127.0.0.1".parse().unwrap()],
+        version: "5.1.1".into(),
+        sensors: vec!["Sensor1".into()],
+        actuators: 2,
+        power_mode: 0,
+    }
+}
+
 /// A built-in hub profile.
 pub fn profile(name: &str) -> Profile {
     Profile::load(name).unwrap_or_else(|e| panic!("{e}"))
@@ -381,6 +440,12 @@ impl ReportFiles {
 
     pub fn junit(&self) -> String {
         std::fs::read_to_string(self.junit_path()).expect("the JUnit file was written")
+    }
+
+    /// The JUnit file, checked against the schema ([`validate_junit`]).
+    pub fn valid_junit(&self) -> String {
+        validate_junit(&self.junit_path());
+        self.junit()
     }
 
     pub fn html(&self) -> String {
@@ -626,6 +691,30 @@ pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures")
         .join(format!("{name}.json"))
+}
+
+/// Define a test that runs on Linux only; elsewhere it is listed as
+/// ignored with `reason`, so it never silently passes.
+#[macro_export]
+macro_rules! linux_test {
+    ($reason:literal, $(#[$meta:meta])* fn $name:ident() $body:block) => {
+        $(#[$meta])*
+        #[test]
+        #[cfg_attr(not(target_os = "linux"), ignore = $reason)]
+        fn $name() $body
+    };
+}
+
+/// Define a test that drives the public clients of the compatibility
+/// venv ([`compat_python`]), which ci/test.sh makes on Linux.
+#[macro_export]
+macro_rules! compat_test {
+    ($(#[$meta:meta])* fn $name:ident() $body:block) => {
+        $crate::linux_test! {
+            "the compatibility venv is made by ci/test.sh (Linux)",
+            $(#[$meta])* fn $name() $body
+        }
+    };
 }
 
 /// The Python of the compatibility venv, `target/compat-venv`, which holds

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use crate::common::{
     compat_run, fixture, harness_within, sim_with, text, CompatProcess, SimProcess, LIMIT,
 };
-use crate::netns_test;
+use crate::{compat_test, netns_test};
 
 /// Bound on one run of a compatibility script.
 const SCRIPT_LIMIT: Duration = Duration::from_secs(90);
@@ -57,6 +57,12 @@ fn passed(o: &Output, script: &str) -> String {
     t
 }
 
+/// The checks `vegehub_client.py` passes on every hub, one per public
+/// method of the library (the actuator checks depend on the hub).
+const CLIENT_CHECKS: &str = "retrieve_mac_address setup setup-stored info-after-setup
+    request_update update-posted update-as-ha-reads-it retrieve_mac_address-again
+    setup-with-session-and-retries restored-equal client-close";
+
 /// The run failed, and first at check `check`.
 fn failed_at(o: &Output, check: &str, what: &str) {
     let t = out_text(o);
@@ -66,128 +72,63 @@ fn failed_at(o: &Output, check: &str, what: &str) {
     );
 }
 
-#[test]
-#[cfg_attr(
-    not(target_os = "linux"),
-    ignore = "the compatibility venv is made by ci/test.sh (Linux)"
-)]
-fn vegehub_client_works_with_every_profile_and_generation() {
-    for profile in [
-        "hub-new-firmware",
-        "hub-old-firmware",
-        "hub-4-relay-ac",
-        "hub-battery-sensor",
-    ] {
-        let t = passed(&vegehub_client(profile, &[]), "vegehub-client");
-        // Every public method of the library was called and checked.
-        for check in [
-            "retrieve_mac_address",
-            "setup",
-            "setup-stored",
-            "info-after-setup",
-            "request_update",
-            "update-posted",
-            "update-as-ha-reads-it",
-            "retrieve_mac_address-again",
-            "setup-with-session-and-retries",
-            "restored-equal",
-            "client-close",
+compat_test! {
+    fn vegehub_client_works_with_every_profile_and_generation() {
+        for profile in [
+            "hub-new-firmware",
+            "hub-old-firmware",
+            "hub-4-relay-ac",
+            "hub-battery-sensor",
         ] {
-            assert!(
-                t.contains(&format!("ok {check}\n")),
-                "{profile}: {check}:\n{t}"
-            );
-        }
-        let actuator_checks = if profile == "hub-battery-sensor" {
-            vec!["client-actuator_states-none"]
-        } else {
-            vec!["actuator_states", "set_actuator-on-0", "set_actuator-off-0"]
-        };
-        for check in actuator_checks {
-            assert!(
-                t.contains(&format!("ok {check}\n")),
-                "{profile}: {check}:\n{t}"
-            );
+            let t = passed(&vegehub_client(profile, &[]), "vegehub-client");
+            let actuator_checks = if profile == "hub-battery-sensor" {
+                "client-actuator_states-none"
+            } else {
+                "actuator_states set_actuator-on-0 set_actuator-off-0"
+            };
+            // Every public method of the library was called and checked.
+            for check in CLIENT_CHECKS.split_whitespace().chain(actuator_checks.split(' ')) {
+                assert!(t.contains(&format!("ok {check}\n")), "{profile}: {check}:\n{t}");
+            }
         }
     }
 }
 
-#[test]
-#[cfg_attr(
-    not(target_os = "linux"),
-    ignore = "the compatibility venv is made by ci/test.sh (Linux)"
-)]
-fn vegehub_client_checks_fail_when_the_hub_misbehaves() {
-    // (profile, faults, the check that must fail first)
-    let cases: &[(&str, &[&str], &str)] = &[
-        (
-            "hub-new-firmware",
-            &["mac-change@info/get"],
-            "retrieve_mac_address",
-        ),
-        (
-            "hub-old-firmware",
-            &["error-field@config/get"],
-            "config-get-as-client-asks",
-        ),
-        ("hub-new-firmware", &["status:500@config/set"], "setup"),
-        ("hub-new-firmware", &["ignore-set"], "setup-stored"),
-        ("hub-old-firmware", &["ignore-set"], "setup-stored"),
-        (
-            "hub-new-firmware",
-            &["claim-actuators:3"],
-            "info-after-setup",
-        ),
-        (
-            "hub-new-firmware",
-            &["status:500@update/send"],
-            "request_update",
-        ),
-        ("hub-new-firmware", &["no-post"], "update-posted"),
-        ("hub-new-firmware", &["bad-post:mac"], "update-mac"),
-        (
-            "hub-new-firmware",
-            &["bad-post:slots"],
-            "update-as-ha-reads-it",
-        ),
-        ("hub-new-firmware", &["missing-slot:1"], "actuator_states"),
-        (
-            "hub-new-firmware",
-            &["error-field@actuators/status"],
-            "actuator_states",
-        ),
-        ("hub-new-firmware", &["stuck-off:0"], "set_actuator-on-0"),
-        ("hub-new-firmware", &["stuck-on:0"], "set_actuator-off-0"),
-        // The third info/get (the hub rebuilt from HA's stored entry).
-        (
-            "hub-new-firmware",
-            &["mac-change@info/get,after=2"],
-            "retrieve_mac_address-again",
-        ),
-        // Both tries of the second setup's config/set.
-        (
-            "hub-new-firmware",
-            &["status:500@config/set,after=1,times=2"],
-            "setup-with-session-and-retries",
-        ),
-        // The third config/set is the restore.
-        (
-            "hub-new-firmware",
-            &["status:500@config/set,after=2"],
-            "restore",
-        ),
-        (
-            "hub-old-firmware",
-            &["ignore-set,after=2"],
-            "restored-equal",
-        ),
-    ];
-    for (profile, faults, check) in cases {
-        failed_at(
-            &vegehub_client(profile, faults),
-            check,
-            &format!("{profile} with {faults:?}"),
-        );
+compat_test! {
+    fn vegehub_client_checks_fail_when_the_hub_misbehaves() {
+        // One misbehaving hub a row: its profile (hub-new-firmware or
+        // hub-old-firmware), its fault, and the check that must fail
+        // first. Of the `after=` faults: the third info/get is the hub
+        // rebuilt from HA's stored entry; config/set 2 and 3 are both tries
+        // of the second setup; the third config/set is the restore.
+        let cases = "
+            new  mac-change@info/get                     retrieve_mac_address
+            old  error-field@config/get                  config-get-as-client-asks
+            new  status:500@config/set                   setup
+            new  ignore-set                              setup-stored
+            old  ignore-set                              setup-stored
+            new  claim-actuators:3                       info-after-setup
+            new  status:500@update/send                  request_update
+            new  no-post                                 update-posted
+            new  bad-post:mac                            update-mac
+            new  bad-post:slots                          update-as-ha-reads-it
+            new  missing-slot:1                          actuator_states
+            new  error-field@actuators/status            actuator_states
+            new  stuck-off:0                             set_actuator-on-0
+            new  stuck-on:0                              set_actuator-off-0
+            new  mac-change@info/get,after=2             retrieve_mac_address-again
+            new  status:500@config/set,after=1,times=2   setup-with-session-and-retries
+            new  status:500@config/set,after=2           restore
+            old  ignore-set,after=2                      restored-equal
+        ";
+        for row in cases.lines().filter(|l| !l.trim().is_empty()) {
+            let [firmware, fault, check] = row.split_whitespace().collect::<Vec<_>>()[..] else {
+                panic!("not a row of three: {row:?}");
+            };
+            let profile = format!("hub-{firmware}-firmware");
+            let client = vegehub_client(&profile, &[fault]);
+            failed_at(&client, check, &format!("{profile} with {fault}"));
+        }
     }
 }
 
@@ -379,14 +320,37 @@ fn hub_txt_new_firmware() -> Value {
 /// One hub announced by python-zeroconf, and what `discover --json` must
 /// say of it.
 struct Announced {
+    /// The simulated hub behind it, served on its first address.
     profile: &'static str,
-    bind: &'static str,
+    /// What zeroconf_register.py announces: the instance, its addresses,
+    /// its TXT record (and its host when not `<instance>.local.`).
     announce: Value,
-    instance: &'static str,
-    host: &'static str,
-    addresses: &'static [&'static str],
     txt: Value,
     typed: Value,
+}
+
+impl Announced {
+    fn instance(&self) -> &str {
+        self.announce["instance"]
+            .as_str()
+            .expect("an instance name")
+    }
+
+    /// The host announced: as given, or zeroconf_register.py's default.
+    fn host(&self) -> String {
+        match self.announce["host"].as_str() {
+            Some(host) => host.to_owned(),
+            None => format!("{}.local.", self.instance()),
+        }
+    }
+
+    fn addresses(&self) -> Vec<&str> {
+        let addrs = self.announce["addresses"].as_array().expect("addresses");
+        addrs
+            .iter()
+            .map(|a| a.as_str().expect("an address"))
+            .collect()
+    }
 }
 
 netns_test! {
@@ -395,12 +359,8 @@ netns_test! {
             // As a real hub's responder announces it.
             Announced {
                 profile: "hub-new-firmware",
-                bind: "127.0.0.2",
                 announce: json!({"instance": "Vege_A6_20", "addresses": ["127.0.0.2"],
                                  "txt": hub_txt_new_firmware()}),
-                instance: "Vege_A6_20",
-                host: "Vege_A6_20.local.",
-                addresses: &["127.0.0.2"],
                 txt: json!({"version": "5.1.1", "type": "hub", "receiver": "/api/vsens/data_in",
                             "sensors": "2", "actuators": "2", "sens_1": "Sensor1",
                             "sens_2": "Sensor2", "power_mode": "0"}),
@@ -412,16 +372,12 @@ netns_test! {
             // compare case-insensitively).
             Announced {
                 profile: "hub-old-firmware",
-                bind: "127.0.0.3",
                 announce: json!({"instance": "VEGE_1c_07", "host": "vege_1C_07.LOCAL.",
                                  "addresses": ["127.0.0.3"],
                                  "txt": [["Version", "3.4.5"], ["TYPE", "hub"],
                                          ["Receiver", "/api/vsens/data_in"], ["SENSORS", "1"],
                                          ["Actuators", "1"], ["SENS_1", "Sensor1"],
                                          ["Power_Mode", "0"]]}),
-                instance: "VEGE_1c_07",
-                host: "vege_1C_07.LOCAL.",
-                addresses: &["127.0.0.3"],
                 txt: json!({"Version": "3.4.5", "TYPE": "hub", "Receiver": "/api/vsens/data_in",
                             "SENSORS": "1", "Actuators": "1", "SENS_1": "Sensor1",
                             "Power_Mode": "0"}),
@@ -433,15 +389,11 @@ netns_test! {
             // key without a value; no receiver key.
             Announced {
                 profile: "hub-battery-sensor",
-                bind: "127.0.0.4",
                 announce: json!({"instance": "Gewächshaus Süd 🌱", "addresses": ["127.0.0.4"],
                                  "txt": [["version", "5.1.1"], ["type", "hub"],
                                          ["sensors", "2"], ["actuators", "0"],
                                          ["sens_1", "Soil sensor 1"],
                                          ["sens_2", " Temp  in shade "], ["power_mode", null]]}),
-                instance: "Gewächshaus Süd 🌱",
-                host: "Gewächshaus Süd 🌱.local.",
-                addresses: &["127.0.0.4"],
                 txt: json!({"version": "5.1.1", "type": "hub", "sensors": "2",
                             "actuators": "0", "sens_1": "Soil sensor 1",
                             "sens_2": " Temp  in shade ", "power_mode": ""}),
@@ -453,12 +405,8 @@ netns_test! {
             // An empty TXT record; an IPv6 address beside the IPv4 one.
             Announced {
                 profile: "hub-4-relay-ac",
-                bind: "127.0.0.5",
                 announce: json!({"instance": "Desk_Relay", "addresses": ["127.0.0.5", "::1"],
                                  "txt": []}),
-                instance: "Desk_Relay",
-                host: "Desk_Relay.local.",
-                addresses: &["127.0.0.5", "::1"],
                 txt: json!({}),
                 typed: json!({"version": null, "type": null, "receiver": null,
                               "sensors": null, "actuators": null, "sensor_names": [],
@@ -468,15 +416,11 @@ netns_test! {
             // not see it; discovery's own legacy query does).
             Announced {
                 profile: "hub-old-firmware",
-                bind: "127.0.0.7",
                 announce: json!({"instance": "Vege_1C_07 Shed", "type": "_VEGE._TCP.local.",
-                                 "addresses": ["127.0.0.7"],
-                                 "txt": [["version", "3.4.5"], ["type", "hub"],
-                                         ["sensors", "1"], ["actuators", "1"],
-                                         ["sens_1", "Sensor1"], ["power_mode", "0"]]}),
-                instance: "Vege_1C_07 Shed",
-                host: "Vege_1C_07 Shed.local.",
-                addresses: &["127.0.0.7"],
+                                 "addresses": ["127.0.0.7"], "txt": [
+                                     ["version", "3.4.5"], ["type", "hub"], ["sensors", "1"],
+                                     ["actuators", "1"], ["sens_1", "Sensor1"], ["power_mode", "0"]
+                                 ]}),
                 txt: json!({"version": "3.4.5", "type": "hub", "sensors": "1",
                             "actuators": "1", "sens_1": "Sensor1", "power_mode": "0"}),
                 typed: json!({"version": "3.4.5", "type": "hub", "receiver": null,
@@ -486,13 +430,9 @@ netns_test! {
             // Empty values and keys without values only.
             Announced {
                 profile: "hub-new-firmware",
-                bind: "127.0.0.6",
                 announce: json!({"instance": "Vege_A6_21 (2)", "addresses": ["127.0.0.6"],
                                  "txt": [["version", ""], ["type", "hub"], ["sensors", ""],
                                          ["actuators", null]]}),
-                instance: "Vege_A6_21 (2)",
-                host: "Vege_A6_21 (2).local.",
-                addresses: &["127.0.0.6"],
                 txt: json!({"version": "", "type": "hub", "sensors": "", "actuators": ""}),
                 typed: json!({"version": "", "type": "hub", "receiver": null,
                               "sensors": null, "actuators": null, "sensor_names": [],
@@ -502,7 +442,7 @@ netns_test! {
         let mut sims = Vec::new();
         let mut spec = Vec::new();
         for c in &cases {
-            let bind = format!("{}:0", c.bind);
+            let bind = format!("{}:0", c.addresses()[0]);
             let sim = SimProcess::start(&["--profile", c.profile, "--bind", &bind]);
             let mut a = c.announce.clone();
             a["port"] = json!(port_of(&sim.url));
@@ -524,9 +464,9 @@ netns_test! {
         for (c, sim) in cases.iter().zip(&sims) {
             let h = hubs
                 .iter()
-                .find(|h| h["instance"] == c.instance)
-                .unwrap_or_else(|| panic!("{} not discovered: {doc:#}", c.instance));
-            assert_eq!(h["host"], c.host, "{h:#}");
+                .find(|h| h["instance"] == c.instance())
+                .unwrap_or_else(|| panic!("{} not discovered: {doc:#}", c.instance()));
+            assert_eq!(h["host"], c.host(), "{h:#}");
             assert_eq!(h["port"], port_of(&sim.url), "{h:#}");
             let addrs: Vec<&str> = h["addresses"]
                 .as_array()
@@ -534,7 +474,7 @@ netns_test! {
                 .iter()
                 .map(|a| a["ip"].as_str().unwrap())
                 .collect();
-            assert_eq!(addrs, c.addresses, "{h:#}");
+            assert_eq!(addrs, c.addresses(), "{h:#}");
             assert_eq!(h["txt"], c.txt, "{h:#}");
             assert_eq!(h["hub"], c.typed, "{h:#}");
         }
@@ -568,9 +508,9 @@ netns_test! {
             assert!(
                 stdout
                     .lines()
-                    .any(|l| l.trim_start().starts_with(c.instance) && l.contains(&mac)),
+                    .any(|l| l.trim_start().starts_with(c.instance()) && l.contains(&mac)),
                 "{} ({mac}) not tested:\n{}",
-                c.instance,
+                c.instance(),
                 text(&out)
             );
         }

@@ -18,7 +18,8 @@ struct Run {
     out: String,
 }
 
-fn gate(sim: &SimHandle, extra: &[&str]) -> Run {
+/// The harness against `sim` with `extra`, which ends with `code`.
+fn gate(sim: &SimHandle, extra: &[&str], code: i32) -> Run {
     let addr = sim.addr().to_string();
     let mut args = vec![
         "--device",
@@ -39,10 +40,12 @@ fn gate(sim: &SimHandle, extra: &[&str]) -> Run {
         String::from_utf8_lossy(&stdout),
         String::from_utf8_lossy(&stderr)
     );
-    Run {
+    let run = Run {
         code: status.code().unwrap_or(-1),
         out,
-    }
+    };
+    assert_eq!(run.code, code, "{extra:?}: {}", run.out);
+    run
 }
 
 /// `connections: opened N, closed N, still open N` -> (opened, closed, open).
@@ -71,6 +74,15 @@ fn settled(sim: &SimHandle) -> ConnStats {
     sim.stats()
 }
 
+/// The harness's connection counts agree with the simulator's, and every
+/// connection it opened is closed: the simulator's stats.
+fn all_closed(sim: &SimHandle, run: &Run) -> ConnStats {
+    let stats = settled(sim);
+    let all = (stats.accepted, stats.accepted, 0);
+    assert_eq!(connections(run), all, "{}", run.out);
+    stats
+}
+
 /// The JSON run record's `ledger` section.
 fn ledger_record(path: &std::path::Path) -> serde_json::Value {
     let text = std::fs::read_to_string(path).unwrap();
@@ -82,8 +94,7 @@ fn a_normal_run_uses_one_connection_and_the_simulator_agrees() {
     let hub = sim(&[]);
     let dir = tempfile::tempdir().unwrap();
     let record = dir.path().join("run.json");
-    let run = gate(&hub, &["--report-json", record.to_str().unwrap()]);
-    assert_eq!(run.code, 0, "{}", run.out);
+    let run = gate(&hub, &["--report-json", record.to_str().unwrap()], 0);
     let ledger = ledger_record(&record);
     assert_eq!(ledger["leaked"], false, "{ledger}");
     assert_eq!(ledger["connections_opened"], 1, "{ledger}");
@@ -112,8 +123,8 @@ fn a_request_left_in_flight_is_a_leak_named_with_its_scenario_and_exits_3() {
     let run = gate(
         &hub,
         &["--debug-leak", "--report-json", record.to_str().unwrap()],
+        3,
     );
-    assert_eq!(run.code, 3, "{}", run.out);
     let ledger = ledger_record(&record);
     assert_eq!(ledger["leaked"], true, "{ledger}");
     assert!(
@@ -148,8 +159,7 @@ fn a_budget_of_one_fails_when_a_second_connection_opens_beside_the_first() {
     // The leak holds one connection from the start, so the plan needs a
     // second one beside it.
     let hub = sim(&[]);
-    let run = gate(&hub, &["--debug-leak", "--conn-budget", "1"]);
-    assert_eq!(run.code, 3, "{}", run.out);
+    let run = gate(&hub, &["--debug-leak", "--conn-budget", "1"], 3);
     assert!(
         run.out.contains(&format!(
             "hub {}: 2 connections open at once, budget 1 (--conn-budget)",
@@ -164,50 +174,37 @@ fn a_budget_of_one_fails_when_a_second_connection_opens_beside_the_first() {
 #[test]
 fn a_session_per_request_is_flagged() {
     let hub = sim(&[]);
-    let run = gate(&hub, &["--debug-session-per-request"]);
-    assert_eq!(run.code, 3, "{}", run.out);
+    let run = gate(&hub, &["--debug-session-per-request"], 3);
     assert!(
         run.out.contains("sessions created, expected 1"),
         "{}",
         run.out
     );
-    let stats = settled(&hub);
-    let (opened, closed, open) = connections(&run);
-    assert_eq!((opened, closed, open), (stats.accepted, stats.accepted, 0));
+    let stats = all_closed(&hub, &run);
     assert!(stats.accepted > 1, "{stats:?}");
 }
 
 #[test]
 fn connection_close_opens_one_connection_per_request_and_leaks_nothing() {
     let hub = sim(&["conn-close"]);
-    let run = gate(&hub, &[]);
-    assert_eq!(run.code, 0, "{}", run.out);
-    let stats = settled(&hub);
+    let run = gate(&hub, &[], 0);
+    let stats = all_closed(&hub, &run);
     assert!(stats.accepted > 1, "{stats:?}");
     assert!(stats.requests_per_connection.iter().all(|n| *n == 1));
-    assert_eq!(
-        connections(&run),
-        (stats.accepted, stats.accepted, 0),
-        "{}",
-        run.out
-    );
 }
 
 #[test]
 fn a_hub_allowing_one_connection_at_a_time_still_passes() {
     let hub = sim(&["max-conns:1"]);
-    let run = gate(&hub, &[]);
-    assert_eq!(run.code, 0, "{}", run.out);
-    let stats = settled(&hub);
+    let run = gate(&hub, &[], 0);
+    let stats = all_closed(&hub, &run);
     assert_eq!(stats.refused, 0, "{stats:?}");
-    assert_eq!(connections(&run), (stats.accepted, stats.accepted, 0));
 }
 
 #[test]
 fn a_budget_of_zero_is_a_usage_error() {
     let hub = sim(&[]);
-    let run = gate(&hub, &["--conn-budget", "0"]);
-    assert_eq!(run.code, 2, "{}", run.out);
+    let run = gate(&hub, &["--conn-budget", "0"], 2);
     assert!(run.out.contains("--conn-budget"), "{}", run.out);
     assert_eq!(settled(&hub).accepted, 0);
 }

@@ -8,9 +8,13 @@
 use std::path::Path;
 use std::process::Output;
 
+use vegehub_harness::safety::backup::{self, Backup, HubIdentity};
 use vegehub_harness::sim::{config, state, SimHandle};
 
-use crate::common::{harness_cmd, output_of, received, sim_edited, sim_with, text, FAST, LIMIT};
+use crate::common::{
+    assert_has, assert_lacks, harness_cmd, lines_are_short, output_of, received, sim_edited,
+    sim_with, text, FAST, LIMIT,
+};
 
 fn run_in(dir: Option<&Path>, hub: &SimHandle, extra: &[&str]) -> Output {
     let addr = hub.addr().to_string();
@@ -32,22 +36,57 @@ fn run(hub: &SimHandle, extra: &[&str]) -> Output {
     run_in(None, hub, extra)
 }
 
+/// A run with `extra` against `hub` ends with `code`, its output names
+/// every one of `needles`, and the hub is left as found; every failure
+/// message starts with `case`. The run's output, also as text.
+fn checked(
+    case: &str,
+    hub: &SimHandle,
+    extra: &[&str],
+    code: i32,
+    needles: &[&str],
+) -> (Output, String) {
+    let before = hub.state().config_text();
+    let o = run(hub, extra);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(code), "{case}:\n{out}");
+    for n in needles {
+        assert!(out.contains(n), "{case}: {n:?} not in:\n{out}");
+    }
+    left_as_found(hub, &before, &format!("{case}:\n{out}"));
+    (o, out)
+}
+
+/// A faulted hub after a [`checked`] run: the hub, and the run's output,
+/// also as text.
+type Checked = (SimHandle, Output, String);
+
+/// [`checked`] on a new-firmware hub with `faults` (named in the failure
+/// messages).
+fn checked_with(faults: &[&str], extra: &[&str], code: i32, needles: &[&str]) -> Checked {
+    let hub = sim_with("hub-new-firmware", faults);
+    let (o, out) = checked(&faults.join(" "), &hub, extra, code, needles);
+    (hub, o, out)
+}
+
+/// The verdict flips with `faults`: the run with `extra` passes on a
+/// healthy new-firmware hub, and is [`checked_with`] them.
+fn flips(faults: &[&str], extra: &[&str], code: i32, needles: &[&str]) -> Checked {
+    passes_without_fault("hub-new-firmware", extra);
+    checked_with(faults, extra, code, needles)
+}
+
+/// The same run passes against a healthy hub of the same profile.
+fn passes_without_fault(profile: &str, extra: &[&str]) {
+    checked("without the fault", &sim_with(profile, &[]), extra, 0, &[]);
+}
+
 /// What `config/get` with every section answers on `hub`, exactly: what a
 /// run backs up.
 fn answer(hub: &SimHandle) -> String {
     let wanted = vegehub_harness::device::config::full_request();
     hub.state()
         .config_sections_text(wanted.as_object().expect("sections"))
-}
-
-/// The same run passes against a healthy hub of the same profile.
-fn passes_without_fault(profile: &str, extra: &[&str]) {
-    let hub = sim_with(profile, &[]);
-    let before = hub.state().config_text();
-    let o = run(&hub, extra);
-    assert_eq!(o.status.code(), Some(0), "without the fault:\n{}", text(&o));
-    assert_eq!(hub.state().config_text(), before);
-    assert!(hub.actuator_states().iter().all(|&s| s == 0));
 }
 
 /// A new-firmware hub with `faults`, its config before the run, and a run
@@ -67,6 +106,20 @@ fn left_as_found(hub: &SimHandle, before: &str, out: &str) {
         hub.actuator_states().iter().all(|&s| s == 0),
         "a relay is on:\n{out}"
     );
+}
+
+/// `restore` of a backup of `hub`'s whole config (the hub named `name` in
+/// it), as a user runs it.
+fn restore_from_backup(hub: &SimHandle, name: Option<&str>) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    let identity = HubIdentity {
+        mac: hub.state().profile().mac().to_string(),
+        name: name.map(str::to_owned),
+        firmware: None,
+        address: hub.addr().to_string(),
+    };
+    let path = backup::write(dir.path(), &Backup::new(identity, &answer(hub))).unwrap();
+    output_of(harness_cmd().arg("restore").arg(&path), LIMIT)
 }
 
 /// The `restore` command an exit 5 printed last, as arguments.
@@ -103,20 +156,13 @@ fn a_redirect_is_a_hub_failure_naming_status_and_location_never_followed() {
     // Another server, with another config and MAC, on another port.
     let other = sim_with("hub-old-firmware", &[]);
     let port = other.addr().port();
+    let location = format!("Location http://127.0.0.1:{port}/api/");
     for fault in [
         format!("redirect:302>{port}@config/get"),
         format!("redirect:307>{port}@config/set"),
         format!("redirect:301>{port}@info/get"),
     ] {
-        let (hub, before, o, out) = faulted(&[&fault], &[]);
-        assert_ne!(o.status.code(), Some(0), "{fault}:\n{out}");
-        assert_eq!(o.status.code(), Some(1), "{fault}:\n{out}");
-        assert!(out.contains("redirect"), "{fault}:\n{out}");
-        assert!(
-            out.contains(&format!("Location http://127.0.0.1:{port}/api/")),
-            "{fault}:\n{out}"
-        );
-        left_as_found(&hub, &before, &out);
+        checked_with(&[&fault], &[], 1, &["redirect", &location]);
         assert!(other.state().received().is_empty(), "{fault}: followed");
     }
     // `restore` does not follow one either: exit 5, nothing sent elsewhere.
@@ -124,18 +170,7 @@ fn a_redirect_is_a_hub_failure_naming_status_and_location_never_followed() {
         "hub-new-firmware",
         &[&format!("redirect:307>{port}@config/set")],
     );
-    let dir = tempfile::tempdir().unwrap();
-    let b = vegehub_harness::safety::backup::Backup::new(
-        vegehub_harness::safety::backup::HubIdentity {
-            mac: hub.state().profile().mac().to_string(),
-            name: None,
-            firmware: None,
-            address: hub.addr().to_string(),
-        },
-        &answer(&hub),
-    );
-    let path = vegehub_harness::safety::backup::write(dir.path(), &b).unwrap();
-    let o = output_of(harness_cmd().arg("restore").arg(&path), LIMIT);
+    let o = restore_from_backup(&hub, None);
     assert_eq!(o.status.code(), Some(5), "{}", text(&o));
     assert!(text(&o).contains("redirect"), "{}", text(&o));
     assert!(other.state().received().is_empty(), "restore followed");
@@ -144,32 +179,27 @@ fn a_redirect_is_a_hub_failure_naming_status_and_location_never_followed() {
 // 2. An error in the answer body is a failure, whatever the HTTP status.
 #[test]
 fn an_error_field_in_a_200_answer_fails_the_write() {
-    passes_without_fault("hub-new-firmware", &["--exact", "config-round-trip"]);
-    let (hub, before, o, out) = faulted(
+    flips(
         &["error-field@config/set"],
         &["--exact", "config-round-trip"],
+        1,
+        &["the hub reported error 1"],
     );
-    assert_eq!(o.status.code(), Some(1), "{out}");
-    assert!(out.contains("the hub reported error 1"), "{out}");
-    left_as_found(&hub, &before, &out);
-
     // The same on actuator status: never read as "off".
-    let hub = sim_with("hub-new-firmware", &["error-field@actuators/status"]);
-    let o = run(&hub, &["--exact", "actuator-status"]);
-    let out = text(&o);
-    assert_eq!(o.status.code(), Some(1), "{out}");
-    assert!(out.contains("reported error \"failure\""), "{out}");
+    checked_with(
+        &["error-field@actuators/status"],
+        &["--exact", "actuator-status"],
+        1,
+        &["reported error \"failure\""],
+    );
 }
 
 // 3. Values are kept exactly, or the config is refused before any write.
 #[test]
 fn a_config_that_is_not_utf8_is_refused_before_any_write() {
-    passes_without_fault("hub-new-firmware", &["--setup"]);
-    let (hub, before, o, out) = faulted(&["non-utf8@config/get"], &["--setup"]);
-    assert_eq!(o.status.code(), Some(1), "{out}");
-    assert!(out.contains("not valid UTF-8"), "{out}");
+    let refused = ["not valid UTF-8"];
+    let (hub, _, out) = flips(&["non-utf8@config/get"], &["--setup"], 1, &refused);
     assert_eq!(received(&hub, "/api/config/set"), 0, "written:\n{out}");
-    left_as_found(&hub, &before, &out);
 }
 
 #[test]
@@ -178,29 +208,29 @@ fn a_number_above_2_pow_64_is_carried_exactly_or_refused() {
     // the number is untouched; setup would have to rebuild the document,
     // and refuses before writing.
     let hub = sim_with("hub-new-firmware", &["big-number"]);
-    let before = hub.state().config_text();
-    assert!(before.contains(config::BIG_NUMBER));
-    let o = run(&hub, &["--exact", "config-round-trip"]);
-    let out = text(&o);
-    assert_eq!(o.status.code(), Some(0), "{out}");
-    left_as_found(&hub, &before, &out);
-    let o = run(&hub, &["--exact", "setup", "--setup"]);
-    let out = text(&o);
-    assert_eq!(o.status.code(), Some(1), "{out}");
-    assert!(out.contains("cannot be carried exactly"), "{out}");
-    left_as_found(&hub, &before, &out);
+    assert!(hub.state().config_text().contains(config::BIG_NUMBER));
+    checked(
+        "round-trip",
+        &hub,
+        &["--exact", "config-round-trip"],
+        0,
+        &[],
+    );
+    let refused = ["cannot be carried exactly"];
+    checked("setup", &hub, &["--exact", "setup", "--setup"], 1, &refused);
 
     // A hub that stores it as a double (once): the round-trip sees the
     // change (as f64 the two are equal), and the exact restore puts the
     // original back.
-    let (hub, before, o, out) = faulted(
+    checked_with(
         &["big-number", "lossy-numbers,times=1"],
         &["--exact", "config-round-trip"],
+        1,
+        &[
+            "differs at 1 path(s): hub.vh_total",
+            "cleanup: config restored: verified",
+        ],
     );
-    assert_eq!(o.status.code(), Some(1), "{out}");
-    assert!(out.contains("differs at 1 path(s): hub.vh_total"), "{out}");
-    assert!(out.contains("cleanup: config restored: verified"), "{out}");
-    left_as_found(&hub, &before, &out);
 }
 
 // 4. A config of a shape the harness does not understand is not written.
@@ -208,12 +238,10 @@ fn a_number_above_2_pow_64_is_carried_exactly_or_refused() {
 fn a_config_of_unexpected_shape_means_no_write() {
     passes_without_fault("hub-new-firmware", &["--setup"]);
     for shape in ["null", "array", "string"] {
-        let (hub, before, o, out) = faulted(&[&format!("shape:{shape}@config/get")], &["--setup"]);
-        assert_eq!(o.status.code(), Some(1), "{shape}:\n{out}");
-        assert!(out.contains("not a JSON object"), "{shape}:\n{out}");
-        assert!(out.contains("does not write a config"), "{shape}:\n{out}");
+        let fault = format!("shape:{shape}@config/get");
+        let needles = ["not a JSON object", "does not write a config"];
+        let (hub, _, out) = checked_with(&[&fault], &["--setup"], 1, &needles);
         assert_eq!(received(&hub, "/api/config/set"), 0, "{shape}:\n{out}");
-        left_as_found(&hub, &before, &out);
     }
 }
 
@@ -263,34 +291,22 @@ fn a_refused_final_restore_is_exit_5_and_the_printed_command_works() {
 // 6. A slot the hub does not report is unknown, not off.
 #[test]
 fn a_slot_missing_from_status_is_unknown_and_exit_5() {
-    passes_without_fault("hub-new-firmware", &["--exact", "actuators", "--actuators"]);
-    let (hub, before, o, out) = faulted(
-        &["missing-slot:1@actuators/status"],
-        &["--exact", "actuators", "--actuators"],
-    );
-    assert_eq!(o.status.code(), Some(5), "{out}");
-    assert!(
-        out.contains("slot(s) 1 unknown (not reported by actuators/status)"),
-        "{out}"
-    );
+    let extra = ["--exact", "actuators", "--actuators"];
+    // The relay itself did switch off (left as found): the harness just
+    // cannot know it.
+    let unknown = "slot(s) 1 unknown (not reported by actuators/status)";
+    let (_, _, out) = flips(&["missing-slot:1@actuators/status"], &extra, 5, &[unknown]);
     assert!(!out.contains("actuators off: verified"), "{out}");
-    // The relay itself did switch off: the harness just cannot know it.
-    left_as_found(&hub, &before, &out);
 }
 
 // 7. Bounded work whatever the hub claims.
 #[test]
 fn a_hub_claiming_4294967295_actuators_gets_no_command() {
-    passes_without_fault("hub-new-firmware", &["--actuators"]);
-    let (hub, before, o, out) = faulted(&["claim-actuators:4294967295@info/get"], &["--actuators"]);
-    assert_eq!(o.status.code(), Some(1), "{out}");
-    assert!(
-        out.contains("hub.num_actuators is 4294967295, more than the harness handles (32)"),
-        "{out}"
-    );
+    let claim = ["claim-actuators:4294967295@info/get"];
+    let too_many = "hub.num_actuators is 4294967295, more than the harness handles (32)";
+    let (hub, _, out) = flips(&claim, &["--actuators"], 1, &[too_many]);
     assert_eq!(received(&hub, "/api/actuators/set"), 0, "{out}");
     assert!(hub.state().received().len() < 50, "bounded requests");
-    left_as_found(&hub, &before, &out);
 }
 
 /// Where `bytes` carries a character a terminal acts on: ESC, BEL, CR, a
@@ -308,37 +324,39 @@ fn raw_control(bytes: &[u8]) -> Option<String> {
         .map(|b| format!("{b:02x?}"))
 }
 
+/// Neither stream of `o` carries a character a terminal acts on.
+fn no_raw_control(o: &Output, what: &str) {
+    for (stream, bytes) in [("stdout", &o.stdout), ("stderr", &o.stderr)] {
+        assert_eq!(raw_control(bytes), None, "{what}: {stream}:\n{}", text(o));
+    }
+}
+
 // 8. Hub strings never reach the terminal raw: not on the console, not in
 // the JSON it prints (`--format json`, `record`), not in report files
 // someone may `cat`; JSON still carries the exact value.
 #[test]
 fn control_characters_from_the_hub_are_shown_escaped_on_every_path() {
-    passes_without_fault("hub-new-firmware", &["--setup", "-v"]);
-    let (hub, before, o, out) = faulted(&["ctrl-chars"], &["--setup", "--actuators", "-v"]);
-    assert_eq!(o.status.code(), Some(1), "{out}");
     // The fake strength fails info, named and escaped.
-    assert!(out.contains("wifi.strength"), "{out}");
-    assert!(out.contains("\\x1b"), "escaped form shown:\n{out}");
-    for (what, bytes) in [("stdout", &o.stdout), ("stderr", &o.stderr)] {
-        assert_eq!(raw_control(bytes), None, "{what}:\n{out}");
-    }
-    left_as_found(&hub, &before, &out);
+    let (hub, o, _) = flips(
+        &["ctrl-chars"],
+        &["--setup", "--actuators", "-v"],
+        1,
+        &["wifi.strength", "\\x1b"],
+    );
+    no_raw_control(&o, "run");
 
     let files = crate::common::ReportFiles::new();
     let mut args = vec!["--setup", "--format", "json"];
     let file_args = files.args();
     args.extend(file_args.iter().map(String::as_str));
-    let (hub, before, o, out) = faulted(&["ctrl-chars"], &args);
-    assert_eq!(o.status.code(), Some(1), "{out}");
-    assert_eq!(raw_control(&o.stdout), None, "--format json:\n{out}");
-    assert_eq!(raw_control(&o.stderr), None, "--format json:\n{out}");
+    let (_, o, _) = checked_with(&["ctrl-chars"], &args, 1, &[]);
+    no_raw_control(&o, "--format json");
     for path in [files.json_path(), files.junit_path(), files.html_path()] {
         let bytes = std::fs::read(&path).unwrap();
         assert_eq!(raw_control(&bytes), None, "{}", path.display());
     }
     let record = files.record();
     assert_eq!(record["hubs"][0]["identity"]["name"], config::CTRL_NAME);
-    left_as_found(&hub, &before, &out);
     // `record` prints a profile holding the hub's name.
     let named = sim_edited("hub-old-firmware", |doc| {
         doc["name"] = config::CTRL_NAME.into();
@@ -349,26 +367,13 @@ fn control_characters_from_the_hub_are_shown_escaped_on_every_path() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let profile: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(profile["config"]["hub"]["name"], config::CTRL_NAME);
-    assert_eq!(raw_control(&o.stdout), None, "record:\n{}", text(&o));
-    assert_eq!(raw_control(&o.stderr), None, "record:\n{}", text(&o));
+    no_raw_control(&o, "record");
 
     // `restore` prints the hub's name from the backup: escaped too.
-    let dir = tempfile::tempdir().unwrap();
-    let b = vegehub_harness::safety::backup::Backup::new(
-        vegehub_harness::safety::backup::HubIdentity {
-            mac: hub.state().profile().mac().to_string(),
-            name: Some(config::CTRL_NAME.into()),
-            firmware: None,
-            address: hub.addr().to_string(),
-        },
-        &answer(&hub),
-    );
-    let path = vegehub_harness::safety::backup::write(dir.path(), &b).unwrap();
-    let o = output_of(harness_cmd().arg("restore").arg(&path), LIMIT);
+    let o = restore_from_backup(&hub, Some(config::CTRL_NAME));
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("Desk\\x1b[2J"), "{}", text(&o));
-    assert_eq!(raw_control(&o.stdout), None, "{}", text(&o));
-    assert_eq!(raw_control(&o.stderr), None, "{}", text(&o));
+    no_raw_control(&o, "restore");
 }
 
 // 9. Secrets under unknown key names, and unparseable bodies, stay out of
@@ -391,25 +396,22 @@ fn secrets_under_unknown_keys_and_in_unparseable_bodies_are_masked() {
         // A config/get body cut off mid-document, secrets inside.
         &["secret-fields", "malformed@config/get"][..],
     ] {
-        let mut args = vec!["--setup", "-v"];
-        args.extend_from_slice(&files);
-        let (hub, before, o, out) = faulted(faults, &args);
+        let hub = sim_with("hub-new-firmware", faults);
+        let stored = hub.state().config_text();
         for s in config::SECRETS {
-            assert!(before.contains(s), "the fault stores {s}");
+            assert!(stored.contains(s), "the fault stores {s}");
         }
-        assert_eq!(o.status.code(), Some(1), "{faults:?}:\n{out}");
+        let args = [&["--setup", "-v"][..], &files].concat();
+        let (_, out) = checked(&faults.join(" "), &hub, &args, 1, &[]);
         let record = std::fs::read_to_string(&json).unwrap();
         let xml = std::fs::read_to_string(&junit).unwrap();
         assert!(record.contains("exchanges"), "{record}");
-        for s in config::SECRETS {
-            assert!(!out.contains(s), "{s} on the console:\n{out}");
-            assert!(!record.contains(s), "{s} in the JSON record:\n{record}");
-            assert!(!xml.contains(s), "{s} in the JUnit file:\n{xml}");
-        }
+        assert_lacks(&out, &config::SECRETS);
+        assert_lacks(&record, &config::SECRETS);
+        assert_lacks(&xml, &config::SECRETS);
         if faults.contains(&"malformed@config/get") {
             assert!(record.contains("bytes, not recorded; sha256 "), "{record}");
         }
-        left_as_found(&hub, &before, &out);
     }
 }
 
@@ -447,11 +449,7 @@ fn a_mac_change_stops_every_write_and_exit_5_names_both_macs() {
     );
     let mac = hub.state().profile().mac().to_string();
     assert_eq!(o.status.code(), Some(5), "{out}");
-    assert!(
-        out.contains(&mac) && out.contains(state::OTHER_MAC),
-        "{out}"
-    );
-    assert!(out.contains("stopped writing to it"), "{out}");
+    assert_has(&out, &[&mac, state::OTHER_MAC, "stopped writing to it"]);
     // Only the test config was written: nothing after the change.
     assert_eq!(received(&hub, "/api/config/set"), 1, "{out}");
     restore_brings_it_back(&hub, &out, &before);
@@ -481,27 +479,20 @@ fn a_world_writable_backup_dir_is_refused_with_exit_2() {
 // things as good, an info answer with two MACs as the last one.
 #[test]
 fn a_key_twice_in_an_answer_is_unknown_never_the_last_value() {
+    let actuators = ["--exact", "actuators", "--actuators"];
     // The first off of slot 0 is ignored: honestly read, the scenario
     // fails and the cleanup's off works.
     let stuck_once = "stuck-on:0,times=1";
-    let hub = sim_with("hub-new-firmware", &[stuck_once]);
-    let o = run(&hub, &["--exact", "actuators", "--actuators"]);
-    let out = text(&o);
-    assert_eq!(o.status.code(), Some(1), "{out}");
-    assert!(out.contains("slot 0 did not turn off"), "{out}");
+    checked_with(&[stuck_once], &actuators, 1, &["slot 0 did not turn off"]);
     // Status entries saying "state":1,"state":0 once passed this run
     // (exit 0): now every status is unknown, never off.
-    let hub = sim_with(
-        "hub-new-firmware",
+    let (_, _, out) = checked_with(
         &[stuck_once, "dup-key@actuators/status"],
+        &actuators,
+        5,
+        &["key \"state\" appears twice"],
     );
-    let before = hub.state().config_text();
-    let o = run(&hub, &["--exact", "actuators", "--actuators"]);
-    let out = text(&o);
-    assert_eq!(o.status.code(), Some(5), "{out}");
-    assert!(out.contains("key \"state\" appears twice"), "{out}");
     assert!(!out.contains("verified: every slot reads off"), "{out}");
-    left_as_found(&hub, &before, &out);
 
     passes_without_fault("hub-new-firmware", &["--exact", "config-round-trip"]);
     for (fault, scenario, needle) in [
@@ -517,13 +508,7 @@ fn a_key_twice_in_an_answer_is_unknown_never_the_last_value() {
         ),
         ("dup-key@info/get", "info", "key \"mac_addr\" appears twice"),
     ] {
-        let hub = sim_with("hub-new-firmware", &[fault]);
-        let before = hub.state().config_text();
-        let o = run(&hub, &["--exact", scenario]);
-        let out = text(&o);
-        assert_eq!(o.status.code(), Some(1), "{fault}:\n{out}");
-        assert!(out.contains(needle), "{fault}:\n{out}");
-        left_as_found(&hub, &before, &out);
+        checked_with(&[fault], &["--exact", scenario], 1, &[needle]);
     }
 }
 
@@ -531,14 +516,13 @@ fn a_key_twice_in_an_answer_is_unknown_never_the_last_value() {
 // ignored off; now its state is unknown.
 #[test]
 fn a_slot_listed_twice_is_unknown_never_off() {
-    let hub = sim_with("hub-new-firmware", &["stuck-on:0,times=1", "dup-slot"]);
-    let before = hub.state().config_text();
-    let o = run(&hub, &["--exact", "actuators", "--actuators"]);
-    let out = text(&o);
-    assert_eq!(o.status.code(), Some(5), "{out}");
-    assert!(out.contains("slot 0 is listed twice"), "{out}");
+    let (_, _, out) = checked_with(
+        &["stuck-on:0,times=1", "dup-slot"],
+        &["--exact", "actuators", "--actuators"],
+        5,
+        &["slot 0 is listed twice"],
+    );
     assert!(!out.contains("verified: every slot reads off"), "{out}");
-    left_as_found(&hub, &before, &out);
 }
 
 // 15. Only the documented success value is success: `"0"`, `false`,
@@ -554,13 +538,7 @@ fn only_the_documented_error_value_means_success() {
             ("actuators/status", "actuator-status", "error"),
         ] {
             let fault = format!("error-value:{value}@{endpoint}");
-            let hub = sim_with("hub-new-firmware", &[&fault]);
-            let before = hub.state().config_text();
-            let o = run(&hub, &["--exact", scenario]);
-            let out = text(&o);
-            assert_eq!(o.status.code(), Some(1), "{fault}:\n{out}");
-            assert!(out.contains(needle), "{fault}:\n{out}");
-            left_as_found(&hub, &before, &out);
+            checked_with(&[&fault], &["--exact", scenario], 1, &[needle]);
         }
     }
 }
@@ -570,33 +548,25 @@ fn only_the_documented_error_value_means_success() {
 // off is now two reads in a row.
 #[test]
 fn a_relay_that_switches_itself_back_on_is_not_verified_off() {
-    passes_without_fault("hub-new-firmware", &["--exact", "actuators", "--actuators"]);
-    let hub = sim_with("hub-new-firmware", &["relapse:1"]);
-    let before = hub.state().config_text();
-    let o = run(&hub, &["--exact", "actuators", "--actuators"]);
-    let out = text(&o);
-    assert_ne!(o.status.code(), Some(0), "{out}");
-    assert!(out.contains("all-off not verified"), "{out}");
-    assert!(out.contains("slot(s) [1] on"), "{out}");
     // The run's own cleanup retries until the window has closed and the
-    // slot reads off twice: verified, so not exit 5.
-    assert_eq!(o.status.code(), Some(1), "{out}");
-    left_as_found(&hub, &before, &out);
+    // slot reads off twice: verified, so not exit 5 but 1.
+    flips(
+        &["relapse:1"],
+        &["--exact", "actuators", "--actuators"],
+        1,
+        &["all-off not verified", "slot(s) [1] on"],
+    );
 }
 
 // 17. A config write answered 200 but stored only in part is seen by
 // reading back, and the restore is verified the same way.
 #[test]
 fn a_config_stored_only_in_part_fails_and_is_restored() {
-    passes_without_fault("hub-old-firmware", &["--exact", "setup", "--setup"]);
+    let setup = ["--exact", "setup", "--setup"];
+    passes_without_fault("hub-old-firmware", &setup);
     let hub = sim_with("hub-old-firmware", &["partial-set"]);
-    let before = hub.state().config_text();
-    let o = run(&hub, &["--exact", "setup", "--setup"]);
-    let out = text(&o);
-    assert_eq!(o.status.code(), Some(1), "{out}");
-    assert!(out.contains("api_key"), "{out}");
-    assert!(out.contains("cleanup: config restored: verified"), "{out}");
-    left_as_found(&hub, &before, &out);
+    let restored = "cleanup: config restored: verified";
+    checked("partial-set", &hub, &setup, 1, &["api_key", restored]);
 }
 
 // 18. Hub text quoted in a message is cut: a 4 KiB firmware version (or
@@ -608,16 +578,9 @@ fn long_hub_strings_are_cut_in_messages() {
         doc["firmware"] = long.clone().into();
         doc["info"]["hub"]["version"] = long.into();
     });
-    let before = hub.state().config_text();
-    let o = run(&hub, &["--exact", "info"]);
-    let out = text(&o);
-    assert_eq!(o.status.code(), Some(1), "{out}");
-    assert!(out.contains("hub.version \"5.999"), "{out}");
-    assert!(out.contains("is not a version string"), "{out}");
-    for line in out.lines() {
-        assert!(line.len() < 1024, "a {}-byte line:\n{line}", line.len());
-    }
-    left_as_found(&hub, &before, &out);
+    let needles = ["hub.version \"5.999", "is not a version string"];
+    let (_, out) = checked("a 4 KiB version", &hub, &["--exact", "info"], 1, &needles);
+    lines_are_short(&out);
 }
 
 // 19. The hub's numbers are not the harness's arithmetic: an endpoint id
@@ -629,9 +592,12 @@ fn an_endpoint_id_at_the_top_of_i64_is_no_panic() {
     });
     let before = hub.state().config_text();
     assert!(before.contains("9223372036854775807"), "{before}");
-    let o = run(&hub, &["--exact", "setup", "--setup"]);
-    let out = text(&o);
-    assert_eq!(o.status.code(), Some(0), "{out}");
+    let (_, out) = checked(
+        "id i64::MAX",
+        &hub,
+        &["--exact", "setup", "--setup"],
+        0,
+        &[],
+    );
     assert!(!out.contains("panicked"), "{out}");
-    left_as_found(&hub, &before, &out);
 }

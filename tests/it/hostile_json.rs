@@ -6,7 +6,9 @@
 //! on them, and the hub is left as found.
 
 use crate::common::proxy::{FaultProxy, Framing};
-use crate::common::{harness_cmd, output_of, run_at, sim_with, text, LIMIT};
+use crate::common::{
+    ended, harness_cmd, lines_are_short, output_of, run_at, sim_with, text, LIMIT,
+};
 
 /// One hostile answer: the fault, on which path, with which run, the exit
 /// code and a part of the one-line reason.
@@ -152,11 +154,6 @@ fn record_cuts_a_4_kib_mac_in_its_one_line_error() {
     );
     let addr = proxy.addr().to_string();
     let o = output_of(harness_cmd().args(["record", "--device", &addr]), LIMIT);
-    let out = text(&o);
-    assert_eq!(o.status.code(), Some(1), "{out}");
-    assert!(out.contains("info.wifi.mac_addr \"AAAA"), "{out}");
-    assert!(out.contains("is not a MAC"), "{out}");
-    for line in out.lines() {
-        assert!(line.len() < 1024, "a {}-byte line:\n{line}", line.len());
-    }
+    let out = ended(&o, 1, &["info.wifi.mac_addr \"AAAA", "is not a MAC"]);
+    lines_are_short(&out);
 }

@@ -5,25 +5,11 @@
 //! panic or grow without bound; one announcing an address that means this
 //! machine (0.0.0.0) or many (multicast) is refused before any connection.
 
-use vegehub_harness::device::Mac;
-use vegehub_harness::sim::advertise::{Advertisement, Advertiser, Responder};
+use vegehub_harness::sim::advertise::{Advertiser, Responder};
 
 use crate::common::mdns_raw::{RawHub, RawResponder};
-use crate::common::{harness, harness_within, text, FAST};
+use crate::common::{advertisement as ad, harness, harness_within, text, FAST};
 use crate::netns_test;
-
-fn ad(mac: &str, instance: &str, port: u16) -> Advertisement {
-    Advertisement {
-        mac: Mac::parse(mac).expect("test MAC"),
-        instance: Some(instance.to_owned()),
-        port,
-        addrs: vec!["127.0.0.1".parse().unwrap()],
-        version: "5.1.1".into(),
-        sensors: vec!["Sensor1".into()],
-        actuators: 2,
-        power_mode: 0,
-    }
-}
 
 netns_test! {
     fn a_hub_announcing_port_0_is_unreachable_not_a_hang() {

@@ -17,6 +17,7 @@ mod record;
 mod reports;
 mod run;
 mod safety;
+mod safety_panic;
 mod safety_restore;
 #[cfg(unix)]
 mod safety_signals;

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -81,11 +81,25 @@ impl Reports {
     }
 }
 
-fn run_with_reports(base: &[&str], reports: &Reports) -> Output {
-    let mut args: Vec<String> = base.iter().map(|s| s.to_string()).collect();
-    args.extend(reports.args());
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    harness_within(&refs, LIMIT)
+/// The harness with `base` and fresh report files, within `limit`: the
+/// files and the output.
+fn run_with_reports(base: &[&str], limit: Duration) -> (Reports, Output) {
+    let reports = Reports::new();
+    let files = reports.args();
+    let files: Vec<&str> = files.iter().map(String::as_str).collect();
+    let o = harness_within(&[base, &files].concat(), limit);
+    (reports, o)
+}
+
+/// A run of `args` with fresh report files, within [`LIMIT`], that ends
+/// with `code`: the files, the record (checked against the schema) and the
+/// output as text.
+fn reported(args: &[&str], code: i32) -> (Reports, Value, String) {
+    let (reports, o) = run_with_reports(args, LIMIT);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(code), "{args:?}:\n{out}");
+    let r = reports.record();
+    (reports, r, out)
 }
 
 fn scenario<'a>(record: &'a Value, name: &str) -> &'a Value {
@@ -113,11 +127,8 @@ fn outcomes(record: &Value) -> Vec<(String, String)> {
 
 #[test]
 fn production_plan_passes_on_the_4_relay_ac_hub() {
-    let reports = Reports::new();
     let plan = shipped("production-4-relay-ac.json");
-    let o = run_with_reports(&["--sim=hub-4-relay-ac", "--plan", &plan], &reports);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let r = reports.record();
+    let (reports, r, _) = reported(&["--sim=hub-4-relay-ac", "--plan", &plan], 0);
     assert_eq!(r["status"], "finished");
     assert_eq!(r["exit_code"], 0);
     assert_eq!(r["plan"]["source"], json!(plan));
@@ -174,11 +185,8 @@ fn production_plan_passes_on_the_4_relay_ac_hub() {
 fn production_plan_fails_the_wrong_model() {
     // The 2-relay battery-fed hub is not the 4-relay AC model: exactly the
     // model measurements fail, and `info` with them.
-    let reports = Reports::new();
     let plan = shipped("production-4-relay-ac.json");
-    let o = run_with_reports(&["--sim=hub-new-firmware", "--plan", &plan], &reports);
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    let r = reports.record();
+    let (_, r, out) = reported(&["--sim=hub-new-firmware", "--plan", &plan], 1);
     let info = scenario(&r, "info");
     assert_eq!(info["outcome"], "failed");
     let failed: Vec<&str> = info["measurements"]
@@ -190,7 +198,6 @@ fn production_plan_fails_the_wrong_model() {
         .collect();
     assert_eq!(failed, ["relays", "channels", "power"]);
     // The console summary shows every measurement with its verdict.
-    let out = text(&o);
     assert!(
         out.contains(r#"measure: relays (actuator_count) = 2 count, limits {"equals":4}: FAIL"#),
         "{out}"
@@ -212,20 +219,15 @@ fn production_plan_fails_the_wrong_model() {
 fn smoke_plan_is_read_only_and_quick() {
     let hub = sim_with("hub-battery-sensor", &[]);
     let before = hub.config();
-    let reports = Reports::new();
-    let started = Instant::now();
-    let o = run_with_reports(
-        &[
-            "--device",
-            &hub.addr().to_string(),
-            "--plan",
-            &shipped("smoke.json"),
-        ],
-        &reports,
-    );
-    let took = started.elapsed();
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(took < Duration::from_secs(10), "smoke took {took:?}");
+    // Quick: a deadline, not a stopwatch. Three read-only scenarios on a
+    // hub on loopback take well under a second; a run still going after
+    // 10 s is killed and fails the test (naming the deadline).
+    let plan = shipped("smoke.json");
+    let addr = hub.addr().to_string();
+    let args = ["--device", &addr, "--plan", &plan];
+    let (reports, o) = run_with_reports(&args, Duration::from_secs(10));
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
     let r = reports.record();
     assert_eq!(
         outcomes(&r),
@@ -246,7 +248,6 @@ fn smoke_plan_is_read_only_and_quick() {
     );
     // Read-only: nothing asked the hub to write (no --actuators/--setup
     // prompt needed, no config/set).
-    let out = text(&o);
     assert!(
         !out.contains("config-round-trip") && !out.contains("setup"),
         "{out}"
@@ -305,12 +306,8 @@ fn limits_plan(dir: &Path, firmware_at_least: &str) -> String {
 fn a_violated_limit_fails_exactly_that_measurement() {
     let dir = tempfile::tempdir().unwrap();
     for (at_least, code) in [("3.4.5", 0), ("5.1.1", 1)] {
-        let reports = Reports::new();
         let plan = limits_plan(dir.path(), at_least);
-        let o = run_with_reports(&["--sim=hub-old-firmware", "--plan", &plan], &reports);
-        let out = text(&o);
-        assert_eq!(o.status.code(), Some(code), "at_least {at_least}:\n{out}");
-        let r = reports.record();
+        let (reports, r, out) = reported(&["--sim=hub-old-firmware", "--plan", &plan], code);
         let verdicts: Vec<(String, String)> = r["hubs"][0]["scenarios"]
             .as_array()
             .unwrap()
@@ -456,10 +453,7 @@ fn bad_plans_exit_2_and_send_nothing() {
 #[test]
 fn failing_run_leaves_both_reports_with_failures_and_skips() {
     let hub = sim_with("hub-new-firmware", &["status:500@config/get"]);
-    let reports = Reports::new();
-    let o = run_with_reports(&["--device", &hub.addr().to_string()], &reports);
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    let r = reports.record();
+    let (reports, r, _) = reported(&["--device", &hub.addr().to_string()], 1);
     assert_eq!(
         (r["status"].as_str(), r["exit_code"].as_i64()),
         (Some("finished"), Some(1))
@@ -667,14 +661,17 @@ fn plan_setup_values_restore_and_allow_changes() {
         }
         write_plan(dir.path(), "setup", json!({"scenarios": [step]}))
     };
+    // A `--setup` run with the step changed by `extra` passes: the hub,
+    // its config before the run, and the output.
+    let passes_with = |extra: Value| {
+        let hub = sim_with("hub-new-firmware", &[]);
+        let before = hub.config();
+        let (code, out) = run_on(&hub, &["--setup", "--plan", &setup(extra.clone())]);
+        assert_eq!(code, Some(0), "{extra}: {out}");
+        (hub, before, out)
+    };
     // restore false: the hub keeps the plan's test key.
-    let hub = sim_with("hub-new-firmware", &[]);
-    let before = hub.config();
-    let (code, out) = run_on(
-        &hub,
-        &["--setup", "--plan", &setup(json!({"restore": false}))],
-    );
-    assert_eq!(code, Some(0), "{out}");
+    let (hub, before, _) = passes_with(json!({"restore": false}));
     let after = hub.config();
     assert_ne!(after, before);
     assert!(
@@ -682,22 +679,11 @@ fn plan_setup_values_restore_and_allow_changes() {
         "{after}"
     );
     // restore true: given back deep-equal, after using the plan's key.
-    let hub = sim_with("hub-new-firmware", &[]);
-    let before = hub.config();
-    let (code, out) = run_on(
-        &hub,
-        &["--setup", "--plan", &setup(json!({"restore": true}))],
-    );
-    assert_eq!(code, Some(0), "{out}");
+    let (hub, before, _) = passes_with(json!({"restore": true}));
     assert_eq!(hub.config(), before);
     // allow_changes false: skipped with the plan's reason, even with --setup,
     // and not a request sent for it.
-    let hub = sim_with("hub-new-firmware", &[]);
-    let (code, out) = run_on(
-        &hub,
-        &["--setup", "--plan", &setup(json!({"allow_changes": false}))],
-    );
-    assert_eq!(code, Some(0), "{out}");
+    let (hub, _, out) = passes_with(json!({"allow_changes": false}));
     assert!(
         out.contains("the plan does not allow it to change the hub"),
         "{out}"
@@ -726,19 +712,8 @@ fn failed_scenario_exchanges_are_recorded_with_secrets_redacted() {
     // config read and written, carrying the hub's endpoint key) are kept.
     let hub = sim_with("hub-new-firmware", &["ignore-set"]);
     assert!(hub.config().to_string().contains("cloud-key"));
-    let reports = Reports::new();
-    let o = run_with_reports(
-        &[
-            "--device",
-            &hub.addr().to_string(),
-            "--setup",
-            "setup",
-            "--exact",
-        ],
-        &reports,
-    );
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    let r = reports.record();
+    let addr = hub.addr().to_string();
+    let (reports, r, _) = reported(&["--device", &addr, "--setup", "setup", "--exact"], 1);
     let setup = scenario(&r, "setup");
     assert_eq!(setup["outcome"], "failed");
     let ex = setup["exchanges"].as_array().unwrap();
@@ -772,11 +747,8 @@ fn hub_name_measurement_flips_with_the_hub() {
         ("hub-new-firmware", 0, "pass", "Vege_A6_20"),
         ("hub-battery-sensor", 1, "fail", "Desk_Temp_Soil"),
     ] {
-        let reports = Reports::new();
         let sim = format!("--sim={profile}");
-        let o = run_with_reports(&[&sim, "--plan", &plan], &reports);
-        assert_eq!(o.status.code(), Some(code), "{profile}: {}", text(&o));
-        let r = reports.record();
+        let (_, r, _) = reported(&[&sim, "--plan", &plan], code);
         let m = &scenario(&r, "config-round-trip")["measurements"][0];
         assert_eq!(
             (m["verdict"].as_str(), m["measured"].as_str()),
@@ -794,13 +766,8 @@ crate::netns_test! {
             "--bind",
             "127.0.0.1:0",
         ]);
-        let reports = Reports::new();
-        let o = run_with_reports(
-            &["--select", "Greenhouse_Relays", "--plan", &shipped("smoke.json")],
-            &reports,
-        );
-        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-        let r = reports.record();
+        let plan = shipped("smoke.json");
+        let (reports, r, _) = reported(&["--select", "Greenhouse_Relays", "--plan", &plan], 0);
         let id = &r["hubs"][0]["identity"];
         assert_eq!(id["name"], "Greenhouse_Relays", "{id:#}");
         assert_eq!(id["mac"], "A1B2C3D44E51", "{id:#}");

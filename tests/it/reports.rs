@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use vegehub_harness::sim::SimHandle;
 
-use crate::common::{harness_cmd, output_of, sim_with, validate_junit, ReportFiles, Spawned};
+use crate::common::{assert_has, harness_cmd, output_of, sim_with, text, ReportFiles, Spawned};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -38,6 +38,12 @@ fn run(args: &[String]) -> (Option<i32>, String) {
     Spawned::start(args, false).finish(LIMIT)
 }
 
+/// [`run`] with the environment variable `key` set to `value`.
+fn run_env(key: &str, value: &str, args: &[String]) -> (Option<i32>, String) {
+    let o = output_of(harness_cmd().env(key, value).args(args), LIMIT);
+    (o.status.code(), text(&o))
+}
+
 /// A run of the actuators scenario (relays on for 10 s) on a new-firmware
 /// hub with `fault`, once the hub has a relay on.
 fn with_a_relay_on(fault: &str, reports: &ReportFiles) -> (SimHandle, Spawned) {
@@ -52,16 +58,18 @@ fn with_a_relay_on(fault: &str, reports: &ReportFiles) -> (SimHandle, Spawned) {
     (hub, run)
 }
 
-/// The checks every final report must pass, whatever ended the run: the
-/// record's status, exit code and each hub's cleanup status; the JUnit
+/// The checks every final report must pass, whatever ended the run (with
+/// exit code `got`, printing `out`): the run's and the record's exit code
+/// `code`, the record's status and each hub's cleanup status; the JUnit
 /// valid and saying the same; the HTML showing the same counts.
 fn check_final(
     reports: &ReportFiles,
+    (got, out): (Option<i32>, &str),
     status: &str,
     code: i32,
     cleanup: &[&str],
-    out: &str,
 ) -> Value {
+    assert_eq!(got, Some(code), "{out}");
     let r = reports.record();
     assert_eq!(r["status"], status, "{out}\n{r:#}");
     assert_eq!(r["exit_code"], code, "{out}\n{r:#}");
@@ -74,8 +82,7 @@ fn check_final(
         .map(|h| h["cleanup"]["status"].as_str().unwrap())
         .collect();
     assert_eq!(got, cleanup, "{out}\n{r:#}");
-    validate_junit(&reports.junit_path());
-    let junit = reports.junit();
+    let junit = reports.valid_junit();
     assert!(
         junit.contains(&format!(
             "<property name=\"run_status\" value=\"{status}\"/>"
@@ -148,6 +155,24 @@ fn check_html(html: &str, record: &Value) {
     )));
 }
 
+/// The record's error names `needle`.
+fn record_error_names(r: &Value, needle: &str) {
+    let error = r["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error: {r:#}"));
+    assert!(error.contains(needle), "{needle:?} not in the error: {r:#}");
+}
+
+/// The stdout part of `out` (stdout, then stderr, as [`run`] gives it):
+/// one JSON value a line.
+fn json_lines(out: &str) -> Vec<Value> {
+    let stdout = out.split("\n--- stderr ---\n").next().unwrap();
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
 /// Counts of each outcome across the record's hubs.
 fn outcomes(r: &Value) -> Vec<(String, String, bool)> {
     r["hubs"]
@@ -183,8 +208,7 @@ fn normal_end_failure_and_skips_carry_status_exit_code_and_cleanup() {
             "Ana",
         ],
     ));
-    assert_eq!(code, Some(0), "{out}");
-    let r = check_final(&reports, "finished", 0, &["verified"], &out);
+    let r = check_final(&reports, (code, &out), "finished", 0, &["verified"]);
     let obligations = r["hubs"][0]["cleanup"]["obligations"].as_array().unwrap();
     assert!(
         obligations.iter().any(|o| o["kind"] == "actuators"
@@ -202,14 +226,12 @@ fn normal_end_failure_and_skips_carry_status_exit_code_and_cleanup() {
         (r["station"].as_str(), r["operator"].as_str()),
         (Some("bench-3"), Some("Ana"))
     );
-    let junit = reports.junit();
-    assert!(
-        junit.contains("<property name=\"station\" value=\"bench-3\"/>"),
-        "{junit}"
-    );
-    assert!(
-        junit.contains("<property name=\"operator\" value=\"Ana\"/>"),
-        "{junit}"
+    assert_has(
+        &reports.junit(),
+        &[
+            "<property name=\"station\" value=\"bench-3\"/>",
+            "<property name=\"operator\" value=\"Ana\"/>",
+        ],
     );
     assert!(out.contains("station bench-3, operator Ana"), "{out}");
     assert!(reports.html().contains("id=\"operator\">Ana</b>"));
@@ -220,8 +242,7 @@ fn normal_end_failure_and_skips_carry_status_exit_code_and_cleanup() {
     let addr = stuck.addr().to_string();
     let reports = ReportFiles::new();
     let (code, out) = run(&args(&[&addr], &reports, &["--actuators"]));
-    assert_eq!(code, Some(1), "{out}");
-    let r = check_final(&reports, "finished", 1, &["verified"], &out);
+    let r = check_final(&reports, (code, &out), "finished", 1, &["verified"]);
     assert!(
         outcomes(&r).contains(&("actuators".into(), "failed".into(), false)),
         "{r:#}"
@@ -231,15 +252,12 @@ fn normal_end_failure_and_skips_carry_status_exit_code_and_cleanup() {
     // Skips only: nothing changed, nothing owed. The station comes from
     // the environment.
     let reports = ReportFiles::new();
-    let o = output_of(
-        harness_cmd()
-            .env("VEGEHUB_HARNESS_STATION", "line 2")
-            .args(args(&[&addr], &reports, &[])),
-        LIMIT,
+    let (code, out) = run_env(
+        "VEGEHUB_HARNESS_STATION",
+        "line 2",
+        &args(&[&addr], &reports, &[]),
     );
-    let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert_eq!(o.status.code(), Some(0), "{out}");
-    let r = check_final(&reports, "finished", 0, &["nothing_owed"], &out);
+    let r = check_final(&reports, (code, &out), "finished", 0, &["nothing_owed"]);
     assert_eq!(r["station"], "line 2");
     assert_eq!(r["operator"], Value::Null);
     assert!(
@@ -257,8 +275,7 @@ fn a_hub_refusing_the_restore_is_exit_5_with_the_restore_command_in_every_report
     let addr = hub.addr().to_string();
     let reports = ReportFiles::new();
     let (code, out) = run(&args(&[&addr], &reports, &["--setup", "setup"]));
-    assert_eq!(code, Some(5), "{out}");
-    let r = check_final(&reports, "finished", 5, &["left_modified"], &out);
+    let r = check_final(&reports, (code, &out), "finished", 5, &["left_modified"]);
     let left: Vec<&Value> = r["hubs"][0]["cleanup"]["obligations"]
         .as_array()
         .unwrap()
@@ -292,8 +309,7 @@ fn first_and_second_signal_leave_final_reports() {
     let (_hub, run) = with_a_relay_on("delay:400ms@actuators/status", &reports);
     run.signal(libc::SIGINT);
     let (code, out) = run.finish(LIMIT);
-    assert_eq!(code, Some(130), "{out}");
-    let r = check_final(&reports, "interrupted", 130, &["verified"], &out);
+    let r = check_final(&reports, (code, &out), "interrupted", 130, &["verified"]);
     // The interrupted scenario carries its true time, not 0.
     let s = &r["hubs"][0]["scenarios"][0];
     assert_eq!(s["outcome"], "failed", "{r:#}");
@@ -320,12 +336,8 @@ fn first_and_second_signal_leave_final_reports() {
     run.wait_line("undoing on hub", LIMIT);
     run.signal(libc::SIGINT);
     let (code, out) = run.finish(LIMIT);
-    assert_eq!(code, Some(5), "{out}");
-    let r = check_final(&reports, "aborted", 5, &["left_modified"], &out);
-    assert!(
-        r["error"].as_str().unwrap().contains("received again"),
-        "{r:#}"
-    );
+    let r = check_final(&reports, (code, &out), "aborted", 5, &["left_modified"]);
+    record_error_names(&r, "received again");
     let ob = &r["hubs"][0]["cleanup"]["obligations"];
     let cmd = ob
         .as_array()
@@ -365,8 +377,7 @@ fn a_second_signal_at_once_keeps_the_scenario_under_way_as_interrupted() {
         run.signal(libc::SIGINT);
         run.signal(libc::SIGTERM);
         let (code, out) = run.finish(LIMIT);
-        assert_eq!(code, Some(130), "{out}");
-        let r = check_final(&reports, "aborted", 130, &["nothing_owed"], &out);
+        let r = check_final(&reports, (code, &out), "aborted", 130, &["nothing_owed"]);
         let s = &r["hubs"][0]["scenarios"];
         assert_eq!(s.as_array().map(Vec::len), Some(1), "{r:#}");
         assert_eq!(s[0]["name"], "actuator-status", "{r:#}");
@@ -412,29 +423,22 @@ fn a_closed_stdout_ends_the_run_with_final_reports() {
         );
         drop(stdout);
         let (code, out) = run.finish(LIMIT);
-        if format == "json" {
-            assert_eq!(code, Some(1), "{format}: {out}");
-            let r = check_final(&reports, "error", 1, &["verified"], &out);
-            assert!(
-                r["error"]
-                    .as_str()
-                    .unwrap()
-                    .contains("the run stopped early"),
-                "{format}: {r:#}"
-            );
+        let out = format!("{format}: {out}");
+        // The JSON stream is an error to lose; the human lines stop the run
+        // as a first Ctrl-C would (exit 141, README "On the terminal").
+        let (status, exit) = if format == "json" {
+            ("error", 1)
         } else {
-            // The human lines stop the run as a first Ctrl-C would (exit
-            // 141, README "On the terminal").
-            assert_eq!(code, Some(141), "{format}: {out}");
-            check_final(&reports, "interrupted", 141, &["verified"], &out);
+            ("interrupted", 141)
+        };
+        let r = check_final(&reports, (code, &out), status, exit, &["verified"]);
+        if format == "json" {
+            record_error_names(&r, "the run stopped early");
         }
-        assert_eq!(hub.actuator_states(), vec![0, 0], "{format}: {out}");
+        assert_eq!(hub.actuator_states(), vec![0, 0], "{out}");
         // The summary, on stderr now, says the same exit code.
-        let code = if format == "json" { 1 } else { 141 };
-        assert!(
-            out.contains(&format!("exit code {code})")),
-            "{format}: {out}"
-        );
+        let summary = format!("exit code {exit})");
+        assert!(out.contains(&summary), "{out}");
     }
 }
 
@@ -445,8 +449,7 @@ fn a_hub_that_vanishes_mid_run_is_left_modified_in_the_reports() {
     // Gone for good, with a relay on.
     hub.shutdown();
     let (code, out) = run.finish(LIMIT);
-    assert_eq!(code, Some(5), "{out}");
-    let r = check_final(&reports, "finished", 5, &["left_modified"], &out);
+    let r = check_final(&reports, (code, &out), "finished", 5, &["left_modified"]);
     let ob = r["hubs"][0]["cleanup"]["obligations"].as_array().unwrap();
     assert!(
         ob.iter()
@@ -461,22 +464,10 @@ fn a_harness_error_after_the_run_began_finishes_the_reports() {
     let hub = sim_with("hub-new-firmware", &[]);
     let addr = hub.addr().to_string();
     let reports = ReportFiles::new();
-    let o = output_of(
-        harness_cmd()
-            .env("VEGEHUB_HARNESS_DEBUG_PANIC", "hub-thread")
-            .args(args(&[&addr], &reports, &[])),
-        LIMIT,
-    );
-    let out = String::from_utf8_lossy(&o.stderr).into_owned();
-    assert_eq!(o.status.code(), Some(1), "{out}");
-    let r = check_final(&reports, "error", 1, &["nothing_owed"], &out);
-    assert!(
-        r["error"]
-            .as_str()
-            .unwrap()
-            .contains("a hub thread panicked"),
-        "{r:#}"
-    );
+    let args = args(&[&addr], &reports, &[]);
+    let (code, out) = run_env("VEGEHUB_HARNESS_DEBUG_PANIC", "hub-thread", &args);
+    let r = check_final(&reports, (code, &out), "error", 1, &["nothing_owed"]);
+    record_error_names(&r, "a hub thread panicked");
     assert!(
         r["ledger"].is_object(),
         "the session was still closed: {r:#}"
@@ -498,9 +489,8 @@ fn a_rebooting_hub_is_flaky_in_console_record_junit_and_stream() {
         // must run (not skip read-only) to pass after it.
         &["--retries", "5", "--format", "json", "--write-config"],
     ));
-    assert_eq!(code, Some(0), "{out}");
     assert_eq!(hub.reboot_count(), 1);
-    let r = check_final(&reports, "finished", 0, &["nothing_owed"], &out);
+    let r = check_final(&reports, (code, &out), "finished", 0, &["nothing_owed"]);
     let flaky: Vec<&Value> = r["hubs"][0]["scenarios"]
         .as_array()
         .unwrap()
@@ -528,13 +518,7 @@ fn a_rebooting_hub_is_flaky_in_console_record_junit_and_stream() {
     // The console summary (on stderr with --format json) and the stream.
     assert!(out.contains(&format!("FLAKY {name}")), "{out}");
     assert!(out.contains("(1 flaky)"), "{out}");
-    let stream: Vec<Value> = out
-        .split("\n--- stderr ---\n")
-        .next()
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect();
+    let stream = json_lines(&out);
     assert!(
         stream
             .iter()
@@ -563,12 +547,8 @@ fn the_json_stream_of_two_hubs_names_its_hub_in_every_event() {
     // -q is no reason to leave the stream.
     let (code, out) = run(&args(&[&aa, &ba], &reports, &["--format", "json", "-q"]));
     assert_eq!(code, Some(0), "{out}");
-    let stdout = out.split("\n--- stderr ---\n").next().unwrap();
-    let events: Vec<Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect();
-    assert!(events.len() > 10, "{stdout}");
+    let events = json_lines(&out);
+    assert!(events.len() > 10, "{out}");
     let mut seen = std::collections::BTreeSet::new();
     for e in &events {
         match e["type"].as_str().unwrap() {
@@ -629,12 +609,8 @@ fn the_json_stream_of_two_hubs_names_its_hub_in_every_event() {
         "json".into(),
     ]);
     assert_eq!(code, Some(0), "{out}");
-    let stdout = out.split("\n--- stderr ---\n").next().unwrap();
-    let listed: Vec<Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect();
-    assert_eq!(listed.len(), 2 * 6 + 1, "{stdout}");
+    let listed = json_lines(&out);
+    assert_eq!(listed.len(), 2 * 6 + 1, "{out}");
     assert_eq!(listed[0]["hub"]["target"], aa.as_str());
     assert_eq!(listed.last().unwrap()["count"], 12);
 }

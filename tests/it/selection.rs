@@ -6,7 +6,7 @@ use std::io::Read;
 use std::process::{Command, Output, Stdio};
 
 use crate::common::netns::{Veth, PEER_ADDR};
-use crate::common::{harness, output_within, text, SimProcess, BIN, LIMIT};
+use crate::common::{ended, harness, output_within, text, SimProcess, BIN, LIMIT};
 use crate::netns_test;
 
 /// Fast settings for simulated hubs: relays follow at once.
@@ -29,6 +29,14 @@ fn hubs(hubs: &[(&str, &str)]) -> Vec<SimProcess> {
             SimProcess::start(&["--advertise", "--profile", profile, "--bind", &bind])
         })
         .collect()
+}
+
+/// The run ended with exit 4 naming every one of `needles`, and no
+/// scenario ran: its output.
+fn runs_nothing(o: &Output, needles: &[&str]) -> String {
+    let out = ended(o, 4, needles);
+    assert!(!out.contains("test mac"), "a scenario ran: {out}");
+    out
 }
 
 fn stop(hubs: Vec<SimProcess>) {
@@ -93,27 +101,20 @@ netns_test! {
         let dir = tempfile::tempdir().unwrap();
         let hubs = three_hubs(&dir);
         // One hub's name is another hub's MAC: refused, both named.
-        let o = harness(&["--select", "A1B2C3D41C07", "mac"]);
-        let out = text(&o);
-        assert_eq!(o.status.code(), Some(4), "{out}");
-        assert!(out.contains("--select A1B2C3D41C07 is ambiguous: it matches 2 hubs"), "{out}");
-        assert!(out.contains("Vege_1C_07 (127.0.0.1:"), "{out}");
-        assert!(!out.contains("test mac"), "a scenario ran: {out}");
-
-        let o = harness(&["--select", "Nope", "mac"]);
-        let out = text(&o);
-        assert_eq!(o.status.code(), Some(4), "{out}");
-        assert!(out.contains("--select Nope matches none of the 3 hubs found"), "{out}");
-
+        runs_nothing(&harness(&["--select", "A1B2C3D41C07", "mac"]), &[
+            "--select A1B2C3D41C07 is ambiguous: it matches 2 hubs",
+            "Vege_1C_07 (127.0.0.1:",
+        ]);
+        runs_nothing(&harness(&["--select", "Nope", "mac"]), &[
+            "--select Nope matches none of the 3 hubs found",
+        ]);
         // Several hubs, no terminal, no choice: list them and stop.
-        let o = harness(&["mac"]);
-        let out = text(&o);
-        assert_eq!(o.status.code(), Some(4), "{out}");
-        assert!(out.contains("3 hubs found; say which with --select NAME|MAC|IP or --all"), "{out}");
-        for name in ["A1B2C3D41C07", "Greenhouse_Relays (127.0.0.2:", "Vege_1C_07"] {
-            assert!(out.contains(name), "{name} not listed: {out}");
-        }
-        assert!(!out.contains("test mac"), "a scenario ran: {out}");
+        runs_nothing(&harness(&["mac"]), &[
+            "3 hubs found; say which with --select NAME|MAC|IP or --all",
+            "A1B2C3D41C07",
+            "Greenhouse_Relays (127.0.0.2:",
+            "Vege_1C_07",
+        ]);
 
         let o = harness(&["--select", " ", "mac"]);
         assert_eq!(o.status.code(), Some(2), "{}", text(&o));
@@ -199,12 +200,10 @@ netns_test! {
         // One hub left: asked to confirm; no means nothing runs.
         let gone = hubs.remove(0);
         assert_eq!(gone.terminate().0, Some(0));
-        let o = on_a_terminal("mac", b"maybe\nn\n");
-        let out = text(&o);
-        assert_eq!(o.status.code(), Some(4), "{out}");
-        assert!(out.contains("One hub found: Vege_1C_07 (127.0.0.2:"), "{out}");
-        assert!(out.contains("not confirmed; nothing run"), "{out}");
-        assert!(!out.contains("test mac"), "a scenario ran: {out}");
+        runs_nothing(&on_a_terminal("mac", b"maybe\nn\n"), &[
+            "One hub found: Vege_1C_07 (127.0.0.2:",
+            "not confirmed; nothing run",
+        ]);
         stop(hubs);
     }
 }
@@ -238,12 +237,8 @@ netns_test! {
         );
 
         // A run refuses it (by address too: see the select unit tests).
-        let o = harness(&["--select", "Vege_A6_20", "mac"]);
-        let out = text(&o);
-        assert_eq!(o.status.code(), Some(4), "{out}");
-        assert!(out.contains("two hubs share that name"), "{out}");
-        assert!(out.contains("--interface"), "{out}");
-        assert!(!out.contains("test mac"), "a scenario ran: {out}");
+        let refused = ["two hubs share that name", "--interface"];
+        runs_nothing(&harness(&["--select", "Vege_A6_20", "mac"]), &refused);
 
         // One link at a time, each is one clean hub. (Each browse here
         // starts over a second after the previous one's answers: a responder
@@ -268,12 +263,11 @@ netns_test! {
 /// shown (`\x1b`), never emitted (issue 10).
 #[cfg(unix)]
 mod hostile_names {
-    use vegehub_harness::device::Mac;
-    use vegehub_harness::sim::advertise::{Advertisement, Advertiser};
+    use vegehub_harness::sim::advertise::Advertiser;
 
     use crate::common::netns::await_mdns_daemon_threads;
     use crate::common::pty::{finish, spawn};
-    use crate::common::{harness, text};
+    use crate::common::{advertisement, harness};
     use crate::netns_test;
 
     /// Retitles the terminal.
@@ -284,17 +278,8 @@ mod hostile_names {
     const WIPE_SHOWN: &str = "Wipe\\x1b[2J\\x1b[H (127.0.0.1:8081)";
 
     fn advertise(instance: &str, mac: &str, port: u16) -> Advertiser {
-        Advertiser::register(&Advertisement {
-            mac: Mac::parse(mac).expect("test MAC"),
-            instance: Some(instance.into()),
-            port,
-            addrs: vec!["127.0.0.1".parse().unwrap()],
-            version: "5.1.1".into(),
-            sensors: vec!["Moist".into()],
-            actuators: 1,
-            power_mode: 0,
-        })
-        .expect("the hostile hub advertises")
+        Advertiser::register(&advertisement(mac, instance, port))
+            .expect("the hostile hub advertises")
     }
 
     fn assert_nothing_raw(out: &str) {
@@ -309,12 +294,8 @@ mod hostile_names {
             let wipe = advertise(WIPE, "02:00:00:00:E5:C1", 8081);
 
             // No terminal: the refusal lists both, escaped.
-            let o = harness(&["mac"]);
-            let out = text(&o);
-            assert_eq!(o.status.code(), Some(4), "{out}");
-            assert!(out.contains("2 hubs found; say which with --select"), "{out}");
-            assert!(out.contains(TITLE_SHOWN) && out.contains(WIPE_SHOWN), "{out}");
-            assert_nothing_raw(&out);
+            let listed = ["2 hubs found; say which with --select", TITLE_SHOWN, WIPE_SHOWN];
+            assert_nothing_raw(&super::runs_nothing(&harness(&["mac"]), &listed));
 
             // On a terminal: the pick lists both, escaped; Enter picks none.
             let mut s = spawn(&["mac"]);

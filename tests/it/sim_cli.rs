@@ -119,21 +119,9 @@ crate::netns_test! {
 fn sim_help_documents_every_fault_kind() {
     let out = run_to_end(&["--help"]);
     let help = String::from_utf8_lossy(&out.stdout);
-    for kind in [
-        "status:CODE",
-        "delay:DUR",
-        "hang",
-        "drop",
-        "malformed",
-        "conn-close",
-        "ignore-set",
-        "stuck-off[:SLOT]",
-        "stuck-on[:SLOT]",
-        "max-conns:N",
-        "reboot-after:N",
-        "after=N",
-        "times=N",
-    ] {
+    let kinds = "status:CODE delay:DUR hang drop malformed conn-close ignore-set \
+        stuck-off[:SLOT] stuck-on[:SLOT] max-conns:N reboot-after:N after=N times=N";
+    for kind in kinds.split_whitespace() {
         assert!(help.contains(kind), "--help lacks {kind}:\n{help}");
     }
 }

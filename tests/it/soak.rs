@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::common::{sim_with, validate_junit, ReportFiles, Spawned};
+use crate::common::{assert_has, ended, harness_within, sim_with, ReportFiles, Spawned};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -65,31 +65,37 @@ fn a_clean_soak_passes_on_one_connection() {
     }
     // The first cycle is in the hub's scenarios; passing repeats are not.
     assert_eq!(r["hubs"][0]["scenarios"].as_array().unwrap().len(), 4);
-    validate_junit(&reports.junit_path());
-    let junit = reports.junit();
-    assert!(
-        junit.contains("<testsuite name=\"soak\" tests=\"9\" failures=\"0\""),
-        "{junit}"
+    assert_has(
+        &reports.valid_junit(),
+        &[
+            "<testsuite name=\"soak\" tests=\"9\" failures=\"0\"",
+            "<testcase name=\"cycle 8\" classname=\"soak\"",
+        ],
     );
-    assert!(
-        junit.contains("<testcase name=\"cycle 8\" classname=\"soak\""),
-        "{junit}"
-    );
+}
+
+/// A soak of `cycles` cycles on the simulator while the harness leaks
+/// `what` on purpose (`--debug-soak-leak`): exit 3, the console naming the
+/// `growth`, and the record's first failing trend that of `metric`. The
+/// reports and the record.
+#[cfg(target_os = "linux")]
+fn slow_leak(what: &str, cycles: &str, growth: &str, metric: &str) -> (ReportFiles, Value) {
+    let reports = ReportFiles::new();
+    let leak = ["--repeat", cycles, "--debug-soak-leak", what];
+    let (code, out) = soak(&["--sim=hub-new-firmware"], &reports, &leak);
+    assert_eq!(code, Some(3), "{out}");
+    assert!(out.contains(&format!("SLOW LEAK: {growth}")), "{out}");
+    let r = record(&reports);
+    assert_eq!(r["exit_code"], 3);
+    assert_eq!(r["soak"]["trends"][0]["metric"], metric, "{r:#}");
+    (reports, r)
 }
 
 #[cfg(target_os = "linux")]
 #[test]
 fn a_slow_memory_leak_is_exit_3_named_everywhere() {
-    let reports = ReportFiles::new();
-    let (code, out) = soak(
-        &["--sim=hub-new-firmware"],
-        &reports,
-        &["--repeat", "8", "--debug-soak-leak", "memory"],
-    );
-    assert_eq!(code, Some(3), "{out}");
-    assert!(out.contains("SLOW LEAK: harness memory grew from"), "{out}");
-    let r = record(&reports);
-    assert_eq!(r["exit_code"], 3);
+    let growth = "harness memory grew from";
+    let (reports, r) = slow_leak("memory", "8", growth, "rss_bytes");
     let metrics: Vec<&str> = r["soak"]["trends"]
         .as_array()
         .unwrap()
@@ -104,37 +110,23 @@ fn a_slow_memory_leak_is_exit_3_named_everywhere() {
         .unwrap()
         .iter()
         .all(|c| c["failed"] == 0));
-    validate_junit(&reports.junit_path());
-    let junit = reports.junit();
+    let junit = reports.valid_junit();
     assert!(junit.contains("type=\"slow-leak\""), "{junit}");
 }
 
 #[cfg(target_os = "linux")]
 #[test]
 fn a_slow_socket_leak_is_exit_3() {
-    let reports = ReportFiles::new();
-    let (code, out) = soak(
-        &["--sim=hub-new-firmware"],
-        &reports,
-        &["--repeat", "6", "--debug-soak-leak", "sockets"],
-    );
-    assert_eq!(code, Some(3), "{out}");
-    assert!(
-        out.contains("SLOW LEAK: harness open sockets grew from"),
-        "{out}"
-    );
-    let r = record(&reports);
-    assert_eq!(r["soak"]["trends"][0]["metric"], "sockets_open");
+    let growth = "harness open sockets grew from";
+    slow_leak("sockets", "6", growth, "sockets_open");
 }
 
 #[test]
 fn a_cycle_that_fails_is_counted_and_its_failure_kept() {
     // The hub answers actuators/status (asked once a cycle, by
     // actuator-status) with 500 once, in the second cycle.
-    let hub = sim_with(
-        "hub-old-firmware",
-        &["status:500@actuators/status,after=1,times=1"],
-    );
+    let once = ["status:500@actuators/status,after=1,times=1"];
+    let hub = sim_with("hub-old-firmware", &once);
     let addr = hub.addr().to_string();
     let reports = ReportFiles::new();
     let (code, out) = soak(
@@ -165,8 +157,9 @@ fn a_cycle_that_fails_is_counted_and_its_failure_kept() {
         .filter_map(|s| s["message"].as_str())
         .collect();
     assert!(msgs.iter().any(|m| m.starts_with("cycle 2: ")), "{msgs:?}");
-    validate_junit(&reports.junit_path());
-    assert!(reports.junit().contains("1 scenario(s) failed in cycle 2"));
+    assert!(reports
+        .valid_junit()
+        .contains("1 scenario(s) failed in cycle 2"));
     hub.shutdown();
 }
 
@@ -189,27 +182,16 @@ fn repeat_for_stops_starting_cycles_when_its_time_is_up() {
         .sum();
     assert!(started < 300.0, "{r:#}");
 
-    let (code, out) = Spawned::start(
-        &[
-            "--sim=hub-old-firmware".into(),
-            "--repeat".into(),
-            "2".into(),
-            "--repeat-for".into(),
-            "1s".into(),
-        ],
-        false,
-    )
-    .finish(LIMIT);
-    assert_eq!(code, Some(2), "{out}");
-    let (code, out) = Spawned::start(
-        &[
-            "--sim=hub-old-firmware".into(),
-            "--repeat-for".into(),
-            "0s".into(),
-        ],
-        false,
-    )
-    .finish(LIMIT);
-    assert_eq!(code, Some(2), "{out}");
-    assert!(out.contains("--repeat-for must be more than zero"), "{out}");
+    // Both a count and a time, or a time of zero: usage errors.
+    let both = [
+        "--sim=hub-old-firmware",
+        "--repeat",
+        "2",
+        "--repeat-for",
+        "1s",
+    ];
+    ended(&harness_within(&both, LIMIT), 2, &[]);
+    let zero = ["--sim=hub-old-firmware", "--repeat-for", "0s"];
+    let refused = "--repeat-for must be more than zero";
+    ended(&harness_within(&zero, LIMIT), 2, &[refused]);
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::time::{sleep, timeout, Instant};
 
-use super::{HubOps, Obligations};
+use super::{HubDebt, HubOps, Obligations};
 use crate::device::json_diff::diff_texts;
 
 /// Timeouts and retries of cleanup. Worst case for one undo step is
@@ -123,6 +123,23 @@ impl HubUndo {
     pub fn verified(&self) -> bool {
         self.slots_left.is_empty() && self.config_left.is_none()
     }
+
+    /// What cleanup achieved, told by the registry: owed `before` it, still
+    /// owed `after` it (so a cleanup cut short by a panic is told truly).
+    pub fn between(before: &HubDebt, after: &HubDebt) -> HubUndo {
+        HubUndo {
+            label: before.label.clone(),
+            slots_off: before.slots.difference(&after.slots).copied().collect(),
+            slots_left: after.slots.iter().copied().collect(),
+            config_restored: before
+                .config
+                .as_ref()
+                .filter(|_| after.config.is_none())
+                .map(|c| c.backup.clone()),
+            config_left: after.config.as_ref().map(|c| c.backup.clone()),
+            errors: Vec::new(),
+        }
+    }
 }
 
 /// Settle everything `obligations` records for `hub`, slots first (water
@@ -136,21 +153,19 @@ pub async fn settle<H: HubOps>(
     on_event: &mut (dyn FnMut(UndoEvent) + Send),
 ) -> HubUndo {
     let debt = obligations.debt(hub);
-    let mut report = HubUndo {
-        label: debt.label.clone(),
-        ..HubUndo::default()
-    };
-    let label = debt.label;
-
     if let Some((expected, got)) = &debt.identity_changed {
         // Another device answers at this address: nothing is sent to it.
-        report.slots_left = debt.slots.iter().copied().collect();
-        report.config_left = debt.config.map(|c| c.backup);
+        let mut report = HubUndo::between(&debt, &debt);
         report.errors.push(format!(
             "not attempted: the hub at {hub} now answers with MAC {got}, not {expected}"
         ));
         return report;
     }
+    let mut report = HubUndo {
+        label: debt.label.clone(),
+        ..HubUndo::default()
+    };
+    let label = debt.label;
 
     if !debt.slots.is_empty() {
         let slots = debt.slots;

@@ -34,6 +34,10 @@ pub struct SessionConfig {
 /// one place this default is written.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long one TCP connect may take (`--connect-timeout`): the one place
+/// this default is written.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// Extra attempts after a connection error when neither a flag nor a plan
 /// says: the one place this default is written.
 pub const DEFAULT_RETRIES: u32 = 2;
@@ -42,7 +46,7 @@ impl Default for SessionConfig {
     fn default() -> Self {
         SessionConfig {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
-            connect_timeout: Duration::from_secs(3),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             retries: DEFAULT_RETRIES,
             backoff: Duration::from_millis(200),
             pool_max_idle_per_host: 1,

@@ -26,17 +26,14 @@ const INNER_LIMIT: std::time::Duration = std::time::Duration::from_secs(180);
 #[macro_export]
 macro_rules! netns_test {
     ($(#[$meta:meta])* fn $name:ident() $body:block) => {
-        $(#[$meta])*
-        #[test]
-        #[cfg_attr(
-            not(target_os = "linux"),
-            ignore = "needs a Linux network namespace (unshare -rn)"
-        )]
-        fn $name() {
-            $crate::common::netns::isolated(
-                concat!(module_path!(), "::", stringify!($name)),
-                || $body,
-            )
+        $crate::linux_test! {
+            "needs a Linux network namespace (unshare -rn)",
+            $(#[$meta])* fn $name() {
+                $crate::common::netns::isolated(
+                    concat!(module_path!(), "::", stringify!($name)),
+                    || $body,
+                )
+            }
         }
     };
 }
