@@ -3,8 +3,10 @@
 //! and as a `sim` process, and the report files. Test modules import
 //! helpers from here only (`netns` holds the network-namespace helpers,
 //! `pty` the binary on a pseudo-terminal, `proxy` the raw-TCP fault proxy
-//! for HTTP framing faults).
+//! for HTTP framing faults, `mdns_raw` a responder sending exactly the
+//! records it is given).
 
+pub mod mdns_raw;
 pub mod netns;
 pub mod proxy;
 #[cfg(unix)]

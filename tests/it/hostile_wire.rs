@@ -95,6 +95,47 @@ fn legal_framing_passes_and_broken_framing_of_config_get_means_no_write() {
     });
 }
 
+// A redirect of any kind (another port or host, relative, protocol-
+// relative, https) fails the call naming where it pointed, and is never
+// followed; a `user:password@`, query or fragment in it (which once was
+// printed and recorded whole) is never shown.
+#[test]
+fn a_redirect_of_any_kind_fails_and_never_shows_a_credential() {
+    each(
+        vec![
+            Framing::Redirect(301, "http://127.0.0.1:9/api/config/get"),
+            Framing::Redirect(303, "//127.0.0.1:9/api/config/get"),
+            Framing::Redirect(308, "/api/info/get?token=SECRET-TOKEN-1"),
+            Framing::Redirect(302, "http://admin:SECRET-PASS-2@localhost:9/x"),
+            Framing::Redirect(307, "https://u:SECRET-PASS-3@127.0.0.1:9/#SECRET-4"),
+        ],
+        |fault| {
+            let (hub, before, _proxy, o) = round_trip_through("/api/config/get", fault);
+            let out = text(&o);
+            let Framing::Redirect(code, location) = fault else {
+                unreachable!()
+            };
+            assert_eq!(o.status.code(), Some(1), "{fault:?}:\n{out}");
+            assert!(
+                out.contains(&format!("redirect (http status {code}, Location ")),
+                "{fault:?}:\n{out}"
+            );
+            let shown = location.split(['?', '#']).next().unwrap();
+            let shown = shown.split_once("u:").map_or(shown, |(scheme, _)| scheme);
+            let shown = shown
+                .split_once("admin:")
+                .map_or(shown, |(scheme, _)| scheme);
+            assert!(out.contains(shown), "{fault:?}: no {shown}:\n{out}");
+            assert!(
+                !out.contains("SECRET"),
+                "{fault:?}: a credential shown:\n{out}"
+            );
+            assert_eq!(received(&hub, "/api/config/set"), 0, "{fault:?}:\n{out}");
+            left_as_found(&hub, &before, &o, &format!("{fault:?}"));
+        },
+    );
+}
+
 #[test]
 fn a_broken_answer_to_a_write_is_never_taken_for_done() {
     // The write reaches the hub (the proxy forwards it) but its answer is

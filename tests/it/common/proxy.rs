@@ -64,6 +64,8 @@ pub enum Framing {
     Deep(usize),
     /// A config with this many endpoints.
     ManyEndpoints(usize),
+    /// This 3xx status with this `Location`, no body.
+    Redirect(u16, &'static str),
 }
 
 /// `{"error":1}`, gzip-compressed.
@@ -370,6 +372,9 @@ fn serve(conn: TcpStream, plan: &Plan) -> std::io::Result<()> {
                 let list: Vec<String> = (0..n).map(|i| format!("{{\"id\":{i}}}")).collect();
                 let text = format!("{{\"endpoints\":[{}],\"error\":0}}", list.join(","));
                 w.write_all(&answer(status, text.as_bytes(), ""))?;
+            }
+            Framing::Redirect(code, location) => {
+                w.write_all(&answer(code, b"", &format!("Location: {location}\r\n")))?;
             }
         }
     }
