@@ -506,6 +506,13 @@ impl Spawned {
         Spawned::spawn(cmd, false)
     }
 
+    /// Start `cmd` (built from [`harness_cmd`], adjusted by the test);
+    /// stdout is read to the end.
+    #[cfg_attr(not(unix), allow(dead_code))] // used by Unix-only tests
+    pub fn with_cmd(cmd: Command) -> Spawned {
+        Spawned::spawn(cmd, false)
+    }
+
     fn spawn(mut cmd: Command, own_stdout: bool) -> Spawned {
         let mut child = cmd
             .stdin(std::process::Stdio::null())

@@ -1,7 +1,8 @@
-//! Ctrl-C and SIGTERM (on Windows: Ctrl-C, Ctrl-Break and closing the
-//! console window): the first one sets the run's [`Interrupt`] (the run
+//! Ctrl-C, SIGTERM and SIGHUP (on Windows: Ctrl-C, Ctrl-Break and closing
+//! the console window): the first one sets the run's [`Interrupt`] (the run
 //! stops its scenario and settles every obligation); the second one calls
 //! the binary's "give up now" hook, which prints what may be left and exits.
+//! A hang-up the harness was started to ignore (`nohup`) stays ignored.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -16,6 +17,10 @@ pub enum Signal {
     Interrupt,
     /// SIGTERM.
     Terminate,
+    /// SIGHUP: the terminal went away (a closed window, a dropped SSH
+    /// session). Its default action would end the harness with nothing
+    /// undone.
+    Hangup,
     /// Not a signal: standard output or error was closed (`| head`); the
     /// run stops and cleans up as on a first Ctrl-C.
     OutputClosed,
@@ -31,6 +36,7 @@ impl std::fmt::Display for Signal {
         f.write_str(match self {
             Signal::Interrupt => "SIGINT (Ctrl-C)",
             Signal::Terminate => "SIGTERM",
+            Signal::Hangup => "SIGHUP (terminal hung up)",
             Signal::OutputClosed => "output closed",
             Signal::Break => "Ctrl-Break",
             Signal::Close => "console close",
@@ -132,10 +138,10 @@ fn relay(signal: Signal, mut source: impl Source, tx: mpsc::Sender<Signal>) {
     });
 }
 
-/// Start listening for SIGINT and SIGTERM (Windows: Ctrl-C, Ctrl-Break,
-/// console close) on the current runtime. The handlers
-/// are installed before this returns, so no signal can slip through to the
-/// default (kill) action afterwards. `on_first` runs on the first signal
+/// Start listening for SIGINT, SIGTERM and SIGHUP unless ignored
+/// (Windows: Ctrl-C, Ctrl-Break, console close) on the current runtime.
+/// The handlers are installed before this returns, so no signal can slip
+/// through to the default (kill) action afterwards. `on_first` runs on the first signal
 /// just before the interrupt is raised (so it can say what is about to be
 /// undone before cleanup starts); `on_second` runs on the second signal
 /// and is expected to print what may be left and exit.
@@ -153,6 +159,9 @@ pub fn listen(
             signal(SignalKind::interrupt())?,
             tx.clone(),
         );
+        if !hangup_ignored() {
+            relay(Signal::Hangup, signal(SignalKind::hangup())?, tx.clone());
+        }
         relay(Signal::Terminate, signal(SignalKind::terminate())?, tx);
     }
     #[cfg(windows)]
@@ -167,6 +176,19 @@ pub fn listen(
     #[cfg(not(any(unix, windows)))]
     drop(tx);
     Ok(tokio::spawn(forward(interrupt, rx, on_first, on_second)))
+}
+
+/// Whether SIGHUP is ignored: the harness was started under `nohup` (or
+/// the like) to outlive its terminal, so a hang-up must not stop the run.
+#[cfg(unix)]
+fn hangup_ignored() -> bool {
+    // SAFETY: reads the current disposition only (no new action is given),
+    // into a zeroed sigaction of our own.
+    unsafe {
+        let mut current: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(libc::SIGHUP, std::ptr::null(), &mut current) == 0
+            && current.sa_sigaction == libc::SIG_IGN
+    }
 }
 
 /// Feed signals from `rx` into `interrupt`; call `on_first` before the
