@@ -435,6 +435,24 @@ fn huge_answers_are_not_read_past_the_limit() {
         assert!(size < 1024 * 1024, "{fault}: a {size}-byte report");
         left_as_found(&hub, &before, &out);
     }
+    // A config answer of exactly the limit is carried exactly; one byte
+    // more is not read, so not written back.
+    let limit = vegehub_harness::session::client::MAX_ANSWER_BYTES;
+    let padded = |note: &str| {
+        let note = note.to_owned();
+        sim_edited("hub-new-firmware", |doc| {
+            doc["config"]["endpoints"][0]["config"]["note"] = note.into();
+        })
+    };
+    let pad = limit - answer(&padded("")).len();
+    let round_trip = ["--exact", "config-round-trip"];
+    let hub = padded(&"x".repeat(pad));
+    assert_eq!(answer(&hub).len(), limit);
+    checked("at the limit", &hub, &round_trip, 0, &[]);
+    let hub = padded(&"x".repeat(pad + 1));
+    let too_big = "answer larger than 262144 bytes";
+    checked("a byte over", &hub, &round_trip, 1, &[too_big]);
+    assert_eq!(received(&hub, "/api/config/set"), 0);
 }
 
 // 11. The hub cannot change under the run.

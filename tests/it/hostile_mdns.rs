@@ -3,7 +3,8 @@
 //! a port of 0, a TXT record too big for a packet, a thousand instances, or
 //! one instance whose port keeps changing, never makes the harness hang,
 //! panic or grow without bound; one announcing an address that means this
-//! machine (0.0.0.0) or many (multicast) is refused before any connection.
+//! machine (0.0.0.0, or 127.0.0.1 from another link) or many (multicast,
+//! broadcast) is refused before any connection.
 
 use vegehub_harness::sim::advertise::{Advertiser, Responder};
 
@@ -140,6 +141,38 @@ netns_test! {
         assert!(
             matches!(local.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
             "a connection reached this machine's listener"
+        );
+    }
+}
+
+netns_test! {
+    fn a_loopback_address_announced_from_another_link_is_refused() {
+        use crate::common::netns::{Veth, HOST_ADDR};
+        use std::io::BufRead;
+        // The harness runs in the far namespace, started once this side
+        // answers; from here, over the link, "Remote" announces 127.0.0.1:
+        // the far side's own loopback, where no hub of this link can be.
+        let script = "read go && \"$0\" --select Remote --discover-timeout 3 \
+                      --timeout 1s --exact mac 2>&1; echo exit $?";
+        let (mut veth, out) = Veth::spawn(&["sh", "-c", script, crate::common::BIN]);
+        let _responder = RawResponder::start_on(
+            HOST_ADDR.parse().unwrap(),
+            vec![RawHub {
+                instance: "Remote",
+                host: "remote.local",
+                ips: vec!["127.0.0.1".parse().unwrap()],
+                port: 80,
+            }],
+        );
+        veth.send_line("go");
+        let text: Vec<String> = out.lines().map_while(Result::ok).collect();
+        let text = text.join("\n");
+        veth.wait();
+        assert!(text.ends_with("exit 4"), "{text}");
+        assert!(
+            text.contains("Remote: announced no address a hub can have")
+                && text.contains("127.0.0.1 (a loopback address announced from another link"),
+            "{text}"
         );
     }
 }

@@ -51,7 +51,7 @@ fn each<T: Send + 'static>(cases: Vec<T>, case: fn(T)) {
     }
 }
 
-const BROKEN: [Framing; 14] = [
+const BROKEN: [Framing; 20] = [
     Framing::GarbageStatus,
     Framing::ChunkedNeverEnds,
     Framing::BadChunkSize,
@@ -66,6 +66,16 @@ const BROKEN: [Framing; 14] = [
     Framing::Silent,
     Framing::CloseAtOnce,
     Framing::GzipUnasked,
+    Framing::Head(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+    ),
+    // A chunked answer whose body is not chunked: the length is ignored.
+    Framing::Head("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: {len}\r\n\r\n"),
+    Framing::Head("HTTP/2 200\r\nContent-Length: {len}\r\n\r\n"),
+    Framing::Head("HTTP/1.1 600 X\r\nContent-Length: {len}\r\n\r\n"),
+    Framing::Head("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n"),
+    // Not waited for: the call fails at once.
+    Framing::Head("HTTP/1.1 503 Busy\r\nRetry-After: 100000\r\nContent-Length: {len}\r\n\r\n"),
 ];
 
 #[test]
@@ -76,6 +86,10 @@ fn legal_framing_passes_and_broken_framing_of_config_get_means_no_write() {
             Framing::Http10CloseDelimited,
             Framing::Informational,
             Framing::KeepAliveThenClose,
+            Framing::Head("HTTP/1.1 200 OK\r\nConnection: upgrade\r\nUpgrade: h2c\r\nContent-Length: {len}\r\n\r\n"),
+            // Both a length and chunked: chunked wins (RFC 9112 6.3).
+            Framing::ChunkedHead("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            Framing::Head("HTTP/1.1 200 OK\nContent-Length: {len}\n\n"),
         ],
         |fault| {
             let (hub, before, proxy, o) = round_trip_through("/api/config/get", fault);

@@ -88,6 +88,17 @@ pub fn kind_of(v: &Value) -> &'static str {
     }
 }
 
+/// A hub's JSON value as a message quotes it: a scalar as its JSON text,
+/// cut to 80 characters; an object or a list only by its kind. What a
+/// container holds is the hub's, under keys no allow-list has seen
+/// (`{"psk":"…"}` as an `error` field), so it is never quoted whole.
+pub fn quote_value(v: &Value) -> String {
+    match v {
+        Value::Object(_) | Value::Array(_) => kind_of(v).to_owned(),
+        scalar => bounded(&scalar.to_string(), 80),
+    }
+}
+
 /// The shape every `config/get` answer must have before the harness backs
 /// it up, compares it or builds on it: a JSON object; `endpoints` absent,
 /// null or a list of objects; `hub` absent or an object; `api_key` absent,
@@ -223,7 +234,7 @@ impl HubClient {
                 hub: self.hub.clone(),
                 method: method.to_string(),
                 path: path.to_owned(),
-                error: bounded(&e.to_string(), 80),
+                error: quote_value(e),
             }),
         }
     }
@@ -396,6 +407,15 @@ mod tests {
             let e = check_config_answer(&doc).unwrap_err();
             assert!(e.starts_with(want), "{e}");
         }
+    }
+
+    #[test]
+    fn a_value_is_quoted_whole_only_when_it_holds_nothing_else() {
+        assert_eq!(quote_value(&json!(1)), "1");
+        assert_eq!(quote_value(&json!("failure")), "\"failure\"");
+        assert_eq!(quote_value(&json!({"psk": "SECRET"})), "an object");
+        assert_eq!(quote_value(&json!(["SECRET"])), "an array");
+        assert_eq!(quote_value(&json!("x".repeat(100))).chars().count(), 81);
     }
 
     #[test]

@@ -3,8 +3,8 @@
 //! multicast group ...), which no well-behaved responder library sends. It
 //! answers the harness's legacy unicast query (`discovery::other_case`),
 //! sent from an ephemeral port, directly to that port, with the service
-//! type spelt `_VEGE._tcp.local` as that path expects. Multicast on the
-//! namespace's loopback only.
+//! type spelt `_VEGE._tcp.local` as that path expects. It listens on the
+//! namespace's loopback (or on a test link's address), nowhere else.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,8 +32,15 @@ pub struct RawResponder {
 }
 
 impl RawResponder {
-    /// Answer every legacy query for the hub service with `hubs`.
+    /// Answer every legacy query for the hub service on the loopback with
+    /// `hubs`.
     pub fn start(hubs: Vec<RawHub>) -> RawResponder {
+        RawResponder::start_on(Ipv4Addr::LOCALHOST, hubs)
+    }
+
+    /// The same, for queries that arrive on the interface with address
+    /// `interface` (a test link's, in the namespace).
+    pub fn start_on(interface: Ipv4Addr, hubs: Vec<RawHub>) -> RawResponder {
         let socket = socket2::Socket::new(
             socket2::Domain::IPV4,
             socket2::Type::DGRAM,
@@ -48,8 +55,8 @@ impl RawResponder {
             .bind(&any.into())
             .expect("bind 5353 in the namespace");
         socket
-            .join_multicast_v4(&GROUP, &Ipv4Addr::LOCALHOST)
-            .expect("join the mDNS group on lo");
+            .join_multicast_v4(&GROUP, &interface)
+            .expect("join the mDNS group");
         let socket: UdpSocket = socket.into();
         // The stop flag is looked at between reads.
         socket
