@@ -19,7 +19,7 @@ pub const HUB_MODIFIED: i32 = 5;
 /// The name filter and `--skip` select no scenario (checked before any hub
 /// is contacted, also with `--list`).
 pub const NOTHING_SELECTED: i32 = 6;
-/// Interrupted by Ctrl-C or SIGTERM (after cleanup).
+/// Interrupted by Ctrl-C, SIGTERM or SIGHUP (after cleanup).
 pub const INTERRUPTED: i32 = 130;
 /// Stopped because standard output or standard error was closed (a reader
 /// such as `head` went away), after cleanup. 128 + SIGPIPE, as a shell

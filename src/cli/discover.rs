@@ -184,7 +184,9 @@ pub fn render_json(d: &Discovery) -> String {
         "elapsed_ms": d.elapsed.as_millis() as u64,
         "hubs": d.hubs,
     });
-    serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    crate::report::escape::json_for_terminal(
+        serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}")),
+    )
 }
 
 /// The listing of `discover`.

@@ -59,7 +59,10 @@ pub fn run(args: RunArgs) -> i32 {
                 code = crate::exit_code::HUB_MODIFIED;
             }
             if let Some(e) = &report.harness_error {
-                report::term::err(&format!("vegehub-harness: error: {e}"));
+                report::term::err(&format!(
+                    "vegehub-harness: error: {}",
+                    report::escape::escape(e)
+                ));
                 code = code.max(crate::exit_code::SCENARIO_FAILED);
             }
             // The last write of the reports, with how the run ended.

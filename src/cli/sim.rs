@@ -49,7 +49,7 @@ Kinds:
   claim-actuators:N  info/get claims N actuators
   mac-change       info/get answers with another MAC (another device)
   ctrl-chars       hub strings carry ESC, BEL and CR: firmware, Wi-Fi
-                   strength, hub name, a config key
+                   strength, hub name (also U+009B, U+202E), a config key
   secret-fields    the config holds secrets under unusual key names
   big-number       the config holds an integer above 2^64 (kept exactly)
   lossy-numbers    config/set stores numbers as the nearest f64

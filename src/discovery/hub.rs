@@ -32,6 +32,32 @@ impl HubAddr {
         }
     }
 
+    /// Why no hub can be at this announced address, or `None` when it may
+    /// be tried. An mDNS answer is untrusted: an address that means this
+    /// machine (unspecified, or loopback learnt on a link that is not the
+    /// loopback: no other host can be on this machine's loopback), or many
+    /// machines (multicast, broadcast), would make the harness talk to
+    /// something that is not the hub that answered, so it is refused before
+    /// any connection. `loopback` names this machine's loopback interfaces.
+    pub fn unusable(&self, loopback: &[String]) -> Option<&'static str> {
+        let ip = match self.ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(self.ip, IpAddr::V4),
+            ip => ip,
+        };
+        let broadcast = matches!(ip, IpAddr::V4(v4) if v4.is_broadcast());
+        if ip.is_unspecified() {
+            Some("unspecified: it means this machine")
+        } else if ip.is_multicast() || broadcast {
+            Some("a multicast or broadcast address, not one host")
+        } else if ip.is_loopback()
+            && (self.interfaces.is_empty() || !self.interfaces.iter().all(|i| loopback.contains(i)))
+        {
+            Some("a loopback address announced from another link: it means this machine")
+        } else {
+            None
+        }
+    }
+
     /// The address as a technician would type it: `fe80::1%eth0` for a
     /// scoped IPv6 address.
     pub fn display(&self) -> String {

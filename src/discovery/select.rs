@@ -151,13 +151,42 @@ where
     Ok(hubs)
 }
 
-/// Host and port a run connects to: the hub's first address (IPv4 when it
-/// has one). A link-local IPv6 address is useless without its interface
-/// scope, which an `http://` URL cannot carry, so a hub known only by one is
-/// refused with what to do instead of failing every request.
+/// Host and port a run connects to: the hub's first address that can be a
+/// hub's (IPv4 when it has one; see `HubAddr::unusable`: never this
+/// machine or a multicast group, whatever an answer says). A link-local
+/// IPv6 address is useless without its interface scope, which an `http://`
+/// URL cannot carry, so a hub known only by one is refused with what to do
+/// instead of failing every request.
 pub fn target_of(hub: &DiscoveredHub) -> Result<(String, u16), SelectError> {
-    let Some(a) = hub.addresses.first() else {
-        return Err(SelectError::NoHub(format!("{}: no address", hub.instance)));
+    let loopback: Vec<String> = if_addrs::get_if_addrs()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|i| i.is_loopback())
+        .map(|i| i.name)
+        .collect();
+    target_among(hub, &loopback)
+}
+
+fn target_among(hub: &DiscoveredHub, loopback: &[String]) -> Result<(String, u16), SelectError> {
+    let usable = hub
+        .addresses
+        .iter()
+        .find(|a| a.unusable(loopback).is_none());
+    let Some(a) = usable else {
+        let refused: Vec<String> = hub
+            .addresses
+            .iter()
+            .filter_map(|a| Some(format!("{} ({})", a.display(), a.unusable(loopback)?)))
+            .collect();
+        return Err(SelectError::NoHub(if refused.is_empty() {
+            format!("{}: no address", hub.instance)
+        } else {
+            format!(
+                "{}: announced no address a hub can have, so nothing was sent to it: {}",
+                hub.instance,
+                refused.join(", ")
+            )
+        }));
     };
     match a.ip {
         IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80 => {
@@ -562,17 +591,42 @@ mod tests {
     }
 
     #[test]
-    fn a_run_reaches_a_hub_at_its_first_routable_address() {
-        let both = hub("Vege_A6_20", &[("127.0.0.12", "eth0"), ("fe80::1", "eth0")]);
-        assert_eq!(target_of(&both).unwrap(), ("127.0.0.12".to_string(), 80));
-        let routable = hub("Vege_A6_20", &[("::1", "lo")]);
-        assert_eq!(target_of(&routable).unwrap(), ("::1".to_string(), 80));
-        let ll = hub("Vege_A6_20", &[("fe80::1", "eth0")]);
-        let msg = target_of(&ll).unwrap_err().to_string();
-        assert!(
-            msg.contains("fe80::1%eth0") && msg.contains("--device"),
-            "{msg}"
-        );
+    fn a_run_reaches_a_hub_at_its_first_address_that_can_be_a_hub() {
+        const NONE: &str = "announced no address a hub can have";
+        // Announced addresses (with the interface each was learnt on), and
+        // the target, or what the refusal names.
+        type Case<'a> = (&'a [(&'a str, &'a str)], Result<&'a str, [&'a str; 2]>);
+        let cases: [Case; 13] = [
+            (
+                &[("127.0.0.12", "lo"), ("fe80::1", "eth0")],
+                Ok("127.0.0.12"),
+            ),
+            (&[("::1", "lo")], Ok("::1")),
+            // An address that cannot be a hub's is skipped for one that can.
+            (&[("0.0.0.0", "lo"), ("127.0.0.7", "lo")], Ok("127.0.0.7")),
+            (&[("fe80::1", "eth0")], Err(["fe80::1%eth0", "--device"])),
+            (&[("0.0.0.0", "lo")], Err([NONE, "unspecified"])),
+            (&[("::", "lo")], Err([NONE, "unspecified"])),
+            (&[("::ffff:0.0.0.0", "lo")], Err([NONE, "unspecified"])),
+            (&[("224.0.0.251", "lo")], Err([NONE, "multicast"])),
+            (&[("ff02::fb", "lo")], Err([NONE, "multicast"])),
+            (&[("255.255.255.255", "lo")], Err([NONE, "broadcast"])),
+            // No other host is on this machine's loopback.
+            (&[("127.0.0.1", "eth0")], Err([NONE, "another link"])),
+            (&[("::1", "eth0")], Err([NONE, "another link"])),
+            (&[("::ffff:127.0.0.1", "eth0")], Err([NONE, "another link"])),
+        ];
+        for (ips, want) in cases {
+            let got = target_among(&hub("Vege_A6_20", ips), &["lo".to_string()]);
+            match (got, want) {
+                (Ok(target), Ok(ip)) => assert_eq!(target, (ip.to_string(), 80), "{ips:?}"),
+                (Err(e), Err(needles)) => {
+                    let msg = e.to_string();
+                    assert!(needles.iter().all(|n| msg.contains(n)), "{ips:?}: {msg}");
+                }
+                (got, _) => panic!("{ips:?}: {got:?}"),
+            }
+        }
     }
 
     #[test]

@@ -3,8 +3,10 @@
 //! answer) on its way to a terminal: control characters are shown visibly
 //! (`\x1b`, `\r`, `\u{9b}`), never emitted, so a hub cannot clear the
 //! screen, retitle the terminal, move the cursor or print a line that looks
-//! like the harness's own verdict. Reports that are files (JSON, JUnit)
-//! carry the real value; their own format escapes it.
+//! like the harness's own verdict. JSON the harness prints or writes
+//! (`--format json`, `discover --json`, `record`, the run record) carries
+//! the exact value with those characters as `\uXXXX` escapes
+//! ([`json_for_terminal`]), so `cat` or `jq` of it is as safe as the console.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -75,6 +77,35 @@ pub fn escape_short(s: &str, max: usize) -> String {
     bounded(&escape(s), max)
 }
 
+/// Whether `c` is one that JSON and XML writers leave as itself although a
+/// terminal acts on it: DEL, C1 controls and the format characters of
+/// [`must_escape`] (serde_json and quick_xml escape only C0 controls, and
+/// not even all of those).
+pub(crate) fn raw_in_markup(c: char) -> bool {
+    c as u32 >= 0x7f && must_escape(c)
+}
+
+/// JSON text as serde_json wrote it, with every character a terminal would
+/// act on (`\u{9b}`, `\u{202e}`, DEL ...) written as a `\uXXXX` escape. The
+/// document means exactly the same: outside strings serde_json writes only
+/// ASCII, and inside one an escape decodes to the same character. Every
+/// JSON text the harness prints or writes goes through here.
+pub fn json_for_terminal(json: String) -> String {
+    if !json.chars().any(raw_in_markup) {
+        return json;
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if raw_in_markup(c) {
+            // Every such character is in the Basic Multilingual Plane.
+            let _ = write!(out, "\\u{:04x}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,6 +133,18 @@ mod tests {
     fn newlines_can_be_kept_for_own_multi_line_text() {
         assert_eq!(escape_keep_newlines("a\nb\x1b"), "a\nb\\x1b");
         assert_eq!(escape_keep_newlines("a\nb"), "a\nb");
+    }
+
+    #[test]
+    fn json_keeps_the_value_and_shows_no_terminal_control() {
+        let value = serde_json::json!({"name": "a\u{9b}31m\u{202e}b\u{2028}\u{7f}\u{1b}ü☀"});
+        let text = json_for_terminal(serde_json::to_string(&value).unwrap());
+        assert_eq!(text, r#"{"name":"a\u009b31m\u202eb\u2028\u007f\u001bü☀"}"#);
+        assert!(!text.chars().any(must_escape), "{text}");
+        let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, value);
+        let plain = serde_json::to_string_pretty(&serde_json::json!({"a": [1, "ü"]})).unwrap();
+        assert_eq!(json_for_terminal(plain.clone()), plain);
     }
 
     #[test]

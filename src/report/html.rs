@@ -408,9 +408,12 @@ fn dur(ms: u64) -> String {
     format!("{}.{:02}&#160;s", ms / 1000, (ms % 1000) / 10)
 }
 
-/// Escape text and attribute values (hub strings are untrusted).
+/// Escape text and attribute values (hub strings are untrusted): markup
+/// escaped, and every character a terminal or the text's direction would
+/// act on shown as the console shows it (`\x1b`, `\u{202e}`), so a page
+/// (or `cat` of it) cannot reorder or hide what it says.
 fn h(s: &str) -> String {
-    quick_xml::escape::escape(s).into_owned()
+    quick_xml::escape::escape(super::escape::escape_keep_newlines(s).as_ref()).into_owned()
 }
 
 /// Write the HTML report atomically.
@@ -426,13 +429,14 @@ mod tests {
     #[test]
     fn shows_the_record_counts_escapes_hub_strings_and_fetches_nothing() {
         let mut r = sample_record();
-        r.hubs[0].identity.name = Some("<script>alert(1)</script>".into());
+        r.hubs[0].identity.name = Some("<script>alert(1)</script>\u{202e}\u{1b}[2J".into());
         r.hubs[0].scenarios[1].message = Some("\"><img src=x onerror=alert(1)>".into());
         r.tally();
         let html = render(&r);
         assert!(!html.contains("<script"), "{html}");
         assert!(!html.contains("<img"), "{html}");
-        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;\\u{202e}\\x1b[2J"));
+        assert!(!html.contains('\u{202e}') && !html.contains('\u{1b}'));
         for (k, v) in [("passed", 1), ("failed", 1), ("skipped", 1), ("flaky", 1)] {
             assert!(
                 html.contains(&format!("data-count=\"{k}\">{v}</b>")),

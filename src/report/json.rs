@@ -457,7 +457,9 @@ impl RunRecord {
     }
 
     pub fn to_json(&self) -> String {
-        let mut s = serde_json::to_string_pretty(self).expect("a run record always serializes");
+        let mut s = super::escape::json_for_terminal(
+            serde_json::to_string_pretty(self).expect("a run record always serializes"),
+        );
         s.push('\n');
         s
     }

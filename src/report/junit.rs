@@ -418,7 +418,9 @@ fn attr(s: &str) -> String {
 }
 
 /// Escape for text, and replace the characters XML 1.0 cannot carry at all
-/// (hub strings are untrusted).
+/// (hub strings are untrusted); the ones it can carry but a terminal acts
+/// on (C1 controls, bidirectional overrides) become character references,
+/// so `cat` of the file shows them as text and a parser reads them exactly.
 fn esc(s: &str) -> String {
     let clean: String = s
         .chars()
@@ -428,7 +430,19 @@ fn esc(s: &str) -> String {
             c => c,
         })
         .collect();
-    quick_xml::escape::escape(clean.as_str()).into_owned()
+    let text = quick_xml::escape::escape(clean.as_str());
+    if !text.chars().any(super::escape::raw_in_markup) {
+        return text.into_owned();
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if super::escape::raw_in_markup(c) {
+            let _ = write!(out, "&#x{:x};", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Write the JUnit report atomically.
@@ -613,7 +627,8 @@ mod tests {
     fn untrusted_strings_cannot_break_the_xml() {
         let mut record = sample_record();
         record.hubs[0].identity.name = Some("Evil\u{1}<hub> & \"co\"\n.x".into());
-        record.hubs[0].scenarios[1].message = Some("bad ]]> <!-- \u{0} line\nbreak".into());
+        record.hubs[0].scenarios[1].message =
+            Some("bad ]]> <!-- \u{0} line\nbreak \u{9b}31m\u{202e}".into());
         let root = parse(&render(&record));
         let s = root.all("testsuite")[0];
         assert_eq!(s.attr("name"), Some("Evil\u{FFFD}<hub> & \"co\"\n.x"));
@@ -622,8 +637,11 @@ mod tests {
         let failure = &s.all("testcase")[1].all("failure")[0];
         assert_eq!(
             failure.attr("message"),
-            Some("bad ]]> <!-- \u{FFFD} line\nbreak")
+            Some("bad ]]> <!-- \u{FFFD} line\nbreak \u{9b}31m\u{202e}")
         );
+        let text = render(&record);
+        assert!(text.contains("&#x9b;31m&#x202e;"), "{text}");
+        assert!(!text.chars().any(crate::report::escape::raw_in_markup));
     }
 
     #[test]

@@ -57,7 +57,9 @@ impl EventStream {
         if self.broken.load(Ordering::SeqCst) {
             return;
         }
-        let mut line = serde_json::to_string(event).expect("events always serialize");
+        let mut line = super::escape::json_for_terminal(
+            serde_json::to_string(event).expect("events always serialize"),
+        );
         line.push('\n');
         let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
         if out

@@ -7,11 +7,11 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tokio::runtime::Handle;
 
-use crate::safety::teardown::HubUndo;
+use crate::safety::teardown::{HubDebt, HubUndo};
 use crate::safety::Safety;
 use crate::scenario::setup::panic_message;
 use crate::session::client::HubClient;
@@ -69,9 +69,10 @@ impl DebugPanic {
 
 /// What undoing one hub's obligations takes: its address (the registry's
 /// key), the session's client for it, the run's safety state and the
-/// connection ledger (cleanup's requests are accounted as `cleanup`).
-/// Kept by the hub's thread and by the run, which undoes what a thread
-/// that died owes.
+/// connection ledger (cleanup's requests are accounted as `cleanup`); and
+/// what it undid so far. Kept by the hub's thread (which undoes what is
+/// owed before each later cycle of a soak, and at its end) and by the run,
+/// which undoes what a thread that died owes. Clones share what was undone.
 #[derive(Clone)]
 pub(super) struct HubCleanup {
     pub(super) label: String,
@@ -79,20 +80,30 @@ pub(super) struct HubCleanup {
     pub(super) safety: Safety,
     pub(super) ledger: Ledger,
     pub(super) debug: DebugPanic,
+    pub(super) undone: Arc<Mutex<Undone>>,
+}
+
+/// What a hub's cleanup did over the run.
+#[derive(Default)]
+pub(super) struct Undone {
+    /// Every undo, added up; `None` until cleanup first had work.
+    undo: Option<HubUndo>,
+    /// What the last cleanup left owed.
+    left: Option<HubDebt>,
 }
 
 impl HubCleanup {
-    /// Undo whatever the hub owes; `None` when it owes nothing. Another
-    /// device answering at the hub's address stops every write to it: what
-    /// is owed stays owed, named with both MACs.
-    pub(super) fn undo_owed(&self, rt: &Handle) -> Option<HubUndo> {
+    /// Undo whatever the hub owes, if anything (see [`HubCleanup::undone`]).
+    /// Another device answering at the hub's address stops every write to
+    /// it: what is owed stays owed, named with both MACs.
+    pub(super) fn undo_owed(&self, rt: &Handle) {
         let owed = &self.safety.obligations;
         if let Some((expected, got)) = self.client.identity_changed() {
             owed.identity_changed(&self.label, expected.to_string(), got.to_string());
         }
         let before = owed.debt(&self.label);
         if before.is_clear() {
-            return None;
+            return;
         }
         self.ledger.set_scenario(&self.label, Some("cleanup"));
         let mut panics = Vec::new();
@@ -107,7 +118,7 @@ impl HubCleanup {
             }
         }
         self.ledger.set_scenario(&self.label, None);
-        Some(match (done, panics.is_empty()) {
+        let undo = match (done, panics.is_empty()) {
             (Some(undo), true) => undo,
             // Cut short at least once: the registry says what was undone
             // (every verified step is cleared from it) and what is left.
@@ -117,6 +128,39 @@ impl HubCleanup {
                 undo.errors.extend(done.into_iter().flat_map(|u| u.errors));
                 undo
             }
+        };
+        let mut undone = self.lock();
+        undone.undo = Some(match undone.undo.take() {
+            Some(earlier) => earlier.then(undo),
+            None => undo,
+        });
+        undone.left = Some(owed.debt(&self.label));
+    }
+
+    /// Between a soak's cycles: undo what the hub owes, unless it is just
+    /// what the last cleanup could not undo (a hub gone for good is not
+    /// given cleanup's time again every cycle; the end of the run tries).
+    pub(super) fn undo_new_debt(&self, rt: &Handle) {
+        let now = self.safety.obligations.debt(&self.label);
+        if !now.is_clear() && self.lock().left.as_ref() != Some(&now) {
+            self.undo_owed(rt);
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Undone> {
+        self.undone.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Everything this hub's cleanup undid over the run, and what the
+    /// registry says is still owed now (a later scenario may have settled
+    /// it); `None` when the hub never owed anything to cleanup.
+    pub(super) fn undone(&self) -> Option<HubUndo> {
+        let undone = self.lock().undo.clone()?;
+        let now = self.safety.obligations.debt(&self.label);
+        Some(HubUndo {
+            slots_left: now.slots.iter().copied().collect(),
+            config_left: now.config.map(|c| c.backup),
+            ..undone
         })
     }
 

@@ -84,6 +84,7 @@ pub(super) fn spawn_hubs(
             safety: hub.options.safety.clone(),
             ledger: hub.ledger.clone(),
             debug: debug.clone(),
+            undone: Arc::default(),
         };
         let ctx = PlanCx {
             plan: plan.clone(),
@@ -128,7 +129,8 @@ pub(super) fn join_hubs(
                 panicked
             }
             Err(p) => {
-                if let Some(undo) = w.cleanup.undo_owed(rt) {
+                w.cleanup.undo_owed(rt);
+                if let Some(undo) = w.cleanup.undone() {
                     sink.hub_done(w.index, w.started.elapsed(), Some(&undo));
                 }
                 Some(scenario::setup::panic_message(&*p))
@@ -189,7 +191,7 @@ fn run_plan(
             let _ = rx.recv();
             break;
         }
-        for &s in expected {
+        for (k, &s) in expected.iter().enumerate() {
             // With several test threads, trials may ask out of order: keep the
             // early ones until their turn.
             let reply = loop {
@@ -209,6 +211,12 @@ fn run_plan(
                 .iter()
                 .find(|st| st.scenario().name() == s.name())
                 .expect("every expected scenario comes from the plan");
+            // A soak's later cycle starts from the hub as it was: what an
+            // earlier one left owed (its own cleanup failed) is undone
+            // now, not hours later at the end of the run.
+            if k == 0 && cycle > 1 && !hub.options.safety.interrupt.is_interrupted() {
+                ctx.cleanup.undo_new_debt(rt);
+            }
             sink.scenario_started(index, s, cycle);
             let mut record = run_scenario(rt, hub, s, step, facts, first);
             first = false;
@@ -390,7 +398,8 @@ fn close_hub(
     if ctx.cleanup.debug.close {
         panic!("VEGEHUB_HARNESS_DEBUG_PANIC: the hub's thread fails on purpose as it closes");
     }
-    let undo = ctx.cleanup.undo_owed(rt);
+    ctx.cleanup.undo_owed(rt);
+    let undo = ctx.cleanup.undone();
     let elapsed = started.elapsed();
     ctx.sink.0.hub_done(ctx.sink.1, elapsed, undo.as_ref());
     // What identified the hub before the run, if no scenario read it.

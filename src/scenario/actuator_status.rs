@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::{Cx, Step, Stop};
 use crate::device::actuators::SLOT_FIELDS;
+use crate::session::client::quote_value;
 
 /// Problems with an `actuators/status` answer for a hub with `count`
 /// actuators, each naming the entry and field.
@@ -13,7 +14,10 @@ pub(super) fn check(doc: &Value, count: u32) -> Vec<String> {
     let mut problems = Vec::new();
     match doc.get("error") {
         Some(Value::String(s)) if s == "success" => {}
-        Some(v) => problems.push(format!("error should be \"success\", got {v}")),
+        Some(v) => problems.push(format!(
+            "error should be \"success\", got {}",
+            quote_value(v)
+        )),
         None => problems.push("error missing".into()),
     }
     let Some(list) = doc.get("actuators").and_then(Value::as_array) else {
@@ -30,9 +34,10 @@ pub(super) fn check(doc: &Value, count: u32) -> Vec<String> {
         for f in SLOT_FIELDS {
             match entry.get(*f) {
                 None => problems.push(format!("actuators[{i}].{f} missing")),
-                Some(v) if !v.is_i64() => {
-                    problems.push(format!("actuators[{i}].{f} should be an integer, got {v}"))
-                }
+                Some(v) if !v.is_i64() => problems.push(format!(
+                    "actuators[{i}].{f} should be an integer, got {}",
+                    quote_value(v)
+                )),
                 Some(_) => {}
             }
         }

@@ -78,8 +78,9 @@ fn check_section(doc: &Value, section: &str, fields: &[(&str, Kind)]) -> Vec<Str
         .filter_map(|(name, kind)| match obj.get(*name) {
             None => Some(format!("{section}.{name} missing")),
             Some(v) if !kind.accepts(v) => Some(format!(
-                "{section}.{name} should be {}, got {v}",
-                kind.name()
+                "{section}.{name} should be {}, got {}",
+                kind.name(),
+                crate::session::client::quote_value(v)
             )),
             Some(_) => None,
         })

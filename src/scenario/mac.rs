@@ -10,7 +10,8 @@ pub(super) async fn run(cx: &mut Cx<'_>) -> Step {
         Some(serde_json::Value::String(s)) => s.clone(),
         Some(other) => {
             return Err(Stop::Fail(format!(
-                "wifi.mac_addr should be a string, got {other}"
+                "wifi.mac_addr should be a string, got {}",
+                crate::session::client::quote_value(other)
             )))
         }
         None => return Err(Stop::Fail("wifi.mac_addr missing from info/get".into())),

@@ -186,8 +186,10 @@ fn add_to_hub(doc: &mut Value, raw: &mut Vec<(String, String)>, key: &str, text:
 }
 
 /// The hub name `ctrl-chars` stores: ESC sequences (clear screen, retitle
-/// the terminal), BEL, and a CR-LF with a fake verdict line.
-pub const CTRL_NAME: &str = "Desk\u{1b}[2J\u{1b}]0;pwned\u{7}\r\ntest result: ok. 99 passed";
+/// the terminal), BEL, a C1 CSI (U+009B, which JSON writers leave as it is),
+/// a right-to-left override, and a CR-LF with a fake verdict line.
+pub const CTRL_NAME: &str =
+    "Desk\u{1b}[2J\u{1b}]0;pwned\u{7}\u{9b}2J\u{202e}\r\ntest result: ok. 99 passed";
 
 /// A config key `ctrl-chars` adds (it shows in diff paths).
 pub const CTRL_KEY: &str = "label\u{1b}[31m";

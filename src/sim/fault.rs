@@ -121,7 +121,8 @@ pub enum FaultKind {
     /// (use `after=N` to let the first N answers through).
     MacChange,
     /// Hub strings carry terminal control characters: firmware version,
-    /// Wi-Fi strength, the hub's name and a config key (ESC, BEL, CR).
+    /// Wi-Fi strength, the hub's name and a config key (ESC, BEL, CR; the
+    /// name also a C1 CSI and a right-to-left override).
     CtrlChars,
     /// The config holds secrets under key names no deny-list knows
     /// (`wifi_pass`, `passphrase`, `pwd`, a webhook URL).

@@ -3,8 +3,10 @@
 //! and as a `sim` process, and the report files. Test modules import
 //! helpers from here only (`netns` holds the network-namespace helpers,
 //! `pty` the binary on a pseudo-terminal, `proxy` the raw-TCP fault proxy
-//! for HTTP framing faults).
+//! for HTTP framing faults, `mdns_raw` a responder sending exactly the
+//! records it is given).
 
+pub mod mdns_raw;
 pub mod netns;
 pub mod proxy;
 #[cfg(unix)]
@@ -501,6 +503,13 @@ impl Spawned {
     pub fn with_backups(args: &[&str], backups: &Path) -> Spawned {
         let mut cmd = harness_cmd();
         cmd.args(args).env("VEGEHUB_HARNESS_BACKUP_DIR", backups);
+        Spawned::spawn(cmd, false)
+    }
+
+    /// Start `cmd` (built from [`harness_cmd`], adjusted by the test);
+    /// stdout is read to the end.
+    #[cfg_attr(not(unix), allow(dead_code))] // used by Unix-only tests
+    pub fn with_cmd(cmd: Command) -> Spawned {
         Spawned::spawn(cmd, false)
     }
 

@@ -392,19 +392,32 @@ netns_test! {
         // shown (\x1b), never emitted (issue 10).
         let mut a = ad("02:00:00:00:E5:C0", Some("Evil\u{1b}]0;pwned\u{7}"), 8080);
         a.version = "5.1.1\u{1b}[2J\u{7}".into();
-        a.sensors = vec!["Moist\r\u{1b}[1Atest result: ok.".into()];
+        let sensor = "Moist\r\u{1b}[1Atest result: ok.\u{9b}2J\u{202e}";
+        a.sensors = vec![sensor.into()];
         let adv = Advertiser::register(&a).unwrap();
+        // Raw ESC, BEL, CR, a C1 CSI or a right-to-left override, in the
+        // listing or in its JSON (JSON escapes only ESC, BEL and CR).
+        let raw = |o: &std::process::Output| {
+            [&o.stdout, &o.stderr].into_iter().any(|b| {
+                [&[0x1bu8][..], &[0x07], b"\r", "\u{9b}".as_bytes(), "\u{202e}".as_bytes()]
+                    .iter()
+                    .any(|bad| b.windows(bad.len()).any(|w| w == *bad))
+            })
+        };
         let out = harness(&["discover", "--expect", "1"]);
         assert!(out.status.success(), "{out:?}");
         let text = String::from_utf8_lossy(&out.stdout);
-        for bad in [0x1bu8, 0x07, b'\r'] {
-            assert!(
-                !out.stdout.contains(&bad) && !out.stderr.contains(&bad),
-                "raw {bad:#04x} printed: {text:?}"
-            );
-        }
+        assert!(!raw(&out), "raw control printed: {text:?}");
         assert!(text.contains("5.1.1\\x1b[2J\\x07"), "{text}");
-        assert!(text.contains("Moist\\r\\x1b[1Atest result: ok."), "{text}");
+        assert!(
+            text.contains("Moist\\r\\x1b[1Atest result: ok.\\u{9b}2J\\u{202e}"),
+            "{text}"
+        );
+        let out = harness(&["discover", "--json", "--expect", "1"]);
+        assert!(out.status.success(), "{out:?}");
+        assert!(!raw(&out), "raw control printed: {:?}", String::from_utf8_lossy(&out.stdout));
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(doc["hubs"][0]["txt"]["sens_1"], sensor, "carried exactly: {doc}");
         adv.shutdown().unwrap();
         await_mdns_daemon_threads(0);
     }

@@ -309,7 +309,31 @@ fn a_hub_claiming_4294967295_actuators_gets_no_command() {
     assert!(hub.state().received().len() < 50, "bounded requests");
 }
 
-// 8. Hub strings never reach the terminal raw.
+/// Where `bytes` carries a character a terminal acts on: ESC, BEL, CR, a
+/// C1 CSI (U+009B) or a right-to-left override (U+202E).
+fn raw_control(bytes: &[u8]) -> Option<String> {
+    let bad: [&[u8]; 5] = [
+        b"\x1b",
+        b"\x07",
+        b"\r",
+        "\u{9b}".as_bytes(),
+        "\u{202e}".as_bytes(),
+    ];
+    bad.iter()
+        .find(|b| bytes.windows(b.len()).any(|w| w == **b))
+        .map(|b| format!("{b:02x?}"))
+}
+
+/// Neither stream of `o` carries a character a terminal acts on.
+fn no_raw_control(o: &Output, what: &str) {
+    for (stream, bytes) in [("stdout", &o.stdout), ("stderr", &o.stderr)] {
+        assert_eq!(raw_control(bytes), None, "{what}: {stream}:\n{}", text(o));
+    }
+}
+
+// 8. Hub strings never reach the terminal raw: not on the console, not in
+// the JSON it prints (`--format json`, `record`), not in report files
+// someone may `cat`; JSON still carries the exact value.
 #[test]
 fn control_characters_from_the_hub_are_shown_escaped_on_every_path() {
     // The fake strength fails info, named and escaped.
@@ -319,24 +343,37 @@ fn control_characters_from_the_hub_are_shown_escaped_on_every_path() {
         1,
         &["wifi.strength", "\\x1b"],
     );
-    let raw = |o: &Output, what: &str| {
-        for (stream, bytes) in [("stdout", &o.stdout), ("stderr", &o.stderr)] {
-            for bad in [0x1bu8, 0x07, b'\r'] {
-                assert!(
-                    !bytes.contains(&bad),
-                    "{what}: {stream} carries raw {bad:#04x}:\n{}",
-                    text(o)
-                );
-            }
-        }
-    };
-    raw(&o, "run");
+    no_raw_control(&o, "run");
+
+    let files = crate::common::ReportFiles::new();
+    let mut args = vec!["--setup", "--format", "json"];
+    let file_args = files.args();
+    args.extend(file_args.iter().map(String::as_str));
+    let (_, o, _) = checked_with(&["ctrl-chars"], &args, 1, &[]);
+    no_raw_control(&o, "--format json");
+    for path in [files.json_path(), files.junit_path(), files.html_path()] {
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(raw_control(&bytes), None, "{}", path.display());
+    }
+    let record = files.record();
+    assert_eq!(record["hubs"][0]["identity"]["name"], config::CTRL_NAME);
+    // `record` prints a profile holding the hub's name.
+    let named = sim_edited("hub-old-firmware", |doc| {
+        doc["name"] = config::CTRL_NAME.into();
+        doc["config"]["hub"]["name"] = config::CTRL_NAME.into();
+    });
+    let addr = named.addr().to_string();
+    let o = output_of(harness_cmd().args(["record", "--device", &addr]), LIMIT);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let profile: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(profile["config"]["hub"]["name"], config::CTRL_NAME);
+    no_raw_control(&o, "record");
 
     // `restore` prints the hub's name from the backup: escaped too.
     let o = restore_from_backup(&hub, Some(config::CTRL_NAME));
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("Desk\\x1b[2J"), "{}", text(&o));
-    raw(&o, "restore");
+    no_raw_control(&o, "restore");
 }
 
 // 9. Secrets under unknown key names, and unparseable bodies, stay out of
@@ -398,6 +435,24 @@ fn huge_answers_are_not_read_past_the_limit() {
         assert!(size < 1024 * 1024, "{fault}: a {size}-byte report");
         left_as_found(&hub, &before, &out);
     }
+    // A config answer of exactly the limit is carried exactly; one byte
+    // more is not read, so not written back.
+    let limit = vegehub_harness::session::client::MAX_ANSWER_BYTES;
+    let padded = |note: &str| {
+        let note = note.to_owned();
+        sim_edited("hub-new-firmware", |doc| {
+            doc["config"]["endpoints"][0]["config"]["note"] = note.into();
+        })
+    };
+    let pad = limit - answer(&padded("")).len();
+    let round_trip = ["--exact", "config-round-trip"];
+    let hub = padded(&"x".repeat(pad));
+    assert_eq!(answer(&hub).len(), limit);
+    checked("at the limit", &hub, &round_trip, 0, &[]);
+    let hub = padded(&"x".repeat(pad + 1));
+    let too_big = "answer larger than 262144 bytes";
+    checked("a byte over", &hub, &round_trip, 1, &[too_big]);
+    assert_eq!(received(&hub, "/api/config/set"), 0);
 }
 
 // 11. The hub cannot change under the run.

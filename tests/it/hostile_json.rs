@@ -98,6 +98,52 @@ fn hostile_json_fails_the_call_and_leaves_the_hub_as_found() {
             needle: "actuators[0]: invalid type: floating point",
         },
         Case {
+            fault: Framing::Replace("\"state\":0", "\"state\":-0"),
+            path: "/api/actuators/status",
+            args: ACTUATORS,
+            code: 5,
+            needle: "invalid type: floating point `-0.0`, expected u8",
+        },
+        // An error field holding an object is quoted by its kind only: its
+        // keys are the hub's (once printed whole, secret and all).
+        Case {
+            fault: Framing::Replace("\"error\":\"success\"", "\"error\":{\"psk\":\"SECRET-1\"}"),
+            path: "/api/actuators/status",
+            args: ACTUATORS,
+            code: 5,
+            needle: "the hub reported error an object",
+        },
+        // A byte-order mark, a second document after the first, a number
+        // no f64 holds, a lone surrogate: not JSON, so not used.
+        Case {
+            fault: Framing::Replace("{\"hub\"", "\u{feff}{\"hub\""),
+            path: "/api/info/get",
+            args: INFO,
+            code: 1,
+            needle: "expected value at line 1 column 1",
+        },
+        Case {
+            fault: Framing::Replace("\"error\":0}", "\"error\":0}{\"error\":1}"),
+            path: "/api/config/get",
+            args: ROUND_TRIP,
+            code: 1,
+            needle: "not JSON: trailing characters",
+        },
+        Case {
+            fault: Framing::Replace("\"batt_v\":9.0", "\"batt_v\":1e400"),
+            path: "/api/info/get",
+            args: INFO,
+            code: 1,
+            needle: "number out of range",
+        },
+        Case {
+            fault: Framing::Replace("\"Cloud\"", "\"Cloud\\udc00\""),
+            path: "/api/config/get",
+            args: ROUND_TRIP,
+            code: 1,
+            needle: "lone leading surrogate in hex escape",
+        },
+        Case {
             fault: Framing::ManyEndpoints(100_000),
             path: "/api/config/get",
             args: ROUND_TRIP,
@@ -118,6 +164,7 @@ fn hostile_json_fails_the_call_and_leaves_the_hub_as_found() {
                 assert_eq!(o.status.code(), Some(c.code), "{what}:\n{out}");
                 assert!(out.contains(c.needle), "{what}: no {:?}:\n{out}", c.needle);
                 assert!(!out.contains("panicked"), "{what}:\n{out}");
+                assert!(!out.contains("SECRET"), "{what}: a secret shown:\n{out}");
                 assert!(
                     !hub.state()
                         .received()

@@ -2,10 +2,13 @@
 //! its own: announcements are untrusted input too. A responder announcing
 //! a port of 0, a TXT record too big for a packet, a thousand instances, or
 //! one instance whose port keeps changing, never makes the harness hang,
-//! panic or grow without bound.
+//! panic or grow without bound; one announcing an address that means this
+//! machine (0.0.0.0, or 127.0.0.1 from another link) or many (multicast,
+//! broadcast) is refused before any connection.
 
 use vegehub_harness::sim::advertise::{Advertiser, Responder};
 
+use crate::common::mdns_raw::{RawHub, RawResponder};
 use crate::common::{advertisement as ad, harness, harness_within, text, FAST};
 use crate::netns_test;
 
@@ -95,5 +98,81 @@ netns_test! {
         let port = hubs[0]["port"].as_u64().unwrap();
         assert!((8080..8131).contains(&port), "{doc}");
         adv.shutdown().unwrap();
+    }
+}
+
+netns_test! {
+    fn an_announced_address_of_this_machine_or_many_is_refused_before_connecting() {
+        // Something listens on every address of this namespace: a hub
+        // announcing 0.0.0.0 (which a connect takes as this machine) must
+        // not reach it, nor may a multicast or broadcast address be tried.
+        let local = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+        local.set_nonblocking(true).unwrap();
+        let port = local.local_addr().unwrap().port();
+        let cases = [
+            ("Unspecified", "0.0.0.0"),
+            ("Group", "224.0.0.251"),
+            ("Everyone", "255.255.255.255"),
+        ];
+        let _responder = RawResponder::start(
+            cases
+                .iter()
+                .map(|(instance, ip)| RawHub {
+                    instance,
+                    host: "elsewhere.example.com",
+                    ips: vec![ip.parse().unwrap()],
+                    port,
+                })
+                .collect(),
+        );
+        for (instance, ip) in cases {
+            let mut args = vec!["--select", instance, "--discover-timeout", "3"];
+            args.extend_from_slice(FAST);
+            let o = harness(&args);
+            let out = text(&o);
+            assert_eq!(o.status.code(), Some(4), "{instance}:\n{out}");
+            assert!(
+                out.contains(&format!("{instance}: announced no address a hub can have"))
+                    && out.contains(ip),
+                "{instance}:\n{out}"
+            );
+            assert!(!out.contains("cannot connect"), "{instance}: tried:\n{out}");
+        }
+        assert!(
+            matches!(local.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+            "a connection reached this machine's listener"
+        );
+    }
+}
+
+netns_test! {
+    fn a_loopback_address_announced_from_another_link_is_refused() {
+        use crate::common::netns::{Veth, HOST_ADDR};
+        use std::io::BufRead;
+        // The harness runs in the far namespace, started once this side
+        // answers; from here, over the link, "Remote" announces 127.0.0.1:
+        // the far side's own loopback, where no hub of this link can be.
+        let script = "read go && \"$0\" --select Remote --discover-timeout 3 \
+                      --timeout 1s --exact mac 2>&1; echo exit $?";
+        let (mut veth, out) = Veth::spawn(&["sh", "-c", script, crate::common::BIN]);
+        let _responder = RawResponder::start_on(
+            HOST_ADDR.parse().unwrap(),
+            vec![RawHub {
+                instance: "Remote",
+                host: "remote.local",
+                ips: vec!["127.0.0.1".parse().unwrap()],
+                port: 80,
+            }],
+        );
+        veth.send_line("go");
+        let text: Vec<String> = out.lines().map_while(Result::ok).collect();
+        let text = text.join("\n");
+        veth.wait();
+        assert!(text.ends_with("exit 4"), "{text}");
+        assert!(
+            text.contains("Remote: announced no address a hub can have")
+                && text.contains("127.0.0.1 (a loopback address announced from another link"),
+            "{text}"
+        );
     }
 }

@@ -51,7 +51,7 @@ fn each<T: Send + 'static>(cases: Vec<T>, case: fn(T)) {
     }
 }
 
-const BROKEN: [Framing; 14] = [
+const BROKEN: [Framing; 20] = [
     Framing::GarbageStatus,
     Framing::ChunkedNeverEnds,
     Framing::BadChunkSize,
@@ -66,6 +66,16 @@ const BROKEN: [Framing; 14] = [
     Framing::Silent,
     Framing::CloseAtOnce,
     Framing::GzipUnasked,
+    Framing::Head(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+    ),
+    // A chunked answer whose body is not chunked: the length is ignored.
+    Framing::Head("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: {len}\r\n\r\n"),
+    Framing::Head("HTTP/2 200\r\nContent-Length: {len}\r\n\r\n"),
+    Framing::Head("HTTP/1.1 600 X\r\nContent-Length: {len}\r\n\r\n"),
+    Framing::Head("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n"),
+    // Not waited for: the call fails at once.
+    Framing::Head("HTTP/1.1 503 Busy\r\nRetry-After: 100000\r\nContent-Length: {len}\r\n\r\n"),
 ];
 
 #[test]
@@ -76,6 +86,10 @@ fn legal_framing_passes_and_broken_framing_of_config_get_means_no_write() {
             Framing::Http10CloseDelimited,
             Framing::Informational,
             Framing::KeepAliveThenClose,
+            Framing::Head("HTTP/1.1 200 OK\r\nConnection: upgrade\r\nUpgrade: h2c\r\nContent-Length: {len}\r\n\r\n"),
+            // Both a length and chunked: chunked wins (RFC 9112 6.3).
+            Framing::ChunkedHead("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            Framing::Head("HTTP/1.1 200 OK\nContent-Length: {len}\n\n"),
         ],
         |fault| {
             let (hub, before, proxy, o) = round_trip_through("/api/config/get", fault);
@@ -93,6 +107,47 @@ fn legal_framing_passes_and_broken_framing_of_config_get_means_no_write() {
         assert_eq!(received(&hub, "/api/config/set"), 0, "{fault:?}:\n{out}");
         left_as_found(&hub, &before, &o, &format!("{fault:?}"));
     });
+}
+
+// A redirect of any kind (another port or host, relative, protocol-
+// relative, https) fails the call naming where it pointed, and is never
+// followed; a `user:password@`, query or fragment in it (which once was
+// printed and recorded whole) is never shown.
+#[test]
+fn a_redirect_of_any_kind_fails_and_never_shows_a_credential() {
+    each(
+        vec![
+            Framing::Redirect(301, "http://127.0.0.1:9/api/config/get"),
+            Framing::Redirect(303, "//127.0.0.1:9/api/config/get"),
+            Framing::Redirect(308, "/api/info/get?token=SECRET-TOKEN-1"),
+            Framing::Redirect(302, "http://admin:SECRET-PASS-2@localhost:9/x"),
+            Framing::Redirect(307, "https://u:SECRET-PASS-3@127.0.0.1:9/#SECRET-4"),
+        ],
+        |fault| {
+            let (hub, before, _proxy, o) = round_trip_through("/api/config/get", fault);
+            let out = text(&o);
+            let Framing::Redirect(code, location) = fault else {
+                unreachable!()
+            };
+            assert_eq!(o.status.code(), Some(1), "{fault:?}:\n{out}");
+            assert!(
+                out.contains(&format!("redirect (http status {code}, Location ")),
+                "{fault:?}:\n{out}"
+            );
+            let shown = location.split(['?', '#']).next().unwrap();
+            let shown = shown.split_once("u:").map_or(shown, |(scheme, _)| scheme);
+            let shown = shown
+                .split_once("admin:")
+                .map_or(shown, |(scheme, _)| scheme);
+            assert!(out.contains(shown), "{fault:?}: no {shown}:\n{out}");
+            assert!(
+                !out.contains("SECRET"),
+                "{fault:?}: a credential shown:\n{out}"
+            );
+            assert_eq!(received(&hub, "/api/config/set"), 0, "{fault:?}:\n{out}");
+            left_as_found(&hub, &before, &o, &format!("{fault:?}"));
+        },
+    );
 }
 
 #[test]

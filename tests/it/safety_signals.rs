@@ -1,20 +1,23 @@
 //! Guaranteed teardown through the real binary against the simulated hub:
-//! a signal mid-scenario leaves every slot off and the config restored
+//! a signal mid-scenario (Ctrl-C, SIGTERM, a terminal's hang-up unless
+//! started under `nohup`) leaves every slot off and the config restored
 //! (exit 130), a hub that refuses the restore is exit 5 with the backup
 //! named, SIGKILL leaves a backup that `restore` brings back, a second
 //! signal exits at once naming what may be left, and an unwritable backup
 //! dir sends nothing. "Mid-scenario" is seen on the simulator's state or the
 //! binary's output, always with a deadline.
 
+use std::os::unix::process::CommandExt;
 use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
 use vegehub_harness::sim::SimHandle;
 
 use crate::common::{
-    assert_has, backups_in, harness, one_line_error, output_of, restore, sim_with, text, user_cmd,
-    wait_hub, Spawned,
+    assert_has, backups_in, harness, harness_cmd, one_line_error, output_of, restore, sim_with,
+    text, user_cmd, wait_hub, Spawned,
 };
 
 const LIMIT: Duration = Duration::from_secs(20);
@@ -64,26 +67,29 @@ fn test_config_on(hub: &SimHandle, original: &Value) {
     });
 }
 
-#[test]
-fn sigint_during_actuators_switches_every_slot_off_and_exits_130() {
-    // Slow status polls keep the scenario busy while a relay is on.
-    let hub = sim_with("hub-new-firmware", &["delay:400ms@actuators/status"]);
+/// An `actuators` run (relays on for 10 s) from `cmd`, once a relay is on;
+/// slow status polls keep the scenario busy while it is.
+fn relay_on(hub: &SimHandle, mut cmd: Command) -> Spawned {
     let addr = hub.addr().to_string();
-    let backups = tempfile::tempdir().unwrap();
-    let run = Spawned::with_backups(
-        &[
-            "--device",
-            &addr,
-            "--actuators",
-            "--on-seconds",
-            "10",
-            "actuators",
-        ],
-        backups.path(),
-    );
-    wait_hub(&hub, "a relay switched on", |s| {
+    cmd.args([
+        "--device",
+        &addr,
+        "--actuators",
+        "--on-seconds",
+        "10",
+        "actuators",
+    ]);
+    let run = Spawned::with_cmd(cmd);
+    wait_hub(hub, "a relay switched on", |s| {
         s.actuator_states().contains(&1)
     });
+    run
+}
+
+#[test]
+fn sigint_during_actuators_switches_every_slot_off_and_exits_130() {
+    let hub = sim_with("hub-new-firmware", &["delay:400ms@actuators/status"]);
+    let run = relay_on(&hub, harness_cmd());
     run.signal(libc::SIGINT);
     // Off because the harness switched it off, not because its 10 s ran
     // out: a deadline, not a stopwatch. The run must be over (and every
@@ -97,6 +103,38 @@ fn sigint_during_actuators_switches_every_slot_off_and_exits_130() {
         "{out}"
     );
     assert!(out.contains(" off: done, verified"), "{out}");
+}
+
+#[test]
+fn a_hang_up_switches_every_slot_off_and_exits_130_unless_started_under_nohup() {
+    // The terminal goes away mid-scenario: stopped and undone as on Ctrl-C.
+    let hub = sim_with("hub-new-firmware", &["delay:400ms@actuators/status"]);
+    let run = relay_on(&hub, harness_cmd());
+    run.signal(libc::SIGHUP);
+    let (code, out) = run.finish(LIMIT);
+    assert_eq!(hub.actuator_states(), vec![0, 0], "{out}");
+    assert_eq!(code, Some(130), "{out}");
+    assert!(
+        out.contains("SIGHUP (terminal hung up) received: stopping the run; undoing:"),
+        "{out}"
+    );
+    // Started to outlive its terminal (SIGHUP ignored, as `nohup` does):
+    // a hang-up changes nothing, the run ends on its own, passing.
+    let hub = sim_with("hub-new-firmware", &["delay:400ms@actuators/status"]);
+    let mut cmd = harness_cmd();
+    // SAFETY: only async-signal-safe signal(2) between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let run = relay_on(&hub, cmd);
+    run.signal(libc::SIGHUP);
+    let (code, out) = run.finish(LIMIT);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(!out.contains("SIGHUP"), "{out}");
+    assert_eq!(hub.actuator_states(), vec![0, 0], "{out}");
 }
 
 #[test]

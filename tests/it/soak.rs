@@ -195,3 +195,65 @@ fn repeat_for_stops_starting_cycles_when_its_time_is_up() {
     let refused = "--repeat-for must be more than zero";
     ended(&harness_within(&zero, LIMIT), 2, &[refused]);
 }
+
+#[test]
+fn what_a_cycle_left_owed_is_undone_before_the_next_cycle_begins() {
+    // Cycle 1's own restore is refused once: the config is left owed.
+    let hub = sim_with(
+        "hub-new-firmware",
+        &["status:500@config/set,after=1,times=1"],
+    );
+    let original = hub.config();
+    let addr = hub.addr().to_string();
+    let reports = ReportFiles::new();
+    let mut args: Vec<String> = ["--device", &addr, "--setup", "--repeat", "2", "setup"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.extend(reports.args());
+    let (code, out) = Spawned::start(&args, false).finish(LIMIT);
+    // Cycle 1's setup failed (its restore was not verified); nothing is
+    // left on the hub.
+    assert_eq!(code, Some(1), "{out}");
+    assert_eq!(hub.config(), original, "{out}");
+    let sets: Vec<Value> = hub
+        .received()
+        .iter()
+        .filter(|r| r.path == "/api/config/set")
+        .map(|r| serde_json::from_str(&r.body).unwrap())
+        .collect();
+    // Cycle 1's test config and refused restore, the run's undo (the
+    // original again), then cycle 2's test config and restore.
+    assert_eq!(sets.len(), 5, "{sets:#?}");
+    assert_ne!(sets[0], sets[1], "{sets:#?}");
+    assert_eq!(
+        sets[2], sets[1],
+        "cycle 2 began on a modified hub: {sets:#?}"
+    );
+    assert_eq!(record(&reports)["hubs"][0]["cleanup"]["status"], "verified");
+}
+
+#[test]
+fn a_hub_that_refuses_the_undo_is_not_asked_again_every_cycle() {
+    // Every write after the first is refused (403): cycle 1 leaves the
+    // config owed, and no undo can succeed.
+    let hub = sim_with("hub-new-firmware", &["status:403@config/set,after=1"]);
+    let addr = hub.addr().to_string();
+    let mut args: Vec<String> = ["--device", &addr, "--setup", "--repeat", "3", "setup"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let reports = ReportFiles::new();
+    args.extend(reports.args());
+    let (code, out) = Spawned::start(&args, false).finish(LIMIT);
+    assert_eq!(code, Some(5), "{out}");
+    let sets = hub
+        .received()
+        .iter()
+        .filter(|r| r.path == "/api/config/set")
+        .count();
+    // Each cycle's setup writes twice (test config, restore); the run's
+    // undo tries before cycle 2 (refused), not again before cycle 3 (the
+    // same debt), and once more at the end.
+    assert_eq!(sets, 3 * 2 + 1 + 1, "{out}");
+}

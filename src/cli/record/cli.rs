@@ -167,7 +167,9 @@ async fn record(
     let reads = read(hub).await?;
     let (redacted, hidden) = redact(&reads);
     let doc = profile(hub.hub(), &redacted)?;
-    let text = serde_json::to_string_pretty(&doc).expect("a JSON value serialises") + "\n";
+    let text = crate::report::escape::json_for_terminal(
+        serde_json::to_string_pretty(&doc).expect("a JSON value serialises"),
+    ) + "\n";
     // The simulator's own loader is the judge of the format.
     let loaded =
         Profile::parse(&text, Path::new(where_), where_).map_err(|e| RecordError::NotAProfile {

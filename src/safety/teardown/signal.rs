@@ -1,8 +1,10 @@
-//! Ctrl-C and SIGTERM (on Windows: Ctrl-C, Ctrl-Break and closing the
-//! console window): the first one sets the run's [`Interrupt`] (the run
+//! Ctrl-C, SIGTERM and SIGHUP (on Windows: Ctrl-C, Ctrl-Break and closing
+//! the console window): the first one sets the run's [`Interrupt`] (the run
 //! stops its scenario and settles every obligation); the second one calls
 //! the binary's "give up now" hook, which prints what may be left and exits.
+//! A hang-up the harness was started to ignore (`nohup`) stays ignored.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
@@ -16,6 +18,10 @@ pub enum Signal {
     Interrupt,
     /// SIGTERM.
     Terminate,
+    /// SIGHUP: the terminal went away (a closed window, a dropped SSH
+    /// session). Its default action would end the harness with nothing
+    /// undone.
+    Hangup,
     /// Not a signal: standard output or error was closed (`| head`); the
     /// run stops and cleans up as on a first Ctrl-C.
     OutputClosed,
@@ -31,6 +37,7 @@ impl std::fmt::Display for Signal {
         f.write_str(match self {
             Signal::Interrupt => "SIGINT (Ctrl-C)",
             Signal::Terminate => "SIGTERM",
+            Signal::Hangup => "SIGHUP (terminal hung up)",
             Signal::OutputClosed => "output closed",
             Signal::Break => "Ctrl-Break",
             Signal::Close => "console close",
@@ -132,10 +139,10 @@ fn relay(signal: Signal, mut source: impl Source, tx: mpsc::Sender<Signal>) {
     });
 }
 
-/// Start listening for SIGINT and SIGTERM (Windows: Ctrl-C, Ctrl-Break,
-/// console close) on the current runtime. The handlers
-/// are installed before this returns, so no signal can slip through to the
-/// default (kill) action afterwards. `on_first` runs on the first signal
+/// Start listening for SIGINT, SIGTERM and SIGHUP unless ignored
+/// (Windows: Ctrl-C, Ctrl-Break, console close) on the current runtime.
+/// The handlers are installed before this returns, so no signal can slip
+/// through to the default (kill) action afterwards. `on_first` runs on the first signal
 /// just before the interrupt is raised (so it can say what is about to be
 /// undone before cleanup starts); `on_second` runs on the second signal
 /// and is expected to print what may be left and exit.
@@ -153,6 +160,9 @@ pub fn listen(
             signal(SignalKind::interrupt())?,
             tx.clone(),
         );
+        if !hangup_ignored() {
+            relay(Signal::Hangup, signal(SignalKind::hangup())?, tx.clone());
+        }
         relay(Signal::Terminate, signal(SignalKind::terminate())?, tx);
     }
     #[cfg(windows)]
@@ -169,6 +179,19 @@ pub fn listen(
     Ok(tokio::spawn(forward(interrupt, rx, on_first, on_second)))
 }
 
+/// Whether SIGHUP is ignored: the harness was started under `nohup` (or
+/// the like) to outlive its terminal, so a hang-up must not stop the run.
+#[cfg(unix)]
+fn hangup_ignored() -> bool {
+    // SAFETY: reads the current disposition only (no new action is given),
+    // into a zeroed sigaction of our own.
+    unsafe {
+        let mut current: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(libc::SIGHUP, std::ptr::null(), &mut current) == 0
+            && current.sa_sigaction == libc::SIG_IGN
+    }
+}
+
 /// Feed signals from `rx` into `interrupt`; call `on_first` before the
 /// first is raised and `on_second` on the second.
 async fn forward(
@@ -180,12 +203,16 @@ async fn forward(
     let mut on_first = Some(on_first);
     let mut on_second = Some(on_second);
     while let Some(s) = rx.recv().await {
+        // A hook that panics (a bug in what it prints) must cost the run
+        // neither its interruption nor the second signal's exit: the
+        // handlers are installed, so a dead listener would leave Ctrl-C
+        // doing nothing at all.
         if let Some(f) = on_first.take() {
-            f(s);
+            let _ = std::panic::catch_unwind(AssertUnwindSafe(|| f(s)));
         }
         if interrupt.raise(s) >= 2 {
             if let Some(f) = on_second.take() {
-                f(s);
+                let _ = std::panic::catch_unwind(AssertUnwindSafe(|| f(s)));
             }
         }
     }
@@ -229,6 +256,34 @@ mod tests {
         assert_eq!(interrupt.signal(), Some(Signal::Terminate));
         // Waiting after the fact resolves at once.
         assert_eq!(interrupt.wait().await, Signal::Terminate);
+    }
+
+    #[tokio::test]
+    async fn a_hook_that_panics_still_interrupts_and_the_second_signal_still_gives_up() {
+        let interrupt = Interrupt::new();
+        let (tx, rx) = mpsc::channel(4);
+        let (gave_up_tx, gave_up) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(forward(
+            interrupt.clone(),
+            rx,
+            |_| panic!("printing what is owed failed"),
+            move |s| {
+                let _ = gave_up_tx.send(s);
+                panic!("and so did printing what is left");
+            },
+        ));
+        let limit = std::time::Duration::from_secs(5);
+        tx.send(Signal::Interrupt).await.unwrap();
+        let first = tokio::time::timeout(limit, interrupt.wait()).await;
+        assert_eq!(first.ok(), Some(Signal::Interrupt), "not interrupted");
+        tx.send(Signal::Terminate).await.unwrap();
+        let second = tokio::time::timeout(limit, gave_up).await;
+        assert_eq!(second.ok().and_then(Result::ok), Some(Signal::Terminate));
+        // The listener is still there for whatever comes next.
+        tx.send(Signal::Interrupt).await.unwrap();
+        drop(tx);
+        let ended = tokio::time::timeout(limit, task).await;
+        assert!(matches!(ended, Ok(Ok(()))), "{ended:?}");
     }
 
     /// A source the test fires by hand, standing in for an OS signal.

@@ -124,6 +124,21 @@ impl HubUndo {
         self.slots_left.is_empty() && self.config_left.is_none()
     }
 
+    /// This cleanup, then a `later` one of the same hub: all both undid;
+    /// what the later one left.
+    pub fn then(mut self, later: HubUndo) -> HubUndo {
+        self.slots_off.extend(later.slots_off);
+        self.slots_off.sort_unstable();
+        self.slots_off.dedup();
+        self.errors.extend(later.errors);
+        HubUndo {
+            slots_left: later.slots_left,
+            config_restored: later.config_restored.or(self.config_restored),
+            config_left: later.config_left,
+            ..self
+        }
+    }
+
     /// What cleanup achieved, told by the registry: owed `before` it, still
     /// owed `after` it (so a cleanup cut short by a panic is told truly).
     pub fn between(before: &HubDebt, after: &HubDebt) -> HubUndo {
@@ -658,6 +673,27 @@ pub(crate) mod tests {
             4,
             "one write per attempt"
         );
+    }
+
+    #[test]
+    fn cleanups_of_one_hub_add_up_and_the_later_says_what_is_left() {
+        let o = Obligations::new(MaxOn::default());
+        owed(&o);
+        let before = o.debt("h");
+        o.slot_off("h", 1);
+        let first = HubUndo::between(&before, &o.debt("h"));
+        assert_eq!(
+            (first.slots_off.clone(), first.slots_left.clone()),
+            (vec![1], vec![0])
+        );
+        assert_eq!(first.config_left, Some(PathBuf::from("/b/h.json")));
+        let before = o.debt("h");
+        o.slot_off("h", 0);
+        o.config_restored("h");
+        let both = first.then(HubUndo::between(&before, &o.debt("h")));
+        assert_eq!(both.slots_off, vec![0, 1]);
+        assert_eq!(both.config_restored, Some(PathBuf::from("/b/h.json")));
+        assert!(both.verified(), "{both:?}");
     }
 
     #[tokio::test(start_paused = true)]

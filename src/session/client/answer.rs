@@ -88,6 +88,17 @@ pub fn kind_of(v: &Value) -> &'static str {
     }
 }
 
+/// A hub's JSON value as a message quotes it: a scalar as its JSON text,
+/// cut to 80 characters; an object or a list only by its kind. What a
+/// container holds is the hub's, under keys no allow-list has seen
+/// (`{"psk":"…"}` as an `error` field), so it is never quoted whole.
+pub fn quote_value(v: &Value) -> String {
+    match v {
+        Value::Object(_) | Value::Array(_) => kind_of(v).to_owned(),
+        scalar => bounded(&scalar.to_string(), 80),
+    }
+}
+
 /// The shape every `config/get` answer must have before the harness backs
 /// it up, compares it or builds on it: a JSON object; `endpoints` absent,
 /// null or a list of objects; `hub` absent or an object; `api_key` absent,
@@ -142,6 +153,37 @@ pub(crate) fn bounded(s: &str, max: usize) -> String {
     }
 }
 
+/// What this prints in place of a URL part that may carry a credential.
+const HIDDEN: &str = "<redacted>";
+
+/// A `Location` a hub sent, as messages and reports show it: where it
+/// points (scheme, host, port, path), never a `user:password@`, query or
+/// fragment, which can carry credentials or tokens. The hub's text is
+/// untrusted, so nothing in those parts is shown, whatever it looks like.
+pub(crate) fn shown_location(l: &str) -> String {
+    let (head, tail) = match l.find(['?', '#']) {
+        Some(i) => (&l[..i], Some(&l[i..i + 1])),
+        None => (l, None),
+    };
+    let mut out = match head.find("//") {
+        Some(i) => {
+            let (before, after) = head.split_at(i + 2);
+            let end = after.find('/').unwrap_or(after.len());
+            let (authority, path) = after.split_at(end);
+            match authority.rfind('@') {
+                Some(at) => format!("{before}{HIDDEN}{}{path}", &authority[at..]),
+                None => head.to_owned(),
+            }
+        }
+        None => head.to_owned(),
+    };
+    if let Some(mark) = tail {
+        out.push_str(mark);
+        out.push_str(HIDDEN);
+    }
+    out
+}
+
 impl HubClient {
     /// A write's answer: `200` is success, unless its body is a JSON
     /// object whose `error` field says otherwise (`{"error":1}`).
@@ -192,7 +234,7 @@ impl HubClient {
                 hub: self.hub.clone(),
                 method: method.to_string(),
                 path: path.to_owned(),
-                error: bounded(&e.to_string(), 80),
+                error: quote_value(e),
             }),
         }
     }
@@ -275,7 +317,7 @@ impl HubClient {
                         path: p,
                         status,
                         location: location
-                            .map(|l| bounded(&l, 200))
+                            .map(|l| bounded(&shown_location(&l), 200))
                             .unwrap_or_else(|| "(none)".into()),
                     }),
                     (200..=299, Read::Complete(bytes)) => Ok(bytes),
@@ -364,6 +406,33 @@ mod tests {
         ] {
             let e = check_config_answer(&doc).unwrap_err();
             assert!(e.starts_with(want), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_value_is_quoted_whole_only_when_it_holds_nothing_else() {
+        assert_eq!(quote_value(&json!(1)), "1");
+        assert_eq!(quote_value(&json!("failure")), "\"failure\"");
+        assert_eq!(quote_value(&json!({"psk": "SECRET"})), "an object");
+        assert_eq!(quote_value(&json!(["SECRET"])), "an array");
+        assert_eq!(quote_value(&json!("x".repeat(100))).chars().count(), 81);
+    }
+
+    #[test]
+    fn a_location_shows_where_it_points_never_a_credential() {
+        for (sent, shown) in [
+            ("http://127.0.0.1:9/api/x", "http://127.0.0.1:9/api/x"),
+            (
+                "http://admin:hunter22@127.0.0.1:9/x",
+                "http://<redacted>@127.0.0.1:9/x",
+            ),
+            ("//u:p@127.0.0.1:9", "//<redacted>@127.0.0.1:9"),
+            ("/api/info/get?token=abc#k", "/api/info/get?<redacted>"),
+            ("http://h/x#frag", "http://h/x#<redacted>"),
+            ("../info/get", "../info/get"),
+            ("", ""),
+        ] {
+            assert_eq!(shown_location(sent), shown, "{sent}");
         }
     }
 

@@ -182,6 +182,12 @@ impl Veth {
 }
 
 impl Veth {
+    /// Write a line to the far command's stdin (a command that waits with
+    /// `read` until this side is ready).
+    pub fn send_line(&mut self, line: &str) {
+        writeln!(self.stdin.as_mut().expect("stdin"), "{line}").expect("to the far side");
+    }
+
     /// Wait for the far command to end.
     pub fn wait(&mut self) -> std::process::ExitStatus {
         drop(self.stdin.take());

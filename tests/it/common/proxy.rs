@@ -64,6 +64,13 @@ pub enum Framing {
     Deep(usize),
     /// A config with this many endpoints.
     ManyEndpoints(usize),
+    /// This 3xx status with this `Location`, no body.
+    Redirect(u16, &'static str),
+    /// This head (status line and headers, `{len}` standing for the real
+    /// body's length), then the real body as it is.
+    Head(&'static str),
+    /// This head, then the real body as one chunk and the last chunk.
+    ChunkedHead(&'static str),
 }
 
 /// `{"error":1}`, gzip-compressed.
@@ -370,6 +377,19 @@ fn serve(conn: TcpStream, plan: &Plan) -> std::io::Result<()> {
                 let list: Vec<String> = (0..n).map(|i| format!("{{\"id\":{i}}}")).collect();
                 let text = format!("{{\"endpoints\":[{}],\"error\":0}}", list.join(","));
                 w.write_all(&answer(status, text.as_bytes(), ""))?;
+            }
+            Framing::Redirect(code, location) => {
+                w.write_all(&answer(code, b"", &format!("Location: {location}\r\n")))?;
+            }
+            Framing::Head(head) => {
+                w.write_all(head.replace("{len}", &body.len().to_string()).as_bytes())?;
+                w.write_all(&body)?;
+            }
+            Framing::ChunkedHead(head) => {
+                w.write_all(head.as_bytes())?;
+                w.write_all(format!("{:x}\r\n", body.len()).as_bytes())?;
+                w.write_all(&body)?;
+                w.write_all(b"\r\n0\r\n\r\n")?;
             }
         }
     }
