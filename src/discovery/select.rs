@@ -158,13 +158,17 @@ where
 /// URL cannot carry, so a hub known only by one is refused with what to do
 /// instead of failing every request.
 pub fn target_of(hub: &DiscoveredHub) -> Result<(String, u16), SelectError> {
-    let loopback: Vec<String> = if_addrs::get_if_addrs()
+    target_among(hub, &loopback_interfaces())
+}
+
+/// This machine's loopback interfaces, by name (for `HubAddr::unusable`).
+pub fn loopback_interfaces() -> Vec<String> {
+    if_addrs::get_if_addrs()
         .unwrap_or_default()
         .into_iter()
         .filter(|i| i.is_loopback())
         .map(|i| i.name)
-        .collect();
-    target_among(hub, &loopback)
+        .collect()
 }
 
 fn target_among(hub: &DiscoveredHub, loopback: &[String]) -> Result<(String, u16), SelectError> {
