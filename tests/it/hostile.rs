@@ -383,15 +383,19 @@ fn secrets_under_unknown_keys_and_in_unparseable_bodies_are_masked() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("r.json");
     let junit = dir.path().join("r.xml");
+    let html = dir.path().join("r.html");
     let files = [
         "--report-json",
         json.to_str().unwrap(),
         "--junit",
         junit.to_str().unwrap(),
+        "--report-html",
+        html.to_str().unwrap(),
     ];
     for faults in [
         // Setup fails (the hub ignores it): its exchanges, with the
-        // config, are recorded.
+        // config, are recorded; each write's answer echoes a secret in a
+        // harmless field (once recorded whole).
         &["secret-fields", "ignore-set@config/set"][..],
         // A config/get body cut off mid-document, secrets inside.
         &["secret-fields", "malformed@config/get"][..],
@@ -409,6 +413,10 @@ fn secrets_under_unknown_keys_and_in_unparseable_bodies_are_masked() {
         assert_lacks(&out, &config::SECRETS);
         assert_lacks(&record, &config::SECRETS);
         assert_lacks(&xml, &config::SECRETS);
+        assert_lacks(&std::fs::read_to_string(&html).unwrap(), &config::SECRETS);
+        if faults.contains(&"ignore-set@config/set") {
+            assert!(record.contains("stored; wifi_pass is <redacted>"), "{record}");
+        }
         if faults.contains(&"malformed@config/get") {
             assert!(record.contains("bytes, not recorded; sha256 "), "{record}");
         }
