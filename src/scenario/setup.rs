@@ -174,10 +174,11 @@ pub(super) async fn run(cx: &mut Cx<'_>) -> Step {
     cx.note(format!("firmware generation {generation}"));
     // The test config is rebuilt from the parsed document: refuse one that
     // would not come out as the hub sent it (numbers no f64/i64/u64 holds,
-    // duplicate keys), before anything is written.
+    // or that it would write otherwise, `9E2` as `900.0`; duplicate keys),
+    // before anything is written.
     match crate::device::json_diff::exact(&read.text) {
         Ok(e) => {
-            if let Some(why) = e.inexact {
+            if let Some(why) = e.inexact.or(e.respelled) {
                 return Err(Stop::Fail(format!(
                     "the hub's config cannot be carried exactly ({why}); setup writes nothing"
                 )));
