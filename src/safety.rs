@@ -150,15 +150,20 @@ impl Safety {
             },
             move |signal| {
                 let leftovers = second.obligations.leftovers();
-                second.emit(SafetyEvent::GivingUp {
-                    signal,
-                    leftovers: &leftovers,
-                });
-                std::process::exit(if leftovers.is_empty() {
+                let code = if leftovers.is_empty() {
                     exit_code::INTERRUPTED
                 } else {
                     exit_code::HUB_MODIFIED
-                });
+                };
+                // Exit even if saying what is left panics: the person
+                // asked twice.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    second.emit(SafetyEvent::GivingUp {
+                        signal,
+                        leftovers: &leftovers,
+                    })
+                }));
+                std::process::exit(code);
             },
         )?;
         Ok(())

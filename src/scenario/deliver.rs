@@ -150,7 +150,7 @@ pub struct Posted {
 }
 
 /// The scenario's receiver: serving from [`Receiver::start`] until
-/// [`Receiver::close`] (or drop), recording every POST, within [`Limits`].
+/// [`Receiver::close`] or drop, recording every POST, within [`Limits`].
 pub struct Receiver {
     addr: SocketAddr,
     nonce: String,
@@ -219,13 +219,22 @@ impl Receiver {
     }
 
     /// Stop serving; the connections made to it.
-    pub async fn close(self) -> Inbound {
+    pub async fn close(mut self) -> Inbound {
         self.task.abort();
-        let _ = self.task.await;
+        let _ = (&mut self.task).await;
         Inbound {
             served: self.counts.served.load(Ordering::SeqCst),
             turned_away: self.counts.turned_away.load(Ordering::SeqCst),
         }
+    }
+}
+
+impl Drop for Receiver {
+    /// A receiver dropped without [`Receiver::close`] (its scenario stopped
+    /// by a signal or a panic) stops listening too: a dropped task handle
+    /// would leave the accept loop serving until the run's end.
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 
@@ -647,6 +656,23 @@ mod tests {
         assert!(closed_within(&mut body, Duration::from_secs(20)).await);
         let inbound = r.close().await;
         assert_eq!(inbound.served, 2);
+    }
+
+    #[tokio::test]
+    async fn a_receiver_dropped_unclosed_stops_listening() {
+        let r = receiver("dropped", 2, 1000, 1000).await;
+        let addr = r.addr;
+        drop(r);
+        // The abort lands at the accept loop's next poll: wait for the
+        // listening socket to go, with a deadline.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while tokio::net::TcpStream::connect(addr).await.is_ok() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "still listening on {addr}"
+            );
+            tokio::task::yield_now().await;
+        }
     }
 
     #[tokio::test]

@@ -263,6 +263,9 @@ pub(super) async fn run(cx: &mut Cx<'_>) -> Step {
             }
         }
     }
+    if debug_panic() {
+        panic!("VEGEHUB_HARNESS_DEBUG_PANIC: setup fails on purpose");
+    }
     if let Some(r) = receiver.take() {
         let receiver_url = r.url();
         let inbound = r.close().await;
@@ -302,6 +305,14 @@ pub(super) async fn run(cx: &mut Cx<'_>) -> Step {
         Some(why) => Err(Stop::Skip(why)),
         None => Ok(()),
     }
+}
+
+/// Test-only (`VEGEHUB_HARNESS_DEBUG_PANIC=setup`): the scenario panics
+/// with its test config on the hub and its receiver open, outside any
+/// guard of its own; the run must still restore the one and stop the other.
+fn debug_panic() -> bool {
+    std::env::var("VEGEHUB_HARNESS_DEBUG_PANIC")
+        .is_ok_and(|v| v.split(',').any(|w| w.trim() == "setup"))
 }
 
 /// The text of a caught panic.

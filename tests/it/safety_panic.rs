@@ -39,6 +39,12 @@ fn says(panics: &str, out: &str, needles: &[&str]) {
 fn a_panic_anywhere_still_leaves_the_config_restored() {
     let verified = "run cleanup: verified: config restored from";
     for (panics, needles) in [
+        // The scenario itself, its test config on the hub, outside any
+        // guard of its own.
+        (
+            "setup",
+            vec!["setup panicked: VEGEHUB_HARNESS_DEBUG_PANIC", verified],
+        ),
         // The hub's thread, after its scenario, outside any.
         ("hub-thread", vec!["a hub thread panicked", verified]),
         // Cleanup itself, once: it is tried again.

@@ -4,6 +4,7 @@
 //! the binary's "give up now" hook, which prints what may be left and exits.
 //! A hang-up the harness was started to ignore (`nohup`) stays ignored.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
@@ -202,12 +203,16 @@ async fn forward(
     let mut on_first = Some(on_first);
     let mut on_second = Some(on_second);
     while let Some(s) = rx.recv().await {
+        // A hook that panics (a bug in what it prints) must cost the run
+        // neither its interruption nor the second signal's exit: the
+        // handlers are installed, so a dead listener would leave Ctrl-C
+        // doing nothing at all.
         if let Some(f) = on_first.take() {
-            f(s);
+            let _ = std::panic::catch_unwind(AssertUnwindSafe(|| f(s)));
         }
         if interrupt.raise(s) >= 2 {
             if let Some(f) = on_second.take() {
-                f(s);
+                let _ = std::panic::catch_unwind(AssertUnwindSafe(|| f(s)));
             }
         }
     }
@@ -251,6 +256,34 @@ mod tests {
         assert_eq!(interrupt.signal(), Some(Signal::Terminate));
         // Waiting after the fact resolves at once.
         assert_eq!(interrupt.wait().await, Signal::Terminate);
+    }
+
+    #[tokio::test]
+    async fn a_hook_that_panics_still_interrupts_and_the_second_signal_still_gives_up() {
+        let interrupt = Interrupt::new();
+        let (tx, rx) = mpsc::channel(4);
+        let (gave_up_tx, gave_up) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(forward(
+            interrupt.clone(),
+            rx,
+            |_| panic!("printing what is owed failed"),
+            move |s| {
+                let _ = gave_up_tx.send(s);
+                panic!("and so did printing what is left");
+            },
+        ));
+        let limit = std::time::Duration::from_secs(5);
+        tx.send(Signal::Interrupt).await.unwrap();
+        let first = tokio::time::timeout(limit, interrupt.wait()).await;
+        assert_eq!(first.ok(), Some(Signal::Interrupt), "not interrupted");
+        tx.send(Signal::Terminate).await.unwrap();
+        let second = tokio::time::timeout(limit, gave_up).await;
+        assert_eq!(second.ok().and_then(Result::ok), Some(Signal::Terminate));
+        // The listener is still there for whatever comes next.
+        tx.send(Signal::Interrupt).await.unwrap();
+        drop(tx);
+        let ended = tokio::time::timeout(limit, task).await;
+        assert!(matches!(ended, Ok(Ok(()))), "{ended:?}");
     }
 
     /// A source the test fires by hand, standing in for an OS signal.
