@@ -145,6 +145,13 @@ pub struct RunArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub verify_timeout: Option<Duration>,
 
+    /// Wall-clock budget of each scenario: past it the scenario is stopped
+    /// where it is and fails, and what it changed is undone (cleanup has its
+    /// own timeouts) [default: the plan's, else 24 requests at --timeout
+    /// plus the scenario's own waits: 2m for a read-only scenario].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub scenario_timeout: Option<Duration>,
+
     /// Device-side duration of each slot's on/off check, in seconds
     /// [default: the plan's, 5].
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(1..=crate::plan::MAX_SECONDS as i64))]
@@ -251,6 +258,7 @@ impl RunArgs {
             verify_timeout: self.verify_timeout,
             on_seconds: self.on_seconds,
             auto_off_seconds: self.auto_off_seconds,
+            scenario_timeout: self.scenario_timeout,
         }
         .apply(&mut plan);
         let reports = ReportPaths {
@@ -291,10 +299,13 @@ impl RunArgs {
                 "--timeout and --connect-timeout must be more than zero".into(),
             ));
         }
-        if self.repeat_for.is_some_and(|d| d.is_zero()) {
-            return Err(FatalError::Usage(
-                "--repeat-for must be more than zero".into(),
-            ));
+        for (d, flag) in [
+            (self.scenario_timeout, "--scenario-timeout"),
+            (self.repeat_for, "--repeat-for"),
+        ] {
+            if d.is_some_and(|d| d.is_zero()) {
+                return Err(FatalError::Usage(format!("{flag} must be more than zero")));
+            }
         }
         if self.test_threads == Some(0) {
             return Err(FatalError::Usage(
