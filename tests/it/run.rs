@@ -331,6 +331,10 @@ fn bad_input_is_exit_2() {
         &["--device", "127.0.0.1:0"],
         &["--device", "http://127.0.0.1/"],
         &["--sim", "--timeout", "soon"],
+        // Wrong unit (meant as ms): the plan's range, above 0 and at most 600 s.
+        &["--sim", "--timeout", "5000"],
+        &["--sim", "--verify-timeout", "0"],
+        &["--sim", "--connect-timeout", "11m"],
         &["--device", "bad:host:name"],
         &["--device", "[nope]:80"],
     ] {
