@@ -33,7 +33,7 @@ pub enum Format {
 /// `--color`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Color {
-    /// Colour when stdout is a terminal and NO_COLOR is unset or empty.
+    /// Colour when stdout is a terminal (not TERM=dumb) and NO_COLOR is unset or empty.
     Auto,
     /// Always colour, also into a pipe or file.
     Always,
