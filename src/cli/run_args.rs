@@ -461,10 +461,7 @@ pub fn parse_device(s: &str) -> Result<(String, u16), String> {
     if host.is_empty() {
         return Err("empty host".into());
     }
-    if host
-        .chars()
-        .any(|c| c.is_whitespace() || matches!(c, '/' | '?' | '#' | '@'))
-    {
+    if host.chars().any(|c| matches!(c, '/' | '?' | '#' | '@')) {
         return Err("expected HOST[:PORT], not a URL".into());
     }
     if host.contains(':') || s.starts_with('[') {
@@ -476,11 +473,13 @@ pub fn parse_device(s: &str) -> Result<(String, u16), String> {
         .unwrap_or(&host)
         .split('.')
         .all(|label| {
-            !label.is_empty()
+            // DNS: labels of 1 to 63 characters, a name of at most 253.
+            (1..=63).contains(&label.len())
                 && label
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         })
+        || host.trim_end_matches('.').len() > 253
     {
         return Err(format!("{host:?} is not a host name or address"));
     }

@@ -326,6 +326,7 @@ fn a_closed_port_is_exit_4() {
 
 #[test]
 fn bad_input_is_exit_2() {
+    let long_label = format!("{}.invalid", "a".repeat(64));
     for args in [
         &["--sim=no-such-profile"][..],
         &["--device", "127.0.0.1:0"],
@@ -337,6 +338,9 @@ fn bad_input_is_exit_2() {
         &["--sim", "--connect-timeout", "11m"],
         &["--device", "bad:host:name"],
         &["--device", "[nope]:80"],
+        &["--device", "my hub.invalid"],
+        // A DNS label is at most 63 characters: no lookup is tried.
+        &["--device", &long_label],
     ] {
         let o = harness_within(args, LIMIT);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
