@@ -27,7 +27,8 @@
 //! session/     on-duration cap, the connection ledger, waits in progress. Imports device.
 //! sim/         the simulated hub: profiles, state/, routes, faults, server, mDNS
 //!              advertiser. Imports device only: it never agrees with the harness.
-//! device/      the wire model, json_diff, the one duration syntax. Imports nothing.
+//! device/      the wire model, json_diff, the one duration syntax, input files read
+//!              within bounds. Imports nothing.
 //! error.rs     the library's thiserror enums. Imports exit_code.
 //! exit_code.rs every exit code, named, and the one match from outcome to code.
 //! ```

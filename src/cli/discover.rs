@@ -212,11 +212,20 @@ pub fn render_text(d: &Discovery) -> String {
         plural(n, "hub", "hubs"),
         d.elapsed.as_secs_f64()
     );
+    let loopback = discovery::select::loopback_interfaces();
     for (i, hub) in d.hubs.iter().enumerate() {
         let t = &hub.hub_txt;
         let opt = |v: &Option<String>| v.as_deref().map_or("?".into(), txt_value);
         let num = |v: Option<u32>| v.map_or("?".into(), |n| n.to_string());
-        let addrs: Vec<String> = hub.addresses.iter().map(|a| a.display()).collect();
+        // Listed as announced; one a run would refuse says so.
+        let addrs: Vec<String> = hub
+            .addresses
+            .iter()
+            .map(|a| match a.unusable(&loopback) {
+                Some(why) => format!("{} (never contacted: {why})", a.display()),
+                None => a.display(),
+            })
+            .collect();
         let _ = writeln!(out);
         // Every TXT value and name is the hub's: escaped for the terminal.
         let opt = |v: &Option<String>| escape(&opt(v)).into_owned();

@@ -66,6 +66,10 @@ pub struct Exact {
     pub inexact: Option<String>,
     /// A key appears twice in one object: `form` holds only the last.
     pub duplicate_keys: bool,
+    /// A number the parsed form holds exactly but would write otherwise
+    /// (`9E2` as `900.0`, `1.50` as `1.5`, `-0` as `0`): a config rebuilt
+    /// from it would not say it as the hub did, if there is one.
+    pub respelled: Option<String>,
 }
 
 /// The exact form of a JSON text (which must be valid JSON).
@@ -78,7 +82,12 @@ pub fn exact(text: &str) -> Result<Exact, String> {
         .map(|k| format!("key {k:?} appears twice in one object"));
     let mut literals = scan.numbers.into_iter();
     let mut form = parsed;
-    replace_numbers(&mut form, &mut literals, &mut inexact, "");
+    let mut respelled = None;
+    let mut seen = Seen {
+        inexact: &mut inexact,
+        respelled: &mut respelled,
+    };
+    replace_numbers(&mut form, &mut literals, &mut seen, "");
     if literals.next().is_some() && inexact.is_none() {
         inexact = Some("the document holds numbers its parsed form lost".into());
     }
@@ -86,7 +95,15 @@ pub fn exact(text: &str) -> Result<Exact, String> {
         form,
         inexact,
         duplicate_keys,
+        respelled,
     })
+}
+
+/// What [`replace_numbers`] found first: a number not held exactly, one
+/// that would be written otherwise.
+struct Seen<'a> {
+    inexact: &'a mut Option<String>,
+    respelled: &'a mut Option<String>,
 }
 
 /// Paths at which the JSON text `actual` differs from `expected`, numbers
@@ -114,42 +131,44 @@ pub fn diff_texts(expected: &str, actual: &str) -> Vec<String> {
 fn replace_numbers(
     v: &mut Value,
     literals: &mut std::vec::IntoIter<String>,
-    inexact: &mut Option<String>,
+    seen: &mut Seen<'_>,
     path: &str,
 ) {
+    let at = if path.is_empty() { "$" } else { path };
     match v {
         Value::Number(n) => {
             let parsed = n.to_string();
-            match literals.next() {
-                Some(lit) => {
-                    let exact = canonical(&lit);
-                    if inexact.is_none() && exact != canonical(&parsed) {
-                        *inexact = Some(format!(
-                            "number at {} cannot be held exactly ({} digits)",
-                            if path.is_empty() { "$" } else { path },
-                            lit.len()
-                        ));
-                    }
-                    *v = Value::String(format!("{NUM_TAG}{exact}"));
+            let Some(lit) = literals.next() else {
+                if seen.inexact.is_none() {
+                    *seen.inexact = Some("numbers out of step with the text".into());
                 }
-                None => {
-                    if inexact.is_none() {
-                        *inexact = Some("numbers out of step with the text".into());
-                    }
-                }
+                return;
+            };
+            let exact = canonical(&lit);
+            if seen.inexact.is_none() && exact != canonical(&parsed) {
+                *seen.inexact = Some(format!(
+                    "number at {at} cannot be held exactly ({} digits)",
+                    lit.len()
+                ));
             }
+            if seen.respelled.is_none() && lit != parsed {
+                *seen.respelled = Some(format!(
+                    "number at {at} is written {lit}, a rebuilt config would say {parsed}"
+                ));
+            }
+            *v = Value::String(format!("{NUM_TAG}{exact}"));
         }
-        Value::String(s) if s.starts_with(NUM_TAG) && inexact.is_none() => {
-            *inexact = Some("a string begins with a NUL character".into());
+        Value::String(s) if s.starts_with(NUM_TAG) && seen.inexact.is_none() => {
+            *seen.inexact = Some("a string begins with a NUL character".into());
         }
         Value::Array(items) => {
             for (i, item) in items.iter_mut().enumerate() {
-                replace_numbers(item, literals, inexact, &format!("{path}[{i}]"));
+                replace_numbers(item, literals, seen, &format!("{path}[{i}]"));
             }
         }
         Value::Object(map) => {
             for (k, item) in map.iter_mut() {
-                replace_numbers(item, literals, inexact, &join(path, k));
+                replace_numbers(item, literals, seen, &join(path, k));
             }
         }
         _ => {}
@@ -353,10 +372,20 @@ mod tests {
 
     #[test]
     fn what_cannot_be_rebuilt_exactly_is_named() {
-        assert_eq!(
-            exact(r#"{"a": 1.50, "b": [1e2, 0.1]}"#).unwrap().inexact,
-            None
-        );
+        let e = exact(r#"{"a": 1.50, "b": [1e2, 0.1]}"#).unwrap();
+        assert_eq!(e.inexact, None);
+        // Held exactly, but a rebuilt document would write them otherwise.
+        let said = "number at a is written 1.50, a rebuilt config would say 1.5";
+        assert_eq!(e.respelled.as_deref(), Some(said));
+        for text in [r#"{"u": 9E2}"#, r#"{"u": -0}"#, r#"{"u": 1e-05}"#] {
+            assert!(exact(text).unwrap().respelled.is_some(), "{text}");
+        }
+        for text in [
+            r#"{"u": 900, "v": 9.0, "w": -300, "x": 0.1}"#,
+            "[1.5, 18446744073709551615]",
+        ] {
+            assert_eq!(exact(text).unwrap().respelled, None, "{text}");
+        }
         let e = exact(r#"{"hub": {"n": 123456789012345678901234567890}}"#).unwrap();
         assert!(e.inexact.unwrap().contains("hub.n"));
         let e = exact(r#"{"a": 1, "a": 2}"#).unwrap();

@@ -8,6 +8,7 @@
 pub mod actuators;
 pub mod config;
 pub mod duration;
+pub mod file;
 pub mod info;
 pub mod json_diff;
 pub mod mac;

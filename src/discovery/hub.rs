@@ -34,11 +34,13 @@ impl HubAddr {
 
     /// Why no hub can be at this announced address, or `None` when it may
     /// be tried. An mDNS answer is untrusted: an address that means this
-    /// machine (unspecified, or loopback learnt on a link that is not the
-    /// loopback: no other host can be on this machine's loopback), or many
-    /// machines (multicast, broadcast), would make the harness talk to
-    /// something that is not the hub that answered, so it is refused before
-    /// any connection. `loopback` names this machine's loopback interfaces.
+    /// machine (unspecified, or loopback learnt only on links that are not
+    /// the loopback: no other host can be on this machine's loopback, while
+    /// a responder on this machine, a simulator, is also heard on the
+    /// loopback), or many machines (multicast, broadcast), would make the
+    /// harness talk to something that is not the hub that answered, so it
+    /// is refused before any connection. `loopback` names this machine's
+    /// loopback interfaces.
     pub fn unusable(&self, loopback: &[String]) -> Option<&'static str> {
         let ip = match self.ip {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(self.ip, IpAddr::V4),
@@ -49,9 +51,7 @@ impl HubAddr {
             Some("unspecified: it means this machine")
         } else if ip.is_multicast() || broadcast {
             Some("a multicast or broadcast address, not one host")
-        } else if ip.is_loopback()
-            && (self.interfaces.is_empty() || !self.interfaces.iter().all(|i| loopback.contains(i)))
-        {
+        } else if ip.is_loopback() && !self.interfaces.iter().any(|i| loopback.contains(i)) {
             Some("a loopback address announced from another link: it means this machine")
         } else {
             None

@@ -158,13 +158,17 @@ where
 /// URL cannot carry, so a hub known only by one is refused with what to do
 /// instead of failing every request.
 pub fn target_of(hub: &DiscoveredHub) -> Result<(String, u16), SelectError> {
-    let loopback: Vec<String> = if_addrs::get_if_addrs()
+    target_among(hub, &loopback_interfaces())
+}
+
+/// This machine's loopback interfaces, by name (for `HubAddr::unusable`).
+pub fn loopback_interfaces() -> Vec<String> {
+    if_addrs::get_if_addrs()
         .unwrap_or_default()
         .into_iter()
         .filter(|i| i.is_loopback())
         .map(|i| i.name)
-        .collect();
-    target_among(hub, &loopback)
+        .collect()
 }
 
 fn target_among(hub: &DiscoveredHub, loopback: &[String]) -> Result<(String, u16), SelectError> {
@@ -616,8 +620,18 @@ mod tests {
             (&[("::1", "eth0")], Err([NONE, "another link"])),
             (&[("::ffff:127.0.0.1", "eth0")], Err([NONE, "another link"])),
         ];
+        // A responder on this machine (a simulator) is heard on the
+        // loopback as well as on its other links: its loopback address is
+        // this machine's, as it says.
+        let mut local = hub("Sim", &[("127.0.0.1", "eth0")]);
+        local.addresses[0].interfaces.push("lo".into());
+        let lo = ["lo".to_string()];
+        assert_eq!(
+            target_among(&local, &lo).unwrap(),
+            ("127.0.0.1".to_string(), 80)
+        );
         for (ips, want) in cases {
-            let got = target_among(&hub("Vege_A6_20", ips), &["lo".to_string()]);
+            let got = target_among(&hub("Vege_A6_20", ips), &lo);
             match (got, want) {
                 (Ok(target), Ok(ip)) => assert_eq!(target, (ip.to_string(), 80), "{ips:?}"),
                 (Err(e), Err(needles)) => {

@@ -70,10 +70,11 @@ impl Plan {
     /// Read and validate a plan file.
     pub fn load(path: &Path) -> Result<Plan, PlanError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| PlanError::Read {
-            file: file.clone(),
-            source,
-        })?;
+        let text =
+            crate::device::file::read_text_bounded(path).map_err(|source| PlanError::Read {
+                file: file.clone(),
+                source,
+            })?;
         Plan::parse(&text, &file)
     }
 
@@ -209,6 +210,15 @@ fn typed<T: serde::de::DeserializeOwned>(value: Value, prefix: &str) -> Result<T
 
 fn parse(text: &str, source: &str) -> Result<Plan, At> {
     let document: Value = serde_json::from_str(text).map_err(|e| at("", e.to_string()))?;
+    // The parser keeps the last of two values; which one the writer meant
+    // (`"allow_changes": false` near the top, `true` further down) is
+    // unknown, so a plan says each thing once.
+    if let Some((key, _)) = crate::device::json_diff::duplicate_key(text) {
+        return Err(at(
+            "",
+            format!("key {key:?} appears twice in one object; give it once"),
+        ));
+    }
     if !document.is_object() {
         return Err(at("", "expected a JSON object with a \"scenarios\" list"));
     }

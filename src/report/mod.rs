@@ -22,7 +22,7 @@ pub mod text;
 pub mod verbose;
 
 use std::io::{IsTerminal, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use libtest_mimic::ColorSetting;
 
@@ -96,10 +96,7 @@ pub fn check_report_path(flag: &str, path: &Path) -> Result<(), String> {
              --format json makes them a JSON stream)"
         ));
     }
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
+    let dir = dir_of(path);
     if !dir.is_dir() {
         return Err(format!(
             "{flag} {shown}: directory {} does not exist",
@@ -131,6 +128,27 @@ pub fn check_report_path(flag: &str, path: &Path) -> Result<(), String> {
                 dir.display()
             )
         })
+}
+
+/// Where a report path really points, for telling two flags that name one
+/// file apart (`r.json`, `./r.json`, `dir/../r.json`): its directory
+/// resolved, then its own name. The file itself need not exist yet (a
+/// symbolic link is refused by [`check_report_path`]). `None` when the
+/// directory cannot be resolved.
+fn resolved(path: &Path) -> Option<PathBuf> {
+    Some(
+        std::fs::canonicalize(dir_of(path))
+            .ok()?
+            .join(path.file_name()?),
+    )
+}
+
+/// The directory a report file goes into (`.` for a bare name).
+fn dir_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
 }
 
 #[cfg(test)]

@@ -168,6 +168,12 @@ impl HubCleanup {
         if self.debug.cleanup_panics() {
             panic!("VEGEHUB_HARNESS_DEBUG_PANIC: cleanup fails on purpose");
         }
-        self.safety.settle(&self.label, &self.client).await
+        // Cleanup's requests run on cleanup's clock, not the run's
+        // `--timeout`: a timeout too short for the hub must not leave its
+        // relays on or its config changed.
+        let client = self
+            .client
+            .with_request_timeout(self.safety.cleanup.attempt_timeout);
+        self.safety.settle(&self.label, &client).await
     }
 }

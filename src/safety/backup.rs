@@ -241,7 +241,7 @@ pub fn load(path: &Path) -> Result<Backup, BackupError> {
             }
         }
     }
-    let text = std::fs::read(path).map_err(|source| BackupError::Read {
+    let text = crate::device::file::read_bounded(path).map_err(|source| BackupError::Read {
         path: path.to_owned(),
         source,
     })?;

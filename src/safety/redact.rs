@@ -173,11 +173,22 @@ impl Redactor {
         self.show_secrets
     }
 
-    /// A copy of `value` with every secret-named field replaced.
+    /// A copy of `value` with every value not under a harmless key
+    /// replaced, and every secret (learnt from configs, or masked in
+    /// `value` itself) cut out of the strings that stay: a hub may echo an
+    /// API key inside a harmless field (`"message": "key … refused"`).
     pub fn json(&self, value: &Value) -> Value {
         let mut v = value.clone();
         if !self.show_secrets {
+            let mut secrets = self
+                .learned
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            collect_secrets(value, &mut secrets);
+            secrets.retain(|s| s.len() >= MIN_TEXT_SECRET);
             redact_in_place(&mut v);
+            scrub_strings(None, &mut v, &secrets);
         }
         v
     }
@@ -204,6 +215,30 @@ fn replace_all<'a>(text: &str, secrets: impl Iterator<Item = &'a String>) -> Str
     secrets
         .iter()
         .fold(text.to_owned(), |t, s| t.replace(s.as_str(), REDACTED))
+}
+
+/// Every string a redacted document shows (one under a harmless key; the
+/// others were masked whole, or cut to `scheme://host:port`, by their key)
+/// with each of `secrets` replaced. Array items take their array's key.
+fn scrub_strings(key: Option<&str>, value: &mut Value, secrets: &BTreeSet<String>) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                scrub_strings(Some(k.as_str()), v, secrets);
+            }
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|v| scrub_strings(key, v, secrets)),
+        v @ Value::String(_) if !masked(key, v) => {
+            if let Value::String(s) = v {
+                if secrets.iter().any(|x| s.contains(x.as_str())) {
+                    *s = replace_all(s, secrets.iter());
+                }
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Whether the scalar `v` under `key` is masked: strings and numbers
@@ -351,6 +386,23 @@ mod tests {
             learnt.scrub("got hunter22 and pw-1234"),
             "got <redacted> and <redacted>"
         );
+    }
+
+    #[test]
+    fn a_secret_echoed_in_a_harmless_field_is_cut_out() {
+        let r = Redactor::new(false);
+        r.learn(&config());
+        let answer = json!({"error": 1, "message": "key OLDKEY123 refused",
+            "name": "hunter22", "version": "5.1.1"});
+        let shown = r.json(&answer);
+        assert_eq!(shown["message"], "key <redacted> refused");
+        assert_eq!(shown["name"], "<redacted>");
+        assert_eq!(shown["version"], "5.1.1");
+        // Within one document too: a value masked under its key is cut out
+        // where a harmless field repeats it.
+        let doc = json!({"psk": "open-sesame-9", "message": "psk open-sesame-9 bad"});
+        let shown = Redactor::new(false).json(&doc);
+        assert_eq!(shown["message"], "psk <redacted> bad");
     }
 
     #[test]

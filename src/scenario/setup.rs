@@ -54,6 +54,20 @@ impl Default for Params {
     }
 }
 
+/// An endpoint id's integer value, however the hub spelt it: an integer,
+/// a whole float (`1.0`) or a string of digits (`"1"`).
+fn id_value(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => n.as_i64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e18)
+                .map(|f| f as i64)
+        }),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
 /// The original config with the test key and server set the way its
 /// generation expects: new firmware gets an endpoint appended (as the
 /// reference client does); old firmware gets `api_key`, `hub.server_url`
@@ -72,8 +86,10 @@ pub fn test_config_with(original: &Value, api_key: &str, server_url: &str) -> Va
                 .expect("new generation has a list");
             // One past the largest id; the hub's ids are untrusted, so one
             // at i64::MAX takes the smallest free id instead of overflowing.
+            // An id counts by its value however it is spelt (`1.0`, `"1"`),
+            // so the test endpoint never shares one with the hub's own.
             let ids: std::collections::BTreeSet<i64> =
-                list.iter().filter_map(|e| e["id"].as_i64()).collect();
+                list.iter().filter_map(|e| id_value(&e["id"])).collect();
             let id = match ids.last() {
                 None => 1,
                 Some(max) => max
@@ -174,10 +190,11 @@ pub(super) async fn run(cx: &mut Cx<'_>) -> Step {
     cx.note(format!("firmware generation {generation}"));
     // The test config is rebuilt from the parsed document: refuse one that
     // would not come out as the hub sent it (numbers no f64/i64/u64 holds,
-    // duplicate keys), before anything is written.
+    // or that it would write otherwise, `9E2` as `900.0`; duplicate keys),
+    // before anything is written.
     match crate::device::json_diff::exact(&read.text) {
         Ok(e) => {
-            if let Some(why) = e.inexact {
+            if let Some(why) = e.inexact.or(e.respelled) {
                 return Err(Stop::Fail(format!(
                     "the hub's config cannot be carried exactly ({why}); setup writes nothing"
                 )));
@@ -318,6 +335,9 @@ mod tests {
         assert_eq!(t["endpoints"][1]["id"], 5);
         let top = json!({"endpoints": [{"id": i64::MAX}, {"id": 1}], "error": 0});
         assert_eq!(test_config(&top)["endpoints"][2]["id"], 2);
+        // Ids spelt otherwise still count: no test endpoint shares one.
+        let spelt = json!({"endpoints": [{"id": 1.0}, {"id": "2"}], "error": 0});
+        assert_eq!(test_config(&spelt)["endpoints"][2]["id"], 3);
         assert_eq!(t["endpoints"][1]["config"]["api_key"], TEST_API_KEY);
         assert_eq!(t["endpoints"][1]["config"]["url"], TEST_SERVER_URL);
     }

@@ -237,9 +237,16 @@ impl HubClient {
     /// The same hub and session with another request timeout and retry
     /// count (a plan step's); shares the exchange log and contact state.
     pub fn with_limits(&self, request_timeout: Duration, retries: u32) -> HubClient {
+        let mut c = self.with_request_timeout(request_timeout);
+        c.cfg.retries = retries;
+        c
+    }
+
+    /// The same hub and session with another request timeout only
+    /// (cleanup's own, whatever `--timeout` or the plan said).
+    pub fn with_request_timeout(&self, request_timeout: Duration) -> HubClient {
         let mut c = self.clone();
         c.cfg.request_timeout = request_timeout;
-        c.cfg.retries = retries;
         c
     }
 

@@ -122,10 +122,11 @@ impl Profile {
                 known: Profile::builtin_names().join(", "),
             });
         }
-        let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text =
+            crate::device::file::read_text_bounded(path).map_err(|source| ProfileError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
         Profile::parse(&text, path, name_or_path)
     }
 

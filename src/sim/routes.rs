@@ -399,7 +399,18 @@ async fn config_set(State(state): State<SimState>, body: Bytes) -> Response {
         }
         None => text,
     };
+    // `secret-fields`: the answer also echoes a secret in a harmless
+    // field, as a chatty firmware might.
+    let echo = state.faults_enabled()
+        && state
+            .faults()
+            .iter()
+            .any(|f| f.kind == FaultKind::SecretFields);
     match state.set_config_text(text, !ignore) {
+        Ok(()) if echo => {
+            let said = format!("stored; wifi_pass is {}", super::config::SECRETS[0]);
+            ok(&json!({"error": 0, "message": said}))
+        }
         Ok(()) => ok(&json!({"error": 0})),
         Err(e) => bad_request(e),
     }

@@ -72,6 +72,18 @@ fn bad_input_is_refused_before_the_hub_sees_a_request() {
     std::os::unix::fs::symlink("/dev/stdout", &link).unwrap();
     let link = link.display().to_string();
     let same = dir.path().join("r.out").display().to_string();
+    // The same file spelled another way.
+    let same_too = dir.path().join(".").join("r.out").display().to_string();
+    // Input files that would block or fill memory: a FIFO nobody writes,
+    // a device, one over the size bound.
+    let fifo = dir.path().join("plan.fifo");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.is_ok_and(|s| s.success()), "mkfifo {}", fifo.display());
+    let fifo = fifo.display().to_string();
+    let big = dir.path().join("big.json");
+    std::fs::write(&big, vec![b' '; 5 << 20]).unwrap();
+    let big = big.display().to_string();
+    let sim_fifo = format!("--sim={fifo}");
     let cases: Vec<(Vec<&str>, i32, &str)> = vec![
         (
             vec!["--report-json", "-"],
@@ -97,6 +109,16 @@ fn bad_input_is_refused_before_the_hub_sees_a_request() {
             2,
             "give two files",
         ),
+        (
+            vec!["--report-json", &same, "--junit", &same_too],
+            2,
+            "give two files",
+        ),
+        (vec!["--plan", &fifo], 2, "not a regular file"),
+        (vec!["--plan", "/dev/zero"], 2, "not a regular file"),
+        (vec!["--plan", "/dev/stdin"], 2, "not a regular file"),
+        (vec!["--plan", &big], 2, "larger than 4 MiB"),
+        (vec![&sim_fifo], 2, "not a regular file"),
         (vec!["--retries", "12"], 2, "--retries"),
         (vec!["--device", &addr], 2, "give each hub once"),
         (vec!["no-such-scenario"], 6, "selected no scenario"),
@@ -415,33 +437,41 @@ mod on_a_terminal {
     }
 
     /// Ctrl-C at a question: no more questions, nothing written, exit 130,
-    /// without waiting for Enter.
+    /// without waiting for Enter. Ctrl-D (the end of input): no to this
+    /// and every later question, the read-only scenarios still run.
     #[test]
-    fn ctrl_c_at_a_question_stops_the_run() {
-        let hub = sim_with("hub-new-firmware", &[]);
-        let mut s = spawn(&fast_args(&hub.addr().to_string(), &[]));
-        s.expect("Allow this on A1B2C3D4A620?").unwrap();
-        s.send(expectrl::ControlCode::EndOfText).unwrap();
-        let out = asked_once(&mut s, 130);
-        assert!(
-            out.contains("SIGINT (Ctrl-C) received: stopping the run"),
-            "{out}"
-        );
-        assert_eq!(writes(&hub), Vec::<String>::new(), "{out}");
+    fn ctrl_c_or_ctrl_d_at_a_question_asks_nothing_more() {
+        use expectrl::ControlCode::{EndOfText, EndOfTransmission};
+        for (key, code, says) in [
+            (EndOfText, 130, "SIGINT (Ctrl-C) received: stopping the run"),
+            (EndOfTransmission, 0, "(no answer: not allowed)"),
+        ] {
+            let hub = sim_with("hub-new-firmware", &[]);
+            let mut s = spawn(&fast_args(&hub.addr().to_string(), &[]));
+            s.expect("Allow this on A1B2C3D4A620?").unwrap();
+            s.send(key).unwrap();
+            let out = asked_once(&mut s, code);
+            assert!(out.contains(says), "{key:?}: {out}");
+            assert_eq!(writes(&hub), Vec::<String>::new(), "{out}");
+        }
     }
 
     #[test]
     fn nothing_is_asked_for_what_will_not_run() {
         let hub = sim_with("hub-new-firmware", &[]);
         let addr = hub.addr().to_string();
-        // A read-only filter, and a read-only plan: no question at all.
+        let no_relays = sim_with("hub-battery-sensor", &[]);
+        let no_relays = no_relays.addr().to_string();
+        // A read-only filter, and a read-only plan: no question at all;
+        // nor about relays on a hub that has none.
         let smoke = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/smoke.json");
-        for extra in [
-            &["--exact", "mac"][..],
-            &["--plan", smoke],
-            &["--actuators", "actuators"],
+        for (addr, extra) in [
+            (&addr, &["--exact", "mac"][..]),
+            (&addr, &["--plan", smoke]),
+            (&addr, &["--actuators", "actuators"]),
+            (&no_relays, &["--exact", "actuators"]),
         ] {
-            let mut s = spawn(&fast_args(&addr, extra));
+            let mut s = spawn(&fast_args(addr, extra));
             let (out, code) = finish(&mut s);
             assert_eq!(code, 0, "{extra:?}: {out}");
             assert!(!out.contains("Allow this"), "{extra:?}: {out}");
@@ -644,4 +674,31 @@ fn a_refused_cleanup_request_is_not_retried() {
     let (o, failed) = sets(500);
     assert_eq!(o.status.code(), Some(5), "{}", text(&o));
     assert!(failed > refused, "a 5xx is retried: {failed} config/set");
+}
+
+/// A `--timeout` too short for the hub fails scenarios, never the undo:
+/// cleanup's requests run on cleanup's own clock (3 s an attempt), so the
+/// relays are verified off (exit 1, not 5). Status answers take 300 ms
+/// against a 100 ms `--timeout`.
+#[test]
+fn a_timeout_too_short_for_the_hub_still_leaves_it_as_found() {
+    let hub = sim_with("hub-new-firmware", &["delay:300ms@actuators/status"]);
+    let addr = hub.addr().to_string();
+    let args = [
+        "--timeout",
+        "100ms",
+        "--verify-timeout",
+        "1s",
+        "--on-seconds",
+        "2",
+    ];
+    let extra = ["--actuators", "--exact", "actuators"];
+    let o = crate::common::harness(&[&["--device", addr.as_str()][..], &args, &extra].concat());
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("run cleanup: verified: slot(s) [0, 1] off"),
+        "{out}"
+    );
+    assert_eq!(hub.actuator_states(), [0, 0], "{out}");
 }

@@ -166,6 +166,11 @@ pub fn assert_has(hay: &str, needles: &[&str]) {
     }
 }
 
+/// Characters a terminal acts on, which no output of the harness may carry
+/// raw: ESC, BEL, CR, a C1 CSI (U+009B) and a right-to-left override
+/// (U+202E).
+pub const TERMINAL_CONTROLS: &[&str] = &["\x1b", "\x07", "\r", "\u{9b}", "\u{202e}"];
+
 /// `hay` holds none of `needles`; a failure names the one found and shows
 /// `hay`.
 pub fn assert_lacks(hay: &str, needles: &[&str]) {

@@ -11,7 +11,7 @@ use vegehub_harness::discovery::{self, DiscoverOptions, Progress, StopReason};
 use vegehub_harness::sim::advertise::{Advertisement, Advertiser};
 
 use crate::common::netns::{await_mdns_daemon_threads, mdns_daemon_threads};
-use crate::common::{harness, SimProcess, BIN};
+use crate::common::{assert_lacks, harness, SimProcess, BIN, TERMINAL_CONTROLS};
 use crate::netns_test;
 
 fn ad(mac: &str, instance: Option<&str>, port: u16) -> Advertisement {
@@ -395,19 +395,12 @@ netns_test! {
         let sensor = "Moist\r\u{1b}[1Atest result: ok.\u{9b}2J\u{202e}";
         a.sensors = vec![sensor.into()];
         let adv = Advertiser::register(&a).unwrap();
-        // Raw ESC, BEL, CR, a C1 CSI or a right-to-left override, in the
-        // listing or in its JSON (JSON escapes only ESC, BEL and CR).
-        let raw = |o: &std::process::Output| {
-            [&o.stdout, &o.stderr].into_iter().any(|b| {
-                [&[0x1bu8][..], &[0x07], b"\r", "\u{9b}".as_bytes(), "\u{202e}".as_bytes()]
-                    .iter()
-                    .any(|bad| b.windows(bad.len()).any(|w| w == *bad))
-            })
-        };
+        // No raw ESC, BEL, CR, C1 CSI or right-to-left override, in the
+        // listing or in its JSON (JSON writers escape only ESC, BEL and CR).
         let out = harness(&["discover", "--expect", "1"]);
         assert!(out.status.success(), "{out:?}");
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(!raw(&out), "raw control printed: {text:?}");
+        assert_lacks(&crate::common::text(&out), TERMINAL_CONTROLS);
         assert!(text.contains("5.1.1\\x1b[2J\\x07"), "{text}");
         assert!(
             text.contains("Moist\\r\\x1b[1Atest result: ok.\\u{9b}2J\\u{202e}"),
@@ -415,7 +408,7 @@ netns_test! {
         );
         let out = harness(&["discover", "--json", "--expect", "1"]);
         assert!(out.status.success(), "{out:?}");
-        assert!(!raw(&out), "raw control printed: {:?}", String::from_utf8_lossy(&out.stdout));
+        assert_lacks(&crate::common::text(&out), TERMINAL_CONTROLS);
         let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(doc["hubs"][0]["txt"]["sens_1"], sensor, "carried exactly: {doc}");
         adv.shutdown().unwrap();

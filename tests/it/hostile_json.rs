@@ -23,6 +23,7 @@ struct Case {
 const INFO: &[&str] = &["--exact", "info"];
 const ROUND_TRIP: &[&str] = &["--exact", "config-round-trip", "--write-config"];
 const ACTUATORS: &[&str] = &["--exact", "actuators", "--actuators"];
+const SETUP: &[&str] = &["--exact", "setup", "--setup"];
 
 #[test]
 fn hostile_json_fails_the_call_and_leaves_the_hub_as_found() {
@@ -135,6 +136,15 @@ fn hostile_json_fails_the_call_and_leaves_the_hub_as_found() {
             args: INFO,
             code: 1,
             needle: "number out of range",
+        },
+        // Held exactly, but setup's rebuilt config would say it otherwise
+        // (once written as 1.0, beside a new endpoint of id 1).
+        Case {
+            fault: Framing::Replace("\"id\":1,", "\"id\":1E0,"),
+            path: "/api/config/get",
+            args: SETUP,
+            code: 1,
+            needle: "number at endpoints[0].id is written 1E0, a rebuilt config would say 1.0",
         },
         Case {
             fault: Framing::Replace("\"Cloud\"", "\"Cloud\\udc00\""),

@@ -125,6 +125,12 @@ netns_test! {
                 })
                 .collect(),
         );
+        let o = harness(&["discover", "--expect", "3", "--timeout", "5"]);
+        let listing = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{listing}");
+        for (_, ip) in cases {
+            assert!(listing.contains(&format!("{ip} (never contacted: ")), "{listing}");
+        }
         for (instance, ip) in cases {
             let mut args = vec!["--select", instance, "--discover-timeout", "3"];
             args.extend_from_slice(FAST);

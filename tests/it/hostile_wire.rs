@@ -11,12 +11,16 @@ use std::process::Output;
 use vegehub_harness::sim::SimHandle;
 
 use crate::common::proxy::{FaultProxy, Framing};
-use crate::common::{harness_cmd, output_of, received, run_at, sim_with, text, LIMIT};
+use crate::common::{
+    assert_lacks, harness_cmd, output_of, received, run_at, sim_with, text, LIMIT,
+    TERMINAL_CONTROLS,
+};
 
 /// No panic, no raw control characters, config byte-equal, no relay on.
 fn left_as_found(hub: &SimHandle, before: &str, o: &Output, what: &str) {
     let out = text(o);
     assert!(!out.contains("panicked"), "{what}: a panic:\n{out}");
+    assert_lacks(&out, TERMINAL_CONTROLS);
     assert_eq!(hub.state().config_text(), before, "{what}: config:\n{out}");
     assert!(
         hub.actuator_states().iter().all(|&s| s == 0),
@@ -75,7 +79,11 @@ const BROKEN: [Framing; 20] = [
     Framing::Head("HTTP/1.1 600 X\r\nContent-Length: {len}\r\n\r\n"),
     Framing::Head("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n"),
     // Not waited for: the call fails at once.
-    Framing::Head("HTTP/1.1 503 Busy\r\nRetry-After: 100000\r\nContent-Length: {len}\r\n\r\n"),
+    // A reason phrase with a C1 CSI (HTTP allows such bytes there):
+    // never shown.
+    Framing::Head(
+        "HTTP/1.1 503 Busy\u{9b}2J\u{202e}\r\nRetry-After: 100000\r\nContent-Length: {len}\r\n\r\n",
+    ),
 ];
 
 #[test]

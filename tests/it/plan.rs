@@ -400,6 +400,11 @@ fn bad_plans_exit_2_and_send_nothing() {
             "at scenarios[0].measurements[0].at_least: expected a version string",
         ),
         (
+            "key-twice",
+            r#"{"scenarios": [{"scenario": "setup", "allow_changes": false, "allow_changes": true}]}"#,
+            "key \"allow_changes\" appears twice in one object",
+        ),
+        (
             "not-json",
             r#"{"scenarios": [{"scenario": "mac"}"#,
             "EOF while parsing",

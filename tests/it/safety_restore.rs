@@ -148,6 +148,18 @@ fn bad_backups_send_nothing_to_the_hub() {
         2,
         &["junk.json", "not valid JSON"],
     );
+    // A FIFO nobody writes to is refused, not waited on.
+    #[cfg(unix)]
+    {
+        let fifo = dir.path().join("backup.fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+        one_line_error(
+            &restore(&fifo, &["--device", &addr]),
+            2,
+            &["backup.fifo", "not a regular file"],
+        );
+    }
     assert_eq!(hub.stats().requests, 0, "a bad backup reached the hub");
     assert_eq!(hub.stats().accepted, 0);
 }

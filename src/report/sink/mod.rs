@@ -77,8 +77,10 @@ impl ReportPaths {
         for (i, (fa, a)) in given.iter().enumerate() {
             for (fb, b) in &given[i + 1..] {
                 if let (Some(a), Some(b)) = (a, b) {
-                    let same = a == b
-                        || matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)), (Ok(x), Ok(y)) if x == y);
+                    let same = match (super::resolved(a), super::resolved(b)) {
+                        (Some(x), Some(y)) => x == y,
+                        _ => a == b,
+                    };
                     if same {
                         return Err(format!(
                             "{fa} and {fb} both name {}: give two files",
