@@ -173,7 +173,7 @@ impl HubCleanup {
         // relays on or its config changed.
         let client = self
             .client
-            .with_request_timeout(self.safety.cleanup.attempt_timeout);
+            .with_request_timeout(self.safety.cleanup.request_timeout);
         self.safety.settle(&self.label, &client).await
     }
 }

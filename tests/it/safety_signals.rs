@@ -88,21 +88,31 @@ fn relay_on(hub: &SimHandle, mut cmd: Command) -> Spawned {
 
 #[test]
 fn sigint_during_actuators_switches_every_slot_off_and_exits_130() {
-    let hub = sim_with("hub-new-firmware", &["delay:400ms@actuators/status"]);
-    let run = relay_on(&hub, harness_cmd());
-    run.signal(libc::SIGINT);
-    // Off because the harness switched it off, not because its 10 s ran
-    // out: a deadline, not a stopwatch. The run must be over (and every
-    // slot read off below) within 8 s of the relay going on, before the
-    // hub's own 10 s could end it; it is killed and fails otherwise.
-    let (code, out) = run.finish(Duration::from_secs(8));
-    assert_eq!(hub.actuator_states(), vec![0, 0], "{out}");
-    assert_eq!(code, Some(130), "{out}");
-    assert!(
-        out.contains("SIGINT (Ctrl-C) received: stopping the run; undoing:"),
-        "{out}"
-    );
-    assert!(out.contains(" off: done, verified"), "{out}");
+    // 1600 ms a status read: a slow hub, not a dead one. Its two off reads
+    // take 3.2 s, more than the 3 s cleanup once gave a whole attempt (it
+    // then said "NOT verified", exit 5); each request has 3 s now.
+    for delay in ["400ms", "1600ms"] {
+        let hub = sim_with(
+            "hub-new-firmware",
+            &[&format!("delay:{delay}@actuators/status")],
+        );
+        let run = relay_on(&hub, harness_cmd());
+        run.signal(libc::SIGINT);
+        // Off because the harness switched it off, not because its 10 s ran
+        // out: a deadline, not a stopwatch. The run must be over (and every
+        // slot read off below) within 8 s of the relay going on, before the
+        // hub's own 10 s could end it; it is killed and fails otherwise.
+        let (code, out) = run.finish(Duration::from_secs(8));
+        assert_eq!(hub.actuator_states(), vec![0, 0], "{delay}: {out}");
+        assert_eq!(code, Some(130), "{delay}: {out}");
+        assert_has(
+            &out,
+            &[
+                "SIGINT (Ctrl-C) received: stopping the run; undoing:",
+                " off: done, verified",
+            ],
+        );
+    }
 }
 
 #[test]

@@ -97,7 +97,7 @@ pub async fn restore<H: HubOps>(
     }
     retry(
         policy,
-        || restore_verified(ops, &backup.config_answer),
+        || restore_verified(ops, &backup.config_answer, policy),
         |_, _, _| {},
     )
     .await

@@ -1,7 +1,7 @@
 //! Settling a hub's obligations: switch its slots off and restore its config,
-//! each verified by reading the hub back, with a timeout per attempt and
-//! retries with exponential backoff, so a flaky hub gets several chances and
-//! a dead one cannot hang the harness.
+//! each verified by reading the hub back, with a timeout per request and
+//! retries with exponential backoff, so a flaky hub gets several chances, a
+//! slow one is waited for, and a dead one cannot hang the harness.
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -13,8 +13,8 @@ use tokio::time::{sleep, timeout, Instant};
 use super::{HubDebt, HubOps, Obligations};
 use crate::device::json_diff::diff_texts;
 
-/// Timeouts and retries of cleanup. Worst case for one undo step is
-/// `attempts * attempt_timeout` plus the backoffs.
+/// Timeouts and retries of cleanup. Against a hub that never answers, one
+/// undo step takes `attempts * request_timeout` plus the backoffs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CleanupPolicy {
     /// Tries per undo step (at least 1).
@@ -22,8 +22,11 @@ pub struct CleanupPolicy {
     /// Wait after the first failed attempt; doubles after each further one.
     pub first_backoff: Duration,
     pub max_backoff: Duration,
-    /// Bound on one attempt, requests and verification included.
-    pub attempt_timeout: Duration,
+    /// Bound on each request of an attempt. An attempt is bounded by its
+    /// requests and `verify_within`, not by one clock for all of them: a
+    /// hub that takes 1.5 s per answer is slow, not dead, and switching
+    /// four slots off and reading them off twice takes it 9 s.
+    pub request_timeout: Duration,
     /// How long one attempt polls `actuators/status` for the slots to read off.
     pub verify_within: Duration,
     /// Interval of that polling.
@@ -36,7 +39,7 @@ impl Default for CleanupPolicy {
             attempts: 4,
             first_backoff: Duration::from_millis(250),
             max_backoff: Duration::from_secs(2),
-            attempt_timeout: Duration::from_secs(3),
+            request_timeout: Duration::from_secs(3),
             verify_within: Duration::from_secs(2),
             poll_every: Duration::from_millis(100),
         }
@@ -44,9 +47,9 @@ impl Default for CleanupPolicy {
 }
 
 impl CleanupPolicy {
-    /// The longest one undo step can take.
-    pub fn worst_case(&self) -> Duration {
-        let mut total = self.attempt_timeout * self.attempts;
+    /// How long one undo step takes against a hub that never answers.
+    pub fn dead_hub_case(&self) -> Duration {
+        let mut total = self.request_timeout * self.attempts;
         let mut b = self.first_backoff;
         for _ in 1..self.attempts {
             total += b;
@@ -204,7 +207,7 @@ pub async fn settle<H: HubOps>(
     if let Some(c) = debt.config {
         let what = format!("restore config from {}", c.backup.display());
         let r = step(&label, &what, policy, on_event, || {
-            restore_verified(ops, &c.original)
+            restore_verified(ops, &c.original, policy)
         })
         .await;
         match r {
@@ -286,9 +289,9 @@ fn attempt_error<H: HubOps>(what: &str, e: &H::Error) -> AttemptError {
     }
 }
 
-/// Try `attempt` up to `policy.attempts` times, each bounded by
-/// `policy.attempt_timeout`, sleeping an exponentially growing backoff in
-/// between. The error names the last failure and the number of attempts.
+/// Try `attempt` up to `policy.attempts` times (each bounded by its own
+/// requests' timeouts, see [`answer`]), sleeping an exponentially growing
+/// backoff in between. The error names the last failure and the number of attempts.
 /// A refusal (4xx) is not tried again.
 pub async fn retry<F, Fut, E>(
     policy: &CleanupPolicy,
@@ -303,16 +306,15 @@ where
     let attempts = policy.attempts.max(1);
     let mut backoff = policy.first_backoff;
     for n in 1..=attempts {
-        let error = match timeout(policy.attempt_timeout, attempt()).await {
-            Ok(Ok(())) => return Ok(()),
-            Ok(Err(e)) => {
+        let error = match attempt().await {
+            Ok(()) => return Ok(()),
+            Err(e) => {
                 let e: AttemptError = e.into();
                 if e.refused {
                     return Err(format!("{} (refused by the hub: not retried)", e.message));
                 }
                 e.message
             }
-            Err(_) => format!("no answer within {} ms", policy.attempt_timeout.as_millis()),
         };
         if n == attempts {
             return Err(format!("{error} (gave up after {n} attempts)"));
@@ -324,6 +326,19 @@ where
     unreachable!("the loop returns on its last attempt")
 }
 
+/// `request`'s answer within `policy.request_timeout`; a failure is named
+/// with `what`, a timeout as the hub's silence.
+async fn answer<H: HubOps, T>(
+    policy: &CleanupPolicy,
+    what: &str,
+    request: impl Future<Output = Result<T, H::Error>>,
+) -> Result<T, AttemptError> {
+    match timeout(policy.request_timeout, request).await {
+        Ok(r) => r.map_err(|e| attempt_error::<H>(what, &e)),
+        Err(_) => Err(format!("no answer within {} ms", policy.request_timeout.as_millis()).into()),
+    }
+}
+
 /// Send `off` to every slot, then poll status until all of them read off.
 async fn all_off_verified<H: HubOps>(
     ops: &H,
@@ -331,9 +346,7 @@ async fn all_off_verified<H: HubOps>(
     policy: &CleanupPolicy,
 ) -> Result<(), AttemptError> {
     for &slot in slots {
-        ops.actuator_off(slot)
-            .await
-            .map_err(|e| attempt_error::<H>(&format!("slot {slot} off"), &e))?;
+        answer::<H, _>(policy, &format!("slot {slot} off"), ops.actuator_off(slot)).await?;
     }
     let deadline = Instant::now() + policy.verify_within;
     // Off is verified by two reads in a row, a poll apart: a relay that
@@ -341,10 +354,7 @@ async fn all_off_verified<H: HubOps>(
     // opening again) is not taken for off.
     let mut off_once = false;
     loop {
-        let status = ops
-            .actuator_status()
-            .await
-            .map_err(|e| attempt_error::<H>("actuator status", &e))?;
+        let status = answer::<H, _>(policy, "actuator status", ops.actuator_status()).await?;
         // Off only when the hub says so: a slot it does not report (or
         // reports twice, differently) is unknown, not off.
         let mut still_on = BTreeSet::new();
@@ -399,14 +409,10 @@ async fn all_off_verified<H: HubOps>(
 pub(crate) async fn restore_verified<H: HubOps>(
     ops: &H,
     original: &str,
+    policy: &CleanupPolicy,
 ) -> Result<(), AttemptError> {
-    ops.config_set(original)
-        .await
-        .map_err(|e| attempt_error::<H>("config/set", &e))?;
-    let back = ops
-        .config_get()
-        .await
-        .map_err(|e| attempt_error::<H>("config/get", &e))?;
+    answer::<H, _>(policy, "config/set", ops.config_set(original)).await?;
+    let back = answer::<H, _>(policy, "config/get", ops.config_get()).await?;
     let diff = diff_texts(original, &back);
     if diff.is_empty() {
         Ok(())
@@ -433,8 +439,9 @@ pub(crate) mod tests {
     use std::sync::Mutex;
 
     /// A scripted hub: `fail_first` requests of each kind fail, `hang`
-    /// makes every request wait forever, `stuck` slots never switch off,
-    /// `mangle` changes what config/get returns.
+    /// makes every request wait forever, `latency` makes each answer take
+    /// that long, `stuck` slots never switch off, `mangle` changes what
+    /// config/get returns.
     #[derive(Default)]
     pub(crate) struct FakeHub {
         pub slots: Mutex<Vec<u8>>,
@@ -442,6 +449,7 @@ pub(crate) mod tests {
         pub mac: String,
         pub fail_first: AtomicU32,
         pub hang: bool,
+        pub latency: Duration,
         pub stuck: Vec<u32>,
         pub mangle: bool,
         pub sets: Mutex<Vec<ActuatorSet>>,
@@ -457,6 +465,7 @@ pub(crate) mod tests {
             if self.hang {
                 std::future::pending::<()>().await;
             }
+            sleep(self.latency).await;
             let left = self.fail_first.load(Ordering::SeqCst);
             if left > 0 {
                 self.fail_first.store(left - 1, Ordering::SeqCst);
@@ -626,9 +635,9 @@ pub(crate) mod tests {
         assert!(!r.verified());
         assert_eq!(r.slots_left, vec![0, 1]);
         assert_eq!(r.config_left, Some(PathBuf::from("/b/h.json")));
-        assert_eq!(start.elapsed(), policy.worst_case() * 2);
+        assert_eq!(start.elapsed(), policy.dead_hub_case() * 2);
         assert_eq!(
-            policy.worst_case(),
+            policy.dead_hub_case(),
             Duration::from_millis(4 * 3000 + 250 + 500 + 1000)
         );
         // The registry still says what is owed.
@@ -640,6 +649,31 @@ pub(crate) mod tests {
             }
             e => panic!("{e:?}"),
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_hub_is_waited_for_request_by_request() {
+        // 1.5 s an answer, under the 3 s a request may take: two offs and
+        // two off reads are 6 s, and the restore 3 s. One clock of 3 s for
+        // the whole attempt (as cleanup had) never verified either.
+        let o = Obligations::new(MaxOn::default());
+        owed(&o);
+        let h = FakeHub {
+            latency: Duration::from_millis(1500),
+            ..hub()
+        };
+        let start = Instant::now();
+        let (r, events) = run(&h, &o).await;
+        assert!(r.verified(), "{r:?} {events:?}");
+        assert!(o.is_clear());
+        assert!(
+            !events
+                .iter()
+                .any(|e| matches!(e, UndoEvent::Retrying { .. })),
+            "{events:?}"
+        );
+        let poll = CleanupPolicy::default().poll_every;
+        assert_eq!(start.elapsed(), Duration::from_millis(6 * 1500) + poll);
     }
 
     #[tokio::test(start_paused = true)]
