@@ -45,14 +45,7 @@ pub struct DiscoverArgs {
 /// `--timeout` (and the run's `--discover-timeout`): the one duration
 /// syntax of every flag (`device::duration`), above 0 and at most an hour.
 pub fn parse_timeout(s: &str) -> Result<Duration, String> {
-    let d = crate::device::duration::parse_duration(s)?;
-    if d.is_zero() || d > Duration::from_secs(3600) {
-        return Err(format!(
-            "{} is out of range (above 0, at most 1h)",
-            s.trim()
-        ));
-    }
-    Ok(d)
+    crate::device::duration::parse_within(s, Duration::from_secs(3600), "1h")
 }
 
 /// [`parse_timeout`], as a clap value parser.

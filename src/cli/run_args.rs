@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::Args;
 use libtest_mimic::{ColorSetting, FormatSetting};
 
-use crate::device::duration::{parse_duration, FlagDuration};
+use crate::device::duration::{parse_duration, parse_within, FlagDuration};
 use crate::discovery::select::{DiscoverPlan, Selector};
 use crate::discovery::DiscoverOptions;
 use crate::error::FatalError;
@@ -33,7 +33,7 @@ pub enum Format {
 /// `--color`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Color {
-    /// Colour when stdout is a terminal and NO_COLOR is unset or empty.
+    /// Colour when stdout is a terminal (not TERM=dumb) and NO_COLOR is unset or empty.
     Auto,
     /// Always colour, also into a pipe or file.
     Always,
@@ -125,14 +125,15 @@ pub struct RunArgs {
     #[arg(long, value_name = "NAME", env = "VEGEHUB_HARNESS_OPERATOR")]
     pub operator: Option<String>,
 
-    /// Timeout of each HTTP request (e.g. 5s, 800ms) [default: the plan's, 5s].
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    /// Timeout of each HTTP request (e.g. 5s, 800ms; at most 600s) [default:
+    /// the plan's, 5s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_hub_timeout)]
     pub timeout: Option<Duration>,
 
-    /// Timeout of each TCP connect.
+    /// Timeout of each TCP connect (at most 600s).
     #[arg(long, value_name = "DURATION",
           default_value_t = FlagDuration(crate::session::client::DEFAULT_CONNECT_TIMEOUT),
-          value_parser = FlagDuration::parse)]
+          value_parser = |s: &str| parse_hub_timeout(s).map(FlagDuration))]
     pub connect_timeout: FlagDuration,
 
     /// Extra attempts of a request after a connection error, 0 to 10
@@ -140,10 +141,18 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=crate::plan::MAX_RETRIES as i64))]
     pub retries: Option<u32>,
 
-    /// How long a relay or the config has to follow a command [default: the
-    /// plan's, 5s].
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    /// How long a relay or the config has to follow a command (at most
+    /// 600s) [default: the plan's, 5s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_hub_timeout)]
     pub verify_timeout: Option<Duration>,
+
+    /// Wall-clock budget of each scenario: past it the scenario is stopped
+    /// where it is and fails, and what it changed is undone (cleanup has its
+    /// own timeouts) [default: the plan's, else 24 requests at --timeout
+    /// plus the scenario's own waits: 2m for a read-only scenario; at most
+    /// 600s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_hub_timeout)]
+    pub scenario_timeout: Option<Duration>,
 
     /// Device-side duration of each slot's on/off check, in seconds
     /// [default: the plan's, 5].
@@ -234,6 +243,15 @@ pub struct RunArgs {
     pub debug_session_per_request: bool,
 }
 
+/// `--timeout`, `--connect-timeout`, `--verify-timeout`,
+/// `--scenario-timeout`: above 0 and at most the plan's own limit on
+/// timeouts (`timeout_seconds`, `verify_timeout_seconds`,
+/// `scenario_timeout_seconds`: 600 s), the same range as in a plan file.
+fn parse_hub_timeout(s: &str) -> Result<Duration, String> {
+    let max = crate::plan::MAX_SECONDS;
+    parse_within(s, Duration::from_secs(max.into()), &format!("{max}s"))
+}
+
 impl RunArgs {
     /// Validate into a run config. Nothing is sent anywhere; on a terminal,
     /// a real hub's hub-changing scenarios may be confirmed interactively.
@@ -251,6 +269,7 @@ impl RunArgs {
             verify_timeout: self.verify_timeout,
             on_seconds: self.on_seconds,
             auto_off_seconds: self.auto_off_seconds,
+            scenario_timeout: self.scenario_timeout,
         }
         .apply(&mut plan);
         let reports = ReportPaths {
@@ -285,11 +304,6 @@ impl RunArgs {
             }
             given.push((key, port, d));
             targets.push(Target::Device { host, port });
-        }
-        if self.timeout.is_some_and(|t| t.is_zero()) || self.connect_timeout.0.is_zero() {
-            return Err(FatalError::Usage(
-                "--timeout and --connect-timeout must be more than zero".into(),
-            ));
         }
         if self.repeat_for.is_some_and(|d| d.is_zero()) {
             return Err(FatalError::Usage(
@@ -457,10 +471,7 @@ pub fn parse_device(s: &str) -> Result<(String, u16), String> {
     if host.is_empty() {
         return Err("empty host".into());
     }
-    if host
-        .chars()
-        .any(|c| c.is_whitespace() || matches!(c, '/' | '?' | '#' | '@'))
-    {
+    if host.chars().any(|c| matches!(c, '/' | '?' | '#' | '@')) {
         return Err("expected HOST[:PORT], not a URL".into());
     }
     if host.contains(':') || s.starts_with('[') {
@@ -472,11 +483,13 @@ pub fn parse_device(s: &str) -> Result<(String, u16), String> {
         .unwrap_or(&host)
         .split('.')
         .all(|label| {
-            !label.is_empty()
+            // DNS: labels of 1 to 63 characters, a name of at most 253.
+            (1..=63).contains(&label.len())
                 && label
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         })
+        || host.trim_end_matches('.').len() > 253
     {
         return Err(format!("{host:?} is not a host name or address"));
     }

@@ -27,6 +27,20 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(secs).map_err(|_| format!("{s:?} is out of range"))
 }
 
+/// [`parse_duration`], refused unless above 0 and at most `max` (written
+/// `max_text` in the message): a flag's range, so a value in the wrong
+/// unit (`--timeout 5000`, meant as milliseconds) is refused, not waited.
+pub fn parse_within(s: &str, max: Duration, max_text: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d.is_zero() || d > max {
+        return Err(format!(
+            "{} is out of range (above 0, at most {max_text}; a bare number is seconds)",
+            s.trim()
+        ));
+    }
+    Ok(d)
+}
+
 /// A flag's duration, written back in the syntax it is parsed from. A
 /// flag's default is then written once, as the constant it comes from,
 /// and `--help` still shows it: `default_value_t = FlagDuration(CONST)`.

@@ -25,6 +25,12 @@ pub const MAX_RETRIES: u32 = 10;
 /// Longest timeout or deadline a plan may ask for, and the longest
 /// `on_seconds`/`auto_off_seconds` (also for their flags), in seconds.
 pub const MAX_SECONDS: u32 = 600;
+/// A scenario's default wall-clock budget is this many of its requests at
+/// their full timeout (2 min at the default 5 s), plus the waits the step
+/// itself asks for (see [`Step::budget`]). A healthy hub answers in well
+/// under a second, so it never comes near; a hub that answers every
+/// request just inside the timeout is stopped after about this many.
+pub const BUDGET_REQUESTS: u32 = 24;
 
 /// A validated plan.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,6 +57,9 @@ pub struct Step {
     pub timeout: Duration,
     /// Retries after a connection error, per request.
     pub retries: u32,
+    /// The scenario's wall-clock budget (`scenario_timeout_seconds`,
+    /// `--scenario-timeout`); `None`: derived, see [`Step::budget`].
+    pub scenario_timeout: Option<Duration>,
     /// For scenarios that change the hub: whether the plan allows it. Always
     /// false for read-only scenarios (they never need it).
     pub allow_changes: bool,
@@ -66,6 +75,32 @@ impl Step {
             Params::Actuators(_) => Scenario::Actuators,
             Params::Setup(_) => Scenario::Setup,
         }
+    }
+
+    /// How long the scenario may run before it is stopped where it is and
+    /// failed (cleanup is not counted: it has its own timeouts). The plan's
+    /// or the flag's, else [`BUDGET_REQUESTS`] requests at the step's
+    /// timeout plus the waits the step asks for: the verify waits before
+    /// and around the auto-off check and its duration, the setup delivery
+    /// wait. Each verify wait ends at the first read that matches on a
+    /// healthy hub, so they are counted once each, not per slot.
+    pub fn budget(&self) -> Duration {
+        if let Some(b) = self.scenario_timeout {
+            return b;
+        }
+        let waits = match &self.params {
+            Params::Actuators(a) => {
+                let auto_off = if a.auto_off_check {
+                    Duration::from_secs(a.auto_off_seconds.into())
+                } else {
+                    Duration::ZERO
+                };
+                a.verify_timeout * 4 + auto_off
+            }
+            Params::Setup(p) => p.deliver_timeout,
+            _ => Duration::ZERO,
+        };
+        self.timeout * BUDGET_REQUESTS + waits
     }
 }
 
@@ -83,6 +118,8 @@ pub struct ParamOverrides {
     pub on_seconds: Option<u32>,
     /// `--auto-off-seconds`
     pub auto_off_seconds: Option<u32>,
+    /// `--scenario-timeout`
+    pub scenario_timeout: Option<Duration>,
 }
 
 impl ParamOverrides {
@@ -98,12 +135,14 @@ impl ParamOverrides {
             verify_timeout,
             on_seconds,
             auto_off_seconds,
+            scenario_timeout,
         } = *self;
         plan.timeout = timeout.unwrap_or(plan.timeout);
         plan.retries = retries.unwrap_or(plan.retries);
         for step in &mut plan.steps {
             step.timeout = timeout.unwrap_or(step.timeout);
             step.retries = retries.unwrap_or(step.retries);
+            step.scenario_timeout = scenario_timeout.or(step.scenario_timeout);
             if let Params::Actuators(a) = &mut step.params {
                 a.verify_timeout = verify_timeout.unwrap_or(a.verify_timeout);
                 a.on_seconds = on_seconds.unwrap_or(a.on_seconds);
@@ -201,6 +240,7 @@ mod tests {
             verify_timeout: Some(secs(9)),
             on_seconds: Some(4),
             auto_off_seconds: None,
+            scenario_timeout: None,
         }
         .apply(&mut p);
         assert_eq!((p.timeout, p.retries), (secs(7), 0));
@@ -220,5 +260,46 @@ mod tests {
             .unwrap()
             .options(&Options::default());
         assert_eq!(&o.actuator_params, a);
+    }
+
+    #[test]
+    fn a_scenario_budget_is_the_plans_the_flags_or_derived_from_the_step() {
+        let secs = Duration::from_secs;
+        let mut p = plan();
+        // Derived: 24 requests at the step's timeout, plus the step's waits
+        // (actuators: 4 verify waits of 2 s and the 1 s auto-off).
+        assert_eq!(p.steps[0].budget(), Duration::from_millis(500) * 24);
+        assert_eq!(p.steps[1].budget(), secs(3 * 24 + 4 * 2 + 1));
+        // The defaults: 2 min for a read-only scenario, more for actuators
+        // and setup, whose waits are long on purpose.
+        let d = Plan::builtin_default();
+        let info = d.step(Scenario::Info).unwrap();
+        assert_eq!(info.budget(), secs(120));
+        let setup = Plan::parse(
+            r#"{"scenarios": [{"scenario": "setup", "allow_changes": true}]}"#,
+            "p.json",
+        )
+        .unwrap();
+        assert_eq!(setup.steps[0].budget(), secs(120 + 10));
+        // The plan's own, per step; the flag wins over it.
+        let q = Plan::parse(
+            r#"{"scenarios": [{"scenario": "info", "scenario_timeout_seconds": 30}]}"#,
+            "p.json",
+        )
+        .unwrap();
+        assert_eq!(q.steps[0].budget(), secs(30));
+        let zero = r#"{"scenarios": [{"scenario": "info", "scenario_timeout_seconds": 0}]}"#;
+        let e = Plan::parse(zero, "p.json").unwrap_err();
+        assert_eq!(
+            e.path(),
+            Some("scenarios[0].scenario_timeout_seconds"),
+            "{e}"
+        );
+        ParamOverrides {
+            scenario_timeout: Some(secs(9)),
+            ..ParamOverrides::default()
+        }
+        .apply(&mut p);
+        assert!(p.steps.iter().all(|s| s.budget() == secs(9)));
     }
 }

@@ -110,7 +110,8 @@ struct RawPlan {
 }
 
 /// A step kind's own fields, then the fields every step has
-/// (`measurements`, `timeout_seconds`, `retries`), in that order. Each kind
+/// (`measurements`, `timeout_seconds`, `retries`,
+/// `scenario_timeout_seconds`), in that order. Each kind
 /// is its own struct so that `deny_unknown_fields` names exactly that
 /// kind's fields (serde's `flatten` cannot be combined with it);
 /// `every_step!` takes the shared fields out again.
@@ -126,6 +127,8 @@ macro_rules! step_kind {
             timeout_seconds: Option<f64>,
             #[serde(default)]
             retries: Option<u32>,
+            #[serde(default)]
+            scenario_timeout_seconds: Option<f64>,
         }
     };
 }
@@ -182,6 +185,7 @@ macro_rules! every_step {
             $step.measurements,
             $step.timeout_seconds,
             $step.retries,
+            $step.scenario_timeout_seconds,
             $allow_changes,
         )
     };
@@ -282,7 +286,7 @@ fn parse_step(
     };
     let kind = scenario_name(&mut map, path)?;
     let rest = Value::Object(map);
-    let (params, (specs, step_timeout, step_retries, allow_changes)) = match kind {
+    let (params, (specs, step_timeout, step_retries, budget, allow_changes)) = match kind {
         Scenario::Mac | Scenario::Info | Scenario::ActuatorStatus => {
             let s: ReadOnlyStep = typed(rest, path)?;
             let params = match kind {
@@ -333,6 +337,7 @@ fn parse_step(
         measurements,
         timeout: seconds(step_timeout, &format!("{path}.timeout_seconds"))?.unwrap_or(timeout),
         retries: retries(step_retries, &format!("{path}.retries"))?.unwrap_or(retries_default),
+        scenario_timeout: seconds(budget, &format!("{path}.scenario_timeout_seconds"))?,
         allow_changes,
     })
 }

@@ -27,7 +27,9 @@ use std::path::{Path, PathBuf};
 use libtest_mimic::ColorSetting;
 
 /// Decide colour once for the run: `--color always|never` wins; otherwise
-/// colour only on a terminal and only without `NO_COLOR`.
+/// colour only on a terminal, only without `NO_COLOR`, and not on a
+/// `TERM=dumb` one (a terminal that shows escape sequences as text; the
+/// progress lines stay off there too).
 pub fn set_color(choice: Option<ColorSetting>) {
     let on = match choice.unwrap_or(ColorSetting::Auto) {
         ColorSetting::Always => true,
@@ -35,6 +37,7 @@ pub fn set_color(choice: Option<ColorSetting>) {
         ColorSetting::Auto => {
             std::io::stdout().is_terminal()
                 && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
         }
     };
     colored::control::set_override(on);

@@ -218,8 +218,13 @@ fn run_plan(
                 ctx.cleanup.undo_new_debt(rt);
             }
             sink.scenario_started(index, s, cycle);
-            let mut record = run_scenario(rt, hub, s, step, facts, first);
+            let (mut record, over) = run_scenario(rt, hub, s, step, facts, first);
             first = false;
+            // Out of its budget, stopped where it was: what it changed is
+            // undone now, on cleanup's own clock, before the next scenario.
+            if over {
+                ctx.cleanup.undo_owed(rt);
+            }
             let verdict = record.verdict.clone();
             {
                 let mut t = ctx.tally.lock().unwrap_or_else(|e| e.into_inner());
@@ -255,7 +260,8 @@ fn run_plan(
 
 /// Run one scenario on the hub and judge it: not run when interrupted, the
 /// hub unreachable or the plan denies it; else run as a task on the
-/// runtime, stopped where it is by a signal, a panic caught as its failure.
+/// runtime, stopped where it is by a signal or at the end of its budget
+/// (then `true`: what it changed is owed), a panic caught as its failure.
 /// Then judged: see [`judge`].
 fn run_scenario(
     rt: &Handle,
@@ -264,27 +270,23 @@ fn run_scenario(
     step: &Step,
     facts: &mut HubFacts,
     first: bool,
-) -> Record {
+) -> (Record, bool) {
     let safety = &hub.options.safety;
     let interrupt = &safety.interrupt;
     let options = step.options(&hub.options);
     let client = hub.client.with_limits(step.timeout, step.retries);
     let scenario_started = Instant::now();
-    let record = match hub.client.contact() {
-        _ if interrupt.is_interrupted() => Record::not_run(
-            s,
-            Verdict::Skip(format!(
-                "not run: interrupted by {}",
-                interrupt.signal().expect("interrupted")
-            )),
-        ),
+    let not_run = |v| (Record::not_run(s, v), false);
+    let (record, over) = match hub.client.contact() {
+        _ if interrupt.is_interrupted() => not_run(Verdict::Skip(format!(
+            "not run: interrupted by {}",
+            interrupt.signal().expect("interrupted")
+        ))),
         // Unreachable before any answer: later scenarios would only
         // pile up connection timeouts.
-        Contact::Unreachable(why) => {
-            Record::not_run(s, Verdict::Skip(format!("hub unreachable ({why})")))
-        }
+        Contact::Unreachable(why) => not_run(Verdict::Skip(format!("hub unreachable ({why})"))),
         _ if step.denied_by_plan().is_some() => {
-            Record::not_run(s, Verdict::Skip(step.denied_by_plan().unwrap_or_default()))
+            not_run(Verdict::Skip(step.denied_by_plan().unwrap_or_default()))
         }
         // A signal stops the scenario where it is; what it changed is
         // in the obligations and is undone below.
@@ -305,25 +307,22 @@ fn run_scenario(
             // of the harness's CPU).
             let (c, o, i) = (client.clone(), options.clone(), interrupt.clone());
             let mut f = std::mem::take(facts);
+            let budget = step.budget();
             let task = rt.spawn(async move {
-                let r = tokio::select! {
-                    r = s.run(&c, &mut f, &o) => r,
-                    sig = i.wait() => {
-                        // Stopped where it was: its true time, and what
-                        // it exchanged and ran into so far.
-                        let mut r = Record::not_run(
-                            s,
-                            Verdict::Fail(format!("interrupted by {sig}")),
-                        );
-                        r.duration = scenario_started.elapsed();
-                        r.exchanges = c.take_exchanges();
-                        r.incidents = c.take_incidents();
-                        r
+                let (r, over) = tokio::select! {
+                    r = within_budget(s, budget, s.run(&c, &mut f, &o)) => {
+                        let over = r.is_err();
+                        (r, over)
                     }
+                    sig = i.wait() => (Err(format!("interrupted by {sig}")), false),
                 };
-                (r, f)
+                // Stopped where it was: its true time, and what it
+                // exchanged and ran into so far.
+                let r =
+                    r.unwrap_or_else(|why| stopped(s, Verdict::Fail(why), scenario_started, &c));
+                (r, f, over)
             });
-            let (record, f) = match rt.block_on(task) {
+            let (record, f, over) = match rt.block_on(task) {
                 Ok(done) => done,
                 // A panic in the scenario is this closure's panic.
                 Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
@@ -331,23 +330,43 @@ fn run_scenario(
             };
             *facts = f;
             hub.ledger.set_scenario(&hub.label, None);
-            record
+            (record, over)
         }))
         .unwrap_or_else(|p| {
-            let mut r = Record::not_run(
-                s,
-                Verdict::Fail(format!(
-                    "{s} panicked: {}",
-                    scenario::setup::panic_message(&*p)
-                )),
-            );
-            r.duration = scenario_started.elapsed();
-            r.exchanges = client.take_exchanges();
-            r.incidents = client.take_incidents();
-            r
+            let why = format!("{s} panicked: {}", scenario::setup::panic_message(&*p));
+            (
+                stopped(s, Verdict::Fail(why), scenario_started, &client),
+                false,
+            )
         }),
     };
-    judge(record, &client, step, facts, &safety.redactor)
+    (judge(record, &client, step, facts, &safety.redactor), over)
+}
+
+/// Run a scenario within its wall-clock budget; past it, the scenario is
+/// dropped where it is (the one-line reason names it and the budget). Its
+/// changes are in the obligations, undone by cleanup on cleanup's clock.
+async fn within_budget<T>(
+    s: Scenario,
+    budget: std::time::Duration,
+    run: impl std::future::Future<Output = T>,
+) -> Result<T, String> {
+    tokio::time::timeout(budget, run).await.map_err(|_| {
+        format!(
+            "{s}: did not finish within its {} budget (--scenario-timeout)",
+            crate::device::duration::FlagDuration(budget)
+        )
+    })
+}
+
+/// The record of a scenario stopped before its end: its true time, and
+/// what it exchanged and ran into so far.
+fn stopped(s: Scenario, verdict: Verdict, started: Instant, client: &HubClient) -> Record {
+    let mut r = Record::not_run(s, verdict);
+    r.duration = started.elapsed();
+    r.exchanges = client.take_exchanges();
+    r.incidents = client.take_incidents();
+    r
 }
 
 /// Judge a scenario's record: a failure on a timeout the harness caused
@@ -442,4 +461,31 @@ fn redact_record(mut r: Record, redactor: &crate::safety::redact::Redactor) -> R
         c.detail = redactor.scrub(&c.detail);
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// A scenario that takes `secs` of (paused) time, within a 60 s budget.
+    async fn after(secs: u64) -> Result<u64, String> {
+        let run = async move {
+            tokio::time::sleep(Duration::from_secs(secs)).await;
+            secs
+        };
+        within_budget(Scenario::Info, Duration::from_secs(60), run).await
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_scenario_is_stopped_at_its_budget_and_not_before() {
+        assert_eq!(after(59).await, Ok(59));
+        let start = tokio::time::Instant::now();
+        assert_eq!(
+            after(3600).await,
+            Err("info: did not finish within its 60s budget (--scenario-timeout)".into())
+        );
+        // Stopped at the budget, not at the scenario's own end.
+        assert_eq!(start.elapsed(), Duration::from_secs(60));
+    }
 }

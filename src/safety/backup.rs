@@ -331,6 +331,13 @@ fn check_private(dir: &Path) -> Result<(), BackupError> {
 }
 
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    // Said plainly: creating over a file only says "File exists".
+    if dir.exists() && !dir.is_dir() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "exists and is not a directory",
+        ));
+    }
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]

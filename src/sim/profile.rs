@@ -31,6 +31,12 @@ const BUILTIN: &[(&str, &str)] = &[
     ),
 ];
 
+/// The most actuator slots a simulated hub serves (a real hub has a
+/// handful; the harness itself switches at most 32). A profile claiming
+/// more is refused, not allocated: 4294967295 slots would abort the
+/// process. A hub that *claims* more is the `claim-actuators:N` fault.
+pub const MAX_ACTUATORS: u32 = 256;
+
 /// A profile could not be loaded. Each message names the profile file.
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
@@ -166,6 +172,12 @@ impl Profile {
             return Err(invalid(format!(
                 "info.hub.version {:?} differs from firmware {:?}",
                 hub.version, file.firmware
+            )));
+        }
+        if file.actuators > MAX_ACTUATORS {
+            return Err(invalid(format!(
+                "actuators {} is more than a simulated hub serves ({MAX_ACTUATORS})",
+                file.actuators
             )));
         }
         if hub.num_actuators != file.actuators {

@@ -456,6 +456,22 @@ mod on_a_terminal {
         }
     }
 
+    /// Colour on a terminal, but none on a `TERM=dumb` one, which shows
+    /// escape sequences as text.
+    #[test]
+    fn a_dumb_terminal_gets_no_escape_sequences() {
+        for (term, coloured) in [("dumb", false), ("xterm", true)] {
+            let mut cmd = crate::common::harness_cmd();
+            cmd.env_remove("NO_COLOR")
+                .env("TERM", term)
+                .args(["--sim", "--exact", "mac"]);
+            let mut s = crate::common::pty::spawn_cmd(cmd);
+            let (out, code) = finish(&mut s);
+            assert_eq!(code, 0, "{term}: {out}");
+            assert_eq!(s.raw().contains('\x1b'), coloured, "{term}: {:?}", s.raw());
+        }
+    }
+
     #[test]
     fn nothing_is_asked_for_what_will_not_run() {
         let hub = sim_with("hub-new-firmware", &[]);

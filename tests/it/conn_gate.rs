@@ -139,9 +139,21 @@ fn a_request_left_in_flight_is_a_leak_named_with_its_scenario_and_exits_3() {
         .filter(|l| l.contains("connection leak:"))
         .collect();
     assert!(!leaks.is_empty(), "no leak named:\n{}", run.out);
+    // The leak's task starts beside `mac`; on a loaded machine it may only
+    // get its connection after `mac` returned it to the pool, and `info`
+    // then opens the pool's second one. Either way every leak names the
+    // scenario that opened it, and one is `mac`'s.
+    assert!(
+        leaks.iter().any(|l| l.contains("opened during mac")),
+        "{}",
+        run.out
+    );
     for leak in &leaks {
         assert!(leak.contains(&format!("-> hub {}", hub.addr())), "{leak}");
-        assert!(leak.contains("opened during mac"), "{leak}");
+        assert!(
+            leak.contains("opened during mac") || leak.contains("opened during info"),
+            "{leak}"
+        );
         assert!(leak.contains("still ESTABLISHED"), "{leak}");
     }
     // Two connections at once is within the default budget of 2.

@@ -636,3 +636,23 @@ fn an_endpoint_id_at_the_top_of_i64_is_no_panic() {
     );
     assert!(!out.contains("panicked"), "{out}");
 }
+
+// 20. Time is bounded per scenario, not only per request: a hub that
+// answers every status read just inside the request timeout is stopped at
+// the scenario's budget, failed naming it, and what it changed is undone
+// on cleanup's own clock (relays off, config as found).
+#[test]
+fn a_slow_hub_is_stopped_at_the_scenario_budget_and_left_as_found() {
+    let extra = [
+        "--actuators",
+        "--scenario-timeout",
+        "5s",
+        "--exact",
+        "actuators",
+    ];
+    let needles = [
+        "actuators: did not finish within its 5s budget (--scenario-timeout)",
+        "off: done, verified",
+    ];
+    flips(&["delay:700ms@actuators/status"], &extra, 1, &needles);
+}

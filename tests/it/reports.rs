@@ -626,5 +626,17 @@ fn a_bad_station_or_operator_is_a_usage_error_before_anything_is_sent() {
         assert!(out.contains(&format!("error: {flag}")), "{out}");
         assert!(!reports.json_path().exists(), "nothing written");
     }
+    // From the variable (a CI variable that is not set expands to ""):
+    // the message names it, not only the flag nobody typed.
+    let (code, out) = run_env(
+        "VEGEHUB_HARNESS_STATION",
+        "",
+        &args(&[&addr], &ReportFiles::new(), &[]),
+    );
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains("error: --station (or VEGEHUB_HARNESS_STATION): empty name"),
+        "{out}"
+    );
     assert!(hub.received().is_empty(), "nothing sent");
 }

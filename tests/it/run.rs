@@ -326,13 +326,23 @@ fn a_closed_port_is_exit_4() {
 
 #[test]
 fn bad_input_is_exit_2() {
+    let long_label = format!("{}.invalid", "a".repeat(64));
     for args in [
         &["--sim=no-such-profile"][..],
         &["--device", "127.0.0.1:0"],
         &["--device", "http://127.0.0.1/"],
         &["--sim", "--timeout", "soon"],
+        // Wrong unit (meant as ms): the plan's range, above 0 and at most 600 s.
+        &["--sim", "--timeout", "5000"],
+        &["--sim", "--verify-timeout", "0"],
+        &["--sim", "--connect-timeout", "11m"],
+        &["--sim", "--scenario-timeout", "0"],
+        &["--sim", "--scenario-timeout", "1h"],
         &["--device", "bad:host:name"],
         &["--device", "[nope]:80"],
+        &["--device", "my hub.invalid"],
+        // A DNS label is at most 63 characters: no lookup is tried.
+        &["--device", &long_label],
     ] {
         let o = harness_within(args, LIMIT);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));

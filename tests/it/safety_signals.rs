@@ -216,14 +216,19 @@ fn an_unwritable_backup_dir_is_a_one_line_error_and_nothing_is_sent() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("not-a-dir");
     std::fs::write(&file, "").unwrap();
-    let bad = file.join("backups");
-    let out = output_of(
-        user_cmd()
-            .args(["--device", &addr, "--setup", "--backup-dir"])
-            .arg(&bad),
-        LIMIT,
-    );
-    one_line_error(&out, 2, &["backup dir", "not-a-dir", "nothing sent"]);
+    // Under a file, and the file itself.
+    for (bad, says) in [
+        (file.join("backups"), "Not a directory"),
+        (file.clone(), "not-a-dir: exists and is not a directory"),
+    ] {
+        let out = output_of(
+            user_cmd()
+                .args(["--device", &addr, "--setup", "--backup-dir"])
+                .arg(&bad),
+            LIMIT,
+        );
+        one_line_error(&out, 2, &["backup dir", "not-a-dir", says, "nothing sent"]);
+    }
     assert_eq!(hub.stats().requests, 0, "a request reached the hub");
 }
 

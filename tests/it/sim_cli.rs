@@ -62,11 +62,26 @@ fn unknown_or_malformed_profile_is_a_one_line_error_with_exit_2() {
     let out = run_to_end(&["--profile", "hub-nonexistent"]);
     assert_one_line_usage_error(&out, "hub-nonexistent");
 
+    // Cut short; and whole but claiming 4294967295 relays (which aborted
+    // the process trying to allocate them).
+    let many = include_str!("../../fixtures/hub-new-firmware.json")
+        .replace("\"actuators\": 2", "\"actuators\": 4294967295")
+        .replace("\"num_actuators\": 2", "\"num_actuators\": 4294967295");
     let dir = tempfile::tempdir().unwrap();
-    let bad = dir.path().join("bad-hub.json");
-    std::fs::write(&bad, "{\"name\": ").unwrap();
-    let out = run_to_end(&["--profile", bad.to_str().unwrap()]);
-    assert_one_line_usage_error(&out, bad.to_str().unwrap());
+    for (name, body, says) in [
+        ("bad-hub.json", "{\"name\": ", "malformed"),
+        (
+            "many.json",
+            many.as_str(),
+            "actuators 4294967295 is more than",
+        ),
+    ] {
+        let bad = dir.path().join(name);
+        std::fs::write(&bad, body).unwrap();
+        let out = run_to_end(&["--profile", bad.to_str().unwrap()]);
+        assert_one_line_usage_error(&out, bad.to_str().unwrap());
+        assert_one_line_usage_error(&out, says);
+    }
 }
 
 #[test]

@@ -90,7 +90,11 @@ impl ReportPaths {
                 }
             }
         }
-        for (flag, v) in [("--station", &self.station), ("--operator", &self.operator)] {
+        // Either may come from its variable: the message names both.
+        for (flag, v) in [
+            ("--station (or VEGEHUB_HARNESS_STATION)", &self.station),
+            ("--operator (or VEGEHUB_HARNESS_OPERATOR)", &self.operator),
+        ] {
             if let Some(v) = v {
                 if v.trim().is_empty() {
                     return Err(format!("{flag}: empty name"));

@@ -26,6 +26,12 @@ pub struct Pty {
 pub fn spawn(args: &[&str]) -> Pty {
     let mut cmd = super::harness_cmd();
     cmd.args(args);
+    spawn_cmd(cmd)
+}
+
+/// `cmd` (the harness, its environment set by the test) on a
+/// pseudo-terminal.
+pub fn spawn_cmd(cmd: std::process::Command) -> Pty {
     let mut session = Session::spawn(cmd).expect("the harness on a pseudo-terminal");
     session.set_expect_timeout(Some(Duration::from_secs(30)));
     let (cols, rows) = session
