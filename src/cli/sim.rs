@@ -50,8 +50,9 @@ Kinds:
   mac-change       info/get answers with another MAC (another device)
   ctrl-chars       hub strings carry ESC, BEL and CR: firmware, Wi-Fi
                    strength, hub name (also U+009B, U+202E), a config key
-  secret-fields    the config holds secrets under unusual key names; a
-                   config/set answer echoes one in its message
+  secret-fields    the config holds secrets under unusual key names and a
+                   number as hub.api_key; a config/set answer echoes two
+                   of them in its message
   big-number       the config holds an integer above 2^64 (kept exactly)
   lossy-numbers    config/set stores numbers as the nearest f64
   dup-key          the deciding key twice, the truth first: status

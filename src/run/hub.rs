@@ -446,12 +446,9 @@ fn redact_record(mut r: Record, redactor: &crate::safety::redact::Redactor) -> R
         if let Some(b) = &x.request_body {
             redactor.learn(b);
         }
-        if let Some(Ok(v)) = x
-            .response_body
-            .as_deref()
-            .map(serde_json::from_str::<serde_json::Value>)
-        {
-            redactor.learn(&v);
+        // The text, so a number keeps the hub's spelling.
+        if let Some(b) = &x.response_body {
+            redactor.learn_text(b);
         }
     }
     r.verdict = match r.verdict {

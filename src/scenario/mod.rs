@@ -290,7 +290,7 @@ impl Cx<'_> {
         read: &crate::session::client::ConfigAnswer,
     ) -> Step<crate::safety::Original> {
         let safety = self.opts.safety.clone();
-        safety.redactor.learn(&read.doc);
+        safety.redactor.learn_text(&read.text);
         if self.facts.mac.is_none() {
             // Run alone, the scenario may not know the MAC yet.
             // No MAC, no backup (it is named and checked by MAC), so no

@@ -125,8 +125,9 @@ pub enum FaultKind {
     /// name also a C1 CSI and a right-to-left override).
     CtrlChars,
     /// The config holds secrets under key names no deny-list knows
-    /// (`wifi_pass`, `passphrase`, `pwd`, a webhook URL), and a `config/set`
-    /// answer echoes the first in a harmless field (`message`).
+    /// (`wifi_pass`, `passphrase`, `pwd`, a webhook URL) and a number under
+    /// `hub.api_key`, and a `config/set` answer echoes the first and the
+    /// number in a harmless field (`message`).
     SecretFields,
     /// The config holds an integer above 2^64 (`vh_total`), kept exactly.
     BigNumber,

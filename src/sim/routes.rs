@@ -408,7 +408,11 @@ async fn config_set(State(state): State<SimState>, body: Bytes) -> Response {
             .any(|f| f.kind == FaultKind::SecretFields);
     match state.set_config_text(text, !ignore) {
         Ok(()) if echo => {
-            let said = format!("stored; wifi_pass is {}", super::config::SECRETS[0]);
+            let said = format!(
+                "stored; wifi_pass is {}, api_key is {}",
+                super::config::SECRETS[0],
+                super::config::NUMBER_SECRET
+            );
             ok(&json!({"error": 0, "message": said}))
         }
         Ok(()) => ok(&json!({"error": 0})),

@@ -384,7 +384,9 @@ fn secrets_under_unknown_keys_and_in_unparseable_bodies_are_masked() {
     ] {
         let hub = sim_with("hub-new-firmware", faults);
         let stored = hub.state().config_text();
-        for s in config::SECRETS {
+        let number = [config::NUMBER_SECRET];
+        let secrets = [&config::SECRETS[..], &number].concat();
+        for s in &secrets {
             assert!(stored.contains(s), "the fault stores {s}");
         }
         let args = [&["--setup", "-v"][..], &files].concat();
@@ -392,19 +394,41 @@ fn secrets_under_unknown_keys_and_in_unparseable_bodies_are_masked() {
         let record = std::fs::read_to_string(&json).unwrap();
         let xml = std::fs::read_to_string(&junit).unwrap();
         assert!(record.contains("exchanges"), "{record}");
-        assert_lacks(&out, &config::SECRETS);
-        assert_lacks(&record, &config::SECRETS);
-        assert_lacks(&xml, &config::SECRETS);
-        assert_lacks(&std::fs::read_to_string(&html).unwrap(), &config::SECRETS);
+        assert_lacks(&out, &secrets);
+        assert_lacks(&record, &secrets);
+        assert_lacks(&xml, &secrets);
+        assert_lacks(&std::fs::read_to_string(&html).unwrap(), &secrets);
         if faults.contains(&"ignore-set@config/set") {
             assert!(
-                record.contains("stored; wifi_pass is <redacted>"),
+                record.contains("stored; wifi_pass is <redacted>, api_key is <redacted>"),
                 "{record}"
             );
         }
         if faults.contains(&"malformed@config/get") {
             assert!(record.contains("bytes, not recorded; sha256 "), "{record}");
         }
+    }
+    // The number spelt as serde_json would not (`90210.750`): setup
+    // refuses to rebuild the config, and its message, quoting both
+    // spellings, shows neither.
+    let hub = sim_with("hub-new-firmware", &["secret-fields"]);
+    let respelt = hub
+        .state()
+        .config_text()
+        .replace(config::NUMBER_SECRET, "90210.750");
+    hub.state().set_config_text(&respelt, true).unwrap();
+    let args = [&["--setup", "-v"][..], &files].concat();
+    let (_, out) = checked("a respelt number", &hub, &args, 1, &[]);
+    let refused =
+        "(number at hub.api_key is written <redacted>, a rebuilt config would say <redacted>)";
+    assert_has(&out, &[refused]);
+    for shown in [
+        out,
+        std::fs::read_to_string(&json).unwrap(),
+        std::fs::read_to_string(&junit).unwrap(),
+        std::fs::read_to_string(&html).unwrap(),
+    ] {
+        assert_lacks(&shown, &["90210.75"]);
     }
 }
 

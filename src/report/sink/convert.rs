@@ -62,14 +62,9 @@ pub fn scenario_record(record: &Record, redactor: &Redactor) -> ScenarioRecord {
 /// where the previous ended.
 fn exchanges(list: &[client::Exchange], redactor: &Redactor) -> Vec<Exchange> {
     // Secrets a hub sent (a config read) are hidden wherever they are quoted.
-    for e in list {
-        if let Some(v) = e
-            .response_body
-            .as_deref()
-            .and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok())
-        {
-            redactor.learn(&v);
-        }
+    // Learnt from the text, so a number keeps the hub's spelling.
+    for b in list.iter().filter_map(|e| e.response_body.as_deref()) {
+        redactor.learn_text(b);
     }
     let mut at = std::time::Duration::ZERO;
     list.iter()
