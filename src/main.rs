@@ -1,10 +1,9 @@
 //! The `vegehub-harness` binary: parse, dispatch, map to an exit code.
 
-use clap::Parser;
-use vegehub_harness::cli::{Cli, Command};
+use vegehub_harness::cli::Command;
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = vegehub_harness::cli::parse();
     let code = match cli.command {
         Some(Command::Sim(args)) => vegehub_harness::cli::sim::run(args),
         Some(Command::Restore(args)) => vegehub_harness::cli::restore::run(args),

@@ -53,6 +53,66 @@ pub enum Command {
     Man,
 }
 
+/// The command line, parsed; on a usage error the process ends here with
+/// one line on stderr (exit 2), and with `--help` or `--version` with
+/// their text (exit 0).
+pub fn parse() -> Cli {
+    match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => std::process::exit(usage_error(&e, std::env::args_os())),
+    }
+}
+
+/// Print `e` and return its exit code. Help and version are printed as
+/// clap prints them; an error is one line, as every other error of the
+/// harness: clap's message, its tips, a pointer to `--help`.
+fn usage_error(e: &clap::Error, args: impl Iterator<Item = std::ffi::OsString>) -> i32 {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        return e.exit_code();
+    }
+    crate::report::term::err(&format!("vegehub-harness: {}", one_line(e, args)));
+    crate::exit_code::USAGE
+}
+
+/// `e` as one line. Clap says "invalid UTF-8" without saying where, so
+/// that error names the argument (and the flag before it).
+fn one_line(e: &clap::Error, args: impl Iterator<Item = std::ffi::OsString>) -> String {
+    if e.kind() == clap::error::ErrorKind::InvalidUtf8 {
+        let args: Vec<_> = args.skip(1).collect();
+        if let Some(i) = args.iter().position(|a| a.to_str().is_none()) {
+            let after = match i.checked_sub(1).and_then(|p| args[p].to_str()) {
+                Some(flag) if flag.starts_with('-') => format!(" (the value of {flag})"),
+                _ => String::new(),
+            };
+            let arg = format!("{:?}", args[i]);
+            return format!(
+                "error: argument {} {}{after} is not valid UTF-8; see --help",
+                i + 1,
+                crate::report::escape::escape(&arg)
+            );
+        }
+    }
+    // Clap's text: the message, then paragraphs of tips, usage and the
+    // pointer to --help, separated by blank lines.
+    let text = e.render().to_string();
+    let mut paragraphs = text.split("\n\n");
+    let mut line = crate::report::escape::escape(paragraphs.next().unwrap_or_default().trim_end())
+        .into_owned();
+    for tip in paragraphs.map(str::trim).filter(|p| p.starts_with("tip:")) {
+        line.push_str("; ");
+        line.push_str(&crate::report::escape::escape(tip));
+    }
+    line.push_str("; see --help");
+    line
+}
+
 /// `completions SHELL`: the script for `shell`, from the clap definitions.
 pub fn completions(shell: clap_complete::Shell) -> i32 {
     use clap::CommandFactory;
@@ -89,6 +149,57 @@ fn emit(bytes: &[u8]) -> i32 {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn usage_errors_are_one_line_naming_the_input() {
+        let args = |a: &[&str]| {
+            std::iter::once("vegehub-harness")
+                .chain(a.iter().copied())
+                .map(std::ffi::OsString::from)
+                .collect::<Vec<_>>()
+        };
+        for (a, said) in [
+            (&["--bogus"][..], "unexpected argument '--bogus'"),
+            (&["--device"], "a value is required for '--device"),
+            (
+                &["discover", "--timeout", "x"],
+                "invalid value 'x' for '--timeout",
+            ),
+            (
+                &["--device", "a\nb", "--bogus"],
+                "unexpected argument '--bogus'",
+            ),
+            (&["--timeout", "a\nb"], "invalid value 'a\\nb'"),
+        ] {
+            let e = Cli::try_parse_from(args(a)).unwrap_err();
+            let line = one_line(&e, args(a).into_iter());
+            assert!(!line.contains('\n'), "{a:?}: {line}");
+            assert!(
+                line.starts_with("error: ") && line.contains(said),
+                "{a:?}: {line}"
+            );
+            assert!(line.ends_with("; see --help"), "{a:?}: {line}");
+        }
+        let e = Cli::try_parse_from(args(&["--bogus"])).unwrap_err();
+        assert!(one_line(&e, std::iter::empty()).contains("; tip: a similar argument"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_non_utf8_argument_is_named_with_its_flag() {
+        use std::os::unix::ffi::OsStringExt;
+        let args = vec![
+            "vegehub-harness".into(),
+            "--device".into(),
+            std::ffi::OsString::from_vec(b"hub\xff".to_vec()),
+        ];
+        let e = Cli::try_parse_from(args.clone()).unwrap_err();
+        let line = one_line(&e, args.into_iter());
+        assert_eq!(
+            line,
+            "error: argument 2 \"hub\\xFF\" (the value of --device) is not valid UTF-8; see --help"
+        );
+    }
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(std::iter::once("vegehub-harness").chain(args.iter().copied()))
