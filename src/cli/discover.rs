@@ -171,12 +171,20 @@ pub fn shortfall(d: &Discovery, expect: Option<usize>) -> Option<String> {
 
 /// The JSON document of `discover --json`.
 pub fn render_json(d: &Discovery) -> String {
-    let doc = serde_json::json!({
+    let mut doc = serde_json::json!({
         "service_type": SERVICE_TYPE,
         "stopped": d.stopped,
         "elapsed_ms": d.elapsed.as_millis() as u64,
         "hubs": d.hubs,
     });
+    // Each address says whether a run would refuse it, and why (`null`
+    // when it may be tried), as the listing does.
+    let loopback = discovery::select::loopback_interfaces();
+    for (i, hub) in d.hubs.iter().enumerate() {
+        for (j, a) in hub.addresses.iter().enumerate() {
+            doc["hubs"][i]["addresses"][j]["refused"] = a.unusable(&loopback).into();
+        }
+    }
     crate::report::escape::json_for_terminal(
         serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}")),
     )

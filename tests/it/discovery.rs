@@ -89,6 +89,7 @@ netns_test! {
         assert_eq!(hub["host"], "Vege_A6_20.local.");
         assert_eq!(hub["port"], 8080);
         assert_eq!(hub["addresses"][0]["ip"], "127.0.0.1");
+        assert!(hub["addresses"][0]["refused"].is_null(), "{hub}");
         assert_eq!(hub["addresses"][0]["interfaces"][0], "lo");
         let txt: Vec<String> = hub["txt"]
             .as_object()

@@ -131,6 +131,19 @@ netns_test! {
         for (_, ip) in cases {
             assert!(listing.contains(&format!("{ip} (never contacted: ")), "{listing}");
         }
+        // `--json` says so too, for scripts: each address's `refused`.
+        let o = harness(&["discover", "--json", "--expect", "3", "--timeout", "5"]);
+        let doc: serde_json::Value =
+            serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
+        let refused: Vec<(&str, bool)> = doc["hubs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|h| h["addresses"].as_array().unwrap())
+            .map(|a| (a["ip"].as_str().unwrap(), a["refused"].is_string()))
+            .collect();
+        assert_eq!(refused.len(), cases.len(), "{doc}");
+        assert!(refused.iter().all(|&(_, r)| r), "{doc}");
         for (instance, ip) in cases {
             let mut args = vec!["--select", instance, "--discover-timeout", "3"];
             args.extend_from_slice(FAST);
