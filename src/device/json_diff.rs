@@ -9,6 +9,8 @@ use std::collections::HashSet;
 
 use serde_json::Value;
 
+use super::bounded;
+
 /// Marks a number in an exact form: a string that no hub string can be
 /// (hub strings starting with it make the document inexact).
 const NUM_TAG: &str = "\u{0}#num:";
@@ -79,7 +81,7 @@ pub fn exact(text: &str) -> Result<Exact, String> {
     let duplicate_keys = scan.duplicate.is_some();
     let mut inexact = scan
         .duplicate
-        .map(|k| format!("key {k:?} appears twice in one object"));
+        .map(|k| format!("key {:?} appears twice in one object", bounded(&k, 40)));
     let mut literals = scan.numbers.into_iter();
     let mut form = parsed;
     let mut respelled = None;
@@ -134,7 +136,8 @@ fn replace_numbers(
     seen: &mut Seen<'_>,
     path: &str,
 ) {
-    let at = if path.is_empty() { "$" } else { path };
+    // The path and the literal are the hub's text: bounded in messages.
+    let at = bounded(if path.is_empty() { "$" } else { path }, 120);
     match v {
         Value::Number(n) => {
             let parsed = n.to_string();
@@ -153,7 +156,9 @@ fn replace_numbers(
             }
             if seen.respelled.is_none() && lit != parsed {
                 *seen.respelled = Some(format!(
-                    "number at {at} is written {lit}, a rebuilt config would say {parsed}"
+                    "number at {at} is written {}, a rebuilt config would say {}",
+                    bounded(&lit, 40),
+                    bounded(&parsed, 40)
                 ));
             }
             *v = Value::String(format!("{NUM_TAG}{exact}"));
@@ -390,6 +395,17 @@ mod tests {
         assert!(e.inexact.unwrap().contains("hub.n"));
         let e = exact(r#"{"a": 1, "a": 2}"#).unwrap();
         assert!(e.inexact.unwrap().contains("\"a\" appears twice"));
+        // The hub's key names and literals are bounded in these messages.
+        let (key, zeros) = ("k".repeat(10_000), "0".repeat(10_000));
+        let e = exact(&format!(r#"{{"{key}": {{"{key}": 1.{zeros}}}}}"#)).unwrap();
+        let said = e.respelled.unwrap();
+        assert!(
+            said.starts_with("number at kkk") && said.len() < 400,
+            "{said}"
+        );
+        assert!(said.ends_with("a rebuilt config would say 1.0"), "{said}");
+        let e = exact(&format!(r#"{{"{key}": 1, "{key}": 2}}"#)).unwrap();
+        assert!(e.inexact.unwrap().len() < 100);
         assert_eq!(duplicate_key(r#"{"a":1,"a":2}"#), Some(("a".into(), 1)));
         assert_eq!(
             duplicate_key(r#"{"x":[{"s":1,"t":0,"s":0}]}"#),

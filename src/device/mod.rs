@@ -21,6 +21,19 @@ pub use info::{HubSection, InfoResponse, WifiSection};
 pub use mac::{normalize_mac, Mac};
 pub use update::{DataUpdate, Sample, SensorSlot};
 
+/// Hub text quoted in a message, cut to `max` characters (and `…`), so a
+/// hub cannot make a one-line error of any length. Escaping for the
+/// terminal happens where it is printed (`report::escape`).
+pub fn bounded(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        let mut cut: String = s.chars().take(max).collect();
+        cut.push('…');
+        cut
+    }
+}
+
 /// Paths of the hub's HTTP API (plain HTTP/1.1, JSON, no auth).
 pub mod paths {
     /// `POST`, body names the sections wanted: `{"hub":[],"wifi":[]}`.

@@ -11,7 +11,7 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-use crate::session::client::bounded;
+use crate::device::bounded;
 
 /// Whether `c` must not reach a terminal as itself: C0 and C1 controls,
 /// DEL, and the Unicode format characters that reorder or hide text

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::session::client::bounded;
+use crate::device::bounded;
 
 /// Hub text quoted in a scenario's message: cut to 80 characters (a hub
 /// may send a 4 KiB "MAC"), in Rust debug quoting.

@@ -29,7 +29,6 @@ use serde_json::Value;
 use crate::device::{paths, Mac};
 use crate::session::ledger::Ledger;
 
-pub(crate) use answer::bounded;
 pub use answer::{
     check_config_answer, kind_of, opaque, quote_value, MAX_ACTUATORS, MAX_ANSWER_BYTES,
     MAX_CHANNELS, MAX_RECORDED_BODY, MAX_STATUS_ENTRIES,

@@ -170,7 +170,7 @@ pub fn profile(hub: &str, r: &Reads) -> Result<Value, RecordError> {
     let mac = Mac::parse(mac_text).ok_or_else(|| {
         bad(format!(
             "info.wifi.mac_addr {:?} is not a MAC",
-            crate::session::client::bounded(mac_text, 80)
+            crate::device::bounded(mac_text, 80)
         ))
     })?;
     let firmware = info_hub["version"]

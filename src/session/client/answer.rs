@@ -3,6 +3,7 @@
 //! the status (a redirect named, never followed), the `error` field and the
 //! documented shapes; the bounds on what a hub may claim.
 
+use crate::device::bounded;
 use reqwest::Method;
 use serde_json::Value;
 
@@ -139,18 +140,6 @@ pub fn check_config_answer(doc: &Value) -> Result<(), String> {
         return Err("none of the sections asked for (endpoints, hub, api_key) is there".into());
     }
     Ok(())
-}
-
-/// Hub text quoted in an error, cut to `max` characters. Escaping for the
-/// terminal happens where it is printed (`report::escape`).
-pub(crate) fn bounded(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_owned()
-    } else {
-        let mut cut: String = s.chars().take(max).collect();
-        cut.push('…');
-        cut
-    }
 }
 
 /// What this prints in place of a URL part that may carry a credential.

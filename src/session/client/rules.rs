@@ -17,7 +17,7 @@ pub fn duplicate_key(text: &str) -> Option<String> {
     json_diff::duplicate_key(text).map(|(key, _)| {
         format!(
             "key {:?} appears twice in one object, so which value the hub means is unknown",
-            super::bounded(&key, 40)
+            crate::device::bounded(&key, 40)
         )
     })
 }
@@ -72,7 +72,7 @@ pub fn unasked_encoding(value: Option<&[u8]>) -> Option<String> {
     let v = value?;
     let text = String::from_utf8_lossy(v);
     let t = text.trim();
-    (!t.is_empty() && !t.eq_ignore_ascii_case("identity")).then(|| super::bounded(t, 40))
+    (!t.is_empty() && !t.eq_ignore_ascii_case("identity")).then(|| crate::device::bounded(t, 40))
 }
 
 #[cfg(test)]
